@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/holdfast-ci/holdfast/grading"
+	"github.com/holdfast-ci/holdfast/grading/docker"
+	"github.com/holdfast-ci/holdfast/scenarios"
+	"github.com/holdfast-ci/holdfast/scenarios/catalog"
+)
+
+func grade(ctx context.Context, args []string, stdout, stderr io.Writer, log *slog.Logger) int {
+	fs := flag.NewFlagSet("grade", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	slug := fs.String("challenge", "", "challenge slug, e.g. idempotent-payments")
+	asJSON := fs.Bool("json", false, "print the verdict as JSON instead of the text report")
+	showHidden := fs.Bool("show-hidden", false, "show hidden and reviewer-only scenarios (authors, reviewers)")
+	hardCap := fs.Duration("timeout", 120*time.Second, "hard cap on build and run together")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fs.NArg() != 1 || *slug == "" {
+		fmt.Fprintln(stderr, "runner grade: want --challenge SLUG and one directory, e.g. runner grade --challenge idempotent-payments ./my-solution")
+		return exitUsage
+	}
+	ch, err := catalog.Lookup(*slug)
+	if err != nil {
+		fmt.Fprintln(stderr, "runner grade:", err)
+		return exitUsage
+	}
+	dir, err := checkDir(fs.Arg(0))
+	if err != nil {
+		fmt.Fprintln(stderr, "runner grade:", err)
+		return exitUsage
+	}
+
+	eng, err := docker.New(ctx, engineConfig(), log)
+	if err != nil {
+		fmt.Fprintln(stderr, "runner grade:", err)
+		return exitGraderError
+	}
+	defer eng.Close()
+	if runs, err := eng.Janitor(ctx, 10*time.Minute); err != nil {
+		log.Warn("janitor", "err", err)
+	} else if len(runs) > 0 {
+		fmt.Fprintf(stderr, "cleaned %d sandbox(es) left by earlier runs\n", len(runs))
+	}
+
+	view := grading.LearnerView
+	if *showHidden {
+		view = grading.ReviewerView
+	}
+	g := &grading.Grader{Engine: eng, HardCap: *hardCap, Log: log}
+	fmt.Fprintf(stderr, "grading %s as %s\n", dir, ch.Slug)
+	v, err := g.Grade(ctx, ch, dir, progressPrinter(stderr, view, len(ch.Scenarios)))
+	if err != nil {
+		fmt.Fprintln(stderr, "runner grade: grader error:", err)
+		return exitGraderError
+	}
+	shown := grading.ForView(v, view)
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(shown); err != nil {
+			return exitGraderError
+		}
+	} else if err := grading.WriteText(stdout, shown); err != nil {
+		return exitGraderError
+	}
+	switch v.Status {
+	case grading.Passed:
+		return exitPass
+	case grading.GraderError:
+		return exitGraderError
+	}
+	return exitFail
+}
+
+// checkDir turns bad input into a sentence before anything is built or started.
+func checkDir(arg string) (string, error) {
+	dir, err := filepath.Abs(arg)
+	if err != nil {
+		return "", err
+	}
+	st, err := os.Stat(dir)
+	if err != nil {
+		return "", fmt.Errorf("cannot read %s: %w", arg, errors.Unwrap(err))
+	}
+	if !st.IsDir() {
+		return "", fmt.Errorf("%s is a file; give the directory that holds your Dockerfile", arg)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "Dockerfile")); err != nil {
+		return "", fmt.Errorf("%s has no Dockerfile; the grader builds your app from a Dockerfile at the directory's root (the starter has one)", arg)
+	}
+	return dir, nil
+}
+
+func engineConfig() docker.Config {
+	cfg := docker.Config{
+		PostgresImage: os.Getenv("HOLDFAST_POSTGRES_IMAGE"),
+		RedisImage:    os.Getenv("HOLDFAST_REDIS_IMAGE"),
+		AgentImage:    os.Getenv("HOLDFAST_AGENT_IMAGE"),
+	}
+	if goImage := os.Getenv("HOLDFAST_GO_IMAGE"); goImage != "" {
+		cfg.BuildArgs = map[string]string{"GO_IMAGE": goImage}
+	}
+	return cfg
+}
+
+// progressPrinter prints each stage and scenario as it finishes, hiding hidden scenarios' names
+// in the learner view.
+func progressPrinter(w io.Writer, view grading.View, total int) func(grading.Event) {
+	n := 0
+	return func(e grading.Event) {
+		switch {
+		case e.Stage == "scenario" && !e.Done:
+			n++
+		case e.Stage == "scenario":
+			r := e.Result
+			name := r.Slug
+			if view == grading.LearnerView && r.Visibility != scenarios.Public {
+				name = "hidden scenario"
+			}
+			fmt.Fprintf(w, "  [%d/%d] %-32s %-7s %s\n", n, total, name, r.Outcome, e.Duration.Round(time.Millisecond))
+		case !e.Done:
+			fmt.Fprintf(w, "  %-9s …\n", e.Stage)
+		default:
+			note := ""
+			if e.Note != "" {
+				note = " (" + e.Note + ")"
+			}
+			fmt.Fprintf(w, "  %-9s done in %s%s\n", e.Stage, e.Duration.Round(10*time.Millisecond), note)
+		}
+	}
+}

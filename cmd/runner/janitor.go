@@ -1,0 +1,34 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/holdfast-ci/holdfast/grading/docker"
+)
+
+func janitor(ctx context.Context, args []string, stderr io.Writer, log *slog.Logger) int {
+	fs := flag.NewFlagSet("janitor", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	olderThan := fs.Duration("older-than", 10*time.Minute, "remove sandboxes created longer ago than this")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	eng, err := docker.New(ctx, engineConfig(), log)
+	if err != nil {
+		fmt.Fprintln(stderr, "runner janitor:", err)
+		return exitGraderError
+	}
+	defer eng.Close()
+	runs, err := eng.Janitor(ctx, *olderThan)
+	fmt.Fprintf(stderr, "removed %d sandbox(es)\n", len(runs))
+	if err != nil {
+		fmt.Fprintln(stderr, "runner janitor:", err)
+		return exitGraderError
+	}
+	return exitPass
+}

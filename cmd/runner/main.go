@@ -1,0 +1,66 @@
+// Command runner grades submissions. `runner grade` grades a local directory and prints the
+// report; the River worker that grades pushes arrives with the GitHub App.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Exit codes of `runner grade`.
+const (
+	exitPass        = 0 // every scenario passed
+	exitFail        = 1 // the submission failed: scenarios, build, crash or time-out
+	exitUsage       = 2 // bad command line or input
+	exitGraderError = 3 // Holdfast itself failed
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if len(args) == 0 {
+		usage(stderr)
+		return exitUsage
+	}
+	switch args[0] {
+	case "grade":
+		return grade(ctx, args[1:], stdout, stderr, log)
+	case "janitor":
+		return janitor(ctx, args[1:], stderr, log)
+	case "help", "-h", "--help":
+		usage(stdout)
+		return exitPass
+	}
+	fmt.Fprintf(stderr, "runner: unknown command %q\n", args[0])
+	usage(stderr)
+	return exitUsage
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage:
+  runner grade --challenge SLUG [--json] [--show-hidden] DIR
+      Build the submission in DIR, run it in a sandbox and print the verdict.
+      Exit 0 on a pass, 1 on a failed submission, 2 on bad input, 3 on a grader error.
+  runner janitor [--older-than 10m]
+      Remove sandboxes that crashed runners left behind.
+
+environment:
+  HOLDFAST_POSTGRES_IMAGE  Postgres sidecar image (default holdfast/postgres:15; postgres:16 works)
+  HOLDFAST_REDIS_IMAGE     Redis sidecar image (default holdfast/redis:7; redis:7 works)
+  HOLDFAST_AGENT_IMAGE     agent image (default holdfast/agent:dev)
+  HOLDFAST_GO_IMAGE        GO_IMAGE build argument for learners' Dockerfiles (default holdfast/golang:1.26)
+  DOCKER_HOST              Docker engine (default the local socket)
+`)
+}
+

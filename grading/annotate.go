@@ -1,0 +1,107 @@
+package grading
+
+import (
+	"path"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// maxAnnotations bounds what one verdict carries; a build that fails on hundreds of lines is
+// fixed from the first few.
+const maxAnnotations = 50
+
+var (
+	// ./main.go:12:5: undefined: foo   (go build, go vet)
+	goError = regexp.MustCompile(`^\s*([\w./@-]+\.go):(\d+):(\d+): (.+)$`)
+	// src/index.ts(12,5): error TS2322: …   or   src/index.ts:12:5 - error TS2322: …
+	tscParen = regexp.MustCompile(`^\s*([\w./@-]+\.(?:ts|tsx|mts|cts)|[\w./@-]+\.(?:js|jsx))\((\d+),(\d+)\): (error .+)$`)
+	tscColon = regexp.MustCompile(`^\s*([\w./@-]+\.(?:ts|tsx|mts|cts)):(\d+):(\d+) - (error .+)$`)
+	// File "/app/main.py", line 12, in handler
+	pyFrame = regexp.MustCompile(`^\s*File "([^"]+\.py)", line (\d+)`)
+	// NameError: name 'x' is not defined   (the line that ends a traceback)
+	pyError = regexp.MustCompile(`^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt)|SyntaxError|IndentationError)(: .*)?$`)
+)
+
+// Annotations finds compiler errors and Python tracebacks in a log and points them at files of
+// the learner's repository. Paths in the log are container paths (/src/main.go, ./main.go);
+// they are matched to files by their longest repo-relative suffix, and lines that match no file
+// of the repository are left out rather than guessed.
+func Annotations(log string, files []string) []Annotation {
+	known := make(map[string]bool, len(files))
+	for _, f := range files {
+		known[strings.TrimPrefix(path.Clean("/"+f), "/")] = true
+	}
+	var out []Annotation
+	seen := map[Annotation]bool{}
+	add := func(a Annotation) {
+		if a.Path == "" || seen[a] || len(out) >= maxAnnotations {
+			return
+		}
+		seen[a] = true
+		out = append(out, a)
+	}
+	lines := strings.Split(log, "\n")
+	var frame *Annotation // the innermost Python frame in the repo seen so far
+	for i, raw := range lines {
+		line := strings.TrimRight(stripStep(raw), "\r")
+		for _, re := range []*regexp.Regexp{goError, tscParen, tscColon} {
+			if m := re.FindStringSubmatch(line); m != nil {
+				add(Annotation{Path: repoPath(m[1], known), Line: atoi(m[2]), Column: atoi(m[3]), Message: strings.TrimSpace(m[4])})
+				break
+			}
+		}
+		if m := pyFrame.FindStringSubmatch(line); m != nil {
+			if p := repoPath(m[1], known); p != "" {
+				frame = &Annotation{Path: p, Line: atoi(m[2])}
+			}
+			continue
+		}
+		if frame != nil && i > 0 {
+			if m := pyError.FindStringSubmatch(strings.TrimSpace(line)); m != nil && !strings.HasPrefix(line, " ") {
+				frame.Message = strings.TrimSpace(line)
+				add(*frame)
+				frame = nil
+			}
+		}
+	}
+	return out
+}
+
+// stripStep removes what Docker's classic builder puts in front of a step's output.
+func stripStep(s string) string {
+	return strings.TrimPrefix(s, " ---> ")
+}
+
+// repoPath maps a path from a log to a file of the repository, or "" when none matches
+// unambiguously.
+func repoPath(p string, known map[string]bool) string {
+	p = strings.TrimPrefix(path.Clean("/"+p), "/")
+	parts := strings.Split(p, "/")
+	for i := range parts {
+		cand := strings.Join(parts[i:], "/")
+		if !known[cand] {
+			continue
+		}
+		if i == len(parts)-1 && len(parts) > 1 && ambiguous(cand, known) {
+			return "" // only the base name matched, and more than one file has it
+		}
+		return cand
+	}
+	return ""
+}
+
+func ambiguous(base string, known map[string]bool) bool {
+	n := 0
+	for f := range known {
+		if f == base || strings.HasSuffix(f, "/"+base) {
+			n++
+		}
+	}
+	return n > 1
+}
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
+}

@@ -1,0 +1,263 @@
+package docker
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/moby/moby/api/types/build"
+	"github.com/moby/moby/client"
+	"github.com/moby/patternmatcher"
+	"github.com/moby/patternmatcher/ignorefile"
+
+	"github.com/holdfast-ci/holdfast/grading"
+)
+
+// submissionRepo is the repository name of built learner images; the tag is the context hash,
+// so the same submission is built once.
+const submissionRepo = "holdfast-submission"
+
+// Build builds the image of the submission in dir with the classic builder.
+func (e *Engine) Build(ctx context.Context, dir string) (grading.BuildResult, error) {
+	if _, err := os.Stat(filepath.Join(dir, "Dockerfile")); err != nil {
+		return grading.BuildResult{Failed: true, Reason: "There is no Dockerfile at the root of the repository. Add one (the starter has a working example)."}, nil
+	}
+	ctxTar, files, sum, err := contextTar(dir, e.cfg.MaxContextBytes)
+	if errors.Is(err, errContextTooLarge) {
+		return grading.BuildResult{Failed: true, Files: files, Reason: fmt.Sprintf(
+			"The build context is larger than %d MiB. Add a .dockerignore that leaves out dependencies, build output and data files.", e.cfg.MaxContextBytes>>20)}, nil
+	}
+	if err != nil {
+		return grading.BuildResult{}, fmt.Errorf("pack build context: %w", err)
+	}
+	h := sha256.New()
+	h.Write(sum)
+	keys := make([]string, 0, len(e.cfg.BuildArgs))
+	for k := range e.cfg.BuildArgs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	args := map[string]*string{}
+	for _, k := range keys {
+		v := e.cfg.BuildArgs[k]
+		args[k] = &v
+		fmt.Fprintf(h, "\x00%s=%s", k, v)
+	}
+	tag := submissionRepo + ":" + hex.EncodeToString(h.Sum(nil))[:20]
+	if _, err := e.cli.ImageInspect(ctx, tag); err == nil {
+		return grading.BuildResult{Image: tag, Files: files, Cached: true}, nil
+	}
+
+	bctx, cancel := context.WithTimeout(ctx, e.cfg.BuildTimeout)
+	defer cancel()
+	resp, err := e.cli.ImageBuild(bctx, bytes.NewReader(ctxTar), client.ImageBuildOptions{
+		Tags:        []string{tag},
+		Dockerfile:  "Dockerfile",
+		Remove:      true,
+		ForceRemove: true,
+		BuildArgs:   args,
+		Version:     build.BuilderV1,
+		Labels:      map[string]string{"holdfast.kind": "submission", "holdfast.created": fmt.Sprint(time.Now().Unix())},
+		Memory:      2 << 30,
+		MemorySwap:  2 << 30,
+	})
+	if err != nil {
+		return grading.BuildResult{}, fmt.Errorf("start image build: %w", err)
+	}
+	defer resp.Body.Close()
+	tail := newTail(e.cfg.MaxBuildLogBytes)
+	failure, err := readBuildStream(resp.Body, tail)
+	result := grading.BuildResult{Image: tag, Files: files, LogTail: tail.String()}
+	switch {
+	case bctx.Err() != nil && ctx.Err() == nil:
+		result.Failed = true
+		result.Reason = fmt.Sprintf("The image build did not finish within %s. Check for steps that download a lot or wait for input.", e.cfg.BuildTimeout)
+		return result, nil
+	case ctx.Err() != nil:
+		return result, ctx.Err()
+	case err != nil:
+		return result, fmt.Errorf("read build output: %w", err)
+	case failure != "":
+		result.Failed = true
+		result.Reason = "The image did not build: " + firstLine(failure)
+		return result, nil
+	}
+	return result, nil
+}
+
+// readBuildStream reads the builder's JSON messages into the log, and returns the build's own
+// error message, if it failed.
+func readBuildStream(r io.Reader, log io.Writer) (string, error) {
+	dec := json.NewDecoder(r)
+	for {
+		var msg struct {
+			Stream      string `json:"stream"`
+			Status      string `json:"status"`
+			Error       string `json:"error"`
+			ErrorDetail struct {
+				Message string `json:"message"`
+			} `json:"errorDetail"`
+		}
+		if err := dec.Decode(&msg); err != nil {
+			if err == io.EOF {
+				return "", nil
+			}
+			return "", err
+		}
+		io.WriteString(log, msg.Stream)
+		if msg.Status != "" {
+			io.WriteString(log, msg.Status+"\n")
+		}
+		if msg.Error != "" || msg.ErrorDetail.Message != "" {
+			m := msg.ErrorDetail.Message
+			if m == "" {
+				m = msg.Error
+			}
+			io.WriteString(log, m+"\n")
+			return m, nil
+		}
+	}
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	return s
+}
+
+var errContextTooLarge = errors.New("build context too large")
+
+// contextTar packs dir as a build context, honouring .dockerignore like `docker build` does
+// (the Dockerfile and .dockerignore are always sent). Modification times are fixed, so the same
+// content packs to the same bytes and hash. It returns the repo-relative file list too.
+func contextTar(dir string, maxBytes int64) ([]byte, []string, []byte, error) {
+	var patterns []string
+	if f, err := os.Open(filepath.Join(dir, ".dockerignore")); err == nil {
+		patterns, err = ignorefile.ReadAll(f)
+		f.Close()
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("read .dockerignore: %w", err)
+		}
+	}
+	pm, err := patternmatcher.New(patterns)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf(".dockerignore: %w", err)
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	var files []string
+	var total int64
+	epoch := time.Unix(946684800, 0) // 2000-01-01, any fixed time does
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil || rel == "." {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		if rel != "Dockerfile" && rel != ".dockerignore" {
+			skip, err := pm.MatchesOrParentMatches(rel)
+			if err != nil {
+				return err
+			}
+			if skip {
+				if d.IsDir() && !pm.Exclusions() {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+		}
+		if d.IsDir() && d.Name() == ".git" {
+			return filepath.SkipDir
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		link := ""
+		if info.Mode()&fs.ModeSymlink != 0 {
+			if link, err = os.Readlink(p); err != nil {
+				return err
+			}
+		} else if !info.Mode().IsRegular() && !info.IsDir() {
+			return nil // sockets, devices: not build input
+		}
+		hdr, err := tar.FileInfoHeader(info, link)
+		if err != nil {
+			return err
+		}
+		hdr.Name = rel
+		if info.IsDir() {
+			hdr.Name += "/"
+		}
+		hdr.ModTime, hdr.AccessTime, hdr.ChangeTime = epoch, time.Time{}, time.Time{}
+		hdr.Uid, hdr.Gid, hdr.Uname, hdr.Gname = 0, 0, "", ""
+		hdr.Format = tar.FormatPAX
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if !info.Mode().IsRegular() {
+			return nil
+		}
+		files = append(files, rel)
+		total += info.Size()
+		if total > maxBytes {
+			return errContextTooLarge
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = io.Copy(tw, f)
+		return err
+	})
+	if err != nil {
+		return nil, files, nil, err
+	}
+	if err := tw.Close(); err != nil {
+		return nil, nil, nil, err
+	}
+	sum := sha256.Sum256(buf.Bytes())
+	return buf.Bytes(), files, sum[:], nil
+}
+
+// tail keeps the last max bytes written to it.
+type tail struct {
+	max int
+	buf []byte
+	cut bool
+}
+
+func newTail(max int) *tail { return &tail{max: max} }
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > t.max {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-t.max:]...)
+		t.cut = true
+	}
+	return len(p), nil
+}
+
+func (t *tail) String() string {
+	if t.cut {
+		if i := bytes.IndexByte(t.buf, '\n'); i >= 0 {
+			return "…\n" + string(t.buf[i+1:])
+		}
+	}
+	return string(t.buf)
+}

@@ -1,0 +1,105 @@
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/client"
+)
+
+// Config holds image names and caps. Field comments state defaults; Defaults fills them in.
+type Config struct {
+	// PostgresImage runs the Postgres sidecar. Default holdfast/postgres:15 (built locally by
+	// deploy/bootstrap.sh); with registry access, postgres:16 works the same.
+	PostgresImage string
+	// RedisImage runs the Redis sidecar. Default holdfast/redis:7; redis:7 works the same.
+	RedisImage string
+	// AgentImage runs the Holdfast agent. Default holdfast/agent:dev.
+	AgentImage string
+	// BuildArgs are passed to every learner build, e.g. GO_IMAGE=holdfast/golang:1.26 so that
+	// starters' `ARG GO_IMAGE` picks the local toolchain. Default: GO_IMAGE=holdfast/golang:1.26.
+	BuildArgs map[string]string
+	// BuildTimeout bounds one image build. Default 100 s (the grading's hard cap applies too).
+	BuildTimeout time.Duration
+	// MaxContextBytes caps the build context. Default 50 MiB.
+	MaxContextBytes int64
+	// MaxBuildLogBytes caps the build log kept for the report. Default 64 KiB (the tail is kept).
+	MaxBuildLogBytes int
+}
+
+// Defaults returns c with every unset field at its default.
+func (c Config) Defaults() Config {
+	if c.PostgresImage == "" {
+		c.PostgresImage = "holdfast/postgres:15"
+	}
+	if c.RedisImage == "" {
+		c.RedisImage = "holdfast/redis:7"
+	}
+	if c.AgentImage == "" {
+		c.AgentImage = "holdfast/agent:dev"
+	}
+	if c.BuildArgs == nil {
+		c.BuildArgs = map[string]string{"GO_IMAGE": "holdfast/golang:1.26"}
+	}
+	if c.BuildTimeout == 0 {
+		c.BuildTimeout = 100 * time.Second
+	}
+	if c.MaxContextBytes == 0 {
+		c.MaxContextBytes = 50 << 20
+	}
+	if c.MaxBuildLogBytes == 0 {
+		c.MaxBuildLogBytes = 64 << 10
+	}
+	return c
+}
+
+// Engine is the Docker implementation of grading.Engine.
+type Engine struct {
+	cfg Config
+	cli *client.Client
+	log *slog.Logger
+}
+
+// ErrNoEngine means no Docker engine answered. Its message says how to start one.
+var ErrNoEngine = errors.New("no Docker engine answers")
+
+// New connects to the engine named by DOCKER_HOST (default the local socket), negotiates the API
+// version, and checks that the sidecar and agent images exist.
+func New(ctx context.Context, cfg Config, log *slog.Logger) (*Engine, error) {
+	cfg = cfg.Defaults()
+	cli, err := client.New(client.FromEnv)
+	if err != nil {
+		return nil, fmt.Errorf("docker client: %w", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := cli.Ping(pctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
+		cli.Close()
+		return nil, fmt.Errorf("%w at %s (%v). Start one with `sudo bash deploy/bootstrap.sh` (installs Debian's docker.io and starts dockerd) or point DOCKER_HOST at a running engine", ErrNoEngine, cli.DaemonHost(), err)
+	}
+	e := &Engine{cfg: cfg, cli: cli, log: log}
+	var missing []string
+	for _, img := range []string{cfg.PostgresImage, cfg.RedisImage, cfg.AgentImage} {
+		if _, err := cli.ImageInspect(ctx, img); err != nil {
+			if cerrdefs.IsNotFound(err) {
+				missing = append(missing, img)
+				continue
+			}
+			cli.Close()
+			return nil, fmt.Errorf("inspect image %s: %w", img, err)
+		}
+	}
+	if len(missing) > 0 {
+		cli.Close()
+		return nil, fmt.Errorf("images missing on the Docker engine: %s. Build them with `bash deploy/bootstrap.sh`, or set HOLDFAST_POSTGRES_IMAGE / HOLDFAST_REDIS_IMAGE to images you have", strings.Join(missing, ", "))
+	}
+	return e, nil
+}
+
+// Close releases the client.
+func (e *Engine) Close() error { return e.cli.Close() }

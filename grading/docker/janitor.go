@@ -1,0 +1,75 @@
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/client"
+)
+
+// removeRun removes every container and network labelled with the run id.
+func (e *Engine) removeRun(ctx context.Context, run string) error {
+	f := make(client.Filters).Add("label", LabelRun+"="+run)
+	var errs []error
+	cs, err := e.cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		return fmt.Errorf("list containers of run %s: %w", run, err)
+	}
+	for _, c := range cs.Items {
+		if _, err := e.cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("remove container %s: %w", c.ID[:12], err))
+		}
+	}
+	ns, err := e.cli.NetworkList(ctx, client.NetworkListOptions{Filters: f})
+	if err != nil {
+		return errors.Join(append(errs, fmt.Errorf("list networks of run %s: %w", run, err))...)
+	}
+	for _, n := range ns.Items {
+		if _, err := e.cli.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("remove network %s: %w", n.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Janitor removes what runs older than maxAge left behind: a runner that crashed or was killed
+// never got to tear its sandbox down. It returns the run ids it cleaned.
+func (e *Engine) Janitor(ctx context.Context, maxAge time.Duration) ([]string, error) {
+	f := make(client.Filters).Add("label", LabelRun)
+	cutoff := time.Now().Add(-maxAge).Unix()
+	old := map[string]bool{}
+	consider := func(labels map[string]string) {
+		created, err := strconv.ParseInt(labels[LabelCreated], 10, 64)
+		if err != nil || created <= cutoff {
+			old[labels[LabelRun]] = true
+		}
+	}
+	cs, err := e.cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		return nil, fmt.Errorf("list sandbox containers: %w", err)
+	}
+	for _, c := range cs.Items {
+		consider(c.Labels)
+	}
+	ns, err := e.cli.NetworkList(ctx, client.NetworkListOptions{Filters: f})
+	if err != nil {
+		return nil, fmt.Errorf("list sandbox networks: %w", err)
+	}
+	for _, n := range ns.Items {
+		consider(n.Labels)
+	}
+	var runs []string
+	var errs []error
+	for run := range old {
+		if err := e.removeRun(ctx, run); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		runs = append(runs, run)
+	}
+	return runs, errors.Join(errs...)
+}

@@ -1,0 +1,427 @@
+package docker
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/jackc/pgx/v5"
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/holdfast-ci/holdfast/grading"
+	"github.com/holdfast-ci/holdfast/scenarios"
+	"github.com/holdfast-ci/holdfast/scenarios/agent"
+)
+
+// Labels on everything a sandbox creates.
+const (
+	LabelRun     = "holdfast.run"     // the run id
+	LabelCreated = "holdfast.created" // unix seconds, for the janitor
+	LabelRole    = "holdfast.role"    // app, postgres, redis, agent
+)
+
+const (
+	appPort      = 3000
+	roleAgent    = "agent"
+	dbName       = "app"
+	dbUser       = "holdfast"
+	readyTimeout = 30 * time.Second
+)
+
+// sandbox is one grading run's containers and networks.
+type sandbox struct {
+	e        *Engine
+	id       string
+	created  string
+	token    string
+	password string
+	limits   grading.Limits
+	appNet   string
+	backNet  string
+
+	mu     sync.Mutex
+	ids    map[string]string // role → container id
+	appURL string
+
+	harness *scenarios.Harness
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Provision creates the run's networks, starts the sidecars and the agent, waits until they are
+// ready, and creates the app container from image.
+func (e *Engine) Provision(ctx context.Context, image string, limits grading.Limits) (grading.Sandbox, error) {
+	s := &sandbox{e: e, id: randHex(5), created: fmt.Sprint(time.Now().Unix()), token: randHex(16),
+		password: randHex(12), limits: limits.WithDefaults(), ids: map[string]string{}}
+	s.appNet, s.backNet = "hf-"+s.id+"-app", "hf-"+s.id+"-back"
+	if err := s.provision(ctx, image); err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+func (s *sandbox) labels(role string) map[string]string {
+	l := map[string]string{LabelRun: s.id, LabelCreated: s.created}
+	if role != "" {
+		l[LabelRole] = role
+	}
+	return l
+}
+
+func (s *sandbox) name(role string) string { return "hf-" + s.id + "-" + role }
+
+func (s *sandbox) provision(ctx context.Context, image string) error {
+	cli := s.e.cli
+	for _, n := range []string{s.appNet, s.backNet} {
+		if _, err := cli.NetworkCreate(ctx, n, client.NetworkCreateOptions{Driver: "bridge", Internal: true, Labels: s.labels("")}); err != nil {
+			return fmt.Errorf("create network %s: %w", n, err)
+		}
+	}
+	sidecarLimits := container.Resources{Memory: 512 << 20, MemorySwap: 512 << 20, NanoCPUs: 1e9}
+	logs := container.LogConfig{Type: "json-file", Config: map[string]string{"max-size": "1m", "max-file": "1"}}
+	specs := []struct {
+		role string
+		cfg  container.Config
+		net  string
+		host container.HostConfig
+	}{
+		{string(scenarios.Postgres), container.Config{Image: s.e.cfg.PostgresImage,
+			Env: []string{"POSTGRES_USER=" + dbUser, "POSTGRES_PASSWORD=" + s.password, "POSTGRES_DB=" + dbName},
+			Cmd: []string{"postgres", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200"},
+		}, s.backNet, container.HostConfig{Resources: sidecarLimits, LogConfig: logs, ShmSize: 128 << 20}},
+		{string(scenarios.Redis), container.Config{Image: s.e.cfg.RedisImage,
+			Cmd: []string{"redis-server", "--save", "", "--appendonly", "no", "--protected-mode", "no"},
+		}, s.backNet, container.HostConfig{Resources: sidecarLimits, LogConfig: logs}},
+		{roleAgent, container.Config{Image: s.e.cfg.AgentImage, Env: []string{
+			"HOLDFAST_AGENT_TOKEN=" + s.token,
+			fmt.Sprintf("HOLDFAST_AGENT_LINKS=postgres=:5432>%s:5432,redis=:6379>%s:6379,provider=:8080>127.0.0.1:%d",
+				s.name(string(scenarios.Postgres)), s.name(string(scenarios.Redis)), agent.ProviderPort),
+		}}, s.appNet, container.HostConfig{Resources: sidecarLimits, LogConfig: logs, ReadonlyRootfs: true,
+			CapDrop: []string{"ALL"}, SecurityOpt: []string{"no-new-privileges"}}},
+	}
+	for _, sp := range specs {
+		var aliases []string
+		if sp.role == roleAgent {
+			aliases = []string{"postgres", "redis", "provider"}
+		}
+		cfg := sp.cfg
+		cfg.Labels = s.labels(sp.role)
+		host := sp.host
+		if err := s.create(ctx, sp.role, &cfg, &host, sp.net, aliases); err != nil {
+			return err
+		}
+	}
+	if _, err := cli.NetworkConnect(ctx, s.backNet, client.NetworkConnectOptions{Container: s.ids[roleAgent]}); err != nil {
+		return fmt.Errorf("connect agent to %s: %w", s.backNet, err)
+	}
+
+	// The app is created now, started later: Start is where a learner's failure shows.
+	pids := s.limits.Pids
+	appHost := container.HostConfig{
+		Resources: container.Resources{NanoCPUs: int64(s.limits.CPUs * 1e9), Memory: s.limits.MemoryMB << 20,
+			MemorySwap: s.limits.MemoryMB << 20, PidsLimit: &pids},
+		ReadonlyRootfs: true,
+		Tmpfs:          map[string]string{"/tmp": "rw,nosuid,nodev,size=64m"},
+		CapDrop:        []string{"ALL"},
+		SecurityOpt:    []string{"no-new-privileges"},
+		LogConfig:      logs,
+	}
+	appCfg := container.Config{Image: image, Labels: s.labels(string(scenarios.App)), Env: []string{
+		fmt.Sprintf("PORT=%d", appPort),
+		fmt.Sprintf("DATABASE_URL=postgres://%s:%s@postgres:5432/%s?sslmode=disable", dbUser, s.password, dbName),
+		"REDIS_URL=redis://redis:6379/0",
+		"PROVIDER_URL=http://provider:8080",
+	}}
+	if err := s.create(ctx, string(scenarios.App), &appCfg, &appHost, s.appNet, nil); err != nil {
+		return err
+	}
+
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	for i, role := range []string{string(scenarios.Postgres), string(scenarios.Redis), roleAgent} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.startAndWait(ctx, role)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	agentIP, err := s.ip(ctx, roleAgent, s.appNet)
+	if err != nil {
+		return err
+	}
+	pgIP, err := s.ip(ctx, string(scenarios.Postgres), s.backNet)
+	if err != nil {
+		return err
+	}
+	redisIP, err := s.ip(ctx, string(scenarios.Redis), s.backNet)
+	if err != nil {
+		return err
+	}
+	s.harness = scenarios.NewHarness(s, agent.NewClient(fmt.Sprintf("http://%s:%d", agentIP, agent.ControlPort), s.token),
+		s.pgURL(pgIP), "redis://"+redisIP+":6379/0")
+	return nil
+}
+
+func (s *sandbox) pgURL(ip string) string {
+	return fmt.Sprintf("postgres://%s:%s@%s:5432/%s?sslmode=disable&connect_timeout=2", dbUser, s.password, ip, dbName)
+}
+
+func (s *sandbox) create(ctx context.Context, role string, cfg *container.Config, host *container.HostConfig, net string, aliases []string) error {
+	res, err := s.e.cli.ContainerCreate(ctx, client.ContainerCreateOptions{
+		Name: s.name(role), Config: cfg, HostConfig: host,
+		NetworkingConfig: &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{net: {Aliases: aliases}}},
+	})
+	if err != nil {
+		return fmt.Errorf("create %s container from %s: %w", role, cfg.Image, err)
+	}
+	s.mu.Lock()
+	s.ids[role] = res.ID
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *sandbox) containerID(role string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id, ok := s.ids[role]
+	if !ok {
+		return "", fmt.Errorf("sandbox %s has no %s container", s.id, role)
+	}
+	return id, nil
+}
+
+func (s *sandbox) ip(ctx context.Context, role, net string) (string, error) {
+	id, err := s.containerID(role)
+	if err != nil {
+		return "", err
+	}
+	res, err := s.e.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	if err != nil {
+		return "", fmt.Errorf("inspect %s: %w", role, err)
+	}
+	if ns := res.Container.NetworkSettings; ns != nil {
+		if ep := ns.Networks[net]; ep != nil && ep.IPAddress.IsValid() {
+			return ep.IPAddress.String(), nil
+		}
+	}
+	return "", fmt.Errorf("%s has no address on %s", role, net)
+}
+
+// startAndWait starts an infrastructure container and waits until it serves.
+func (s *sandbox) startAndWait(ctx context.Context, role string) error {
+	id, err := s.containerID(role)
+	if err != nil {
+		return err
+	}
+	if _, err := s.e.cli.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
+		return fmt.Errorf("start %s: %w", role, err)
+	}
+	net := s.backNet
+	if role == roleAgent {
+		net = s.appNet
+	}
+	ip, err := s.ip(ctx, role, net)
+	if err != nil {
+		return err
+	}
+	var probe func(ctx context.Context) error
+	switch role {
+	case string(scenarios.Postgres):
+		probe = func(ctx context.Context) error {
+			conn, err := pgx.Connect(ctx, s.pgURL(ip))
+			if err != nil {
+				return err
+			}
+			defer conn.Close(ctx)
+			return conn.Ping(ctx)
+		}
+	case string(scenarios.Redis):
+		probe = func(ctx context.Context) error {
+			rdb := redis.NewClient(&redis.Options{Addr: ip + ":6379", DialTimeout: time.Second, MaxRetries: -1})
+			defer rdb.Close()
+			return rdb.Ping(ctx).Err()
+		}
+	case roleAgent:
+		probe = agent.NewClient(fmt.Sprintf("http://%s:%d", ip, agent.ControlPort), s.token).Healthy
+	}
+	wctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	var last error
+	for {
+		pctx, pcancel := context.WithTimeout(wctx, 2*time.Second)
+		last = probe(pctx)
+		pcancel()
+		if last == nil {
+			return nil
+		}
+		select {
+		case <-wctx.Done():
+			logs, _ := s.Logs(context.WithoutCancel(ctx), scenarios.Service(role), 20)
+			return fmt.Errorf("%s not ready within %s: %v; last output:\n%s", role, readyTimeout, last, logs)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// Harness returns the scenario harness wired to this sandbox.
+func (s *sandbox) Harness() *scenarios.Harness { return s.harness }
+
+// AppURL is the app's base URL at its current address.
+func (s *sandbox) AppURL() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.appURL
+}
+
+// Kill signals a service. Killing one that is not running is not an error; after SIGKILL it waits
+// until the process is gone.
+func (s *sandbox) Kill(ctx context.Context, svc scenarios.Service, signal string) error {
+	id, err := s.containerID(string(svc))
+	if err != nil {
+		return err
+	}
+	if _, err := s.e.cli.ContainerKill(ctx, id, client.ContainerKillOptions{Signal: signal}); err != nil {
+		if cerrdefs.IsConflict(err) || strings.Contains(err.Error(), "is not running") {
+			return nil
+		}
+		return fmt.Errorf("kill %s with %s: %w", svc, signal, err)
+	}
+	if signal != "SIGKILL" && signal != "KILL" {
+		return nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	w := s.e.cli.ContainerWait(wctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
+	select {
+	case <-w.Result:
+		return nil
+	case err := <-w.Error:
+		return fmt.Errorf("wait for %s to stop: %w", svc, err)
+	}
+}
+
+// Start starts a service. For the app it waits until GET /healthz answers 200; an app that exits
+// or never answers is the learner's failure (*scenarios.Failure), with the reason in words.
+func (s *sandbox) Start(ctx context.Context, svc scenarios.Service) error {
+	if svc != scenarios.App {
+		return s.startAndWait(ctx, string(svc))
+	}
+	id, err := s.containerID(string(svc))
+	if err != nil {
+		return err
+	}
+	started := time.Now()
+	if _, err := s.e.cli.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
+		return fmt.Errorf("start app: %w", err)
+	}
+	ip, err := s.ip(ctx, string(svc), s.appNet)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.appURL = fmt.Sprintf("http://%s:%d", ip, appPort)
+	s.mu.Unlock()
+
+	deadline := time.Now().Add(s.limits.StartTimeout)
+	httpc := &http.Client{Timeout: time.Second}
+	last := "no answer yet"
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.AppURL()+"/healthz", nil)
+		resp, err := httpc.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			last = fmt.Sprintf("status %d", resp.StatusCode)
+		} else if strings.Contains(err.Error(), "connection refused") {
+			last = fmt.Sprintf("connection refused on port %d", appPort)
+		} else {
+			last = err.Error()
+		}
+		state, err := s.e.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+		if err != nil {
+			return fmt.Errorf("inspect app: %w", err)
+		}
+		if st := state.Container.State; st != nil && !st.Running {
+			why := fmt.Sprintf("it exited with code %d after %s", st.ExitCode, time.Since(started).Round(100*time.Millisecond))
+			if st.OOMKilled {
+				why = fmt.Sprintf("it was killed for using more than %d MiB of memory", s.limits.MemoryMB)
+			}
+			return &scenarios.Failure{Expected: "the app to keep running and answer GET /healthz with 200", Actual: why,
+				Hint: "Its last output is below. Read configuration from the environment (PORT, DATABASE_URL, REDIS_URL, PROVIDER_URL) and retry connections while the database starts."}
+		}
+		if time.Now().After(deadline) {
+			return &scenarios.Failure{Expected: fmt.Sprintf("GET /healthz to answer 200 within %s of start", s.limits.StartTimeout),
+				Actual: last, Hint: fmt.Sprintf("Listen on 0.0.0.0:$PORT (%d), not localhost, and answer 200 on /healthz once ready.", appPort)}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// Logs returns the last lines of a service's output, stdout and stderr interleaved.
+func (s *sandbox) Logs(ctx context.Context, svc scenarios.Service, lines int) (string, error) {
+	id, err := s.containerID(string(svc))
+	if err != nil {
+		return "", err
+	}
+	rc, err := s.e.cli.ContainerLogs(ctx, id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Tail: fmt.Sprint(lines)})
+	if err != nil {
+		return "", fmt.Errorf("logs of %s: %w", svc, err)
+	}
+	defer rc.Close()
+	var out bytes.Buffer
+	w := &capped{w: &out, left: 256 << 10}
+	if _, err := stdcopy.StdCopy(w, w, rc); err != nil && !errors.Is(err, errCapped) {
+		return out.String(), fmt.Errorf("read logs of %s: %w", svc, err)
+	}
+	return out.String(), nil
+}
+
+var errCapped = errors.New("log cap reached")
+
+type capped struct {
+	w    *bytes.Buffer
+	left int
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	if c.left <= 0 {
+		return 0, errCapped
+	}
+	if len(p) > c.left {
+		p = p[:c.left]
+	}
+	c.left -= len(p)
+	return c.w.Write(p)
+}
+
+// Teardown removes every container (with its anonymous volumes) and network of the run. It
+// finds them by label, so it also cleans up after a Provision that failed half-way.
+func (s *sandbox) Teardown(ctx context.Context) error {
+	return s.e.removeRun(ctx, s.id)
+}

@@ -1,0 +1,336 @@
+package grading
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/holdfast-ci/holdfast/scenarios"
+)
+
+// Engine builds learners' images and provisions sandboxes. grading/docker implements it on the
+// Docker Engine API.
+type Engine interface {
+	// Build builds the image of the submission in dir. A build that fails because of the
+	// learner's Dockerfile or code is a BuildResult with Failed set, not an error.
+	Build(ctx context.Context, dir string) (BuildResult, error)
+	// Provision starts the sandbox's infrastructure (networks, sidecars, agent) and creates, but
+	// does not start, the app from image. Teardown must work after a failed Provision, so
+	// Provision returns a Sandbox whenever it created anything.
+	Provision(ctx context.Context, image string, limits Limits) (Sandbox, error)
+}
+
+// Sandbox is one provisioned run: the scenarios' Target plus the harness wiring and teardown.
+type Sandbox interface {
+	scenarios.Target
+	// Harness returns the scenario harness wired to this sandbox's app, agent and sidecars.
+	Harness() *scenarios.Harness
+	// Teardown removes everything the sandbox created. It is idempotent and safe after a
+	// failed Provision.
+	Teardown(ctx context.Context) error
+}
+
+// BuildResult is the outcome of building a learner's image.
+type BuildResult struct {
+	Image   string
+	Failed  bool
+	Reason  string   // why it failed, in a sentence
+	LogTail string   // the end of the build log
+	Files   []string // the build context's files, repo-relative, for annotations
+	Cached  bool     // the same context was built before
+}
+
+// Limits are the resource limits of the learner's container.
+type Limits struct {
+	CPUs         float64       // default 1
+	MemoryMB     int64         // default 512, no swap
+	Pids         int64         // default 256
+	StartTimeout time.Duration // how long /healthz may take to answer after start; default 30 s
+}
+
+// WithDefaults fills unset limits with the platform defaults.
+func (l Limits) WithDefaults() Limits {
+	if l.CPUs == 0 {
+		l.CPUs = 1
+	}
+	if l.MemoryMB == 0 {
+		l.MemoryMB = 512
+	}
+	if l.Pids == 0 {
+		l.Pids = 256
+	}
+	if l.StartTimeout == 0 {
+		l.StartTimeout = 30 * time.Second
+	}
+	return l
+}
+
+// Challenge is what the grader needs to know of a challenge.
+type Challenge struct {
+	Slug      string
+	Scenarios []scenarios.Scenario
+	Limits    Limits
+}
+
+// Event reports progress while grading; the CLI prints them as they come.
+type Event struct {
+	Stage    string          // "build", "provision", "start", "scenario"
+	Done     bool            // false when the stage starts
+	Duration time.Duration   // when Done
+	Note     string          // e.g. "cached"
+	Result   *ScenarioResult // for stage "scenario" when Done
+}
+
+// Grader runs the pipeline: build → provision → start → scenarios → verdict.
+type Grader struct {
+	Engine Engine
+	// HardCap bounds build + run together; default 120 s.
+	HardCap time.Duration
+	Log     *slog.Logger
+}
+
+// Grade grades the submission in dir. It returns an error only when Holdfast failed; every
+// learner failure, including a hard-cap timeout, is in the Verdict.
+func (g *Grader) Grade(ctx context.Context, ch Challenge, dir string, progress func(Event)) (Verdict, error) {
+	if progress == nil {
+		progress = func(Event) {}
+	}
+	if err := scenarios.Validate(ch.Scenarios); err != nil {
+		return Verdict{}, fmt.Errorf("challenge %s: %w", ch.Slug, err)
+	}
+	hardCap := g.HardCap
+	if hardCap == 0 {
+		hardCap = 120 * time.Second
+	}
+	limits := ch.Limits.WithDefaults()
+	start := time.Now()
+	capped, cancel := context.WithTimeoutCause(ctx, hardCap, errHardCap)
+	defer cancel()
+
+	v := Verdict{Challenge: ch.Slug}
+	finish := func(v Verdict) (Verdict, error) {
+		v.Timings.Total = Millis(time.Since(start))
+		return v, nil
+	}
+	timedOut := func(stage string) Verdict {
+		v.Status = TimedOut
+		v.Message = fmt.Sprintf("The %s did not finish within the %s limit for build and run together.", stage, hardCap)
+		v.Scenarios = notRun(ch.Scenarios, v.Scenarios)
+		v.Score = Score(v.Scenarios)
+		return v
+	}
+
+	progress(Event{Stage: "build"})
+	t := time.Now()
+	build, err := g.Engine.Build(capped, dir)
+	v.Timings.Build = Millis(time.Since(t))
+	if err != nil {
+		if context.Cause(capped) == errHardCap && ctx.Err() == nil {
+			return finish(timedOut("image build"))
+		}
+		return v, fmt.Errorf("build %s: %w", dir, err)
+	}
+	note := ""
+	if build.Cached {
+		note = "cached"
+	}
+	progress(Event{Stage: "build", Done: true, Duration: time.Since(t), Note: note})
+	if build.Failed {
+		v.Status = BuildFailed
+		v.Message = build.Reason
+		v.LogTail = build.LogTail
+		v.Annotations = Annotations(build.LogTail, build.Files)
+		v.Scenarios = notRun(ch.Scenarios, nil)
+		return finish(v)
+	}
+
+	progress(Event{Stage: "provision"})
+	t = time.Now()
+	sb, err := g.Engine.Provision(capped, build.Image, limits)
+	if sb != nil {
+		defer func() {
+			tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
+			defer cancel()
+			if err := sb.Teardown(tctx); err != nil {
+				g.log().Error("sandbox teardown failed; the janitor will retry", "err", err)
+			}
+		}()
+	}
+	v.Timings.Provision = Millis(time.Since(t))
+	if err != nil {
+		if context.Cause(capped) == errHardCap && ctx.Err() == nil {
+			return finish(timedOut("sandbox start"))
+		}
+		return v, fmt.Errorf("provision sandbox: %w", err)
+	}
+	progress(Event{Stage: "provision", Done: true, Duration: time.Since(t)})
+
+	progress(Event{Stage: "start"})
+	t = time.Now()
+	if err := sb.Start(capped, scenarios.App); err != nil {
+		if f, ok := scenarios.AsFailure(err); ok {
+			v.Status = Crashed
+			v.Message = fmt.Sprintf("Expected %s, but %s. %s", f.Expected, f.Actual, f.Hint)
+			v.LogTail = g.logTail(ctx, sb)
+			v.Annotations = Annotations(v.LogTail, build.Files)
+			v.Scenarios = notRun(ch.Scenarios, nil)
+			return finish(v)
+		}
+		if context.Cause(capped) == errHardCap && ctx.Err() == nil {
+			return finish(timedOut("app start"))
+		}
+		return v, fmt.Errorf("start app: %w", err)
+	}
+	progress(Event{Stage: "start", Done: true, Duration: time.Since(t)})
+
+	t = time.Now()
+	h := sb.Harness()
+	for i, s := range ch.Scenarios {
+		if context.Cause(capped) == errHardCap {
+			v.Timings.Scenarios = Millis(time.Since(t))
+			return finish(timedOut("scenario run"))
+		}
+		if err := ctx.Err(); err != nil {
+			return v, err
+		}
+		progress(Event{Stage: "scenario", Note: s.Slug})
+		r, err := g.runScenario(capped, h, s)
+		if err != nil {
+			return v, err
+		}
+		v.Scenarios = append(v.Scenarios, r)
+		progress(Event{Stage: "scenario", Done: true, Duration: time.Duration(r.Duration), Result: &r})
+		if i == len(ch.Scenarios)-1 {
+			break
+		}
+		if err := g.recover(capped, sb, s); err != nil {
+			if f, ok := scenarios.AsFailure(err); ok {
+				// The app will not come back: the scenarios left cannot pass.
+				for _, rest := range ch.Scenarios[i+1:] {
+					v.Scenarios = append(v.Scenarios, ScenarioResult{Slug: rest.Slug, Title: rest.Title, Visibility: rest.Visibility,
+						Weight: rest.Weight, Outcome: OutcomeFailed, Failure: &scenarios.Failure{
+							Expected: "the app to be running for this scenario",
+							Actual:   "it did not start again after the previous scenario: " + f.Actual,
+							Hint:     f.Hint,
+						}})
+				}
+				break
+			}
+			if context.Cause(capped) != errHardCap {
+				return v, fmt.Errorf("after scenario %s: %w", s.Slug, err)
+			}
+		}
+	}
+	v.Timings.Scenarios = Millis(time.Since(t))
+	v.Status = statusOf(v.Scenarios)
+	v.Score = Score(v.Scenarios)
+	if v.Status != Passed {
+		v.LogTail = g.logTail(ctx, sb)
+	}
+	return finish(v)
+}
+
+var errHardCap = errors.New("hard cap on build and run reached")
+
+// runScenario runs one scenario with its own deadline, after clearing faults left by the last.
+// It returns an error only when the grading must stop (the caller's context ended).
+func (g *Grader) runScenario(ctx context.Context, h *scenarios.Harness, s scenarios.Scenario) (r ScenarioResult, err error) {
+	r = ScenarioResult{Slug: s.Slug, Title: s.Title, Visibility: s.Visibility, Weight: s.Weight}
+	timeout := s.Timeout
+	if timeout == 0 {
+		timeout = 30 * time.Second
+	}
+	start := time.Now()
+	defer func() { r.Duration = Millis(time.Since(start)) }()
+	if err := h.Agent.Reset(ctx); err != nil {
+		r.Outcome, r.Error = OutcomeError, "reset agent: "+err.Error()
+		return r, nil
+	}
+	sctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	runErr := func() (err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				err = fmt.Errorf("scenario panicked: %v\n%s", p, debug.Stack())
+			}
+		}()
+		return s.Run(sctx, h)
+	}()
+	f, isFailure := scenarios.AsFailure(runErr)
+	switch {
+	case runErr == nil:
+		r.Outcome = OutcomePassed
+	case isFailure:
+		r.Outcome, r.Failure = OutcomeFailed, f
+	case ctx.Err() != nil:
+		r.Outcome = OutcomeNotRun
+	case sctx.Err() != nil:
+		r.Outcome, r.Failure = OutcomeFailed, &scenarios.Failure{
+			Expected: fmt.Sprintf("the scenario to finish within %s", timeout),
+			Actual:   "the app kept it waiting until the limit",
+			Hint:     "Look for requests that never get an answer: a lock held forever or a call without a deadline.",
+		}
+	default:
+		r.Outcome, r.Error = OutcomeError, runErr.Error()
+		g.log().Error("scenario could not judge", "scenario", s.Slug, "err", runErr)
+	}
+	return r, nil
+}
+
+// recover puts the app back into a clean running state after a scenario that disturbed it, or
+// that left it unhealthy.
+func (g *Grader) recover(ctx context.Context, sb Sandbox, s scenarios.Scenario) error {
+	if !s.Disruptive && healthy(ctx, sb.AppURL()) {
+		return nil
+	}
+	if err := sb.Kill(ctx, scenarios.App, "SIGKILL"); err != nil {
+		return fmt.Errorf("stop app: %w", err)
+	}
+	return sb.Start(ctx, scenarios.App)
+}
+
+func healthy(ctx context.Context, base string) bool {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/healthz", nil)
+	if err != nil {
+		return false
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+func (g *Grader) logTail(ctx context.Context, sb Sandbox) string {
+	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	logs, err := sb.Logs(tctx, scenarios.App, 60)
+	if err != nil {
+		g.log().Warn("read app logs", "err", err)
+		return ""
+	}
+	return logs
+}
+
+func (g *Grader) log() *slog.Logger {
+	if g.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return g.Log
+}
+
+// notRun completes results with the scenarios that never had their turn.
+func notRun(table []scenarios.Scenario, done []ScenarioResult) []ScenarioResult {
+	out := append([]ScenarioResult(nil), done...)
+	for _, s := range table[len(done):] {
+		out = append(out, ScenarioResult{Slug: s.Slug, Title: s.Title, Visibility: s.Visibility, Weight: s.Weight, Outcome: OutcomeNotRun})
+	}
+	return out
+}

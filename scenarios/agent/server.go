@@ -1,0 +1,162 @@
+package agent
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	toxiproxy "github.com/Shopify/toxiproxy/v2"
+	"github.com/rs/zerolog"
+)
+
+// Ports the agent listens on inside the sandbox.
+const (
+	ControlPort  = 9090 // control API, for the harness only (bearer token)
+	ProviderPort = 8081 // the provider fake itself; the "provider" link proxies to it
+)
+
+// Config is the agent's start-up configuration, read from its environment by cmd/agent.
+type Config struct {
+	Token        string // bearer token for the control API; required
+	Links        []Link // proxies to run
+	ControlAddr  string // default ":9090"
+	ProviderAddr string // default ":8081"
+}
+
+// Server runs the proxies, the provider and the control API.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	toxi     *toxiproxy.ApiServer
+	provider *Provider
+}
+
+// NewServer validates cfg and prepares (but does not start) the agent.
+func NewServer(cfg Config, log *slog.Logger) (*Server, error) {
+	if len(cfg.Token) < 16 {
+		return nil, errors.New("agent token must be at least 16 characters")
+	}
+	if cfg.ControlAddr == "" {
+		cfg.ControlAddr = fmt.Sprintf(":%d", ControlPort)
+	}
+	if cfg.ProviderAddr == "" {
+		cfg.ProviderAddr = fmt.Sprintf(":%d", ProviderPort)
+	}
+	toxi := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop())
+	for _, l := range cfg.Links {
+		p := toxiproxy.NewProxy(toxi, l.Name, l.Listen, l.Upstream)
+		if err := toxi.Collection.Add(p, false); err != nil {
+			return nil, fmt.Errorf("add link %s: %w", l.Name, err)
+		}
+	}
+	return &Server{cfg: cfg, log: log, toxi: toxi, provider: NewProvider()}, nil
+}
+
+// Run serves until ctx is cancelled.
+func (s *Server) Run(ctx context.Context) error {
+	for name, p := range s.toxi.Collection.Proxies() {
+		if err := startProxy(p); err != nil {
+			return fmt.Errorf("link %s: %w", name, err)
+		}
+	}
+	defer func() {
+		for _, p := range s.toxi.Collection.Proxies() {
+			p.Stop()
+		}
+	}()
+	defer s.provider.Close()
+
+	servers := []*http.Server{
+		{Addr: s.cfg.ProviderAddr, Handler: s.provider, ReadHeaderTimeout: 5 * time.Second},
+		{Addr: s.cfg.ControlAddr, Handler: s.controlHandler(), ReadHeaderTimeout: 5 * time.Second},
+	}
+	errc := make(chan error, len(servers))
+	for _, srv := range servers {
+		ln, err := net.Listen("tcp", srv.Addr)
+		if err != nil {
+			return fmt.Errorf("listen %s: %w", srv.Addr, err)
+		}
+		go func() { errc <- srv.Serve(ln) }()
+	}
+	s.log.Info("agent ready", "links", len(s.cfg.Links), "control", s.cfg.ControlAddr)
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		return err
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	for _, srv := range servers {
+		_ = srv.Shutdown(shutdownCtx)
+	}
+	return nil
+}
+
+func (s *Server) controlHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("POST /links/{name}", s.auth(func(w http.ResponseWriter, r *http.Request) {
+		p, err := s.toxi.Collection.Get(r.PathValue("name"))
+		if err != nil {
+			writeJSON(w, http.StatusNotFound, map[string]string{"error": "no link named " + r.PathValue("name")})
+			return
+		}
+		var f Fault
+		if err := json.NewDecoder(r.Body).Decode(&f); err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			return
+		}
+		if err := applyFault(r.Context(), p, f); err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			return
+		}
+		s.log.Info("fault", "link", p.Name, "kind", f.Kind, "latency_ms", f.LatencyMS)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	mux.HandleFunc("POST /reset", s.auth(func(w http.ResponseWriter, r *http.Request) {
+		for _, p := range s.toxi.Collection.Proxies() {
+			if err := applyFault(r.Context(), p, Fault{Kind: FaultClear}); err != nil {
+				writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+				return
+			}
+		}
+		_ = s.provider.Behave(ProviderBehaviour{})
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	mux.HandleFunc("POST /provider/behaviour", s.auth(func(w http.ResponseWriter, r *http.Request) {
+		var b ProviderBehaviour
+		if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			return
+		}
+		if err := s.provider.Behave(b); err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	mux.HandleFunc("GET /provider/ledger", s.auth(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.provider.Ledger())
+	}))
+	return mux
+}
+
+// auth rejects calls without the run's bearer token: the learner's app shares this network.
+func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc {
+	want := []byte("Bearer " + s.cfg.Token)
+	return func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "bearer token required"})
+			return
+		}
+		next(w, r)
+	}
+}

@@ -1,0 +1,32 @@
+// Package catalog lists the challenges Holdfast can grade, by slug.
+package catalog
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/holdfast-ci/holdfast/grading"
+	idempotentpayments "github.com/holdfast-ci/holdfast/scenarios/idempotent-payments"
+)
+
+// Challenges returns every gradeable challenge.
+func Challenges() []grading.Challenge {
+	return []grading.Challenge{
+		{Slug: idempotentpayments.Slug, Scenarios: idempotentpayments.Scenarios(), Limits: grading.Limits{StartTimeout: 30 * time.Second}},
+	}
+}
+
+// Lookup finds a challenge by slug; the error lists the known ones.
+func Lookup(slug string) (grading.Challenge, error) {
+	var known []string
+	for _, c := range Challenges() {
+		if c.Slug == slug {
+			return c, nil
+		}
+		known = append(known, c.Slug)
+	}
+	sort.Strings(known)
+	return grading.Challenge{}, fmt.Errorf("unknown challenge %q; known challenges: %s", slug, strings.Join(known, ", "))
+}

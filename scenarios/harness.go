@@ -1,0 +1,214 @@
+package scenarios
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/holdfast-ci/holdfast/scenarios/agent"
+)
+
+// Service names a container of the sandbox that the harness can signal or restart.
+type Service string
+
+const (
+	App      Service = "app"
+	Postgres Service = "postgres"
+	Redis    Service = "redis"
+)
+
+// Target is the running sandbox as a scenario sees it. The Docker sandbox implements it; so can a
+// scripted fake in tests.
+type Target interface {
+	// AppURL is the app's base URL, e.g. http://172.20.0.5:3000. It may change after a restart.
+	AppURL() string
+	// Kill sends a signal ("SIGTERM", "SIGKILL") to a service's main process.
+	Kill(ctx context.Context, svc Service, signal string) error
+	// Start starts a stopped service again; for the app it also waits until /healthz answers.
+	Start(ctx context.Context, svc Service) error
+	// Logs returns the last lines of a service's output.
+	Logs(ctx context.Context, svc Service, lines int) (string, error)
+}
+
+// Harness is what a scenario drives: the app over HTTP, faults and fakes through the agent, and
+// the sandbox's services.
+type Harness struct {
+	Target Target
+	Agent  *agent.Client
+	// PostgresURL and RedisURL reach the real sidecars directly, bypassing the fault proxies, for
+	// observations.
+	PostgresURL string
+	RedisURL    string
+
+	http *http.Client
+}
+
+// NewHarness returns a harness for a provisioned sandbox.
+func NewHarness(t Target, a *agent.Client, postgresURL, redisURL string) *Harness {
+	return &Harness{Target: t, Agent: a, PostgresURL: postgresURL, RedisURL: redisURL,
+		http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}}}
+}
+
+// Request is one call to the learner's app.
+type Request struct {
+	Method  string
+	Path    string
+	Header  map[string]string
+	Body    []byte
+	Timeout time.Duration // default 5 s
+}
+
+// JSON is a convenience for a request body.
+func JSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // scenario tables only marshal plain maps and structs
+	}
+	return b
+}
+
+// Response is what the app answered, or the transport error that stood in for an answer.
+type Response struct {
+	Status   int
+	Header   http.Header
+	Body     []byte
+	Duration time.Duration
+	Err      error // connection refused, reset, deadline exceeded…
+}
+
+// TimedOut reports whether the request hit its deadline without an answer.
+func (r Response) TimedOut() bool {
+	return r.Err != nil && (errors.Is(r.Err, context.DeadlineExceeded) || strings.Contains(r.Err.Error(), "Client.Timeout"))
+}
+
+// Describe renders a response for a learner-facing message.
+func (r Response) Describe() string {
+	if r.Err != nil {
+		if r.TimedOut() {
+			return fmt.Sprintf("no answer within %s", r.Duration.Round(time.Millisecond))
+		}
+		return "no HTTP answer (" + shortErr(r.Err) + ")"
+	}
+	body := strings.TrimSpace(string(r.Body))
+	if len(body) > 200 {
+		body = body[:200] + "…"
+	}
+	if body == "" {
+		return fmt.Sprintf("%d with an empty body", r.Status)
+	}
+	return fmt.Sprintf("%d %s", r.Status, body)
+}
+
+func shortErr(err error) string {
+	s := err.Error()
+	for _, known := range []string{"connection refused", "connection reset", "EOF", "no route to host"} {
+		if strings.Contains(s, known) {
+			return known
+		}
+	}
+	if len(s) > 120 {
+		s = s[:120] + "…"
+	}
+	return s
+}
+
+// Do sends one request to the app. Transport errors are part of the Response, not an error:
+// an app that does not answer is behaviour to judge.
+func (h *Harness) Do(ctx context.Context, r Request) Response {
+	timeout := r.Timeout
+	if timeout == 0 {
+		timeout = 5 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var body io.Reader
+	if r.Body != nil {
+		body = bytes.NewReader(r.Body)
+	}
+	method := r.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	start := time.Now()
+	req, err := http.NewRequestWithContext(ctx, method, h.Target.AppURL()+r.Path, body)
+	if err != nil {
+		return Response{Err: err}
+	}
+	if r.Body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range r.Header {
+		req.Header.Set(k, v)
+	}
+	resp, err := h.http.Do(req)
+	if err != nil {
+		return Response{Err: err, Duration: time.Since(start)}
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	out := Response{Status: resp.StatusCode, Header: resp.Header, Body: data, Duration: time.Since(start), Err: err}
+	return out
+}
+
+// Concurrent sends n requests released together by a barrier, so that they really overlap in the
+// app, and returns the responses in index order.
+func (h *Harness) Concurrent(ctx context.Context, n int, build func(i int) Request) []Response {
+	out := make([]Response, n)
+	var ready, done sync.WaitGroup
+	gate := make(chan struct{})
+	ready.Add(n)
+	done.Add(n)
+	for i := 0; i < n; i++ {
+		go func() {
+			defer done.Done()
+			r := build(i)
+			ready.Done()
+			select {
+			case <-gate:
+			case <-ctx.Done():
+				out[i] = Response{Err: ctx.Err()}
+				return
+			}
+			out[i] = h.Do(ctx, r)
+		}()
+	}
+	ready.Wait()
+	close(gate)
+	done.Wait()
+	return out
+}
+
+// WaitFor polls check every interval until it returns true or within passes. It returns whether
+// check succeeded and the last response seen.
+func (h *Harness) WaitFor(ctx context.Context, within, interval time.Duration, check func(ctx context.Context) bool) bool {
+	deadline := time.Now().Add(within)
+	for {
+		if check(ctx) {
+			return true
+		}
+		if time.Now().Add(interval).After(deadline) {
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(interval):
+		}
+	}
+}
+
+// Decode parses a JSON response body into v, failing the learner with a clear message.
+func Decode(r Response, v any, what string) error {
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		return Failf(what+" as a JSON object", "Send Content-Type: application/json and a JSON body.",
+			"%s (%v)", r.Describe(), err)
+	}
+	return nil
+}

@@ -1,0 +1,82 @@
+package scenarios
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Visibility says who may see a scenario's details.
+type Visibility string
+
+const (
+	// Public scenarios are shown to the learner in full.
+	Public Visibility = "public"
+	// Hidden scenarios run and count, but the learner sees only that a hidden scenario ran.
+	Hidden Visibility = "hidden"
+	// ReviewerOnly scenarios are shown to reviewers only, never to candidates.
+	ReviewerOnly Visibility = "reviewer-only"
+)
+
+// Scenario is one behavioural check of a challenge.
+type Scenario struct {
+	Slug       string
+	Title      string
+	Weight     int
+	Visibility Visibility
+	// Timeout bounds Run; past it the scenario fails as not finishing. Default 30 s.
+	Timeout time.Duration
+	// Disruptive scenarios leave the app in a state later scenarios must not inherit (killed,
+	// disconnected, restarted): the harness restarts the app after them.
+	Disruptive bool
+	// Run drives the app and returns nil, a *Failure (the learner's), or another error (ours).
+	Run func(ctx context.Context, h *Harness) error
+}
+
+// Failure is what the learner did wrong, in words a learner can act on.
+type Failure struct {
+	Expected string `json:"expected"`
+	Actual   string `json:"actual"`
+	Hint     string `json:"hint,omitempty"`
+}
+
+func (f *Failure) Error() string {
+	return fmt.Sprintf("expected %s, got %s", f.Expected, f.Actual)
+}
+
+// Failf returns a learner-facing failure. The actual text takes fmt arguments.
+func Failf(expected, hint, actualFormat string, args ...any) error {
+	return &Failure{Expected: expected, Actual: fmt.Sprintf(actualFormat, args...), Hint: hint}
+}
+
+// AsFailure reports whether err is the learner's failure rather than the grader's.
+func AsFailure(err error) (*Failure, bool) {
+	var f *Failure
+	ok := errors.As(err, &f)
+	return f, ok
+}
+
+// Validate checks a scenario table for mistakes an author can make.
+func Validate(table []Scenario) error {
+	seen := map[string]bool{}
+	for i, s := range table {
+		switch {
+		case s.Slug == "" || s.Title == "":
+			return fmt.Errorf("scenario %d: slug and title are required", i)
+		case seen[s.Slug]:
+			return fmt.Errorf("scenario %s: slug used twice", s.Slug)
+		case s.Weight <= 0:
+			return fmt.Errorf("scenario %s: weight must be positive", s.Slug)
+		case s.Run == nil:
+			return fmt.Errorf("scenario %s: no Run", s.Slug)
+		}
+		switch s.Visibility {
+		case Public, Hidden, ReviewerOnly:
+		default:
+			return fmt.Errorf("scenario %s: visibility %q is not public, hidden or reviewer-only", s.Slug, s.Visibility)
+		}
+		seen[s.Slug] = true
+	}
+	return nil
+}
