@@ -63,4 +63,3 @@ environment:
   DOCKER_HOST              Docker engine (default the local socket)
 `)
 }
-

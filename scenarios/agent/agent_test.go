@@ -1,0 +1,240 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+func charge(t *testing.T, url, key string, amount int64, payment string) (int, map[string]any) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"amount": amount, "currency": "usd", "payment_id": payment})
+	req, _ := http.NewRequest(http.MethodPost, url+"/v1/charges", bytes.NewReader(body))
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+func TestProviderIdempotency(t *testing.T) {
+	t.Parallel()
+	p := NewProvider()
+	defer p.Close()
+	srv := httptest.NewServer(p)
+	defer srv.Close()
+
+	code, first := charge(t, srv.URL, "k1", 100, "pay_1")
+	if code != http.StatusOK {
+		t.Fatalf("first charge: got %d, want 200", code)
+	}
+	code, again := charge(t, srv.URL, "k1", 100, "pay_1")
+	if code != http.StatusOK || again["id"] != first["id"] {
+		t.Fatalf("replay: got %d %v, want 200 with id %v", code, again["id"], first["id"])
+	}
+	if code, _ := charge(t, srv.URL, "k1", 200, "pay_1"); code != http.StatusBadRequest {
+		t.Fatalf("same key, other amount: got %d, want 400", code)
+	}
+	if code, _ := charge(t, srv.URL, "", 100, "pay_1"); code != http.StatusOK {
+		t.Fatalf("no key: got %d, want 200", code)
+	}
+	l := p.Ledger()
+	if len(l.Charges) != 2 || l.Requests != 4 {
+		t.Fatalf("ledger: got %d charges and %d requests, want 2 and 4: %+v", len(l.Charges), l.Requests, l)
+	}
+}
+
+func TestProviderModes(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		mode        ProviderMode
+		wantCode    int
+		wantCharged int
+	}{
+		{ModeFail, http.StatusInternalServerError, 0},
+		{ModeChargeThenFail, http.StatusInternalServerError, 1},
+		{ModeHang, 0, 0}, // the client gives up first
+		{ModeChargeThenHang, 0, 1},
+	}
+	for _, c := range cases {
+		t.Run(string(c.mode), func(t *testing.T) {
+			t.Parallel()
+			p := NewProvider()
+			defer p.Close()
+			srv := httptest.NewServer(p)
+			defer srv.Close()
+			if err := p.Behave(ProviderBehaviour{Mode: c.mode, Count: 1, HangMS: 5000}); err != nil {
+				t.Fatal(err)
+			}
+			client := &http.Client{Timeout: 300 * time.Millisecond}
+			body, _ := json.Marshal(map[string]any{"amount": 100, "currency": "usd", "payment_id": "pay_1"})
+			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/charges", bytes.NewReader(body))
+			req.Header.Set("Idempotency-Key", "k")
+			code := 0
+			if resp, err := client.Do(req); err == nil {
+				code = resp.StatusCode
+				resp.Body.Close()
+			}
+			if code != c.wantCode {
+				t.Fatalf("first request: got status %d, want %d", code, c.wantCode)
+			}
+			if n := len(p.Ledger().Charges); n != c.wantCharged {
+				t.Fatalf("after the first request: %d charges, want %d", n, c.wantCharged)
+			}
+			// The mode applied once; the retry under the same key yields exactly one charge.
+			waitFor(t, func() bool { c, _ := charge(t, srv.URL, "k", 100, "pay_1"); return c == http.StatusOK })
+			if n := len(p.Ledger().Charges); n != 1 {
+				t.Fatalf("after the retry: %d charges, want exactly 1", n)
+			}
+		})
+	}
+}
+
+func TestProviderRejectsBadBehaviour(t *testing.T) {
+	t.Parallel()
+	p := NewProvider()
+	defer p.Close()
+	for _, b := range []ProviderBehaviour{{Mode: "explode", Count: 1}, {Mode: ModeFail}, {LatencyMS: -1}} {
+		if err := p.Behave(b); err == nil {
+			t.Errorf("Behave(%+v): want an error", b)
+		}
+	}
+}
+
+func waitFor(t *testing.T, ok func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if ok() {
+			return
+		}
+	}
+	t.Fatal("condition not met within 3s")
+}
+
+func TestParseLinks(t *testing.T) {
+	t.Parallel()
+	links, err := ParseLinks("postgres=:5432>db:5432, redis=:6379>cache:6379")
+	if err != nil || len(links) != 2 || links[1] != (Link{"redis", ":6379", "cache:6379"}) {
+		t.Fatalf("got %+v, %v", links, err)
+	}
+	for _, bad := range []string{"", "postgres", "postgres=:5432", "p=:1>h:1,p=:2>h:2", "p=nope>h:1"} {
+		if _, err := ParseLinks(bad); err == nil {
+			t.Errorf("ParseLinks(%q): want an error", bad)
+		}
+	}
+}
+
+// freePort returns a loopback port nothing listens on right now.
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestServerFaults runs a real agent on loopback in front of an echo upstream and checks each
+// fault kind on the wire, and that the control API refuses calls without the token.
+func TestServerFaults(t *testing.T) {
+	t.Parallel()
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "pong") }))
+	defer upstream.Close()
+	listen, control, provider := freePort(t), freePort(t), freePort(t)
+	token := strings.Repeat("t", 32)
+	srv, err := NewServer(Config{Token: token, ControlAddr: control, ProviderAddr: provider,
+		Links: []Link{{Name: "db", Listen: listen, Upstream: strings.TrimPrefix(upstream.URL, "http://")}}}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	c := NewClient("http://"+control, token)
+	waitFor(t, func() bool { return c.Healthy(ctx) == nil })
+
+	get := func(timeout time.Duration) (string, error) {
+		cl := &http.Client{Timeout: timeout, Transport: &http.Transport{DisableKeepAlives: true}}
+		resp, err := cl.Get("http://" + listen + "/")
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return string(b), err
+	}
+	if got, err := get(time.Second); got != "pong" {
+		t.Fatalf("through the clean link: got %q, %v", got, err)
+	}
+
+	if err := NewClient("http://"+control, "wrong-token-wrong-token").Fault(ctx, "db", Fault{Kind: FaultDown}); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("fault without the token: got %v, want 401", err)
+	}
+	if err := c.Fault(ctx, "nope", Fault{Kind: FaultDown}); err == nil {
+		t.Fatal("fault on an unknown link: want an error")
+	}
+
+	must := func(f Fault) {
+		t.Helper()
+		if err := c.Fault(ctx, "db", f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(Fault{Kind: FaultLatency, LatencyMS: 300})
+	start := time.Now()
+	if got, err := get(3 * time.Second); got != "pong" || time.Since(start) < 300*time.Millisecond {
+		t.Fatalf("with 300ms latency: got %q, %v after %s", got, err, time.Since(start))
+	}
+	must(Fault{Kind: FaultClear})
+
+	must(Fault{Kind: FaultTimeout})
+	if _, err := get(400 * time.Millisecond); err == nil {
+		t.Fatal("through a blackholed link: want a timeout")
+	}
+	must(Fault{Kind: FaultClear})
+
+	must(Fault{Kind: FaultReset})
+	if _, err := get(time.Second); err == nil {
+		t.Fatal("through a resetting link: want an error")
+	}
+	must(Fault{Kind: FaultClear})
+
+	must(Fault{Kind: FaultDown})
+	if _, err := net.DialTimeout("tcp", listen, time.Second); err == nil {
+		t.Fatal("dial a downed link: want connection refused")
+	}
+	must(Fault{Kind: FaultUp})
+	if got, err := get(time.Second); got != "pong" {
+		t.Fatalf("after up: got %q, %v", got, err)
+	}
+
+	must(Fault{Kind: FaultDown})
+	if err := c.Reset(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := get(time.Second); got != "pong" {
+		t.Fatalf("after reset: got %q, %v", got, err)
+	}
+	if err := c.Provider(ctx, ProviderBehaviour{Mode: ModeFail, Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := c.Ledger(ctx); err != nil || len(l.Charges) != 0 {
+		t.Fatalf("ledger: %+v, %v", l, err)
+	}
+}
