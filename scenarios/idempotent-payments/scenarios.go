@@ -113,8 +113,11 @@ func expectCharges(ctx context.Context, h *scenarios.Harness, before agent.Ledge
 		return err
 	}
 	if len(charges) != n {
-		return scenarios.Failf(fmt.Sprintf("exactly %d provider charge(s) for %s", n, what),
-			"Send the provider an Idempotency-Key that stays the same across retries of one payment (e.g. the payment id), and claim the client's key before calling the provider.",
+		hint := "Send the provider an Idempotency-Key that stays the same across retries of one payment (e.g. the payment id), and claim the client's key before calling the provider."
+		if len(charges) < n {
+			hint = "Only record a payment as succeeded, and answer 201, after the provider confirmed the charge; after a 502 or 504 a retry must call the provider again."
+		}
+		return scenarios.Failf(fmt.Sprintf("exactly %d provider charge(s) for %s", n, what), hint,
 			"%d charge(s) at the provider: %s", len(charges), describeCharges(charges))
 	}
 	for _, p := range paid {
