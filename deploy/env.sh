@@ -1,0 +1,13 @@
+# Sourced by deploy/demo.sh and deploy/test.sh: puts Go on PATH and brings up the Docker engine
+# and Holdfast's images (deploy/bootstrap.sh installs what is missing; a second run takes seconds).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+if ! command -v go >/dev/null 2>&1; then
+	if [ -x /usr/local/go/bin/go ]; then
+		export PATH=/usr/local/go/bin:$PATH
+	else
+		echo "Go is not installed: install Go 1.24 or newer (https://go.dev/dl/) and run this again." >&2
+		exit 1
+	fi
+fi
+bash deploy/bootstrap.sh

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The test command (README, .ci/run): installs what is missing, then runs every test for real —
+# Docker sandboxes, Postgres and Redis sidecars, the kill matrix. Extra arguments go to go test.
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+echo "test: go vet and gofmt"
+go vet ./...
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+	echo "gofmt would change: $unformatted" >&2
+	exit 1
+fi
+echo "test: go test (real Docker required)"
+HOLDFAST_REQUIRE_DOCKER=1 go test -count=1 -timeout 25m "$@" ./...
