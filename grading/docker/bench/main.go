@@ -1,0 +1,359 @@
+// Command bench measures how fast Holdfast gets a sandbox ready, next to docker-compose bringing
+// up the same two sidecars, and how long a whole grading of the reference submission takes.
+//
+//	go run ./grading/docker/bench [-runs N] [-skip-cold]   # from the repository root
+//
+// It prints one markdown table on stdout (progress goes to stderr). Reading it:
+//
+//   - "Holdfast: sandbox ready" is Engine.Provision with the reference submission's image (built
+//     first; a cache hit after the first time): two internal networks, postgres, redis and the
+//     agent started and answering (pgx login, PING, /healthz), the app container created.
+//   - "docker-compose: sidecars ready" runs `docker-compose up -d` of deploy/bench/compose.yaml
+//     (the same postgres and redis, same commands and limits, one internal network) and polls
+//     every 50 ms, as the engine does, until postgres accepts a pgx login and redis answers PING
+//     at the containers' addresses. docker-compose 1.29 has no --wait; this is its emulation.
+//     The Holdfast row does strictly more work (the agent, a second network, the app container),
+//     so it being faster or equal is the claim, not a like-for-like race.
+//   - The teardown rows time Sandbox.Teardown and `docker-compose down -v` on their own.
+//   - "grade, warm" is Grader.Grade of the reference against idempotent-payments with its image
+//     cached; "grade, cold" first removes every holdfast-submission:* image and the dangling
+//     build-stage images that descend from the toolchain image (the classic builder's cache), so
+//     the build downloads modules and compiles. Notes split the time by Verdict.Timings.
+//
+// Runs are sequential and alternate Holdfast and compose, after one unrecorded warm-up of each,
+// so that drift in the machine's load hits both columns alike. HOLDFAST_POSTGRES_IMAGE,
+// HOLDFAST_REDIS_IMAGE, HOLDFAST_AGENT_IMAGE and HOLDFAST_GO_IMAGE are honoured as by the runner.
+// Everything started is removed on exit, also on Ctrl-C.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/moby/moby/client"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/holdfast-ci/holdfast/grading"
+	"github.com/holdfast-ci/holdfast/grading/docker"
+	"github.com/holdfast-ci/holdfast/scenarios/catalog"
+)
+
+const (
+	composeFile  = "deploy/bench/compose.yaml"
+	referenceDir = "scenarios/idempotent-payments/testdata/reference"
+	cleanupLimit = 60 * time.Second
+)
+
+func main() {
+	runs := flag.Int("runs", 5, "sandbox and compose runs (min/median/max over these)")
+	skipCold := flag.Bool("skip-cold", false, "skip the cold grade (it removes holdfast-submission images)")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, max(*runs, 1), *skipCold)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, runs int, skipCold bool) error {
+	for _, p := range []string{composeFile, referenceDir} {
+		if _, err := os.Stat(p); err != nil {
+			return fmt.Errorf("run from the repository root: %w", err)
+		}
+	}
+	if _, err := exec.LookPath("docker-compose"); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	cfg := docker.Config{PostgresImage: os.Getenv("HOLDFAST_POSTGRES_IMAGE"), RedisImage: os.Getenv("HOLDFAST_REDIS_IMAGE"),
+		AgentImage: os.Getenv("HOLDFAST_AGENT_IMAGE")}
+	if img := os.Getenv("HOLDFAST_GO_IMAGE"); img != "" {
+		cfg.BuildArgs = map[string]string{"GO_IMAGE": img}
+	}
+	eng, err := docker.New(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	cli, err := client.New(client.FromEnv)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	if _, err := cli.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
+		return err
+	}
+
+	progress("building the reference image (cached after the first time)")
+	build, err := eng.Build(ctx, referenceDir)
+	if err != nil || build.Failed {
+		return fmt.Errorf("build reference: %v %s", err, build.Reason)
+	}
+
+	var ready, teardown, up, upCmd, down []time.Duration
+	for i := 0; i <= runs; i++ { // i == 0 is the warm-up
+		r, t, err := provision(ctx, eng, build.Image)
+		if err != nil {
+			return fmt.Errorf("holdfast run %d: %w", i, err)
+		}
+		u, uc, d, err := composeRun(ctx, cli, fmt.Sprintf("hfbench-%d-%d", os.Getpid(), i))
+		if err != nil {
+			return fmt.Errorf("compose run %d: %w", i, err)
+		}
+		progress("run %d/%d: holdfast ready %s, teardown %s; compose ready %s, down %s", i, runs, secs(r), secs(t), secs(u), secs(d))
+		if i > 0 {
+			ready, teardown, up, upCmd, down = append(ready, r), append(teardown, t), append(up, u), append(upCmd, uc), append(down, d)
+		}
+	}
+
+	ch, err := catalog.Lookup("idempotent-payments")
+	if err != nil {
+		return err
+	}
+	g := &grading.Grader{Engine: eng, Log: log}
+	var warm []grading.Verdict
+	for i := range 2 {
+		progress("grade, warm %d/2", i+1)
+		v, err := g.Grade(ctx, ch, referenceDir, nil)
+		if err != nil {
+			return err
+		}
+		warm = append(warm, v)
+	}
+	var cold []grading.Verdict
+	if !skipCold {
+		progress("removing holdfast-submission images and their build cache")
+		if err := dropBuildCache(ctx, cli, cfg.Defaults().BuildArgs["GO_IMAGE"]); err != nil {
+			return err
+		}
+		progress("grade, cold")
+		v, err := g.Grade(ctx, ch, referenceDir, nil)
+		if err != nil {
+			return err
+		}
+		cold = append(cold, v)
+	}
+
+	c := cfg.Defaults()
+	fmt.Printf("\nSidecars: %s, %s; agent %s; %d runs after one warm-up.\n\n", c.PostgresImage, c.RedisImage, c.AgentImage, runs)
+	fmt.Println("| Measurement | Runs | Min | Median | Max | Notes |")
+	fmt.Println("|---|---|---|---|---|---|")
+	row("Holdfast: sandbox ready (`Engine.Provision`)", ready, "2 internal networks; postgres + redis + agent started and answering; app container created")
+	row("docker-compose: sidecars ready (`up -d` + probes)", up, "postgres + redis only, 1 internal network: strictly less work than the row above")
+	row("… of which `docker-compose up -d` until it exits", upCmd, "containers created and started; the rest is waiting for postgres")
+	row("Holdfast: teardown (`Sandbox.Teardown`)", teardown, "4 containers, 2 networks")
+	row("docker-compose: `down -v`", down, "2 containers, 1 network")
+	gradeRow("Full grade, warm (image cached)", warm)
+	if !skipCold {
+		gradeRow("Full grade, cold (no image, no build cache)", cold)
+	}
+	return nil
+}
+
+// provision times Engine.Provision and, separately, the teardown that always follows it.
+func provision(ctx context.Context, eng *docker.Engine, image string) (ready, teardown time.Duration, err error) {
+	t := time.Now()
+	sb, err := eng.Provision(ctx, image, grading.Limits{})
+	ready = time.Since(t)
+	if sb != nil {
+		t = time.Now()
+		err = errors.Join(err, cleanup(ctx, sb.Teardown))
+		teardown = time.Since(t)
+	}
+	return ready, teardown, err
+}
+
+// cleanup runs remove with a deadline of its own. After an interrupt it runs it again a second
+// later: a create request the client gave up on may still complete in the daemon after the first
+// removal listed what to remove.
+func cleanup(ctx context.Context, remove func(context.Context) error) error {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupLimit)
+	defer cancel()
+	err := remove(rctx)
+	if ctx.Err() != nil {
+		time.Sleep(time.Second)
+		err = remove(rctx)
+	}
+	return err
+}
+
+// composeRun times `docker-compose up -d` until both sidecars answer (and until the command
+// exits), then `down -v`; down runs whatever happened, with its own deadline.
+func composeRun(ctx context.Context, cli *client.Client, project string) (ready, upCmd, down time.Duration, err error) {
+	downed := false
+	defer func() {
+		if !downed {
+			err = errors.Join(err, cleanup(ctx, func(ctx context.Context) error { return compose(ctx, project, "down", "-v") }))
+		}
+	}()
+	t := time.Now()
+	if err := compose(ctx, project, "up", "-d"); err != nil {
+		return 0, 0, 0, err
+	}
+	upCmd = time.Since(t)
+	list, err := cli.ContainerList(ctx, client.ContainerListOptions{Filters: make(client.Filters).Add("label", "com.docker.compose.project="+project)})
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	ips := map[string]string{}
+	for _, c := range list.Items {
+		if ns := c.NetworkSettings; ns != nil {
+			for _, ep := range ns.Networks {
+				if ep != nil && ep.IPAddress.IsValid() {
+					ips[c.Labels["com.docker.compose.service"]] = ep.IPAddress.String()
+				}
+			}
+		}
+	}
+	if ips["postgres"] == "" || ips["redis"] == "" {
+		return 0, 0, 0, fmt.Errorf("no addresses for the compose containers: %v", ips)
+	}
+	pgURL := fmt.Sprintf("postgres://holdfast:bench@%s:5432/app?sslmode=disable&connect_timeout=2", ips["postgres"])
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	wg.Go(func() {
+		errs[0] = poll(ctx, "postgres", func(ctx context.Context) error {
+			conn, err := pgx.Connect(ctx, pgURL)
+			if err != nil {
+				return err
+			}
+			defer conn.Close(ctx)
+			return conn.Ping(ctx)
+		})
+	})
+	wg.Go(func() {
+		errs[1] = poll(ctx, "redis", func(ctx context.Context) error {
+			rdb := redis.NewClient(&redis.Options{Addr: ips["redis"] + ":6379", DialTimeout: time.Second, MaxRetries: -1})
+			defer rdb.Close()
+			return rdb.Ping(ctx).Err()
+		})
+	})
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return 0, 0, 0, err
+	}
+	ready = time.Since(t)
+	downed = true
+	t = time.Now()
+	if err := compose(context.WithoutCancel(ctx), project, "down", "-v"); err != nil {
+		return ready, upCmd, 0, err
+	}
+	return ready, upCmd, time.Since(t), nil
+}
+
+func compose(ctx context.Context, project string, args ...string) error {
+	ctx, cancel := context.WithTimeout(ctx, cleanupLimit)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "docker-compose", append([]string{"-p", project, "-f", composeFile}, args...)...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("docker-compose %s: %w\n%s", strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+// poll runs probe every 50 ms (each try bounded to 2 s) until it succeeds, for at most 30 s: the
+// engine's readiness loop.
+func poll(ctx context.Context, what string, probe func(context.Context) error) error {
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		pctx, pcancel := context.WithTimeout(wctx, 2*time.Second)
+		err := probe(pctx)
+		pcancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-wctx.Done():
+			return fmt.Errorf("%s not ready: %w", what, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// dropBuildCache removes every holdfast-submission:* tag and the dangling images built on
+// goImage (the build stages the classic builder reuses as its cache), so the next learner build
+// starts from the toolchain image. Images that a container still uses are left, with a warning.
+func dropBuildCache(ctx context.Context, cli *client.Client, goImage string) error {
+	tool, err := cli.ImageInspect(ctx, goImage)
+	if err != nil {
+		return err
+	}
+	tagged, err := cli.ImageList(ctx, client.ImageListOptions{Filters: make(client.Filters).Add("reference", "holdfast-submission")})
+	if err != nil {
+		return err
+	}
+	var remove []string
+	for _, im := range tagged.Items {
+		remove = append(remove, im.RepoTags...)
+	}
+	all, err := cli.ImageList(ctx, client.ImageListOptions{All: true})
+	if err != nil {
+		return err
+	}
+	parent := map[string]string{}
+	for _, im := range all.Items {
+		parent[im.ID] = im.ParentID
+	}
+	heads, err := cli.ImageList(ctx, client.ImageListOptions{Filters: make(client.Filters).Add("dangling", "true")})
+	if err != nil {
+		return err
+	}
+	for _, im := range heads.Items {
+		for id, n := parent[im.ID], 0; id != "" && n < 1000; id, n = parent[id], n+1 {
+			if id == tool.ID {
+				remove = append(remove, im.ID)
+				break
+			}
+		}
+	}
+	for _, ref := range remove {
+		if _, err := cli.ImageRemove(ctx, ref, client.ImageRemoveOptions{PruneChildren: true}); err != nil {
+			progress("warning: keep %s: %v", ref, err)
+		}
+	}
+	progress("removed %d images", len(remove))
+	return nil
+}
+
+func row(name string, d []time.Duration, note string) {
+	s := slices.Sorted(slices.Values(d))
+	med := s[len(s)/2]
+	if len(s)%2 == 0 {
+		med = (s[len(s)/2-1] + med) / 2
+	}
+	fmt.Printf("| %s | %d | %s | %s | %s | %s |\n", name, len(s), secs(s[0]), secs(med), secs(s[len(s)-1]), note)
+}
+
+func gradeRow(name string, vs []grading.Verdict) {
+	var total []time.Duration
+	var split []string
+	for _, v := range vs {
+		t := v.Timings
+		total = append(total, time.Duration(t.Total))
+		start := time.Duration(t.Total - t.Build - t.Provision - t.Scenarios)
+		split = append(split, fmt.Sprintf("%s %d%%: build %s · provision %s · app start %s · scenarios %s",
+			v.Status, v.Score, secs(time.Duration(t.Build)), secs(time.Duration(t.Provision)), secs(start), secs(time.Duration(t.Scenarios))))
+	}
+	row(name, total, strings.Join(split, "; "))
+}
+
+func secs(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
+
+func progress(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+}

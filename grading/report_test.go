@@ -1,0 +1,101 @@
+package grading_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/holdfast-ci/holdfast/grading"
+	"github.com/holdfast-ci/holdfast/scenarios"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files in testdata/")
+
+func sampleVerdict() grading.Verdict {
+	ms := func(n int) grading.Millis { return grading.Millis(time.Duration(n) * time.Millisecond) }
+	return grading.Verdict{
+		Challenge: "idempotent-payments", Status: grading.Failed, Score: 71,
+		Scenarios: []grading.ScenarioResult{
+			{Slug: "basic_request_handling", Title: "basic", Visibility: scenarios.Public, Weight: 10, Outcome: grading.OutcomePassed, Duration: ms(12)},
+			{Slug: "partial_failure_recovery", Title: "partial", Visibility: scenarios.Public, Weight: 15, Outcome: grading.OutcomeFailed, Duration: ms(340),
+				Failure: &scenarios.Failure{Expected: "exactly 1 provider charge(s) for a retried payment", Actual: "2 charge(s) at the provider", Hint: "Send the provider an Idempotency-Key."}},
+			{Slug: "database_connection_recovery", Title: "db", Visibility: scenarios.Hidden, Weight: 10, Outcome: grading.OutcomeFailed, Duration: ms(3050),
+				Failure: &scenarios.Failure{Expected: "secret expectation", Actual: "secret actual"}},
+			{Slug: "reviewer_check", Title: "rev", Visibility: scenarios.ReviewerOnly, Weight: 5, Outcome: grading.OutcomePassed, Duration: ms(1)},
+		},
+		LogTail: "listening on :3000\nprovider error: 500\n",
+		Timings: grading.Timings{Build: ms(20000), Provision: ms(2000), Scenarios: ms(3400), Total: ms(25400)},
+	}
+}
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("%s differs (go test ./grading -update rewrites it):\n--- got\n%s\n--- want\n%s", path, got, want)
+	}
+}
+
+func TestReportGolden(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		view grading.View
+	}{{"report-learner.txt", grading.LearnerView}, {"report-reviewer.txt", grading.ReviewerView}} {
+		t.Run(c.name, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := grading.WriteText(&b, grading.ForView(sampleVerdict(), c.view)); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, c.name, b.Bytes())
+		})
+	}
+	build := grading.Verdict{Challenge: "idempotent-payments", Status: grading.BuildFailed, Message: "The image did not build: exit 1",
+		LogTail: "./main.go:12:5: undefined: handler\n", Annotations: []grading.Annotation{{Path: "main.go", Line: 12, Column: 5, Message: "undefined: handler"}},
+		Scenarios: []grading.ScenarioResult{{Slug: "basic_request_handling", Visibility: scenarios.Public, Weight: 10, Outcome: grading.OutcomeNotRun}}}
+	var b bytes.Buffer
+	if err := grading.WriteText(&b, grading.ForView(build, grading.LearnerView)); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "report-build-failed.txt", b.Bytes())
+}
+
+// TestLearnerViewWithholdsHidden checks the permission boundary on the data itself, not only on
+// the rendered text: nothing of a hidden or reviewer-only scenario but its weight and outcome
+// reaches the learner's JSON.
+func TestLearnerViewWithholdsHidden(t *testing.T) {
+	t.Parallel()
+	v := grading.ForView(sampleVerdict(), grading.LearnerView)
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{"database_connection_recovery", "secret expectation", "secret actual", "reviewer_check"} {
+		if strings.Contains(string(b), secret) {
+			t.Errorf("learner JSON leaks %q: %s", secret, b)
+		}
+	}
+	if v.Score != 71 || len(v.Scenarios) != 3 {
+		t.Fatalf("learner view: score %d with %d scenarios; want 71 and 3", v.Score, len(v.Scenarios))
+	}
+	full, _ := json.Marshal(grading.ForView(sampleVerdict(), grading.ReviewerView))
+	if !strings.Contains(string(full), "secret expectation") || !strings.Contains(string(full), "reviewer_check") {
+		t.Fatalf("reviewer JSON must show everything: %s", full)
+	}
+}
