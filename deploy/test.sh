@@ -10,4 +10,6 @@ if [ -n "$unformatted" ]; then
 	exit 1
 fi
 echo "test: go test (real Docker required)"
-HOLDFAST_REQUIRE_DOCKER=1 go test -count=1 -timeout 25m "$@" ./...
+# -p 1: packages run one at a time, so timing-sensitive scenarios never share the two cores
+# with another package's image build, and leftover checks see only their own sandboxes.
+HOLDFAST_REQUIRE_DOCKER=1 go test -p 1 -count=1 -timeout 25m "$@" ./...

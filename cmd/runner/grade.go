@@ -25,6 +25,7 @@ func grade(ctx context.Context, args []string, stdout, stderr io.Writer, log *sl
 	asJSON := fs.Bool("json", false, "print the verdict as JSON instead of the text report")
 	showHidden := fs.Bool("show-hidden", false, "show hidden and reviewer-only scenarios (authors, reviewers)")
 	hardCap := fs.Duration("timeout", 120*time.Second, "hard cap on build and run together")
+	startTimeout := fs.Duration("start-timeout", 0, "how long the app may take to answer /healthz (default: the challenge's)")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -36,6 +37,9 @@ func grade(ctx context.Context, args []string, stdout, stderr io.Writer, log *sl
 	if err != nil {
 		fmt.Fprintln(stderr, "runner grade:", err)
 		return exitUsage
+	}
+	if *startTimeout > 0 {
+		ch.Limits.StartTimeout = *startTimeout
 	}
 	dir, err := checkDir(fs.Arg(0))
 	if err != nil {

@@ -334,42 +334,44 @@ func (s *sandbox) Start(ctx context.Context, svc scenarios.Service) error {
 	if _, err := s.e.cli.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
 		return fmt.Errorf("start app: %w", err)
 	}
-	ip, err := s.ip(ctx, string(svc), s.appNet)
-	if err != nil {
-		return err
-	}
-	s.mu.Lock()
-	s.appURL = fmt.Sprintf("http://%s:%d", ip, appPort)
-	s.mu.Unlock()
-
-	deadline := time.Now().Add(s.limits.StartTimeout)
+	deadline := started.Add(s.limits.StartTimeout)
 	httpc := &http.Client{Timeout: time.Second}
 	last := "no answer yet"
 	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.AppURL()+"/healthz", nil)
-		resp, err := httpc.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			last = fmt.Sprintf("status %d", resp.StatusCode)
-		} else if strings.Contains(err.Error(), "connection refused") {
-			last = fmt.Sprintf("connection refused on port %d", appPort)
-		} else {
-			last = err.Error()
-		}
+		// State first: an app that exited at once never got an address.
 		state, err := s.e.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
 		if err != nil {
 			return fmt.Errorf("inspect app: %w", err)
 		}
-		if st := state.Container.State; st != nil && !st.Running {
+		c := state.Container
+		if st := c.State; st != nil && !st.Running {
 			why := fmt.Sprintf("it exited with code %d after %s", st.ExitCode, time.Since(started).Round(100*time.Millisecond))
 			if st.OOMKilled {
 				why = fmt.Sprintf("it was killed for using more than %d MiB of memory", s.limits.MemoryMB)
 			}
 			return &scenarios.Failure{Expected: "the app to keep running and answer GET /healthz with 200", Actual: why,
 				Hint: "Its last output is below. Read configuration from the environment (PORT, DATABASE_URL, REDIS_URL, PROVIDER_URL) and retry connections while the database starts."}
+		}
+		if c.NetworkSettings != nil {
+			if ep := c.NetworkSettings.Networks[s.appNet]; ep != nil && ep.IPAddress.IsValid() {
+				s.mu.Lock()
+				s.appURL = fmt.Sprintf("http://%s:%d", ep.IPAddress, appPort)
+				s.mu.Unlock()
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.AppURL()+"/healthz", nil)
+				resp, err := httpc.Do(req)
+				switch {
+				case err == nil:
+					resp.Body.Close()
+					if resp.StatusCode == http.StatusOK {
+						return nil
+					}
+					last = fmt.Sprintf("status %d", resp.StatusCode)
+				case strings.Contains(err.Error(), "connection refused"):
+					last = fmt.Sprintf("connection refused on port %d", appPort)
+				default:
+					last = err.Error()
+				}
+			}
 		}
 		if time.Now().After(deadline) {
 			return &scenarios.Failure{Expected: fmt.Sprintf("GET /healthz to answer 200 within %s of start", s.limits.StartTimeout),

@@ -247,18 +247,21 @@ func composeRun(ctx context.Context, cli *client.Client, project string) (ready,
 		return 0, 0, 0, err
 	}
 	ready = time.Since(t)
-	downed = true
 	t = time.Now()
 	if err := compose(context.WithoutCancel(ctx), project, "down", "-v"); err != nil {
 		return ready, upCmd, 0, err
 	}
+	downed = true
 	return ready, upCmd, time.Since(t), nil
 }
 
 func compose(ctx context.Context, project string, args ...string) error {
 	ctx, cancel := context.WithTimeout(ctx, cleanupLimit)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "docker-compose", append([]string{"-p", project, "-f", composeFile}, args...)...).CombinedOutput()
+	cmd := exec.CommandContext(ctx, "docker-compose", append([]string{"-p", project, "-f", composeFile}, args...)...)
+	// Its own process group: Ctrl-C reaches only the bench, which then runs `down` undisturbed.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("docker-compose %s: %w\n%s", strings.Join(args, " "), err, out)
 	}

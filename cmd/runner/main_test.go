@@ -1,0 +1,113 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/holdfast-ci/holdfast/grading"
+	"github.com/holdfast-ci/holdfast/grading/docker/dockertest"
+)
+
+func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var out, errb bytes.Buffer
+	code = run(ctx, args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// leftovers lists containers and networks of any sandbox. The test command runs packages one at
+// a time, so a non-empty list after a grading is that grading's mess.
+func leftovers(t *testing.T) string {
+	t.Helper()
+	var all []string
+	for _, args := range [][]string{
+		{"ps", "-a", "--filter", "label=holdfast.run", "--format", "{{.Names}}"},
+		{"network", "ls", "--filter", "label=holdfast.run", "--format", "{{.Name}}"},
+	} {
+		out, err := exec.Command("docker", args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("docker %v: %v\n%s", args, err, out)
+		}
+		all = append(all, strings.Fields(string(out))...)
+	}
+	return strings.Join(all, " ")
+}
+
+func TestBadInputWithoutDocker(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		code int
+		say  string
+	}{
+		{"no arguments", nil, exitUsage, "usage"},
+		{"unknown command", []string{"frobnicate"}, exitUsage, `unknown command "frobnicate"`},
+		{"no challenge", []string{"grade", "testdata/exits"}, exitUsage, "want --challenge SLUG"},
+		{"unknown challenge", []string{"grade", "--challenge", "nope", "testdata/exits"}, exitUsage, "known challenges: idempotent-payments"},
+		{"missing directory", []string{"grade", "--challenge", "idempotent-payments", "testdata/does-not-exist"}, exitUsage, "cannot read testdata/does-not-exist"},
+		{"a file, not a directory", []string{"grade", "--challenge", "idempotent-payments", "testdata/no-dockerfile/README"}, exitUsage, "is a file"},
+		{"no Dockerfile", []string{"grade", "--challenge", "idempotent-payments", "testdata/no-dockerfile"}, exitUsage, "has no Dockerfile"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, _, stderr := runCLI(t, c.args...)
+			if code != c.code || !strings.Contains(stderr, c.say) {
+				t.Fatalf("exit %d, stderr %q; want exit %d saying %q", code, stderr, c.code, c.say)
+			}
+		})
+	}
+}
+
+func TestUnreachableEngineSaysHowToStartOne(t *testing.T) {
+	t.Setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+	code, _, stderr := runCLI(t, "grade", "--challenge", "idempotent-payments", "testdata/exits")
+	if code != exitGraderError || !strings.Contains(stderr, "no Docker engine answers") || !strings.Contains(stderr, "deploy/bootstrap.sh") {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestBrokenSubmissions grades submissions that fail before any scenario can run, for real, and
+// checks the verdict names the cause and that nothing is left behind.
+func TestBrokenSubmissions(t *testing.T) {
+	dockertest.Engine(t)
+	cases := []struct {
+		dir      string
+		status   grading.Status
+		message  string
+		logTail  string
+		annotate *grading.Annotation
+	}{
+		{"compile-error", grading.BuildFailed, "The image did not build", "undefined: healthz",
+			&grading.Annotation{Path: "main.go", Line: 6, Column: 30, Message: "undefined: healthz"}},
+		{"exits", grading.Crashed, "exited with code 3", "DATABSE_URL is not set", nil},
+		{"never-listens", grading.Crashed, "GET /healthz to answer 200 within 3s", "starting up", nil},
+	}
+	for _, c := range cases {
+		t.Run(c.dir, func(t *testing.T) {
+			code, stdout, stderr := runCLI(t, "grade", "--json", "--start-timeout", "3s", "--challenge", "idempotent-payments", "testdata/"+c.dir)
+			if code != exitFail {
+				t.Fatalf("exit %d; want %d\nstderr:\n%s", code, exitFail, stderr)
+			}
+			var v grading.Verdict
+			if err := json.Unmarshal([]byte(stdout), &v); err != nil {
+				t.Fatalf("--json output: %v\n%s", err, stdout)
+			}
+			if v.Status != c.status || !strings.Contains(v.Message, c.message) || !strings.Contains(v.LogTail, c.logTail) {
+				t.Fatalf("got status %s, message %q, log tail %q; want %s, %q, %q", v.Status, v.Message, v.LogTail, c.status, c.message, c.logTail)
+			}
+			if c.annotate != nil && (len(v.Annotations) == 0 || v.Annotations[0] != *c.annotate) {
+				t.Fatalf("annotations %+v; want %+v", v.Annotations, *c.annotate)
+			}
+			if left := leftovers(t); left != "" {
+				t.Fatalf("left behind after grading: %s", left)
+			}
+		})
+	}
+}
