@@ -113,6 +113,7 @@ func engineConfig() docker.Config {
 		PostgresImage: os.Getenv("HOLDFAST_POSTGRES_IMAGE"),
 		RedisImage:    os.Getenv("HOLDFAST_REDIS_IMAGE"),
 		AgentImage:    os.Getenv("HOLDFAST_AGENT_IMAGE"),
+		SkipHostGuard: os.Getenv("HOLDFAST_SKIP_HOST_GUARD") == "1",
 	}
 	if goImage := os.Getenv("HOLDFAST_GO_IMAGE"); goImage != "" {
 		cfg.BuildArgs = map[string]string{"GO_IMAGE": goImage}

@@ -30,6 +30,10 @@ type Config struct {
 	MaxContextBytes int64
 	// MaxBuildLogBytes caps the build log kept for the report. Default 64 KiB (the tail is kept).
 	MaxBuildLogBytes int
+	// SkipHostGuard skips installing the firewall rule that keeps sandboxes from reaching the
+	// host's own services (see guardRule). Only for engines on another machine, where the rule
+	// must be installed on that machine instead. Default false: New fails if it cannot install it.
+	SkipHostGuard bool
 }
 
 // Defaults returns c with every unset field at its default.
@@ -81,6 +85,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Engine, error) {
 	if _, err := cli.Ping(pctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
 		cli.Close()
 		return nil, fmt.Errorf("%w at %s (%v). Start one with `sudo bash deploy/bootstrap.sh` (installs Debian's docker.io and starts dockerd) or point DOCKER_HOST at a running engine", ErrNoEngine, cli.DaemonHost(), err)
+	}
+	if !cfg.SkipHostGuard {
+		if err := ensureHostGuard(ctx); err != nil {
+			cli.Close()
+			return nil, fmt.Errorf("cannot keep sandboxes away from this host's services: %w. Run the runner as root on the Docker host (deploy/bootstrap.sh installs the rule too), or for a remote engine set HOLDFAST_SKIP_HOST_GUARD=1 and install the rule there", err)
+		}
 	}
 	e := &Engine{cfg: cfg, cli: cli, log: log}
 	var missing []string

@@ -88,8 +88,10 @@ func (s *sandbox) name(role string) string { return "hf-" + s.id + "-" + role }
 
 func (s *sandbox) provision(ctx context.Context, image string) error {
 	cli := s.e.cli
-	for _, n := range []string{s.appNet, s.backNet} {
-		if _, err := cli.NetworkCreate(ctx, n, client.NetworkCreateOptions{Driver: "bridge", Internal: true, Labels: s.labels("")}); err != nil {
+	for i, n := range []string{s.appNet, s.backNet} {
+		bridge := bridgePrefix + s.id + string(rune('a'+i))
+		if _, err := cli.NetworkCreate(ctx, n, client.NetworkCreateOptions{Driver: "bridge", Internal: true, Labels: s.labels(""),
+			Options: map[string]string{"com.docker.network.bridge.name": bridge}}); err != nil {
 			return fmt.Errorf("create network %s: %w", n, err)
 		}
 	}

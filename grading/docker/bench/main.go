@@ -125,27 +125,23 @@ func run(ctx context.Context, runs int, skipCold bool) error {
 		return err
 	}
 	g := &grading.Grader{Engine: eng, Log: log}
-	var warm []grading.Verdict
+	var warm, cold []string
+	var warmT, coldT []time.Duration
 	for i := range 2 {
 		progress("grade, warm %d/2", i+1)
-		v, err := g.Grade(ctx, ch, referenceDir, nil)
-		if err != nil {
+		if warm, warmT, err = grade(ctx, g, ch, warm, warmT); err != nil {
 			return err
 		}
-		warm = append(warm, v)
 	}
-	var cold []grading.Verdict
 	if !skipCold {
 		progress("removing holdfast-submission images and their build cache")
 		if err := dropBuildCache(ctx, cli, cfg.Defaults().BuildArgs["GO_IMAGE"]); err != nil {
 			return err
 		}
 		progress("grade, cold")
-		v, err := g.Grade(ctx, ch, referenceDir, nil)
-		if err != nil {
+		if cold, coldT, err = grade(ctx, g, ch, cold, coldT); err != nil {
 			return err
 		}
-		cold = append(cold, v)
 	}
 
 	c := cfg.Defaults()
@@ -157,9 +153,9 @@ func run(ctx context.Context, runs int, skipCold bool) error {
 	row("… of which `docker-compose up -d` until it exits", upCmd, "containers created and started; the rest is waiting for postgres")
 	row("Holdfast: teardown (`Sandbox.Teardown`)", teardown, "4 containers, 2 networks")
 	row("docker-compose: `down -v`", down, "2 containers, 1 network")
-	gradeRow("Full grade, warm (image cached)", warm)
+	row("Full grade, warm (image cached)", warmT, strings.Join(warm, "; "))
 	if !skipCold {
-		gradeRow("Full grade, cold (no image, no build cache)", cold)
+		row("Full grade, cold (no image, no build cache)", coldT, strings.Join(cold, "; "))
 	}
 	return nil
 }
@@ -342,17 +338,22 @@ func row(name string, d []time.Duration, note string) {
 	fmt.Printf("| %s | %d | %s | %s | %s | %s |\n", name, len(s), secs(s[0]), secs(med), secs(s[len(s)-1]), note)
 }
 
-func gradeRow(name string, vs []grading.Verdict) {
-	var total []time.Duration
-	var split []string
-	for _, v := range vs {
-		t := v.Timings
-		total = append(total, time.Duration(t.Total))
-		start := time.Duration(t.Total - t.Build - t.Provision - t.Scenarios)
-		split = append(split, fmt.Sprintf("%s %d%%: build %s · provision %s · app start %s · scenarios %s",
-			v.Status, v.Score, secs(time.Duration(t.Build)), secs(time.Duration(t.Provision)), secs(start), secs(time.Duration(t.Scenarios))))
+// grade grades the reference once and appends its wall time and a note with the stage split.
+func grade(ctx context.Context, g *grading.Grader, ch grading.Challenge, notes []string, totals []time.Duration) ([]string, []time.Duration, error) {
+	cached := "built"
+	v, err := g.Grade(ctx, ch, referenceDir, func(e grading.Event) {
+		if e.Stage == "build" && e.Done && e.Note != "" {
+			cached = e.Note
+		}
+	})
+	if err != nil {
+		return nil, nil, err
 	}
-	row(name, total, strings.Join(split, "; "))
+	t := v.Timings
+	d := func(m grading.Millis) string { return secs(time.Duration(m)) }
+	notes = append(notes, fmt.Sprintf("%s %d%%: build %s (%s) · provision %s · app start %s · scenarios %s",
+		v.Status, v.Score, d(t.Build), cached, d(t.Provision), d(t.Total-t.Build-t.Provision-t.Scenarios), d(t.Scenarios)))
+	return notes, append(totals, time.Duration(t.Total)), nil
 }
 
 func secs(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }

@@ -1,0 +1,117 @@
+package docker_test
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/url"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/holdfast-ci/holdfast/grading"
+	"github.com/holdfast-ci/holdfast/grading/docker/dockertest"
+	"github.com/holdfast-ci/holdfast/scenarios"
+)
+
+// TestSandboxConfinesHostileApp runs a submission that probes its own sandbox from inside and
+// checks each promise of DESIGN.md's security section that can be observed there.
+func TestSandboxConfinesHostileApp(t *testing.T) {
+	eng := dockertest.Engine(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	b, err := eng.Build(ctx, "testdata/hostile")
+	if err != nil || b.Failed {
+		t.Fatalf("build: %v %s\n%s", err, b.Reason, b.LogTail)
+	}
+	sb, err := eng.Provision(ctx, b.Image, grading.Limits{})
+	if sb != nil {
+		defer func() {
+			if err := sb.Teardown(context.WithoutCancel(ctx)); err != nil {
+				t.Errorf("teardown: %v", err)
+			}
+			out, _ := exec.Command("docker", "ps", "-a", "-q", "--filter", "label=holdfast.run").CombinedOutput()
+			if strings.TrimSpace(string(out)) != "" {
+				t.Errorf("containers left after teardown: %s", out)
+			}
+		}()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sb.Start(ctx, scenarios.App); err != nil {
+		t.Fatal(err)
+	}
+	h := sb.Harness()
+	pg, _ := url.Parse(h.PostgresURL)
+	rd, _ := url.Parse(h.RedisURL)
+	q := url.Values{"dial": {pg.Host, rd.Host, "postgres:5432"}}
+	r := h.Do(ctx, scenarios.Request{Path: "/probe?" + q.Encode()})
+	var got struct {
+		WriteRoot   string            `json:"write_root"`
+		WriteTmp    string            `json:"write_tmp"`
+		Gateway     string            `json:"gateway"`
+		Status      map[string]string `json:"status"`
+		PidsMax     string            `json:"pids_max"`
+		MemoryMax   string            `json:"memory_max"`
+		MemswMax    string            `json:"memsw_max"`
+		Dials       map[string]string `json:"dials"`
+		AgentStatus any               `json:"agent_ledger_status"`
+	}
+	if err := json.Unmarshal(r.Body, &got); err != nil {
+		t.Fatalf("probe: %v: %s", err, r.Describe())
+	}
+	t.Logf("probe: %+v", got)
+	check := func(ok bool, promise string, actual any) {
+		t.Helper()
+		if !ok {
+			t.Errorf("%s: got %v", promise, actual)
+		}
+	}
+	check(strings.Contains(got.WriteRoot, "read-only file system"), "the root filesystem is read-only", got.WriteRoot)
+	check(got.WriteTmp == "ok", "/tmp is writable", got.WriteTmp)
+	check(got.Status["CapEff"] == "0000000000000000" && got.Status["CapBnd"] == "0000000000000000", "every capability dropped", got.Status)
+	check(got.Status["NoNewPrivs"] == "1", "no-new-privileges", got.Status)
+	check(got.PidsMax == "256", "at most 256 pids", got.PidsMax)
+	check(got.MemoryMax == "536870912", "512 MiB of memory", got.MemoryMax)
+	check(got.MemswMax == "536870912" || got.MemswMax == "0" || got.MemswMax == "unreadable", "no swap beyond memory", got.MemswMax)
+	check(got.Dials[pg.Host] != "ok", "the real Postgres sidecar is out of reach (only the agent's proxy is)", got.Dials[pg.Host])
+	check(got.Dials[rd.Host] != "ok", "the real Redis sidecar is out of reach", got.Dials[rd.Host])
+	check(got.Dials["postgres:5432"] == "ok", "the proxied postgres:5432 is reachable", got.Dials["postgres:5432"])
+	check(got.AgentStatus == float64(401), "the agent's control API refuses the app (no token)", got.AgentStatus)
+
+	// The host's services are out of reach: a listener on all host addresses cannot be dialled
+	// from the sandbox through its gateway (the host's address on the run network).
+	ln, err := net.Listen("tcp", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	hostAddr := net.JoinHostPort(got.Gateway, port)
+	r = h.Do(ctx, scenarios.Request{Path: "/probe?" + url.Values{"dial": {hostAddr}}.Encode()})
+	if err := json.Unmarshal(r.Body, &got); err != nil || got.Gateway == "" || got.Dials[hostAddr] == "ok" {
+		t.Errorf("a host service listening on all addresses is reachable from the sandbox at %s: %s", hostAddr, r.Describe())
+	}
+
+	// Faults the harness injects are transparent to the app: a downed link refuses it.
+	if err := h.Agent.Fault(ctx, "postgres", agentDown); err != nil {
+		t.Fatal(err)
+	}
+	r = h.Do(ctx, scenarios.Request{Path: "/probe?" + url.Values{"dial": {"postgres:5432"}}.Encode()})
+	if err := json.Unmarshal(r.Body, &got); err != nil || got.Dials["postgres:5432"] == "ok" {
+		t.Fatalf("with the postgres link down the app could still connect: %s", r.Describe())
+	}
+}
+
+var agentDown = agentFault("down")

@@ -1,0 +1,94 @@
+// A hostile submission: it answers /healthz like a good app, and on /probe reports what it can
+// reach and change from inside the sandbox, so that tests can check the sandbox's promises.
+package main
+
+import (
+	"encoding/json"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+)
+
+func main() {
+	http.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
+	http.HandleFunc("/probe", probe)
+	http.ListenAndServe(":"+os.Getenv("PORT"), nil)
+}
+
+func probe(w http.ResponseWriter, r *http.Request) {
+	out := map[string]any{}
+	out["write_root"] = errString(os.WriteFile("/owned.txt", []byte("x"), 0o644))
+	out["write_tmp"] = errString(os.WriteFile("/tmp/ok.txt", []byte("x"), 0o644))
+	out["gateway"] = gateway()
+	out["status"] = procStatus()
+	out["pids_max"] = firstOf("/sys/fs/cgroup/pids/pids.max", "/sys/fs/cgroup/pids.max")
+	out["memory_max"] = firstOf("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory.max")
+	out["memsw_max"] = firstOf("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes", "/sys/fs/cgroup/memory.swap.max")
+	// Targets the test names: the real sidecars' addresses on the network the app must not reach.
+	dials := map[string]string{}
+	for _, addr := range r.URL.Query()["dial"] {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		dials[addr] = errString(err)
+	}
+	out["dials"] = dials
+	// The agent's control API shares this network: without the token it must refuse.
+	if resp, err := (&http.Client{Timeout: 2 * time.Second}).Get("http://provider:9090/provider/ledger"); err == nil {
+		out["agent_ledger_status"] = resp.StatusCode
+		resp.Body.Close()
+	} else {
+		out["agent_ledger_status"] = err.Error()
+	}
+	json.NewEncoder(w).Encode(out)
+}
+
+func errString(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	return err.Error()
+}
+
+// gateway returns the default route's gateway: on a Docker bridge, the host's own address.
+func gateway() string {
+	b, _ := os.ReadFile("/proc/net/route")
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) > 2 && f[1] == "00000000" {
+			var ip [4]byte
+			for i := 0; i < 4; i++ {
+				var v byte
+				for _, c := range f[2][i*2 : i*2+2] {
+					v = v*16 + byte(strings.IndexRune("0123456789ABCDEF", c))
+				}
+				ip[3-i] = v
+			}
+			return net.IP(ip[:]).String()
+		}
+	}
+	return ""
+}
+
+func procStatus() map[string]string {
+	b, _ := os.ReadFile("/proc/self/status")
+	out := map[string]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && (k == "CapEff" || k == "CapBnd" || k == "NoNewPrivs") {
+			out[k] = strings.TrimSpace(v)
+		}
+	}
+	return out
+}
+
+func firstOf(paths ...string) string {
+	for _, p := range paths {
+		if b, err := os.ReadFile(p); err == nil {
+			return strings.TrimSpace(string(b))
+		}
+	}
+	return "unreadable"
+}
