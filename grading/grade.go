@@ -226,6 +226,12 @@ func (g *Grader) Grade(ctx context.Context, ch Challenge, dir string, progress f
 		}
 	}
 	v.Timings.Scenarios = Millis(time.Since(t))
+	if err := ctx.Err(); err != nil {
+		return v, err // cancelled: no verdict, the job is handed back
+	}
+	if context.Cause(capped) == errHardCap {
+		return finish(timedOut("scenario run"))
+	}
 	v.Status = statusOf(v.Scenarios)
 	v.Score = Score(v.Scenarios)
 	if v.Status != Passed {

@@ -304,6 +304,12 @@ func TestGradeHardCap(t *testing.T) {
 		t.Fatalf("got %s (%s)", v.Status, outcomes(v))
 	}
 
+	// The cap can also strike during the last scenario.
+	v = grade(t, &scriptedEngine{t: t}, 500*time.Millisecond, scenario("a", scenarios.Public, 1, pass), slow)
+	if v.Status != grading.TimedOut || outcomes(v) != "a=passed slow=not_run" {
+		t.Fatalf("cap in the last scenario: got %s (%s)", v.Status, outcomes(v))
+	}
+
 	e := &scriptedEngine{t: t, buildDelay: 5 * time.Second}
 	v = grade(t, e, 300*time.Millisecond, scenario("a", scenarios.Public, 1, pass))
 	if v.Status != grading.TimedOut || !strings.Contains(v.Message, "image build") {
