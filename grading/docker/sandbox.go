@@ -86,11 +86,23 @@ func (s *sandbox) labels(role string) map[string]string {
 
 func (s *sandbox) name(role string) string { return "hf-" + s.id + "-" + role }
 
+// creating returns a context for one call that creates something. It is not cancelled with ctx:
+// a create the daemon completes after its client gave up would escape Teardown, which lists what
+// exists when it runs. Callers check ctx between calls instead.
+func creating(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+}
+
 func (s *sandbox) provision(ctx context.Context, image string) error {
 	cli := s.e.cli
 	for i, n := range []string{s.appNet, s.backNet} {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		cctx, cancel := creating(ctx)
+		defer cancel()
 		bridge := bridgePrefix + s.id + string(rune('a'+i))
-		if _, err := cli.NetworkCreate(ctx, n, client.NetworkCreateOptions{Driver: "bridge", Internal: true, Labels: s.labels(""),
+		if _, err := cli.NetworkCreate(cctx, n, client.NetworkCreateOptions{Driver: "bridge", Internal: true, Labels: s.labels(""),
 			Options: map[string]string{"com.docker.network.bridge.name": bridge}}); err != nil {
 			return fmt.Errorf("create network %s: %w", n, err)
 		}
@@ -129,7 +141,9 @@ func (s *sandbox) provision(ctx context.Context, image string) error {
 			return err
 		}
 	}
-	if _, err := cli.NetworkConnect(ctx, s.backNet, client.NetworkConnectOptions{Container: s.ids[roleAgent]}); err != nil {
+	cctx, cancel := creating(ctx)
+	defer cancel()
+	if _, err := cli.NetworkConnect(cctx, s.backNet, client.NetworkConnectOptions{Container: s.ids[roleAgent]}); err != nil {
 		return fmt.Errorf("connect agent to %s: %w", s.backNet, err)
 	}
 
@@ -189,7 +203,12 @@ func (s *sandbox) pgURL(ip string) string {
 }
 
 func (s *sandbox) create(ctx context.Context, role string, cfg *container.Config, host *container.HostConfig, net string, aliases []string) error {
-	res, err := s.e.cli.ContainerCreate(ctx, client.ContainerCreateOptions{
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	cctx, cancel := creating(ctx)
+	defer cancel()
+	res, err := s.e.cli.ContainerCreate(cctx, client.ContainerCreateOptions{
 		Name: s.name(role), Config: cfg, HostConfig: host,
 		NetworkingConfig: &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{net: {Aliases: aliases}}},
 	})
@@ -278,6 +297,9 @@ func (s *sandbox) startAndWait(ctx context.Context, role string) error {
 		}
 		select {
 		case <-wctx.Done():
+			if err := ctx.Err(); err != nil {
+				return err
+			}
 			logs, _ := s.Logs(context.WithoutCancel(ctx), scenarios.Service(role), 20)
 			return fmt.Errorf("%s not ready within %s: %v; last output:\n%s", role, readyTimeout, last, logs)
 		case <-time.After(50 * time.Millisecond):

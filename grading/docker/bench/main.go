@@ -150,7 +150,7 @@ func run(ctx context.Context, runs int, skipCold bool) error {
 	fmt.Println("|---|---|---|---|---|---|")
 	row("Holdfast: sandbox ready (`Engine.Provision`)", ready, "2 internal networks; postgres + redis + agent started and answering; app container created")
 	row("docker-compose: sidecars ready (`up -d` + probes)", up, "postgres + redis only, 1 internal network: strictly less work than the row above")
-	row("… of which `docker-compose up -d` until it exits", upCmd, "containers created and started; the rest is waiting for postgres")
+	row("… of which `docker-compose up -d` until it exits", upCmd, "network and containers created and started; the gap to the row above is the probes after it returns")
 	row("Holdfast: teardown (`Sandbox.Teardown`)", teardown, "4 containers, 2 networks")
 	row("docker-compose: `down -v`", down, "2 containers, 1 network")
 	row("Full grade, warm (image cached)", warmT, strings.Join(warm, "; "))
