@@ -59,7 +59,7 @@ environment:
   HOLDFAST_POSTGRES_IMAGE  Postgres sidecar image (default holdfast/postgres:15; postgres:16 works)
   HOLDFAST_REDIS_IMAGE     Redis sidecar image (default holdfast/redis:7; redis:7 works)
   HOLDFAST_AGENT_IMAGE     agent image (default holdfast/agent:dev)
-  HOLDFAST_GO_IMAGE        GO_IMAGE build argument for learners' Dockerfiles (default holdfast/golang:1.26)
+  HOLDFAST_GO_IMAGE        GO_IMAGE build argument for learners' Dockerfiles (default holdfast/golang:local)
   HOLDFAST_SKIP_HOST_GUARD set to 1 only for a remote engine whose host has the firewall rule
   DOCKER_HOST              Docker engine (default the local socket)
 `)

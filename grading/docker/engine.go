@@ -21,8 +21,9 @@ type Config struct {
 	RedisImage string
 	// AgentImage runs the Holdfast agent. Default holdfast/agent:dev.
 	AgentImage string
-	// BuildArgs are passed to every learner build, e.g. GO_IMAGE=holdfast/golang:1.26 so that
-	// starters' `ARG GO_IMAGE` picks the local toolchain. Default: GO_IMAGE=holdfast/golang:1.26.
+	// BuildArgs are passed to every learner build, so that starters' `ARG GO_IMAGE` picks the
+	// toolchain image. Default: GO_IMAGE=holdfast/golang:local, which bootstrap.sh tags; with
+	// registry access GO_IMAGE=golang:1.24-bookworm works the same.
 	BuildArgs map[string]string
 	// BuildTimeout bounds one image build. Default 100 s (the grading's hard cap applies too).
 	BuildTimeout time.Duration
@@ -48,7 +49,7 @@ func (c Config) Defaults() Config {
 		c.AgentImage = "holdfast/agent:dev"
 	}
 	if c.BuildArgs == nil {
-		c.BuildArgs = map[string]string{"GO_IMAGE": "holdfast/golang:1.26"}
+		c.BuildArgs = map[string]string{"GO_IMAGE": "holdfast/golang:local"}
 	}
 	if c.BuildTimeout == 0 {
 		c.BuildTimeout = 100 * time.Second
@@ -93,8 +94,17 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Engine, error) {
 		}
 	}
 	e := &Engine{cfg: cfg, cli: cli, log: log}
+	// Sidecars and agent must be here. Build images are checked when they are ours: an official
+	// one is pulled by the builder on first use, but a missing holdfast/ one would make every
+	// learner's build fail for a reason that is not theirs.
+	need := []string{cfg.PostgresImage, cfg.RedisImage, cfg.AgentImage}
+	for _, v := range cfg.BuildArgs {
+		if strings.HasPrefix(v, "holdfast/") {
+			need = append(need, v)
+		}
+	}
 	var missing []string
-	for _, img := range []string{cfg.PostgresImage, cfg.RedisImage, cfg.AgentImage} {
+	for _, img := range need {
 		if _, err := cli.ImageInspect(ctx, img); err != nil {
 			if cerrdefs.IsNotFound(err) {
 				missing = append(missing, img)
@@ -106,7 +116,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Engine, error) {
 	}
 	if len(missing) > 0 {
 		cli.Close()
-		return nil, fmt.Errorf("images missing on the Docker engine: %s. Build them with `bash deploy/bootstrap.sh`, or set HOLDFAST_POSTGRES_IMAGE / HOLDFAST_REDIS_IMAGE to images you have", strings.Join(missing, ", "))
+		return nil, fmt.Errorf("images missing on the Docker engine: %s. Build them with `bash deploy/bootstrap.sh`, or set HOLDFAST_POSTGRES_IMAGE, HOLDFAST_REDIS_IMAGE and HOLDFAST_GO_IMAGE to images you have", strings.Join(missing, ", "))
 	}
 	return e, nil
 }

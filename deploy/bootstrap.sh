@@ -1,0 +1,412 @@
+#!/usr/bin/env bash
+# deploy/bootstrap.sh — get a Docker engine and the images Holdfast grades with onto this
+# machine. Idempotent and cached: a second run only rebuilds the agent if its binary changed.
+#
+#   deploy/bootstrap.sh [--force]
+#
+#   HOLDFAST_IMAGES=local     (default) build holdfast/{base,postgres,redis,golang} from
+#                             Debian packages, for machines that reach no image registry;
+#   HOLDFAST_IMAGES=official  use postgres:16, redis:7, golang:1.24-bookworm from a registry
+#                             (the engine pulls them); only the agent image is built.
+#   HOLDFAST_DEBIAN_MIRROR    Debian mirror for the base image (default: apt's own, else
+#                             http://deb.debian.org/debian).
+#   HOLDFAST_DEBIAN_SECURITY_MIRROR  security archive (default: apt's own, else
+#                             http://deb.debian.org/debian-security; "none" to leave it out).
+#   --force                   rebuild every image of the mode even if its inputs are unchanged.
+#
+# See deploy/README.md.
+set -euo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd -P)
+IMAGES_DIR=$SCRIPT_DIR/images
+DOCKERD_LOG=/var/log/holdfast-dockerd.log
+CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
+LABEL=holdfast.inputs
+export DOCKER_BUILDKIT=0
+
+START_NS=$(date +%s%N)
+FORCE=0
+BUILT=0
+APT_UPDATED=0
+
+log() { printf 'bootstrap: %s\n' "$*"; }
+die() {
+	printf 'bootstrap: error: %s\n' "$*" >&2
+	exit 1
+}
+elapsed() { # NS_SINCE -> "12.3s"
+	local ms=$((($(date +%s%N) - $1) / 1000000))
+	printf '%d.%ds' $((ms / 1000)) $((ms % 1000 / 100))
+}
+
+usage() {
+	sed -n '2,/^[^#]/{/^#/!d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"
+}
+
+while [ "$#" -gt 0 ]; do
+	case "$1" in
+	--force) FORCE=1 ;;
+	-h | --help)
+		usage
+		exit 0
+		;;
+	*) die "unknown argument '$1' (usage: deploy/bootstrap.sh [--force])" ;;
+	esac
+	shift
+done
+
+MODE=${HOLDFAST_IMAGES:-local}
+case "$MODE" in
+local | official) ;;
+*) die "HOLDFAST_IMAGES must be 'local' or 'official', not '$MODE'" ;;
+esac
+
+[ -f "$REPO_ROOT/go.mod" ] && [ -d "$REPO_ROOT/cmd/agent" ] ||
+	die "can't find the repository root (expected go.mod and cmd/agent in $REPO_ROOT)"
+
+# Build logs survive the run (they are what to read when a build fails).
+LOG_DIR=${TMPDIR:-/tmp}/holdfast-bootstrap-logs
+mkdir -p "$LOG_DIR"
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/holdfast-bootstrap.XXXXXX")
+
+# Removes a directory tree, first unmounting anything left mounted inside it (a failed
+# debootstrap can leave proc/sys mounted in its target).
+remove_tree() {
+	local dir=$1 m
+	[ -e "$dir" ] || return 0
+	awk -v r="$dir/" 'index($2, r) == 1 { print $2 }' /proc/mounts | sort -r | while read -r m; do
+		umount -l "$m" 2>/dev/null || :
+	done
+	rm -rf --one-file-system "$dir"
+}
+cleanup() { remove_tree "$WORK"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# run_logged NAME CMD... — runs CMD with its output in $LOG_DIR/NAME.log; on failure shows
+# the end of the log and stops.
+run_logged() {
+	local name=$1 logf="$LOG_DIR/$1.log"
+	shift
+	if ! "$@" >"$logf" 2>&1; then
+		printf 'bootstrap: --- last lines of %s ---\n' "$logf" >&2
+		tail -n 40 "$logf" >&2
+		die "$name failed (full log: $logf)"
+	fi
+}
+
+need_root() {
+	[ "$(id -u)" = 0 ] ||
+		die "$1 needs root: run 'sudo deploy/bootstrap.sh', or do it by hand as root: $2"
+}
+
+apt_install() {
+	need_root "installing $*" "apt-get update && apt-get install -y $*"
+	log "installing $* with apt-get …"
+	if [ "$APT_UPDATED" = 0 ]; then
+		run_logged apt-get-update apt-get update
+		APT_UPDATED=1
+	fi
+	DEBIAN_FRONTEND=noninteractive run_logged apt-get-install apt-get install -y "$@"
+}
+
+# ---------------------------------------------------------------------------- engine
+
+engine_up() { timeout 20 docker info >/dev/null 2>&1; }
+
+ensure_engine() {
+	if ! command -v docker >/dev/null 2>&1 || ! command -v dockerd >/dev/null 2>&1; then
+		engine_up && return 0 # a remote DOCKER_HOST, say
+		apt_install docker.io
+	fi
+	engine_up && return 0
+
+	local err
+	err=$(timeout 20 docker info 2>&1 >/dev/null || true)
+	if [[ "$err" == *"permission denied"* ]]; then
+		die "the Docker engine runs but $(id -un) may not use its socket: run as root, or add $(id -un) to the docker group"
+	fi
+	if [ -n "${DOCKER_HOST:-}" ] && [ "${DOCKER_HOST#unix:///var/run/docker.sock}" = "$DOCKER_HOST" ]; then
+		die "the Docker engine at DOCKER_HOST=$DOCKER_HOST does not answer 'docker info'"
+	fi
+	local pid=
+	[ -r /var/run/docker.pid ] && pid=$(cat /var/run/docker.pid 2>/dev/null || true)
+	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+		log "dockerd (pid $pid) is running but not answering yet; waiting …"
+	else
+		need_root "starting dockerd" "dockerd >$DOCKERD_LOG 2>&1 &"
+		log "starting dockerd (log: $DOCKERD_LOG) …"
+		# setsid + nohup: the engine outlives this script and its terminal.
+		setsid nohup dockerd >>"$DOCKERD_LOG" 2>&1 </dev/null &
+		pid=$!
+	fi
+	for _ in $(seq 1 60); do
+		engine_up && {
+			log "docker engine up ($(docker version --format '{{.Server.Version}}, API {{.Server.APIVersion}}' 2>/dev/null))"
+			return 0
+		}
+		if ! kill -0 "$pid" 2>/dev/null; then
+			break
+		fi
+		sleep 1
+	done
+	printf 'bootstrap: --- last lines of %s ---\n' "$DOCKERD_LOG" >&2
+	tail -n 20 "$DOCKERD_LOG" >&2 || :
+	die "the Docker engine did not come up within 60 s (see $DOCKERD_LOG)"
+}
+
+# ---------------------------------------------------------------------------- images
+
+image_label() { docker image inspect --format "{{ index .Config.Labels \"$LABEL\" }}" "$1" 2>/dev/null || true; }
+image_id() { docker image inspect --format '{{.Id}}' "$1" 2>/dev/null || true; }
+
+# up_to_date TAG HASH — true (and says so) when TAG exists with label HASH and no --force.
+up_to_date() {
+	if [ "$FORCE" = 0 ] && [ "$(image_label "$1")" = "$2" ]; then
+		log "$1 up to date"
+		return 0
+	fi
+	return 1
+}
+
+# inputs_hash DIR [EXTRA...] — sha256 over every file under DIR (path and content) and EXTRA.
+inputs_hash() {
+	local dir=$1
+	shift
+	{
+		(cd "$dir" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
+		printf '%s\n' "$@"
+	} | sha256sum | cut -d' ' -f1
+}
+
+# docker_build TAG HASH LOGNAME TAR-ARGS... — builds TAG from the tar stream of TAR-ARGS as
+# the context (so the context holds exactly those files), labelled with HASH.
+docker_build() {
+	local tag=$1 hash=$2 name=$3
+	shift 3
+	local t0
+	t0=$(date +%s%N)
+	log "building $tag …"
+	run_logged "$name" bash -o pipefail -c \
+		'tar -c "${@:3}" | docker build --label "$1" -t "$2" -' _ "$LABEL=$hash" "$tag" "$@"
+	BUILT=1
+	log "built $tag in $(elapsed "$t0")"
+}
+
+# First http(s) URI that apt's sources give for SUITE (deb822 and one-line formats).
+apt_uri_for_suite() {
+	local suite=$1 out f
+	out=$(
+		for f in /etc/apt/sources.list.d/*.sources; do
+			[ -r "$f" ] || continue
+			awk -v suite="$suite" '
+				BEGIN { RS = ""; FS = "\n" }
+				{
+					types = ""; uris = ""; suites = ""; enabled = "yes"
+					for (i = 1; i <= NF; i++) {
+						line = $i
+						if (line ~ /^#/ || !match(line, /^[A-Za-z-]+:/)) continue
+						key = tolower(substr(line, 1, RLENGTH - 1)); val = substr(line, RLENGTH + 1)
+						gsub(/^[ \t]+|[ \t]+$/, "", val)
+						if (key == "types") types = val
+						else if (key == "uris") uris = val
+						else if (key == "suites") suites = val
+						else if (key == "enabled") enabled = tolower(val)
+					}
+					if (enabled == "no" || index(" " types " ", " deb ") == 0) next
+					if (index(" " suites " ", " " suite " ") == 0) next
+					n = split(uris, u, /[ \t]+/)
+					for (j = 1; j <= n; j++) if (u[j] ~ /^https?:\/\//) print u[j]
+				}' "$f"
+		done
+		for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+			[ -r "$f" ] || continue
+			sed -e 's/\[[^]]*\]//' "$f" |
+				awk -v suite="$suite" '$1 == "deb" && $3 == suite && $2 ~ /^https?:\/\// { print $2 }'
+		done
+	) || true
+	out=${out%%$'\n'*}
+	printf '%s' "${out%/}"
+}
+
+build_base() {
+	local tag=holdfast/base:bookworm
+	local mirror security
+	mirror=${HOLDFAST_DEBIAN_MIRROR:-$(apt_uri_for_suite bookworm)}
+	mirror=${mirror:-http://deb.debian.org/debian}
+	security=${HOLDFAST_DEBIAN_SECURITY_MIRROR:-$(apt_uri_for_suite bookworm-security)}
+	security=${security:-http://deb.debian.org/debian-security}
+	[ -r "$CA_BUNDLE" ] || die "no CA bundle at $CA_BUNDLE (install Debian's ca-certificates)"
+
+	local hash
+	hash=$(inputs_hash "$IMAGES_DIR/base" "mirror=${mirror%/}" "security=${security%/}" \
+		"ca=$(sha256sum <"$CA_BUNDLE" | cut -d' ' -f1)")
+	up_to_date "$tag" "$hash" && return 0
+
+	need_root "building $tag with debootstrap" "apt-get install -y debootstrap"
+	command -v debootstrap >/dev/null 2>&1 || apt_install debootstrap debian-archive-keyring
+	local t0 rootfs=$WORK/rootfs
+	t0=$(date +%s%N)
+	log "building $tag (debootstrap from ${mirror%/}) …"
+	run_logged base-debootstrap bash "$IMAGES_DIR/base/build-rootfs.sh" \
+		"$rootfs" "${mirror%/}" "${security%/}" "$CA_BUNDLE"
+	run_logged base-import bash -o pipefail -c \
+		'tar --numeric-owner -C "$1" -c . | docker import \
+			--change "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+			--change "ENV LANG=C.UTF-8" \
+			--change "CMD [\"bash\"]" \
+			--change "LABEL $2" \
+			--message "holdfast/base: debootstrap --variant=minbase bookworm" - "$3"' \
+		_ "$rootfs" "$LABEL=$hash" "$tag"
+	remove_tree "$rootfs"
+	BUILT=1
+	log "built $tag in $(elapsed "$t0") ($(image_size "$tag"))"
+}
+
+image_size() { docker image inspect --format '{{.Size}}' "$1" | awk '{ printf "%d MB", $1 / 1000000 }'; }
+
+build_postgres() {
+	local tag=holdfast/postgres:15 hash
+	hash=$(inputs_hash "$IMAGES_DIR/postgres" "base=$(image_id holdfast/base:bookworm)")
+	up_to_date "$tag" "$hash" && return 0
+	docker_build "$tag" "$hash" postgres -C "$IMAGES_DIR/postgres" .
+	smoke_postgres "$tag"
+}
+
+build_redis() {
+	local tag=holdfast/redis:7 hash
+	hash=$(inputs_hash "$IMAGES_DIR/redis" "base=$(image_id holdfast/base:bookworm)")
+	up_to_date "$tag" "$hash" && return 0
+	docker_build "$tag" "$hash" redis -C "$IMAGES_DIR/redis" .
+	smoke_redis "$tag"
+}
+
+build_golang() {
+	local goroot version minor tag hash
+	goroot=$("$GO" env GOROOT)
+	version=$("$GO" env GOVERSION) # go1.26.8
+	minor=$(printf '%s' "${version#go}" | cut -d. -f1,2)
+	tag=holdfast/golang:$minor
+	hash=$(inputs_hash "$IMAGES_DIR/golang" "go=$version" \
+		"goenv=$(sha256sum <"$goroot/go.env" 2>/dev/null | cut -d' ' -f1)" \
+		"base=$(image_id holdfast/base:bookworm)")
+	if ! up_to_date "$tag" "$hash"; then
+		# Context: the Dockerfile plus the Go tree, renamed to ./go whatever its directory is called.
+		local parent base
+		parent=$(dirname "$goroot") base=$(basename "$goroot")
+		local xform=()
+		[ "$base" = go ] || xform=(--transform "s|^$base|go|S")
+		docker_build "$tag" "$hash" golang -C "$IMAGES_DIR/golang" Dockerfile \
+			-C "$parent" "${xform[@]}" --exclude "$base/pkg/obj" "$base"
+		verify_golang "$tag" "$version"
+	fi
+	# The grader's default GO_IMAGE: a name that does not change with the host's Go version.
+	docker tag "$tag" holdfast/golang:local
+}
+
+# A just-built image that fails its check is removed, so the next run builds it again.
+reject() {
+	docker image rm -f "$1" >/dev/null 2>&1 || :
+	die "$2"
+}
+
+smoke_postgres() {
+	local tag=$1 cid
+	cid=$(docker run -d -e POSTGRES_USER=holdfast -e POSTGRES_PASSWORD=check \
+		-e POSTGRES_DB=check "$tag" postgres -c fsync=off)
+	for _ in $(seq 1 100); do
+		[[ "$(docker logs "$cid" 2>&1)" == *"database system is ready to accept connections"* ]] && break
+		sleep 0.2
+	done
+	if ! docker exec "$cid" psql -h 127.0.0.1 -U holdfast -d check -Atc 'select 1' >/dev/null 2>&1; then
+		docker logs "$cid" >"$LOG_DIR/postgres-smoke.log" 2>&1 || :
+		docker rm -f "$cid" >/dev/null 2>&1 || :
+		reject "$tag" "$tag does not start (container log: $LOG_DIR/postgres-smoke.log)"
+	fi
+	docker rm -f "$cid" >/dev/null 2>&1 || :
+}
+
+smoke_redis() {
+	local tag=$1
+	docker run --rm "$tag" redis-server --version >/dev/null 2>&1 || reject "$tag" "redis-server does not run in $tag"
+}
+
+# go version, and a module with a dependency fetched over TLS from the module proxy.
+verify_golang() {
+	local tag=$1 version=$2 dir=$WORK/gocheck
+	mkdir -p "$dir"
+	cat >"$dir/go.mod" <<-'EOF'
+		module holdfast.local/gocheck
+
+		go 1.21
+
+		require github.com/google/uuid v1.6.0
+	EOF
+	cat >"$dir/main.go" <<-'EOF'
+		package main
+
+		import (
+			"fmt"
+
+			"github.com/google/uuid"
+		)
+
+		func main() { fmt.Println("gocheck", uuid.NewSHA1(uuid.NameSpaceURL, []byte("holdfast"))) }
+	EOF
+	log "checking $tag: go version, go mod download over TLS, go build …"
+	if ! docker run --rm -v "$dir:/src" -w /src "$tag" sh -ec \
+		'go version; go mod download github.com/google/uuid; go mod tidy; CGO_ENABLED=0 go build -trimpath -o /tmp/gocheck .; /tmp/gocheck' \
+		>"$LOG_DIR/golang-check.log" 2>&1 ||
+		! grep -q "go version $version" "$LOG_DIR/golang-check.log" ||
+		! grep -q '^gocheck ' "$LOG_DIR/golang-check.log"; then
+		tail -n 20 "$LOG_DIR/golang-check.log" >&2
+		reject "$tag" "$tag can't build a module with a dependency (log: $LOG_DIR/golang-check.log);" \
+			"if TLS fails, check that $CA_BUNDLE has the egress proxy's CA"
+	fi
+}
+
+build_agent() {
+	local tag=holdfast/agent:dev dir=$WORK/agent hash t0
+	mkdir -p "$dir"
+	t0=$(date +%s%N)
+	if ! (cd "$REPO_ROOT" && CGO_ENABLED=0 "$GO" build -trimpath -o "$dir/agent" ./cmd/agent) \
+		>"$LOG_DIR/agent-go-build.log" 2>&1; then
+		cat "$LOG_DIR/agent-go-build.log" >&2
+		die "go build ./cmd/agent failed (see above)"
+	fi
+	hash=$(sha256sum <"$dir/agent" | cut -d' ' -f1)
+	up_to_date "$tag" "$hash" && return 0
+	cp "$IMAGES_DIR/agent/Dockerfile" "$dir/Dockerfile"
+	docker_build "$tag" "$hash" agent -C "$dir" Dockerfile agent
+}
+
+# ---------------------------------------------------------------------------- main
+
+ensure_engine
+
+GO=$(command -v go || true)
+[ -n "$GO" ] || { [ -x /usr/local/go/bin/go ] && GO=/usr/local/go/bin/go; } ||
+	die "no Go toolchain: put go on PATH (expected /usr/local/go/bin/go)"
+
+if [ "$MODE" = local ]; then
+	build_base
+	build_postgres
+	build_redis
+	build_golang
+else
+	for img in postgres:16 redis:7 golang:1.24-bookworm; do
+		if [ -n "$(image_id "$img")" ]; then
+			log "$img present"
+		else
+			log "$img not present locally: the engine pulls it when first used"
+		fi
+	done
+fi
+build_agent
+
+if [ "$BUILT" = 1 ]; then
+	# Superseded builds of our images (now untagged) go; nothing else is touched.
+	docker image prune -f --filter "label=$LABEL" >/dev/null 2>&1 || :
+fi
+log "done in $(elapsed "$START_NS") (HOLDFAST_IMAGES=$MODE)"
