@@ -117,7 +117,10 @@ func (s *sandbox) provision(ctx context.Context, image string) error {
 	}{
 		{string(scenarios.Postgres), container.Config{Image: s.e.cfg.PostgresImage,
 			Env: []string{"POSTGRES_USER=" + dbUser, "POSTGRES_PASSWORD=" + s.password, "POSTGRES_DB=" + dbName},
-			Cmd: []string{"postgres", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200"},
+			// fsync and full_page_writes only matter when the machine crashes, which a sandbox
+			// never survives anyway. synchronous_commit stays on: with it off, killing the
+			// sidecar loses committed transactions, and a correct app would fail "nothing lost".
+			Cmd: []string{"postgres", "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "max_connections=200"},
 		}, s.backNet, container.HostConfig{Resources: sidecarLimits, LogConfig: logs, ShmSize: 128 << 20}},
 		{string(scenarios.Redis), container.Config{Image: s.e.cfg.RedisImage,
 			Cmd: []string{"redis-server", "--save", "", "--appendonly", "no", "--protected-mode", "no"},
@@ -307,6 +310,21 @@ func (s *sandbox) startAndWait(ctx context.Context, role string) error {
 	}
 }
 
+// refreshObservers points the harness at a restarted sidecar's address, which may have changed.
+func (s *sandbox) refreshObservers(ctx context.Context, svc scenarios.Service) error {
+	ip, err := s.ip(ctx, string(svc), s.backNet)
+	if err != nil {
+		return err
+	}
+	switch svc {
+	case scenarios.Postgres:
+		s.harness.PostgresURL = s.pgURL(ip)
+	case scenarios.Redis:
+		s.harness.RedisURL = "redis://" + ip + ":6379/0"
+	}
+	return nil
+}
+
 // Harness returns the scenario harness wired to this sandbox.
 func (s *sandbox) Harness() *scenarios.Harness { return s.harness }
 
@@ -348,7 +366,10 @@ func (s *sandbox) Kill(ctx context.Context, svc scenarios.Service, signal string
 // or never answers is the learner's failure (*scenarios.Failure), with the reason in words.
 func (s *sandbox) Start(ctx context.Context, svc scenarios.Service) error {
 	if svc != scenarios.App {
-		return s.startAndWait(ctx, string(svc))
+		if err := s.startAndWait(ctx, string(svc)); err != nil {
+			return err
+		}
+		return s.refreshObservers(ctx, svc)
 	}
 	id, err := s.containerID(string(svc))
 	if err != nil {

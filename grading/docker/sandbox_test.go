@@ -104,6 +104,39 @@ func TestSandboxConfinesHostileApp(t *testing.T) {
 		t.Errorf("a host service listening on all addresses is reachable from the sandbox at %s: %s", hostAddr, r.Describe())
 	}
 
+	// Observations reach the real sidecars, and a sidecar survives a kill and restart with its data.
+	pgc, err := h.Postgres(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pgc.Exec(ctx, "CREATE TABLE marker (v int); INSERT INTO marker VALUES (42)"); err != nil {
+		t.Fatal(err)
+	}
+	pgc.Close(ctx)
+	rdb, err := h.Redis()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		t.Fatalf("redis sidecar: %v", err)
+	}
+	rdb.Close()
+	if err := sb.Kill(ctx, scenarios.Postgres, "SIGKILL"); err != nil {
+		t.Fatal(err)
+	}
+	if err := sb.Start(ctx, scenarios.Postgres); err != nil {
+		t.Fatalf("restart postgres sidecar: %v", err)
+	}
+	pgc, err = h.Postgres(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v int
+	if err := pgc.QueryRow(ctx, "SELECT v FROM marker").Scan(&v); err != nil || v != 42 {
+		t.Fatalf("after the postgres restart: %d, %v; want the row written before it", v, err)
+	}
+	pgc.Close(ctx)
+
 	// Faults the harness injects are transparent to the app: a downed link refuses it.
 	if err := h.Agent.Fault(ctx, "postgres", agentDown); err != nil {
 		t.Fatal(err)
