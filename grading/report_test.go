@@ -99,3 +99,20 @@ func TestLearnerViewWithholdsHidden(t *testing.T) {
 		t.Fatalf("reviewer JSON must show everything: %s", full)
 	}
 }
+
+func TestMarkdownGolden(t *testing.T) {
+	golden(t, "report-learner.md", []byte(grading.Markdown(grading.ForView(sampleVerdict(), grading.LearnerView))))
+}
+
+func TestMarkdownFitsGitHub(t *testing.T) {
+	t.Parallel()
+	v := sampleVerdict()
+	v.LogTail = strings.Repeat("a very long line of output that goes on\n", 5000)
+	md := grading.Markdown(grading.ForView(v, grading.LearnerView))
+	if len(md) > grading.MaxMarkdown || !strings.Contains(md, "cut here to fit GitHub's limit") {
+		t.Fatalf("markdown of %d bytes (limit %d); want it cut with a note", len(md), grading.MaxMarkdown)
+	}
+	if strings.Count(md, "```")%2 != 0 {
+		t.Fatal("the cut left a code fence open")
+	}
+}

@@ -1,0 +1,63 @@
+package github
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	gh "github.com/google/go-github/v66/github"
+)
+
+// Marker is the hidden line that makes a comment Holdfast's sticky comment for a challenge.
+func Marker(challenge string) string {
+	return fmt.Sprintf("<!-- holdfast:report challenge=%s -->", challenge)
+}
+
+// UpsertStickyComment writes body into the pull request's sticky comment for the marker: the
+// known comment if it still exists, else the first comment by the App's bot that carries the
+// marker, else a new one. It returns the comment's id. Callers serialise calls per pull request
+// and challenge (store.LockComment), so two gradings finishing at once never both create one.
+func (i *Installation) UpsertStickyComment(ctx context.Context, owner, repo string, pr int, marker, body string, knownID int64) (int64, error) {
+	body = marker + "\n" + body
+	if knownID != 0 {
+		_, _, err := i.client.Issues.EditComment(ctx, owner, repo, knownID, &gh.IssueComment{Body: gh.String(body)})
+		if err == nil {
+			return knownID, nil
+		}
+		var ghErr *gh.ErrorResponse
+		if !errors.As(err, &ghErr) || ghErr.Response.StatusCode != http.StatusNotFound {
+			return 0, fmt.Errorf("update comment %d: %w", knownID, err)
+		}
+		// Deleted by someone: find or create it again.
+	}
+	bot, err := i.BotLogin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	opts := &gh.IssueListCommentsOptions{ListOptions: gh.ListOptions{PerPage: 100}}
+	for page := 0; page < 50; page++ {
+		cs, resp, err := i.client.Issues.ListComments(ctx, owner, repo, pr, opts)
+		if err != nil {
+			return 0, fmt.Errorf("list comments of #%d: %w", pr, err)
+		}
+		for _, c := range cs {
+			if c.GetUser().GetLogin() == bot && strings.Contains(c.GetBody(), marker) {
+				if _, _, err := i.client.Issues.EditComment(ctx, owner, repo, c.GetID(), &gh.IssueComment{Body: gh.String(body)}); err != nil {
+					return 0, fmt.Errorf("update comment %d: %w", c.GetID(), err)
+				}
+				return c.GetID(), nil
+			}
+		}
+		if resp.NextPage == 0 {
+			break
+		}
+		opts.Page = resp.NextPage
+	}
+	c, _, err := i.client.Issues.CreateComment(ctx, owner, repo, pr, &gh.IssueComment{Body: gh.String(body)})
+	if err != nil {
+		return 0, fmt.Errorf("comment on #%d: %w", pr, err)
+	}
+	return c.GetID(), nil
+}

@@ -1,0 +1,88 @@
+package github
+
+import (
+	"bytes"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// retryTransport retries what GitHub asks to be retried: 5xx answers with backoff, and primary
+// (403/429 with x-ratelimit-remaining: 0, until x-ratelimit-reset) and secondary (Retry-After)
+// rate limits. A wait longer than maxWait is not waited: the answer goes back to the caller, whose
+// job is retried later by River.
+type retryTransport struct {
+	next     http.RoundTripper
+	attempts int
+	maxWait  time.Duration
+	log      *slog.Logger
+}
+
+func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	var body []byte
+	if req.Body != nil && req.GetBody == nil {
+		var err error
+		if body, err = io.ReadAll(req.Body); err != nil {
+			return nil, err
+		}
+		req.Body.Close()
+	}
+	backoff := 500 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		r := req.Clone(req.Context())
+		switch {
+		case req.GetBody != nil:
+			b, err := req.GetBody()
+			if err != nil {
+				return nil, err
+			}
+			r.Body = b
+		case body != nil:
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		resp, err := t.next.RoundTrip(r)
+		if err != nil || attempt >= t.attempts {
+			return resp, err
+		}
+		wait, retry := t.retryAfter(resp, backoff)
+		if !retry || wait > t.maxWait {
+			return resp, nil
+		}
+		if t.log != nil {
+			t.log.Warn("github: retrying", "method", req.Method, "path", req.URL.Path, "status", resp.StatusCode, "wait", wait, "attempt", attempt)
+		}
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+		resp.Body.Close()
+		select {
+		case <-req.Context().Done():
+			return nil, req.Context().Err()
+		case <-time.After(wait):
+		}
+		backoff *= 2
+	}
+}
+
+// retryAfter decides whether and how long to wait before retrying resp.
+func (t *retryTransport) retryAfter(resp *http.Response, backoff time.Duration) (time.Duration, bool) {
+	if s := resp.Header.Get("Retry-After"); s != "" && (resp.StatusCode == 403 || resp.StatusCode == 429 || resp.StatusCode >= 500) {
+		if secs, err := strconv.Atoi(s); err == nil {
+			return time.Duration(secs) * time.Second, true
+		}
+	}
+	if (resp.StatusCode == 403 || resp.StatusCode == 429) && resp.Header.Get("X-Ratelimit-Remaining") == "0" {
+		if reset, err := strconv.ParseInt(resp.Header.Get("X-Ratelimit-Reset"), 10, 64); err == nil {
+			return max(time.Until(time.Unix(reset, 0))+time.Second, 0), true
+		}
+		return 0, false
+	}
+	if resp.StatusCode == 429 {
+		return backoff, true
+	}
+	if resp.StatusCode >= 500 {
+		return backoff, true
+	}
+	return 0, false
+}
+
