@@ -85,4 +85,3 @@ func (t *retryTransport) retryAfter(resp *http.Response, backoff time.Duration) 
 	}
 	return 0, false
 }
-
