@@ -104,7 +104,7 @@ func (g *Grader) Grade(ctx context.Context, ch Challenge, dir string, progress f
 	}
 	hardCap := g.HardCap
 	if hardCap == 0 {
-		hardCap = 120 * time.Second
+		hardCap = DefaultHardCap
 	}
 	limits := ch.Limits.WithDefaults()
 	start := time.Now()
@@ -241,6 +241,9 @@ func (g *Grader) Grade(ctx context.Context, ch Challenge, dir string, progress f
 }
 
 var errHardCap = errors.New("hard cap on build and run reached")
+
+// DefaultHardCap bounds build and run together when Grader.HardCap is zero.
+const DefaultHardCap = 120 * time.Second
 
 // runScenario runs one scenario with its own deadline, after clearing faults left by the last.
 // It returns an error only when the grading must stop (the caller's context ended).

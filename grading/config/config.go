@@ -1,0 +1,112 @@
+// Package config reads the App's and the runner's configuration from the environment, once, at
+// start-up, and says in one message everything that is missing or wrong.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the deployment's configuration. Each field names its variable and default.
+type Config struct {
+	AppID         int64         // GITHUB_APP_ID, required: the App's numeric id (App settings, "About")
+	PrivateKey    []byte        // GITHUB_PRIVATE_KEY (PEM text) or GITHUB_PRIVATE_KEY_FILE (a path), required
+	WebhookSecret string        // GITHUB_WEBHOOK_SECRET, required by the App: the secret set in the App's webhook settings
+	GitHubURL     string        // GITHUB_API_URL, default https://api.github.com (GitHub Enterprise: https://HOST/api/v3)
+	DatabaseURL   string        // DATABASE_URL, required: postgres://… (the App's tables and River's queue)
+	PublicURL     string        // HOLDFAST_PUBLIC_URL, default http://localhost:8080: where the App is reached, for links
+	Listen        string        // HOLDFAST_LISTEN, default :8080: the App's HTTP address
+	Graders       int           // RUNNER_CONCURRENCY, default 1: gradings a runner runs at once (one sandbox each)
+	HardCap       time.Duration // HOLDFAST_HARD_CAP, default 120s: cap on build + run of one grading
+}
+
+// Role says which variables a process needs.
+type Role int
+
+const (
+	App Role = iota
+	Runner
+)
+
+// FromEnv reads the configuration for role from getenv (os.Getenv in production).
+func FromEnv(getenv func(string) string, role Role) (Config, error) {
+	c := Config{
+		GitHubURL:   or(getenv("GITHUB_API_URL"), "https://api.github.com"),
+		DatabaseURL: getenv("DATABASE_URL"),
+		PublicURL:   strings.TrimRight(or(getenv("HOLDFAST_PUBLIC_URL"), "http://localhost:8080"), "/"),
+		Listen:      or(getenv("HOLDFAST_LISTEN"), ":8080"),
+		Graders:     1,
+		HardCap:     120 * time.Second,
+	}
+	var problems []string
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+
+	if v := getenv("GITHUB_APP_ID"); v == "" {
+		bad("GITHUB_APP_ID is not set: use the App ID from the App's settings page")
+	} else if id, err := strconv.ParseInt(v, 10, 64); err != nil || id <= 0 {
+		bad("GITHUB_APP_ID=%q is not a positive number", v)
+	} else {
+		c.AppID = id
+	}
+	switch key, file := getenv("GITHUB_PRIVATE_KEY"), getenv("GITHUB_PRIVATE_KEY_FILE"); {
+	case key != "" && file != "":
+		bad("set GITHUB_PRIVATE_KEY or GITHUB_PRIVATE_KEY_FILE, not both")
+	case key != "":
+		c.PrivateKey = []byte(strings.ReplaceAll(key, `\n`, "\n"))
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			bad("GITHUB_PRIVATE_KEY_FILE: %v", err)
+		}
+		c.PrivateKey = b
+	default:
+		bad("GITHUB_PRIVATE_KEY or GITHUB_PRIVATE_KEY_FILE is not set: generate a private key in the App's settings")
+	}
+	if len(c.PrivateKey) > 0 && !strings.Contains(string(c.PrivateKey), "PRIVATE KEY-----") {
+		bad("the GitHub private key is not PEM (it should start with -----BEGIN RSA PRIVATE KEY-----)")
+	}
+	if role == App {
+		c.WebhookSecret = getenv("GITHUB_WEBHOOK_SECRET")
+		if c.WebhookSecret == "" {
+			bad("GITHUB_WEBHOOK_SECRET is not set: the App refuses to accept unsigned webhooks; use the secret from the App's webhook settings")
+		}
+	}
+	if c.DatabaseURL == "" {
+		bad("DATABASE_URL is not set: e.g. postgres://holdfast:PASSWORD@localhost:5432/holdfast")
+	} else if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		bad("DATABASE_URL must be a postgres:// URL")
+	}
+	if u, err := url.Parse(c.GitHubURL); err != nil || u.Scheme == "" || u.Host == "" {
+		bad("GITHUB_API_URL=%q is not an absolute URL", c.GitHubURL)
+	}
+	if v := getenv("RUNNER_CONCURRENCY"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 64 {
+			bad("RUNNER_CONCURRENCY=%q must be a whole number from 1 to 64", v)
+		}
+		c.Graders = n
+	}
+	if v := getenv("HOLDFAST_HARD_CAP"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 10*time.Second {
+			bad("HOLDFAST_HARD_CAP=%q must be a duration of at least 10s, e.g. 120s", v)
+		}
+		c.HardCap = d
+	}
+	if len(problems) > 0 {
+		return c, errors.New("configuration:\n  - " + strings.Join(problems, "\n  - "))
+	}
+	return c, nil
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}

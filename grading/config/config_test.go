@@ -1,0 +1,59 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+const pem = "-----BEGIN RSA PRIVATE KEY-----\nMII...\n-----END RSA PRIVATE KEY-----\n"
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestFromEnv(t *testing.T) {
+	t.Parallel()
+	good := map[string]string{"GITHUB_APP_ID": "42", "GITHUB_PRIVATE_KEY": pem, "GITHUB_WEBHOOK_SECRET": "s",
+		"DATABASE_URL": "postgres://u@h/db", "RUNNER_CONCURRENCY": "2", "HOLDFAST_HARD_CAP": "90s"}
+	c, err := FromEnv(env(good), App)
+	if err != nil || c.AppID != 42 || c.Graders != 2 || c.HardCap != 90*time.Second || c.GitHubURL != "https://api.github.com" {
+		t.Fatalf("got %+v, %v", c, err)
+	}
+	cases := []struct {
+		name   string
+		change map[string]string
+		role   Role
+		say    string
+	}{
+		{"no app id", map[string]string{"GITHUB_APP_ID": ""}, App, "GITHUB_APP_ID is not set"},
+		{"bad app id", map[string]string{"GITHUB_APP_ID": "x"}, App, `GITHUB_APP_ID="x"`},
+		{"no key", map[string]string{"GITHUB_PRIVATE_KEY": ""}, App, "GITHUB_PRIVATE_KEY or GITHUB_PRIVATE_KEY_FILE is not set"},
+		{"two keys", map[string]string{"GITHUB_PRIVATE_KEY_FILE": "/x"}, App, "not both"},
+		{"not pem", map[string]string{"GITHUB_PRIVATE_KEY": "hello"}, App, "not PEM"},
+		{"missing key file", map[string]string{"GITHUB_PRIVATE_KEY": "", "GITHUB_PRIVATE_KEY_FILE": "/nonexistent/key.pem"}, App, "GITHUB_PRIVATE_KEY_FILE"},
+		{"no secret", map[string]string{"GITHUB_WEBHOOK_SECRET": ""}, App, "refuses to accept unsigned webhooks"},
+		{"no database", map[string]string{"DATABASE_URL": ""}, Runner, "DATABASE_URL is not set"},
+		{"mysql", map[string]string{"DATABASE_URL": "mysql://x"}, Runner, "postgres:// URL"},
+		{"concurrency", map[string]string{"RUNNER_CONCURRENCY": "0"}, Runner, "RUNNER_CONCURRENCY"},
+		{"hard cap", map[string]string{"HOLDFAST_HARD_CAP": "1s"}, Runner, "HOLDFAST_HARD_CAP"},
+	}
+	for _, c := range cases {
+		m := map[string]string{}
+		for k, v := range good {
+			m[k] = v
+		}
+		for k, v := range c.change {
+			m[k] = v
+		}
+		if _, err := FromEnv(env(m), c.role); err == nil || !strings.Contains(err.Error(), c.say) {
+			t.Errorf("%s: got %v, want an error saying %q", c.name, err, c.say)
+		}
+	}
+	// The runner needs no webhook secret; all problems are reported at once.
+	delete(good, "GITHUB_WEBHOOK_SECRET")
+	if _, err := FromEnv(env(good), Runner); err != nil {
+		t.Fatalf("runner without a webhook secret: %v", err)
+	}
+	if _, err := FromEnv(env(map[string]string{}), App); err == nil || strings.Count(err.Error(), "\n  - ") < 4 {
+		t.Fatalf("empty environment: want every problem listed, got %v", err)
+	}
+}

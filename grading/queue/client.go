@@ -1,0 +1,54 @@
+package queue
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+)
+
+// Options say which queues a process works and how hard.
+type Options struct {
+	// Graders is how many gradings run at once (each is one sandbox); 0 works no grading queue.
+	Graders int
+	// Reporters is how many queued-check-run reports run at once; 0 works no GitHub queue.
+	Reporters int
+	// RescueAfter is when a grading whose runner died is handed to another. Default: the
+	// grading timeout plus a minute.
+	RescueAfter time.Duration
+}
+
+// NewClient returns a River client that inserts Holdfast's jobs and works the queues opts names.
+// With no queues it only inserts (the App's webhook handler).
+func NewClient(deps Deps, opts Options) (*river.Client[pgx.Tx], error) {
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &GradeWorker{Deps: deps})
+	river.AddWorker(workers, &ReportQueuedWorker{Deps: deps})
+	queues := map[string]river.QueueConfig{}
+	if opts.Graders > 0 {
+		queues[QueueGrade] = river.QueueConfig{MaxWorkers: opts.Graders}
+	}
+	if opts.Reporters > 0 {
+		queues[QueueGitHub] = river.QueueConfig{MaxWorkers: opts.Reporters}
+	}
+	cfg := &river.Config{Workers: workers, Logger: deps.Log}
+	if len(queues) > 0 {
+		cfg.Queues = queues
+		timeout := time.Minute
+		if deps.Grader != nil {
+			timeout = GradeTimeout(deps.Grader.HardCap)
+		}
+		cfg.JobTimeout = timeout
+		cfg.RescueStuckJobsAfter = opts.RescueAfter
+		if cfg.RescueStuckJobsAfter == 0 {
+			cfg.RescueStuckJobsAfter = timeout + time.Minute
+		}
+	}
+	c, err := river.NewClient(riverpgxv5.New(deps.Store.Pool), cfg)
+	if err != nil {
+		return nil, fmt.Errorf("river client: %w", err)
+	}
+	return c, nil
+}
