@@ -38,6 +38,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return grade(ctx, args[1:], stdout, stderr, log)
 	case "janitor":
 		return janitor(ctx, args[1:], stderr, log)
+	case "work":
+		return work(ctx, os.Getenv, stderr, slog.New(slog.NewJSONHandler(stderr, nil)))
 	case "help", "-h", "--help":
 		usage(stdout)
 		return exitPass
@@ -52,6 +54,10 @@ func usage(w io.Writer) {
   runner grade --challenge SLUG [--json] [--show-hidden] DIR
       Build the submission in DIR, run it in a sandbox and print the verdict.
       Exit 0 on a pass, 1 on a failed submission, 2 on bad input, 3 on a grader error.
+  runner work
+      Grade the pushes the GitHub App queues (River worker). Configuration from the
+      environment (see README.md); SIGTERM stops taking jobs and finishes or hands back the
+      gradings in flight.
   runner janitor [--older-than 10m]
       Remove sandboxes that crashed runners left behind.
 

@@ -279,3 +279,17 @@ func SaveComment(ctx context.Context, tx pgx.Tx, assignment int64, pr int, chall
 		ON CONFLICT (assignment_id, pr_number, challenge) DO UPDATE SET comment_id=$4, run_id=$5`, assignment, pr, challenge, commentID, runID)
 	return err
 }
+
+// RunVerdict returns the stored verdict of a completed run.
+func (s *Store) RunVerdict(ctx context.Context, id int64) (grading.Verdict, error) {
+	var v grading.Verdict
+	var body []byte
+	err := s.Pool.QueryRow(ctx, `SELECT verdict FROM runs WHERE id=$1 AND verdict IS NOT NULL`, id).Scan(&body)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return v, ErrNotFound
+	}
+	if err != nil {
+		return v, err
+	}
+	return v, json.Unmarshal(body, &v)
+}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/holdfast-ci/holdfast/grading"
+	"github.com/holdfast-ci/holdfast/grading/store"
 	idempotentpayments "github.com/holdfast-ci/holdfast/scenarios/idempotent-payments"
 )
 
@@ -15,6 +16,14 @@ import (
 func Challenges() []grading.Challenge {
 	return []grading.Challenge{
 		{Slug: idempotentpayments.Slug, Scenarios: idempotentpayments.Scenarios(), Limits: grading.Limits{StartTimeout: 30 * time.Second}},
+	}
+}
+
+// Metadata lists the challenges for the App's catalog table.
+func Metadata() []store.Challenge {
+	return []store.Challenge{
+		{Slug: idempotentpayments.Slug, Title: "Idempotent payments API", Difficulty: "intermediate",
+			Languages: []string{"go"}, Formats: []string{"practice", "take-home"}},
 	}
 }
 

@@ -1,0 +1,137 @@
+// Command app is Holdfast's GitHub App: it receives webhooks, keeps the App's database and
+// reports queued gradings. `app migrate` applies the schema; `app serve` serves.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/holdfast-ci/holdfast/grading"
+	"github.com/holdfast-ci/holdfast/grading/config"
+	"github.com/holdfast-ci/holdfast/grading/github"
+	"github.com/holdfast-ci/holdfast/grading/queue"
+	"github.com/holdfast-ci/holdfast/grading/store"
+	"github.com/holdfast-ci/holdfast/grading/webhook"
+	"github.com/holdfast-ci/holdfast/scenarios/catalog"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr, log); err != nil {
+		fmt.Fprintln(os.Stderr, "app:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer, log *slog.Logger) error {
+	if len(args) != 1 || (args[0] != "migrate" && args[0] != "serve") {
+		fmt.Fprint(stderr, "usage: app migrate | app serve\n  configuration from the environment; see README.md, \"Configuration\"\n")
+		return errors.New("bad usage")
+	}
+	if args[0] == "migrate" {
+		dbURL := getenv("DATABASE_URL")
+		if dbURL == "" {
+			return errors.New("DATABASE_URL is not set")
+		}
+		st, err := store.Open(ctx, dbURL)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		if err := st.Migrate(ctx, log); err != nil {
+			return err
+		}
+		return st.SyncChallenges(ctx, catalog.Metadata())
+	}
+	cfg, err := config.FromEnv(getenv, config.App)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx, log); err != nil {
+		return err
+	}
+	if err := st.SyncChallenges(ctx, catalog.Metadata()); err != nil {
+		return err
+	}
+	app, err := github.NewApp(github.Config{AppID: cfg.AppID, PrivateKey: cfg.PrivateKey, BaseURL: cfg.GitHubURL}, log)
+	if err != nil {
+		return err
+	}
+	rc, err := queue.NewClient(queue.Deps{Store: st, GitHub: app, PublicURL: cfg.PublicURL, Log: log}, queue.Options{Reporters: 10})
+	if err != nil {
+		return err
+	}
+	if err := rc.Start(ctx); err != nil {
+		return fmt.Errorf("start river: %w", err)
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		_ = rc.Stop(sctx)
+	}()
+	hook, err := webhook.New([]byte(cfg.WebhookSecret), st, rc, log)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Addr: cfg.Listen, Handler: Routes(hook, st), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	log.Info("app serving", "listen", cfg.Listen, "public_url", cfg.PublicURL)
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	return srv.Shutdown(sctx)
+}
+
+// Routes is the App's HTTP surface.
+func Routes(hook http.Handler, st *store.Store) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("POST /webhooks/github", hook)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if err := st.Pool.Ping(r.Context()); err != nil {
+			http.Error(w, "database unreachable", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	// A run's learner report, for the check run's "Details" link.
+	mux.HandleFunc("GET /runs/{id}", func(w http.ResponseWriter, r *http.Request) {
+		id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+		if err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		v, err := st.RunVerdict(r.Context(), id)
+		if errors.Is(err, store.ErrNotFound) {
+			http.Error(w, "this run has no result yet; it is queued or being graded", http.StatusNotFound)
+			return
+		}
+		if err != nil {
+			http.Error(w, "could not read the run", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_ = grading.WriteText(w, grading.ForView(v, grading.LearnerView))
+	})
+	return mux
+}

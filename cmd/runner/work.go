@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/holdfast-ci/holdfast/grading"
+	"github.com/holdfast-ci/holdfast/grading/config"
+	"github.com/holdfast-ci/holdfast/grading/docker"
+	"github.com/holdfast-ci/holdfast/grading/github"
+	"github.com/holdfast-ci/holdfast/grading/queue"
+	"github.com/holdfast-ci/holdfast/grading/store"
+	"github.com/holdfast-ci/holdfast/scenarios/catalog"
+)
+
+// shutdownGrace is how long a stopping runner lets in-flight gradings finish before it cancels
+// them; cancelled ones are handed back to the queue and their sandboxes torn down.
+const shutdownGrace = 30 * time.Second
+
+// work runs the River worker until ctx ends (SIGTERM, SIGINT).
+func work(ctx context.Context, getenv func(string) string, stderr io.Writer, log *slog.Logger) int {
+	cfg, err := config.FromEnv(getenv, config.Runner)
+	if err != nil {
+		fmt.Fprintln(stderr, "runner work:", err)
+		return exitUsage
+	}
+	if err := runWorker(ctx, cfg, log); err != nil {
+		fmt.Fprintln(stderr, "runner work:", err)
+		return exitGraderError
+	}
+	return exitPass
+}
+
+func runWorker(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	eng, err := docker.New(ctx, engineConfig(), log)
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	// Sandboxes older than a grading can be were left by a runner that died: remove them.
+	if _, err := eng.Janitor(ctx, queue.GradeTimeout(cfg.HardCap)); err != nil {
+		log.Warn("janitor", "err", err)
+	}
+	st, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx, log); err != nil {
+		return err
+	}
+	app, err := github.NewApp(github.Config{AppID: cfg.AppID, PrivateKey: cfg.PrivateKey, BaseURL: cfg.GitHubURL}, log)
+	if err != nil {
+		return err
+	}
+	deps := queue.Deps{Store: st, GitHub: app, Grader: &grading.Grader{Engine: eng, HardCap: cfg.HardCap, Log: log},
+		Challenge: catalog.Lookup, PublicURL: cfg.PublicURL, Log: log}
+	rc, err := queue.NewClient(deps, queue.Options{Graders: cfg.Graders, Reporters: 2})
+	if err != nil {
+		return err
+	}
+	if err := rc.Start(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("start river: %w", err)
+	}
+	log.Info("runner working", "graders", cfg.Graders, "hard_cap", cfg.HardCap)
+	<-ctx.Done()
+	log.Info("runner stopping: no new gradings; waiting for the ones in flight", "grace", shutdownGrace)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+	defer cancel()
+	if err := rc.Stop(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	if sctx.Err() != nil {
+		log.Warn("grace period over: cancelling the gradings in flight; they go back to the queue")
+		cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer ccancel()
+		return rc.StopAndCancel(cctx)
+	}
+	return nil
+}
