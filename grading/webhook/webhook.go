@@ -17,7 +17,6 @@ import (
 	"net/http"
 	"strings"
 
-	gh "github.com/google/go-github/v66/github"
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
@@ -86,15 +85,12 @@ func (h *Handler) serve(r *http.Request) answer {
 	if event == "" || delivery == "" {
 		return reply(http.StatusBadRequest, "X-GitHub-Event and X-GitHub-Delivery are required")
 	}
-	payload, err := gh.ParseWebHook(event, body)
-	if err != nil {
-		if strings.Contains(err.Error(), "unknown X-Github-Event") {
-			return reply(http.StatusAccepted, "event "+event+" is not used")
-		}
-		return reply(http.StatusBadRequest, "payload: "+err.Error())
+	var p payload
+	if err := json.Unmarshal(body, &p); err != nil {
+		return reply(http.StatusBadRequest, "payload is not JSON: "+err.Error())
 	}
 	ctx := r.Context()
-	a, err := h.handle(ctx, delivery, payload)
+	a, err := h.handle(ctx, event, delivery, p)
 	if err != nil {
 		h.log.Error("webhook", "event", event, "delivery", delivery, "err", err)
 		return reply(http.StatusInternalServerError, "could not store the delivery; GitHub may redeliver it")
@@ -103,78 +99,69 @@ func (h *Handler) serve(r *http.Request) answer {
 	return a
 }
 
-func (h *Handler) handle(ctx context.Context, delivery string, payload any) (answer, error) {
-	switch e := payload.(type) {
-	case *gh.PingEvent:
+func (h *Handler) handle(ctx context.Context, event, delivery string, p payload) (answer, error) {
+	repo := p.Repository
+	switch event {
+	case "ping":
 		return reply(http.StatusOK, "pong"), nil
-	case *gh.PushEvent:
-		ref := e.GetRef()
+	case "push":
 		switch {
-		case !strings.HasPrefix(ref, "refs/heads/"):
-			return reply(http.StatusAccepted, "not a branch push ("+ref+"): nothing to grade"), nil
-		case e.GetDeleted():
+		case !strings.HasPrefix(p.Ref, "refs/heads/"):
+			return reply(http.StatusAccepted, "not a branch push ("+p.Ref+"): nothing to grade"), nil
+		case p.Deleted:
 			return reply(http.StatusAccepted, "branch deleted: nothing to grade"), nil
 		}
-		return h.grade(ctx, delivery, e.GetRepo().GetID(), e.GetRepo().GetOwner().GetLogin(), e.GetRepo().GetName(),
-			e.GetAfter(), strings.TrimPrefix(ref, "refs/heads/"), e.GetPusher().GetName())
-	case *gh.CheckRunEvent:
-		cr := e.GetCheckRun()
-		rerun := e.GetAction() == "rerequested" ||
-			(e.GetAction() == "requested_action" && e.GetRequestedAction().Identifier == github.RerunAction)
+		return h.grade(ctx, delivery, repo, p.After, strings.TrimPrefix(p.Ref, "refs/heads/"), p.Pusher.Name)
+	case "check_run":
+		rerun := p.Action == "rerequested" || (p.Action == "requested_action" && p.RequestedAction.Identifier == github.RerunAction)
 		if !rerun {
-			return reply(http.StatusAccepted, "check_run "+e.GetAction()+": nothing to do"), nil
+			return reply(http.StatusAccepted, "check_run "+p.Action+": nothing to do"), nil
 		}
-		return h.grade(ctx, delivery, e.GetRepo().GetID(), e.GetRepo().GetOwner().GetLogin(), e.GetRepo().GetName(),
-			cr.GetHeadSHA(), cr.GetCheckSuite().GetHeadBranch(), e.GetSender().GetLogin())
-	case *gh.CheckSuiteEvent:
-		if e.GetAction() != "rerequested" {
+		return h.grade(ctx, delivery, repo, p.CheckRun.HeadSHA, p.CheckRun.CheckSuite.HeadBranch, p.Sender.Login)
+	case "check_suite":
+		if p.Action != "rerequested" {
 			// "requested" arrives with every push, which the push event already graded.
-			return reply(http.StatusAccepted, "check_suite "+e.GetAction()+": graded from the push"), nil
+			return reply(http.StatusAccepted, "check_suite "+p.Action+": graded from the push"), nil
 		}
-		cs := e.GetCheckSuite()
-		return h.grade(ctx, delivery, e.GetRepo().GetID(), e.GetRepo().GetOwner().GetLogin(), e.GetRepo().GetName(),
-			cs.GetHeadSHA(), cs.GetHeadBranch(), e.GetSender().GetLogin())
-	case *gh.PullRequestEvent:
-		return h.pullRequest(ctx, delivery, e)
-	case *gh.InstallationEvent:
-		inst := e.GetInstallation()
+		return h.grade(ctx, delivery, repo, p.CheckSuite.HeadSHA, p.CheckSuite.HeadBranch, p.Sender.Login)
+	case "pull_request":
+		return h.pullRequest(ctx, p)
+	case "installation":
+		inst := p.Installation
 		var err error
-		switch e.GetAction() {
-		case "deleted":
-			err = h.store.DeleteInstallation(ctx, inst.GetID())
-		default:
-			if err = h.store.UpsertInstallation(ctx, inst.GetID(), inst.GetAccount().GetLogin(), inst.GetAccount().GetType()); err == nil {
-				err = h.store.SetInstallationRepos(ctx, inst.GetID(), repos(e.Repositories), nil)
-			}
+		if p.Action == "deleted" {
+			err = h.store.DeleteInstallation(ctx, inst.ID)
+		} else if err = h.store.UpsertInstallation(ctx, inst.ID, inst.Account.Login, inst.Account.Type); err == nil {
+			err = h.store.SetInstallationRepos(ctx, inst.ID, repos(p.Repositories), nil)
 		}
-		return reply(http.StatusOK, "installation "+e.GetAction()), err
-	case *gh.InstallationRepositoriesEvent:
-		inst := e.GetInstallation()
-		err := h.store.UpsertInstallation(ctx, inst.GetID(), inst.GetAccount().GetLogin(), inst.GetAccount().GetType())
+		return reply(http.StatusOK, "installation "+p.Action), err
+	case "installation_repositories":
+		inst := p.Installation
+		err := h.store.UpsertInstallation(ctx, inst.ID, inst.Account.Login, inst.Account.Type)
 		if err == nil {
-			err = h.store.SetInstallationRepos(ctx, inst.GetID(), repos(e.RepositoriesAdded), repos(e.RepositoriesRemoved))
+			err = h.store.SetInstallationRepos(ctx, inst.ID, repos(p.RepositoriesAdded), repos(p.RepositoriesRemoved))
 		}
-		return reply(http.StatusOK, "installation repositories "+e.GetAction()), err
+		return reply(http.StatusOK, "installation repositories "+p.Action), err
 	}
-	return reply(http.StatusAccepted, fmt.Sprintf("%T is not used", payload)), nil
+	return reply(http.StatusAccepted, "event "+event+" is not used"), nil
 }
 
-func repos(rs []*gh.Repository) []store.Repo {
+func repos(rs []repository) []store.Repo {
 	var out []store.Repo
 	for _, r := range rs {
-		out = append(out, store.Repo{ID: r.GetID(), FullName: r.GetFullName()})
+		out = append(out, store.Repo{ID: r.ID, FullName: r.FullName})
 	}
 	return out
 }
 
 // grade stores a submission, its run and its jobs in one transaction.
-func (h *Handler) grade(ctx context.Context, delivery string, repoID int64, owner, name, sha, branch, who string) (answer, error) {
-	if len(sha) != 40 || strings.Trim(sha, "0") == "" {
-		return reply(http.StatusBadRequest, "no commit to grade"), nil
+func (h *Handler) grade(ctx context.Context, delivery string, repo repository, sha, branch, who string) (answer, error) {
+	if len(sha) != 40 || strings.Trim(sha, "0") == "" || branch == "" {
+		return reply(http.StatusBadRequest, "no commit or branch to grade"), nil
 	}
-	a, err := h.store.AssignmentByRepo(ctx, repoID, owner, name)
+	a, err := h.store.AssignmentByRepo(ctx, repo.ID, repo.Owner.Login, repo.Name)
 	if errors.Is(err, store.ErrNotFound) {
-		return reply(http.StatusAccepted, owner+"/"+name+" is not an assignment repository"), nil
+		return reply(http.StatusAccepted, repo.FullName+" is not an assignment repository"), nil
 	}
 	if err != nil {
 		return answer{}, err
@@ -203,26 +190,26 @@ func (h *Handler) grade(ctx context.Context, delivery string, repoID int64, owne
 	return out, err
 }
 
-func (h *Handler) pullRequest(ctx context.Context, delivery string, e *gh.PullRequestEvent) (answer, error) {
+func (h *Handler) pullRequest(ctx context.Context, p payload) (answer, error) {
 	var open bool
-	switch e.GetAction() {
+	switch p.Action {
 	case "opened", "synchronize", "reopened":
 		open = true
 	case "closed":
 	default:
-		return reply(http.StatusAccepted, "pull_request "+e.GetAction()+": nothing to do"), nil
+		return reply(http.StatusAccepted, "pull_request "+p.Action+": nothing to do"), nil
 	}
-	repo := e.GetRepo()
-	a, err := h.store.AssignmentByRepo(ctx, repo.GetID(), repo.GetOwner().GetLogin(), repo.GetName())
+	repo := p.Repository
+	a, err := h.store.AssignmentByRepo(ctx, repo.ID, repo.Owner.Login, repo.Name)
 	if errors.Is(err, store.ErrNotFound) {
-		return reply(http.StatusAccepted, repo.GetFullName()+" is not an assignment repository"), nil
+		return reply(http.StatusAccepted, repo.FullName+" is not an assignment repository"), nil
 	}
 	if err != nil {
 		return answer{}, err
 	}
-	pr := e.GetPullRequest()
-	if err := h.store.UpsertPullRequest(ctx, a.ID, pr.GetNumber(), pr.GetHead().GetRef(), pr.GetHead().GetSHA(), open); err != nil {
+	pr := p.PullRequest
+	if err := h.store.UpsertPullRequest(ctx, a.ID, pr.Number, pr.Head.Ref, pr.Head.SHA, open); err != nil {
 		return answer{}, err
 	}
-	return reply(http.StatusOK, fmt.Sprintf("pull request #%d linked (open: %v)", pr.GetNumber(), open)), nil
+	return reply(http.StatusOK, fmt.Sprintf("pull request #%d linked (open: %v)", pr.Number, open)), nil
 }
