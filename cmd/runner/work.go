@@ -67,6 +67,7 @@ func runWorker(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return fmt.Errorf("start river: %w", err)
 	}
 	log.Info("runner working", "graders", cfg.Graders, "hard_cap", cfg.HardCap)
+	go sweep(ctx, eng, queue.GradeTimeout(cfg.HardCap), log)
 	<-ctx.Done()
 	log.Info("runner stopping: no new gradings; waiting for the ones in flight", "grace", shutdownGrace)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
@@ -81,4 +82,23 @@ func runWorker(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return rc.StopAndCancel(cctx)
 	}
 	return nil
+}
+
+// sweep removes, every half minute, the sandboxes of gradings that can no longer be alive: a
+// runner killed mid-grading leaves its sandbox behind, and its job is handed to another runner.
+func sweep(ctx context.Context, eng *docker.Engine, maxAge time.Duration, log *slog.Logger) {
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if runs, err := eng.Janitor(ctx, maxAge); err != nil {
+				log.Warn("janitor", "err", err)
+			} else if len(runs) > 0 {
+				log.Info("removed sandboxes of dead gradings", "runs", runs)
+			}
+		}
+	}
 }

@@ -16,7 +16,7 @@ type Options struct {
 	// Reporters is how many queued-check-run reports run at once; 0 works no GitHub queue.
 	Reporters int
 	// RescueAfter is when a grading whose runner died is handed to another. Default: the
-	// grading timeout plus a minute.
+	// grading timeout plus 15 s.
 	RescueAfter time.Duration
 }
 
@@ -43,7 +43,7 @@ func NewClient(deps Deps, opts Options) (*river.Client[pgx.Tx], error) {
 		cfg.JobTimeout = timeout
 		cfg.RescueStuckJobsAfter = opts.RescueAfter
 		if cfg.RescueStuckJobsAfter == 0 {
-			cfg.RescueStuckJobsAfter = timeout + time.Minute
+			cfg.RescueStuckJobsAfter = timeout + 15*time.Second
 		}
 	}
 	c, err := river.NewClient(riverpgxv5.New(deps.Store.Pool), cfg)

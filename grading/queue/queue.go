@@ -45,10 +45,10 @@ func (ReportQueuedArgs) InsertOpts() river.InsertOpts {
 }
 
 // GradeTimeout is a grading job's timeout for a grader hard cap: the cap plus time to download
-// the source and report.
+// the source and report. A sandbox older than this belongs to no live grading.
 func GradeTimeout(hardCap time.Duration) time.Duration {
 	if hardCap == 0 {
 		hardCap = grading.DefaultHardCap
 	}
-	return hardCap + 2*time.Minute
+	return hardCap + 45*time.Second
 }
