@@ -293,3 +293,27 @@ func (s *Store) RunVerdict(ctx context.Context, id int64) (grading.Verdict, erro
 	}
 	return v, json.Unmarshal(body, &v)
 }
+
+// TemplateState is what was last published to a template repository.
+type TemplateState struct {
+	Commit, Tree string
+	Files        map[string]string // path → git blob sha
+}
+
+// TemplateState returns the last publication of owner/name, or ErrNotFound.
+func (s *Store) TemplateState(ctx context.Context, owner, name string) (TemplateState, error) {
+	var t TemplateState
+	err := s.Pool.QueryRow(ctx, `SELECT commit_sha, tree_sha, files FROM template_repos WHERE owner=$1 AND name=$2`, owner, name).
+		Scan(&t.Commit, &t.Tree, &t.Files)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return t, ErrNotFound
+	}
+	return t, err
+}
+
+// SaveTemplateState records a publication.
+func (s *Store) SaveTemplateState(ctx context.Context, owner, name string, t TemplateState) error {
+	_, err := s.Pool.Exec(ctx, `INSERT INTO template_repos (owner, name, commit_sha, tree_sha, files) VALUES ($1,$2,$3,$4,$5)
+		ON CONFLICT (owner, name) DO UPDATE SET commit_sha=$3, tree_sha=$4, files=$5, published_at=now()`, owner, name, t.Commit, t.Tree, t.Files)
+	return err
+}
