@@ -18,6 +18,7 @@ import (
 	"github.com/holdfast-ci/holdfast/grading"
 	"github.com/holdfast-ci/holdfast/grading/config"
 	"github.com/holdfast-ci/holdfast/grading/github"
+	"github.com/holdfast-ci/holdfast/grading/provision"
 	"github.com/holdfast-ci/holdfast/grading/queue"
 	"github.com/holdfast-ci/holdfast/grading/store"
 	"github.com/holdfast-ci/holdfast/grading/webhook"
@@ -34,9 +35,35 @@ func main() {
 	}
 }
 
+const usage = `usage:
+  app migrate                      apply the schema (River's and the App's) and sync the challenge catalog
+  app serve                        receive webhooks, report queued gradings, serve run pages
+  app assign --challenge SLUG --user LOGIN [--format practice|take-home] [--deadline RFC3339] [--language go]
+                                   create the learner's repository from the challenge's template
+  app templates publish            create or update one template repository per challenge and language
+configuration from the environment: see README.md, "Configuration"
+`
+
+func known(args []string) bool {
+	switch args[0] {
+	case "migrate", "serve":
+		return len(args) == 1
+	case "assign", "templates":
+		return true
+	}
+	return false
+}
+
+func getenvOr(getenv func(string) string, k, def string) string {
+	if v := getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
 func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer, log *slog.Logger) error {
-	if len(args) != 1 || (args[0] != "migrate" && args[0] != "serve") {
-		fmt.Fprint(stderr, "usage: app migrate | app serve\n  configuration from the environment; see README.md, \"Configuration\"\n")
+	if len(args) == 0 || !known(args) {
+		fmt.Fprint(stderr, usage)
 		return errors.New("bad usage")
 	}
 	if args[0] == "migrate" {
@@ -54,7 +81,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		}
 		return st.SyncChallenges(ctx, catalog.Metadata())
 	}
-	cfg, err := config.FromEnv(getenv, config.App)
+	role := config.App
+	if args[0] != "serve" {
+		role = config.Runner // assign and publish need no webhook secret
+	}
+	cfg, err := config.FromEnv(getenv, role)
 	if err != nil {
 		return err
 	}
@@ -73,6 +104,25 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
+	var prov *provision.Provisioner
+	if cfg.RequireOrg() == nil {
+		prov = &provision.Provisioner{Store: st, GitHub: app, Installation: cfg.Installation, Org: cfg.Org,
+			TemplatesDir: getenvOr(getenv, "HOLDFAST_TEMPLATES_DIR", "templates"), Challenges: catalog.Slugs()}
+	}
+	switch args[0] {
+	case "assign", "templates":
+		if err := cfg.RequireOrg(); err != nil {
+			return err
+		}
+		if args[0] == "assign" {
+			return assign(ctx, prov, args[1:], os.Stdout, stderr)
+		}
+		if len(args) != 2 || args[1] != "publish" {
+			fmt.Fprint(stderr, usage)
+			return errors.New("bad usage")
+		}
+		return publish(ctx, prov, os.Stdout)
+	}
 	rc, err := queue.NewClient(queue.Deps{Store: st, GitHub: app, PublicURL: cfg.PublicURL, Log: log}, queue.Options{Reporters: 10})
 	if err != nil {
 		return err
@@ -89,7 +139,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Addr: cfg.Listen, Handler: Routes(hook, st), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Addr: cfg.Listen, Handler: Routes(hook, st, assignHandler(prov, cfg.AdminToken)), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
 	log.Info("app serving", "listen", cfg.Listen, "public_url", cfg.PublicURL)
@@ -104,9 +154,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 }
 
 // Routes is the App's HTTP surface.
-func Routes(hook http.Handler, st *store.Store) http.Handler {
+func Routes(hook http.Handler, st *store.Store, assignments http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("POST /webhooks/github", hook)
+	mux.Handle("POST /api/assignments", assignments)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if err := st.Pool.Ping(r.Context()); err != nil {
 			http.Error(w, "database unreachable", http.StatusServiceUnavailable)

@@ -23,6 +23,24 @@ type Config struct {
 	Listen        string        // HOLDFAST_LISTEN, default :8080: the App's HTTP address
 	Graders       int           // RUNNER_CONCURRENCY, default 1: gradings a runner runs at once (one sandbox each)
 	HardCap       time.Duration // HOLDFAST_HARD_CAP, default 120s: cap on build + run of one grading
+	Org           string        // HOLDFAST_ORG: the organisation holding template and learner repositories (assign, publish)
+	Installation  int64         // HOLDFAST_INSTALLATION_ID: the App's installation on that organisation (assign, publish)
+	AdminToken    string        // HOLDFAST_ADMIN_TOKEN: bearer token for POST /api/assignments; unset disables the endpoint
+}
+
+// RequireOrg checks the settings that provisioning needs.
+func (c Config) RequireOrg() error {
+	var problems []string
+	if c.Org == "" {
+		problems = append(problems, "HOLDFAST_ORG is not set: the organisation for template and learner repositories")
+	}
+	if c.Installation <= 0 {
+		problems = append(problems, "HOLDFAST_INSTALLATION_ID is not set or not a positive number: the App's installation id on that organisation (in its installation URL)")
+	}
+	if len(problems) > 0 {
+		return errors.New("configuration:\n  - " + strings.Join(problems, "\n  - "))
+	}
+	return nil
 }
 
 // Role says which variables a process needs.
@@ -43,6 +61,9 @@ func FromEnv(getenv func(string) string, role Role) (Config, error) {
 		Graders:     1,
 		HardCap:     120 * time.Second,
 	}
+	c.Org = getenv("HOLDFAST_ORG")
+	c.AdminToken = getenv("HOLDFAST_ADMIN_TOKEN")
+	c.Installation, _ = strconv.ParseInt(getenv("HOLDFAST_INSTALLATION_ID"), 10, 64)
 	var problems []string
 	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 
@@ -97,6 +118,9 @@ func FromEnv(getenv func(string) string, role Role) (Config, error) {
 			bad("HOLDFAST_HARD_CAP=%q must be a duration of at least 10s, e.g. 120s", v)
 		}
 		c.HardCap = d
+	}
+	if c.AdminToken != "" && len(c.AdminToken) < 24 {
+		bad("HOLDFAST_ADMIN_TOKEN is shorter than 24 characters: use a long random token (openssl rand -hex 32)")
 	}
 	if len(problems) > 0 {
 		return c, errors.New("configuration:\n  - " + strings.Join(problems, "\n  - "))

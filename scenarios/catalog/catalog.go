@@ -27,6 +27,15 @@ func Metadata() []store.Challenge {
 	}
 }
 
+// Slugs lists the challenges' slugs.
+func Slugs() []string {
+	var out []string
+	for _, c := range Challenges() {
+		out = append(out, c.Slug)
+	}
+	return out
+}
+
 // Lookup finds a challenge by slug; the error lists the known ones.
 func Lookup(slug string) (grading.Challenge, error) {
 	var known []string

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/holdfast-ci/holdfast/grading/provision"
+)
+
+// assign runs `app assign --challenge SLUG --user LOGIN [--format practice|take-home] [--deadline RFC3339]`.
+func assign(ctx context.Context, p *provision.Provisioner, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("assign", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var r provision.AssignRequest
+	var deadline string
+	fs.StringVar(&r.Challenge, "challenge", "", "challenge slug")
+	fs.StringVar(&r.User, "user", "", "the learner's GitHub login")
+	fs.StringVar(&r.Format, "format", "practice", "practice or take-home")
+	fs.StringVar(&deadline, "deadline", "", "RFC 3339 time, e.g. 2026-12-01T17:00:00Z (required for take-home)")
+	fs.StringVar(&r.Language, "language", "go", "starter language")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if deadline != "" {
+		d, err := time.Parse(time.RFC3339, deadline)
+		if err != nil {
+			return fmt.Errorf("--deadline %q is not RFC 3339, e.g. 2026-12-01T17:00:00Z", deadline)
+		}
+		r.Deadline = &d
+	}
+	a, err := p.Assign(ctx, r)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "assigned %s to %s: https://github.com/%s/%s (%s)\n", a.Challenge, a.User, a.Owner, a.Name, a.Format)
+	return nil
+}
+
+// publish runs `app templates publish`.
+func publish(ctx context.Context, p *provision.Provisioner, stdout io.Writer) error {
+	res, err := p.PublishTemplates(ctx)
+	for _, r := range res {
+		switch {
+		case r.Commit == "":
+			fmt.Fprintf(stdout, "%s: up to date\n", r.Repo)
+		default:
+			fmt.Fprintf(stdout, "%s: %d file(s) sent, %d deleted (commit %s)\n", r.Repo, len(r.Changed), len(r.Deleted), r.Commit[:7])
+		}
+	}
+	return err
+}
+
+// assignHandler is POST /api/assignments: the same as `app assign`, for a reviewer's tools,
+// behind a bearer token.
+func assignHandler(p *provision.Provisioner, token string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fail := func(code int, msg string) {
+			w.WriteHeader(code)
+			_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
+		}
+		if token == "" || p == nil {
+			fail(http.StatusNotFound, "assignments over HTTP are disabled: set HOLDFAST_ADMIN_TOKEN, HOLDFAST_ORG and HOLDFAST_INSTALLATION_ID")
+			return
+		}
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte("Bearer "+token)) != 1 {
+			fail(http.StatusUnauthorized, "a valid bearer token is required")
+			return
+		}
+		var req provision.AssignRequest
+		dec := json.NewDecoder(io.LimitReader(r.Body, 1<<16))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			fail(http.StatusBadRequest, "body must be JSON {challenge, user, format, deadline, language}: "+err.Error())
+			return
+		}
+		a, err := p.Assign(r.Context(), req)
+		if errors.Is(err, provision.ErrInvalid) {
+			fail(http.StatusUnprocessableEntity, err.Error())
+			return
+		}
+		if err != nil {
+			fail(http.StatusBadGateway, err.Error())
+			return
+		}
+		w.WriteHeader(http.StatusCreated)
+		_ = json.NewEncoder(w).Encode(map[string]any{"id": a.ID, "repo": a.Owner + "/" + a.Name, "user": a.User,
+			"challenge": a.Challenge, "format": a.Format, "deadline": a.Deadline})
+	})
+}
