@@ -7,18 +7,31 @@
 // go.mod and then ../shared, or under $HOLDFAST_SHARED_DIR). A request GitHub would reject —
 // an unknown route or method, a missing, unknown or malformed parameter, a body outside the
 // schema such as 51 annotations or a 21-character action label — fails the test with the
-// operation id and the validator's message, and is answered 422 as GitHub would. So is a call
-// without valid credentials: the App must never call GitHub unauthenticated. Every answer the
-// fake gives is validated against the documented response schema too, so a test that passes
-// here was fed data of GitHub's shape.
+// operation id and the validator's message, and is answered 422 as GitHub would (404 for a
+// route that does not exist). So is a call without valid credentials: the App must never
+// call GitHub unauthenticated. Every answer the fake gives is validated against the
+// documented response schema too, so a test that passes here was fed data of GitHub's shape.
 //
 // Authentication is real: New makes an RSA key, the App under test signs its JWTs with
 // PrivateKeyPEM (ghinstallation does), and installation tokens are minted only by
-// POST /app/installations/{id}/access_tokens. A token reaches the repositories of its
-// installation only; other repositories answer 404, as on GitHub.
+// POST /app/installations/{id}/access_tokens (or by Token, for tests that skip the
+// exchange). A token reaches the repositories of its installation only; other repositories
+// answer 404, as on GitHub, without failing the test.
 //
 // Tests seed state with AddInstallation, AddRepo, SetFiles, SetTarball, SetPull and
-// AddComment, inject failures with FailNext, and read back what the App did with CheckRuns,
-// Comments, Files, Collaborators and Calls. The package prefers GitHub's observable behaviour
-// to completeness: where it simplifies, the method's comment says how.
+// AddComment, inject failures with FailNext and SetGenerateLag, and read back what the App
+// did with CheckRuns, Comments, Files, Head, Collaborators and Calls.
+//
+// Where the fake is stricter or looser than the description, on purpose:
+//   - Rules GitHub states only in prose are enforced like the schema: annotation columns
+//     only on single-line annotations, 64 KB messages, 255-character titles, no "stale"
+//     conclusion and no Actions-only statuses from an App.
+//   - Query parameters the operation does not declare are rejected; GitHub ignores them,
+//     which hides a misspelt per_page.
+//   - A JSON null body on an operation whose body is optional counts as no body:
+//     ghinstallation sends one to mint a token, and GitHub accepts it.
+//   - checks/create discriminates on status, which is optional with a default; the default
+//     is filled in before validation, as GitHub does, where kin-openapi would reject it.
+//   - Refs in paths may contain slashes (x-multi-segment), e.g. tarball/feature/x.
+//   - Git trees are flat and tree and commit ids are not git's (blob ids are).
 package githubtest

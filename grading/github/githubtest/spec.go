@@ -31,8 +31,8 @@ var specFile = filepath.Join("github", "openapi", "github-subset.json")
 type spec struct {
 	doc    *openapi3.T
 	router routers.Router
-	// multiSegment matches paths whose last parameter may span several segments
-	// (x-multi-segment: a ref such as heads/feature/x). Its first group is the fixed prefix.
+	// multiSegment matches the paths with a parameter that may span several segments
+	// (x-multi-segment: a ref such as heads/feature/x). Its one group is that parameter.
 	multiSegment []*regexp.Regexp
 }
 
@@ -78,7 +78,7 @@ func readSpec() (*spec, error) {
 	loader := openapi3.NewLoader()
 	doc, err := loader.LoadFromFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("load the OpenAPI subset %s (set HOLDFAST_SHARED_DIR to the shared directory if it lives elsewhere): %w", path, err)
+		return nil, fmt.Errorf("load the OpenAPI subset: %w (HOLDFAST_SHARED_DIR, if set, must name the shared directory that holds %s)", err, specFile)
 	}
 	// GitHub's own example for repos/create-in-org lacks the required has_discussions, so
 	// examples are not held to their schemas; everything else must be sound.
@@ -96,19 +96,32 @@ func readSpec() (*spec, error) {
 	for _, tmpl := range doc.Paths.InMatchingOrder() {
 		for _, op := range doc.Paths.Value(tmpl).Operations() {
 			for _, p := range op.Parameters {
-				if p.Value == nil || p.Value.In != openapi3.ParameterInPath || p.Value.Extensions["x-multi-segment"] != true {
-					continue
+				if p.Value != nil && p.Value.In == openapi3.ParameterInPath && p.Value.Extensions["x-multi-segment"] == true {
+					sp.multiSegment = append(sp.multiSegment, multiSegmentPattern(tmpl, p.Value.Name))
 				}
-				last := "{" + p.Value.Name + "}"
-				if !strings.HasSuffix(tmpl, "/"+last) {
-					return nil, fmt.Errorf("%s: multi-segment parameter %s is not the last segment", tmpl, last)
-				}
-				prefix := regexp.MustCompile(`\{[^}]+\}`).ReplaceAllString(regexp.QuoteMeta(strings.TrimSuffix(tmpl, last)), `[^/]+`)
-				sp.multiSegment = append(sp.multiSegment, regexp.MustCompile(`^(`+prefix+`)(.+)$`))
 			}
 		}
 	}
 	return sp, nil
+}
+
+// multiSegmentPattern matches the paths of template tmpl, capturing parameter name whole.
+func multiSegmentPattern(tmpl, name string) *regexp.Regexp {
+	var b strings.Builder
+	b.WriteString("^")
+	for _, seg := range strings.Split(strings.TrimPrefix(tmpl, "/"), "/") {
+		b.WriteString("/")
+		switch {
+		case seg == "{"+name+"}":
+			b.WriteString("(.+)")
+		case strings.HasPrefix(seg, "{"):
+			b.WriteString("[^/]+")
+		default:
+			b.WriteString(regexp.QuoteMeta(seg))
+		}
+	}
+	b.WriteString("$")
+	return regexp.MustCompile(b.String())
 }
 
 // route finds the operation of r, whose escaped path without the /api/v3 prefix is
@@ -118,8 +131,8 @@ func readSpec() (*spec, error) {
 func (sp *spec) route(r *http.Request, escapedPath string) (*routers.Route, map[string]string, *http.Request, error) {
 	raw := escapedPath
 	for _, re := range sp.multiSegment {
-		if m := re.FindStringSubmatch(raw); m != nil {
-			raw = m[1] + strings.ReplaceAll(m[2], "/", "%2F")
+		if m := re.FindStringSubmatchIndex(raw); m != nil {
+			raw = raw[:m[2]] + strings.ReplaceAll(raw[m[2]:m[3]], "/", "%2F") + raw[m[3]:]
 			break
 		}
 	}
@@ -159,6 +172,11 @@ func (sp *spec) validateRequest(ctx context.Context, r *http.Request, route *rou
 		}
 	}
 	slices.Sort(unknown)
+	if rb := route.Operation.RequestBody; rb != nil && rb.Value != nil && !rb.Value.Required && string(bytes.TrimSpace(body)) == "null" {
+		// ghinstallation (and go-github with nil options) encode an absent optional body as
+		// JSON null; GitHub takes that for no body.
+		body = nil
+	}
 	body = withDiscriminatorDefault(route.Operation, body)
 	if len(body) > 0 {
 		r.Body = io.NopCloser(bytes.NewReader(body))
