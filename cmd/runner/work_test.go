@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/holdfast-ci/holdfast/grading/docker/dockertest"
+	"github.com/holdfast-ci/holdfast/grading/github/githubtest"
+	"github.com/holdfast-ci/holdfast/grading/queue"
+	"github.com/holdfast-ci/holdfast/grading/store"
+	"github.com/holdfast-ci/holdfast/grading/store/storetest"
+	"github.com/holdfast-ci/holdfast/grading/webhook"
+	wt "github.com/holdfast-ci/holdfast/grading/webhook/webhooktest"
+	"github.com/holdfast-ci/holdfast/scenarios/catalog"
+)
+
+const reference = "../../scenarios/idempotent-payments/testdata/reference"
+
+// runnerProcess is `runner work` as a real process, so that it can be killed like one.
+type runnerProcess struct {
+	cmd *exec.Cmd
+	log *os.File
+}
+
+func startRunner(t *testing.T, bin string, env []string, name string) *runnerProcess {
+	t.Helper()
+	logf, err := os.Create(filepath.Join(t.TempDir(), name+".log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "work")
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &runnerProcess{cmd: cmd, log: logf}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+		if t.Failed() {
+			b, _ := os.ReadFile(logf.Name())
+			t.Logf("%s log:\n%s", name, b)
+		}
+	})
+	return p
+}
+
+// sandboxes lists the containers, networks and volumes of any sandbox. Tests run one package
+// at a time, so what is listed belongs to this test.
+func sandboxes(t *testing.T) string {
+	t.Helper()
+	var all []string
+	for _, args := range [][]string{
+		{"ps", "-a", "-q", "--filter", "label=holdfast.run"},
+		{"network", "ls", "-q", "--filter", "label=holdfast.run"},
+		{"volume", "ls", "-q", "--filter", "label=holdfast.run"},
+	} {
+		out, err := exec.Command("docker", args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("docker %v: %v %s", args, err, out)
+		}
+		all = append(all, strings.Fields(string(out))...)
+	}
+	return strings.Join(all, " ")
+}
+
+func waitUntil(t *testing.T, within time.Duration, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, within)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// TestRunnerKilledMidGrading kills a runner with SIGKILL while it grades: another runner gets the
+// job once River rescues it, completes the check run, and the dead runner's sandbox is swept
+// away. Then a SIGTERM mid-grading lets the grading finish before the runner exits.
+func TestRunnerKilledMidGrading(t *testing.T) {
+	eng := dockertest.Engine(t)
+	st, dbURL := storetest.New(t)
+	ctx := context.Background()
+	if left := sandboxes(t); left != "" {
+		t.Fatalf("sandboxes exist before the test: %s", left)
+	}
+	// The learner's image is built once up front, so the gradings fit a short hard cap.
+	if b, err := eng.Build(ctx, reference); err != nil || b.Failed {
+		t.Fatalf("build: %v %s", err, b.Reason)
+	}
+	bin := filepath.Join(t.TempDir(), "runner")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+
+	fake := githubtest.New(t)
+	fake.AddInstallation(4, "org")
+	fake.AddRepo(4, "org", "repo", &githubtest.RepoOpts{ID: 44})
+	if err := st.SyncChallenges(ctx, catalog.Metadata()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.CreateAssignment(ctx, store.Assignment{InstallationID: 4, RepoID: 44, Owner: "org", Name: "repo", Challenge: "idempotent-payments", User: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	rc, err := queue.NewClient(queue.Deps{Store: st, Log: log}, queue.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := webhook.New([]byte("s"), st, rc, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hook := httptest.NewServer(h)
+	defer hook.Close()
+	push := func(sha string) {
+		fake.SetTarball("org", "repo", sha, reference)
+		wt.Deliver(t, hook.URL, "s", "push", "d-"+sha, wt.Load(t, "push.new-branch").Repo(4, 44, "org", "repo").Push("main", strings.Repeat("0", 39)+"1", sha))
+	}
+	checkRun := func(sha string) githubtest.CheckRun {
+		for _, cr := range fake.CheckRuns("org", "repo") {
+			if cr.HeadSHA == sha {
+				return cr
+			}
+		}
+		return githubtest.CheckRun{}
+	}
+	env := []string{"GITHUB_APP_ID=" + fmt.Sprint(fake.AppID), "GITHUB_PRIVATE_KEY=" + string(fake.PrivateKeyPEM),
+		"GITHUB_API_URL=" + fake.URL, "DATABASE_URL=" + dbURL, "HOLDFAST_HARD_CAP=20s", "RUNNER_CONCURRENCY=1"}
+
+	// 1. SIGKILL mid-grading.
+	a := startRunner(t, bin, env, "runner-a")
+	first := strings.Repeat("a", 40)
+	push(first)
+	waitUntil(t, 2*time.Minute, "runner A grading with a sandbox up", func() bool {
+		return checkRun(first).Status == "in_progress" && sandboxes(t) != ""
+	})
+	if err := a.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	a.cmd.Wait()
+	orphan := sandboxes(t)
+	if orphan == "" {
+		t.Fatal("the killed runner's sandbox should still be there at this point")
+	}
+	b := startRunner(t, bin, env, "runner-b")
+	waitUntil(t, 4*time.Minute, "the rescued grading to complete", func() bool { return checkRun(first).Status == "completed" })
+	if cr := checkRun(first); cr.Conclusion != "success" {
+		t.Fatalf("rescued grading: %s %q", cr.Conclusion, cr.Output.Title)
+	}
+	waitUntil(t, 2*time.Minute, "the dead runner's sandbox to be swept", func() bool { return sandboxes(t) == "" })
+
+	// 2. SIGTERM mid-grading: the runner stops taking jobs but finishes the one it has.
+	second := strings.Repeat("b", 40)
+	push(second)
+	waitUntil(t, time.Minute, "runner B grading", func() bool { return checkRun(second).Status == "in_progress" && sandboxes(t) != "" })
+	if err := b.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- b.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("runner B after SIGTERM: %v", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("runner B did not stop within a minute of SIGTERM")
+	}
+	if cr := checkRun(second); cr.Status != "completed" || cr.Conclusion != "success" {
+		t.Fatalf("the in-flight grading at SIGTERM: %s %s; want it finished", cr.Status, cr.Conclusion)
+	}
+	if left := sandboxes(t); left != "" {
+		t.Fatalf("left after SIGTERM: %s", left)
+	}
+}
