@@ -2,6 +2,7 @@ package idempotentpayments_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -26,6 +27,36 @@ var killMatrix = []struct {
 	{"broken-commit-before-charge", []string{"partial_failure_recovery"}},
 	{"broken-memory-idempotency", []string{"restart_persistence"}},
 	{"broken-no-reconnect", []string{"database_connection_recovery"}},
+	{"broken-lenient-currency", []string{"missing_key"}},
+	{"broken-replay-200", []string{"duplicate_submission_handling", "key_reuse_different_payload", "database_connection_recovery", "restart_persistence"}},
+	{"broken-ignore-payload", []string{"key_reuse_different_payload"}},
+	{"broken-get-unknown-200", []string{"basic_request_handling"}},
+}
+
+// TestEveryScenarioHasAKiller holds the matrix to the rule: every scenario catches at least one
+// deliberately broken submission, and the matrix names only real scenarios and directories.
+func TestEveryScenarioHasAKiller(t *testing.T) {
+	killed := map[string]bool{}
+	for _, c := range killMatrix {
+		if _, err := os.Stat(filepath.Join("testdata", c.dir, "Dockerfile")); err != nil {
+			t.Errorf("kill matrix row %s: %v", c.dir, err)
+		}
+		for _, s := range c.fails {
+			killed[s] = true
+		}
+	}
+	table := map[string]bool{}
+	for _, s := range idempotentpayments.Scenarios() {
+		table[s.Slug] = true
+		if !killed[s.Slug] {
+			t.Errorf("scenario %s catches no broken variant in testdata/: add one that it must fail", s.Slug)
+		}
+	}
+	for s := range killed {
+		if !table[s] {
+			t.Errorf("the kill matrix names %s, which is not a scenario", s)
+		}
+	}
 }
 
 func challenge() grading.Challenge {
