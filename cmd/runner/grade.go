@@ -108,6 +108,9 @@ func checkDir(arg string) (string, error) {
 	return dir, nil
 }
 
+// buildArgEnv maps environment variables to the build arguments learners' Dockerfiles declare.
+var buildArgEnv = map[string]string{"HOLDFAST_GO_IMAGE": "GO_IMAGE"}
+
 func engineConfig() docker.Config {
 	cfg := docker.Config{
 		PostgresImage: os.Getenv("HOLDFAST_POSTGRES_IMAGE"),
@@ -115,8 +118,11 @@ func engineConfig() docker.Config {
 		AgentImage:    os.Getenv("HOLDFAST_AGENT_IMAGE"),
 		SkipHostGuard: os.Getenv("HOLDFAST_SKIP_HOST_GUARD") == "1",
 	}
-	if goImage := os.Getenv("HOLDFAST_GO_IMAGE"); goImage != "" {
-		cfg.BuildArgs = map[string]string{"GO_IMAGE": goImage}
+	cfg.BuildArgs = map[string]string{}
+	for env, arg := range buildArgEnv {
+		if v := os.Getenv(env); v != "" {
+			cfg.BuildArgs[arg] = v
+		}
 	}
 	return cfg
 }

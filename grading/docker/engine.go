@@ -21,9 +21,9 @@ type Config struct {
 	RedisImage string
 	// AgentImage runs the Holdfast agent. Default holdfast/agent:dev.
 	AgentImage string
-	// BuildArgs are passed to every learner build, so that starters' `ARG GO_IMAGE` picks the
-	// toolchain image. Default: GO_IMAGE=holdfast/golang:local, which bootstrap.sh tags; with
-	// registry access GO_IMAGE=golang:1.24-bookworm works the same.
+	// BuildArgs are passed to every learner build, so that starters' `ARG GO_IMAGE` (and the
+	// other toolchains') pick the toolchain image. Each key not given keeps its DefaultBuildArgs
+	// value; with registry access the official images work the same (GO_IMAGE=golang:1.24-bookworm).
 	BuildArgs map[string]string
 	// BuildTimeout bounds one image build. Default 100 s (the grading's hard cap applies too).
 	BuildTimeout time.Duration
@@ -37,6 +37,9 @@ type Config struct {
 	SkipHostGuard bool
 }
 
+// DefaultBuildArgs name the toolchain images deploy/bootstrap.sh builds and tags.
+var DefaultBuildArgs = map[string]string{"GO_IMAGE": "holdfast/golang:local"}
+
 // Defaults returns c with every unset field at its default.
 func (c Config) Defaults() Config {
 	if c.PostgresImage == "" {
@@ -48,9 +51,14 @@ func (c Config) Defaults() Config {
 	if c.AgentImage == "" {
 		c.AgentImage = "holdfast/agent:dev"
 	}
-	if c.BuildArgs == nil {
-		c.BuildArgs = map[string]string{"GO_IMAGE": "holdfast/golang:local"}
+	args := map[string]string{}
+	for k, v := range DefaultBuildArgs {
+		args[k] = v
 	}
+	for k, v := range c.BuildArgs {
+		args[k] = v
+	}
+	c.BuildArgs = args
 	if c.BuildTimeout == 0 {
 		c.BuildTimeout = 100 * time.Second
 	}
