@@ -3,6 +3,11 @@
 # Docker sandboxes, Postgres and Redis sidecars, the kill matrix. Extra arguments go to go test.
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 eval "$(bash deploy/services.sh)"
+if [ "${CI:-}" = "true" ]; then
+	# CI owns this engine: sandboxes of sessions killed before it ran are not live gradings, and the
+	# tests check that gradings leave nothing behind.
+	go run ./cmd/runner janitor --older-than 0s
+fi
 echo "test: go vet and gofmt"
 go vet ./...
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
