@@ -4,9 +4,10 @@
 #
 #   deploy/bootstrap.sh [--force]
 #
-#   HOLDFAST_IMAGES=local     (default) build holdfast/{base,postgres,redis,golang} from
+#   HOLDFAST_IMAGES=local     (default) build holdfast/{base,postgres,redis,golang,node,python} from
 #                             Debian packages, for machines that reach no image registry;
-#   HOLDFAST_IMAGES=official  use postgres:16, redis:7, golang:1.24-bookworm from a registry
+#   HOLDFAST_IMAGES=official  use postgres:16, redis:7, golang:1.24-bookworm, node:20-bookworm-slim,
+#                             python:3.12-slim-bookworm from a registry
 #                             (the engine pulls them); only the agent image is built.
 #   HOLDFAST_DEBIAN_MIRROR    Debian mirror for the base image (default: apt's own, else
 #                             http://deb.debian.org/debian).
@@ -366,6 +367,98 @@ verify_golang() {
 	fi
 }
 
+# version_tag TAG REPO CMD... — also tags TAG as REPO:<version>, the version that CMD prints
+# when run in TAG (holdfast/node:18, say), unless TAG's image already carries a REPO:<digit…>
+# tag. A warm run only inspects the image; a rebuilt one gets the tag moved to it.
+version_tag() {
+	local tag=$1 repo=$2 have version
+	shift 2
+	have=$(docker image inspect --format '{{range .RepoTags}}{{println .}}{{end}}' "$tag" |
+		grep -E "^$repo:[0-9]" | head -n 1 || true)
+	if [ -z "$have" ]; then
+		version=$(docker run --rm "$tag" "$@" 2>/dev/null | tr -d '[:space:]') || version=
+		[[ "$version" =~ ^[0-9][0-9.]*$ ]] || reject "$tag" "$tag does not report its version ('$*' printed '$version')"
+		have=$repo:$version
+		docker tag "$tag" "$have"
+	fi
+	log "$tag is $have"
+}
+
+# holdfast/node:<major> — Debian's nodejs and npm, for learners' NODE_IMAGE builds. Built,
+# checked and cached under holdfast/node:local (the grader's default NODE_IMAGE); the major
+# tag follows the Node version inside (bookworm: 18).
+build_node() {
+	local tag=holdfast/node:local hash
+	hash=$(inputs_hash "$IMAGES_DIR/node" "base=$(image_id holdfast/base:bookworm)")
+	if ! up_to_date "$tag" "$hash"; then
+		docker_build "$tag" "$hash" node -C "$IMAGES_DIR/node" .
+		verify_node "$tag"
+	fi
+	version_tag "$tag" holdfast/node node -p 'process.versions.node.split(".")[0]'
+}
+
+# node -e runs, and npm installs a package with a dependency tree (pg) from the npm registry
+# over TLS (through the egress proxy's CA, which NODE_EXTRA_CA_CERTS points at), as user node.
+verify_node() {
+	local tag=$1 logf=$LOG_DIR/node-check.log t0
+	t0=$(date +%s%N)
+	log "checking $tag: node -e, npm install pg over TLS …"
+	if ! docker run --rm -u node -w /tmp "$tag" sh -ec '
+		node --version
+		npm --version
+		mkdir /tmp/npmcheck
+		cd /tmp/npmcheck
+		npm init -y >/dev/null
+		npm install --no-audit --no-fund pg
+		node -e "const { Pool } = require(\"pg\"); console.log(\"nodecheck\", process.version, typeof Pool)"
+	' >"$logf" 2>&1 || ! grep -q '^nodecheck v[0-9].* function$' "$logf"; then
+		tail -n 20 "$logf" >&2
+		reject "$tag" "$tag can't install an npm package (log: $logf);" \
+			"if TLS fails, check that $CA_BUNDLE has the egress proxy's CA"
+	fi
+	log "checked $tag in $(elapsed "$t0")"
+}
+
+# holdfast/python:<major.minor> — Debian's python3 with psycopg2, psycopg and redis, for
+# learners' PYTHON_IMAGE builds (PyPI is not reachable). Cached under holdfast/python:local
+# (the grader's default PYTHON_IMAGE); the version tag follows the Python inside (3.11).
+build_python() {
+	local tag=holdfast/python:local hash
+	hash=$(inputs_hash "$IMAGES_DIR/python" "base=$(image_id holdfast/base:bookworm)")
+	if ! up_to_date "$tag" "$hash"; then
+		docker_build "$tag" "$hash" python -C "$IMAGES_DIR/python" .
+		verify_python "$tag"
+	fi
+	version_tag "$tag" holdfast/python python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])'
+}
+
+# The drivers import, and a venv works, as nobody on a read-only root with a writable /tmp
+# (how the sandbox runs a learner's service).
+verify_python() {
+	local tag=$1 logf=$LOG_DIR/python-check.log
+	log "checking $tag: python3, import psycopg2/psycopg/redis, venv …"
+	if ! docker run --rm -u 65534:65534 --read-only --tmpfs /tmp "$tag" sh -ec '
+		python3 --version
+		python3 -m venv --system-site-packages /tmp/venv
+		/tmp/venv/bin/python -c "import psycopg2, psycopg, redis; print(\"pycheck\", psycopg2.__version__.split()[0])"
+	' >"$logf" 2>&1 || ! grep -q '^pycheck [0-9]' "$logf"; then
+		tail -n 20 "$logf" >&2
+		reject "$tag" "$tag can't import psycopg2 (log: $logf)"
+	fi
+}
+
+# In official mode the learners' Node and Python images come from the registry too.
+note_official_toolchains() {
+	local img
+	for img in node:20-bookworm-slim python:3.12-slim-bookworm; do
+		if [ -n "$(image_id "$img")" ]; then
+			log "$img present"
+		else
+			log "$img not present locally: the engine pulls it when first used"
+		fi
+	done
+}
+
 build_agent() {
 	local tag=holdfast/agent:dev dir=$WORK/agent hash t0
 	mkdir -p "$dir"
@@ -394,6 +487,8 @@ if [ "$MODE" = local ]; then
 	build_postgres
 	build_redis
 	build_golang
+	build_node
+	build_python
 else
 	for img in postgres:16 redis:7 golang:1.24-bookworm; do
 		if [ -n "$(image_id "$img")" ]; then
@@ -402,6 +497,7 @@ else
 			log "$img not present locally: the engine pulls it when first used"
 		fi
 	done
+	note_official_toolchains
 fi
 build_agent
 

@@ -109,7 +109,12 @@ func checkDir(arg string) (string, error) {
 }
 
 // buildArgEnv maps environment variables to the build arguments learners' Dockerfiles declare.
-var buildArgEnv = map[string]string{"HOLDFAST_GO_IMAGE": "GO_IMAGE"}
+var buildArgEnv = map[string]string{
+	"HOLDFAST_GO_IMAGE":     "GO_IMAGE",
+	"HOLDFAST_NODE_IMAGE":   "NODE_IMAGE",
+	"HOLDFAST_PYTHON_IMAGE": "PYTHON_IMAGE",
+	"HOLDFAST_PIP_INSTALL":  "PIP_INSTALL",
+}
 
 func engineConfig() docker.Config {
 	cfg := docker.Config{

@@ -38,7 +38,14 @@ type Config struct {
 }
 
 // DefaultBuildArgs name the toolchain images deploy/bootstrap.sh builds and tags.
-var DefaultBuildArgs = map[string]string{"GO_IMAGE": "holdfast/golang:local"}
+// PIP_INSTALL=0 tells the Python starter that its image already has the packages (PyPI may be
+// out of reach); with the official python image set it to 1.
+var DefaultBuildArgs = map[string]string{
+	"GO_IMAGE":     "holdfast/golang:local",
+	"NODE_IMAGE":   "holdfast/node:local",
+	"PYTHON_IMAGE": "holdfast/python:local",
+	"PIP_INSTALL":  "0",
+}
 
 // Defaults returns c with every unset field at its default.
 func (c Config) Defaults() Config {
@@ -124,7 +131,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Engine, error) {
 	}
 	if len(missing) > 0 {
 		cli.Close()
-		return nil, fmt.Errorf("images missing on the Docker engine: %s. Build them with `bash deploy/bootstrap.sh`, or set HOLDFAST_POSTGRES_IMAGE, HOLDFAST_REDIS_IMAGE and HOLDFAST_GO_IMAGE to images you have", strings.Join(missing, ", "))
+		return nil, fmt.Errorf("images missing on the Docker engine: %s. Build them with `bash deploy/bootstrap.sh`, or set HOLDFAST_POSTGRES_IMAGE, HOLDFAST_REDIS_IMAGE, HOLDFAST_GO_IMAGE, HOLDFAST_NODE_IMAGE and HOLDFAST_PYTHON_IMAGE to images you have", strings.Join(missing, ", "))
 	}
 	return e, nil
 }

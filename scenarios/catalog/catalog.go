@@ -23,7 +23,7 @@ func Challenges() []grading.Challenge {
 func Metadata() []store.Challenge {
 	return []store.Challenge{
 		{Slug: idempotentpayments.Slug, Title: "Idempotent payments API", Difficulty: "intermediate",
-			Languages: []string{"go"}, Formats: []string{"practice", "take-home"}},
+			Languages: []string{"go", "ts", "python"}, Formats: []string{"practice", "take-home"}},
 	}
 }
 

@@ -22,6 +22,7 @@ var killMatrix = []struct {
 	fails []string
 }{
 	{"reference", nil},
+	{"reference-ts", nil},
 	{"broken-check-then-insert", []string{"concurrent_duplicate_requests"}},
 	{"broken-no-provider-key", []string{"partial_failure_recovery", "timeout_handling"}},
 	{"broken-commit-before-charge", []string{"partial_failure_recovery"}},
@@ -129,8 +130,10 @@ func TestVerdictsAreStable(t *testing.T) {
 		{"reference", "database_connection_recovery", 2, true},
 		{"broken-check-then-insert", "concurrent_duplicate_requests", 6, false},
 		{"broken-no-provider-key", "timeout_handling", 3, false},
+		{"reference-ts", "concurrent_duplicate_requests", 4, true},
+		{"reference-ts", "timeout_handling", 2, true},
 	}
-	for _, dir := range []string{"reference", "broken-check-then-insert", "broken-no-provider-key"} {
+	for _, dir := range []string{"reference", "reference-ts", "broken-check-then-insert", "broken-no-provider-key"} {
 		t.Run(dir, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 			defer cancel()
