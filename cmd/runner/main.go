@@ -38,6 +38,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return grade(ctx, args[1:], stdout, stderr, log)
 	case "janitor":
 		return janitor(ctx, args[1:], stderr, log)
+	case "challenges":
+		return challenges(stdout, stderr)
 	case "work":
 		return work(ctx, os.Getenv, stderr, slog.New(slog.NewJSONHandler(stderr, nil)))
 	case "help", "-h", "--help":
@@ -58,6 +60,8 @@ func usage(w io.Writer) {
       Grade the pushes the GitHub App queues (River worker). Configuration from the
       environment (see README.md); SIGTERM stops taking jobs and finishes or hands back the
       gradings in flight.
+  runner challenges
+      List the challenges: slug, title, difficulty, languages, formats.
   runner janitor [--older-than 10m]
       Remove sandboxes that crashed runners left behind.
 

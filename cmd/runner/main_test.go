@@ -55,6 +55,10 @@ func TestBadInputWithoutDocker(t *testing.T) {
 		{"a file, not a directory", []string{"grade", "--challenge", "idempotent-payments", "testdata/no-dockerfile/README"}, exitUsage, "is a file"},
 		{"no Dockerfile", []string{"grade", "--challenge", "idempotent-payments", "testdata/no-dockerfile"}, exitUsage, "has no Dockerfile"},
 	}
+	code, out, _ := runCLI(t, "challenges")
+	if code != exitPass || !strings.Contains(out, "idempotent-payments  Idempotent payments API  intermediate  go,ts,python  practice,take-home  9") {
+		t.Fatalf("runner challenges: exit %d\n%s", code, out)
+	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			code, _, stderr := runCLI(t, c.args...)

@@ -1,37 +1,87 @@
-// Package catalog lists the challenges Holdfast can grade, by slug.
+// Package catalog lists the challenges Holdfast can grade: each one's metadata from
+// templates/<slug>/challenge.yaml and its scenario table from scenarios/<slug>/.
 package catalog
 
 import (
 	"fmt"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/holdfast-ci/holdfast/grading"
 	"github.com/holdfast-ci/holdfast/grading/store"
+	"github.com/holdfast-ci/holdfast/scenarios"
 	idempotentpayments "github.com/holdfast-ci/holdfast/scenarios/idempotent-payments"
+	"github.com/holdfast-ci/holdfast/templates"
 )
+
+// tables maps each slug to its scenario table.
+var tables = map[string]func() []scenarios.Scenario{
+	idempotentpayments.Slug: idempotentpayments.Scenarios,
+}
+
+// Entry is one challenge: its metadata and what the grader needs.
+type Entry struct {
+	templates.Meta
+	Challenge grading.Challenge
+}
+
+// Entries joins the templates' metadata with the scenario tables; a template without a table,
+// or a table without a template, is an error.
+func Entries() ([]Entry, error) {
+	metas, err := templates.All()
+	if err != nil {
+		return nil, err
+	}
+	var out []Entry
+	seen := map[string]bool{}
+	for _, m := range metas {
+		table, ok := tables[m.Slug]
+		if !ok {
+			return nil, fmt.Errorf("templates/%s has no scenario table in scenarios/catalog", m.Slug)
+		}
+		seen[m.Slug] = true
+		out = append(out, Entry{Meta: m, Challenge: grading.Challenge{Slug: m.Slug, Scenarios: table(),
+			Limits: grading.Limits{CPUs: m.Limits.CPUs, MemoryMB: m.Limits.MemoryMB, Pids: m.Limits.Pids, StartTimeout: m.StartTimeout}}})
+	}
+	for slug := range tables {
+		if !seen[slug] {
+			return nil, fmt.Errorf("scenarios for %s have no templates/%s/challenge.yaml", slug, slug)
+		}
+	}
+	return out, nil
+}
+
+func mustEntries() []Entry {
+	es, err := Entries()
+	if err != nil {
+		panic(err) // embedded files: TestCatalog catches this before any build ships
+	}
+	return es
+}
 
 // Challenges returns every gradeable challenge.
 func Challenges() []grading.Challenge {
-	return []grading.Challenge{
-		{Slug: idempotentpayments.Slug, Scenarios: idempotentpayments.Scenarios(), Limits: grading.Limits{StartTimeout: 30 * time.Second}},
+	var out []grading.Challenge
+	for _, e := range mustEntries() {
+		out = append(out, e.Challenge)
 	}
+	return out
 }
 
 // Metadata lists the challenges for the App's catalog table.
 func Metadata() []store.Challenge {
-	return []store.Challenge{
-		{Slug: idempotentpayments.Slug, Title: "Idempotent payments API", Difficulty: "intermediate",
-			Languages: []string{"go", "ts", "python"}, Formats: []string{"practice", "take-home"}},
+	var out []store.Challenge
+	for _, e := range mustEntries() {
+		out = append(out, store.Challenge{Slug: e.Slug, Title: e.Title, Difficulty: e.Difficulty, Languages: e.Languages, Formats: e.Formats})
 	}
+	return out
 }
 
 // Slugs lists the challenges' slugs.
 func Slugs() []string {
 	var out []string
-	for _, c := range Challenges() {
-		out = append(out, c.Slug)
+	for _, e := range mustEntries() {
+		out = append(out, e.Slug)
 	}
 	return out
 }
