@@ -42,27 +42,35 @@ func TestPublishIsIdempotentAndSendsOnlyTheTemplate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res) != 1 || !res[0].Created || res[0].Commit == "" {
-		t.Fatalf("first publish: %+v", res)
+	want := map[string]string{ // one template repository per starter language: the brief and the starter only
+		"holdfast-idempotent-payments-go":     "Dockerfile README.md go.mod go.sum main.go",
+		"holdfast-idempotent-payments-python": ".dockerignore Dockerfile README.md app.py requirements.txt",
+		"holdfast-idempotent-payments-ts":     ".dockerignore Dockerfile README.md package-lock.json package.json src/index.ts tsconfig.json",
 	}
-	files := fake.Files(org, "holdfast-idempotent-payments-go", "main")
-	var paths []string
-	for p := range files {
-		paths = append(paths, p)
+	if len(res) != len(want) {
+		t.Fatalf("first publish: %+v; want %d repositories", res, len(want))
 	}
-	sort.Strings(paths)
-	if strings.Join(paths, " ") != "Dockerfile README.md go.mod go.sum main.go" {
-		t.Fatalf("template files: %v; want the brief and the Go starter only", paths)
-	}
-	for p, body := range files {
-		if strings.Contains(body, "broken-") || strings.Contains(body, "the mistake") {
-			t.Fatalf("%s looks like solution material", p)
+	for _, r := range res {
+		name := strings.TrimPrefix(r.Repo, org+"/")
+		files := fake.Files(org, name, "main")
+		if !r.Created || r.Commit == "" || strings.Join(keys(files), " ") != want[name] {
+			t.Fatalf("%s: %+v with files %v; want %s", name, r, keys(files), want[name])
+		}
+		for p, body := range files {
+			if strings.Contains(body, "BROKEN variant") || strings.Contains(body, "reference solution") {
+				t.Fatalf("%s/%s looks like solution material", name, p)
+			}
 		}
 	}
-	blobs := count(fake, "git/create-blob")
+	blobs, commits := count(fake, "git/create-blob"), count(fake, "git/create-commit")
 	again, err := p.PublishTemplates(ctx)
-	if err != nil || again[0].Commit != "" || count(fake, "git/create-blob") != blobs || count(fake, "git/create-commit") != 1 {
-		t.Fatalf("second publish without changes: %+v %v; blobs %d→%d, commits %d", again, err, blobs, count(fake, "git/create-blob"), count(fake, "git/create-commit"))
+	if err != nil || count(fake, "git/create-blob") != blobs || count(fake, "git/create-commit") != commits {
+		t.Fatalf("second publish without changes: %+v %v; blobs %d→%d, commits %d→%d", again, err, blobs, count(fake, "git/create-blob"), commits, count(fake, "git/create-commit"))
+	}
+	for _, r := range again {
+		if r.Commit != "" {
+			t.Fatalf("second publish committed to %s", r.Repo)
+		}
 	}
 }
 
