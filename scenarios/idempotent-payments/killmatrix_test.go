@@ -131,7 +131,7 @@ func TestVerdictsAreStable(t *testing.T) {
 		{"broken-check-then-insert", "concurrent_duplicate_requests", 6, false},
 		{"broken-no-provider-key", "timeout_handling", 3, false},
 		{"reference-ts", "concurrent_duplicate_requests", 4, true},
-		{"reference-ts", "timeout_handling", 2, true},
+		{"reference-ts", "timeout_handling", 4, true},
 	}
 	for _, dir := range []string{"reference", "reference-ts", "broken-check-then-insert", "broken-no-provider-key"} {
 		t.Run(dir, func(t *testing.T) {

@@ -7,7 +7,7 @@
 // provider as its Idempotency-Key, so a retry after a provider failure or timeout turns into
 // a replay at the provider, never into a second charge.
 import { createHash, randomBytes } from "node:crypto";
-import { createServer, IncomingMessage, ServerResponse } from "node:http";
+import { createServer, request, IncomingMessage, ServerResponse } from "node:http";
 import { Pool } from "pg";
 
 const providerTimeoutMs = 2_000; // the contract: 504 when the provider is slower
@@ -212,29 +212,51 @@ async function release(c: Claim): Promise<void> {
 
 // charge asks the provider to charge; it throws ProviderTimeout if the provider does not
 // answer (headers and body) within the deadline.
-async function charge(id: string, p: PaymentRequest): Promise<void> {
-  const signal = AbortSignal.timeout(providerTimeoutMs);
-  let status: number;
-  try {
-    const resp = await fetch(chargesURL, {
-      method: "POST",
-      headers: {
-        "Content-Type": "application/json",
-        // The payment id stays the same across retries of one key, so the provider replays a
-        // charge it already made instead of making a second one.
-        "Idempotency-Key": id,
+//
+// Each call uses a connection of its own (agent: false). With the built-in fetch, a request
+// aborted at the deadline could leave its connection to be reused, and the next payment then
+// read the late answer meant for the aborted one: a stale 504 attributed to the wrong payment.
+// One connection per charge costs a handshake and rules that out.
+function charge(id: string, p: PaymentRequest): Promise<void> {
+  const body = JSON.stringify({ amount: p.amount, currency: p.currency, payment_id: id });
+  return new Promise((resolve, reject) => {
+    let timedOut = false;
+    const fail = (err: unknown) => {
+      clearTimeout(timer);
+      reject(timedOut ? new ProviderTimeout(`payment provider did not answer within ${providerTimeoutMs} ms`) : err);
+    };
+    const req = request(
+      chargesURL,
+      {
+        method: "POST",
+        agent: false,
+        headers: {
+          "Content-Type": "application/json",
+          "Content-Length": Buffer.byteLength(body),
+          // The payment id stays the same across retries of one key, so the provider replays a
+          // charge it already made instead of making a second one.
+          "Idempotency-Key": id,
+        },
       },
-      body: JSON.stringify({ amount: p.amount, currency: p.currency, payment_id: id }),
-      signal,
-    });
-    status = resp.status;
-    // Read the whole answer within the deadline: a provider can hang after the headers.
-    await resp.arrayBuffer();
-  } catch (err) {
-    if (signal.aborted) throw new ProviderTimeout(`payment provider timed out: ${errorMessage(err)}`);
-    throw err;
-  }
-  if (status < 200 || status > 299) throw new Error(`provider answered ${status}`);
+      (resp) => {
+        // Read the whole answer within the deadline: a provider can hang after the headers.
+        resp.resume();
+        resp.on("error", fail);
+        resp.on("end", () => {
+          clearTimeout(timer);
+          const status = resp.statusCode ?? 0;
+          if (status < 200 || status > 299) reject(new Error(`provider answered ${status}`));
+          else resolve();
+        });
+      },
+    );
+    const timer = setTimeout(() => {
+      timedOut = true;
+      req.destroy();
+    }, providerTimeoutMs);
+    req.on("error", fail);
+    req.end(body);
+  });
 }
 
 async function getPayment(res: ServerResponse, id: string): Promise<void> {
