@@ -175,7 +175,7 @@ func (g *Grader) Grade(ctx context.Context, ch Challenge, dir string, progress f
 		if f, ok := scenarios.AsFailure(err); ok {
 			v.Status = Crashed
 			v.Message = fmt.Sprintf("Expected %s, but %s. %s", f.Expected, f.Actual, f.Hint)
-			v.LogTail = g.logTail(ctx, sb)
+			v.LogTail = g.logTail(ctx, sb, time.Time{}, 60)
 			v.Annotations = Annotations(v.LogTail, build.Files)
 			v.Scenarios = notRun(ch.Scenarios, nil)
 			return finish(v)
@@ -198,9 +198,13 @@ func (g *Grader) Grade(ctx context.Context, ch Challenge, dir string, progress f
 			return v, err
 		}
 		progress(Event{Stage: "scenario", Note: s.Slug})
+		started := time.Now()
 		r, err := g.runScenario(capped, h, s)
 		if err != nil {
 			return v, err
+		}
+		if r.Outcome == OutcomeFailed {
+			r.LogTail = g.logTail(ctx, sb, started, 30)
 		}
 		v.Scenarios = append(v.Scenarios, r)
 		progress(Event{Stage: "scenario", Done: true, Duration: time.Duration(r.Duration), Result: &r})
@@ -235,7 +239,7 @@ func (g *Grader) Grade(ctx context.Context, ch Challenge, dir string, progress f
 	v.Status = statusOf(v.Scenarios)
 	v.Score = Score(v.Scenarios)
 	if v.Status != Passed {
-		v.LogTail = g.logTail(ctx, sb)
+		v.LogTail = g.logTail(ctx, sb, time.Time{}, 60)
 	}
 	return finish(v)
 }
@@ -317,10 +321,10 @@ func healthy(ctx context.Context, base string) bool {
 	return resp.StatusCode == http.StatusOK
 }
 
-func (g *Grader) logTail(ctx context.Context, sb Sandbox) string {
+func (g *Grader) logTail(ctx context.Context, sb Sandbox, since time.Time, lines int) string {
 	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	logs, err := sb.Logs(tctx, scenarios.App, 60)
+	logs, err := sb.Logs(tctx, scenarios.App, since, lines)
 	if err != nil {
 		g.log().Warn("read app logs", "err", err)
 		return ""

@@ -117,7 +117,7 @@ func (s *scriptedSandbox) Start(ctx context.Context, svc scenarios.Service) erro
 	return nil
 }
 
-func (s *scriptedSandbox) Logs(ctx context.Context, svc scenarios.Service, lines int) (string, error) {
+func (s *scriptedSandbox) Logs(ctx context.Context, svc scenarios.Service, since time.Time, lines int) (string, error) {
 	return "panic: boom\n\ngoroutine 1 [running]:\nmain.main()\n\t/src/main.go:42 +0x1d\n./main.go:42:7: this line is an annotation\n", nil
 }
 
@@ -189,8 +189,8 @@ func TestGradeScoresByWeight(t *testing.T) {
 	if f := v.Scenarios[1].Failure; f == nil || f.Expected != "201" || f.Actual != "500" {
 		t.Fatalf("failure of b: got %+v", f)
 	}
-	if !strings.Contains(v.LogTail, "panic: boom") {
-		t.Fatalf("a failed verdict carries the app's log tail; got %q", v.LogTail)
+	if !strings.Contains(v.LogTail, "panic: boom") || !strings.Contains(v.Scenarios[1].LogTail, "panic: boom") || v.Scenarios[0].LogTail != "" {
+		t.Fatalf("a failed verdict carries the app's log tail, and so does each failed scenario (only those); got %q and %+v", v.LogTail, v.Scenarios)
 	}
 }
 

@@ -47,6 +47,9 @@ func Markdown(v Verdict) string {
 				if r.Failure.Hint != "" {
 					fmt.Fprintf(&failures, "- **hint:** %s\n", mdEscape(r.Failure.Hint))
 				}
+				if tail := strings.TrimRight(r.LogTail, "\n"); tail != "" {
+					fmt.Fprintf(&failures, "\n```text\n%s\n```\n", strings.ReplaceAll(tail, "```", "'''"))
+				}
 				failures.WriteString("\n</details>\n\n")
 			}
 		}

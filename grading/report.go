@@ -28,6 +28,9 @@ func ForView(v Verdict, view View) Verdict {
 	}
 	out := v
 	out.Scenarios = nil
+	if v.Status != BuildFailed && v.Status != Crashed {
+		out.LogTail = "" // it may show hidden scenarios at work; public failures carry their own
+	}
 	for _, r := range v.Scenarios {
 		switch r.Visibility {
 		case scenarios.ReviewerOnly:
@@ -85,6 +88,7 @@ func WriteText(w io.Writer, v Verdict) error {
 					fmt.Fprintf(&b, "     hint:     %s\n", r.Failure.Hint)
 				}
 			}
+			writeTail(&b, "app output during "+r.Slug, r.LogTail)
 		case OutcomeError:
 			fmt.Fprintf(&b, "ERR  %-*s %6s  (the grader failed here, not your code)\n", width, r.Slug, d)
 			if r.Error != "" {

@@ -23,12 +23,13 @@ func sampleVerdict() grading.Verdict {
 		Scenarios: []grading.ScenarioResult{
 			{Slug: "basic_request_handling", Title: "basic", Visibility: scenarios.Public, Weight: 10, Outcome: grading.OutcomePassed, Duration: ms(12)},
 			{Slug: "partial_failure_recovery", Title: "partial", Visibility: scenarios.Public, Weight: 15, Outcome: grading.OutcomeFailed, Duration: ms(340),
-				Failure: &scenarios.Failure{Expected: "exactly 1 provider charge(s) for a retried payment", Actual: "2 charge(s) at the provider", Hint: "Send the provider an Idempotency-Key."}},
+				Failure: &scenarios.Failure{Expected: "exactly 1 provider charge(s) for a retried payment", Actual: "2 charge(s) at the provider", Hint: "Send the provider an Idempotency-Key."},
+				LogTail: "charge pay_1: provider answered 500\n"},
 			{Slug: "database_connection_recovery", Title: "db", Visibility: scenarios.Hidden, Weight: 10, Outcome: grading.OutcomeFailed, Duration: ms(3050),
-				Failure: &scenarios.Failure{Expected: "secret expectation", Actual: "secret actual"}},
+				Failure: &scenarios.Failure{Expected: "secret expectation", Actual: "secret actual"}, LogTail: "secret output: database unreachable\n"},
 			{Slug: "reviewer_check", Title: "rev", Visibility: scenarios.ReviewerOnly, Weight: 5, Outcome: grading.OutcomePassed, Duration: ms(1)},
 		},
-		LogTail: "listening on :3000\nprovider error: 500\n",
+		LogTail: "listening on :3000\nprovider error: 500\nsecret output: database unreachable\n",
 		Timings: grading.Timings{Build: ms(20000), Provision: ms(2000), Scenarios: ms(3400), Total: ms(25400)},
 	}
 }
@@ -86,10 +87,18 @@ func TestLearnerViewWithholdsHidden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, secret := range []string{"database_connection_recovery", "secret expectation", "secret actual", "reviewer_check"} {
-		if strings.Contains(string(b), secret) {
-			t.Errorf("learner JSON leaks %q: %s", secret, b)
+	var text bytes.Buffer
+	grading.WriteText(&text, v)
+	md := grading.Markdown(v)
+	for _, secret := range []string{"database_connection_recovery", "secret expectation", "secret actual", "reviewer_check", "secret output"} {
+		for what, out := range map[string]string{"JSON": string(b), "text": text.String(), "markdown": md} {
+			if strings.Contains(out, secret) {
+				t.Errorf("learner %s leaks %q:\n%s", what, secret, out)
+			}
 		}
+	}
+	if !strings.Contains(text.String(), "provider answered 500") {
+		t.Errorf("a failed public scenario shows its own output to the learner:\n%s", text.String())
 	}
 	if v.Score != 71 || len(v.Scenarios) != 3 {
 		t.Fatalf("learner view: score %d with %d scenarios; want 71 and 3", v.Score, len(v.Scenarios))
@@ -107,7 +116,7 @@ func TestMarkdownGolden(t *testing.T) {
 func TestMarkdownFitsGitHub(t *testing.T) {
 	t.Parallel()
 	v := sampleVerdict()
-	v.LogTail = strings.Repeat("a very long line of output that goes on\n", 5000)
+	v.Scenarios[1].LogTail = strings.Repeat("a very long line of output that goes on\n", 5000)
 	md := grading.Markdown(grading.ForView(v, grading.LearnerView))
 	if len(md) > grading.MaxMarkdown || !strings.Contains(md, "cut here to fit GitHub's limit") {
 		t.Fatalf("markdown of %d bytes (limit %d); want it cut with a note", len(md), grading.MaxMarkdown)

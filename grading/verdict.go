@@ -40,6 +40,8 @@ type ScenarioResult struct {
 	Outcome    Outcome              `json:"outcome"`
 	Duration   Millis               `json:"duration_ms"`
 	Failure    *scenarios.Failure   `json:"failure,omitempty"`
+	// LogTail is the app's output during this scenario, kept when it failed.
+	LogTail string `json:"log_tail,omitempty"`
 	// Error is the grader's own failure, for operators; learners see a generic line.
 	Error string `json:"error,omitempty"`
 }
@@ -67,7 +69,9 @@ type Verdict struct {
 	Score     int              `json:"score"` // 0–100, from the weights of passed scenarios
 	Message   string           `json:"message,omitempty"`
 	Scenarios []ScenarioResult `json:"scenarios"`
-	// LogTail is the end of the build log (build_failed) or of the app's output (crashed, failed).
+	// LogTail is the end of the build log (build_failed) or of the app's output (crashed, and for
+	// reviewers failed). Learners see a failed run's output per public scenario instead, so that
+	// hidden scenarios' traces stay hidden.
 	LogTail     string       `json:"log_tail,omitempty"`
 	Annotations []Annotation `json:"annotations,omitempty"`
 	Timings     Timings      `json:"timings"`

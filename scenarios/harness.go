@@ -33,8 +33,8 @@ type Target interface {
 	Kill(ctx context.Context, svc Service, signal string) error
 	// Start starts a stopped service again; for the app it also waits until /healthz answers.
 	Start(ctx context.Context, svc Service) error
-	// Logs returns the last lines of a service's output.
-	Logs(ctx context.Context, svc Service, lines int) (string, error)
+	// Logs returns the last lines of a service's output since a moment (the zero time: all of it).
+	Logs(ctx context.Context, svc Service, since time.Time, lines int) (string, error)
 }
 
 // Harness is what a scenario drives: the app over HTTP, faults and fakes through the agent, and

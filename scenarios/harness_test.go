@@ -15,10 +15,12 @@ import (
 // urlTarget is a Target whose app is an httptest server; nothing else is needed by Do.
 type urlTarget struct{ url string }
 
-func (u urlTarget) AppURL() string                                             { return u.url }
-func (urlTarget) Kill(context.Context, scenarios.Service, string) error        { return nil }
-func (urlTarget) Start(context.Context, scenarios.Service) error               { return nil }
-func (urlTarget) Logs(context.Context, scenarios.Service, int) (string, error) { return "", nil }
+func (u urlTarget) AppURL() string                                      { return u.url }
+func (urlTarget) Kill(context.Context, scenarios.Service, string) error { return nil }
+func (urlTarget) Start(context.Context, scenarios.Service) error        { return nil }
+func (urlTarget) Logs(context.Context, scenarios.Service, time.Time, int) (string, error) {
+	return "", nil
+}
 
 func TestConcurrentRequestsOverlap(t *testing.T) {
 	t.Parallel()

@@ -3,6 +3,7 @@ package scenarios
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
@@ -30,5 +31,5 @@ func (h *Harness) Redis() (*redis.Client, error) {
 
 // AppLogs returns the last lines of the app's output.
 func (h *Harness) AppLogs(ctx context.Context, lines int) (string, error) {
-	return h.Target.Logs(ctx, App, lines)
+	return h.Target.Logs(ctx, App, time.Time{}, lines)
 }

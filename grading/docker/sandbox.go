@@ -303,7 +303,7 @@ func (s *sandbox) startAndWait(ctx context.Context, role string) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			logs, _ := s.Logs(context.WithoutCancel(ctx), scenarios.Service(role), 20)
+			logs, _ := s.Logs(context.WithoutCancel(ctx), scenarios.Service(role), time.Time{}, 20)
 			return fmt.Errorf("%s not ready within %s: %v; last output:\n%s", role, readyTimeout, last, logs)
 		case <-time.After(50 * time.Millisecond):
 		}
@@ -431,12 +431,16 @@ func (s *sandbox) Start(ctx context.Context, svc scenarios.Service) error {
 }
 
 // Logs returns the last lines of a service's output, stdout and stderr interleaved.
-func (s *sandbox) Logs(ctx context.Context, svc scenarios.Service, lines int) (string, error) {
+func (s *sandbox) Logs(ctx context.Context, svc scenarios.Service, since time.Time, lines int) (string, error) {
 	id, err := s.containerID(string(svc))
 	if err != nil {
 		return "", err
 	}
-	rc, err := s.e.cli.ContainerLogs(ctx, id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Tail: fmt.Sprint(lines)})
+	opts := client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Tail: fmt.Sprint(lines)}
+	if !since.IsZero() {
+		opts.Since = fmt.Sprintf("%d.%09d", since.Unix(), since.Nanosecond())
+	}
+	rc, err := s.e.cli.ContainerLogs(ctx, id, opts)
 	if err != nil {
 		return "", fmt.Errorf("logs of %s: %w", svc, err)
 	}
