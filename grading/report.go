@@ -20,7 +20,7 @@ const (
 )
 
 // ForView returns the verdict as the given audience may see it: for learners, hidden scenarios
-// keep their outcome's weight in the score but lose their name, title and failure, and
+// count in the score but lose their name, title, outcome and failure, and
 // reviewer-only scenarios are left out.
 func ForView(v Verdict, view View) Verdict {
 	if view == ReviewerView {
@@ -37,7 +37,7 @@ func ForView(v Verdict, view View) Verdict {
 			continue
 		case scenarios.Hidden:
 			out.Scenarios = append(out.Scenarios, ScenarioResult{Slug: "hidden", Title: "Hidden scenario",
-				Visibility: scenarios.Hidden, Weight: r.Weight, Outcome: r.Outcome, Duration: r.Duration})
+				Visibility: scenarios.Hidden, Weight: r.Weight, Outcome: OutcomeWithheld, Duration: r.Duration})
 		default:
 			r.Error = ""
 			out.Scenarios = append(out.Scenarios, r)

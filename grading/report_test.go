@@ -100,6 +100,9 @@ func TestLearnerViewWithholdsHidden(t *testing.T) {
 	if !strings.Contains(text.String(), "provider answered 500") {
 		t.Errorf("a failed public scenario shows its own output to the learner:\n%s", text.String())
 	}
+	if v.Scenarios[2].Outcome != grading.OutcomeWithheld {
+		t.Errorf("a hidden scenario's outcome reaches the learner: %s", v.Scenarios[2].Outcome)
+	}
 	if v.Score != 71 || len(v.Scenarios) != 3 {
 		t.Fatalf("learner view: score %d with %d scenarios; want 71 and 3", v.Score, len(v.Scenarios))
 	}

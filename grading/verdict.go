@@ -29,6 +29,9 @@ const (
 	OutcomeError Outcome = "error"
 	// OutcomeNotRun means the grading stopped (hard cap, crash) before the scenario's turn.
 	OutcomeNotRun Outcome = "not_run"
+	// OutcomeWithheld stands for a hidden scenario's outcome in the learner's view: it counts in
+	// the score, but which way it went is not shown.
+	OutcomeWithheld Outcome = "withheld"
 )
 
 // ScenarioResult is the record of one scenario in one grading.

@@ -142,11 +142,11 @@ func progressPrinter(w io.Writer, view grading.View, total int) func(grading.Eve
 			n++
 		case e.Stage == "scenario":
 			r := e.Result
-			name := r.Slug
+			name, outcome := r.Slug, string(r.Outcome)
 			if view == grading.LearnerView && r.Visibility != scenarios.Public {
-				name = "hidden scenario"
+				name, outcome = "hidden scenario", "ran"
 			}
-			fmt.Fprintf(w, "  [%d/%d] %-32s %-7s %s\n", n, total, name, r.Outcome, e.Duration.Round(time.Millisecond))
+			fmt.Fprintf(w, "  [%d/%d] %-32s %-7s %s\n", n, total, name, outcome, e.Duration.Round(time.Millisecond))
 		case !e.Done:
 			fmt.Fprintf(w, "  %-9s …\n", e.Stage)
 		default:
