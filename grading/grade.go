@@ -118,7 +118,8 @@ func (g *Grader) Grade(ctx context.Context, ch Challenge, dir string, progress f
 	}
 	timedOut := func(stage string) Verdict {
 		v.Status = TimedOut
-		v.Message = fmt.Sprintf("The %s did not finish within the %s limit for build and run together.", stage, hardCap)
+		v.Message = fmt.Sprintf("The %s did not finish within the %s limit for build and run together. "+
+			"Keep dependency downloads in an early, cacheable layer of the Dockerfile, and make sure every request gets an answer within its deadline.", stage, hardCap)
 		v.Scenarios = notRun(ch.Scenarios, v.Scenarios)
 		v.Score = Score(v.Scenarios)
 		return v

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -20,24 +19,6 @@ func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	var out, errb bytes.Buffer
 	code = run(ctx, args, &out, &errb)
 	return code, out.String(), errb.String()
-}
-
-// leftovers lists containers and networks of any sandbox. The test command runs packages one at
-// a time, so a non-empty list after a grading is that grading's mess.
-func leftovers(t *testing.T) string {
-	t.Helper()
-	var all []string
-	for _, args := range [][]string{
-		{"ps", "-a", "--filter", "label=holdfast.run", "--format", "{{.Names}}"},
-		{"network", "ls", "--filter", "label=holdfast.run", "--format", "{{.Name}}"},
-	} {
-		out, err := exec.Command("docker", args...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("docker %v: %v\n%s", args, err, out)
-		}
-		all = append(all, strings.Fields(string(out))...)
-	}
-	return strings.Join(all, " ")
 }
 
 func TestBadInputWithoutDocker(t *testing.T) {
@@ -109,7 +90,7 @@ func TestBrokenSubmissions(t *testing.T) {
 			if c.annotate != nil && (len(v.Annotations) == 0 || v.Annotations[0] != *c.annotate) {
 				t.Fatalf("annotations %+v; want %+v", v.Annotations, *c.annotate)
 			}
-			if left := leftovers(t); left != "" {
+			if left := sandboxes(t); left != "" {
 				t.Fatalf("left behind after grading: %s", left)
 			}
 		})

@@ -91,7 +91,7 @@ func (e *Engine) Build(ctx context.Context, dir string) (grading.BuildResult, er
 		return result, fmt.Errorf("read build output: %w", err)
 	case failure != "":
 		result.Failed = true
-		result.Reason = "The image did not build: " + firstLine(failure)
+		result.Reason = "The image did not build: " + firstLine(failure) + ". Fix the error the build log ends with (below) and push again; `docker build .` reproduces it locally."
 		return result, nil
 	}
 	return result, nil

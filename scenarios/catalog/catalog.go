@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/holdfast-ci/holdfast/grading"
 	"github.com/holdfast-ci/holdfast/grading/store"
@@ -51,8 +52,11 @@ func Entries() ([]Entry, error) {
 	return out, nil
 }
 
+// parsed holds Entries' result: the YAML is embedded, so it never changes while running.
+var parsed = sync.OnceValues(Entries)
+
 func mustEntries() []Entry {
-	es, err := Entries()
+	es, err := parsed()
 	if err != nil {
 		panic(err) // embedded files: TestCatalog catches this before any build ships
 	}
