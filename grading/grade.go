@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/holdfast-ci/holdfast/scenarios"
@@ -50,6 +52,8 @@ type Limits struct {
 	MemoryMB     int64         // default 512, no swap
 	Pids         int64         // default 256
 	StartTimeout time.Duration // how long /healthz may take to answer after start; default 30 s
+	// Replicas is how many copies of the app run side by side, sharing the sidecars; default 1.
+	Replicas int
 }
 
 // WithDefaults fills unset limits with the platform defaults.
@@ -65,6 +69,9 @@ func (l Limits) WithDefaults() Limits {
 	}
 	if l.StartTimeout == 0 {
 		l.StartTimeout = 30 * time.Second
+	}
+	if l.Replicas == 0 {
+		l.Replicas = 1
 	}
 	return l
 }
@@ -172,7 +179,7 @@ func (g *Grader) Grade(ctx context.Context, ch Challenge, dir string, progress f
 
 	progress(Event{Stage: "start"})
 	t = time.Now()
-	if err := sb.Start(capped, scenarios.App); err != nil {
+	if err := startApps(capped, sb); err != nil {
 		if f, ok := scenarios.AsFailure(err); ok {
 			v.Status = Crashed
 			v.Message = fmt.Sprintf("Expected %s, but %s. %s", f.Expected, f.Actual, f.Hint)
@@ -295,16 +302,51 @@ func (g *Grader) runScenario(ctx context.Context, h *scenarios.Harness, s scenar
 	return r, nil
 }
 
-// recover puts the app back into a clean running state after a scenario that disturbed it, or
-// that left it unhealthy.
+// startApps starts every replica of the app at once and waits until all answer /healthz. The
+// first replica's failure wins: it is the one the learner reads about.
+func startApps(ctx context.Context, sb Sandbox) error {
+	n := len(sb.AppURLs())
+	errs := make([]error, max(n, 1))
+	var wg sync.WaitGroup
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = sb.Start(ctx, scenarios.Replica(i+1))
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if f, ok := scenarios.AsFailure(err); ok && n > 1 {
+			f.Actual = fmt.Sprintf("replica %d: %s", i+1, f.Actual)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// recover puts every replica of the app back into a clean running state after a scenario that
+// disturbed it (or paused it), or that left it unhealthy.
 func (g *Grader) recover(ctx context.Context, sb Sandbox, s scenarios.Scenario) error {
-	if !s.Disruptive && healthy(ctx, sb.AppURL()) {
-		return nil
+	urls := sb.AppURLs()
+	for i := range max(len(urls), 1) {
+		svc := scenarios.Replica(i + 1)
+		if err := sb.Unpause(ctx, svc); err != nil {
+			return fmt.Errorf("unpause %s: %w", svc, err)
+		}
+		if !s.Disruptive && i < len(urls) && healthy(ctx, urls[i]) {
+			continue
+		}
+		if err := sb.Kill(ctx, svc, "SIGKILL"); err != nil {
+			return fmt.Errorf("stop %s: %w", svc, err)
+		}
+		if err := sb.Start(ctx, svc); err != nil {
+			return err
+		}
 	}
-	if err := sb.Kill(ctx, scenarios.App, "SIGKILL"); err != nil {
-		return fmt.Errorf("stop app: %w", err)
-	}
-	return sb.Start(ctx, scenarios.App)
+	return nil
 }
 
 func healthy(ctx context.Context, base string) bool {
@@ -325,12 +367,28 @@ func healthy(ctx context.Context, base string) bool {
 func (g *Grader) logTail(ctx context.Context, sb Sandbox, since time.Time, lines int) string {
 	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	logs, err := sb.Logs(tctx, scenarios.App, since, lines)
-	if err != nil {
-		g.log().Warn("read app logs", "err", err)
-		return ""
+	n := len(sb.AppURLs())
+	if n <= 1 {
+		logs, err := sb.Logs(tctx, scenarios.App, since, lines)
+		if err != nil {
+			g.log().Warn("read app logs", "err", err)
+			return ""
+		}
+		return logs
 	}
-	return logs
+	var b strings.Builder
+	for i := range n {
+		logs, err := sb.Logs(tctx, scenarios.Replica(i+1), since, lines)
+		if err != nil {
+			g.log().Warn("read app logs", "replica", i+1, "err", err)
+			continue
+		}
+		fmt.Fprintf(&b, "── replica %d ──\n%s", i+1, logs)
+		if logs != "" && !strings.HasSuffix(logs, "\n") {
+			b.WriteString("\n")
+		}
+	}
+	return b.String()
 }
 
 func (g *Grader) log() *slog.Logger {

@@ -96,7 +96,11 @@ type scriptedSandbox struct {
 	tornDown   bool
 }
 
-func (s *scriptedSandbox) AppURL() string { return s.app.URL }
+func (s *scriptedSandbox) AppURL() string    { return s.app.URL }
+func (s *scriptedSandbox) AppURLs() []string { return []string{s.app.URL} }
+
+func (s *scriptedSandbox) Pause(context.Context, scenarios.Service) error   { return nil }
+func (s *scriptedSandbox) Unpause(context.Context, scenarios.Service) error { return nil }
 
 func (s *scriptedSandbox) Kill(ctx context.Context, svc scenarios.Service, signal string) error {
 	s.mu.Lock()

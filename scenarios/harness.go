@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/holdfast-ci/holdfast/scenarios/agent"
@@ -24,15 +25,39 @@ const (
 	Redis    Service = "redis"
 )
 
+// Replica names the n-th copy of the app, counting from 1: Replica(1) is App, the others are
+// "app-2", "app-3"… Challenges that run several replicas (challenge.yaml `replicas:`) reach each
+// one by its name.
+func Replica(n int) Service {
+	if n <= 1 {
+		return App
+	}
+	return Service(fmt.Sprintf("app-%d", n))
+}
+
+// IsApp reports whether svc is one of the app's replicas.
+func IsApp(svc Service) bool {
+	return svc == App || strings.HasPrefix(string(svc), "app-")
+}
+
 // Target is the running sandbox as a scenario sees it. The Docker sandbox implements it; so can a
 // scripted fake in tests.
 type Target interface {
-	// AppURL is the app's base URL, e.g. http://172.20.0.5:3000. It may change after a restart.
+	// AppURL is the first replica's base URL, e.g. http://172.20.0.5:3000. It may change after a
+	// restart.
 	AppURL() string
+	// AppURLs are every replica's base URLs, Replica(1)'s first.
+	AppURLs() []string
 	// Kill sends a signal ("SIGTERM", "SIGKILL") to a service's main process.
 	Kill(ctx context.Context, svc Service, signal string) error
-	// Start starts a stopped service again; for the app it also waits until /healthz answers.
+	// Start starts a stopped service again; for an app replica it also waits until /healthz
+	// answers.
 	Start(ctx context.Context, svc Service) error
+	// Pause freezes every process of a service (docker pause: SIGSTOP-like, connections stay
+	// open, nothing runs); Unpause thaws it. Unpausing a service that is not paused is not an
+	// error.
+	Pause(ctx context.Context, svc Service) error
+	Unpause(ctx context.Context, svc Service) error
 	// Logs returns the last lines of a service's output since a moment (the zero time: all of it).
 	Logs(ctx context.Context, svc Service, since time.Time, lines int) (string, error)
 }
@@ -48,6 +73,7 @@ type Harness struct {
 	RedisURL    string
 
 	http *http.Client
+	next atomic.Uint64 // round-robin over replicas
 }
 
 // NewHarness returns a harness for a provisioned sandbox.
@@ -63,6 +89,9 @@ type Request struct {
 	Header  map[string]string
 	Body    []byte
 	Timeout time.Duration // default 5 s
+	// Replica is the copy of the app that gets the request, counting from 1; 0 spreads requests
+	// round-robin over every replica (with one replica: always that one).
+	Replica int
 }
 
 // JSON is a convenience for a request body.
@@ -137,7 +166,7 @@ func (h *Harness) Do(ctx context.Context, r Request) Response {
 		method = http.MethodGet
 	}
 	start := time.Now()
-	req, err := http.NewRequestWithContext(ctx, method, h.Target.AppURL()+r.Path, body)
+	req, err := http.NewRequestWithContext(ctx, method, h.baseURL(r.Replica)+r.Path, body)
 	if err != nil {
 		return Response{Err: err}
 	}
@@ -157,8 +186,26 @@ func (h *Harness) Do(ctx context.Context, r Request) Response {
 	return out
 }
 
+// Replicas is how many copies of the app run.
+func (h *Harness) Replicas() int { return max(1, len(h.Target.AppURLs())) }
+
+func (h *Harness) baseURL(replica int) string {
+	urls := h.Target.AppURLs()
+	if len(urls) <= 1 {
+		return h.Target.AppURL()
+	}
+	if replica <= 0 {
+		replica = int(h.next.Add(1)-1)%len(urls) + 1
+	}
+	if replica > len(urls) {
+		return "http://replica-out-of-range.invalid"
+	}
+	return urls[replica-1]
+}
+
 // Concurrent sends n requests released together by a barrier, so that they really overlap in the
-// app, and returns the responses in index order.
+// app, and returns the responses in index order. Requests that name no replica go to replica
+// i%N+1, so a concurrent burst is spread evenly and the same way every time.
 func (h *Harness) Concurrent(ctx context.Context, n int, build func(i int) Request) []Response {
 	out := make([]Response, n)
 	var ready, done sync.WaitGroup
@@ -169,6 +216,9 @@ func (h *Harness) Concurrent(ctx context.Context, n int, build func(i int) Reque
 		go func() {
 			defer done.Done()
 			r := build(i)
+			if r.Replica == 0 {
+				r.Replica = i%h.Replicas() + 1
+			}
 			ready.Done()
 			select {
 			case <-gate:

@@ -16,8 +16,11 @@ import (
 type urlTarget struct{ url string }
 
 func (u urlTarget) AppURL() string                                      { return u.url }
+func (u urlTarget) AppURLs() []string                                   { return []string{u.url} }
 func (urlTarget) Kill(context.Context, scenarios.Service, string) error { return nil }
 func (urlTarget) Start(context.Context, scenarios.Service) error        { return nil }
+func (urlTarget) Pause(context.Context, scenarios.Service) error        { return nil }
+func (urlTarget) Unpause(context.Context, scenarios.Service) error      { return nil }
 func (urlTarget) Logs(context.Context, scenarios.Service, time.Time, int) (string, error) {
 	return "", nil
 }
@@ -48,6 +51,46 @@ func TestConcurrentRequestsOverlap(t *testing.T) {
 	}
 	if peak != 8 || time.Since(start) > time.Second {
 		t.Fatalf("peak concurrency %d after %s; want all 8 in flight at once", peak, time.Since(start))
+	}
+}
+
+// replicasTarget runs several apps, one per replica.
+type replicasTarget struct {
+	urlTarget
+	urls []string
+}
+
+func (r replicasTarget) AppURL() string    { return r.urls[0] }
+func (r replicasTarget) AppURLs() []string { return r.urls }
+
+func TestRequestsSpreadOverReplicas(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	hits := map[string]int{}
+	var urls []string
+	for _, name := range []string{"one", "two", "three"} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			hits[name]++
+			mu.Unlock()
+		}))
+		defer srv.Close()
+		urls = append(urls, srv.URL)
+	}
+	h := scenarios.NewHarness(replicasTarget{urls: urls}, nil, "", "")
+	if h.Replicas() != 3 || scenarios.Replica(1) != scenarios.App || scenarios.Replica(3) != "app-3" || !scenarios.IsApp("app-3") {
+		t.Fatalf("replicas %d, names %s %s", h.Replicas(), scenarios.Replica(1), scenarios.Replica(3))
+	}
+	for range 6 {
+		h.Do(context.Background(), scenarios.Request{Path: "/"})
+	}
+	h.Concurrent(context.Background(), 6, func(int) scenarios.Request { return scenarios.Request{Path: "/"} })
+	h.Do(context.Background(), scenarios.Request{Path: "/", Replica: 2})
+	if hits["one"] != 4 || hits["two"] != 5 || hits["three"] != 4 {
+		t.Fatalf("hits %v; want 4/5/4: round-robin, the burst spread by index, one pinned to replica 2", hits)
+	}
+	if r := h.Do(context.Background(), scenarios.Request{Path: "/", Replica: 4}); r.Err == nil {
+		t.Fatal("replica 4 of 3: want an error")
 	}
 }
 

@@ -26,6 +26,8 @@ type Meta struct {
 	Languages    []string      `yaml:"languages"`
 	Formats      []string      `yaml:"formats"`
 	StartTimeout time.Duration `yaml:"start_timeout"`
+	// Replicas is how many copies of the learner's app the sandbox runs (default 1).
+	Replicas int `yaml:"replicas"`
 	Limits       struct {
 		CPUs     float64 `yaml:"cpus"`
 		MemoryMB int64   `yaml:"memory_mb"`
@@ -57,6 +59,9 @@ func All() ([]Meta, error) {
 		}
 		if m.Title == "" || len(m.Languages) == 0 || len(m.Formats) == 0 {
 			return nil, fmt.Errorf("%s: title, languages and formats are required", name)
+		}
+		if m.Replicas < 0 || m.Replicas > 4 {
+			return nil, fmt.Errorf("%s: replicas %d out of range 1..4", name, m.Replicas)
 		}
 		out = append(out, m)
 	}

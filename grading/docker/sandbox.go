@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -33,7 +34,8 @@ const (
 )
 
 const (
-	appPort      = 3000
+	appPort        = 3000
+	downstreamPort = 8070 // DOWNSTREAM_URL's port on the agent
 	roleAgent    = "agent"
 	dbName       = "app"
 	dbUser       = "holdfast"
@@ -51,9 +53,9 @@ type sandbox struct {
 	appNet   string
 	backNet  string
 
-	mu     sync.Mutex
-	ids    map[string]string // role → container id
-	appURL string
+	mu      sync.Mutex
+	ids     map[string]string // role → container id
+	appURLs []string          // per replica; "" until it started
 
 	harness *scenarios.Harness
 }
@@ -69,6 +71,7 @@ func randHex(n int) string {
 func (e *Engine) Provision(ctx context.Context, image string, limits grading.Limits) (grading.Sandbox, error) {
 	s := &sandbox{e: e, id: randHex(5), created: fmt.Sprint(time.Now().Unix()), token: randHex(16),
 		password: randHex(12), limits: limits.WithDefaults(), ids: map[string]string{}}
+	s.appURLs = make([]string, s.limits.Replicas)
 	s.appNet, s.backNet = "hf-"+s.id+"-app", "hf-"+s.id+"-back"
 	if err := s.provision(ctx, image); err != nil {
 		return s, err
@@ -127,15 +130,15 @@ func (s *sandbox) provision(ctx context.Context, image string) error {
 		}, s.backNet, container.HostConfig{Resources: sidecarLimits, LogConfig: logs}},
 		{roleAgent, container.Config{Image: s.e.cfg.AgentImage, Env: []string{
 			"HOLDFAST_AGENT_TOKEN=" + s.token,
-			fmt.Sprintf("HOLDFAST_AGENT_LINKS=postgres=:5432>%s:5432,redis=:6379>%s:6379,provider=:8080>127.0.0.1:%d",
-				s.name(string(scenarios.Postgres)), s.name(string(scenarios.Redis)), agent.ProviderPort),
+			fmt.Sprintf("HOLDFAST_AGENT_LINKS=postgres=:5432>%s:5432,redis=:6379>%s:6379,provider=:8080>127.0.0.1:%d,downstream=:%d>127.0.0.1:%d",
+				s.name(string(scenarios.Postgres)), s.name(string(scenarios.Redis)), agent.ProviderPort, downstreamPort, agent.DownstreamPort),
 		}}, s.appNet, container.HostConfig{Resources: sidecarLimits, LogConfig: logs, ReadonlyRootfs: true,
 			CapDrop: []string{"ALL"}, SecurityOpt: []string{"no-new-privileges"}}},
 	}
 	for _, sp := range specs {
 		var aliases []string
 		if sp.role == roleAgent {
-			aliases = []string{"postgres", "redis", "provider"}
+			aliases = []string{"postgres", "redis", "provider", "downstream"}
 		}
 		cfg := sp.cfg
 		cfg.Labels = s.labels(sp.role)
@@ -161,14 +164,21 @@ func (s *sandbox) provision(ctx context.Context, image string) error {
 		SecurityOpt:    []string{"no-new-privileges"},
 		LogConfig:      logs,
 	}
-	appCfg := container.Config{Image: image, Labels: s.labels(string(scenarios.App)), Env: []string{
-		fmt.Sprintf("PORT=%d", appPort),
-		fmt.Sprintf("DATABASE_URL=postgres://%s:%s@postgres:5432/%s?sslmode=disable", dbUser, s.password, dbName),
-		"REDIS_URL=redis://redis:6379/0",
-		"PROVIDER_URL=http://provider:8080",
-	}}
-	if err := s.create(ctx, string(scenarios.App), &appCfg, &appHost, s.appNet, nil); err != nil {
-		return err
+	for i := range s.limits.Replicas {
+		role := string(scenarios.Replica(i + 1))
+		appCfg := container.Config{Image: image, Labels: s.labels(role), Env: []string{
+			fmt.Sprintf("PORT=%d", appPort),
+			fmt.Sprintf("DATABASE_URL=postgres://%s:%s@postgres:5432/%s?sslmode=disable", dbUser, s.password, dbName),
+			"REDIS_URL=redis://redis:6379/0",
+			"PROVIDER_URL=http://provider:8080",
+			fmt.Sprintf("DOWNSTREAM_URL=http://downstream:%d", downstreamPort),
+			fmt.Sprintf("INSTANCE_ID=app-%d", i+1),
+			fmt.Sprintf("REPLICAS=%d", s.limits.Replicas),
+		}}
+		host := appHost
+		if err := s.create(ctx, role, &appCfg, &host, s.appNet, nil); err != nil {
+			return err
+		}
 	}
 
 	var wg sync.WaitGroup
@@ -328,11 +338,55 @@ func (s *sandbox) refreshObservers(ctx context.Context, svc scenarios.Service) e
 // Harness returns the scenario harness wired to this sandbox.
 func (s *sandbox) Harness() *scenarios.Harness { return s.harness }
 
-// AppURL is the app's base URL at its current address.
+// AppURL is the first replica's base URL at its current address.
 func (s *sandbox) AppURL() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.appURL
+	return s.appURLs[0]
+}
+
+// AppURLs are every replica's base URLs, "" for one not started yet.
+func (s *sandbox) AppURLs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.appURLs)
+}
+
+// replicaIndex is svc's 0-based index among the app's replicas.
+func (s *sandbox) replicaIndex(svc scenarios.Service) (int, error) {
+	for i := range s.limits.Replicas {
+		if scenarios.Replica(i+1) == svc {
+			return i, nil
+		}
+	}
+	return 0, fmt.Errorf("sandbox %s runs %d replica(s) of the app; there is no %s", s.id, s.limits.Replicas, svc)
+}
+
+// Pause freezes a service's processes.
+func (s *sandbox) Pause(ctx context.Context, svc scenarios.Service) error {
+	id, err := s.containerID(string(svc))
+	if err != nil {
+		return err
+	}
+	if _, err := s.e.cli.ContainerPause(ctx, id, client.ContainerPauseOptions{}); err != nil {
+		return fmt.Errorf("pause %s: %w", svc, err)
+	}
+	return nil
+}
+
+// Unpause thaws a paused service; one that is not paused (or not running) is left as it is.
+func (s *sandbox) Unpause(ctx context.Context, svc scenarios.Service) error {
+	id, err := s.containerID(string(svc))
+	if err != nil {
+		return err
+	}
+	if _, err := s.e.cli.ContainerUnpause(ctx, id, client.ContainerUnpauseOptions{}); err != nil {
+		if cerrdefs.IsConflict(err) || strings.Contains(err.Error(), "is not paused") || strings.Contains(err.Error(), "is not running") {
+			return nil
+		}
+		return fmt.Errorf("unpause %s: %w", svc, err)
+	}
+	return nil
 }
 
 // Kill signals a service. Killing one that is not running is not an error; after SIGKILL it waits
@@ -362,14 +416,19 @@ func (s *sandbox) Kill(ctx context.Context, svc scenarios.Service, signal string
 	}
 }
 
-// Start starts a service. For the app it waits until GET /healthz answers 200; an app that exits
-// or never answers is the learner's failure (*scenarios.Failure), with the reason in words.
+// Start starts a service. For an app replica it waits until GET /healthz answers 200; an app
+// that exits or never answers is the learner's failure (*scenarios.Failure), with the reason in
+// words.
 func (s *sandbox) Start(ctx context.Context, svc scenarios.Service) error {
-	if svc != scenarios.App {
+	if !scenarios.IsApp(svc) {
 		if err := s.startAndWait(ctx, string(svc)); err != nil {
 			return err
 		}
 		return s.refreshObservers(ctx, svc)
+	}
+	replica, err := s.replicaIndex(svc)
+	if err != nil {
+		return err
 	}
 	id, err := s.containerID(string(svc))
 	if err != nil {
@@ -395,14 +454,15 @@ func (s *sandbox) Start(ctx context.Context, svc scenarios.Service) error {
 				why = fmt.Sprintf("it was killed for using more than %d MiB of memory", s.limits.MemoryMB)
 			}
 			return &scenarios.Failure{Expected: "the app to keep running and answer GET /healthz with 200", Actual: why,
-				Hint: "Its last output is below. Read configuration from the environment (PORT, DATABASE_URL, REDIS_URL, PROVIDER_URL) and retry connections while the database starts."}
+				Hint: "Its last output is below. Read configuration from the environment (PORT, DATABASE_URL, REDIS_URL, PROVIDER_URL, DOWNSTREAM_URL) and retry connections while the database starts."}
 		}
 		if c.NetworkSettings != nil {
 			if ep := c.NetworkSettings.Networks[s.appNet]; ep != nil && ep.IPAddress.IsValid() {
+				url := fmt.Sprintf("http://%s:%d", ep.IPAddress, appPort)
 				s.mu.Lock()
-				s.appURL = fmt.Sprintf("http://%s:%d", ep.IPAddress, appPort)
+				s.appURLs[replica] = url
 				s.mu.Unlock()
-				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.AppURL()+"/healthz", nil)
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/healthz", nil)
 				resp, err := httpc.Do(req)
 				switch {
 				case err == nil:

@@ -148,3 +148,76 @@ func TestSandboxConfinesHostileApp(t *testing.T) {
 }
 
 var agentDown = agentFault("down")
+
+// TestSandboxRunsReplicasAndPauses runs two replicas of one image side by side: each gets its
+// own address and INSTANCE_ID, requests reach the one asked for, the downstream fake is reachable
+// from both, and a paused replica stops answering (while the other goes on) until unpaused.
+func TestSandboxRunsReplicasAndPauses(t *testing.T) {
+	eng := dockertest.Engine(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	b, err := eng.Build(ctx, "testdata/hostile")
+	if err != nil || b.Failed {
+		t.Fatalf("build: %v %s\n%s", err, b.Reason, b.LogTail)
+	}
+	sb, err := eng.Provision(ctx, b.Image, grading.Limits{Replicas: 2})
+	if sb != nil {
+		defer sb.Teardown(context.WithoutCancel(ctx))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, svc := range []scenarios.Service{scenarios.App, scenarios.Replica(2)} {
+		if err := sb.Start(ctx, svc); err != nil {
+			t.Fatalf("start %s: %v", svc, err)
+		}
+	}
+	if err := sb.Start(ctx, scenarios.Replica(3)); err == nil {
+		t.Fatal("start a third replica of two: want an error")
+	}
+	urls := sb.AppURLs()
+	if len(urls) != 2 || urls[0] == urls[1] || urls[0] != sb.AppURL() {
+		t.Fatalf("replica URLs %v", urls)
+	}
+	h := sb.Harness()
+	probe := func(replica int, timeout time.Duration) (string, scenarios.Response) {
+		r := h.Do(ctx, scenarios.Request{Path: "/probe?dial=downstream:8070", Replica: replica, Timeout: timeout})
+		var got struct {
+			Instance string            `json:"instance"`
+			Dials    map[string]string `json:"dials"`
+		}
+		_ = json.Unmarshal(r.Body, &got)
+		if r.Err == nil && got.Dials["downstream:8070"] != "ok" {
+			t.Errorf("replica %d cannot reach the downstream: %v", replica, got.Dials)
+		}
+		return got.Instance, r
+	}
+	for i, want := range []string{"app-1/2", "app-2/2"} {
+		if got, r := probe(i+1, 5*time.Second); got != want {
+			t.Fatalf("replica %d: instance %q, want %q (%s)", i+1, got, want, r.Describe())
+		}
+	}
+
+	if err := sb.Pause(ctx, scenarios.Replica(2)); err != nil {
+		t.Fatal(err)
+	}
+	if _, r := probe(2, 500*time.Millisecond); !r.TimedOut() {
+		t.Fatalf("paused replica answered: %s", r.Describe())
+	}
+	if got, r := probe(1, 5*time.Second); got != "app-1/2" {
+		t.Fatalf("the other replica while one is paused: %s", r.Describe())
+	}
+	for range 2 { // unpausing twice is fine
+		if err := sb.Unpause(ctx, scenarios.Replica(2)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, r := probe(2, 5*time.Second); got != "app-2/2" {
+		t.Fatalf("after unpause: %s", r.Describe())
+	}
+	// A paused replica is torn down with the rest (deferred Teardown; the janitor test checks
+	// nothing is left).
+	if err := sb.Pause(ctx, scenarios.Replica(2)); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -155,9 +156,9 @@ func TestServerFaults(t *testing.T) {
 	t.Parallel()
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "pong") }))
 	defer upstream.Close()
-	listen, control, provider := freePort(t), freePort(t), freePort(t)
+	listen, control, provider, downstream := freePort(t), freePort(t), freePort(t), freePort(t)
 	token := strings.Repeat("t", 32)
-	srv, err := NewServer(Config{Token: token, ControlAddr: control, ProviderAddr: provider,
+	srv, err := NewServer(Config{Token: token, ControlAddr: control, ProviderAddr: provider, DownstreamAddr: downstream,
 		Links: []Link{{Name: "db", Listen: listen, Upstream: strings.TrimPrefix(upstream.URL, "http://")}}}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -236,5 +237,125 @@ func TestServerFaults(t *testing.T) {
 	}
 	if l, err := c.Ledger(ctx); err != nil || len(l.Charges) != 0 {
 		t.Fatalf("ledger: %+v, %v", l, err)
+	}
+
+	// The downstream through the control API: behaviour set, calls recorded, reset clears the
+	// behaviour but keeps the record.
+	if err := c.Downstream(ctx, DownstreamBehaviour{Status: 503}); err != nil {
+		t.Fatal(err)
+	}
+	if code := call(t, "http://"+downstream, "/work", ""); code != 503 {
+		t.Fatalf("downstream with status 503: got %d", code)
+	}
+	if err := c.Reset(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if code := call(t, "http://"+downstream, "/work", ""); code != 200 {
+		t.Fatalf("downstream after reset: got %d", code)
+	}
+	calls, err := c.Calls(ctx, 0)
+	if err != nil || len(calls) != 2 || calls[0].Status != 503 || calls[1].Status != 200 {
+		t.Fatalf("calls: %+v, %v", calls, err)
+	}
+	if later, err := c.Calls(ctx, 1); err != nil || len(later) != 1 || later[0].Seq != 2 {
+		t.Fatalf("calls since 1: %+v, %v", later, err)
+	}
+}
+
+// call sends one request to a downstream and returns its status (0 on a transport error).
+func call(t *testing.T, base, path, token string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, base+path, strings.NewReader(`{"n":1}`))
+	if token != "" {
+		req.Header.Set(FencingHeader, token)
+	}
+	resp, err := (&http.Client{Timeout: 3 * time.Second}).Do(req)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func TestDownstreamRecordsAndBehaves(t *testing.T) {
+	t.Parallel()
+	d := NewDownstream()
+	defer d.Close()
+	srv := httptest.NewServer(d)
+	defer srv.Close()
+
+	if code := call(t, srv.URL, "/items/a", ""); code != 200 {
+		t.Fatalf("plain call: %d", code)
+	}
+	if err := d.Behave(DownstreamBehaviour{PathPrefix: "/items/", LatencyMS: 150}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Behave(DownstreamBehaviour{PathPrefix: "/items/b", Status: 500}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if code := call(t, srv.URL, "/items/a", ""); code != 200 || time.Since(start) < 150*time.Millisecond {
+		t.Fatalf("latency on /items/: %d after %s", code, time.Since(start))
+	}
+	if code := call(t, srv.URL, "/items/b", ""); code != 500 {
+		t.Fatalf("the longest prefix wins: got %d, want 500", code)
+	}
+	if err := d.Behave(DownstreamBehaviour{PathPrefix: "/items/b"}); err != nil {
+		t.Fatal(err)
+	}
+	if code := call(t, srv.URL, "/items/b", ""); code != 200 {
+		t.Fatalf("a zero behaviour removes the prefix's: got %d", code)
+	}
+	if err := d.Behave(DownstreamBehaviour{Status: 42}); err == nil {
+		t.Fatal("status 42: want an error")
+	}
+
+	// Hang: held until the caller gives up, recorded with status 0.
+	if err := d.Behave(DownstreamBehaviour{PathPrefix: "/slow", Hang: true}); err != nil {
+		t.Fatal(err)
+	}
+	cl := &http.Client{Timeout: 200 * time.Millisecond}
+	if _, err := cl.Get(srv.URL + "/slow"); err == nil {
+		t.Fatal("hang: want a client timeout")
+	}
+
+	// Fencing: tokens may repeat or rise, never fall; no token is a 400.
+	for _, c := range []struct {
+		token string
+		want  int
+	}{{"", 400}, {"5", 200}, {"5", 200}, {"7", 200}, {"6", 409}, {"x", 400}, {"8", 200}} {
+		if got := call(t, srv.URL, FencedPrefix+"job", c.token); got != c.want {
+			t.Fatalf("fenced write with token %q: got %d, want %d", c.token, got, c.want)
+		}
+	}
+	waitFor(t, func() bool {
+		for _, c := range d.Calls(0) {
+			if c.End.IsZero() {
+				return false
+			}
+		}
+		return true
+	})
+	calls := d.Calls(0)
+	var accepted []int64
+	for _, c := range calls {
+		if c.Accepted {
+			accepted = append(accepted, c.Token)
+		}
+	}
+	if fmt.Sprint(accepted) != "[5 5 7 8]" {
+		t.Fatalf("accepted tokens %v, want [5 5 7 8]", accepted)
+	}
+	if calls[1].Status != 200 || calls[1].Path != "/items/a" || calls[1].End.Sub(calls[1].Start) < 150*time.Millisecond {
+		t.Fatalf("the record of the slow call: %+v", calls[1])
+	}
+	var hung *Call
+	for i := range calls {
+		if calls[i].Path == "/slow" {
+			hung = &calls[i]
+		}
+	}
+	if hung == nil || hung.Status != 0 {
+		t.Fatalf("the hung call is recorded with status 0: %+v", hung)
 	}
 }

@@ -32,7 +32,8 @@ func (c *Client) Fault(ctx context.Context, link string, f Fault) error {
 	return c.do(ctx, http.MethodPost, "/links/"+link, f, nil)
 }
 
-// Reset clears every link fault and every provider behaviour; the ledger stays.
+// Reset clears every link fault and every provider and downstream behaviour; the ledger and
+// the downstream's record of calls stay.
 func (c *Client) Reset(ctx context.Context) error {
 	return c.do(ctx, http.MethodPost, "/reset", nil, nil)
 }
@@ -47,6 +48,19 @@ func (c *Client) Ledger(ctx context.Context) (LedgerSnapshot, error) {
 	var l LedgerSnapshot
 	err := c.do(ctx, http.MethodGet, "/provider/ledger", nil, &l)
 	return l, err
+}
+
+// Downstream sets how the downstream fake answers paths under b.PathPrefix.
+func (c *Client) Downstream(ctx context.Context, b DownstreamBehaviour) error {
+	return c.do(ctx, http.MethodPost, "/downstream/behaviour", b, nil)
+}
+
+// Calls returns the calls the downstream fake received after the one numbered since (0: all),
+// in arrival order.
+func (c *Client) Calls(ctx context.Context, since int) ([]Call, error) {
+	var out []Call
+	err := c.do(ctx, http.MethodGet, fmt.Sprintf("/downstream/calls?since=%d", since), nil, &out)
+	return out, err
 }
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {

@@ -27,14 +27,17 @@ type Config struct {
 	Links        []Link // proxies to run
 	ControlAddr  string // default ":9090"
 	ProviderAddr string // default ":8081"
+	// DownstreamAddr is where the downstream fake listens; default ":8082".
+	DownstreamAddr string
 }
 
 // Server runs the proxies, the provider and the control API.
 type Server struct {
-	cfg      Config
-	log      *slog.Logger
-	toxi     *toxiproxy.ApiServer
-	provider *Provider
+	cfg        Config
+	log        *slog.Logger
+	toxi       *toxiproxy.ApiServer
+	provider   *Provider
+	downstream *Downstream
 }
 
 // NewServer validates cfg and prepares (but does not start) the agent.
@@ -48,6 +51,9 @@ func NewServer(cfg Config, log *slog.Logger) (*Server, error) {
 	if cfg.ProviderAddr == "" {
 		cfg.ProviderAddr = fmt.Sprintf(":%d", ProviderPort)
 	}
+	if cfg.DownstreamAddr == "" {
+		cfg.DownstreamAddr = fmt.Sprintf(":%d", DownstreamPort)
+	}
 	toxi := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop())
 	for _, l := range cfg.Links {
 		p := toxiproxy.NewProxy(toxi, l.Name, l.Listen, l.Upstream)
@@ -55,7 +61,7 @@ func NewServer(cfg Config, log *slog.Logger) (*Server, error) {
 			return nil, fmt.Errorf("add link %s: %w", l.Name, err)
 		}
 	}
-	return &Server{cfg: cfg, log: log, toxi: toxi, provider: NewProvider()}, nil
+	return &Server{cfg: cfg, log: log, toxi: toxi, provider: NewProvider(), downstream: NewDownstream()}, nil
 }
 
 // Run serves until ctx is cancelled.
@@ -71,9 +77,11 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	}()
 	defer s.provider.Close()
+	defer s.downstream.Close()
 
 	servers := []*http.Server{
 		{Addr: s.cfg.ProviderAddr, Handler: s.provider, ReadHeaderTimeout: 5 * time.Second},
+		{Addr: s.cfg.DownstreamAddr, Handler: s.downstream, ReadHeaderTimeout: 5 * time.Second},
 		{Addr: s.cfg.ControlAddr, Handler: s.controlHandler(), ReadHeaderTimeout: 5 * time.Second},
 	}
 	errc := make(chan error, len(servers))
@@ -129,6 +137,7 @@ func (s *Server) controlHandler() http.Handler {
 			}
 		}
 		_ = s.provider.Behave(ProviderBehaviour{})
+		s.downstream.ClearBehaviour()
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	mux.HandleFunc("POST /provider/behaviour", s.auth(func(w http.ResponseWriter, r *http.Request) {
@@ -146,6 +155,7 @@ func (s *Server) controlHandler() http.Handler {
 	mux.HandleFunc("GET /provider/ledger", s.auth(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.provider.Ledger())
 	}))
+	s.downstreamRoutes(mux)
 	return mux
 }
 

@@ -42,7 +42,7 @@ func Entries() ([]Entry, error) {
 		}
 		seen[m.Slug] = true
 		out = append(out, Entry{Meta: m, Challenge: grading.Challenge{Slug: m.Slug, Scenarios: table(),
-			Limits: grading.Limits{CPUs: m.Limits.CPUs, MemoryMB: m.Limits.MemoryMB, Pids: m.Limits.Pids, StartTimeout: m.StartTimeout}}})
+			Limits: grading.Limits{CPUs: m.Limits.CPUs, MemoryMB: m.Limits.MemoryMB, Pids: m.Limits.Pids, StartTimeout: m.StartTimeout, Replicas: m.Replicas}}})
 	}
 	for slug := range tables {
 		if !seen[slug] {

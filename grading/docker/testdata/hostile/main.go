@@ -22,6 +22,7 @@ func probe(w http.ResponseWriter, r *http.Request) {
 	out["write_root"] = errString(os.WriteFile("/owned.txt", []byte("x"), 0o644))
 	out["write_tmp"] = errString(os.WriteFile("/tmp/ok.txt", []byte("x"), 0o644))
 	out["gateway"] = gateway()
+	out["instance"] = os.Getenv("INSTANCE_ID") + "/" + os.Getenv("REPLICAS")
 	out["status"] = procStatus()
 	out["pids_max"] = firstOf("/sys/fs/cgroup/pids/pids.max", "/sys/fs/cgroup/pids.max")
 	out["memory_max"] = firstOf("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory.max")

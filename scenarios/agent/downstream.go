@@ -1,0 +1,236 @@
+package agent
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// DownstreamPort is where the downstream fake listens inside the agent; the "downstream" link
+// proxies the app's DOWNSTREAM_URL to it.
+const DownstreamPort = 8082
+
+// FencedPrefix marks the downstream's fenced storage: a request whose path starts with it must
+// carry a Fencing-Token header, and is refused with 409 when the token is lower than the highest
+// one accepted before (Kleppmann's fencing tokens). Tokens equal to the highest are accepted: one
+// holder writes several times under its token.
+const FencedPrefix = "/fenced/"
+
+// FencingHeader carries a fencing token to the downstream's fenced storage.
+const FencingHeader = "Fencing-Token"
+
+// Call is one request the downstream fake received: the ground truth of what the app did.
+type Call struct {
+	Seq    int               `json:"seq"`
+	Method string            `json:"method"`
+	Path   string            `json:"path"`
+	Query  string            `json:"query,omitempty"`
+	Header map[string]string `json:"header,omitempty"` // the request's headers, first value each
+	Body   string            `json:"body,omitempty"`   // at most 4 KiB
+	Start  time.Time         `json:"start"`            // when the request arrived
+	End    time.Time         `json:"end"`              // when the answer was sent (zero while in flight)
+	Status int               `json:"status"`           // what the downstream answered; 0 when the caller gave up first
+	// Token is the fencing token of a fenced call, Accepted whether the storage took it.
+	Token    int64 `json:"token,omitempty"`
+	Accepted bool  `json:"accepted,omitempty"`
+}
+
+// DownstreamBehaviour is sent to POST /downstream/behaviour; it applies to every request whose
+// path starts with PathPrefix ("" means every path) until changed or reset.
+type DownstreamBehaviour struct {
+	PathPrefix string `json:"path_prefix,omitempty"`
+	// Status is the answer's status code; 0 means 200.
+	Status int `json:"status,omitempty"`
+	// LatencyMS delays every answer.
+	LatencyMS int64 `json:"latency_ms,omitempty"`
+	// Hang holds requests until the caller gives up (bounded by a minute).
+	Hang bool `json:"hang,omitempty"`
+}
+
+// Downstream is a generic downstream service for the app to call at DOWNSTREAM_URL. It answers
+// every path with JSON {"seq": N, "path": "...", "version": V}, where V counts the calls to that
+// path so far, records every call, and behaves as the harness says (errors, latency, hangs).
+// Paths under FencedPrefix are a fenced store.
+type Downstream struct {
+	mu        sync.Mutex
+	calls     []Call
+	perPath   map[string]int
+	behaviour []DownstreamBehaviour
+	maxToken  int64
+	stop      chan struct{}
+}
+
+// NewDownstream returns a downstream with no calls. Close releases hanging requests.
+func NewDownstream() *Downstream {
+	return &Downstream{perPath: map[string]int{}, stop: make(chan struct{})}
+}
+
+// Close releases every hanging request.
+func (d *Downstream) Close() { close(d.stop) }
+
+// maxCalls bounds the record: a runaway retry loop must not eat the agent's memory.
+const maxCalls = 200_000
+
+// Behave replaces the behaviour for b.PathPrefix; a zero behaviour for a prefix removes it.
+func (d *Downstream) Behave(b DownstreamBehaviour) error {
+	if b.Status != 0 && (b.Status < 200 || b.Status > 599) {
+		return fmt.Errorf("status %d is not an HTTP status", b.Status)
+	}
+	if b.LatencyMS < 0 || b.LatencyMS > 60_000 {
+		return fmt.Errorf("latency_ms %d out of range 0..60000", b.LatencyMS)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var kept []DownstreamBehaviour
+	for _, old := range d.behaviour {
+		if old.PathPrefix != b.PathPrefix {
+			kept = append(kept, old)
+		}
+	}
+	if b != (DownstreamBehaviour{PathPrefix: b.PathPrefix}) {
+		kept = append(kept, b)
+	}
+	d.behaviour = kept
+	return nil
+}
+
+// ClearBehaviour makes every path answer normally again; the record of calls stays.
+func (d *Downstream) ClearBehaviour() {
+	d.mu.Lock()
+	d.behaviour = nil
+	d.mu.Unlock()
+}
+
+// Calls returns the calls with Seq > since, in arrival order.
+func (d *Downstream) Calls(since int) []Call {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []Call
+	for _, c := range d.calls {
+		if c.Seq > since {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// behaviourFor picks the longest matching prefix. Callers hold mu.
+func (d *Downstream) behaviourFor(path string) DownstreamBehaviour {
+	var best DownstreamBehaviour
+	found := false
+	for _, b := range d.behaviour {
+		if strings.HasPrefix(path, b.PathPrefix) && (!found || len(b.PathPrefix) > len(best.PathPrefix)) {
+			best, found = b, true
+		}
+	}
+	return best
+}
+
+func (d *Downstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 4<<10))
+	hdr := map[string]string{}
+	for k, v := range r.Header {
+		if len(v) > 0 {
+			hdr[k] = v[0]
+		}
+	}
+	d.mu.Lock()
+	if len(d.calls) >= maxCalls {
+		d.mu.Unlock()
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "downstream call record full"})
+		return
+	}
+	d.perPath[r.URL.Path]++
+	c := Call{Seq: len(d.calls) + 1, Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Header: hdr,
+		Body: string(body), Start: time.Now()}
+	version := d.perPath[r.URL.Path]
+	b := d.behaviourFor(r.URL.Path)
+	d.calls = append(d.calls, c)
+	idx := len(d.calls) - 1
+	d.mu.Unlock()
+
+	if b.LatencyMS > 0 {
+		select {
+		case <-time.After(time.Duration(b.LatencyMS) * time.Millisecond):
+		case <-r.Context().Done():
+			d.finish(idx, 0, 0, false)
+			return
+		case <-d.stop:
+			return
+		}
+	}
+	if b.Hang {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(maxHang):
+		case <-d.stop:
+		}
+		d.finish(idx, 0, 0, false)
+		return
+	}
+	status := b.Status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	if strings.HasPrefix(r.URL.Path, FencedPrefix) && status < 300 {
+		token, err := strconv.ParseInt(r.Header.Get(FencingHeader), 10, 64)
+		if err != nil {
+			d.finish(idx, http.StatusBadRequest, 0, false)
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "a " + FencingHeader + " header with an integer token is required"})
+			return
+		}
+		d.mu.Lock()
+		accepted := token >= d.maxToken
+		if accepted {
+			d.maxToken = token
+		}
+		highest := d.maxToken
+		d.mu.Unlock()
+		if !accepted {
+			d.finish(idx, http.StatusConflict, token, false)
+			writeJSON(w, http.StatusConflict, map[string]any{"error": "stale fencing token", "token": token, "highest": highest})
+			return
+		}
+		d.finish(idx, status, token, true)
+		writeJSON(w, status, map[string]any{"seq": idx + 1, "path": r.URL.Path, "version": version, "token": token})
+		return
+	}
+	d.finish(idx, status, 0, false)
+	if status >= 300 {
+		writeJSON(w, status, map[string]any{"error": "downstream failure (injected)", "seq": idx + 1})
+		return
+	}
+	writeJSON(w, status, map[string]any{"seq": idx + 1, "path": r.URL.Path, "version": version})
+}
+
+func (d *Downstream) finish(idx, status int, token int64, accepted bool) {
+	d.mu.Lock()
+	c := &d.calls[idx]
+	c.End, c.Status, c.Token, c.Accepted = time.Now(), status, token, accepted
+	d.mu.Unlock()
+}
+
+// downstreamRoutes adds the downstream's control routes to mux.
+func (s *Server) downstreamRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("POST /downstream/behaviour", s.auth(func(w http.ResponseWriter, r *http.Request) {
+		var b DownstreamBehaviour
+		if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			return
+		}
+		if err := s.downstream.Behave(b); err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	mux.HandleFunc("GET /downstream/calls", s.auth(func(w http.ResponseWriter, r *http.Request) {
+		since, _ := strconv.Atoi(r.URL.Query().Get("since"))
+		writeJSON(w, http.StatusOK, s.downstream.Calls(since))
+	}))
+}
