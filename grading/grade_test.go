@@ -99,8 +99,9 @@ type scriptedSandbox struct {
 func (s *scriptedSandbox) AppURL() string    { return s.app.URL }
 func (s *scriptedSandbox) AppURLs() []string { return []string{s.app.URL} }
 
-func (s *scriptedSandbox) Pause(context.Context, scenarios.Service) error   { return nil }
-func (s *scriptedSandbox) Unpause(context.Context, scenarios.Service) error { return nil }
+func (s *scriptedSandbox) Pause(context.Context, scenarios.Service) error       { return nil }
+func (s *scriptedSandbox) Unpause(context.Context, scenarios.Service) error     { return nil }
+func (s *scriptedSandbox) Wait(context.Context, scenarios.Service) (int, error) { return 0, nil }
 
 func (s *scriptedSandbox) Kill(ctx context.Context, svc scenarios.Service, signal string) error {
 	s.mu.Lock()

@@ -58,6 +58,9 @@ type Target interface {
 	// error.
 	Pause(ctx context.Context, svc Service) error
 	Unpause(ctx context.Context, svc Service) error
+	// Wait blocks until a service's main process has exited (at once if it is not running) and
+	// returns its exit code; ctx bounds the wait.
+	Wait(ctx context.Context, svc Service) (exitCode int, err error)
 	// Logs returns the last lines of a service's output since a moment (the zero time: all of it).
 	Logs(ctx context.Context, svc Service, since time.Time, lines int) (string, error)
 }

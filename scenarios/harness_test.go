@@ -21,6 +21,7 @@ func (urlTarget) Kill(context.Context, scenarios.Service, string) error { return
 func (urlTarget) Start(context.Context, scenarios.Service) error        { return nil }
 func (urlTarget) Pause(context.Context, scenarios.Service) error        { return nil }
 func (urlTarget) Unpause(context.Context, scenarios.Service) error      { return nil }
+func (urlTarget) Wait(context.Context, scenarios.Service) (int, error)  { return 0, nil }
 func (urlTarget) Logs(context.Context, scenarios.Service, time.Time, int) (string, error) {
 	return "", nil
 }

@@ -36,10 +36,10 @@ const (
 const (
 	appPort        = 3000
 	downstreamPort = 8070 // DOWNSTREAM_URL's port on the agent
-	roleAgent    = "agent"
-	dbName       = "app"
-	dbUser       = "holdfast"
-	readyTimeout = 30 * time.Second
+	roleAgent      = "agent"
+	dbName         = "app"
+	dbUser         = "holdfast"
+	readyTimeout   = 30 * time.Second
 )
 
 // sandbox is one grading run's containers and networks.
@@ -413,6 +413,21 @@ func (s *sandbox) Kill(ctx context.Context, svc scenarios.Service, signal string
 		return nil
 	case err := <-w.Error:
 		return fmt.Errorf("wait for %s to stop: %w", svc, err)
+	}
+}
+
+// Wait blocks until the service's process has exited and returns its exit code.
+func (s *sandbox) Wait(ctx context.Context, svc scenarios.Service) (int, error) {
+	id, err := s.containerID(string(svc))
+	if err != nil {
+		return 0, err
+	}
+	w := s.e.cli.ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
+	select {
+	case res := <-w.Result:
+		return int(res.StatusCode), nil
+	case err := <-w.Error:
+		return 0, fmt.Errorf("wait for %s: %w", svc, err)
 	}
 }
 

@@ -215,6 +215,19 @@ func TestSandboxRunsReplicasAndPauses(t *testing.T) {
 	if got, r := probe(2, 5*time.Second); got != "app-2/2" {
 		t.Fatalf("after unpause: %s", r.Describe())
 	}
+	// Wait sees a replica's exit and its code; the other replica goes on.
+	if err := sb.Kill(ctx, scenarios.Replica(2), "SIGKILL"); err != nil {
+		t.Fatal(err)
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	code, err := sb.Wait(wctx, scenarios.Replica(2))
+	wcancel()
+	if err != nil || code != 137 {
+		t.Fatalf("wait after SIGKILL: code %d, %v; want 137", code, err)
+	}
+	if err := sb.Start(ctx, scenarios.Replica(2)); err != nil {
+		t.Fatal(err)
+	}
 	// A paused replica is torn down with the rest (deferred Teardown; the janitor test checks
 	// nothing is left).
 	if err := sb.Pause(ctx, scenarios.Replica(2)); err != nil {

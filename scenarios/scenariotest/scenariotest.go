@@ -1,0 +1,312 @@
+// Package scenariotest holds what every challenge's tests do the same way: grade the reference
+// and the broken variants in testdata/ for real (the kill matrix), check every scenario catches a
+// variant, repeat flaky-prone scenarios until a verdict cannot flip, and check the starters build
+// and serve. Each needs Docker (dockertest).
+package scenariotest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/holdfast-ci/holdfast/grading"
+	"github.com/holdfast-ci/holdfast/grading/docker/dockertest"
+	"github.com/holdfast-ci/holdfast/scenarios"
+	"github.com/holdfast-ci/holdfast/templates"
+)
+
+// Challenge joins a scenario table with its templates/<slug>/challenge.yaml (limits, replicas,
+// start timeout), as the catalog does.
+func Challenge(t testing.TB, slug string, table []scenarios.Scenario) grading.Challenge {
+	t.Helper()
+	metas, err := templates.All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range metas {
+		if m.Slug == slug {
+			return grading.Challenge{Slug: slug, Scenarios: table, Limits: grading.Limits{CPUs: m.Limits.CPUs,
+				MemoryMB: m.Limits.MemoryMB, Pids: m.Limits.Pids, StartTimeout: m.StartTimeout, Replicas: m.Replicas}}
+		}
+	}
+	t.Fatalf("no templates/%s/challenge.yaml", slug)
+	return grading.Challenge{}
+}
+
+// Row is one submission of the kill matrix: testdata/<Dir> must fail exactly Fails (every other
+// scenario passes). A reference has no Fails.
+type Row struct {
+	Dir   string
+	Fails []string
+}
+
+// EveryScenarioHasAKiller holds a matrix to the rule: every scenario catches at least one
+// broken submission, at least one row is a reference, and the matrix names only real scenarios
+// and directories. It needs no Docker.
+func EveryScenarioHasAKiller(t *testing.T, table []scenarios.Scenario, rows []Row) {
+	t.Helper()
+	if err := scenarios.Validate(table); err != nil {
+		t.Fatal(err)
+	}
+	killed := map[string]bool{}
+	references := 0
+	for _, r := range rows {
+		if _, err := os.Stat(filepath.Join("testdata", r.Dir, "Dockerfile")); err != nil {
+			t.Errorf("kill matrix row %s: %v", r.Dir, err)
+		}
+		if len(r.Fails) == 0 {
+			references++
+		}
+		for _, s := range r.Fails {
+			killed[s] = true
+		}
+	}
+	if references == 0 {
+		t.Error("the kill matrix has no reference (a row that fails nothing)")
+	}
+	slugs := map[string]bool{}
+	for _, s := range table {
+		slugs[s.Slug] = true
+		if !killed[s.Slug] {
+			t.Errorf("scenario %s catches no broken variant in testdata/: add one that it must fail", s.Slug)
+		}
+	}
+	for s := range killed {
+		if !slugs[s] {
+			t.Errorf("the kill matrix names %s, which is not a scenario", s)
+		}
+	}
+}
+
+// KillMatrix grades every row for real, in Docker, one at a time (the scenarios measure time,
+// and two cores shared with a build would blur them), and checks each fails exactly what it
+// should with the status and score that go with it.
+func KillMatrix(t *testing.T, ch grading.Challenge, rows []Row) {
+	t.Helper()
+	eng := dockertest.Engine(t)
+	g := &grading.Grader{Engine: eng, HardCap: 300 * time.Second} // a cold build downloads modules
+	for _, row := range rows {
+		t.Run(row.Dir, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+			defer cancel()
+			v, err := g.Grade(ctx, ch, filepath.Join("testdata", row.Dir), nil)
+			if err != nil {
+				t.Fatalf("grader error: %v", err)
+			}
+			var failed []string
+			for _, r := range v.Scenarios {
+				switch r.Outcome {
+				case grading.OutcomeFailed:
+					failed = append(failed, r.Slug)
+				case grading.OutcomePassed:
+				default:
+					t.Errorf("scenario %s: outcome %s (%s)", r.Slug, r.Outcome, r.Error)
+				}
+			}
+			sort.Strings(failed)
+			want := slices.Clone(row.Fails)
+			sort.Strings(want)
+			if !slices.Equal(failed, want) {
+				for _, r := range v.Scenarios {
+					if r.Failure != nil {
+						t.Logf("%s: expected %s; actual %s", r.Slug, r.Failure.Expected, r.Failure.Actual)
+					}
+				}
+				t.Fatalf("status %s (%s), failed %v; want exactly %v to fail\napp log:\n%s", v.Status, v.Message, failed, want, v.LogTail)
+			}
+			wantStatus := grading.Failed
+			if len(want) == 0 {
+				wantStatus = grading.Passed
+			}
+			if v.Status != wantStatus || (wantStatus == grading.Passed) != (v.Score == 100) {
+				t.Fatalf("status %s score %d; want %s", v.Status, v.Score, wantStatus)
+			}
+		})
+	}
+}
+
+// Repeat is one flaky-prone scenario run Runs times against testdata/<Dir>; it must pass every
+// time when Pass, fail every time otherwise.
+type Repeat struct {
+	Dir      string
+	Scenario string
+	Runs     int
+	Pass     bool
+}
+
+// Stable runs each Repeat in one sandbox per directory (all replicas started), resetting the
+// agent and recovering the app between runs as the grader does, so a verdict cannot flip
+// between gradings.
+func Stable(t *testing.T, ch grading.Challenge, repeats []Repeat) {
+	t.Helper()
+	eng := dockertest.Engine(t)
+	byslug := map[string]scenarios.Scenario{}
+	for _, s := range ch.Scenarios {
+		byslug[s.Slug] = s
+	}
+	var dirs []string
+	for _, r := range repeats {
+		if _, ok := byslug[r.Scenario]; !ok {
+			t.Fatalf("no scenario %s", r.Scenario)
+		}
+		if !slices.Contains(dirs, r.Dir) {
+			dirs = append(dirs, r.Dir)
+		}
+	}
+	for _, dir := range dirs {
+		t.Run(dir, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+			defer cancel()
+			sb := start(ctx, t, eng, ch, filepath.Join("testdata", dir))
+			h := sb.Harness()
+			for _, r := range repeats {
+				if r.Dir != dir {
+					continue
+				}
+				s := byslug[r.Scenario]
+				for i := 1; i <= r.Runs; i++ {
+					if err := h.Agent.Reset(ctx); err != nil {
+						t.Fatal(err)
+					}
+					timeout := s.Timeout
+					if timeout == 0 {
+						timeout = 30 * time.Second
+					}
+					sctx, scancel := context.WithTimeout(ctx, timeout)
+					err := s.Run(sctx, h)
+					scancel()
+					_, isFailure := scenarios.AsFailure(err)
+					if err != nil && !isFailure {
+						t.Fatalf("%s run %d: grader error: %v", r.Scenario, i, err)
+					}
+					if (err == nil) != r.Pass {
+						t.Fatalf("%s run %d of %d: passed=%v, want passed=%v every time (%v)", r.Scenario, i, r.Runs, err == nil, r.Pass, err)
+					}
+					if err := restartIfNeeded(ctx, sb, s); err != nil {
+						t.Fatalf("after %s run %d: %v", r.Scenario, i, err)
+					}
+				}
+			}
+		})
+	}
+}
+
+// restartIfNeeded brings every replica back after a disruptive scenario, as the grader does.
+func restartIfNeeded(ctx context.Context, sb grading.Sandbox, s scenarios.Scenario) error {
+	for i := range len(sb.AppURLs()) {
+		svc := scenarios.Replica(i + 1)
+		if err := sb.Unpause(ctx, svc); err != nil {
+			return err
+		}
+		if !s.Disruptive {
+			continue
+		}
+		if err := sb.Kill(ctx, svc, "SIGKILL"); err != nil {
+			return err
+		}
+		if err := sb.Start(ctx, svc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// start builds dir, provisions a sandbox for ch and starts every replica.
+func start(ctx context.Context, t *testing.T, eng grading.Engine, ch grading.Challenge, dir string) grading.Sandbox {
+	t.Helper()
+	b, err := eng.Build(ctx, dir)
+	if err != nil || b.Failed {
+		t.Fatalf("build %s: %v %s\n%s", dir, err, b.Reason, b.LogTail)
+	}
+	sb, err := eng.Provision(ctx, b.Image, ch.Limits)
+	if sb != nil {
+		t.Cleanup(func() { _ = sb.Teardown(context.Background()) })
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range max(ch.Limits.Replicas, 1) {
+		if err := sb.Start(ctx, scenarios.Replica(i+1)); err != nil {
+			logs, _ := sb.Logs(context.Background(), scenarios.Replica(i+1), time.Time{}, 40)
+			t.Fatalf("start replica %d of %s: %v\n%s", i+1, dir, err, logs)
+		}
+	}
+	return sb
+}
+
+// StartersServe builds each starter in starterRoot/<lang> (e.g. ../../templates/<slug>/starter),
+// starts it as the challenge would, and checks it answers GET /healthz with 200 and each probe
+// with 501: a learner's first push must reach the scenarios, not stop at build_failed or crashed.
+func StartersServe(t *testing.T, ch grading.Challenge, starterRoot string, probes ...scenarios.Request) {
+	t.Helper()
+	if len(probes) == 0 {
+		t.Fatal("give at least one route the starter leaves unimplemented")
+	}
+	eng := dockertest.Engine(t)
+	entries, err := os.ReadDir(starterRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	langs := 0
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		langs++
+		t.Run(e.Name(), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+			defer cancel()
+			sb := start(ctx, t, eng, ch, filepath.Join(starterRoot, e.Name()))
+			h := sb.Harness()
+			for i := range h.Replicas() {
+				if err := expectStatus(ctx, h, scenarios.Request{Path: "/healthz", Replica: i + 1}, http.StatusOK); err != nil {
+					t.Error(err)
+				}
+			}
+			for _, p := range probes {
+				if err := expectStatus(ctx, h, p, http.StatusNotImplemented); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	if langs == 0 {
+		t.Fatalf("no starters in %s", starterRoot)
+	}
+}
+
+func expectStatus(ctx context.Context, h *scenarios.Harness, r scenarios.Request, want int) error {
+	resp := h.Do(ctx, r)
+	if resp.Err != nil || resp.Status != want {
+		method := r.Method
+		if method == "" {
+			method = http.MethodGet
+		}
+		return fmt.Errorf("%s %s: %s, want %d", method, r.Path, resp.Describe(), want)
+	}
+	return nil
+}
+
+// ReadBrief returns templates/<slug>/README.md, for tests that hold the brief to the numbers the
+// scenarios use.
+func ReadBrief(t testing.TB, slug string) string {
+	t.Helper()
+	f, err := os.Open(filepath.Join("..", "..", "templates", slug, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.ReplaceAll(string(b), "\r\n", "\n")
+}
