@@ -56,7 +56,7 @@ func (e *scriptedEngine) Provision(ctx context.Context, image string, limits gra
 		w.WriteHeader(http.StatusOK)
 	}))
 	ctl := freeAddr(e.t)
-	srv, err := agent.NewServer(agent.Config{Token: strings.Repeat("x", 32), ControlAddr: ctl, ProviderAddr: freeAddr(e.t)}, slog.New(slog.DiscardHandler))
+	srv, err := agent.NewServer(agent.Config{Token: strings.Repeat("x", 32), ControlAddr: ctl, ProviderAddr: freeAddr(e.t), DownstreamAddr: freeAddr(e.t)}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return nil, err
 	}
