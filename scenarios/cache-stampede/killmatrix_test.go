@@ -1,0 +1,41 @@
+package cachestampede_test
+
+import (
+	"testing"
+
+	"github.com/holdfast-ci/holdfast/grading"
+	"github.com/holdfast-ci/holdfast/scenarios"
+	cachestampede "github.com/holdfast-ci/holdfast/scenarios/cache-stampede"
+	"github.com/holdfast-ci/holdfast/scenarios/scenariotest"
+)
+
+// killMatrix says which scenarios each submission in testdata/ must fail; every other scenario
+// must pass. The references fail none.
+var killMatrix = []scenariotest.Row{
+	{Dir: "reference"},
+}
+
+func challenge(t *testing.T) grading.Challenge {
+	return scenariotest.Challenge(t, cachestampede.Slug, cachestampede.Scenarios())
+}
+
+func TestEveryScenarioHasAKiller(t *testing.T) {
+	scenariotest.EveryScenarioHasAKiller(t, cachestampede.Scenarios(), killMatrix)
+}
+
+func TestKillMatrix(t *testing.T) { scenariotest.KillMatrix(t, challenge(t), killMatrix) }
+
+// TestVerdictsAreStable repeats the timing- and concurrency-sensitive scenarios against the
+// references (pass every time) and the variants they catch (fail every time).
+func TestVerdictsAreStable(t *testing.T) {
+	scenariotest.Stable(t, challenge(t), []scenariotest.Repeat{
+		{Dir: "reference", Scenario: "hot_key_flush_stampede", Runs: 3, Pass: true},
+	})
+}
+
+// TestStartersBuildAndServe: each starter a learner can pick builds, starts, and answers 501 on
+// the route left to implement.
+func TestStartersBuildAndServe(t *testing.T) {
+	scenariotest.StartersServe(t, challenge(t), "../../templates/cache-stampede/starter",
+		scenarios.Request{Path: "/api/products/p1"})
+}
