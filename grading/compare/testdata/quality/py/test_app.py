@@ -1,0 +1,10 @@
+def test_price():
+    pass
+
+
+def test_handler():
+    pass
+
+
+def helper():
+    pass
