@@ -1,0 +1,364 @@
+package gracefulshutdown
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/holdfast-ci/holdfast/scenarios"
+)
+
+// Slug names the challenge in the catalog and in templates/.
+const Slug = "graceful-shutdown"
+
+// The contract's numbers; templates/graceful-shutdown/README.md states each of them.
+const (
+	// MaxWorkMS bounds a transfer's work_ms.
+	MaxWorkMS = 3000
+	// DrainLimit is how long the app must let requests in flight run after SIGTERM.
+	DrainLimit = 5 * time.Second
+	// Grace is how long after SIGTERM the process must have exited; the platform would send
+	// SIGKILL then.
+	Grace = 6 * time.Second
+	// ReadyWithin is how soon after SIGTERM /readyz must stop answering 200.
+	ReadyWithin = 500 * time.Millisecond
+	// LateAfter is how long after SIGTERM a new transfer counts as late: from then on it must be
+	// refused (503 or no connection), never started.
+	LateAfter = 500 * time.Millisecond
+	// MaxInFlight is the most transfers a scenario keeps in flight at once.
+	MaxInFlight = 5
+)
+
+// Harness-side allowances, not part of the contract.
+const (
+	// signalDelay lets requests sent together reach the app and start their work before the
+	// signal: a loaded machine needs far less, a correct app is never judged on the margin.
+	signalDelay = 500 * time.Millisecond
+	// exitSlack covers the sandbox's own latency in reporting an exit.
+	exitSlack = 500 * time.Millisecond
+)
+
+// Scenarios returns the challenge's scenario table in the order it runs: the one that leaves the
+// app running first, then those that stop it, SIGKILL last.
+func Scenarios() []scenarios.Scenario {
+	return []scenarios.Scenario{
+		{Slug: "basic_transfer", Title: "A transfer is committed with both ledger lines and can be read back", Weight: 10, Visibility: scenarios.Public, Run: basic},
+		{Slug: "in_flight_requests_complete", Title: "Transfers in flight when SIGTERM arrives all complete and are committed", Weight: 25, Visibility: scenarios.Public, Disruptive: true, Run: inFlightComplete},
+		{Slug: "readiness_fails_on_sigterm", Title: "/readyz stops answering 200 as soon as SIGTERM arrives", Weight: 15, Visibility: scenarios.Public, Disruptive: true, Run: readinessFails},
+		{Slug: "new_requests_refused", Title: "Transfers sent after SIGTERM are refused, not started", Weight: 15, Visibility: scenarios.Public, Disruptive: true, Run: newRequestsRefused},
+		{Slug: "exits_within_grace", Title: "The process exits with code 0 within the grace period", Weight: 15, Visibility: scenarios.Public, Disruptive: true, Run: exitsWithinGrace},
+		{Slug: "keepalive_does_not_block_exit", Title: "A client on a kept-alive connection does not hold the process open", Weight: 10, Visibility: scenarios.Hidden, Disruptive: true, Run: keepAliveDoesNotBlockExit},
+		{Slug: "sigkill_leaves_no_half_transfer", Title: "A transfer cut short by SIGKILL leaves nothing half-written", Weight: 10, Visibility: scenarios.Hidden, Disruptive: true, Run: sigkillAllOrNothing},
+	}
+}
+
+func basic(ctx context.Context, h *scenarios.Harness) error {
+	if r := fresh(ctx, h, scenarios.Request{Path: "/healthz"}); r.Status != http.StatusOK {
+		return scenarios.Failf("GET /healthz to answer 200 while the service runs", hintFor(r), "%s", r.Describe())
+	}
+	if r := fresh(ctx, h, scenarios.Request{Path: "/readyz"}); r.Status != http.StatusOK {
+		return scenarios.Failf("GET /readyz to answer 200 once the service is ready for transfers",
+			"Add a readiness endpoint, /readyz: 200 while you take new work, 503 from SIGTERM on. /healthz is liveness only and keeps answering 200.",
+			"%s", r.Describe())
+	}
+
+	t := newTransfers("basic", 1, 0)[0]
+	r := post(ctx, h, t, 0)
+	if err := expectCreated(r, t, "a new transfer"); err != nil {
+		return err
+	}
+	if err := expectCommitted(ctx, h, []transfer{t}, "a transfer answered 201"); err != nil {
+		return err
+	}
+	got := fresh(ctx, h, scenarios.Request{Path: "/api/transfers/" + t.ID})
+	if got.Status != http.StatusOK {
+		return scenarios.Failf(fmt.Sprintf("GET /api/transfers/%s to answer 200 right after it was created", t.ID),
+			"Look the transfer up by its id in the transfers table.", "%s", got.Describe())
+	}
+	if err := expectBody(got, t, "GET /api/transfers/"+t.ID); err != nil {
+		return err
+	}
+	if r := fresh(ctx, h, scenarios.Request{Path: "/api/transfers/" + newID("unknown")}); r.Status != http.StatusNotFound {
+		return scenarios.Failf("404 for GET of a transfer id that does not exist", "Answer 404 when no transfer has that id.", "%s", r.Describe())
+	}
+
+	dup := t
+	dup.Amount, dup.To = t.Amount+1, t.To+"-other"
+	if r := post(ctx, h, dup, 0); r.Status != http.StatusConflict {
+		return scenarios.Failf("409 Conflict for a transfer whose id is already used",
+			"The id is the transfers table's primary key: map the unique violation (SQLSTATE 23505) to 409 and keep the original.",
+			"%s", r.Describe())
+	}
+	if err := expectCommitted(ctx, h, []transfer{t}, "a transfer after a second POST with its id"); err != nil {
+		return err
+	}
+
+	// The drain scenarios rely on work_ms really taking that long.
+	slow := newTransfers("work", 1, 600)[0]
+	r = post(ctx, h, slow, 0)
+	if err := expectCreated(r, slow, "a transfer with work_ms 600"); err != nil {
+		return err
+	}
+	if r.Duration < time.Duration(slow.WorkMS)*time.Millisecond {
+		return scenarios.Failf("a transfer with work_ms 600 to take at least 600 ms",
+			"Wait work_ms milliseconds between the debit and the credit, inside the transaction: it stands for the slow part of the work.",
+			"it was answered after %s", r.Duration.Round(time.Millisecond))
+	}
+
+	for _, c := range invalidBodies() {
+		r := fresh(ctx, h, scenarios.Request{Method: http.MethodPost, Path: "/api/transfers", Body: c.body})
+		if r.Status != http.StatusBadRequest {
+			return scenarios.Failf("400 Bad Request for a transfer with "+c.what,
+				"Validate the body before touching the database: the brief lists the rules.", "%s", r.Describe())
+		}
+	}
+	return expectConsistent(ctx, h)
+}
+
+type invalid struct {
+	what string
+	body []byte
+}
+
+func invalidBodies() []invalid {
+	ok := func(change func(map[string]any)) []byte {
+		m := map[string]any{"id": newID("bad"), "from": "acct-a", "to": "acct-b", "amount": 100, "work_ms": 0}
+		change(m)
+		return scenarios.JSON(m)
+	}
+	return []invalid{
+		{"no id", ok(func(m map[string]any) { delete(m, "id") })},
+		{"amount 0", ok(func(m map[string]any) { m["amount"] = 0 })},
+		{"an amount with a fraction", ok(func(m map[string]any) { m["amount"] = 12.5 })},
+		{"from equal to to", ok(func(m map[string]any) { m["to"] = "acct-a" })},
+		{fmt.Sprintf("work_ms %d (more than %d)", MaxWorkMS+1, MaxWorkMS), ok(func(m map[string]any) { m["work_ms"] = MaxWorkMS + 1 })},
+		{"a body that is not valid JSON", []byte(`{"id": "x",`)},
+	}
+}
+
+func inFlightComplete(ctx context.Context, h *scenarios.Harness) error {
+	ts := newTransfers("drain", MaxInFlight, 1500)
+	answers := postAll(ctx, h, ts)
+	sig, err := signalAfter(ctx, h, signalDelay, "SIGTERM")
+	if err != nil {
+		return err
+	}
+	rs := collect(answers)
+	for i, r := range rs {
+		if r.Status != http.StatusCreated {
+			return scenarios.Failf(fmt.Sprintf("201 Created for each of the %d transfers (work_ms 1500) in flight when SIGTERM arrived", len(ts)),
+				drainHint(r.Response), "transfer %s: %s (all answers: %s)", ts[i].ID, r.Describe(), statuses(rs))
+		}
+		if err := expectBody(r.Response, ts[i], "the 201 for transfer "+ts[i].ID); err != nil {
+			return err
+		}
+		if r.end.Before(sig.sent) {
+			return scenarios.Failf("transfers with work_ms 1500 to be still running 500 ms after they were sent",
+				"Wait work_ms milliseconds between the debit and the credit.", "transfer %s was answered after %s",
+				ts[i].ID, r.Duration.Round(time.Millisecond))
+		}
+	}
+	if err := expectCommitted(ctx, h, ts, "every transfer answered 201 during the drain"); err != nil {
+		return err
+	}
+	return expectConsistent(ctx, h)
+}
+
+func readinessFails(ctx context.Context, h *scenarios.Harness) error {
+	slow := newTransfers("ready", 1, 2500)[0]
+	pending := postAll(ctx, h, []transfer{slow})
+	sig, err := signalAfter(ctx, h, signalDelay, "SIGTERM")
+	if err != nil {
+		return err
+	}
+	// Poll while the transfer drains, each time on a new connection as a Kubernetes probe does.
+	var seen []string
+	deadline := sig.delivered.Add(3 * time.Second)
+	for time.Now().Before(deadline) && !done(pending[0]) {
+		at := time.Since(sig.delivered)
+		r := fresh(ctx, h, scenarios.Request{Path: "/readyz", Timeout: time.Second})
+		seen = append(seen, fmt.Sprintf("%s at +%dms", statusWord(r), at.Milliseconds()))
+		switch {
+		case r.Err == nil && r.Status == http.StatusOK && at >= ReadyWithin:
+			return scenarios.Failf(fmt.Sprintf("GET /readyz to answer 503 (or refuse the connection) from %s after SIGTERM, while requests drain", ReadyWithin),
+				"Turn readiness off first thing in the SIGTERM handler, before waiting for anything: a load balancer reads /readyz to stop sending you traffic.",
+				"200 at %s after SIGTERM (polls: %s)", at.Round(time.Millisecond), lastN(seen, 6))
+		case r.Err == nil && r.Status != http.StatusOK && r.Status != http.StatusServiceUnavailable:
+			return scenarios.Failf("GET /readyz to answer 200 or 503 (or the connection to be refused once the listener is closed)",
+				"Answer 503 from /readyz while draining.", "%s at %s after SIGTERM", r.Describe(), at.Round(time.Millisecond))
+		case r.TimedOut():
+			return scenarios.Failf("GET /readyz to answer (503) or refuse the connection while draining",
+				"Keep answering probes while you drain, or close the listener so connections are refused.",
+				"%s at %s after SIGTERM", r.Describe(), at.Round(time.Millisecond))
+		}
+		if err := pause(ctx, 100*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	collect(pending)
+	return nil
+}
+
+func newRequestsRefused(ctx context.Context, h *scenarios.Harness) error {
+	slow := newTransfers("inflight", 1, 2500)[0]
+	pending := postAll(ctx, h, []transfer{slow})
+	sig, err := signalAfter(ctx, h, signalDelay, "SIGTERM")
+	if err != nil {
+		return err
+	}
+	late := newTransfers("late", 3, 0)
+	for i, t := range late {
+		at := LateAfter + time.Duration(i)*500*time.Millisecond
+		if err := pause(ctx, time.Until(sig.delivered.Add(at))); err != nil {
+			return err
+		}
+		r := post(ctx, h, t, 3*time.Second)
+		switch {
+		case r.Err == nil && r.Status == http.StatusServiceUnavailable:
+		case r.Err != nil && !r.TimedOut():
+			// Refused (or closed): the client retries elsewhere.
+		case r.Err == nil && r.Status == http.StatusCreated:
+			return scenarios.Failf(fmt.Sprintf("a transfer sent %s after SIGTERM to be refused (503, or no connection), not started", at),
+				"From SIGTERM on, take no new work: answer 503 to new requests or stop accepting connections (close the listener), while the requests already in flight finish.",
+				"%s", r.Describe())
+		default:
+			return scenarios.Failf(fmt.Sprintf("a transfer sent %s after SIGTERM to get 503 or a refused connection", at),
+				"Answer 503 to new work while draining, or stop accepting connections.", "%s", r.Describe())
+		}
+	}
+	collect(pending)
+	if ex := waitExit(ctx, h, sig); ex.err != nil {
+		return ex.err
+	}
+	return expectAbsent(ctx, h, late, "transfers sent after SIGTERM and refused")
+}
+
+func exitsWithinGrace(ctx context.Context, h *scenarios.Harness) error {
+	ts := newTransfers("exit", 3, 1500)
+	answers := postAll(ctx, h, ts)
+	sig, err := signalAfter(ctx, h, signalDelay, "SIGTERM")
+	if err != nil {
+		return err
+	}
+	ex := waitExit(ctx, h, sig)
+	collect(answers)
+	return ex.judge(fmt.Sprintf("the process to exit with code 0 within %s of SIGTERM (3 transfers with work_ms 1500 in flight)", Grace), "")
+}
+
+func keepAliveDoesNotBlockExit(ctx context.Context, h *scenarios.Harness) error {
+	pc, err := dial(ctx, h)
+	if err != nil {
+		return scenarios.Failf("a connection to the app", "Listen on 0.0.0.0:$PORT.", "%v", err)
+	}
+	defer pc.close()
+	t := newTransfers("keepalive", 1, 1500)[0]
+	if err := pc.send(postRequest(t)); err != nil {
+		return scenarios.Failf("the app to read a transfer on a kept-alive connection", "Look at the app's log.", "%v", err)
+	}
+	sig, err := signalAfter(ctx, h, signalDelay, "SIGTERM")
+	if err != nil {
+		return err
+	}
+	// Like a client of a load balancer, keep using the connection for as long as the app keeps
+	// it open: after SIGTERM the app must end it after the request in flight.
+	stop := sig.sent.Add(Grace)
+	served := 0
+	closed := pc.receive(stop)
+	for !closed && time.Now().Before(stop) {
+		if err := pause(ctx, 200*time.Millisecond); err != nil {
+			return err
+		}
+		if pc.send(mustRequest(http.MethodGet, "/healthz", nil)) != nil {
+			break
+		}
+		closed = pc.receive(time.Now().Add(2 * time.Second))
+		if !pc.failed {
+			served++
+		}
+	}
+	pc.close()
+	ex := waitExit(ctx, h, sig)
+	return ex.judge(fmt.Sprintf("the process to exit with code 0 within %s of SIGTERM while a client kept its connection open", Grace),
+		fmt.Sprintf("; it answered %d request(s) on the kept-alive connection after SIGTERM without closing it", served))
+}
+
+func sigkillAllOrNothing(ctx context.Context, h *scenarios.Harness) error {
+	ts := newTransfers("killed", 3, MaxWorkMS)
+	answers := postAll(ctx, h, ts)
+	if _, err := signalAfter(ctx, h, 2*signalDelay, "SIGKILL"); err != nil {
+		return err
+	}
+	rs := collect(answers)
+	conn, err := h.Postgres(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	for i, t := range ts {
+		st, err := readStored(ctx, conn, t.ID)
+		if err != nil {
+			return err
+		}
+		answered := rs[i].Status == http.StatusCreated
+		if st.complete(t) || (!st.found && len(st.lines) == 0 && !answered) {
+			continue
+		}
+		return scenarios.Failf("a transfer cut short by SIGKILL to leave nothing in Postgres (and one answered 201 to be complete)",
+			"Write the transfer row and both ledger lines in ONE transaction (BEGIN … COMMIT): when the process dies, Postgres rolls back whatever was not committed.",
+			"transfer %s (answered: %s): %s", t.ID, statusWord(rs[i].Response), st.describe())
+	}
+	return expectConsistent(ctx, h)
+}
+
+// drainHint says what to look at for an in-flight transfer that did not get its 201.
+func drainHint(r scenarios.Response) string {
+	switch {
+	case r.TimedOut():
+		return "The request hung: after SIGTERM keep serving what is in flight, then exit."
+	case r.Err != nil:
+		return "The connection dropped: the process exited (or closed connections) before the requests in flight were answered. " +
+			"Wait for them before exiting; in Go, main must wait for Shutdown to return, not exit when ListenAndServe returns ErrServerClosed."
+	case r.Status >= 500:
+		return "The transfer failed during the drain: keep the database pool and the requests' contexts alive until every request in flight is answered, then close them."
+	}
+	return "Requests that arrived before SIGTERM must be finished normally."
+}
+
+func hintFor(r scenarios.Response) string {
+	switch {
+	case r.TimedOut():
+		return "The request hung. Look for a lock or a wait without a deadline."
+	case r.Err != nil:
+		return "The app dropped the connection. Look at its log for a crash."
+	case r.Status >= 500:
+		return "The app answered with a server error; its log usually says why."
+	}
+	return "Compare your routes and status codes with the brief."
+}
+
+func statuses(rs []answer) string {
+	words := make([]string, len(rs))
+	for i, r := range rs {
+		words[i] = statusWord(r.Response)
+	}
+	return strings.Join(words, ", ")
+}
+
+func statusWord(r scenarios.Response) string {
+	if r.Err != nil {
+		if r.TimedOut() {
+			return "no answer"
+		}
+		return "no HTTP answer (" + shortErr(r.Err) + ")"
+	}
+	return fmt.Sprint(r.Status)
+}
+
+func lastN(s []string, n int) string {
+	if len(s) > n {
+		s = append([]string{"…"}, s[len(s)-n:]...)
+	}
+	return strings.Join(s, ", ")
+}
