@@ -1,0 +1,89 @@
+package distributedlock
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/holdfast-ci/holdfast/scenarios"
+	"github.com/holdfast-ci/holdfast/scenarios/agent"
+)
+
+// calls builds recorded store writes: "app-1 5 200" is a write by app-1 under token 5 that the
+// store accepted, "app-2 4 409" one it refused, "- 5 200" one without X-Instance-Id.
+func calls(t *testing.T, lines ...string) []write {
+	t.Helper()
+	var out []agent.Call
+	at := time.Unix(1_700_000_000, 0)
+	for i, l := range lines {
+		f := strings.Fields(l)
+		status, err := strconv.Atoi(f[2])
+		if err != nil {
+			t.Fatal(err)
+		}
+		hdr := map[string]string{"Fencing-Token": f[1]}
+		if f[0] != "-" {
+			hdr["X-Instance-Id"] = f[0]
+		}
+		out = append(out, agent.Call{Seq: i + 1, Method: http.MethodPost, Path: StorePath, Header: hdr,
+			Body: `{"step":` + strconv.Itoa(i+1) + `}`, Start: at, End: at.Add(time.Millisecond),
+			Status: status, Accepted: status == http.StatusOK})
+		at = at.Add(300 * time.Millisecond)
+	}
+	return writesOf(out)
+}
+
+func TestCheckHistory(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		lines []string
+		fail  string // a fragment of the expected failure; "" means it passes
+	}{
+		{"one run", []string{"app-1 5 200", "app-1 5 200"}, ""},
+		{"takeover then refused once", []string{"app-1 5 200", "app-2 6 200", "app-1 5 409", "app-2 6 200"}, ""},
+		{"token shared by two holders", []string{"app-1 5 200", "app-2 5 200"}, "used by one holder only"},
+		{"writes on after a refusal", []string{"app-1 5 200", "app-2 6 200", "app-1 5 409", "app-1 5 409"}, "stop writing under token 5"},
+		{"no token", []string{"app-1 x 400"}, "integer Fencing-Token"},
+		{"no instance", []string{"- 5 200"}, "X-Instance-Id"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			assertFailure(t, checkHistory(calls(t, tt.lines...)), tt.fail)
+		})
+	}
+}
+
+func TestExpectComplete(t *testing.T) {
+	t.Parallel()
+	full := calls(t, "app-1 5 200", "app-1 5 200", "app-1 5 200", "app-1 5 200", "app-1 5 200")
+	assertFailure(t, expectComplete(full, "app-1", 5, "the run"), "")
+	assertFailure(t, expectComplete(full, "app-2", 5, "the run"), "from app-2")
+	assertFailure(t, expectComplete(full[:4], "app-1", 5, "the run"), "steps 1 to 5")
+	fast := calls(t, "app-1 5 200", "app-1 5 200", "app-1 5 200", "app-1 5 200", "app-1 5 200")
+	for i := range fast {
+		fast[i].Start = fast[0].Start.Add(time.Duration(i) * 10 * time.Millisecond)
+		fast[i].End = fast[i].Start.Add(time.Millisecond)
+	}
+	assertFailure(t, expectComplete(fast, "app-1", 5, "the run"), "between steps")
+}
+
+func assertFailure(t *testing.T, err error, fragment string) {
+	t.Helper()
+	if fragment == "" {
+		if err != nil {
+			t.Fatalf("want no failure, got %v", err)
+		}
+		return
+	}
+	f, ok := scenarios.AsFailure(err)
+	if !ok {
+		t.Fatalf("want a failure mentioning %q, got %v", fragment, err)
+	}
+	if !strings.Contains(f.Expected+" "+f.Actual, fragment) {
+		t.Fatalf("want a failure mentioning %q, got expected %q, actual %q", fragment, f.Expected, f.Actual)
+	}
+}
