@@ -13,6 +13,12 @@ import (
 // must pass. The references fail none.
 var killMatrix = []scenariotest.Row{
 	{Dir: "reference"},
+	{Dir: "broken-naive-cache-aside", Fails: []string{"hot_key_flush_stampede", "distinct_keys_not_serialised", "expiry_under_load"}},
+	{Dir: "broken-local-singleflight", Fails: []string{"hot_key_flush_stampede", "distinct_keys_not_serialised", "expiry_under_load"}},
+	{Dir: "broken-memory-cache", Fails: []string{"read_through", "hot_key_flush_stampede", "distinct_keys_not_serialised", "expiry_under_load"}},
+	{Dir: "broken-global-lock", Fails: []string{"distinct_keys_not_serialised"}},
+	{Dir: "broken-lock-no-release", Fails: []string{"origin_failure_recovery"}},
+	{Dir: "broken-sleepy-poll", Fails: []string{"stampede_latency"}},
 }
 
 func challenge(t *testing.T) grading.Challenge {
