@@ -13,6 +13,7 @@ import (
 // must pass. The references fail none.
 var killMatrix = []scenariotest.Row{
 	{Dir: "reference"},
+	{Dir: "reference-py"},
 	{Dir: "broken-naive-cache-aside", Fails: []string{"hot_key_flush_stampede", "distinct_keys_not_serialised", "expiry_under_load"}},
 	{Dir: "broken-local-singleflight", Fails: []string{"hot_key_flush_stampede", "distinct_keys_not_serialised", "expiry_under_load"}},
 	{Dir: "broken-memory-cache", Fails: []string{"read_through", "hot_key_flush_stampede", "distinct_keys_not_serialised", "expiry_under_load"}},
