@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/holdfast-ci/holdfast/scenarios/catalog"
 )
 
 // Exit codes of `runner grade`.
@@ -36,6 +38,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "grade":
 		return grade(ctx, args[1:], stdout, stderr, log)
+	case "compare":
+		return compareCmd(ctx, args[1:], stdout, stderr, log, catalog.Lookup)
 	case "janitor":
 		return janitor(ctx, args[1:], stderr, log)
 	case "challenges":
@@ -56,6 +60,10 @@ func usage(w io.Writer) {
   runner grade --challenge SLUG [--json] [--show-hidden] DIR
       Build the submission in DIR, run it in a sandbox and print the verdict.
       Exit 0 on a pass, 1 on a failed submission, 2 on bad input, 3 on a grader error.
+  runner compare --challenge SLUG [--json] [--show-hidden] BASE_DIR HEAD_DIR
+      Grade a refactor: run the same scenarios on BASE_DIR and HEAD_DIR and report every
+      behaviour that changed, with the code's quality deltas (information, not graded).
+      Exit 0 when no behaviour changed, 1 when some did or the head failed, 2, 3 as above.
   runner work
       Grade the pushes the GitHub App queues (River worker). Configuration from the
       environment (see README.md); SIGTERM stops taking jobs and finishes or hands back the
