@@ -44,7 +44,7 @@ const (
 	afterCooldown = 150 * time.Millisecond
 	// probeLatency is how long the downstream takes to answer a probe that succeeds: long enough
 	// for a burst to arrive while it is in flight, well inside DownstreamTimeout.
-	probeLatency = 300 // ms
+	probeLatency = 250 // ms
 	// burst is how many requests the concurrent checks send at once.
 	burst = 10
 )
@@ -125,7 +125,7 @@ func closeBreaker(ctx context.Context, h *scenarios.Harness) (int, error) {
 			return lastSeq(ctx, h)
 		}
 		if i < attempts {
-			if err := sleepUntil(ctx, time.Now().Add(Cooldown+200*time.Millisecond)); err != nil {
+			if err := sleepUntil(ctx, time.Now().Add(Cooldown+100*time.Millisecond)); err != nil {
 				return 0, err
 			}
 		}
@@ -133,7 +133,7 @@ func closeBreaker(ctx context.Context, h *scenarios.Harness) (int, error) {
 	return 0, scenarios.Failf(
 		fmt.Sprintf("the breaker to close once the downstream is healthy: a request sent more than %s after the previous one to be let through and answered 200", Cooldown),
 		"After the cooldown let one request through to the downstream as a probe, and close the breaker when it succeeds.",
-		"%d requests %s apart, the last answered %s", attempts, Cooldown+200*time.Millisecond, last.Describe())
+		"%d requests %s apart, the last answered %s", attempts, Cooldown+100*time.Millisecond, last.Describe())
 }
 
 // failure is how a scenario makes the downstream fail, and what the app must answer.
