@@ -1,6 +1,7 @@
 package cachestampede_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/holdfast-ci/holdfast/grading"
@@ -45,4 +46,26 @@ func TestVerdictsAreStable(t *testing.T) {
 func TestStartersBuildAndServe(t *testing.T) {
 	scenariotest.StartersServe(t, challenge(t), "../../templates/cache-stampede/starter",
 		scenarios.Request{Path: "/api/products/p1"})
+}
+
+// TestBriefStatesTheNumbers holds the brief to the numbers the scenarios use, and to listing
+// exactly the public scenarios.
+func TestBriefStatesTheNumbers(t *testing.T) {
+	brief := scenariotest.ReadBrief(t, cachestampede.Slug)
+	for _, want := range []string{
+		"**two replicas**", "Fresh for 2 seconds", "up to 4 seconds", "more than 4 s earlier",
+		"after 2 s (`504`)", "waiting 2.5 s", "60 requests at once", "within 800 ms", "300 ms",
+		"10 products never read before, 3 requests each", "within 2 s", "within 1 s of the first",
+		"within 3 s", "`200` within 1 s",
+	} {
+		if !strings.Contains(brief, want) {
+			t.Errorf("the brief does not say %q", want)
+		}
+	}
+	for _, s := range cachestampede.Scenarios() {
+		listed := strings.Contains(brief, "| `"+s.Slug+"` |")
+		if listed != (s.Visibility == scenarios.Public) {
+			t.Errorf("scenario %s (%s): listed in the brief = %v", s.Slug, s.Visibility, listed)
+		}
+	}
 }
