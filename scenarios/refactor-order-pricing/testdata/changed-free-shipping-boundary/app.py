@@ -1,0 +1,50 @@
+"""A refactor that changed behaviour: shipping is free only above the region's threshold (the
+marketing page says "over 50.00"), where the service made it free from the threshold itself."""
+import json
+import os
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from pricing import quote
+from validation import Refused, validate
+
+
+class Handler(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def send(self, status, obj):
+        body = json.dumps(obj).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        if self.path == "/healthz":
+            self.send(200, {"status": "ok"})
+        elif self.path == "/api/quote":
+            self.send(405, {"error": "method not allowed"})
+        else:
+            self.send(404, {"error": "not found"})
+
+    def do_POST(self):
+        if self.path != "/api/quote":
+            self.send(404, {"error": "not found"})
+            return
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            self.send(400, {"error": "invalid body"})
+            return
+        try:
+            self.send(200, quote(validate(body)))
+        except Refused as r:
+            self.send(r.status, {"error": r.message})
+
+
+if __name__ == "__main__":
+    port = int(os.environ.get("PORT", "3000"))
+    print("pricing listening on :%d" % port, flush=True)
+    ThreadingHTTPServer(("", port), Handler).serve_forever()
