@@ -18,6 +18,9 @@ type Options struct {
 	// RescueAfter is when a grading whose runner died is handed to another. Default: the
 	// grading timeout plus 15 s.
 	RescueAfter time.Duration
+	// DeadlineScan is how often take-home deadlines that passed are looked for (also once when
+	// the leader starts); the scan runs on the GitHub queue. Default DefaultDeadlineScan.
+	DeadlineScan time.Duration
 }
 
 // NewClient returns a River client that inserts Holdfast's jobs and works the queues opts names.
@@ -26,6 +29,11 @@ func NewClient(deps Deps, opts Options) (*river.Client[pgx.Tx], error) {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &GradeWorker{Deps: deps})
 	river.AddWorker(workers, &ReportQueuedWorker{Deps: deps})
+	river.AddWorker(workers, &CompareWorker{Deps: deps})
+	river.AddWorker(workers, &ReportCompareQueuedWorker{Deps: deps})
+	river.AddWorker(workers, &TakeHomeScanWorker{Deps: deps})
+	river.AddWorker(workers, &CloseTakeHomeWorker{Deps: deps})
+	river.AddWorker(workers, &FinalGradeWorker{Deps: deps})
 	queues := map[string]river.QueueConfig{}
 	if opts.Graders > 0 {
 		queues[QueueGrade] = river.QueueConfig{MaxWorkers: opts.Graders}
@@ -45,6 +53,17 @@ func NewClient(deps Deps, opts Options) (*river.Client[pgx.Tx], error) {
 		if cfg.RescueStuckJobsAfter == 0 {
 			cfg.RescueStuckJobsAfter = timeout + 15*time.Second
 		}
+	}
+	if len(queues) > 0 {
+		// Every working client schedules the scan: River runs periodic jobs on the elected
+		// leader only, which may be any of them.
+		every := opts.DeadlineScan
+		if every == 0 {
+			every = DefaultDeadlineScan
+		}
+		cfg.PeriodicJobs = []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(every),
+			func() (river.JobArgs, *river.InsertOpts) { return TakeHomeScanArgs{}, nil },
+			&river.PeriodicJobOpts{ID: "takehome_scan", RunOnStart: true})}
 	}
 	c, err := river.NewClient(riverpgxv5.New(deps.Store.Pool), cfg)
 	if err != nil {
