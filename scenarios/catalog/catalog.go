@@ -11,13 +11,27 @@ import (
 	"github.com/holdfast-ci/holdfast/grading"
 	"github.com/holdfast-ci/holdfast/grading/store"
 	"github.com/holdfast-ci/holdfast/scenarios"
+	cachestampede "github.com/holdfast-ci/holdfast/scenarios/cache-stampede"
+	circuitbreaker "github.com/holdfast-ci/holdfast/scenarios/circuit-breaker"
+	distributedlock "github.com/holdfast-ci/holdfast/scenarios/distributed-lock"
+	flashsale "github.com/holdfast-ci/holdfast/scenarios/flash-sale"
+	gracefulshutdown "github.com/holdfast-ci/holdfast/scenarios/graceful-shutdown"
 	idempotentpayments "github.com/holdfast-ci/holdfast/scenarios/idempotent-payments"
+	ratelimiter "github.com/holdfast-ci/holdfast/scenarios/rate-limiter"
+	refactororderpricing "github.com/holdfast-ci/holdfast/scenarios/refactor-order-pricing"
 	"github.com/holdfast-ci/holdfast/templates"
 )
 
 // tables maps each slug to its scenario table.
 var tables = map[string]func() []scenarios.Scenario{
-	idempotentpayments.Slug: idempotentpayments.Scenarios,
+	cachestampede.Slug:        cachestampede.Scenarios,
+	circuitbreaker.Slug:       circuitbreaker.Scenarios,
+	distributedlock.Slug:      distributedlock.Scenarios,
+	flashsale.Slug:            flashsale.Scenarios,
+	gracefulshutdown.Slug:     gracefulshutdown.Scenarios,
+	ratelimiter.Slug:          ratelimiter.Scenarios,
+	refactororderpricing.Slug: refactororderpricing.Scenarios,
+	idempotentpayments.Slug:   idempotentpayments.Scenarios,
 }
 
 // Entry is one challenge: its metadata and what the grader needs.
