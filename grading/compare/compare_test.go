@@ -168,6 +168,9 @@ func TestLearnerViewWithholdsHiddenScenarios(t *testing.T) {
 			}
 		}
 	}
+	if got := compare.Title(learner); got != "Behaviour changed in 1 scenario · 36/100" {
+		t.Errorf("learner title %q counts what the learner cannot see", got)
+	}
 	if learner.Score != sample().Score {
 		t.Fatalf("score %d in the learner view, %d for reviewers: hidden scenarios still count", learner.Score, sample().Score)
 	}

@@ -29,6 +29,8 @@ func NewClient(deps Deps, opts Options) (*river.Client[pgx.Tx], error) {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &GradeWorker{Deps: deps})
 	river.AddWorker(workers, &ReportQueuedWorker{Deps: deps})
+	river.AddWorker(workers, &CompareWorker{Deps: deps})
+	river.AddWorker(workers, &ReportCompareQueuedWorker{Deps: deps})
 	river.AddWorker(workers, &TakeHomeScanWorker{Deps: deps})
 	river.AddWorker(workers, &CloseTakeHomeWorker{Deps: deps})
 	river.AddWorker(workers, &FinalGradeWorker{Deps: deps})

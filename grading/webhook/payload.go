@@ -48,6 +48,11 @@ type payload struct {
 			Ref string `json:"ref"`
 			SHA string `json:"sha"`
 		} `json:"head"`
+		// Base is what a refactor's head is compared with.
+		Base struct {
+			Ref string `json:"ref"`
+			SHA string `json:"sha"`
+		} `json:"base"`
 	} `json:"pull_request"`
 
 	// installation, installation_repositories

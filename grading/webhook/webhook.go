@@ -111,21 +111,21 @@ func (h *Handler) handle(ctx context.Context, event, delivery string, p payload)
 		case p.Deleted:
 			return reply(http.StatusAccepted, "branch deleted: nothing to grade"), nil
 		}
-		return h.grade(ctx, delivery, repo, p.After, strings.TrimPrefix(p.Ref, "refs/heads/"), p.Pusher.Name)
+		return h.grade(ctx, delivery, repo, p.After, strings.TrimPrefix(p.Ref, "refs/heads/"), p.Pusher.Name, false)
 	case "check_run":
 		rerun := p.Action == "rerequested" || (p.Action == "requested_action" && p.RequestedAction.Identifier == github.RerunAction)
 		if !rerun {
 			return reply(http.StatusAccepted, "check_run "+p.Action+": nothing to do"), nil
 		}
-		return h.grade(ctx, delivery, repo, p.CheckRun.HeadSHA, p.CheckRun.CheckSuite.HeadBranch, p.Sender.Login)
+		return h.grade(ctx, delivery, repo, p.CheckRun.HeadSHA, p.CheckRun.CheckSuite.HeadBranch, p.Sender.Login, true)
 	case "check_suite":
 		if p.Action != "rerequested" {
 			// "requested" arrives with every push, which the push event already graded.
 			return reply(http.StatusAccepted, "check_suite "+p.Action+": graded from the push"), nil
 		}
-		return h.grade(ctx, delivery, repo, p.CheckSuite.HeadSHA, p.CheckSuite.HeadBranch, p.Sender.Login)
+		return h.grade(ctx, delivery, repo, p.CheckSuite.HeadSHA, p.CheckSuite.HeadBranch, p.Sender.Login, true)
 	case "pull_request":
-		return h.pullRequest(ctx, p)
+		return h.pullRequest(ctx, delivery, p)
 	case "installation":
 		inst := p.Installation
 		var err error
@@ -154,8 +154,9 @@ func repos(rs []repository) []store.Repo {
 	return out
 }
 
-// grade stores a submission, its run and its jobs in one transaction.
-func (h *Handler) grade(ctx context.Context, delivery string, repo repository, sha, branch, who string) (answer, error) {
+// grade stores a submission, its run and its jobs in one transaction. rerun says a check run or
+// suite was re-requested rather than pushed.
+func (h *Handler) grade(ctx context.Context, delivery string, repo repository, sha, branch, who string, rerun bool) (answer, error) {
 	if len(sha) != 40 || strings.Trim(sha, "0") == "" || branch == "" {
 		return reply(http.StatusBadRequest, "no commit or branch to grade"), nil
 	}
@@ -165,6 +166,9 @@ func (h *Handler) grade(ctx context.Context, delivery string, repo repository, s
 	}
 	if err != nil {
 		return answer{}, err
+	}
+	if refactor, err := h.store.IsRefactor(ctx, a.Challenge); err != nil || refactor {
+		return h.refactorCommit(ctx, delivery, a, sha, rerun, err)
 	}
 	var out answer
 	err = pgx.BeginFunc(ctx, h.store.Pool, func(tx pgx.Tx) error {
@@ -190,7 +194,7 @@ func (h *Handler) grade(ctx context.Context, delivery string, repo repository, s
 	return out, err
 }
 
-func (h *Handler) pullRequest(ctx context.Context, p payload) (answer, error) {
+func (h *Handler) pullRequest(ctx context.Context, delivery string, p payload) (answer, error) {
 	var open bool
 	switch p.Action {
 	case "opened", "synchronize", "reopened":
@@ -210,6 +214,9 @@ func (h *Handler) pullRequest(ctx context.Context, p payload) (answer, error) {
 	pr := p.PullRequest
 	if err := h.store.UpsertPullRequest(ctx, a.ID, pr.Number, pr.Head.Ref, pr.Head.SHA, open); err != nil {
 		return answer{}, err
+	}
+	if refactor, err := h.store.IsRefactor(ctx, a.Challenge); err != nil || (refactor && open) {
+		return h.comparePullRequest(ctx, delivery, a, p, err)
 	}
 	return reply(http.StatusOK, fmt.Sprintf("pull request #%d linked (open: %v)", pr.Number, open)), nil
 }
