@@ -14,6 +14,12 @@ import (
 // must pass. The references fail none.
 var killMatrix = []scenariotest.Row{
 	{Dir: "reference"},
+	{Dir: "reference-ts"},
+	{Dir: "broken-memory-lock", Fails: []string{"single_run", "concurrent_triggers", "paused_holder_is_fenced", "release_only_by_owner", "killed_holder_lease_expires"}},
+	{Dir: "broken-no-ttl", Fails: []string{"paused_holder_is_fenced", "release_only_by_owner", "killed_holder_lease_expires"}},
+	{Dir: "broken-unconditional-del", Fails: []string{"release_only_by_owner"}},
+	{Dir: "broken-ignore-refusal", Fails: []string{"refused_write_stops_the_run", "paused_holder_is_fenced", "release_only_by_owner"}},
+	{Dir: "broken-token-on-release", Fails: []string{"paused_holder_is_fenced", "release_only_by_owner", "killed_holder_lease_expires"}},
 }
 
 func challenge(t *testing.T) grading.Challenge {
@@ -25,6 +31,21 @@ func TestEveryScenarioHasAKiller(t *testing.T) {
 }
 
 func TestKillMatrix(t *testing.T) { scenariotest.KillMatrix(t, challenge(t), killMatrix) }
+
+// TestVerdictsAreStable repeats the scenarios that race or measure time against the references
+// (pass every time) and the variants only they catch (fail every time). The kill matrix has
+// already run each of them once.
+func TestVerdictsAreStable(t *testing.T) {
+	scenariotest.Stable(t, challenge(t), []scenariotest.Repeat{
+		{Dir: "reference", Scenario: "release_only_by_owner", Runs: 3, Pass: true},
+		{Dir: "reference", Scenario: "paused_holder_is_fenced", Runs: 2, Pass: true},
+		{Dir: "reference", Scenario: "concurrent_triggers", Runs: 2, Pass: true},
+		{Dir: "reference", Scenario: "refused_write_stops_the_run", Runs: 2, Pass: true},
+		{Dir: "broken-unconditional-del", Scenario: "release_only_by_owner", Runs: 3, Pass: false},
+		{Dir: "reference-ts", Scenario: "release_only_by_owner", Runs: 2, Pass: true},
+		{Dir: "reference-ts", Scenario: "paused_holder_is_fenced", Runs: 2, Pass: true},
+	})
+}
 
 // TestStartersBuildAndServe: each starter a learner can pick builds, starts (both replicas), and
 // answers 501 on the route left to implement.
