@@ -2,6 +2,7 @@ package distributedlock_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/holdfast-ci/holdfast/grading"
@@ -53,4 +54,27 @@ func TestStartersBuildAndServe(t *testing.T) {
 	scenariotest.StartersServe(t, challenge(t), "../../templates/distributed-lock/starter",
 		scenarios.Request{Method: http.MethodPost, Path: distributedlock.RunPath, Replica: 1},
 		scenarios.Request{Method: http.MethodPost, Path: distributedlock.RunPath, Replica: 2})
+}
+
+// TestBriefStatesTheContract holds the brief to the numbers and names the scenarios use, and to
+// listing every public scenario by its title.
+func TestBriefStatesTheContract(t *testing.T) {
+	brief := scenariotest.ReadBrief(t, distributedlock.Slug)
+	for _, want := range []string{
+		"POST " + distributedlock.RunPath, "POST $DOWNSTREAM_URL" + distributedlock.StorePath,
+		distributedlock.InstanceHeader, "Fencing-Token",
+		"lease of 2 seconds", "PX 2000", "steps 1 to 5", "waits 250 ms", "at least 200 ms",
+		"1.5 s after that lease ran out", "3 rounds of 4 simultaneous triggers", "within 5 seconds",
+		`{"ran": true, "token": 42}`, `{"ran": false}`,
+	} {
+		if !strings.Contains(brief, want) {
+			t.Errorf("the brief does not say %q", want)
+		}
+	}
+	for _, s := range distributedlock.Scenarios() {
+		listed := strings.Contains(brief, "| "+s.Title+" |")
+		if listed != (s.Visibility == scenarios.Public) {
+			t.Errorf("scenario %q (%s): listed in the brief = %v", s.Title, s.Visibility, listed)
+		}
+	}
 }
