@@ -396,15 +396,15 @@ func retryStorm(ctx context.Context, h *scenarios.Harness) error {
 			afterOpen = append(afterOpen, c)
 		}
 	}
-	if len(inCooldown) > n {
-		return scenarios.Failf(fmt.Sprintf("at most %d downstream calls for two bursts of %d requests (one call per request at most, none once the breaker is open)", n, n),
-			"Do not retry a failed call inside a request: the breaker is what protects the downstream, and retries multiply the load on it.",
-			"%d calls", len(inCooldown))
-	}
 	if len(afterOpen) > 0 {
 		return scenarios.Failf(fmt.Sprintf("no downstream call for a second burst of %d requests, sent once the first burst's failures had opened the breaker", n),
 			"While the breaker is open, answer 503 from the breaker alone.",
 			"%d call(s) during the second burst (answers: %s)", len(afterOpen), statuses(second))
+	}
+	if len(inCooldown) > n {
+		return scenarios.Failf(fmt.Sprintf("at most %d downstream calls for two bursts of %d requests (one call per request at most, none once the breaker is open)", n, n),
+			"Do not retry a failed call inside a request: the breaker is what protects the downstream, and retries multiply the load on it.",
+			"%d calls", len(inCooldown))
 	}
 	return nil
 }
