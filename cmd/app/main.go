@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -41,6 +42,11 @@ const usage = `usage:
   app assign --challenge SLUG --user LOGIN [--format practice|take-home] [--deadline RFC3339] [--language go]
                                    create the learner's repository from the challenge's template
   app templates publish            create or update one template repository per challenge and language
+  app invite --challenge SLUG --candidate LOGIN (--deadline RFC3339 | --duration 72h) [--language go] [--seed N] [--by LOGIN]
+                                   invite a candidate to a take-home: private repository, push access until the deadline
+  app extend (--takehome ID | --repo OWNER/NAME) (--deadline RFC3339 | --add 24h) [--by LOGIN]
+                                   extend a take-home's deadline before it passes (recorded)
+  app reviewer add LOGIN           create a reviewer (or replace their token) and print the token once
 configuration from the environment: see README.md, "Configuration"
 `
 
@@ -48,7 +54,7 @@ func known(args []string) bool {
 	switch args[0] {
 	case "migrate", "serve":
 		return len(args) == 1
-	case "assign", "templates":
+	case "assign", "templates", "invite", "extend", "reviewer":
 		return true
 	}
 	return false
@@ -66,7 +72,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		fmt.Fprint(stderr, usage)
 		return errors.New("bad usage")
 	}
-	if args[0] == "migrate" {
+	if args[0] == "migrate" || args[0] == "extend" || args[0] == "reviewer" {
 		dbURL := getenv("DATABASE_URL")
 		if dbURL == "" {
 			return errors.New("DATABASE_URL is not set")
@@ -78,6 +84,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		defer st.Close()
 		if err := st.Migrate(ctx, log); err != nil {
 			return err
+		}
+		switch args[0] {
+		case "extend":
+			return extend(ctx, st, args[1:], getenv, os.Stdout, stderr)
+		case "reviewer":
+			return reviewer(ctx, st, args[1:], os.Stdout)
 		}
 		return st.SyncChallenges(ctx, catalog.Metadata())
 	}
@@ -110,9 +122,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 			TemplatesDir: getenvOr(getenv, "HOLDFAST_TEMPLATES_DIR", "templates"), Challenges: catalog.Slugs()}
 	}
 	switch args[0] {
-	case "assign", "templates":
+	case "assign", "templates", "invite":
 		if err := cfg.RequireOrg(); err != nil {
 			return err
+		}
+		if args[0] == "invite" {
+			return invite(ctx, prov, args[1:], getenv, os.Stdout, stderr)
 		}
 		if args[0] == "assign" {
 			return assign(ctx, prov, args[1:], os.Stdout, stderr)
@@ -139,7 +154,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Addr: cfg.Listen, Handler: Routes(hook, st, assignHandler(prov, cfg.AdminToken)), ReadHeaderTimeout: 10 * time.Second}
+	web := &Web{Store: st, Secure: strings.HasPrefix(cfg.PublicURL, "https://"), Log: log}
+	if prov != nil {
+		web.Invite = prov.Invite
+	}
+	srv := &http.Server{Addr: cfg.Listen, Handler: Routes(hook, st, assignHandler(prov, cfg.AdminToken), web), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
 	log.Info("app serving", "listen", cfg.Listen, "public_url", cfg.PublicURL)
@@ -153,9 +172,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	return srv.Shutdown(sctx)
 }
 
-// Routes is the App's HTTP surface.
-func Routes(hook http.Handler, st *store.Store, assignments http.Handler) http.Handler {
+// Routes is the App's HTTP surface; web adds the reviewers' pages and API.
+func Routes(hook http.Handler, st *store.Store, assignments http.Handler, web *Web) http.Handler {
 	mux := http.NewServeMux()
+	web.Register(mux)
 	mux.Handle("POST /webhooks/github", hook)
 	mux.Handle("POST /api/assignments", assignments)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -165,7 +185,8 @@ func Routes(hook http.Handler, st *store.Store, assignments http.Handler) http.H
 		}
 		fmt.Fprintln(w, "ok")
 	})
-	// A run's learner report, for the check run's "Details" link.
+	// A run's learner report, for the check run's "Details" link: what a candidate may see
+	// (hidden scenarios withheld, reviewer-only ones left out), to anyone with the link.
 	mux.HandleFunc("GET /runs/{id}", func(w http.ResponseWriter, r *http.Request) {
 		id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 		if err != nil {

@@ -67,7 +67,7 @@ func TestRoutes(t *testing.T) {
 	}
 	prov := &provision.Provisioner{Store: st, GitHub: app, Installation: 9, Org: "org", TemplatesDir: "../../templates", Challenges: []string{"idempotent-payments"}}
 	token := strings.Repeat("t", 32)
-	srv := httptest.NewServer(Routes(http.NotFoundHandler(), st, assignHandler(prov, token)))
+	srv := httptest.NewServer(Routes(http.NotFoundHandler(), st, assignHandler(prov, token), &Web{Store: st, Log: slog.New(slog.DiscardHandler)}))
 	defer srv.Close()
 	get := func(path string) (int, string) {
 		resp, err := http.Get(srv.URL + path)
@@ -119,7 +119,7 @@ func TestRoutes(t *testing.T) {
 	if code, body := post("Bearer "+token, `{"challenge":"idempotent-payments","user":"bob"}`); code != 201 || !strings.Contains(body, `"repo":"org/idempotent-payments-bob"`) {
 		t.Fatalf("assign: %d %s", code, body)
 	}
-	off := httptest.NewServer(Routes(http.NotFoundHandler(), st, assignHandler(nil, "")))
+	off := httptest.NewServer(Routes(http.NotFoundHandler(), st, assignHandler(nil, ""), &Web{Store: st, Log: slog.New(slog.DiscardHandler)}))
 	defer off.Close()
 	resp, err := http.Post(off.URL+"/api/assignments", "application/json", strings.NewReader(`{}`))
 	if err != nil || resp.StatusCode != 404 {

@@ -409,3 +409,46 @@ func (s *Store) RunJSON(ctx context.Context, id int64) (json.RawMessage, error) 
 	}
 	return body, err
 }
+
+// TimelineEntry is a push as a take-home's commit timeline shows it.
+type TimelineEntry struct {
+	Push
+	AfterDeadline bool // received after the deadline: never graded as final
+	Invitation    bool // Holdfast's own invitation commit, not the candidate's
+	Final         bool // the commit graded as final
+}
+
+// Timeline marks a take-home's pushes for reviewers.
+func Timeline(th TakeHome, pushes []Push) []TimelineEntry {
+	out := make([]TimelineEntry, len(pushes))
+	for i, p := range pushes {
+		out[i] = TimelineEntry{Push: p, AfterDeadline: th.Deadline != nil && p.At.After(*th.Deadline),
+			Invitation: p.SHA == th.InvitationSHA || strings.HasSuffix(p.Pusher, "[bot]"),
+			Final:      th.FinalSHA != "" && p.SHA == th.FinalSHA && !p.Repeat}
+	}
+	return out
+}
+
+// Spent is how long a candidate worked, as far as pushes show it.
+type Spent struct {
+	Pushes      int // the candidate's pushes received before the deadline
+	First, Last time.Time
+	Spent       time.Duration // from the first to the last of them
+}
+
+// TimeSpent measures a take-home from the candidate's first to last push before the deadline
+// (Holdfast's invitation commit and re-runs excluded).
+func TimeSpent(th TakeHome, pushes []Push) Spent {
+	var s Spent
+	for _, e := range Timeline(th, pushes) {
+		if e.Invitation || e.AfterDeadline || e.Repeat {
+			continue
+		}
+		if s.Pushes == 0 {
+			s.First = e.At
+		}
+		s.Last, s.Pushes = e.At, s.Pushes+1
+	}
+	s.Spent = s.Last.Sub(s.First)
+	return s
+}
