@@ -365,7 +365,9 @@ func TestTakeHomeAPI(t *testing.T) {
 	fake := githubtest.New(t)
 	fake.AddInstallation(9, "org")
 	var prov *provision.Provisioner
-	s := newSite(t, func(ctx context.Context, r provision.InviteRequest) (store.TakeHome, error) { return prov.Invite(ctx, r) })
+	s := newSite(t, func(ctx context.Context, r provision.InviteRequest) (store.TakeHome, error) {
+		return prov.Invite(ctx, r)
+	})
 	app, err := github.NewApp(github.Config{AppID: fake.AppID, PrivateKey: fake.PrivateKeyPEM, BaseURL: fake.URL}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
