@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -398,16 +397,6 @@ func (s *Store) GetAssignment(ctx context.Context, id int64) (Assignment, error)
 		return a, ErrNotFound
 	}
 	return a, err
-}
-
-// RunJSON returns a completed run's stored verdict exactly as stored, for exports.
-func (s *Store) RunJSON(ctx context.Context, id int64) (json.RawMessage, error) {
-	var body []byte
-	err := s.Pool.QueryRow(ctx, `SELECT verdict FROM runs WHERE id=$1 AND verdict IS NOT NULL`, id).Scan(&body)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, ErrNotFound
-	}
-	return body, err
 }
 
 // TimelineEntry is a push as a take-home's commit timeline shows it.
