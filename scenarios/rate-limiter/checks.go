@@ -87,22 +87,17 @@ func windowAt(t time.Time) window {
 // clock as the harness, but a request sent at the very edge may be decided on either side.
 const boundaryMargin = 40 * time.Millisecond
 
-// awaitRoom returns the window to work in now: the current one if at least need of it is left,
-// else the next one, after sleeping until it has begun.
-func awaitRoom(ctx context.Context, need time.Duration) (window, error) {
+// nextWindow sleeps until a window has just begun and returns it. Every round starts in a
+// window of its own, so no round inherits a count from the one before, even in an app that
+// (wrongly) counts every client together.
+func nextWindow(ctx context.Context) (window, error) {
 	now := time.Now()
-	w := windowAt(now)
-	if now.After(w.start.Add(boundaryMargin)) && w.end.Sub(now) >= need {
-		return w, nil
+	next := windowAt(now).end
+	if !windowAt(now).start.Add(boundaryMargin).Before(now) {
+		next = windowAt(now).start
 	}
-	next := w.end
-	if !now.After(w.start.Add(boundaryMargin)) {
-		next = w.start
-	}
-	select {
-	case <-ctx.Done():
-		return window{}, ctx.Err()
-	case <-time.After(time.Until(next.Add(boundaryMargin))):
+	if err := sleep(ctx, time.Until(next.Add(boundaryMargin))); err != nil {
+		return window{}, err
 	}
 	return windowAt(next.Add(boundaryMargin)), nil
 }
@@ -110,19 +105,17 @@ func awaitRoom(ctx context.Context, need time.Duration) (window, error) {
 // fitAttempts bounds how often a round is sent again because it ran across a window boundary.
 const fitAttempts = 3
 
-// fitWindow runs send (which sends one round of requests for a fresh client) until the whole
-// round, from its first request to its last answer, falls inside one aligned window, at most
-// fitAttempts times. It reports whether the last round fitted: a round that never fitted (a
+// fitWindow runs send (which sends one round of requests for a fresh client) at the start of a
+// window until the whole round, from its first request to its last answer, falls inside that
+// window, at most fitAttempts times. It reports whether the last round fitted: a round that never fitted (a
 // very loaded machine) is judged by the looser bound of two windows.
-func fitWindow(ctx context.Context, need time.Duration, send func(ctx context.Context, w window) error) (bool, error) {
+func fitWindow(ctx context.Context, send func(ctx context.Context)) (bool, error) {
 	for attempt := 1; ; attempt++ {
-		w, err := awaitRoom(ctx, need)
+		w, err := nextWindow(ctx)
 		if err != nil {
 			return false, err
 		}
-		if err := send(ctx, w); err != nil {
-			return false, err
-		}
+		send(ctx)
 		if err := ctx.Err(); err != nil {
 			return false, err
 		}

@@ -14,6 +14,13 @@ import (
 var killMatrix = []scenariotest.Row{
 	{Dir: "reference"},
 	{Dir: "reference-ts"},
+	{Dir: "broken-memory-counter", Fails: []string{"basic_limit", "rejection_headers", "burst_across_replicas", "client_isolation", "recovery_after_window", "redis_outage", "redis_unresponsive"}},
+	{Dir: "broken-get-then-incr", Fails: []string{"burst_across_replicas"}},
+	{Dir: "broken-global-key", Fails: []string{"client_isolation"}},
+	{Dir: "broken-no-headers", Fails: []string{"rejection_headers", "recovery_after_window"}},
+	{Dir: "broken-refresh-expiry", Fails: []string{"recovery_after_window"}},
+	{Dir: "broken-fail-open", Fails: []string{"redis_outage", "redis_unresponsive"}},
+	{Dir: "broken-no-redis-timeout", Fails: []string{"redis_outage", "redis_unresponsive"}},
 }
 
 func challenge(t *testing.T) grading.Challenge {
@@ -26,4 +33,26 @@ func TestEveryScenarioHasAKiller(t *testing.T) {
 
 func TestKillMatrix(t *testing.T) { scenariotest.KillMatrix(t, challenge(t), killMatrix) }
 
-var _ = scenarios.Request{}
+// TestVerdictsAreStable repeats the concurrency- and timing-sensitive scenarios against the
+// references (pass every time) and the variants they catch (fail every time).
+func TestVerdictsAreStable(t *testing.T) {
+	scenariotest.Stable(t, challenge(t), []scenariotest.Repeat{
+		{Dir: "reference", Scenario: "burst_across_replicas", Runs: 3, Pass: true},
+		{Dir: "reference", Scenario: "recovery_after_window", Runs: 2, Pass: true},
+		{Dir: "reference", Scenario: "redis_outage", Runs: 2, Pass: true},
+		{Dir: "reference", Scenario: "redis_unresponsive", Runs: 2, Pass: true},
+		{Dir: "reference-ts", Scenario: "burst_across_replicas", Runs: 2, Pass: true},
+		{Dir: "reference-ts", Scenario: "redis_outage", Runs: 2, Pass: true},
+		{Dir: "reference-ts", Scenario: "redis_unresponsive", Runs: 3, Pass: true},
+		{Dir: "broken-get-then-incr", Scenario: "burst_across_replicas", Runs: 3, Pass: false},
+		{Dir: "broken-refresh-expiry", Scenario: "recovery_after_window", Runs: 2, Pass: false},
+		{Dir: "broken-no-redis-timeout", Scenario: "redis_outage", Runs: 3, Pass: false},
+	})
+}
+
+// TestStartersBuildAndServe: each starter a learner can pick builds, starts, and answers 501 on
+// the route left to implement.
+func TestStartersBuildAndServe(t *testing.T) {
+	scenariotest.StartersServe(t, challenge(t), "../../templates/rate-limiter/starter",
+		scenarios.Request{Path: "/api/resource", Header: map[string]string{"X-Client-Id": "starter"}})
+}

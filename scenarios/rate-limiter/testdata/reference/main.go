@@ -29,7 +29,7 @@ const (
 	limit             = 10              // requests admitted per client per window
 	window            = 2 * time.Second // fixed windows, aligned to Unix time
 	policy            = `"default";q=10;w=2`
-	redisTimeout      = 300 * time.Millisecond // one Redis round trip; 503 beyond it
+	redisTimeout      = 500 * time.Millisecond // one Redis round trip; 503 beyond it
 	downstreamTimeout = 5 * time.Second
 )
 

@@ -12,7 +12,7 @@ import Redis from "ioredis";
 const limit = 10; // requests admitted per client per window
 const windowMs = 2_000; // fixed windows, aligned to Unix time
 const policy = `"default";q=${limit};w=${windowMs / 1000}`;
-const redisTimeoutMs = 300; // one Redis round trip; 503 beyond it
+const redisTimeoutMs = 500; // one Redis round trip; 503 beyond it
 const downstreamTimeoutMs = 5_000;
 const clientIdPattern = /^[A-Za-z0-9._-]{1,64}$/;
 
