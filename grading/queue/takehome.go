@@ -120,13 +120,20 @@ func (w *CloseTakeHomeWorker) Work(ctx context.Context, job *river.Job[CloseTake
 	if th.AccessRevokedAt == nil {
 		// Read access stays: the candidate keeps seeing their work. Permission "pull" also
 		// downgrades an invitation not accepted yet.
-		if err := w.GitHub.Installation(th.InstallationID).AddCollaborator(ctx, th.Owner, th.Name, th.User, "pull"); err != nil {
+		err := w.GitHub.Installation(th.InstallationID).AddCollaborator(ctx, th.Owner, th.Name, th.User, "pull")
+		switch {
+		case err != nil && job.Attempt < job.MaxAttempts:
 			return fmt.Errorf("remove %s's push access: %w", th.User, err)
+		case err != nil:
+			// The final commit is fixed already, so later pushes cannot change the grade:
+			// grade it anyway. The reviewer's page shows that access was not removed.
+			log.Error("could not remove push access; grading the final commit anyway", "candidate", th.User, "err", err)
+		default:
+			if err := w.Store.MarkAccessRevoked(ctx, id); err != nil {
+				return err
+			}
+			log.Info("take-home closed: push access removed", "candidate", th.User, "final_sha", th.FinalSHA)
 		}
-		if err := w.Store.MarkAccessRevoked(ctx, id); err != nil {
-			return err
-		}
-		log.Info("take-home closed: push access removed", "candidate", th.User, "final_sha", th.FinalSHA)
 	}
 	if th.State != store.TakeHomeClosing {
 		return nil
