@@ -37,6 +37,9 @@ class Handler(BaseHTTPRequestHandler):
     # HTTP/1.1 keeps connections open; every response must then carry Content-Length,
     # and every request body must be read (send_json and read_body do both).
     protocol_version = "HTTP/1.1"
+    # Send small responses at once: with Nagle's algorithm on, http.server's separate header
+    # and body writes wait for the client's delayed ACK (~40 ms per answer).
+    disable_nagle_algorithm = True
 
     def do_GET(self):
         self.read_body()  # a GET rarely has one, but unread bytes would break keep-alive
