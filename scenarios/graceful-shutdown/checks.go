@@ -159,6 +159,15 @@ func pause(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// exited reports whether the app's process has ended. A connection to a container that is gone
+// hangs rather than being refused, so after a timeout this tells "refused" from "hung".
+func exited(ctx context.Context, h *scenarios.Harness) bool {
+	wctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	_, err := h.Target.Wait(wctx, scenarios.App)
+	return err == nil
+}
+
 // exit is how the app's process ended after a signal, if it did within the grace period.
 type exit struct {
 	exited bool

@@ -16,6 +16,14 @@ import (
 var killMatrix = []scenariotest.Row{
 	{Dir: "reference"},
 	{Dir: "reference-ts"},
+	{Dir: "broken-fatal-on-server-closed", Fails: []string{"in_flight_requests_complete", "exits_within_grace", "keepalive_does_not_block_exit"}},
+	{Dir: "broken-cancel-on-sigterm", Fails: []string{"in_flight_requests_complete"}},
+	{Dir: "broken-no-transaction", Fails: []string{"sigkill_leaves_no_half_transfer"}},
+	{Dir: "broken-no-readyz", Fails: []string{"basic_transfer"}},
+	{Dir: "broken-sigint-only", Fails: []string{"readiness_fails_on_sigterm", "new_requests_refused", "exits_within_grace", "keepalive_does_not_block_exit"}},
+	{Dir: "broken-readyz-static", Fails: []string{"readiness_fails_on_sigterm"}},
+	{Dir: "broken-close-waits-keepalive", Fails: []string{"keepalive_does_not_block_exit"}},
+	{Dir: "broken-drain-accepts-new-work", Fails: []string{"new_requests_refused"}},
 }
 
 func challenge(t *testing.T) grading.Challenge {
@@ -27,6 +35,31 @@ func TestEveryScenarioHasAKiller(t *testing.T) {
 }
 
 func TestKillMatrix(t *testing.T) { scenariotest.KillMatrix(t, challenge(t), killMatrix) }
+
+// TestVerdictsAreStable repeats the timing-sensitive scenarios against the references (pass
+// every time) and the variants they catch (fail every time).
+func TestVerdictsAreStable(t *testing.T) {
+	scenariotest.Stable(t, challenge(t), []scenariotest.Repeat{
+		{Dir: "reference", Scenario: "readiness_fails_on_sigterm", Runs: 2, Pass: true},
+		{Dir: "reference", Scenario: "sigkill_leaves_no_half_transfer", Runs: 2, Pass: true},
+		{Dir: "reference-ts", Scenario: "readiness_fails_on_sigterm", Runs: 2, Pass: true},
+		{Dir: "reference-ts", Scenario: "keepalive_does_not_block_exit", Runs: 2, Pass: true},
+		{Dir: "reference-ts", Scenario: "in_flight_requests_complete", Runs: 2, Pass: true},
+		{Dir: "broken-readyz-static", Scenario: "readiness_fails_on_sigterm", Runs: 2, Pass: false},
+		{Dir: "broken-close-waits-keepalive", Scenario: "keepalive_does_not_block_exit", Runs: 2, Pass: false},
+		{Dir: "broken-no-transaction", Scenario: "sigkill_leaves_no_half_transfer", Runs: 3, Pass: false},
+	})
+}
+
+// TestStartersBuildAndServe: each starter a learner can pick builds, starts, and answers 501 on
+// the routes left to implement.
+func TestStartersBuildAndServe(t *testing.T) {
+	scenariotest.StartersServe(t, challenge(t), "../../templates/graceful-shutdown/starter",
+		scenarios.Request{Path: "/readyz"},
+		scenarios.Request{Method: "POST", Path: "/api/transfers",
+			Body: scenarios.JSON(map[string]any{"id": "t1", "from": "a", "to": "b", "amount": 5})},
+		scenarios.Request{Path: "/api/transfers/t1"})
+}
 
 // TestBriefStatesTheNumbers holds the brief to the numbers the scenarios hold the app to.
 func TestBriefStatesTheNumbers(t *testing.T) {

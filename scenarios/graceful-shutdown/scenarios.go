@@ -38,6 +38,11 @@ const (
 	signalDelay = 500 * time.Millisecond
 	// exitSlack covers the sandbox's own latency in reporting an exit.
 	exitSlack = 500 * time.Millisecond
+	// drainWorkMS is the work of the transfers in flight at SIGTERM: long enough to be surely
+	// in flight after signalDelay, short enough to keep the scenarios quick.
+	drainWorkMS = 1200
+	// longWorkMS keeps the app draining while a scenario probes it after SIGTERM.
+	longWorkMS = 2500
 )
 
 // Scenarios returns the challenge's scenario table in the order it runs: the one that leaves the
@@ -139,7 +144,7 @@ func invalidBodies() []invalid {
 }
 
 func inFlightComplete(ctx context.Context, h *scenarios.Harness) error {
-	ts := newTransfers("drain", MaxInFlight, 1500)
+	ts := newTransfers("drain", MaxInFlight, drainWorkMS)
 	answers := postAll(ctx, h, ts)
 	sig, err := signalAfter(ctx, h, signalDelay, "SIGTERM")
 	if err != nil {
@@ -148,14 +153,14 @@ func inFlightComplete(ctx context.Context, h *scenarios.Harness) error {
 	rs := collect(answers)
 	for i, r := range rs {
 		if r.Status != http.StatusCreated {
-			return scenarios.Failf(fmt.Sprintf("201 Created for each of the %d transfers (work_ms 1500) in flight when SIGTERM arrived", len(ts)),
+			return scenarios.Failf(fmt.Sprintf("201 Created for each of the %d transfers (work_ms %d) in flight when SIGTERM arrived", len(ts), drainWorkMS),
 				drainHint(r.Response), "transfer %s: %s (all answers: %s)", ts[i].ID, r.Describe(), statuses(rs))
 		}
 		if err := expectBody(r.Response, ts[i], "the 201 for transfer "+ts[i].ID); err != nil {
 			return err
 		}
 		if r.end.Before(sig.sent) {
-			return scenarios.Failf("transfers with work_ms 1500 to be still running 500 ms after they were sent",
+			return scenarios.Failf(fmt.Sprintf("transfers with work_ms %d to be still running %s after they were sent", drainWorkMS, signalDelay),
 				"Wait work_ms milliseconds between the debit and the credit.", "transfer %s was answered after %s",
 				ts[i].ID, r.Duration.Round(time.Millisecond))
 		}
@@ -167,7 +172,7 @@ func inFlightComplete(ctx context.Context, h *scenarios.Harness) error {
 }
 
 func readinessFails(ctx context.Context, h *scenarios.Harness) error {
-	slow := newTransfers("ready", 1, 2500)[0]
+	slow := newTransfers("ready", 1, longWorkMS)[0]
 	pending := postAll(ctx, h, []transfer{slow})
 	sig, err := signalAfter(ctx, h, signalDelay, "SIGTERM")
 	if err != nil {
@@ -188,6 +193,10 @@ func readinessFails(ctx context.Context, h *scenarios.Harness) error {
 		case r.Err == nil && r.Status != http.StatusOK && r.Status != http.StatusServiceUnavailable:
 			return scenarios.Failf("GET /readyz to answer 200 or 503 (or the connection to be refused once the listener is closed)",
 				"Answer 503 from /readyz while draining.", "%s at %s after SIGTERM", r.Describe(), at.Round(time.Millisecond))
+		case r.TimedOut() && exited(ctx, h):
+			// The process is gone: a connection to an address nobody holds hangs instead of
+			// being refused. Not ready, as it should be.
+			return nil
 		case r.TimedOut():
 			return scenarios.Failf("GET /readyz to answer (503) or refuse the connection while draining",
 				"Keep answering probes while you drain, or close the listener so connections are refused.",
@@ -202,7 +211,7 @@ func readinessFails(ctx context.Context, h *scenarios.Harness) error {
 }
 
 func newRequestsRefused(ctx context.Context, h *scenarios.Harness) error {
-	slow := newTransfers("inflight", 1, 2500)[0]
+	slow := newTransfers("inflight", 1, longWorkMS)[0]
 	pending := postAll(ctx, h, []transfer{slow})
 	sig, err := signalAfter(ctx, h, signalDelay, "SIGTERM")
 	if err != nil {
@@ -214,7 +223,12 @@ func newRequestsRefused(ctx context.Context, h *scenarios.Harness) error {
 		if err := pause(ctx, time.Until(sig.delivered.Add(at))); err != nil {
 			return err
 		}
-		r := post(ctx, h, t, 3*time.Second)
+		r := post(ctx, h, t, 2*time.Second)
+		if r.TimedOut() && exited(ctx, h) {
+			// The process is gone (early, which other scenarios judge): a connection to an
+			// address nobody holds hangs instead of being refused. Nothing more to send to.
+			break
+		}
 		switch {
 		case r.Err == nil && r.Status == http.StatusServiceUnavailable:
 		case r.Err != nil && !r.TimedOut():
@@ -236,7 +250,7 @@ func newRequestsRefused(ctx context.Context, h *scenarios.Harness) error {
 }
 
 func exitsWithinGrace(ctx context.Context, h *scenarios.Harness) error {
-	ts := newTransfers("exit", 3, 1500)
+	ts := newTransfers("exit", 3, drainWorkMS)
 	answers := postAll(ctx, h, ts)
 	sig, err := signalAfter(ctx, h, signalDelay, "SIGTERM")
 	if err != nil {
@@ -244,7 +258,7 @@ func exitsWithinGrace(ctx context.Context, h *scenarios.Harness) error {
 	}
 	ex := waitExit(ctx, h, sig)
 	collect(answers)
-	return ex.judge(fmt.Sprintf("the process to exit with code 0 within %s of SIGTERM (3 transfers with work_ms 1500 in flight)", Grace), "")
+	return ex.judge(fmt.Sprintf("the process to exit with code 0 within %s of SIGTERM (3 transfers with work_ms %d in flight)", Grace, drainWorkMS), "")
 }
 
 func keepAliveDoesNotBlockExit(ctx context.Context, h *scenarios.Harness) error {
@@ -253,7 +267,7 @@ func keepAliveDoesNotBlockExit(ctx context.Context, h *scenarios.Harness) error 
 		return scenarios.Failf("a connection to the app", "Listen on 0.0.0.0:$PORT.", "%v", err)
 	}
 	defer pc.close()
-	t := newTransfers("keepalive", 1, 1500)[0]
+	t := newTransfers("keepalive", 1, drainWorkMS)[0]
 	if err := pc.send(postRequest(t)); err != nil {
 		return scenarios.Failf("the app to read a transfer on a kept-alive connection", "Look at the app's log.", "%v", err)
 	}
@@ -262,26 +276,35 @@ func keepAliveDoesNotBlockExit(ctx context.Context, h *scenarios.Harness) error 
 		return err
 	}
 	// Like a client of a load balancer, keep using the connection for as long as the app keeps
-	// it open: after SIGTERM the app must end it after the request in flight.
-	stop := sig.sent.Add(Grace)
-	served := 0
-	closed := pc.receive(stop)
-	for !closed && time.Now().Before(stop) {
-		if err := pause(ctx, 200*time.Millisecond); err != nil {
-			return err
+	// it open, until the process exits or the grace period is over: after SIGTERM the app must
+	// end it after the request in flight.
+	stop := make(chan struct{})
+	served := make(chan int, 1)
+	go func() {
+		n := 0
+		closed := pc.receive(sig.sent.Add(Grace + exitSlack))
+		for !closed {
+			select {
+			case <-stop:
+				served <- n
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+			if pc.send(mustRequest(http.MethodGet, "/healthz", nil)) != nil {
+				break
+			}
+			closed = pc.receive(time.Now().Add(2 * time.Second))
+			if !pc.failed {
+				n++
+			}
 		}
-		if pc.send(mustRequest(http.MethodGet, "/healthz", nil)) != nil {
-			break
-		}
-		closed = pc.receive(time.Now().Add(2 * time.Second))
-		if !pc.failed {
-			served++
-		}
-	}
-	pc.close()
+		served <- n
+	}()
 	ex := waitExit(ctx, h, sig)
+	close(stop)
+	pc.close() // ends a receive still waiting
 	return ex.judge(fmt.Sprintf("the process to exit with code 0 within %s of SIGTERM while a client kept its connection open", Grace),
-		fmt.Sprintf("; it answered %d request(s) on the kept-alive connection after SIGTERM without closing it", served))
+		fmt.Sprintf("; it answered %d request(s) on the kept-alive connection after SIGTERM without closing it", <-served))
 }
 
 func sigkillAllOrNothing(ctx context.Context, h *scenarios.Harness) error {
