@@ -33,18 +33,17 @@ func TestEveryScenarioHasAKiller(t *testing.T) {
 
 func TestKillMatrix(t *testing.T) { scenariotest.KillMatrix(t, challenge(t), killMatrix) }
 
-// TestVerdictsAreStable repeats the scenarios that race or measure time against the references
-// (pass every time) and the variants only they catch (fail every time). The kill matrix has
-// already run each of them once.
+// TestVerdictsAreStable repeats the scenarios that hang on timing — a takeover inside a window,
+// a thawed holder releasing while the new one still runs — against the references (pass every
+// time) and the variant only that timing catches (fail every time). The kill matrix has already
+// run each once; the repeats are kept few because every grading here lasts seconds.
 func TestVerdictsAreStable(t *testing.T) {
 	scenariotest.Stable(t, challenge(t), []scenariotest.Repeat{
-		{Dir: "reference", Scenario: "release_only_by_owner", Runs: 3, Pass: true},
+		{Dir: "reference", Scenario: "release_only_by_owner", Runs: 2, Pass: true},
 		{Dir: "reference", Scenario: "paused_holder_is_fenced", Runs: 2, Pass: true},
-		{Dir: "reference", Scenario: "concurrent_triggers", Runs: 2, Pass: true},
-		{Dir: "reference", Scenario: "refused_write_stops_the_run", Runs: 2, Pass: true},
 		{Dir: "broken-unconditional-del", Scenario: "release_only_by_owner", Runs: 3, Pass: false},
 		{Dir: "reference-ts", Scenario: "release_only_by_owner", Runs: 2, Pass: true},
-		{Dir: "reference-ts", Scenario: "paused_holder_is_fenced", Runs: 2, Pass: true},
+		{Dir: "reference-ts", Scenario: "paused_holder_is_fenced", Runs: 1, Pass: true},
 	})
 }
 
