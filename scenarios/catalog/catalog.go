@@ -13,6 +13,7 @@ import (
 	"github.com/holdfast-ci/holdfast/scenarios"
 	cachestampede "github.com/holdfast-ci/holdfast/scenarios/cache-stampede"
 	circuitbreaker "github.com/holdfast-ci/holdfast/scenarios/circuit-breaker"
+	debugretrystorm "github.com/holdfast-ci/holdfast/scenarios/debug-retry-storm"
 	distributedlock "github.com/holdfast-ci/holdfast/scenarios/distributed-lock"
 	flashsale "github.com/holdfast-ci/holdfast/scenarios/flash-sale"
 	gracefulshutdown "github.com/holdfast-ci/holdfast/scenarios/graceful-shutdown"
@@ -26,6 +27,7 @@ import (
 var tables = map[string]func() []scenarios.Scenario{
 	cachestampede.Slug:        cachestampede.Scenarios,
 	circuitbreaker.Slug:       circuitbreaker.Scenarios,
+	debugretrystorm.Slug:      debugretrystorm.Scenarios,
 	distributedlock.Slug:      distributedlock.Scenarios,
 	flashsale.Slug:            flashsale.Scenarios,
 	gracefulshutdown.Slug:     gracefulshutdown.Scenarios,
