@@ -14,7 +14,7 @@ import (
 	"github.com/holdfast-ci/holdfast/grading/provision"
 )
 
-// assign runs `app assign --challenge SLUG --user LOGIN [--format practice|take-home] [--deadline RFC3339]`.
+// assign runs `app assign --challenge SLUG --user LOGIN [--format practice] [--language go]`.
 func assign(ctx context.Context, p *provision.Provisioner, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("assign", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -22,11 +22,14 @@ func assign(ctx context.Context, p *provision.Provisioner, args []string, stdout
 	var deadline string
 	fs.StringVar(&r.Challenge, "challenge", "", "challenge slug")
 	fs.StringVar(&r.User, "user", "", "the learner's GitHub login")
-	fs.StringVar(&r.Format, "format", "practice", "practice or take-home")
+	fs.StringVar(&r.Format, "format", "practice", "practice (take-homes: app invite)")
 	fs.StringVar(&deadline, "deadline", "", "RFC 3339 time, e.g. 2026-12-01T17:00:00Z (required for take-home)")
 	fs.StringVar(&r.Language, "language", "go", "starter language")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if r.Format == "take-home" {
+		return errTakeHomeByInvite
 	}
 	if deadline != "" {
 		d, err := time.Parse(time.RFC3339, deadline)
@@ -42,6 +45,10 @@ func assign(ctx context.Context, p *provision.Provisioner, args []string, stdout
 	fmt.Fprintf(stdout, "assigned %s to %s: https://github.com/%s/%s (%s)\n", a.Challenge, a.User, a.Owner, a.Name, a.Format)
 	return nil
 }
+
+// errTakeHomeByInvite refuses take-homes through assign: only an invitation records the
+// take-home, so that it closes and is graded at its deadline.
+var errTakeHomeByInvite = errors.New("take-homes are created with `app invite` (or POST /api/takehomes), which closes them and grades the final commit at the deadline")
 
 // publish runs `app templates publish`.
 func publish(ctx context.Context, p *provision.Provisioner, stdout io.Writer) error {
@@ -79,6 +86,10 @@ func assignHandler(p *provision.Provisioner, token string) http.Handler {
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&req); err != nil {
 			fail(http.StatusBadRequest, "body must be JSON {challenge, user, format, deadline, language}: "+err.Error())
+			return
+		}
+		if req.Format == "take-home" {
+			fail(http.StatusUnprocessableEntity, errTakeHomeByInvite.Error())
 			return
 		}
 		a, err := p.Assign(r.Context(), req)

@@ -39,7 +39,7 @@ func main() {
 const usage = `usage:
   app migrate                      apply the schema (River's and the App's) and sync the challenge catalog
   app serve                        receive webhooks, report queued gradings, serve run pages
-  app assign --challenge SLUG --user LOGIN [--format practice|take-home] [--deadline RFC3339] [--language go]
+  app assign --challenge SLUG --user LOGIN [--format practice] [--language go]
                                    create the learner's repository from the challenge's template
   app templates publish            create or update one template repository per challenge and language
   app invite --challenge SLUG --candidate LOGIN (--deadline RFC3339 | --duration 72h) [--language go] [--seed N] [--by LOGIN]

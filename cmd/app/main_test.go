@@ -113,6 +113,9 @@ func TestRoutes(t *testing.T) {
 	if code, body := post("Bearer "+token, `{"challenge":"idempotent-payments","user":"bob","colour":"red"}`); code != 400 || !strings.Contains(body, "colour") {
 		t.Fatalf("unknown field: %d %s", code, body)
 	}
+	if code, body := post("Bearer "+token, `{"challenge":"idempotent-payments","user":"bob","format":"take-home","deadline":"2030-01-01T00:00:00Z"}`); code != 422 || !strings.Contains(body, "app invite") {
+		t.Fatalf("a take-home through assign: %d %s; want 422 pointing at invite (only invitations close at the deadline)", code, body)
+	}
 	if _, err := prov.PublishTemplates(ctx); err != nil {
 		t.Fatal(err)
 	}
