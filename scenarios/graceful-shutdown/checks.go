@@ -162,7 +162,7 @@ func pause(ctx context.Context, d time.Duration) error {
 // exited reports whether the app's process has ended. A connection to a container that is gone
 // hangs rather than being refused, so after a timeout this tells "refused" from "hung".
 func exited(ctx context.Context, h *scenarios.Harness) bool {
-	wctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	wctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	_, err := h.Target.Wait(wctx, scenarios.App)
 	return err == nil

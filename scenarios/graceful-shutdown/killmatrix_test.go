@@ -37,17 +37,15 @@ func TestEveryScenarioHasAKiller(t *testing.T) {
 func TestKillMatrix(t *testing.T) { scenariotest.KillMatrix(t, challenge(t), killMatrix) }
 
 // TestVerdictsAreStable repeats the timing-sensitive scenarios against the references (pass
-// every time) and the variants they catch (fail every time).
+// every time) and the variants they catch (fail every time). broken-close-waits-keepalive is
+// left to the kill matrix: it never closes a busy connection, whatever the timing.
 func TestVerdictsAreStable(t *testing.T) {
 	scenariotest.Stable(t, challenge(t), []scenariotest.Repeat{
 		{Dir: "reference", Scenario: "readiness_fails_on_sigterm", Runs: 2, Pass: true},
-		{Dir: "reference", Scenario: "sigkill_leaves_no_half_transfer", Runs: 2, Pass: true},
 		{Dir: "reference-ts", Scenario: "readiness_fails_on_sigterm", Runs: 2, Pass: true},
 		{Dir: "reference-ts", Scenario: "keepalive_does_not_block_exit", Runs: 2, Pass: true},
-		{Dir: "reference-ts", Scenario: "in_flight_requests_complete", Runs: 2, Pass: true},
 		{Dir: "broken-readyz-static", Scenario: "readiness_fails_on_sigterm", Runs: 2, Pass: false},
-		{Dir: "broken-close-waits-keepalive", Scenario: "keepalive_does_not_block_exit", Runs: 2, Pass: false},
-		{Dir: "broken-no-transaction", Scenario: "sigkill_leaves_no_half_transfer", Runs: 3, Pass: false},
+		{Dir: "broken-no-transaction", Scenario: "sigkill_leaves_no_half_transfer", Runs: 2, Pass: false},
 	})
 }
 

@@ -42,7 +42,7 @@ const (
 	// in flight after signalDelay, short enough to keep the scenarios quick.
 	drainWorkMS = 1200
 	// longWorkMS keeps the app draining while a scenario probes it after SIGTERM.
-	longWorkMS = 2500
+	longWorkMS = 2000
 )
 
 // Scenarios returns the challenge's scenario table in the order it runs: the one that leaves the
@@ -219,7 +219,7 @@ func newRequestsRefused(ctx context.Context, h *scenarios.Harness) error {
 	}
 	late := newTransfers("late", 3, 0)
 	for i, t := range late {
-		at := LateAfter + time.Duration(i)*500*time.Millisecond
+		at := LateAfter + time.Duration(i)*250*time.Millisecond
 		if err := pause(ctx, time.Until(sig.delivered.Add(at))); err != nil {
 			return err
 		}
