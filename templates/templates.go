@@ -28,7 +28,7 @@ type Meta struct {
 	StartTimeout time.Duration `yaml:"start_timeout"`
 	// Replicas is how many copies of the learner's app the sandbox runs (default 1).
 	Replicas int `yaml:"replicas"`
-	Limits       struct {
+	Limits   struct {
 		CPUs     float64 `yaml:"cpus"`
 		MemoryMB int64   `yaml:"memory_mb"`
 		Pids     int64   `yaml:"pids"`
