@@ -356,6 +356,7 @@ func healthy(ctx context.Context, base string) bool {
 	if err != nil {
 		return false
 	}
+	req.Close = true // no idle connection left behind to hold up the app's own shutdown
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return false

@@ -454,7 +454,8 @@ func (s *sandbox) Start(ctx context.Context, svc scenarios.Service) error {
 		return fmt.Errorf("start app: %w", err)
 	}
 	deadline := started.Add(s.limits.StartTimeout)
-	httpc := &http.Client{Timeout: time.Second}
+	// No keep-alive: an idle probe connection would hold up a graceful shutdown the scenarios judge.
+	httpc := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	last := "no answer yet"
 	for {
 		// State first: an app that exited at once never got an address.
