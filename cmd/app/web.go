@@ -51,6 +51,7 @@ type Web struct {
 }
 
 var funcs = template.FuncMap{
+	"inc":   func(i int) int { return i + 1 }, // scenario numbers count from 1, as in the CLI
 	"short": func(s string) string { return short(s) },
 	"when": func(t any) string {
 		switch v := t.(type) {
