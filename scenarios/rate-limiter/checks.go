@@ -223,6 +223,8 @@ func hintFor(r scenarios.Response) string {
 		return "The request hung. Give every Redis and downstream call a deadline."
 	case r.Err != nil:
 		return "The app dropped the connection. Look at its log for a panic or crash."
+	case r.Status == http.StatusServiceUnavailable:
+		return "Redis is up during this scenario. Give Redis calls a deadline that a busy machine can meet (a few hundred milliseconds), and answer /healthz 200 only once your first Redis connection works."
 	case r.Status >= 500:
 		return "The app answered with a server error; its log usually says why."
 	}

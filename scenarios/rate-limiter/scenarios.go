@@ -311,8 +311,9 @@ func redisSilent(ctx context.Context, h *scenarios.Harness) error {
 	return redisFault(ctx, h, agent.Fault{Kind: agent.FaultTimeout}, agent.Fault{Kind: agent.FaultClear}, "Redis does not answer")
 }
 
-// outageRequests is how many requests each Redis fault gets, alternating between replicas.
-const outageRequests = 4
+// outageRequests is how many requests each Redis fault gets: one per replica, as each has its
+// own connections to lose.
+const outageRequests = 2
 
 // redisFault applies fault to the Redis link, holds the app to a quick 503 with nothing
 // admitted, lifts the fault with restore and waits for every replica to admit again.

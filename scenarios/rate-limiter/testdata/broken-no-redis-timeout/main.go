@@ -1,7 +1,7 @@
 // Command ratelimiter is a BROKEN variant of the rate-limiter reference: it sets no deadline
-// of its own on Redis calls and keeps go-redis's defaults (3 s read timeout, 3 retries). When
-// Redis stops answering, each request waits many seconds before its 503. Everything else is
-// the reference.
+// of its own on Redis calls and keeps go-redis's defaults (3 s read timeout, 3 retries, 5
+// dial attempts 100 ms apart). When Redis refuses connections or stops answering, each
+// request waits seconds before its 503. Everything else is the reference.
 package main
 
 import (
@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -49,7 +50,25 @@ func main() {
 	s := &server{rdb: rdb, downstream: getenv("DOWNSTREAM_URL", "http://downstream:8070"),
 		client: &http.Client{Timeout: downstreamTimeout}}
 	mux := http.NewServeMux()
+	// Ready once Redis answered a first PING, so that the first requests do not all pay for
+	// (or time out on) the first connections; from then on /healthz stays 200 whatever Redis
+	// does.
+	var ready atomic.Bool
+	go func() {
+		for !ready.Load() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			if err := rdb.Ping(ctx).Err(); err == nil {
+				ready.Store(true)
+			}
+			cancel()
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if !ready.Load() {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "waiting for Redis"})
+			return
+		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /api/resource", s.resource)

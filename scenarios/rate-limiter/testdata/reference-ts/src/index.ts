@@ -42,6 +42,13 @@ const redis = new Redis(process.env.REDIS_URL || "redis://redis:6379/0", {
 });
 redis.on("error", (err) => console.error("redis:", err.message));
 
+// Ready once the first connection to Redis is: until then every request would get 503. From
+// then on /healthz stays 200 whatever Redis does.
+let ready = false;
+redis.once("ready", () => {
+  ready = true;
+});
+
 // hitScript counts one request and returns the count so far; the key outlives its window by
 // one window at most.
 const hitScript = `
@@ -59,7 +66,9 @@ const server = createServer((req, res) => {
 
 async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
   const path = (req.url ?? "/").split("?", 1)[0];
-  if (req.method === "GET" && path === "/healthz") return sendJSON(res, 200, { status: "ok" });
+  if (req.method === "GET" && path === "/healthz") {
+    return ready ? sendJSON(res, 200, { status: "ok" }) : sendJSON(res, 503, { error: "waiting for Redis" });
+  }
   if (req.method === "GET" && path === "/api/resource") return resource(req, res);
   sendJSON(res, 404, { error: "not found" });
 }
