@@ -5,11 +5,31 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
 )
+
+// waitGone waits (at most 30 s) until a container someone else is removing no longer exists.
+func (e *Engine) waitGone(ctx context.Context, id string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, err := e.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+		if cerrdefs.IsNotFound(err) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("still there 30 s after another removal began (%v)", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
 
 // removeRun removes every container and network labelled with the run id.
 func (e *Engine) removeRun(ctx context.Context, run string) error {
@@ -20,7 +40,13 @@ func (e *Engine) removeRun(ctx context.Context, run string) error {
 		return fmt.Errorf("list containers of run %s: %w", run, err)
 	}
 	for _, c := range cs.Items {
-		if _, err := e.cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
+		_, err := e.cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+		if err != nil && strings.Contains(err.Error(), "already in progress") {
+			// Another teardown (the run's own, or a second runner's janitor) is removing it: wait
+			// for that to finish, or the network removal below would find it still attached.
+			err = e.waitGone(ctx, c.ID)
+		}
+		if err != nil && !cerrdefs.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("remove container %s: %w", c.ID[:12], err))
 		}
 	}
