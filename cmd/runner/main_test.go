@@ -31,14 +31,21 @@ func TestBadInputWithoutDocker(t *testing.T) {
 		{"no arguments", nil, exitUsage, "usage"},
 		{"unknown command", []string{"frobnicate"}, exitUsage, `unknown command "frobnicate"`},
 		{"no challenge", []string{"grade", "testdata/exits"}, exitUsage, "want --challenge SLUG"},
-		{"unknown challenge", []string{"grade", "--challenge", "nope", "testdata/exits"}, exitUsage, "known challenges: idempotent-payments"},
+		{"unknown challenge", []string{"grade", "--challenge", "nope", "testdata/exits"}, exitUsage, "known challenges: cache-stampede, circuit-breaker, debug-retry-storm, distributed-lock, flash-sale, graceful-shutdown, idempotent-payments, rate-limiter, refactor-order-pricing"},
 		{"missing directory", []string{"grade", "--challenge", "idempotent-payments", "testdata/does-not-exist"}, exitUsage, "cannot read testdata/does-not-exist"},
 		{"a file, not a directory", []string{"grade", "--challenge", "idempotent-payments", "testdata/no-dockerfile/README"}, exitUsage, "is a file"},
 		{"no Dockerfile", []string{"grade", "--challenge", "idempotent-payments", "testdata/no-dockerfile"}, exitUsage, "has no Dockerfile"},
 	}
 	code, out, _ := runCLI(t, "challenges")
-	if code != exitPass || !strings.Contains(out, "idempotent-payments  Idempotent payments API  intermediate  go,ts,python  practice,take-home  9") {
-		t.Fatalf("runner challenges: exit %d\n%s", code, out)
+	rows := map[string]string{}
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) > 0 {
+			rows[f[0]] = strings.Join(f, " ")
+		}
+	}
+	if code != exitPass || len(rows) != 10 || rows["idempotent-payments"] != "idempotent-payments Idempotent payments API intermediate go,ts,python practice,take-home 9" ||
+		rows["refactor-order-pricing"] == "" || !strings.Contains(rows["rate-limiter"], "practice,take-home") {
+		t.Fatalf("runner challenges: exit %d, want a header and nine challenges\n%s", code, out)
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
