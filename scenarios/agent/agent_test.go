@@ -260,6 +260,9 @@ func TestServerFaults(t *testing.T) {
 	if later, err := c.Calls(ctx, 1); err != nil || len(later) != 1 || later[0].Seq != 2 {
 		t.Fatalf("calls since 1: %+v, %v", later, err)
 	}
+	if last, err := c.LastCall(ctx); err != nil || last != 2 {
+		t.Fatalf("last call: %d, %v; want 2", last, err)
+	}
 }
 
 // call sends one request to a downstream and returns its status (0 on a transport error).

@@ -63,6 +63,16 @@ func (c *Client) Calls(ctx context.Context, since int) ([]Call, error) {
 	return out, err
 }
 
+// LastCall returns the number of the downstream's latest call (0 before any): what a scenario
+// passes to Calls afterwards to see only its own calls, without fetching the whole record.
+func (c *Client) LastCall(ctx context.Context) (int, error) {
+	var out struct {
+		Seq int `json:"seq"`
+	}
+	err := c.do(ctx, http.MethodGet, "/downstream/last", nil, &out)
+	return out.Seq, err
+}
+
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
 	var body io.Reader
 	if in != nil {

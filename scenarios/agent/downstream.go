@@ -119,6 +119,14 @@ func (d *Downstream) Calls(since int) []Call {
 	return out
 }
 
+// LastSeq is the number of the latest call received (0 before the first): a scenario counts the
+// calls after it.
+func (d *Downstream) LastSeq() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.calls)
+}
+
 // behaviourFor picks the longest matching prefix. Callers hold mu.
 func (d *Downstream) behaviourFor(path string) DownstreamBehaviour {
 	var best DownstreamBehaviour
@@ -228,6 +236,9 @@ func (s *Server) downstreamRoutes(mux *http.ServeMux) {
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
+	}))
+	mux.HandleFunc("GET /downstream/last", s.auth(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]int{"seq": s.downstream.LastSeq()})
 	}))
 	mux.HandleFunc("GET /downstream/calls", s.auth(func(w http.ResponseWriter, r *http.Request) {
 		since, _ := strconv.Atoi(r.URL.Query().Get("since"))

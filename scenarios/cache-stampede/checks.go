@@ -16,7 +16,7 @@ const stampedeHint = "Only one request may fill a missing product: take a per-pr
 	"request coalescing inside one process still lets each process call the origin."
 
 func readThrough(ctx context.Context, h *scenarios.Harness) error {
-	since, err := mark(ctx, h)
+	since, err := h.Agent.LastCall(ctx)
 	if err != nil {
 		return err
 	}
@@ -71,7 +71,7 @@ func hotKeyFlush(ctx context.Context, h *scenarios.Harness) error {
 		return err
 	}
 	id := newID("hot")
-	since, err := mark(ctx, h)
+	since, err := h.Agent.LastCall(ctx)
 	if err != nil {
 		return err
 	}
@@ -167,7 +167,7 @@ func distinctProducts(ctx context.Context, h *scenarios.Harness) error {
 	if err := slowOrigin(ctx, h); err != nil {
 		return err
 	}
-	since, err := mark(ctx, h)
+	since, err := h.Agent.LastCall(ctx)
 	if err != nil {
 		return err
 	}
@@ -238,7 +238,7 @@ func expiryUnderLoad(ctx context.Context, h *scenarios.Harness) error {
 		return err
 	}
 	id := newID("ttl")
-	since, err := mark(ctx, h)
+	since, err := h.Agent.LastCall(ctx)
 	if err != nil {
 		return err
 	}
@@ -327,7 +327,7 @@ flow:
 func originFailure(ctx context.Context, h *scenarios.Harness) error {
 	// A: the origin answers 500 to every request for this product.
 	id := newID("fail")
-	since, err := mark(ctx, h)
+	since, err := h.Agent.LastCall(ctx)
 	if err != nil {
 		return err
 	}

@@ -109,19 +109,6 @@ func hintFor(r scenarios.Response) string {
 	return "Compare your status codes with the API contract in the brief."
 }
 
-// mark returns the sequence number of the downstream's latest call: the scenario counts calls
-// after it.
-func mark(ctx context.Context, h *scenarios.Harness) (int, error) {
-	calls, err := h.Agent.Calls(ctx, 0)
-	if err != nil {
-		return 0, fmt.Errorf("read downstream calls: %w", err)
-	}
-	if len(calls) == 0 {
-		return 0, nil
-	}
-	return calls[len(calls)-1].Seq, nil
-}
-
 // originCalls returns the calls to one product's origin path after since. A product's id is new
 // in every scenario, so the n-th of them answered version n.
 func originCalls(ctx context.Context, h *scenarios.Harness, since int, id string) ([]agent.Call, error) {

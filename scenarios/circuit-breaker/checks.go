@@ -203,7 +203,7 @@ func expectClosed(ctx context.Context, h *scenarios.Harness, what string) error 
 	if err := downstream(ctx, h, agent.DownstreamBehaviour{}); err != nil {
 		return err
 	}
-	since, err := lastSeq(ctx, h)
+	since, err := h.Agent.LastCall(ctx)
 	if err != nil {
 		return err
 	}

@@ -84,18 +84,6 @@ func downstream(ctx context.Context, h *scenarios.Harness, b agent.DownstreamBeh
 	return nil
 }
 
-// lastSeq is the number of the last call the downstream received so far.
-func lastSeq(ctx context.Context, h *scenarios.Harness) (int, error) {
-	calls, err := h.Agent.Calls(ctx, 0)
-	if err != nil {
-		return 0, fmt.Errorf("read downstream calls: %w", err)
-	}
-	if len(calls) == 0 {
-		return 0, nil
-	}
-	return calls[len(calls)-1].Seq, nil
-}
-
 func callsSince(ctx context.Context, h *scenarios.Harness, seq int) ([]agent.Call, error) {
 	calls, err := h.Agent.Calls(ctx, seq)
 	if err != nil {
@@ -122,7 +110,7 @@ func closeBreaker(ctx context.Context, h *scenarios.Harness) (int, error) {
 	for i := 1; i <= attempts; i++ {
 		last = quote(ctx, h, "SETUP")
 		if last.Status == http.StatusOK {
-			return lastSeq(ctx, h)
+			return h.Agent.LastCall(ctx)
 		}
 		if i < attempts {
 			if err := sleepUntil(ctx, time.Now().Add(Cooldown+100*time.Millisecond)); err != nil {

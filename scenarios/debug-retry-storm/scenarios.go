@@ -93,18 +93,6 @@ func updatePrice(ctx context.Context, h *scenarios.Harness, id string, price int
 	return nil
 }
 
-// lastSeq is the number of the downstream's latest call: what a scenario counts from.
-func lastSeq(ctx context.Context, h *scenarios.Harness) (int, error) {
-	calls, err := h.Agent.Calls(ctx, 0)
-	if err != nil {
-		return 0, fmt.Errorf("read the downstream's calls: %w", err)
-	}
-	if len(calls) == 0 {
-		return 0, nil
-	}
-	return calls[len(calls)-1].Seq, nil
-}
-
 // catalogReads returns the catalog reads since seq for products whose id starts with prefix.
 func catalogReads(ctx context.Context, h *scenarios.Harness, since int, prefix string) ([]agent.Call, error) {
 	calls, err := h.Agent.Calls(ctx, since)
@@ -123,7 +111,7 @@ func catalogReads(ctx context.Context, h *scenarios.Harness, since int, prefix s
 func productOf(c agent.Call) string { return strings.TrimPrefix(c.Path, "/catalog/products/") }
 
 func cachedReads(ctx context.Context, h *scenarios.Harness) error {
-	since, err := lastSeq(ctx, h)
+	since, err := h.Agent.LastCall(ctx)
 	if err != nil {
 		return err
 	}
@@ -148,7 +136,7 @@ func cachedReads(ctx context.Context, h *scenarios.Harness) error {
 }
 
 func freshAfterUpdate(ctx context.Context, h *scenarios.Harness) error {
-	since, err := lastSeq(ctx, h)
+	since, err := h.Agent.LastCall(ctx)
 	if err != nil {
 		return err
 	}
@@ -206,7 +194,7 @@ func updateRefetchesOnly(ctx context.Context, h *scenarios.Harness) error {
 	if err := warm(ctx, h, ids); err != nil {
 		return err
 	}
-	since, err := lastSeq(ctx, h)
+	since, err := h.Agent.LastCall(ctx)
 	if err != nil {
 		return err
 	}
@@ -257,7 +245,7 @@ func slowCatalogImport(ctx context.Context, h *scenarios.Harness) error {
 	if err := h.Agent.Downstream(ctx, agent.DownstreamBehaviour{PathPrefix: "/catalog/", LatencyMS: SlowCatalog.Milliseconds()}); err != nil {
 		return err
 	}
-	since, err := lastSeq(ctx, h)
+	since, err := h.Agent.LastCall(ctx)
 	if err != nil {
 		return err
 	}
@@ -313,7 +301,7 @@ func describeStatuses(m map[string]int) string {
 
 func hangBudget(ctx context.Context, h *scenarios.Harness) error {
 	id := newID("hang")
-	since, err := lastSeq(ctx, h)
+	since, err := h.Agent.LastCall(ctx)
 	if err != nil {
 		return err
 	}
@@ -346,7 +334,7 @@ func describeTimed(r scenarios.Response) string {
 
 func errorsBackoff(ctx context.Context, h *scenarios.Harness) error {
 	id := newID("failing")
-	since, err := lastSeq(ctx, h)
+	since, err := h.Agent.LastCall(ctx)
 	if err != nil {
 		return err
 	}

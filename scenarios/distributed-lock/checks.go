@@ -16,7 +16,7 @@ import (
 const firstFree = Lease + time.Second
 
 func singleRun(ctx context.Context, h *scenarios.Harness) error {
-	since, err := mark(ctx, h)
+	since, err := h.Agent.LastCall(ctx)
 	if err != nil {
 		return err
 	}
@@ -51,7 +51,7 @@ func singleRun(ctx context.Context, h *scenarios.Harness) error {
 	}
 
 	// Right after the answer the lock must be free again, for the other replica too.
-	since2, err := mark(ctx, h)
+	since2, err := h.Agent.LastCall(ctx)
 	if err != nil {
 		return err
 	}
@@ -91,7 +91,7 @@ func concurrentTriggers(ctx context.Context, h *scenarios.Harness) error {
 	var lastToken int64
 	var all []write
 	for round := 1; round <= concurrentRounds; round++ {
-		since, err := mark(ctx, h)
+		since, err := h.Agent.LastCall(ctx)
 		if err != nil {
 			return err
 		}
@@ -181,7 +181,7 @@ func short(r scenarios.Response) string {
 // refusedWriteStops makes the store refuse every write while a run is under way, as it would
 // if another worker with a newer token had written: the run must stop at once.
 func refusedWriteStops(ctx context.Context, h *scenarios.Harness) error {
-	since, err := mark(ctx, h)
+	since, err := h.Agent.LastCall(ctx)
 	if err != nil {
 		return err
 	}
@@ -219,7 +219,7 @@ func refusedWriteStops(ctx context.Context, h *scenarios.Harness) error {
 // pausedHolder freezes the holder past its lease, lets the other replica take over, then thaws
 // the first: its next write must be refused and stop it.
 func pausedHolder(ctx context.Context, h *scenarios.Harness) error {
-	since, err := mark(ctx, h)
+	since, err := h.Agent.LastCall(ctx)
 	if err != nil {
 		return err
 	}
@@ -312,7 +312,7 @@ func settle(ctx context.Context, h *scenarios.Harness, holder started) {
 // thaws, is refused, and releases. Meanwhile replica 1 is triggered again and again while
 // replica 2 runs: its lock must hold, so replica 2 finishes undisturbed.
 func releaseOnlyByOwner(ctx context.Context, h *scenarios.Harness) error {
-	since, err := mark(ctx, h)
+	since, err := h.Agent.LastCall(ctx)
 	if err != nil {
 		return err
 	}
@@ -394,7 +394,7 @@ func releaseOnlyByOwner(ctx context.Context, h *scenarios.Harness) error {
 // killedHolder kills the holder mid-run: the other replica must get the lock once the lease
 // ends, with a new token.
 func killedHolder(ctx context.Context, h *scenarios.Harness) error {
-	since, err := mark(ctx, h)
+	since, err := h.Agent.LastCall(ctx)
 	if err != nil {
 		return err
 	}

@@ -47,19 +47,6 @@ func orUnknown(s string) string {
 	return s
 }
 
-// mark returns the number of the downstream's latest call, so a scenario reads only what
-// happened after it began.
-func mark(ctx context.Context, h *scenarios.Harness) (int, error) {
-	calls, err := h.Agent.Calls(ctx, 0)
-	if err != nil {
-		return 0, fmt.Errorf("read downstream calls: %w", err)
-	}
-	if len(calls) == 0 {
-		return 0, nil
-	}
-	return calls[len(calls)-1].Seq, nil
-}
-
 // storeWrites returns the calls to the fenced store after since, in arrival order.
 func storeWrites(ctx context.Context, h *scenarios.Harness, since int) ([]write, error) {
 	calls, err := h.Agent.Calls(ctx, since)

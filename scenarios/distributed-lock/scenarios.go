@@ -159,7 +159,7 @@ type started struct {
 func begin(ctx context.Context, h *scenarios.Harness, replica int, until time.Time, timeout time.Duration, what string) (started, error) {
 	var last scenarios.Response
 	for attempt := 0; ; attempt++ {
-		since, err := mark(ctx, h)
+		since, err := h.Agent.LastCall(ctx)
 		if err != nil {
 			return started{}, err
 		}

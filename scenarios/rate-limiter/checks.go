@@ -128,18 +128,6 @@ func fitWindow(ctx context.Context, send func(ctx context.Context)) (bool, error
 	}
 }
 
-// mark is the downstream's last call number: calls after it are this scenario's.
-func mark(ctx context.Context, h *scenarios.Harness) (int, error) {
-	calls, err := h.Agent.Calls(ctx, 0)
-	if err != nil {
-		return 0, fmt.Errorf("read downstream calls: %w", err)
-	}
-	if len(calls) == 0 {
-		return 0, nil
-	}
-	return calls[len(calls)-1].Seq, nil
-}
-
 // admitted returns the downstream calls after since that were made for client: the ground
 // truth of its admitted requests. A call that names the client but is not GET /work?client=…
 // is the learner's mistake.

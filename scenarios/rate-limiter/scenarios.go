@@ -29,7 +29,7 @@ func Scenarios() []scenarios.Scenario {
 }
 
 func basicLimit(ctx context.Context, h *scenarios.Harness) error {
-	since, err := mark(ctx, h)
+	since, err := h.Agent.LastCall(ctx)
 	if err != nil {
 		return err
 	}
@@ -86,7 +86,7 @@ func basicLimit(ctx context.Context, h *scenarios.Harness) error {
 }
 
 func rejectionHeaders(ctx context.Context, h *scenarios.Harness) error {
-	since, err := mark(ctx, h)
+	since, err := h.Agent.LastCall(ctx)
 	if err != nil {
 		return err
 	}
@@ -158,7 +158,7 @@ const (
 )
 
 func burstAcrossReplicas(ctx context.Context, h *scenarios.Harness) error {
-	since, err := mark(ctx, h)
+	since, err := h.Agent.LastCall(ctx)
 	if err != nil {
 		return err
 	}
@@ -185,7 +185,7 @@ func burstAcrossReplicas(ctx context.Context, h *scenarios.Harness) error {
 }
 
 func clientIsolation(ctx context.Context, h *scenarios.Harness) error {
-	since, err := mark(ctx, h)
+	since, err := h.Agent.LastCall(ctx)
 	if err != nil {
 		return err
 	}
@@ -230,7 +230,7 @@ func clientIsolation(ctx context.Context, h *scenarios.Harness) error {
 const pollEvery = 250 * time.Millisecond
 
 func recoveryAfterWindow(ctx context.Context, h *scenarios.Harness) error {
-	since, err := mark(ctx, h)
+	since, err := h.Agent.LastCall(ctx)
 	if err != nil {
 		return err
 	}
@@ -318,7 +318,7 @@ const outageRequests = 2
 // redisFault applies fault to the Redis link, holds the app to a quick 503 with nothing
 // admitted, lifts the fault with restore and waits for every replica to admit again.
 func redisFault(ctx context.Context, h *scenarios.Harness, fault, restore agent.Fault, while string) error {
-	since, err := mark(ctx, h)
+	since, err := h.Agent.LastCall(ctx)
 	if err != nil {
 		return err
 	}
