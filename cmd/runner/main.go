@@ -38,6 +38,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "grade":
 		return grade(ctx, args[1:], stdout, stderr, log)
+	case "build":
+		return buildCmd(ctx, args[1:], stdout, stderr, log)
 	case "compare":
 		return compareCmd(ctx, args[1:], stdout, stderr, log, catalog.Lookup)
 	case "janitor":
@@ -64,6 +66,10 @@ func usage(w io.Writer) {
       Grade a refactor: run the same scenarios on BASE_DIR and HEAD_DIR and report every
       behaviour that changed, with the code's quality deltas (information, not graded).
       Exit 0 when no behaviour changed, 1 when some did or the head failed, 2, 3 as above.
+  runner build [--jobs 2] DIR...
+      Build the images of the submissions in DIR... the way the grader does, without grading;
+      a later grading of the same files reuses the image. Exit 0 when all built, 1 when one
+      did not, 2, 3 as above.
   runner work
       Grade the pushes the GitHub App queues (River worker). Configuration from the
       environment (see README.md); SIGTERM stops taking jobs and finishes or hands back the

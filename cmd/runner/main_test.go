@@ -35,6 +35,8 @@ func TestBadInputWithoutDocker(t *testing.T) {
 		{"missing directory", []string{"grade", "--challenge", "idempotent-payments", "testdata/does-not-exist"}, exitUsage, "cannot read testdata/does-not-exist"},
 		{"a file, not a directory", []string{"grade", "--challenge", "idempotent-payments", "testdata/no-dockerfile/README"}, exitUsage, "is a file"},
 		{"no Dockerfile", []string{"grade", "--challenge", "idempotent-payments", "testdata/no-dockerfile"}, exitUsage, "has no Dockerfile"},
+		{"build without directories", []string{"build"}, exitUsage, "want one or more directories"},
+		{"build, one without Dockerfile", []string{"build", "testdata/exits", "testdata/no-dockerfile"}, exitUsage, "has no Dockerfile"},
 	}
 	code, out, _ := runCLI(t, "challenges")
 	rows := map[string]string{}
@@ -54,6 +56,22 @@ func TestBadInputWithoutDocker(t *testing.T) {
 				t.Fatalf("exit %d, stderr %q; want exit %d saying %q", code, stderr, c.code, c.say)
 			}
 		})
+	}
+}
+
+// TestBuild builds for real: a submission that compiles is built (or found built), then found
+// built on the second run; one that does not compile makes the command fail with the compiler's
+// words, while the others in the same run still build.
+func TestBuild(t *testing.T) {
+	dockertest.Engine(t)
+	code, out, stderr := runCLI(t, "build", "--jobs", "2", "testdata/exits", "testdata/compile-error")
+	if code != exitFail || !strings.Contains(out, "testdata/compile-error: build failed") || !strings.Contains(out, "undefined: healthz") ||
+		!strings.Contains(out, "testdata/exits: holdfast-submission:") {
+		t.Fatalf("exit %d; want %d naming the failed build and the built one\nstdout:\n%s\nstderr:\n%s", code, exitFail, out, stderr)
+	}
+	code, out, stderr = runCLI(t, "build", "testdata/exits")
+	if code != exitPass || !strings.Contains(out, "(already built)") {
+		t.Fatalf("second build: exit %d; want %d and the image found built\nstdout:\n%s\nstderr:\n%s", code, exitPass, out, stderr)
 	}
 }
 
