@@ -11,12 +11,12 @@ if [ "${CI:-}" = "true" ]; then
 	"$runner" janitor --older-than 0s
 fi
 # Every challenge's submissions (kill-matrix rows, second references, starters) are built in the
-# background, one at a time, while the platform's tests below mostly wait on sandboxes; the
+# background, two at a time, while the platform's tests below mostly wait on sandboxes; the
 # challenge packages then find each image built (the tag is the build context's hash). On a new
 # machine these ~100 cold builds took about 6 of the 21 minutes the challenge packages ran.
 prebuild_log=${TMPDIR:-/tmp}/holdfast-prebuild.log
 # shellcheck disable=SC2046 # one argument per directory
-"$runner" build --jobs 1 $(ls -d scenarios/*/testdata/*/Dockerfile templates/*/starter/*/Dockerfile | xargs -n1 dirname) >"$prebuild_log" 2>&1 &
+"$runner" build --jobs 2 $(ls -d scenarios/*/testdata/*/Dockerfile templates/*/starter/*/Dockerfile | xargs -n1 dirname) >"$prebuild_log" 2>&1 &
 prebuild=$!
 trap 'kill "$prebuild" 2>/dev/null || :' EXIT # a failing step below stops the builds too
 echo "test: building every challenge's submissions in the background (log: $prebuild_log)"

@@ -55,6 +55,9 @@ func buildCmd(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 		go func() {
 			defer wg.Done()
 			for i := range next {
+				if ctx.Err() != nil {
+					continue // interrupted: the rest are not started
+				}
 				start := time.Now()
 				b, err := eng.Build(ctx, dirs[i])
 				took := time.Since(start).Round(100 * time.Millisecond)
@@ -81,6 +84,10 @@ func buildCmd(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	}
 	close(next)
 	wg.Wait()
+	if ctx.Err() != nil {
+		fmt.Fprintln(stderr, "runner build: interrupted:", ctx.Err())
+		return exitGraderError
+	}
 	switch {
 	case errored > 0:
 		return exitGraderError
