@@ -2,7 +2,7 @@
 # deploy/bootstrap.sh — get a Docker engine and the images Holdfast grades with onto this
 # machine. Idempotent and cached: a second run only rebuilds the agent if its binary changed.
 #
-#   deploy/bootstrap.sh [--force]
+#   deploy/bootstrap.sh [--force] [--engine-only]
 #
 #   HOLDFAST_IMAGES=local     (default) build holdfast/{base,postgres,redis,golang,node,python} from
 #                             Debian packages, for machines that reach no image registry;
@@ -14,6 +14,9 @@
 #   HOLDFAST_DEBIAN_SECURITY_MIRROR  security archive (default: apt's own, else
 #                             http://deb.debian.org/debian-security; "none" to leave it out).
 #   --force                   rebuild every image of the mode even if its inputs are unchanged.
+#   --engine-only             only install Debian's docker.io (and debootstrap) and start the
+#                             engine; no images. deploy/test.sh does this first, so that other
+#                             set-up can use apt while the images build.
 #
 # See deploy/README.md.
 set -euo pipefail
@@ -28,8 +31,7 @@ export DOCKER_BUILDKIT=0
 
 START_NS=$(date +%s%N)
 FORCE=0
-BUILT=0
-APT_UPDATED=0
+ENGINE_ONLY=0
 
 log() { printf 'bootstrap: %s\n' "$*"; }
 die() {
@@ -48,11 +50,12 @@ usage() {
 while [ "$#" -gt 0 ]; do
 	case "$1" in
 	--force) FORCE=1 ;;
+	--engine-only) ENGINE_ONLY=1 ;;
 	-h | --help)
 		usage
 		exit 0
 		;;
-	*) die "unknown argument '$1' (usage: deploy/bootstrap.sh [--force])" ;;
+	*) die "unknown argument '$1' (usage: deploy/bootstrap.sh [--force] [--engine-only])" ;;
 	esac
 	shift
 done
@@ -81,9 +84,28 @@ remove_tree() {
 	done
 	rm -rf --one-file-system "$dir"
 }
-cleanup() { remove_tree "$WORK"; }
+cleanup() {
+	local jobs
+	jobs=$(jobs -p) # builds still running side by side (in_parallel) when this run stops early
+	[ -z "$jobs" ] || kill $jobs 2>/dev/null || :
+	remove_tree "$WORK"
+}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# in_parallel FUNC... — runs each FUNC in a subshell of its own, side by side, and waits for
+# all of them (a failing one has already said why); stops if any failed.
+in_parallel() {
+	local pids=() i failed=()
+	for i in "$@"; do
+		"$i" &
+		pids+=($!)
+	done
+	for i in "${!pids[@]}"; do
+		wait "${pids[$i]}" || failed+=("${*:i+1:1}")
+	done
+	[ ${#failed[@]} = 0 ] || die "${failed[*]} failed (above)"
+}
 
 # run_logged NAME CMD... — runs CMD with its output in $LOG_DIR/NAME.log; on failure shows
 # the end of the log and stops.
@@ -105,11 +127,7 @@ need_root() {
 apt_install() {
 	need_root "installing $*" "apt-get update && apt-get install -y $*"
 	log "installing $* with apt-get …"
-	if [ "$APT_UPDATED" = 0 ]; then
-		run_logged apt-get-update apt-get update
-		APT_UPDATED=1
-	fi
-	DEBIAN_FRONTEND=noninteractive run_logged apt-get-install apt-get install -y "$@"
+	run_logged apt-get bash "$SCRIPT_DIR/apt-install.sh" "$@"
 }
 
 # ---------------------------------------------------------------------------- engine
@@ -119,7 +137,10 @@ engine_up() { timeout 20 docker info >/dev/null 2>&1; }
 ensure_engine() {
 	if ! command -v docker >/dev/null 2>&1 || ! command -v dockerd >/dev/null 2>&1; then
 		engine_up && return 0 # a remote DOCKER_HOST, say
-		apt_install docker.io
+		local pkgs=(docker.io)
+		# The base image's debootstrap too, in the same apt run, when it will be needed.
+		[ "$MODE" = official ] || command -v debootstrap >/dev/null 2>&1 || pkgs+=(debootstrap debian-archive-keyring)
+		apt_install "${pkgs[@]}"
 	fi
 	engine_up && return 0
 
@@ -191,7 +212,7 @@ docker_build() {
 	log "building $tag …"
 	run_logged "$name" bash -o pipefail -c \
 		'tar -c "${@:3}" | docker build --label "$1" -t "$2" -' _ "$LABEL=$hash" "$tag" "$@"
-	BUILT=1
+	touch "$WORK/built"
 	log "built $tag in $(elapsed "$t0")"
 }
 
@@ -261,7 +282,7 @@ build_base() {
 			--message "holdfast/base: debootstrap --variant=minbase bookworm" - "$3"' \
 		_ "$rootfs" "$LABEL=$hash" "$tag"
 	remove_tree "$rootfs"
-	BUILT=1
+	touch "$WORK/built"
 	log "built $tag in $(elapsed "$t0") ($(image_size "$tag"))"
 }
 
@@ -284,21 +305,33 @@ build_redis() {
 }
 
 build_golang() {
-	local goroot version minor tag hash
+	local goroot version minor tag hash warm=$WORK/gowarm
 	goroot=$("$GO" env GOROOT)
 	version=$("$GO" env GOVERSION) # go1.26.8
 	minor=$(printf '%s' "${version#go}" | cut -d. -f1,2)
 	tag=holdfast/golang:$minor
+	# The Go starters' go.mod and go.sum: the image comes with their modules downloaded and
+	# compiled, so a learner's first build (and every kill-matrix row) compiles only its own code.
+	local gomod
+	mkdir -p "$warm/warm"
+	for gomod in "$REPO_ROOT"/templates/*/starter/go/go.mod; do
+		local slug
+		slug=$(basename "$(dirname "$(dirname "$(dirname "$gomod")")")")
+		mkdir -p "$warm/warm/$slug"
+		cp "$gomod" "$warm/warm/$slug/"
+		[ ! -f "${gomod%.mod}.sum" ] || cp "${gomod%.mod}.sum" "$warm/warm/$slug/"
+	done
 	hash=$(inputs_hash "$IMAGES_DIR/golang" "go=$version" \
 		"goenv=$(sha256sum <"$goroot/go.env" 2>/dev/null | cut -d' ' -f1)" \
-		"base=$(image_id holdfast/base:bookworm)")
+		"base=$(image_id holdfast/base:bookworm)" "warm=$(inputs_hash "$warm/warm")")
 	if ! up_to_date "$tag" "$hash"; then
-		# Context: the Dockerfile plus the Go tree, renamed to ./go whatever its directory is called.
+		# Context: the Dockerfile, the starters' modules as ./warm, and the Go tree, renamed to
+		# ./go whatever its directory is called.
 		local parent base
 		parent=$(dirname "$goroot") base=$(basename "$goroot")
 		local xform=()
 		[ "$base" = go ] || xform=(--transform "s|^$base|go|S")
-		docker_build "$tag" "$hash" golang -C "$IMAGES_DIR/golang" Dockerfile \
+		docker_build "$tag" "$hash" golang -C "$IMAGES_DIR/golang" Dockerfile -C "$warm" warm \
 			-C "$parent" "${xform[@]}" --exclude "$base/pkg/obj" "$base"
 		verify_golang "$tag" "$version"
 	fi
@@ -477,6 +510,11 @@ build_agent() {
 # ---------------------------------------------------------------------------- main
 
 ensure_engine
+if [ "$ENGINE_ONLY" = 1 ]; then
+	command -v debootstrap >/dev/null 2>&1 || [ "$MODE" = official ] || apt_install debootstrap debian-archive-keyring
+	log "engine ready in $(elapsed "$START_NS")"
+	exit 0
+fi
 
 GO=$(command -v go || true)
 [ -n "$GO" ] || { [ -x /usr/local/go/bin/go ] && GO=/usr/local/go/bin/go; } ||
@@ -484,11 +522,9 @@ GO=$(command -v go || true)
 
 if [ "$MODE" = local ]; then
 	build_base
-	build_postgres
-	build_redis
-	build_golang
-	build_node
-	build_python
+	# The others need only the base and wait mostly on Debian's mirror or on one core: built side
+	# by side they take about as long as the slowest of them.
+	in_parallel build_postgres build_redis build_golang build_node build_python build_agent
 else
 	for img in postgres:16 redis:7 golang:1.24-bookworm; do
 		if [ -n "$(image_id "$img")" ]; then
@@ -498,10 +534,10 @@ else
 		fi
 	done
 	note_official_toolchains
+	build_agent
 fi
-build_agent
 
-if [ "$BUILT" = 1 ]; then
+if [ -e "$WORK/built" ]; then
 	# Superseded builds of our images (now untagged) go; nothing else is touched.
 	docker image prune -f --filter "label=$LABEL" >/dev/null 2>&1 || :
 fi

@@ -13,6 +13,5 @@ for b in chromium chromium-browser; do
 done
 [ "$(id -u)" = 0 ] || { log "not installed; run as root: apt-get install -y chromium"; exit 1; }
 log "installing Debian's chromium"
-apt-get update -qq
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+bash "$(dirname "${BASH_SOURCE[0]}")/apt-install.sh" chromium >/dev/null
 log "installed $(command -v chromium)"

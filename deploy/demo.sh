@@ -2,6 +2,7 @@
 # The demo: grade the idempotent-payments reference solution (it passes, 100/100) and one broken
 # variant (it fails the concurrency scenario) end to end, installing whatever is missing first.
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+bash deploy/bootstrap.sh
 go build -o /tmp/holdfast-runner ./cmd/runner
 status=0
 for sub in reference broken-check-then-insert; do

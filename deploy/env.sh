@@ -1,5 +1,6 @@
-# Sourced by deploy/demo.sh and deploy/test.sh: puts Go on PATH and brings up the Docker engine
-# and Holdfast's images (deploy/bootstrap.sh installs what is missing; a second run takes seconds).
+# Sourced by deploy/demo.sh and deploy/test.sh: puts Go on PATH and enters the repository.
+# They then run deploy/bootstrap.sh, which installs the Docker engine and builds Holdfast's
+# images when missing (a second run takes seconds).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if ! command -v go >/dev/null 2>&1; then
@@ -10,4 +11,3 @@ if ! command -v go >/dev/null 2>&1; then
 		exit 1
 	fi
 fi
-bash deploy/bootstrap.sh

@@ -16,7 +16,7 @@ for d in /usr/lib/postgresql/*/bin; do [ -x "$d/pg_ctl" ] && bin=$d; done
 if [ -z "$bin" ]; then
 	[ "$(id -u)" = 0 ] || { log "PostgreSQL is not installed; run as root: apt-get install -y postgresql"; exit 1; }
 	log "installing Debian's postgresql"
-	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+	bash "$(dirname "${BASH_SOURCE[0]}")/apt-install.sh" postgresql >/dev/null
 	for d in /usr/lib/postgresql/*/bin; do [ -x "$d/pg_ctl" ] && bin=$d; done
 fi
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
