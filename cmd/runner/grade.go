@@ -122,6 +122,7 @@ func engineConfig() docker.Config {
 		RedisImage:    os.Getenv("HOLDFAST_REDIS_IMAGE"),
 		AgentImage:    os.Getenv("HOLDFAST_AGENT_IMAGE"),
 		SkipHostGuard: os.Getenv("HOLDFAST_SKIP_HOST_GUARD") == "1",
+		Namespace:     os.Getenv("HOLDFAST_NAMESPACE"),
 	}
 	cfg.BuildArgs = map[string]string{}
 	for env, arg := range buildArgEnv {

@@ -15,6 +15,7 @@ func janitor(ctx context.Context, args []string, stderr io.Writer, log *slog.Log
 	fs := flag.NewFlagSet("janitor", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	olderThan := fs.Duration("older-than", 10*time.Minute, "remove sandboxes created longer ago than this")
+	every := fs.Bool("every-namespace", false, "sweep every namespace's sandboxes, not only HOLDFAST_NAMESPACE's (only when nothing else grades on this engine)")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -24,7 +25,11 @@ func janitor(ctx context.Context, args []string, stderr io.Writer, log *slog.Log
 		return exitGraderError
 	}
 	defer eng.Close()
-	runs, err := eng.Janitor(ctx, *olderThan)
+	sweep := eng.Janitor
+	if *every {
+		sweep = eng.JanitorEveryNamespace
+	}
+	runs, err := sweep(ctx, *olderThan)
 	fmt.Fprintf(stderr, "removed %d sandbox(es)\n", len(runs))
 	if err != nil {
 		fmt.Fprintln(stderr, "runner janitor:", err)

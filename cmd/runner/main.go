@@ -76,8 +76,8 @@ func usage(w io.Writer) {
       gradings in flight.
   runner challenges
       List the challenges: slug, title, difficulty, languages, formats.
-  runner janitor [--older-than 10m]
-      Remove sandboxes that crashed runners left behind.
+  runner janitor [--older-than 10m] [--every-namespace]
+      Remove sandboxes that crashed runners left behind (HOLDFAST_NAMESPACE's, or all).
 
 environment:
   HOLDFAST_POSTGRES_IMAGE  Postgres sidecar image (default holdfast/postgres:15; postgres:16 works)
@@ -88,6 +88,7 @@ environment:
   HOLDFAST_PYTHON_IMAGE    PYTHON_IMAGE build argument (default holdfast/python:local; python:3.12-slim-bookworm works)
   HOLDFAST_PIP_INSTALL     PIP_INSTALL build argument: 0 (default) when the Python image has the packages, 1 to pip install
   HOLDFAST_SKIP_HOST_GUARD set to 1 only for a remote engine whose host has the firewall rule
+  HOLDFAST_NAMESPACE       label on this runner's sandboxes; its janitor sweeps only these (default "default")
   DOCKER_HOST              Docker engine (default the local socket)
 `)
 }

@@ -86,7 +86,8 @@ func TestUnreachableEngineSaysHowToStartOne(t *testing.T) {
 // TestBrokenSubmissions grades submissions that fail before any scenario can run, for real, and
 // checks the verdict names the cause and that nothing is left behind.
 func TestBrokenSubmissions(t *testing.T) {
-	dockertest.Engine(t)
+	ns := dockertest.Engine(t).Namespace()
+	t.Setenv("HOLDFAST_NAMESPACE", ns) // the gradings' sandboxes, apart from other packages'
 	cases := []struct {
 		dir      string
 		status   grading.Status
@@ -115,7 +116,7 @@ func TestBrokenSubmissions(t *testing.T) {
 			if c.annotate != nil && (len(v.Annotations) == 0 || v.Annotations[0] != *c.annotate) {
 				t.Fatalf("annotations %+v; want %+v", v.Annotations, *c.annotate)
 			}
-			if left := sandboxes(t); left != "" {
+			if left := sandboxes(t, ns); left != "" {
 				t.Fatalf("left behind after grading: %s", left)
 			}
 		})

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/holdfast-ci/holdfast/grading/docker"
 	"github.com/holdfast-ci/holdfast/grading/docker/dockertest"
 	"github.com/holdfast-ci/holdfast/grading/github/githubtest"
 	"github.com/holdfast-ci/holdfast/grading/queue"
@@ -57,15 +58,16 @@ func startRunner(t *testing.T, bin string, env []string, name string) *runnerPro
 	return p
 }
 
-// sandboxes lists the containers, networks and volumes of any sandbox. Tests run one package
-// at a time, so what is listed belongs to this test.
-func sandboxes(t *testing.T) string {
+// sandboxes lists the containers, networks and volumes of the sandboxes in namespace ns: the
+// test's own runners', whatever other packages grade beside it.
+func sandboxes(t *testing.T, ns string) string {
 	t.Helper()
 	var all []string
+	f := "label=" + docker.LabelNamespace + "=" + ns
 	for _, args := range [][]string{
-		{"ps", "-a", "-q", "--filter", "label=holdfast.run"},
-		{"network", "ls", "-q", "--filter", "label=holdfast.run"},
-		{"volume", "ls", "-q", "--filter", "label=holdfast.run"},
+		{"ps", "-a", "-q", "--filter", f},
+		{"network", "ls", "-q", "--filter", f},
+		{"volume", "ls", "-q", "--filter", f},
 	} {
 		out, err := exec.Command("docker", args...).CombinedOutput()
 		if err != nil {
@@ -94,7 +96,8 @@ func TestRunnerKilledMidGrading(t *testing.T) {
 	eng := dockertest.Engine(t)
 	st, dbURL := storetest.New(t)
 	ctx := context.Background()
-	if left := sandboxes(t); left != "" {
+	ns := eng.Namespace() // the runners' too: their janitors sweep only what this test made
+	if left := sandboxes(t, ns); left != "" {
 		t.Fatalf("sandboxes exist before the test: %s", left)
 	}
 	// The learner's image is built once up front, so the gradings fit a short hard cap.
@@ -139,20 +142,21 @@ func TestRunnerKilledMidGrading(t *testing.T) {
 		return githubtest.CheckRun{}
 	}
 	env := []string{"GITHUB_APP_ID=" + fmt.Sprint(fake.AppID), "GITHUB_PRIVATE_KEY=" + string(fake.PrivateKeyPEM),
-		"GITHUB_API_URL=" + fake.URL, "DATABASE_URL=" + dbURL, "HOLDFAST_HARD_CAP=20s", "RUNNER_CONCURRENCY=1"}
+		"GITHUB_API_URL=" + fake.URL, "DATABASE_URL=" + dbURL, "HOLDFAST_HARD_CAP=20s", "RUNNER_CONCURRENCY=1",
+		"HOLDFAST_NAMESPACE=" + ns}
 
 	// 1. SIGKILL mid-grading.
 	a := startRunner(t, bin, env, "runner-a")
 	first := strings.Repeat("a", 40)
 	push(first)
 	waitUntil(t, 2*time.Minute, "runner A grading with a sandbox up", func() bool {
-		return checkRun(first).Status == "in_progress" && sandboxes(t) != ""
+		return checkRun(first).Status == "in_progress" && sandboxes(t, ns) != ""
 	})
 	if err := a.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	a.cmd.Wait()
-	orphan := sandboxes(t)
+	orphan := sandboxes(t, ns)
 	if orphan == "" {
 		t.Fatal("the killed runner's sandbox should still be there at this point")
 	}
@@ -161,12 +165,12 @@ func TestRunnerKilledMidGrading(t *testing.T) {
 	if cr := checkRun(first); cr.Conclusion != "success" {
 		t.Fatalf("rescued grading: %s %q", cr.Conclusion, cr.Output.Title)
 	}
-	waitUntil(t, 2*time.Minute, "the dead runner's sandbox to be swept", func() bool { return sandboxes(t) == "" })
+	waitUntil(t, 2*time.Minute, "the dead runner's sandbox to be swept", func() bool { return sandboxes(t, ns) == "" })
 
 	// 2. SIGTERM mid-grading: the runner stops taking jobs but finishes the one it has.
 	second := strings.Repeat("b", 40)
 	push(second)
-	waitUntil(t, time.Minute, "runner B grading", func() bool { return checkRun(second).Status == "in_progress" && sandboxes(t) != "" })
+	waitUntil(t, time.Minute, "runner B grading", func() bool { return checkRun(second).Status == "in_progress" && sandboxes(t, ns) != "" })
 	if err := b.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +187,7 @@ func TestRunnerKilledMidGrading(t *testing.T) {
 	if cr := checkRun(second); cr.Status != "completed" || cr.Conclusion != "success" {
 		t.Fatalf("the in-flight grading at SIGTERM: %s %s; want it finished", cr.Status, cr.Conclusion)
 	}
-	if left := sandboxes(t); left != "" {
+	if left := sandboxes(t, ns); left != "" {
 		t.Fatalf("left after SIGTERM: %s", left)
 	}
 }

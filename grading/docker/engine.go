@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"strings"
 	"time"
 
@@ -35,6 +36,12 @@ type Config struct {
 	// host's own services (see guardRule). Only for engines on another machine, where the rule
 	// must be installed on that machine instead. Default false: New fails if it cannot install it.
 	SkipHostGuard bool
+	// Namespace is written on everything a sandbox creates (label holdfast.namespace), and the
+	// Janitor sweeps only its own namespace: two installations, or a test run beside a runner,
+	// can share one engine without removing each other's live sandboxes (a runner with a 20 s
+	// hard cap would otherwise sweep a 5-minute grading). Lowercase letters, digits, '.', '_'
+	// and '-', at most 63. Default "default".
+	Namespace string
 }
 
 // DefaultBuildArgs name the toolchain images deploy/bootstrap.sh builds and tags.
@@ -75,8 +82,16 @@ func (c Config) Defaults() Config {
 	if c.MaxBuildLogBytes == 0 {
 		c.MaxBuildLogBytes = 64 << 10
 	}
+	if c.Namespace == "" {
+		c.Namespace = DefaultNamespace
+	}
 	return c
 }
+
+// DefaultNamespace is the Namespace of an engine configured without one.
+const DefaultNamespace = "default"
+
+var namespaceRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 
 // Engine is the Docker implementation of grading.Engine.
 type Engine struct {
@@ -86,12 +101,18 @@ type Engine struct {
 }
 
 // ErrNoEngine means no Docker engine answered. Its message says how to start one.
+// Namespace is the namespace this engine's sandboxes carry and its Janitor sweeps.
+func (e *Engine) Namespace() string { return e.cfg.Namespace }
+
 var ErrNoEngine = errors.New("no Docker engine answers")
 
 // New connects to the engine named by DOCKER_HOST (default the local socket), negotiates the API
 // version, and checks that the sidecar and agent images exist.
 func New(ctx context.Context, cfg Config, log *slog.Logger) (*Engine, error) {
 	cfg = cfg.Defaults()
+	if !namespaceRE.MatchString(cfg.Namespace) {
+		return nil, fmt.Errorf("sandbox namespace %q (HOLDFAST_NAMESPACE): use 1 to 63 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit", cfg.Namespace)
+	}
 	cli, err := client.New(client.FromEnv)
 	if err != nil {
 		return nil, fmt.Errorf("docker client: %w", err)

@@ -31,19 +31,26 @@ func runResources(t *testing.T, run string) string {
 	return strings.TrimSpace(dockerCLI(t, "ps", "-a", "-q", "--filter", f) + " " + dockerCLI(t, "network", "ls", "-q", "--filter", f))
 }
 
-// TestJanitorRemovesOnlyStaleRuns leaves two "crashed runner" sandboxes behind, one old and one
-// fresh, and checks the janitor removes exactly the old one.
+// TestJanitorRemovesOnlyStaleRuns leaves "crashed runner" sandboxes behind — an old and a fresh
+// one in the engine's namespace, an old one in another namespace — and checks the janitor
+// removes exactly the old one of its own, and that the every-namespace sweep takes the other.
 func TestJanitorRemovesOnlyStaleRuns(t *testing.T) {
 	eng := dockertest.Engine(t)
 	ctx := context.Background()
-	stale, fresh := fmt.Sprintf("jtest-stale-%d", time.Now().UnixNano()), fmt.Sprintf("jtest-fresh-%d", time.Now().UnixNano())
-	for run, created := range map[string]int64{stale: time.Now().Add(-time.Hour).Unix(), fresh: time.Now().Unix()} {
-		labels := []string{"--label", docker.LabelRun + "=" + run, "--label", fmt.Sprintf("%s=%d", docker.LabelCreated, created)}
-		dockerCLI(t, append([]string{"network", "create", "--internal"}, append(labels, run)...)...)
-		dockerCLI(t, append(append([]string{"create", "--network", run}, labels...), "holdfast/redis:7")...)
+	n := time.Now().UnixNano()
+	stale, fresh, foreign := fmt.Sprintf("jtest-stale-%d", n), fmt.Sprintf("jtest-fresh-%d", n), fmt.Sprintf("jtest-foreign-%d", n)
+	other := dockertest.Namespace()
+	for _, r := range []struct {
+		run, ns string
+		created time.Time
+	}{{stale, eng.Namespace(), time.Now().Add(-time.Hour)}, {fresh, eng.Namespace(), time.Now()}, {foreign, other, time.Now().Add(-time.Hour)}} {
+		labels := []string{"--label", docker.LabelRun + "=" + r.run, "--label", fmt.Sprintf("%s=%d", docker.LabelCreated, r.created.Unix()),
+			"--label", docker.LabelNamespace + "=" + r.ns}
+		dockerCLI(t, append([]string{"network", "create", "--internal"}, append(labels, r.run)...)...)
+		dockerCLI(t, append(append([]string{"create", "--network", r.run}, labels...), "holdfast/redis:7")...)
 	}
 	t.Cleanup(func() {
-		for _, run := range []string{stale, fresh} {
+		for _, run := range []string{stale, fresh, foreign} {
 			exec.Command("sh", "-c", "docker rm -f $(docker ps -aq --filter label=holdfast.run="+run+") ; docker network rm "+run).Run()
 		}
 	})
@@ -51,14 +58,27 @@ func TestJanitorRemovesOnlyStaleRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Contains(runs, stale) || slices.Contains(runs, fresh) {
-		t.Fatalf("janitor cleaned %v; want %s and not %s", runs, stale, fresh)
+	if !slices.Contains(runs, stale) || slices.Contains(runs, fresh) || slices.Contains(runs, foreign) {
+		t.Fatalf("janitor cleaned %v; want %s and neither %s nor %s (namespace %s)", runs, stale, fresh, foreign, other)
 	}
 	if left := runResources(t, stale); left != "" {
 		t.Fatalf("stale run left: %s", left)
 	}
 	if runResources(t, fresh) == "" {
 		t.Fatal("the fresh run was removed; it may still be grading")
+	}
+	if runResources(t, foreign) == "" {
+		t.Fatal("another namespace's run was removed; it belongs to another installation's janitor")
+	}
+	runs, err = eng.JanitorEveryNamespace(ctx, 10*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(runs, foreign) || slices.Contains(runs, fresh) {
+		t.Fatalf("every-namespace janitor cleaned %v; want %s and not %s", runs, foreign, fresh)
+	}
+	if left := runResources(t, foreign); left != "" {
+		t.Fatalf("the other namespace's stale run left: %s", left)
 	}
 }
 
@@ -80,7 +100,8 @@ func TestTeardownOnCancellation(t *testing.T) {
 		cancel()
 	}()
 	var run string
-	before := dockerCLI(t, "network", "ls", "-q", "--filter", "label="+docker.LabelRun)
+	mine := "label=" + docker.LabelNamespace + "=" + eng.Namespace() // other packages may grade beside this one
+	before := dockerCLI(t, "network", "ls", "-q", "--filter", mine)
 	g := &grading.Grader{Engine: eng}
 	_, err := g.Grade(ctx, grading.Challenge{Slug: "t", Scenarios: []scenarios.Scenario{block}}, "testdata/hostile", func(e grading.Event) {
 		if e.Stage == "provision" && e.Done {
@@ -90,10 +111,10 @@ func TestTeardownOnCancellation(t *testing.T) {
 	if err == nil || run == "" {
 		t.Fatalf("Grade after cancellation: err %v (provisioned: %v); want the context's error after provisioning", err, run != "")
 	}
-	if after := dockerCLI(t, "network", "ls", "-q", "--filter", "label="+docker.LabelRun); after != before {
+	if after := dockerCLI(t, "network", "ls", "-q", "--filter", mine); after != before {
 		t.Fatalf("networks before %q, after %q: the cancelled grading left its sandbox", before, after)
 	}
-	if left := dockerCLI(t, "ps", "-a", "-q", "--filter", "label="+docker.LabelRun); left != "" {
+	if left := dockerCLI(t, "ps", "-a", "-q", "--filter", mine); left != "" {
 		t.Fatalf("containers left: %s", left)
 	}
 }

@@ -31,6 +31,8 @@ const (
 	LabelRun     = "holdfast.run"     // the run id
 	LabelCreated = "holdfast.created" // unix seconds, for the janitor
 	LabelRole    = "holdfast.role"    // app, postgres, redis, agent
+	// LabelNamespace holds the engine's Config.Namespace; the Janitor sweeps only its own.
+	LabelNamespace = "holdfast.namespace"
 )
 
 const (
@@ -80,7 +82,7 @@ func (e *Engine) Provision(ctx context.Context, image string, limits grading.Lim
 }
 
 func (s *sandbox) labels(role string) map[string]string {
-	l := map[string]string{LabelRun: s.id, LabelCreated: s.created}
+	l := map[string]string{LabelRun: s.id, LabelCreated: s.created, LabelNamespace: s.e.cfg.Namespace}
 	if role != "" {
 		l[LabelRole] = role
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/holdfast-ci/holdfast/grading"
+	"github.com/holdfast-ci/holdfast/grading/docker"
 	"github.com/holdfast-ci/holdfast/grading/docker/dockertest"
 	"github.com/holdfast-ci/holdfast/scenarios"
 )
@@ -31,7 +32,7 @@ func TestSandboxConfinesHostileApp(t *testing.T) {
 			if err := sb.Teardown(context.WithoutCancel(ctx)); err != nil {
 				t.Errorf("teardown: %v", err)
 			}
-			out, _ := exec.Command("docker", "ps", "-a", "-q", "--filter", "label=holdfast.run").CombinedOutput()
+			out, _ := exec.Command("docker", "ps", "-a", "-q", "--filter", "label="+docker.LabelNamespace+"="+eng.Namespace()).CombinedOutput()
 			if strings.TrimSpace(string(out)) != "" {
 				t.Errorf("containers left after teardown: %s", out)
 			}

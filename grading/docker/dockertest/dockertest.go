@@ -5,6 +5,8 @@ package dockertest
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"log/slog"
 	"os"
 	"testing"
@@ -13,7 +15,9 @@ import (
 	"github.com/holdfast-ci/holdfast/grading/docker"
 )
 
-// Engine returns an engine for the test, closed when the test ends.
+// Engine returns an engine for the test, closed when the test ends. Its sandboxes are in a
+// namespace of their own (eng.Namespace()), so a test can check what it left behind while
+// other packages grade beside it, and its janitor never touches theirs.
 func Engine(t testing.TB) *docker.Engine {
 	t.Helper()
 	if testing.Short() {
@@ -22,7 +26,7 @@ func Engine(t testing.TB) *docker.Engine {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	eng, err := docker.New(ctx, docker.Config{}, log)
+	eng, err := docker.New(ctx, docker.Config{Namespace: Namespace()}, log)
 	if err != nil {
 		if os.Getenv("HOLDFAST_REQUIRE_DOCKER") != "" {
 			t.Fatalf("Docker is required here (HOLDFAST_REQUIRE_DOCKER is set): %v", err)
@@ -31,4 +35,12 @@ func Engine(t testing.TB) *docker.Engine {
 	}
 	t.Cleanup(func() { eng.Close() })
 	return eng
+}
+
+// Namespace returns a fresh sandbox namespace, for a test that configures an engine (or a
+// runner process, as HOLDFAST_NAMESPACE) itself.
+func Namespace() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return "test-" + hex.EncodeToString(b)
 }
