@@ -2,14 +2,17 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
+	"github.com/holdfast-ci/holdfast/grading"
 	"github.com/holdfast-ci/holdfast/grading/docker"
 )
 
@@ -43,64 +46,60 @@ func buildCmd(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 	}
 	defer eng.Close()
 
-	var (
-		mu      sync.Mutex
-		failed  int
-		errored int
-		wg      sync.WaitGroup
-		next    = make(chan int)
-	)
-	for range min(*jobs, len(dirs)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				if ctx.Err() != nil {
-					continue // interrupted: the rest are not started
-				}
-				start := time.Now()
-				b, err := eng.Build(ctx, dirs[i])
-				took := time.Since(start).Round(100 * time.Millisecond)
-				mu.Lock()
-				arg := fs.Arg(i)
-				switch {
-				case err != nil:
-					errored++
-					fmt.Fprintf(stderr, "%s: grader error: %v\n", arg, err)
-				case b.Failed:
-					failed++
-					fmt.Fprintf(stdout, "%s: build failed after %s: %s\n%s\n", arg, took, b.Reason, indent(b.LogTail))
-				case b.Cached:
-					fmt.Fprintf(stdout, "%s: %s (already built)\n", arg, b.Image)
-				default:
-					fmt.Fprintf(stdout, "%s: %s built in %s\n", arg, b.Image, took)
-				}
-				mu.Unlock()
+	// Each directory's outcome is printed as it ends (one at a time, so reports do not
+	// interleave) and tallied after the last.
+	var mu sync.Mutex
+	results := make([]error, len(dirs)) // nil, errBuildFailed or the grader's error
+	var g errgroup.Group
+	g.SetLimit(*jobs)
+	for i, dir := range dirs {
+		if ctx.Err() != nil {
+			break // interrupted: the rest are not started
+		}
+		g.Go(func() error {
+			if ctx.Err() != nil {
+				return nil // interrupted while waiting for a slot
 			}
-		}()
+			start := time.Now()
+			b, err := eng.Build(ctx, dir)
+			took := time.Since(start).Round(100 * time.Millisecond)
+			mu.Lock()
+			defer mu.Unlock()
+			arg := fs.Arg(i)
+			switch {
+			case err != nil:
+				results[i] = err
+				fmt.Fprintf(stderr, "%s: grader error: %v\n", arg, err)
+			case b.Failed:
+				results[i] = errBuildFailed
+				fmt.Fprintf(stdout, "%s: build failed after %s\n", arg, took)
+				grading.WriteText(stdout, grading.Verdict{Status: grading.BuildFailed, Message: b.Reason,
+					LogTail: b.LogTail, Annotations: grading.Annotations(b.LogTail, b.Files)})
+			case b.Cached:
+				fmt.Fprintf(stdout, "%s: %s (already built)\n", arg, b.Image)
+			default:
+				fmt.Fprintf(stdout, "%s: %s built in %s\n", arg, b.Image, took)
+			}
+			return nil
+		})
 	}
-	for i := range dirs {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+	g.Wait()
 	if ctx.Err() != nil {
 		fmt.Fprintln(stderr, "runner build: interrupted:", ctx.Err())
 		return exitGraderError
 	}
-	switch {
-	case errored > 0:
-		return exitGraderError
-	case failed > 0:
-		return exitFail
+	code := exitPass
+	for _, err := range results {
+		switch {
+		case err == nil:
+		case errors.Is(err, errBuildFailed):
+			code = max(code, exitFail)
+		default:
+			code = exitGraderError
+		}
 	}
-	return exitPass
+	return code
 }
 
-func indent(s string) string {
-	s = strings.TrimRight(s, "\n")
-	if s == "" {
-		return "    (no build output)"
-	}
-	return "    " + strings.ReplaceAll(s, "\n", "\n    ")
-}
+// errBuildFailed marks a directory whose build failed: the learner's failure, not the grader's.
+var errBuildFailed = errors.New("build failed")
