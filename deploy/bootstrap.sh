@@ -84,10 +84,9 @@ remove_tree() {
 	done
 	rm -rf --one-file-system "$dir"
 }
+BUILDS=() # in_parallel's builds, stopped if this run stops early (not dockerd, which stays)
 cleanup() {
-	local jobs
-	jobs=$(jobs -p) # builds still running side by side (in_parallel) when this run stops early
-	[ -z "$jobs" ] || kill $jobs 2>/dev/null || :
+	[ ${#BUILDS[@]} = 0 ] || kill "${BUILDS[@]}" 2>/dev/null || :
 	remove_tree "$WORK"
 }
 trap cleanup EXIT
@@ -96,14 +95,15 @@ trap 'exit 130' INT TERM
 # in_parallel FUNC... — runs each FUNC in a subshell of its own, side by side, and waits for
 # all of them (a failing one has already said why); stops if any failed.
 in_parallel() {
-	local pids=() i failed=()
+	local i failed=()
 	for i in "$@"; do
 		"$i" &
-		pids+=($!)
+		BUILDS+=($!)
 	done
-	for i in "${!pids[@]}"; do
-		wait "${pids[$i]}" || failed+=("${*:i+1:1}")
+	for i in "${!BUILDS[@]}"; do
+		wait "${BUILDS[$i]}" || failed+=("${*:i+1:1}")
 	done
+	BUILDS=()
 	[ ${#failed[@]} = 0 ] || die "${failed[*]} failed (above)"
 }
 
