@@ -45,6 +45,7 @@ func TestVerdictsAreStable(t *testing.T) {
 		{Dir: "reference-ts", Scenario: "readiness_fails_on_sigterm", Runs: 2, Pass: true},
 		{Dir: "reference-ts", Scenario: "keepalive_does_not_block_exit", Runs: 2, Pass: true},
 		{Dir: "broken-readyz-static", Scenario: "readiness_fails_on_sigterm", Runs: 2, Pass: false},
+		{Dir: "broken-no-readyz", Scenario: "readiness_fails_on_sigterm", Runs: 2, Pass: true},
 		{Dir: "broken-no-transaction", Scenario: "sigkill_leaves_no_half_transfer", Runs: 2, Pass: false},
 	})
 }
