@@ -100,10 +100,10 @@ type Engine struct {
 	log *slog.Logger
 }
 
-// ErrNoEngine means no Docker engine answered. Its message says how to start one.
 // Namespace is the namespace this engine's sandboxes carry and its Janitor sweeps.
 func (e *Engine) Namespace() string { return e.cfg.Namespace }
 
+// ErrNoEngine means no Docker engine answered. Its message says how to start one.
 var ErrNoEngine = errors.New("no Docker engine answers")
 
 // New connects to the engine named by DOCKER_HOST (default the local socket), negotiates the API
