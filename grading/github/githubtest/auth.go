@@ -74,16 +74,27 @@ func (t *accessToken) reaches(rp *repo) bool {
 func (s *Server) authorize(rq *request, tmpl, header string) (response, bool) {
 	scheme, cred, _ := strings.Cut(strings.TrimSpace(header), " ")
 	cred = strings.TrimSpace(cred)
-	if strings.HasPrefix(tmpl, "/app/") {
+	if needsJWT(tmpl) {
 		if !strings.EqualFold(scheme, "Bearer") || cred == "" {
 			return s.unauthorized(rq, "A JSON web token could not be decoded", "no App JWT (Authorization: Bearer <jwt>)"), false
 		}
 		if err := s.verifyJWT(cred); err != nil {
 			return s.unauthorized(rq, "A JSON web token could not be decoded", err.Error()), false
 		}
-		id, _ := strconv.ParseInt(rq.vars["installation_id"], 10, 64)
-		if rq.inst = s.installations[id]; rq.inst == nil {
-			return errorReply(http.StatusNotFound, "Not Found"), false
+		switch {
+		case strings.Contains(tmpl, "{installation_id}"):
+			id, _ := strconv.ParseInt(rq.vars["installation_id"], 10, 64)
+			if rq.inst = s.installations[id]; rq.inst == nil {
+				return errorReply(http.StatusNotFound, "Not Found"), false
+			}
+		case rq.vars["owner"] != "" && rq.vars["repo"] != "":
+			// apps/get-repo-installation: any repository the App is installed on, whichever
+			// installation. It does not count towards SetGenerateLag.
+			rp := s.repos[repoKey(rq.vars["owner"], rq.vars["repo"])]
+			if rp == nil || s.installations[rp.installation] == nil {
+				return errorReply(http.StatusNotFound, "Not Found"), false
+			}
+			rq.repo, rq.inst = rp, s.installations[rp.installation]
 		}
 		return response{}, true
 	}
@@ -127,6 +138,12 @@ func (s *Server) authorize(rq *request, tmpl, header string) (response, bool) {
 	return response{}, true
 }
 
+// needsJWT says whether the operation with path template tmpl is called as the App, with a
+// JWT: everything under /app, and apps/get-repo-installation, which is not.
+func needsJWT(tmpl string) bool {
+	return tmpl == "/app" || strings.HasPrefix(tmpl, "/app/") || tmpl == "/repos/{owner}/{repo}/installation"
+}
+
 // unauthorized fails the test: the App must never call GitHub without valid credentials.
 func (s *Server) unauthorized(rq *request, message, why string) response {
 	s.t.Errorf("githubtest: %s (%s %s) is not authenticated: %s", rq.op, rq.method, rq.path, why)
@@ -155,6 +172,19 @@ func (s *Server) verifyJWT(raw string) error {
 }
 
 func (s *Server) getInstallation(rq *request) response {
+	return reply(http.StatusOK, s.installationJSON(rq.inst))
+}
+
+// getApp is apps/get-authenticated: the App, with the count GitHub adds only when an App
+// asks about itself.
+func (s *Server) getApp(*request) response {
+	app := s.appJSON()
+	app["installations_count"] = len(s.installations)
+	return reply(http.StatusOK, app)
+}
+
+// getRepoInstallation is apps/get-repo-installation; authorize resolved the installation.
+func (s *Server) getRepoInstallation(rq *request) response {
 	return reply(http.StatusOK, s.installationJSON(rq.inst))
 }
 

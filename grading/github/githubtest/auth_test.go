@@ -183,3 +183,51 @@ func signJWT(t testing.TB, appID int64, keyPEM []byte, ttl time.Duration) string
 	}
 	return signed
 }
+
+func TestGetTheAuthenticatedApp(t *testing.T) {
+	t.Parallel()
+	s := newFake(t)
+	s.AddInstallation(8, "other-org")
+	app, _, err := jwtClient(t, s).Apps.Get(ctx(t), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if app.GetID() != s.AppID || app.GetSlug() != s.AppSlug || app.GetInstallationsCount() != 2 || app.GetPermissions().GetChecks() != "write" {
+		t.Errorf("app = id %d, slug %q, %d installations, checks %q; want %d, %q, 2, write",
+			app.GetID(), app.GetSlug(), app.GetInstallationsCount(), app.GetPermissions().GetChecks(), s.AppID, s.AppSlug)
+	}
+}
+
+func TestRepoInstallationIsFoundWithTheAppJWT(t *testing.T) {
+	t.Parallel()
+	s := newFake(t)
+	s.AddInstallation(8, "other-org")
+	s.AddRepo(8, "other-org", "elsewhere", nil)
+	s.AddRepo(0, org, "outside", nil)
+	c := jwtClient(t, s)
+	for _, tc := range []struct {
+		owner, name string
+		want        int64 // 0 for 404
+	}{
+		{org, "learner", instID},
+		{"Other-Org", "Elsewhere", 8},
+		{org, "outside", 0},
+		{org, "missing", 0},
+	} {
+		inst, _, err := c.Apps.FindRepositoryInstallation(ctx(t), tc.owner, tc.name)
+		switch {
+		case tc.want == 0 && statusOf(err) != http.StatusNotFound:
+			t.Errorf("%s/%s: %v, want 404", tc.owner, tc.name, err)
+		case tc.want != 0 && (err != nil || inst.GetID() != tc.want || inst.GetAppID() != s.AppID):
+			t.Errorf("%s/%s: installation %d of app %d (%v), want %d", tc.owner, tc.name, inst.GetID(), inst.GetAppID(), err, tc.want)
+		}
+	}
+
+	spy := &spyTB{TB: t}
+	s2 := newFake(spy)
+	status, _ := raw(t, s2, "token "+s2.Token(instID), "GET", "/repos/classroom/learner/installation", "")
+	if status != http.StatusUnauthorized {
+		t.Errorf("with an installation token: %d, want 401", status)
+	}
+	spy.expectFailure(t, "apps/get-repo-installation", "not authenticated")
+}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -282,4 +284,45 @@ func (s *Server) checkRunJSON(rp *repo, cr *checkRun) map[string]any {
 		},
 		"check_suite": map[string]any{"id": cr.suite}, "app": s.appJSON(), "pull_requests": pulls,
 	}
+}
+
+// listCheckRunsForRef is checks/list-for-ref. ref is a commit id, or a branch or tag the
+// repository's git data knows (main, heads/main, refs/heads/main, tags/v1); anything else is
+// taken as a commit id as given, so a ref nothing was reported on lists nothing. The runs
+// come newest first; check_name, status and app_id narrow them, and then filter=latest (the
+// default) keeps the newest run of each name, filter=all every one. total_count counts them
+// all, the page (per_page, page) holds some.
+func (s *Server) listCheckRunsForRef(rq *request) response {
+	rp, ref := rq.repo, rq.vars["ref"]
+	sha := ref
+	if resolved, ok := rp.git.resolve(ref); ok {
+		sha = resolved
+	} else if resolved, ok := rp.git.resolve("refs/" + ref); ok {
+		sha = resolved
+	}
+	name, status := rq.query.Get("check_name"), rq.query.Get("status")
+	appID := s.AppID // every check run of the fake is its App's
+	if v := rq.query.Get("app_id"); v != "" {
+		appID, _ = strconv.ParseInt(v, 10, 64) // the validator checked it is an integer
+	}
+	latest := rq.query.Get("filter") != "all"
+
+	var list []*checkRun
+	seen := map[string]bool{}
+	for _, cr := range slices.Backward(rp.checkRuns) {
+		switch {
+		case !strings.EqualFold(cr.HeadSHA, sha), appID != s.AppID,
+			name != "" && cr.Name != name, status != "" && cr.Status != status,
+			latest && seen[cr.Name]:
+			continue
+		}
+		seen[cr.Name] = true
+		list = append(list, cr)
+	}
+	lo, hi, header := s.paginate(rq, len(list))
+	runs := []map[string]any{}
+	for _, cr := range list[lo:hi] {
+		runs = append(runs, s.checkRunJSON(rp, cr))
+	}
+	return response{status: http.StatusOK, header: header, body: map[string]any{"total_count": len(list), "check_runs": runs}}
 }

@@ -172,3 +172,124 @@ func TestCheckRunListsOpenPullRequestsOfItsHead(t *testing.T) {
 		t.Errorf("pull_requests = %+v, want #3 from feature", prs)
 	}
 }
+
+func TestCheckRunsForRefAreFilteredPaginatedAndFoundByExternalID(t *testing.T) {
+	t.Parallel()
+	s := newFake(t)
+	c := appClient(t, s, instID)
+	shaA, shaB := strings.Repeat("a", 40), strings.Repeat("b", 40)
+	create := func(sha, name, externalID string, conclusion string) int64 {
+		t.Helper()
+		opts := github.CreateCheckRunOptions{Name: name, HeadSHA: sha, ExternalID: github.String(externalID), Status: github.String("in_progress")}
+		if conclusion != "" {
+			opts.Status, opts.Conclusion = github.String("completed"), github.String(conclusion)
+		}
+		cr, _, err := c.Checks.CreateCheckRun(ctx(t), org, "learner", opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cr.GetID()
+	}
+	build1 := create(shaA, "build", "build-1", "failure")
+	lint := create(shaA, "lint", "lint-1", "success")
+	create(shaB, "build", "other-commit", "success")
+	build2 := create(shaA, "build", "build-2", "")
+	grade := create(shaA, "Holdfast", "grade-42", "")
+
+	list := func(ref string, opts *github.ListCheckRunsOptions) ([]int64, int, *github.Response) {
+		t.Helper()
+		res, resp, err := c.Checks.ListCheckRunsForRef(ctx(t), org, "learner", ref, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []int64
+		for _, cr := range res.CheckRuns {
+			if cr.GetHeadSHA() != ref && len(ref) == 40 {
+				t.Errorf("run %d of %s listed for %s", cr.GetID(), cr.GetHeadSHA(), ref)
+			}
+			ids = append(ids, cr.GetID())
+		}
+		return ids, res.GetTotal(), resp
+	}
+	for _, tc := range []struct {
+		name string
+		opts *github.ListCheckRunsOptions
+		want []int64
+	}{
+		{"latest by default", nil, []int64{grade, build2, lint}},
+		{"all", &github.ListCheckRunsOptions{Filter: github.String("all")}, []int64{grade, build2, lint, build1}},
+		{"by name, latest", &github.ListCheckRunsOptions{CheckName: github.String("build")}, []int64{build2}},
+		{"by name, all", &github.ListCheckRunsOptions{CheckName: github.String("build"), Filter: github.String("all")}, []int64{build2, build1}},
+		{"completed ones", &github.ListCheckRunsOptions{Status: github.String("completed"), Filter: github.String("all")}, []int64{lint, build1}},
+		{"in progress", &github.ListCheckRunsOptions{Status: github.String("in_progress")}, []int64{grade, build2}},
+		{"this App", &github.ListCheckRunsOptions{AppID: github.Int64(s.AppID)}, []int64{grade, build2, lint}},
+		{"another App", &github.ListCheckRunsOptions{AppID: github.Int64(s.AppID + 1)}, nil},
+	} {
+		ids, total, _ := list(shaA, tc.opts)
+		if !slices.Equal(ids, tc.want) || total != len(tc.want) {
+			t.Errorf("%s: listed %v (total_count %d), want %v", tc.name, ids, total, tc.want)
+		}
+	}
+	if ids, total, _ := list(strings.Repeat("c", 40), nil); len(ids) != 0 || total != 0 {
+		t.Errorf("a commit without check runs lists %v (total %d)", ids, total)
+	}
+
+	// Pages of 2 over the 4 runs, following the Link header.
+	var paged []int64
+	opts := &github.ListCheckRunsOptions{Filter: github.String("all"), ListOptions: github.ListOptions{PerPage: 2}}
+	for page := 1; ; page++ {
+		ids, total, resp := list(shaA, opts)
+		if total != 4 || len(ids) != 2 {
+			t.Errorf("page %d holds %d runs of total_count %d, want 2 of 4", page, len(ids), total)
+		}
+		if page == 1 && (resp.NextPage != 2 || resp.LastPage != 2 || !strings.Contains(resp.Header.Get("Link"), "filter=all")) {
+			t.Errorf("first page's Link %q, want next and last page 2 keeping filter=all", resp.Header.Get("Link"))
+		}
+		paged = append(paged, ids...)
+		if resp.NextPage == 0 {
+			break
+		}
+		if page > 3 {
+			t.Fatal("the pages do not end")
+		}
+		opts.Page = resp.NextPage
+	}
+	if want := []int64{grade, build2, lint, build1}; !slices.Equal(paged, want) {
+		t.Errorf("pages listed %v, want %v", paged, want)
+	}
+
+	// After an ambiguous create the App finds its run again by its external_id.
+	res, _, err := c.Checks.ListCheckRunsForRef(ctx(t), org, "learner", shaA, &github.ListCheckRunsOptions{CheckName: github.String("Holdfast"), Filter: github.String("all")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found int64
+	for _, cr := range res.CheckRuns {
+		if cr.GetExternalID() == "grade-42" {
+			found = cr.GetID()
+		}
+	}
+	if found != grade {
+		t.Errorf("external_id grade-42 found run %d, want %d", found, grade)
+	}
+}
+
+func TestCheckRunsForABranchAreThoseOfItsHead(t *testing.T) {
+	t.Parallel()
+	s := newFake(t)
+	head := s.SetFiles(org, "learner", "feature/x", map[string]string{"a.go": "package a\n"})
+	c := appClient(t, s, instID)
+	cr, _, err := c.Checks.CreateCheckRun(ctx(t), org, "learner", github.CreateCheckRunOptions{Name: "Holdfast", HeadSHA: head})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ref := range []string{head, "feature/x", "heads/feature/x", head[:7]} {
+		res, _, err := c.Checks.ListCheckRunsForRef(ctx(t), org, "learner", ref, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", ref, err)
+		}
+		if res.GetTotal() != 1 || len(res.CheckRuns) != 1 || res.CheckRuns[0].GetID() != cr.GetID() {
+			t.Errorf("%s lists %d runs (%v), want run %d", ref, res.GetTotal(), res.CheckRuns, cr.GetID())
+		}
+	}
+}

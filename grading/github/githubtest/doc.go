@@ -1,6 +1,7 @@
 // Package githubtest is a fake GitHub REST API for tests: an httptest server that serves the
-// 21 operations Holdfast's App uses, keeps their state (installations, repositories, check
-// runs, comments, pull requests, git objects, tarballs) and records every call.
+// 27 operations Holdfast's App uses, keeps their state (installations, repositories, check
+// runs, comments, pull requests, git objects, tarballs, webhook deliveries) and records
+// every call.
 //
 // Every request is checked against GitHub's own OpenAPI description, the subset kept in
 // shared/github/openapi/github-subset.json (found by walking up from the working directory to
@@ -16,11 +17,22 @@
 // PrivateKeyPEM (ghinstallation does), and installation tokens are minted only by
 // POST /app/installations/{id}/access_tokens (or by Token, for tests that skip the
 // exchange). A token reaches the repositories of its installation only; other repositories
-// answer 404, as on GitHub, without failing the test.
+// answer 404, as on GitHub, without failing the test. The operations GitHub reserves for the
+// App itself take its JWT and nothing else: everything under /app (the App, its
+// installations, its webhook's deliveries) and GET /repos/{owner}/{repo}/installation,
+// which answers 404 for a repository the App is not installed on.
+//
+// The fake is GitHub's delivery side too. SetWebhook says where the App's webhook is;
+// Deliver posts an event to it now, signed, with GitHub's headers and 10-second timeout,
+// and records the delivery; the deliveries API lists (newest first, by cursor, by
+// success or failure), shows and redelivers them, a redelivery being a new delivery under
+// the same GUID, made in the background (WaitDeliveries). As on GitHub, the API shows the
+// deliveries of the last 3 days only.
 //
 // Tests seed state with AddInstallation, AddRepo, SetFiles, SetTarball, SetPull and
-// AddComment, inject failures with FailNext and SetGenerateLag, and read back what the App
-// did with CheckRuns, Comments, Files, Head, Collaborators and Calls.
+// AddComment, inject failures with FailNext, SetOutage (the whole API down, or slow) and
+// SetGenerateLag, and read back what the App did with CheckRuns, Comments, Files, Head,
+// Collaborators, Deliveries and Calls.
 //
 // Where the fake is stricter or looser than the description, on purpose:
 //   - Rules GitHub states only in prose are enforced like the schema: annotation columns
@@ -34,4 +46,10 @@
 //     is filled in before validation, as GitHub does, where kin-openapi would reject it.
 //   - Refs in paths may contain slashes (x-multi-segment), e.g. tarball/feature/x.
 //   - Git trees are flat and tree and commit ids are not git's (blob ids are).
+//   - checks/list-for-ref lists the runs reported on a commit id whether or not the
+//     repository's git data has that commit, and an unknown ref lists nothing where GitHub
+//     answers an error. Its filter=latest applies after check_name and status.
+//   - An unknown delivery id or cursor is answered 422 (Validation Failed): it is not
+//     documented for the deliveries operations, which document only 400 and 422.
+//   - Deliveries are not throttled, so throttled_at is always null.
 package githubtest

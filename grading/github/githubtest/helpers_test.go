@@ -2,10 +2,17 @@ package githubtest
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"hash"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -80,6 +87,88 @@ func appClient(t testing.TB, s *Server, id int64) *github.Client {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// jwtClient is a go-github client authenticated as the App itself, with a JWT, as
+// ghinstallation's AppsTransport makes it.
+func jwtClient(t testing.TB, s *Server) *github.Client {
+	t.Helper()
+	tr, err := ghinstallation.NewAppsTransport(http.DefaultTransport, s.AppID, s.PrivateKeyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.BaseURL = s.URL
+	c := github.NewClient(&http.Client{Transport: tr})
+	c.BaseURL = mustParse(t, s.URL+"/")
+	return c
+}
+
+// receivedHook is one request a hookReceiver took.
+type receivedHook struct {
+	header http.Header
+	body   []byte
+}
+
+// hookReceiver is the App's webhook endpoint, for the fake to deliver to. It fails the test
+// on a delivery without GitHub's headers or a valid signature, and answers what status
+// says (202 by default).
+type hookReceiver struct {
+	t      testing.TB
+	secret []byte
+	srv    *httptest.Server
+	mu     sync.Mutex
+	got    []receivedHook
+	status func(n int, event string) int // n counts the deliveries received, from 1
+}
+
+func newHookReceiver(t testing.TB, secret string) *hookReceiver {
+	h := &hookReceiver{t: t, secret: []byte(secret)}
+	h.srv = httptest.NewServer(http.HandlerFunc(h.serve))
+	t.Cleanup(h.srv.Close)
+	return h
+}
+
+func (h *hookReceiver) serve(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	sum := func(f func() hash.Hash) string {
+		m := hmac.New(f, h.secret)
+		m.Write(body)
+		return hex.EncodeToString(m.Sum(nil))
+	}
+	switch {
+	case r.Header.Get("X-Hub-Signature-256") != "sha256="+sum(sha256.New):
+		h.t.Errorf("delivery with X-Hub-Signature-256 %q, want sha256=%s", r.Header.Get("X-Hub-Signature-256"), sum(sha256.New))
+	case r.Header.Get("X-Hub-Signature") != "sha1="+sum(sha1.New):
+		h.t.Errorf("delivery with X-Hub-Signature %q, want sha1=%s", r.Header.Get("X-Hub-Signature"), sum(sha1.New))
+	}
+	for _, k := range []string{"X-GitHub-Event", "X-GitHub-Delivery", "X-GitHub-Hook-ID", "X-GitHub-Hook-Installation-Target-ID"} {
+		if r.Header.Get(k) == "" {
+			h.t.Errorf("delivery without %s", k)
+		}
+	}
+	if r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/json" ||
+		!strings.HasPrefix(r.Header.Get("User-Agent"), "GitHub-Hookshot/") ||
+		r.Header.Get("X-GitHub-Hook-Installation-Target-Type") != "integration" {
+		h.t.Errorf("delivery %s with Content-Type %q, User-Agent %q, target type %q", r.Method, r.Header.Get("Content-Type"),
+			r.Header.Get("User-Agent"), r.Header.Get("X-GitHub-Hook-Installation-Target-Type"))
+	}
+	h.mu.Lock()
+	h.got = append(h.got, receivedHook{header: r.Header.Clone(), body: body})
+	n, status := len(h.got), h.status
+	h.mu.Unlock()
+	code := http.StatusAccepted
+	if status != nil {
+		code = status(n, r.Header.Get("X-GitHub-Event"))
+	}
+	w.Header().Set("X-Receiver", "test")
+	w.WriteHeader(code)
+	fmt.Fprintf(w, "answer %d", n)
+}
+
+func (h *hookReceiver) received() []receivedHook {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.got)
 }
 
 // tokenClient is a go-github client with a token minted directly, and a plain base URL.

@@ -47,8 +47,21 @@ type Server struct {
 	repos         map[string]*repo // by lower-case owner/name
 	archives      map[string]archive
 	failures      map[string][]failure
+	outage        *Outage
 	generateLag   int
 	calls         []Call
+	webhook       webhook
+	deliveries    []*delivery // in the order they were recorded
+	// background counts the redeliveries in flight; backgroundDone (on mu) is signalled when
+	// it drops to 0. A counter under mu rather than a WaitGroup, so that a redelivery may be
+	// requested while a test waits (WaitDeliveries).
+	background     int
+	backgroundDone *sync.Cond
+	// closed is set by the cleanup of New: no redelivery starts after it.
+	closed bool
+
+	// hookClient posts the deliveries; its timeout is GitHub's (deliveryTimeout).
+	hookClient *http.Client
 }
 
 // Call is one request the fake received, in arrival order.
@@ -115,9 +128,20 @@ func New(t testing.TB) *Server {
 		failures:      map[string][]failure{},
 	}
 	s.BotLogin = s.AppSlug + "[bot]"
+	s.backgroundDone = sync.NewCond(&s.mu)
+	s.hookClient = newHookClient()
 	s.srv = httptest.NewServer(s)
 	s.URL = s.srv.URL
-	t.Cleanup(s.srv.Close)
+	t.Cleanup(func() {
+		// Redeliveries run in the background and may report failures: they must end while t
+		// can still take them, and before the server they may call back goes away.
+		s.mu.Lock()
+		s.closed = true
+		s.waitBackground()
+		s.mu.Unlock()
+		s.hookClient.CloseIdleConnections()
+		s.srv.Close()
+	})
 	return s
 }
 
@@ -147,8 +171,39 @@ func (s *Server) FailNext(opID string, n int, status int, header http.Header) {
 	}
 }
 
+// Outage is a fault of the whole API, for chaos tests (see SetOutage).
+type Outage struct {
+	// Status, if not 0, is the answer to every request, with GitHub's body for it (as
+	// FailNext gives): 503, or 403/429 for a rate limit (see FailNext).
+	Status int
+	// Header is sent with Status, e.g. Retry-After or X-RateLimit-Remaining.
+	Header http.Header
+	// Hang delays every request before it is authenticated and handled; a request whose
+	// client gives up meanwhile stops waiting.
+	Hang time.Duration
+}
+
+// SetOutage starts a fault of the whole API; nil ends it. While it is set, every API request
+// (not tarball downloads from the codeload link, not webhook deliveries) is first delayed by
+// o.Hang, without blocking other requests, and then, if o.Status is not 0, answered with that
+// status after its validation and authentication and before any effect. With Status 0 the
+// request goes on normally after the hang. A request takes the outage in force when it
+// arrives. Such requests are recorded in Calls like any other.
+//
+// A request whose client gives up during a hang still takes effect (with Status 0), as one
+// GitHub was slow to answer may: the App sees a timeout and cannot tell whether it happened.
+func (s *Server) SetOutage(o *Outage) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if o == nil {
+		s.outage = nil
+		return
+	}
+	s.outage = &Outage{Status: o.Status, Header: o.Header.Clone(), Hang: o.Hang}
+}
+
 // SetGenerateLag makes each repository created from a template look empty to its first n
-// API requests after its creation (any operation on it counts): GitHub answers
+// installation-token API requests after its creation (any operation on it counts): GitHub answers
 // repos/create-using-template at once but fills the repository in the background. Meanwhile
 // repos/get shows size 0, the tarball answers 404 and the git data API 409 "Git Repository
 // is empty.". The default is 0.
@@ -245,9 +300,24 @@ func (s *Server) dispatch(r *http.Request, rq *request, route *routers.Route, ra
 	}
 
 	s.mu.Lock()
+	outage := s.outage
+	s.mu.Unlock()
+	if outage != nil && outage.Hang > 0 {
+		hang := time.NewTimer(outage.Hang)
+		select {
+		case <-hang.C:
+		case <-r.Context().Done():
+			hang.Stop()
+		}
+	}
+
+	s.mu.Lock()
 	defer s.mu.Unlock()
 	if resp, ok := s.authorize(rq, route.Path, r.Header.Get("Authorization")); !ok {
 		return resp
+	}
+	if outage != nil && outage.Status != 0 {
+		return injected(failure{status: outage.Status, header: outage.Header})
 	}
 	if q := s.failures[rq.op]; len(q) > 0 {
 		s.failures[rq.op] = q[1:]
@@ -259,7 +329,7 @@ func (s *Server) dispatch(r *http.Request, rq *request, route *routers.Route, ra
 	return handle(s, rq)
 }
 
-// injected is the answer of a FailNext failure, with GitHub's body for it.
+// injected is the answer of a FailNext failure or an Outage, with GitHub's body for it.
 func injected(f failure) response {
 	resp := response{status: f.status, header: f.header}
 	limited := f.status == http.StatusForbidden || f.status == http.StatusTooManyRequests
@@ -382,4 +452,10 @@ var handlers = map[string]func(*Server, *request) response{
 	"git/create-commit":                               (*Server).createCommit,
 	"git/create-ref":                                  (*Server).createRef,
 	"git/update-ref":                                  (*Server).updateRef,
+	"apps/get-authenticated":                          (*Server).getApp,
+	"apps/get-repo-installation":                      (*Server).getRepoInstallation,
+	"checks/list-for-ref":                             (*Server).listCheckRunsForRef,
+	"apps/list-webhook-deliveries":                    (*Server).listDeliveries,
+	"apps/get-webhook-delivery":                       (*Server).getDelivery,
+	"apps/redeliver-webhook-delivery":                 (*Server).redeliver,
 }

@@ -1,6 +1,7 @@
 package githubtest
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -29,8 +30,8 @@ func TestEveryOperationOfTheSubsetIsServed(t *testing.T) {
 			}
 		}
 	}
-	if len(ids) != 21 || len(handlers) != 21 {
-		t.Errorf("the subset has %d operations and the fake %d handlers, want 21 each", len(ids), len(handlers))
+	if len(ids) != 27 || len(handlers) != 27 {
+		t.Errorf("the subset has %d operations and the fake %d handlers, want 27 each", len(ids), len(handlers))
 	}
 }
 
@@ -106,6 +107,33 @@ func TestAllOperationsAnswerInGitHubsShape(t *testing.T) {
 	check("git/create-ref", err)
 	_, _, err = c.Git.UpdateRef(cx, org, "alice", &github.Reference{Ref: github.String("refs/heads/main"), Object: &github.GitObject{SHA: commit.SHA}}, true)
 	check("git/update-ref", err)
+	runs, _, err := c.Checks.ListCheckRunsForRef(cx, org, "learner", "abc1234", &github.ListCheckRunsOptions{Filter: github.String("all")})
+	check("checks/list-for-ref", err)
+	if runs.GetTotal() != 1 || len(runs.CheckRuns) != 1 || runs.CheckRuns[0].GetID() != cr.GetID() {
+		t.Errorf("check runs of abc1234 = %d: %v", runs.GetTotal(), runs.CheckRuns)
+	}
+
+	apps := jwtClient(t, s)
+	_, _, err = apps.Apps.Get(cx, "")
+	check("apps/get-authenticated", err)
+	_, _, err = apps.Apps.FindRepositoryInstallation(cx, org, "learner")
+	check("apps/get-repo-installation", err)
+	hook := newHookReceiver(t, "s3cret")
+	s.SetWebhook(hook.srv.URL, []byte("s3cret"))
+	s.Deliver("check_run", []byte(`{"action":"rerequested","installation":{"id":7},"repository":{"id":1}}`))
+	list, _, err := apps.Apps.ListHookDeliveries(cx, &github.ListCursorOptions{PerPage: 10})
+	check("apps/list-webhook-deliveries", err)
+	if len(list) != 1 {
+		t.Fatalf("%d deliveries listed, want 1", len(list))
+	}
+	_, _, err = apps.Apps.GetHookDelivery(cx, list[0].GetID())
+	check("apps/get-webhook-delivery", err)
+	_, _, err = apps.Apps.RedeliverHookDelivery(cx, list[0].GetID())
+	var accepted *github.AcceptedError
+	if !errors.As(err, &accepted) {
+		t.Errorf("apps/redeliver-webhook-delivery: %v, want 202 (go-github's AcceptedError)", err)
+	}
+	s.WaitDeliveries()
 
 	seen := map[string]bool{}
 	for _, call := range s.Calls() {
@@ -132,6 +160,9 @@ func TestResponseValidationIsNotVacuous(t *testing.T) {
 		{"checks/update", 200, map[string]any{"id": 1, "name": "Holdfast", "head_sha": "abc", "status": "completed", "conclusion": "success"}},
 		{"issues/create-comment", 201, map[string]any{"id": 1, "body": "hi", "user": map[string]any{"login": "x", "id": 1}}},
 		{"apps/create-installation-access-token", 201, map[string]any{"token": "ghs_x", "expires_at": "2030-01-01T00:00:00Z"}},
+		{"apps/get-authenticated", 200, map[string]any{"id": 1, "name": "Holdfast", "installations_count": 1}},
+		{"apps/get-webhook-delivery", 200, map[string]any{"id": 1, "guid": "g", "status_code": 0, "action": nil}},
+		{"checks/list-for-ref", 200, map[string]any{"total_count": 1, "check_runs": []any{map[string]any{"id": 1, "name": "Holdfast"}}}},
 	} {
 		route := s.operation(tc.op)
 		probe := httptest.NewRequest(route.Method, "/", nil)
@@ -274,4 +305,180 @@ func TestCallsRecordPathsWithoutThePrefix(t *testing.T) {
 	if !strings.HasPrefix(calls[0].Path, "/app/installations/") {
 		t.Errorf("first call = %+v, want the token exchange", calls[0])
 	}
+}
+
+func TestOutageAnswersEveryOperationUntilItEnds(t *testing.T) {
+	t.Parallel()
+	s := newFake(t)
+	s.SetFiles(org, "learner", "main", map[string]string{"a.txt": "a\n"})
+	hook := newHookReceiver(t, "k")
+	s.SetWebhook(hook.srv.URL, []byte("k"))
+	c, apps := tokenClient(t, s, instID), jwtClient(t, s)
+	link, _, err := c.Repositories.GetArchiveLink(ctx(t), org, "learner", github.Tarball, &github.RepositoryContentGetOptions{Ref: "main"}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := map[string]func() error{
+		"apps/get-authenticated": func() error { _, _, err := apps.Apps.Get(ctx(t), ""); return err },
+		"apps/get-installation":  func() error { _, _, err := apps.Apps.GetInstallation(ctx(t), instID); return err },
+		"apps/get-repo-installation": func() error {
+			_, _, err := apps.Apps.FindRepositoryInstallation(ctx(t), org, "learner")
+			return err
+		},
+		"apps/list-webhook-deliveries": func() error { _, _, err := apps.Apps.ListHookDeliveries(ctx(t), nil); return err },
+		"repos/get":                    func() error { _, _, err := c.Repositories.Get(ctx(t), org, "learner"); return err },
+		"checks/create": func() error {
+			_, _, err := c.Checks.CreateCheckRun(ctx(t), org, "learner", github.CreateCheckRunOptions{Name: "Holdfast", HeadSHA: "abc1234"})
+			return err
+		},
+		"checks/list-for-ref": func() error {
+			_, _, err := c.Checks.ListCheckRunsForRef(ctx(t), org, "learner", "abc1234", nil)
+			return err
+		},
+		"issues/create-comment": func() error {
+			_, _, err := c.Issues.CreateComment(ctx(t), org, "learner", 1, &github.IssueComment{Body: github.String("x")})
+			return err
+		},
+	}
+
+	s.SetOutage(&Outage{Status: http.StatusServiceUnavailable, Header: http.Header{"Retry-After": {"1"}}})
+	jwt, token := "Bearer "+signJWT(t, s.AppID, s.PrivateKeyPEM, time.Minute), "token "+s.Token(instID)
+	covered := map[string]bool{}
+	for _, rq := range everyOperation {
+		auth := token
+		if strings.HasPrefix(rq.path, "/app") || strings.HasSuffix(rq.path, "/installation") {
+			auth = jwt
+		}
+		if status, body := raw(t, s, auth, rq.method, rq.path, rq.body); status != http.StatusServiceUnavailable {
+			t.Errorf("%s during the outage: %d %s, want 503", rq.op, status, body)
+		}
+		covered[rq.op] = true
+	}
+	for op := range handlers {
+		if !covered[op] {
+			t.Errorf("%s was not called during the outage", op)
+		}
+	}
+	for op, call := range calls {
+		err := call()
+		var e *github.ErrorResponse
+		if !errors.As(err, &e) || e.Response.StatusCode != http.StatusServiceUnavailable || e.Response.Header.Get("Retry-After") != "1" {
+			t.Errorf("%s during the outage: %v, want 503 with Retry-After", op, err)
+		}
+	}
+	if n, m := len(s.CheckRuns(org, "learner")), len(s.Comments(org, "learner", 1)); n+m != 0 {
+		t.Errorf("%d check runs and %d comments made during the outage, want none", n, m)
+	}
+	// Neither the codeload download nor webhook deliveries are the API.
+	resp, err := http.Get(link.String())
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("codeload during the outage: %v %v", resp, err)
+	}
+	if err == nil {
+		resp.Body.Close()
+	}
+	if _, status := s.Deliver("ping", []byte(`{}`)); status != http.StatusAccepted {
+		t.Errorf("a delivery during the outage answered %d, want 202", status)
+	}
+	failed := map[string]bool{}
+	for _, call := range s.Calls() {
+		if call.Status == http.StatusServiceUnavailable {
+			failed[call.OperationID] = true
+		}
+	}
+	for op := range calls {
+		if !failed[op] {
+			t.Errorf("Calls() has no 503 answer of %s", op)
+		}
+	}
+
+	s.SetOutage(nil)
+	for op, call := range calls {
+		if err := call(); err != nil {
+			t.Errorf("%s after the outage: %v", op, err)
+		}
+	}
+	if n := len(s.CheckRuns(org, "learner")); n != 1 {
+		t.Errorf("%d check runs after the outage, want 1", n)
+	}
+}
+
+func TestOutageHangDelaysRequests(t *testing.T) {
+	t.Parallel()
+	s := newFake(t)
+	c := tokenClient(t, s, instID)
+	const hang = 300 * time.Millisecond
+	s.SetOutage(&Outage{Hang: hang})
+
+	start := time.Now()
+	if _, _, err := c.Repositories.Get(ctx(t), org, "learner"); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < hang {
+		t.Errorf("a request during a hang of %v took %v", hang, took)
+	}
+
+	// A client that gives up sooner sees a timeout; its request still takes effect, as a
+	// slow GitHub's may.
+	short, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start = time.Now()
+	_, _, err := c.Checks.CreateCheckRun(short, org, "learner", github.CreateCheckRunOptions{Name: "Holdfast", HeadSHA: "abc1234"})
+	if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) >= hang {
+		t.Errorf("a client with a 50ms timeout got %v after %v, want its deadline before %v", err, time.Since(start), hang)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(s.CheckRuns(org, "learner")) == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := len(s.CheckRuns(org, "learner")); n != 1 {
+		t.Errorf("%d check runs after the abandoned create, want 1", n)
+	}
+
+	// A hang before a failure: the failure comes after the hang, and without effect.
+	s.SetOutage(&Outage{Status: http.StatusBadGateway, Hang: hang})
+	start = time.Now()
+	_, _, err = c.Issues.CreateComment(ctx(t), org, "learner", 1, &github.IssueComment{Body: github.String("x")})
+	if statusOf(err) != http.StatusBadGateway || time.Since(start) < hang {
+		t.Errorf("got %v after %v, want 502 after %v", err, time.Since(start), hang)
+	}
+	s.SetOutage(nil)
+	start = time.Now()
+	if _, _, err := c.Repositories.Get(ctx(t), org, "learner"); err != nil || time.Since(start) >= hang {
+		t.Errorf("after the outage: %v after %v", err, time.Since(start))
+	}
+	if n := len(s.Comments(org, "learner", 1)); n != 0 {
+		t.Errorf("%d comments, want none", n)
+	}
+}
+
+// everyOperation is one valid request of each operation of the subset.
+var everyOperation = []struct{ op, method, path, body string }{
+	{"apps/get-authenticated", "GET", "/app", ""},
+	{"apps/get-installation", "GET", "/app/installations/7", ""},
+	{"apps/create-installation-access-token", "POST", "/app/installations/7/access_tokens", ""},
+	{"apps/list-webhook-deliveries", "GET", "/app/hook/deliveries?per_page=2", ""},
+	{"apps/get-webhook-delivery", "GET", "/app/hook/deliveries/1", ""},
+	{"apps/redeliver-webhook-delivery", "POST", "/app/hook/deliveries/1/attempts", ""},
+	{"apps/get-repo-installation", "GET", "/repos/classroom/learner/installation", ""},
+	{"repos/get", "GET", "/repos/classroom/learner", ""},
+	{"repos/update", "PATCH", "/repos/classroom/learner", `{"description":"x"}`},
+	{"repos/create-in-org", "POST", "/orgs/classroom/repos", `{"name":"fresh"}`},
+	{"repos/create-using-template", "POST", "/repos/classroom/learner/generate", `{"name":"generated"}`},
+	{"repos/add-collaborator", "PUT", "/repos/classroom/learner/collaborators/alice", `{"permission":"push"}`},
+	{"repos/remove-collaborator", "DELETE", "/repos/classroom/learner/collaborators/alice", ""},
+	{"repos/download-tarball-archive", "GET", "/repos/classroom/learner/tarball/main", ""},
+	{"checks/create", "POST", "/repos/classroom/learner/check-runs", `{"name":"x","head_sha":"abc"}`},
+	{"checks/update", "PATCH", "/repos/classroom/learner/check-runs/1", `{"status":"in_progress"}`},
+	{"checks/list-for-ref", "GET", "/repos/classroom/learner/commits/abc/check-runs?filter=all", ""},
+	{"repos/list-pull-requests-associated-with-commit", "GET", "/repos/classroom/learner/commits/abc/pulls", ""},
+	{"pulls/list", "GET", "/repos/classroom/learner/pulls", ""},
+	{"issues/list-comments", "GET", "/repos/classroom/learner/issues/1/comments", ""},
+	{"issues/create-comment", "POST", "/repos/classroom/learner/issues/1/comments", `{"body":"x"}`},
+	{"issues/update-comment", "PATCH", "/repos/classroom/learner/issues/comments/1", `{"body":"x"}`},
+	{"git/create-blob", "POST", "/repos/classroom/learner/git/blobs", `{"content":"x"}`},
+	{"git/create-tree", "POST", "/repos/classroom/learner/git/trees", `{"tree":[]}`},
+	{"git/create-commit", "POST", "/repos/classroom/learner/git/commits", `{"message":"m","tree":"abc"}`},
+	{"git/create-ref", "POST", "/repos/classroom/learner/git/refs", `{"ref":"refs/heads/x","sha":"abc"}`},
+	{"git/update-ref", "PATCH", "/repos/classroom/learner/git/refs/heads/main", `{"sha":"abc"}`},
 }
