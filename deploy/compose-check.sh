@@ -8,12 +8,14 @@
 #      (GO_IMAGE=holdfast/golang:local, RUNTIME_IMAGE=holdfast/base:bookworm, classic builder);
 #   3. `docker-compose up -d app` starts postgres, waits for it to be healthy, runs `app migrate`
 #      to completion, starts `app serve` with a throwaway RSA key, and GET /healthz answers "ok";
-#      an unsigned webhook is refused;
+#      an unsigned webhook is refused (and counted by GET /metrics), GET /readyz answers "ready"
+#      and the container's health check (`app healthcheck`) turns it healthy;
 #   4. the runner's container (host network, NET_ADMIN, the engine's socket) runs
 #      `runner janitor --older-than 87600h`: engine ping, host guard (iptables) and the image
 #      check, removing nothing; and the App's Postgres answers on 127.0.0.1:PORT from the host's
 #      network, where the runner's DATABASE_URL points;
-#   5. with --with-runner, `runner work` starts and reports "runner working" (skipped when
+#   5. with --with-runner, `runner work` starts, reports "runner working" and its container turns
+#      healthy (`runner healthcheck`: engine, images, database) (skipped when
 #      another runner's sandboxes are on the engine: its start-up janitor would judge them).
 #
 # Then `docker-compose down -v`, and the images it built are removed (KEEP_IMAGES=1 keeps them).
@@ -162,6 +164,18 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'X-GitHub-Event: ping' 
 	-d '{}' "http://127.0.0.1:$HTTP_PORT/webhooks/github")
 [[ "$code" == 4* ]] || die "an unsigned webhook got $code"
 log "   an unsigned webhook is refused ($code)"
+ready=$(curl -sS "http://127.0.0.1:$HTTP_PORT/readyz" 2>&1) || true
+[ "$ready" = ready ] || die "GET /readyz answered '$ready'"
+health=
+for _ in $(seq 1 60); do
+	health=$(docker inspect --format '{{.State.Health.Status}}' "$(dc ps -q app)")
+	[ "$health" = starting ] || break
+	sleep 1
+done
+[ "$health" = healthy ] || die "the app's container health is '$health' (app healthcheck: GET /readyz)"
+curl -fsS "http://127.0.0.1:$HTTP_PORT/metrics" | grep -q '^holdfast_webhook_deliveries_total{code="401",event="ping"} 1$' ||
+	die "GET /metrics does not count the refused webhook"
+log "   GET /readyz -> $ready; container healthy (app healthcheck); /metrics counts the refused webhook"
 
 # 4. The runner's container, without grading anything.
 log "4. runner container (host network, NET_ADMIN, docker.sock): runner janitor --older-than 87600h"
@@ -197,6 +211,14 @@ if [ "$WITH_RUNNER" = 1 ]; then
 			sleep 1
 		done
 		[ "$ok" = 1 ] || die "runner work did not start: $(dc logs --no-color --tail 5 runner 2>&1)"
+		health=
+		for _ in $(seq 1 90); do
+			health=$(docker inspect --format '{{.State.Health.Status}}' "$(dc ps -q runner)")
+			[ "$health" = starting ] || break
+			sleep 1
+		done
+		[ "$health" = healthy ] || die "the runner's container health is '$health': $(dc exec -T runner runner healthcheck 2>&1)"
+		log "   runner healthy (runner healthcheck: GET /healthz on 127.0.0.1:9090)"
 		log "   runner work started (River worker on the App's database); stopping it"
 		dc stop --timeout 100 runner >/dev/null 2>&1
 	fi

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/holdfast-ci/holdfast/grading/metrics"
 	"github.com/holdfast-ci/holdfast/scenarios"
 )
 
@@ -147,6 +148,7 @@ func (g *Grader) Grade(ctx context.Context, ch Challenge, dir string, progress f
 		note = "cached"
 	}
 	progress(Event{Stage: "build", Done: true, Duration: time.Since(t), Note: note})
+	metrics.ObserveStage("build", time.Since(t))
 	if build.Failed {
 		v.Status = BuildFailed
 		v.Message = build.Reason
@@ -176,6 +178,7 @@ func (g *Grader) Grade(ctx context.Context, ch Challenge, dir string, progress f
 		return v, fmt.Errorf("provision sandbox: %w", err)
 	}
 	progress(Event{Stage: "provision", Done: true, Duration: time.Since(t)})
+	metrics.ObserveStage("provision", time.Since(t))
 
 	progress(Event{Stage: "start"})
 	t = time.Now()
@@ -194,6 +197,7 @@ func (g *Grader) Grade(ctx context.Context, ch Challenge, dir string, progress f
 		return v, fmt.Errorf("start app: %w", err)
 	}
 	progress(Event{Stage: "start", Done: true, Duration: time.Since(t)})
+	metrics.ObserveStage("start", time.Since(t))
 
 	t = time.Now()
 	h := sb.Harness()
@@ -241,6 +245,7 @@ func (g *Grader) Grade(ctx context.Context, ch Challenge, dir string, progress f
 	if err := ctx.Err(); err != nil {
 		return v, err // cancelled: no verdict, the job is handed back
 	}
+	metrics.ObserveStage("scenarios", time.Duration(v.Timings.Scenarios))
 	if context.Cause(capped) == errHardCap {
 		return finish(timedOut("scenario run"))
 	}

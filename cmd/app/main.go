@@ -19,6 +19,7 @@ import (
 	"github.com/holdfast-ci/holdfast/grading"
 	"github.com/holdfast-ci/holdfast/grading/config"
 	"github.com/holdfast-ci/holdfast/grading/github"
+	"github.com/holdfast-ci/holdfast/grading/metrics"
 	"github.com/holdfast-ci/holdfast/grading/provision"
 	"github.com/holdfast-ci/holdfast/grading/queue"
 	"github.com/holdfast-ci/holdfast/grading/store"
@@ -47,18 +48,26 @@ const usage = `usage:
   app extend (--takehome ID | --repo OWNER/NAME) (--deadline RFC3339 | --add 24h) [--by LOGIN]
                                    extend a take-home's deadline before it passes (recorded)
   app reviewer add LOGIN           create a reviewer (or replace their token) and print the token once
+  app healthcheck                  exit 0 when the App on HOLDFAST_LISTEN answers GET /readyz with 200 (container health checks)
 configuration from the environment: see README.md, "Configuration"
 `
 
 func known(args []string) bool {
 	switch args[0] {
-	case "migrate", "serve":
+	case "migrate", "serve", "healthcheck":
 		return len(args) == 1
 	case "assign", "templates", "invite", "extend", "reviewer":
 		return true
 	}
 	return false
 }
+
+// The App's pool: its GitHub-queue workers (publications, the reconciler, delivery recovery)
+// and webhook deliveries being stored at once (GitHub sends bursts: a classroom pushing).
+const (
+	appReporters = 10
+	appHandlers  = 32
+)
 
 func getenvOr(getenv func(string) string, k, def string) string {
 	if v := getenv(k); v != "" {
@@ -72,12 +81,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		fmt.Fprint(stderr, usage)
 		return errors.New("bad usage")
 	}
+	if args[0] == "healthcheck" {
+		return healthcheck(ctx, getenvOr(getenv, "HOLDFAST_LISTEN", ":8080"), os.Stdout)
+	}
 	if args[0] == "migrate" || args[0] == "extend" || args[0] == "reviewer" {
 		dbURL := getenv("DATABASE_URL")
 		if dbURL == "" {
 			return errors.New("DATABASE_URL is not set")
 		}
-		st, err := store.Open(ctx, dbURL)
+		st, err := store.Open(ctx, dbURL, store.Conns(0, 2))
 		if err != nil {
 			return err
 		}
@@ -101,7 +113,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, cfg.DatabaseURL)
+	st, err := store.Open(ctx, cfg.DatabaseURL, store.Conns(appReporters, appHandlers))
 	if err != nil {
 		return err
 	}
@@ -138,7 +150,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		}
 		return publish(ctx, prov, os.Stdout)
 	}
-	rc, err := queue.NewClient(queue.Deps{Store: st, GitHub: app, PublicURL: cfg.PublicURL, Log: log}, queue.Options{Reporters: 10})
+	rc, err := queue.NewClient(queue.Deps{Store: st, GitHub: app, PublicURL: cfg.PublicURL, Log: log}, queue.Options{Reporters: appReporters})
 	if err != nil {
 		return err
 	}
@@ -155,6 +167,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return err
 	}
 	web := &Web{Store: st, Secure: strings.HasPrefix(cfg.PublicURL, "https://"), Log: log}
+	if web.RiverUI, err = riverUI(ctx, rc, log); err != nil {
+		return err
+	}
+	if err := metrics.Register(metrics.JobsCollector(st.Pool)); err != nil {
+		return err
+	}
 	if prov != nil {
 		web.Invite = prov.Invite
 	}
@@ -176,7 +194,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 func Routes(hook http.Handler, st *store.Store, assignments http.Handler, web *Web) http.Handler {
 	mux := http.NewServeMux()
 	web.Register(mux)
-	mux.Handle("POST /webhooks/github", hook)
+	mux.Handle("POST /webhooks/github", metrics.Webhook(hook))
 	mux.Handle("POST /api/assignments", assignments)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if err := st.Pool.Ping(r.Context()); err != nil {
@@ -185,6 +203,8 @@ func Routes(hook http.Handler, st *store.Store, assignments http.Handler, web *W
 		}
 		fmt.Fprintln(w, "ok")
 	})
+	mux.Handle("GET /readyz", readyz(st, web.Log))
+	mux.Handle("GET /metrics", metrics.Handler())
 	// A run's learner report, for the check run's "Details" link: what a candidate may see
 	// (hidden scenarios withheld, reviewer-only ones left out), to anyone with the link.
 	mux.HandleFunc("GET /runs/{id}", func(w http.ResponseWriter, r *http.Request) {

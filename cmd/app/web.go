@@ -45,7 +45,9 @@ type Web struct {
 	Invite func(context.Context, provision.InviteRequest) (store.TakeHome, error)
 	// Secure marks cookies Secure (the App is served over HTTPS).
 	Secure bool
-	Log    *slog.Logger
+	// RiverUI is River's job dashboard, served to reviewers under /riverui/; nil serves none.
+	RiverUI http.Handler
+	Log     *slog.Logger
 
 	tmpl *template.Template
 }
@@ -130,6 +132,9 @@ func (w *Web) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /reviewer/takehomes/{id}/extend", w.form(w.extendForm))
 	mux.HandleFunc("POST /api/takehomes", w.api(w.apiInvite))
 	mux.HandleFunc("POST /api/takehomes/{id}/extensions", w.api(w.apiExtend))
+	if w.RiverUI != nil {
+		mux.Handle(riverUIPrefix+"/", w.reviewerOnly(w.RiverUI))
+	}
 }
 
 // secureHeaders keeps the pages self-contained: no scripts at all, styles and forms only from
@@ -251,7 +256,7 @@ func (w *Web) loginForm(rw http.ResponseWriter, r *http.Request, code int, msg s
 
 // safeNext keeps a post-sign-in redirect on the reviewer pages of this App.
 func safeNext(next string) string {
-	if strings.HasPrefix(next, "/reviewer/") && !strings.HasPrefix(next, "//") && !strings.Contains(next, "\\") {
+	if (strings.HasPrefix(next, "/reviewer/") || strings.HasPrefix(next, riverUIPrefix+"/")) && !strings.HasPrefix(next, "//") && !strings.Contains(next, "\\") {
 		return next
 	}
 	return "/reviewer/"

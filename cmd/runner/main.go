@@ -48,6 +48,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return challenges(stdout, stderr)
 	case "work":
 		return work(ctx, os.Getenv, stderr, slog.New(slog.NewJSONHandler(stderr, nil)))
+	case "healthcheck":
+		return healthcheck(ctx, os.Getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		usage(stdout)
 		return exitPass
@@ -73,7 +75,11 @@ func usage(w io.Writer) {
   runner work
       Grade the pushes the GitHub App queues (River worker). Configuration from the
       environment (see README.md); SIGTERM stops taking jobs and finishes or hands back the
-      gradings in flight.
+      gradings in flight. GET /healthz and /metrics on RUNNER_HEALTH_LISTEN
+      (default 127.0.0.1:9090; off for none).
+  runner healthcheck
+      Ask the runner working on this host for its health (GET /healthz on
+      RUNNER_HEALTH_LISTEN, default 127.0.0.1:9090). Exit 0 when healthy, 1 when not.
   runner challenges
       List the challenges: slug, title, difficulty, languages, formats.
   runner janitor [--older-than 10m] [--every-namespace]

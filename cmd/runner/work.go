@@ -21,6 +21,10 @@ import (
 // them; cancelled ones are handed back to the queue and their sandboxes torn down.
 const shutdownGrace = 30 * time.Second
 
+// runnerReporters is how many GitHub-queue jobs (publications, the reconciler) a runner works
+// beside its gradings.
+const runnerReporters = 2
+
 // work runs the River worker until ctx ends (SIGTERM, SIGINT).
 func work(ctx context.Context, getenv func(string) string, stderr io.Writer, log *slog.Logger) int {
 	cfg, err := config.FromEnv(getenv, config.Runner)
@@ -45,7 +49,7 @@ func runWorker(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if _, err := eng.Janitor(ctx, queue.GradeTimeout(cfg.HardCap)); err != nil {
 		log.Warn("janitor", "err", err)
 	}
-	st, err := store.Open(ctx, cfg.DatabaseURL)
+	st, err := store.Open(ctx, cfg.DatabaseURL, store.Conns(cfg.Graders+runnerReporters, 2))
 	if err != nil {
 		return err
 	}
@@ -57,9 +61,14 @@ func runWorker(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	_, stopHealth, err := serveHealth(cfg.HealthListen, healthHandler(eng, st), log)
+	if err != nil {
+		return err
+	}
+	defer stopHealth()
 	deps := queue.Deps{Store: st, GitHub: app, Grader: &grading.Grader{Engine: eng, HardCap: cfg.HardCap, Log: log},
 		Challenge: catalog.Lookup, PublicURL: cfg.PublicURL, Log: log}
-	rc, err := queue.NewClient(deps, queue.Options{Graders: cfg.Graders, Reporters: 2})
+	rc, err := queue.NewClient(deps, queue.Options{Graders: cfg.Graders, Reporters: runnerReporters})
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"strconv"
@@ -26,6 +27,10 @@ type Config struct {
 	Org           string        // HOLDFAST_ORG: the organisation holding template and learner repositories (assign, publish)
 	Installation  int64         // HOLDFAST_INSTALLATION_ID: the App's installation on that organisation (assign, publish)
 	AdminToken    string        // HOLDFAST_ADMIN_TOKEN: bearer token for POST /api/assignments; unset disables the endpoint
+	// HealthListen is RUNNER_HEALTH_LISTEN, default 127.0.0.1:9090: where `runner work` serves
+	// GET /healthz and GET /metrics; "off" serves neither. Loopback by default because the
+	// runner shares the host's network; ":9090" lets a Prometheus on another machine scrape it.
+	HealthListen string
 }
 
 // RequireOrg checks the settings that provisioning needs.
@@ -42,6 +47,10 @@ func (c Config) RequireOrg() error {
 	}
 	return nil
 }
+
+// DefaultHealthListen is where `runner work` serves its health check and metrics when
+// RUNNER_HEALTH_LISTEN is not set.
+const DefaultHealthListen = "127.0.0.1:9090"
 
 // Role says which variables a process needs.
 type Role int
@@ -60,6 +69,10 @@ func FromEnv(getenv func(string) string, role Role) (Config, error) {
 		Listen:      or(getenv("HOLDFAST_LISTEN"), ":8080"),
 		Graders:     1,
 		HardCap:     120 * time.Second,
+	}
+	c.HealthListen = or(getenv("RUNNER_HEALTH_LISTEN"), DefaultHealthListen)
+	if c.HealthListen == "off" {
+		c.HealthListen = ""
 	}
 	c.Org = getenv("HOLDFAST_ORG")
 	c.AdminToken = getenv("HOLDFAST_ADMIN_TOKEN")
@@ -118,6 +131,11 @@ func FromEnv(getenv func(string) string, role Role) (Config, error) {
 			bad("HOLDFAST_HARD_CAP=%q must be a duration of at least 10s, e.g. 120s", v)
 		}
 		c.HardCap = d
+	}
+	if c.HealthListen != "" {
+		if _, port, err := net.SplitHostPort(c.HealthListen); err != nil || port == "" {
+			bad("RUNNER_HEALTH_LISTEN=%q must be HOST:PORT or :PORT (e.g. 127.0.0.1:9090), or off", c.HealthListen)
+		}
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < 24 {
 		bad("HOLDFAST_ADMIN_TOKEN is shorter than 24 characters: use a long random token (openssl rand -hex 32)")

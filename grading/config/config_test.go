@@ -35,6 +35,7 @@ func TestFromEnv(t *testing.T) {
 		{"mysql", map[string]string{"DATABASE_URL": "mysql://x"}, Runner, "postgres:// URL"},
 		{"concurrency", map[string]string{"RUNNER_CONCURRENCY": "0"}, Runner, "RUNNER_CONCURRENCY"},
 		{"hard cap", map[string]string{"HOLDFAST_HARD_CAP": "1s"}, Runner, "HOLDFAST_HARD_CAP"},
+		{"health listen", map[string]string{"RUNNER_HEALTH_LISTEN": "9090"}, Runner, "RUNNER_HEALTH_LISTEN"},
 	}
 	for _, c := range cases {
 		m := map[string]string{}
@@ -46,6 +47,18 @@ func TestFromEnv(t *testing.T) {
 		}
 		if _, err := FromEnv(env(m), c.role); err == nil || !strings.Contains(err.Error(), c.say) {
 			t.Errorf("%s: got %v, want an error saying %q", c.name, err, c.say)
+		}
+	}
+	if c.HealthListen != DefaultHealthListen {
+		t.Fatalf("health address by default: %q, want %q", c.HealthListen, DefaultHealthListen)
+	}
+	for v, want := range map[string]string{"off": "", ":9191": ":9191", "0.0.0.0:9090": "0.0.0.0:9090"} {
+		m := map[string]string{"RUNNER_HEALTH_LISTEN": v}
+		for k, v := range good {
+			m[k] = v
+		}
+		if c, err := FromEnv(env(m), Runner); err != nil || c.HealthListen != want {
+			t.Errorf("RUNNER_HEALTH_LISTEN=%q: %q, %v; want %q", v, c.HealthListen, err, want)
 		}
 	}
 	// The runner needs no webhook secret; all problems are reported at once.

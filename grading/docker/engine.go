@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
 )
 
@@ -130,25 +129,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Engine, error) {
 		}
 	}
 	e := &Engine{cfg: cfg, cli: cli, log: log}
-	// Sidecars and agent must be here. Build images are checked when they are ours: an official
-	// one is pulled by the builder on first use, but a missing holdfast/ one would make every
-	// learner's build fail for a reason that is not theirs.
-	need := []string{cfg.PostgresImage, cfg.RedisImage, cfg.AgentImage}
-	for _, v := range cfg.BuildArgs {
-		if strings.HasPrefix(v, "holdfast/") {
-			need = append(need, v)
-		}
-	}
-	var missing []string
-	for _, img := range need {
-		if _, err := cli.ImageInspect(ctx, img); err != nil {
-			if cerrdefs.IsNotFound(err) {
-				missing = append(missing, img)
-				continue
-			}
-			cli.Close()
-			return nil, fmt.Errorf("inspect image %s: %w", img, err)
-		}
+	// Sidecars, agent and our toolchain images must be here (RequiredImages says why).
+	missing, err := e.MissingImages(ctx)
+	if err != nil {
+		cli.Close()
+		return nil, err
 	}
 	if len(missing) > 0 {
 		cli.Close()

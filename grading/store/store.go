@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"sort"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -28,11 +29,25 @@ type Store struct {
 	Pool *pgxpool.Pool
 }
 
-// Open connects to url and checks the connection.
-func Open(ctx context.Context, url string) (*Store, error) {
+// Conns sizes a process's pool: one connection for each River worker (a job holds one only
+// for its short queries: no GitHub call is ever made while one is held), River's own (its
+// producer, LISTEN, leader election and maintenance: riverOwn) and handlers for concurrent HTTP
+// requests that write (webhook deliveries).
+func Conns(workers, handlers int) int { return workers + riverOwn + handlers }
+
+// riverOwn is how many connections River's client may hold besides its workers'.
+const riverOwn = 6
+
+// Open connects to url with a pool of at most conns connections (pgxpool's default, the number
+// of CPUs but at least 4, starved the webhook handler while the workers held theirs), unless url
+// sets pool_max_conns itself, and checks the connection.
+func Open(ctx context.Context, url string, conns int) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	if conns > 0 && !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = int32(conns)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

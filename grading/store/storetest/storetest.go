@@ -44,7 +44,7 @@ func New(t testing.TB) (*store.Store, string) {
 	}
 	u, _ := url.Parse(base)
 	u.Path = "/" + name
-	s, err := store.Open(ctx, u.String())
+	s, err := store.Open(ctx, u.String(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}

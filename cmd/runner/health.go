@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/holdfast-ci/holdfast/grading/config"
+	"github.com/holdfast-ci/holdfast/grading/metrics"
+	"github.com/holdfast-ci/holdfast/grading/store"
+)
+
+// engineChecker is what the health check asks of the Docker engine (*docker.Engine); tests
+// stand in an engine that is down or lacks an image.
+type engineChecker interface {
+	Ping(ctx context.Context) error
+	MissingImages(ctx context.Context) ([]string, error)
+}
+
+// healthCheckTimeout bounds each part of a health check, so a probe gets its answer in seconds
+// even when the engine or the database hangs.
+const healthCheckTimeout = 3 * time.Second
+
+// healthHandler serves GET /healthz — 200 only when the Docker engine answers, the images a
+// grading needs are on it and the queue's database answers; 503 otherwise; one plain line per
+// part either way — and GET /metrics.
+func healthHandler(eng engineChecker, st *store.Store) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		var lines []string
+		healthy := true
+		report := func(part string, err error) {
+			if err != nil {
+				healthy = false
+				lines = append(lines, part+": "+err.Error())
+				return
+			}
+			lines = append(lines, part+": ok")
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), healthCheckTimeout)
+		err := eng.Ping(ctx)
+		cancel()
+		report("docker", err)
+		if err != nil {
+			report("images", errors.New("not checked: the engine does not answer"))
+		} else {
+			ctx, cancel := context.WithTimeout(r.Context(), healthCheckTimeout)
+			missing, err := eng.MissingImages(ctx)
+			cancel()
+			if err == nil && len(missing) > 0 {
+				err = fmt.Errorf("missing %s (build them with `bash deploy/bootstrap.sh`)", strings.Join(missing, ", "))
+			}
+			report("images", err)
+		}
+		ctx, cancel = context.WithTimeout(r.Context(), healthCheckTimeout)
+		err = st.Pool.Ping(ctx)
+		cancel()
+		if err != nil {
+			err = fmt.Errorf("does not answer: %w", err)
+		}
+		report("database", err)
+
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		if !healthy {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		fmt.Fprintln(w, strings.Join(lines, "\n"))
+	})
+	mux.Handle("GET /metrics", metrics.Handler())
+	return mux
+}
+
+// serveHealth serves h on addr (RUNNER_HEALTH_LISTEN; "" serves nothing) until stop is called.
+// It listens before returning, so an address in use fails the runner's start, not a probe later.
+// It returns the address it listens on.
+func serveHealth(addr string, h http.Handler, log *slog.Logger) (bound string, stop func(), err error) {
+	if addr == "" {
+		return "", func() {}, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", nil, fmt.Errorf("health endpoint on %s (RUNNER_HEALTH_LISTEN): %w", addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("health endpoint stopped", "err", err)
+		}
+	}()
+	log.Info("runner health endpoint", "listen", ln.Addr().String())
+	return ln.Addr().String(), func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}, nil
+}
+
+// healthcheck asks the runner on this host whether it is healthy: GET /healthz on
+// RUNNER_HEALTH_LISTEN must answer 200 within 10 s. It is the container's health check
+// (deploy/compose.yaml), since the image has neither curl nor wget.
+func healthcheck(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) int {
+	listen := getenv("RUNNER_HEALTH_LISTEN")
+	switch listen {
+	case "":
+		listen = config.DefaultHealthListen
+	case "off":
+		fmt.Fprintln(stderr, "runner healthcheck: RUNNER_HEALTH_LISTEN is off: there is no health endpoint to ask")
+		return exitUsage
+	}
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		fmt.Fprintf(stderr, "runner healthcheck: RUNNER_HEALTH_LISTEN=%q is not HOST:PORT\n", listen)
+		return exitUsage
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1" // listening on every address: ask on loopback
+	}
+	url := "http://" + net.JoinHostPort(host, port) + "/healthz"
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		fmt.Fprintln(stderr, "runner healthcheck:", err)
+		return exitUsage
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		fmt.Fprintln(stderr, "runner healthcheck:", err)
+		return exitFail
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(stdout, io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintf(stderr, "runner healthcheck: %s answered %d\n", url, resp.StatusCode)
+		return exitFail
+	}
+	return exitPass
+}
