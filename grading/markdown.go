@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // MaxMarkdown is GitHub's limit on a check run's summary and on a comment's body.
@@ -80,6 +81,9 @@ func capMarkdown(s string) string {
 	}
 	note := "\n\n…the report was cut here to fit GitHub's limit of 65535 characters; run `runner grade` locally for all of it.\n"
 	cut := s[:MaxMarkdown-len(note)-len("\n```")]
+	for !utf8.ValidString(cut) { // never split a character
+		cut = cut[:len(cut)-1]
+	}
 	if strings.Count(cut, "```")%2 == 1 {
 		cut += "\n```" // close the log's code fence
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/holdfast-ci/holdfast/grading/docker"
 	"github.com/holdfast-ci/holdfast/grading/docker/dockertest"
+	"github.com/holdfast-ci/holdfast/grading/github"
 	"github.com/holdfast-ci/holdfast/grading/github/githubtest"
 	"github.com/holdfast-ci/holdfast/grading/queue"
 	"github.com/holdfast-ci/holdfast/grading/store"
@@ -143,7 +144,7 @@ func TestRunnerKilledMidGrading(t *testing.T) {
 	}
 	env := []string{"GITHUB_APP_ID=" + fmt.Sprint(fake.AppID), "GITHUB_PRIVATE_KEY=" + string(fake.PrivateKeyPEM),
 		"GITHUB_API_URL=" + fake.URL, "DATABASE_URL=" + dbURL, "HOLDFAST_HARD_CAP=20s", "RUNNER_CONCURRENCY=1",
-		"HOLDFAST_NAMESPACE=" + ns}
+		"HOLDFAST_NAMESPACE=" + ns, "RUNNER_HEALTH_LISTEN=127.0.0.1:0"}
 
 	// 1. SIGKILL mid-grading.
 	a := startRunner(t, bin, env, "runner-a")
@@ -152,6 +153,13 @@ func TestRunnerKilledMidGrading(t *testing.T) {
 	waitUntil(t, 2*time.Minute, "runner A grading with a sandbox up", func() bool {
 		return checkRun(first).Status == "in_progress" && sandboxes(t, ns) != ""
 	})
+	health := "http://" + healthAddr(t, a)
+	if code, body := getHealth(t, health+"/healthz"); code != 200 || body != "docker: ok\nimages: ok\ndatabase: ok\n" {
+		t.Fatalf("runner A's health mid-grading: %d\n%s", code, body)
+	}
+	if code, body := getHealth(t, health+"/metrics"); code != 200 || !strings.Contains(body, `holdfast_grading_stage_seconds_count{stage="build"}`) {
+		t.Fatalf("runner A's metrics mid-grading: %d; want the build stage observed:\n%.2000s", code, body)
+	}
 	if err := a.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -184,10 +192,39 @@ func TestRunnerKilledMidGrading(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("runner B did not stop within a minute of SIGTERM")
 	}
-	if cr := checkRun(second); cr.Status != "completed" || cr.Conclusion != "success" {
-		t.Fatalf("the in-flight grading at SIGTERM: %s %s; want it finished", cr.Status, cr.Conclusion)
+	// The grading finished and its verdict is stored; showing it on GitHub is the publishers'
+	// work (the App's GitHub queue, or any runner's), which a stopping runner no longer takes.
+	var runID int64
+	var status, verdict string
+	var attempt int
+	if err := st.Pool.QueryRow(ctx, `SELECT r.id, r.status, COALESCE(r.verdict_status, ''), r.attempt FROM runs r
+		JOIN submissions s ON s.id = r.submission_id WHERE s.sha = $1`, second).Scan(&runID, &status, &verdict, &attempt); err != nil {
+		t.Fatal(err)
+	}
+	if status != "completed" || verdict != "passed" || attempt != 1 {
+		t.Fatalf("the in-flight grading at SIGTERM: %s %s after %d attempts; want it finished, passed, once", status, verdict, attempt)
 	}
 	if left := sandboxes(t, ns); left != "" {
 		t.Fatalf("left after SIGTERM: %s", left)
+	}
+	app, err := github.NewApp(github.Config{AppID: fake.AppID, PrivateKey: fake.PrivateKeyPEM, BaseURL: fake.URL}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	publisher, err := queue.NewClient(queue.Deps{Store: st, GitHub: app, Log: log}, queue.Options{Reporters: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := publisher.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer publisher.StopAndCancel(context.WithoutCancel(ctx))
+	waitUntil(t, time.Minute, "the stored verdict to be published", func() bool { return checkRun(second).Status == "completed" })
+	if cr := checkRun(second); cr.Conclusion != "success" {
+		t.Fatalf("published %s %q; want success", cr.Conclusion, cr.Output.Title)
+	}
+	var graded int
+	if err := st.Pool.QueryRow(ctx, `SELECT attempt FROM runs WHERE id = $1`, runID).Scan(&graded); err != nil || graded != 1 {
+		t.Fatalf("publishing graded the run again (%d attempts, %v)", graded, err)
 	}
 }

@@ -117,3 +117,26 @@ func truncate(s string, n int) string {
 	}
 	return s[:n-3] + "..."
 }
+
+// FindCheckRun looks for Holdfast's check run on sha whose external_id is externalID, and
+// returns its id. After a create whose answer was lost (a timeout, a 5xx GitHub may have
+// processed anyway), this is how a retry avoids making a second check run.
+func (i *Installation) FindCheckRun(ctx context.Context, owner, repo, sha, externalID string) (int64, bool, error) {
+	opts := &gh.ListCheckRunsOptions{CheckName: gh.String(CheckName), Filter: gh.String("all"), ListOptions: gh.ListOptions{PerPage: 100}}
+	for page := 0; page < 10; page++ { // GitHub keeps at most 1000 check runs of a name per suite
+		res, resp, err := i.client.Checks.ListCheckRunsForRef(ctx, owner, repo, sha, opts)
+		if err != nil {
+			return 0, false, fmt.Errorf("list check runs of %s/%s@%s: %w", owner, repo, sha, err)
+		}
+		for _, cr := range res.CheckRuns {
+			if cr.GetExternalID() == externalID {
+				return cr.GetID(), true, nil
+			}
+		}
+		if resp.NextPage == 0 {
+			break
+		}
+		opts.Page = resp.NextPage
+	}
+	return 0, false, nil
+}

@@ -12,6 +12,8 @@ import (
 
 	"github.com/bradleyfalzon/ghinstallation/v2"
 	gh "github.com/google/go-github/v66/github"
+
+	"github.com/holdfast-ci/holdfast/grading/metrics"
 )
 
 // Config says which App Holdfast is and where GitHub is.
@@ -55,7 +57,7 @@ func NewApp(cfg Config, log *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("GitHub base URL: %w", err)
 	}
-	rt := &retryTransport{next: http.DefaultTransport, attempts: cfg.MaxAttempts, maxWait: cfg.MaxWait, log: log}
+	rt := &retryTransport{next: metrics.Transport(http.DefaultTransport), attempts: cfg.MaxAttempts, maxWait: cfg.MaxWait, log: log}
 	apps, err := ghinstallation.NewAppsTransport(rt, cfg.AppID, cfg.PrivateKey)
 	if err != nil {
 		return nil, fmt.Errorf("GitHub App private key: %w", err)
@@ -66,12 +68,12 @@ func NewApp(cfg Config, log *slog.Logger) (*App, error) {
 
 // Installation is a client acting as one installation of the App.
 type Installation struct {
-	ID       int64
-	client   *gh.Client
-	botLogin string
-	botOnce  sync.Once
-	botErr   error
-	app      *App
+	ID     int64
+	client *gh.Client
+	app    *App
+
+	botMu    sync.Mutex
+	botLogin string // cached once read; an error is never cached
 }
 
 // Installation returns the (cached) client of an installation.
@@ -96,18 +98,25 @@ func (a *App) newClient(hc *http.Client) *gh.Client {
 }
 
 // BotLogin is the login under which the installation's comments appear, e.g. "holdfast[bot]".
-// It is read once from GitHub (the installation's app_slug).
+// It is read from GitHub (the installation's app_slug) until a read succeeds, then cached: a
+// failed read is the caller's error this time and is tried again next time.
 func (i *Installation) BotLogin(ctx context.Context) (string, error) {
-	i.botOnce.Do(func() {
-		appClient := i.app.newClient(&http.Client{Transport: i.app.apps, Timeout: 30 * time.Second})
-		inst, _, err := appClient.Apps.GetInstallation(ctx, i.ID)
-		if err != nil {
-			i.botErr = fmt.Errorf("read installation %d: %w", i.ID, err)
-			return
-		}
-		i.botLogin = inst.GetAppSlug() + "[bot]"
-	})
-	return i.botLogin, i.botErr
+	i.botMu.Lock()
+	defer i.botMu.Unlock()
+	if i.botLogin != "" {
+		return i.botLogin, nil
+	}
+	inst, _, err := i.app.appClient().Apps.GetInstallation(ctx, i.ID)
+	if err != nil {
+		return "", fmt.Errorf("read installation %d: %w", i.ID, err)
+	}
+	i.botLogin = inst.GetAppSlug() + "[bot]"
+	return i.botLogin, nil
+}
+
+// appClient is a client authenticated as the App itself (a JWT), for the /app endpoints.
+func (a *App) appClient() *gh.Client {
+	return a.newClient(&http.Client{Transport: a.apps, Timeout: 30 * time.Second})
 }
 
 // Client exposes the go-github client for calls this package does not wrap.

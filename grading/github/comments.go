@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	gh "github.com/google/go-github/v66/github"
 )
@@ -20,7 +21,7 @@ func Marker(challenge string) string {
 // marker, else a new one. It returns the comment's id. Callers serialise calls per pull request
 // and challenge (store.LockComment), so two gradings finishing at once never both create one.
 func (i *Installation) UpsertStickyComment(ctx context.Context, owner, repo string, pr int, marker, body string, knownID int64) (int64, error) {
-	body = marker + "\n" + body
+	body = fitComment(marker + "\n" + body)
 	if knownID != 0 {
 		_, _, err := i.client.Issues.EditComment(ctx, owner, repo, knownID, &gh.IssueComment{Body: gh.String(body)})
 		if err == nil {
@@ -60,4 +61,24 @@ func (i *Installation) UpsertStickyComment(ctx context.Context, owner, repo stri
 		return 0, fmt.Errorf("comment on #%d: %w", pr, err)
 	}
 	return c.GetID(), nil
+}
+
+// MaxComment is GitHub's limit on a comment's body, in characters.
+const MaxComment = 65536
+
+// fitComment cuts body to GitHub's limit, at a character boundary, and says so at the end. The
+// limit counts characters; bytes are counted here, which is stricter.
+func fitComment(body string) string {
+	if len(body) <= MaxComment {
+		return body
+	}
+	note := "\n\n…cut here to fit GitHub's limit of 65536 characters for a comment; the check run's Details page has the whole report.\n"
+	cut := body[:MaxComment-len(note)-len("\n```")]
+	for !utf8.ValidString(cut) { // never split a character
+		cut = cut[:len(cut)-1]
+	}
+	if strings.Count(cut, "```")%2 == 1 {
+		cut += "\n```" // close an open code fence
+	}
+	return cut + note
 }

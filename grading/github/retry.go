@@ -2,11 +2,16 @@ package github
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
+
+	gh "github.com/google/go-github/v66/github"
+
+	"github.com/holdfast-ci/holdfast/grading/metrics"
 )
 
 // retryTransport retries what GitHub asks to be retried: 5xx answers with backoff, and primary
@@ -50,6 +55,9 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if !retry || wait > t.maxWait {
 			return resp, nil
 		}
+		if resp.StatusCode == 403 || resp.StatusCode == 429 {
+			metrics.RateLimitWait(wait)
+		}
 		if t.log != nil {
 			t.log.Warn("github: retrying", "method", req.Method, "path", req.URL.Path, "status", resp.StatusCode, "wait", wait, "attempt", attempt)
 		}
@@ -82,6 +90,30 @@ func (t *retryTransport) retryAfter(resp *http.Response, backoff time.Duration) 
 	}
 	if resp.StatusCode >= 500 {
 		return backoff, true
+	}
+	return 0, false
+}
+
+// Wait says how long GitHub asked for before the request that failed with err is tried again:
+// until a primary rate limit resets, a secondary rate limit's Retry-After, or a Retry-After on
+// any other answer. ok is false when GitHub named no time; the caller then backs off on its own.
+func Wait(err error) (wait time.Duration, ok bool) {
+	var primary *gh.RateLimitError
+	if errors.As(err, &primary) {
+		return max(time.Until(primary.Rate.Reset.Time)+time.Second, time.Second), true
+	}
+	var secondary *gh.AbuseRateLimitError
+	if errors.As(err, &secondary) {
+		if secondary.RetryAfter != nil {
+			return max(*secondary.RetryAfter, time.Second), true
+		}
+		return time.Minute, true // GitHub: "wait at least one minute" without a Retry-After
+	}
+	var other *gh.ErrorResponse
+	if errors.As(err, &other) && other.Response != nil {
+		if secs, err := strconv.Atoi(other.Response.Header.Get("Retry-After")); err == nil && secs > 0 {
+			return time.Duration(secs) * time.Second, true
+		}
 	}
 	return 0, false
 }

@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"cmp"
 	"fmt"
 	"time"
 
@@ -21,6 +22,14 @@ type Options struct {
 	// DeadlineScan is how often take-home deadlines that passed are looked for (also once when
 	// the leader starts); the scan runs on the GitHub queue. Default DefaultDeadlineScan.
 	DeadlineScan time.Duration
+	// Reconcile is how often runs whose GitHub state lags are looked for (also once when the
+	// leader starts). Default DefaultReconcile. ReconcileIdle is how long a run's state must
+	// have stood still first (default 30 s).
+	Reconcile, ReconcileIdle time.Duration
+	// RecoverDeliveries is how often webhook deliveries the App never took are looked for and
+	// redelivered (also once when the leader starts). Default DefaultRecoverDeliveries;
+	// negative turns it off.
+	RecoverDeliveries time.Duration
 }
 
 // NewClient returns a River client that inserts Holdfast's jobs and works the queues opts names.
@@ -34,6 +43,9 @@ func NewClient(deps Deps, opts Options) (*river.Client[pgx.Tx], error) {
 	river.AddWorker(workers, &TakeHomeScanWorker{Deps: deps})
 	river.AddWorker(workers, &CloseTakeHomeWorker{Deps: deps})
 	river.AddWorker(workers, &FinalGradeWorker{Deps: deps})
+	river.AddWorker(workers, &PublishWorker{Deps: deps})
+	river.AddWorker(workers, &ReconcileWorker{Deps: deps, Idle: opts.ReconcileIdle})
+	river.AddWorker(workers, &RecoverDeliveriesWorker{Deps: deps})
 	queues := map[string]river.QueueConfig{}
 	if opts.Graders > 0 {
 		queues[QueueGrade] = river.QueueConfig{MaxWorkers: opts.Graders}
@@ -46,7 +58,7 @@ func NewClient(deps Deps, opts Options) (*river.Client[pgx.Tx], error) {
 		cfg.Queues = queues
 		timeout := time.Minute
 		if deps.Grader != nil {
-			timeout = GradeTimeout(deps.Grader.HardCap)
+			timeout = deps.gradeTimeout()
 		}
 		cfg.JobTimeout = timeout
 		cfg.RescueStuckJobsAfter = opts.RescueAfter
@@ -64,6 +76,15 @@ func NewClient(deps Deps, opts Options) (*river.Client[pgx.Tx], error) {
 		cfg.PeriodicJobs = []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(every),
 			func() (river.JobArgs, *river.InsertOpts) { return TakeHomeScanArgs{}, nil },
 			&river.PeriodicJobOpts{ID: "takehome_scan", RunOnStart: true})}
+		reconcile := cmp.Or(opts.Reconcile, DefaultReconcile)
+		cfg.PeriodicJobs = append(cfg.PeriodicJobs, river.NewPeriodicJob(river.PeriodicInterval(reconcile),
+			func() (river.JobArgs, *river.InsertOpts) { return ReconcileArgs{}, nil },
+			&river.PeriodicJobOpts{ID: "reconcile", RunOnStart: true}))
+		if recoverEvery := cmp.Or(opts.RecoverDeliveries, DefaultRecoverDeliveries); recoverEvery > 0 {
+			cfg.PeriodicJobs = append(cfg.PeriodicJobs, river.NewPeriodicJob(river.PeriodicInterval(recoverEvery),
+				func() (river.JobArgs, *river.InsertOpts) { return RecoverDeliveriesArgs{}, nil },
+				&river.PeriodicJobOpts{ID: "recover_deliveries", RunOnStart: true}))
+		}
 	}
 	c, err := river.NewClient(riverpgxv5.New(deps.Store.Pool), cfg)
 	if err != nil {

@@ -104,7 +104,7 @@ type CompareWorker struct {
 
 // Timeout implements river.Worker: one grading, as GradeWorker.
 func (w *CompareWorker) Timeout(*river.Job[CompareArgs]) time.Duration {
-	return GradeTimeout(w.Grader.HardCap)
+	return w.gradeTimeout()
 }
 
 // Work implements river.Worker.

@@ -1,7 +1,10 @@
-// Package queue holds Holdfast's River jobs: reporting a push as a queued check run at once, and
-// grading it when a runner is free. A learner's failure completes a job; Holdfast's own failure
-// returns an error so River retries it, and the last failed attempt still completes the check
-// run, as neutral, so that it never stays "in progress".
+// Package queue holds Holdfast's River jobs. Grading and publishing are separate lifecycles: a
+// grade job stores what happened (the run started, its verdict) and queues a publish job, which
+// drives the check run and the sticky comments on GitHub from that stored state (publish.go). A
+// learner's failure completes a grade job; Holdfast's own failure returns an error so River
+// retries it, and the last failed attempt stores a grader error, published as neutral, so that a
+// check run never stays "in progress". The reconciler and the delivery recovery repair what
+// faults left behind.
 package queue
 
 import (
@@ -28,10 +31,11 @@ func (GradeArgs) Kind() string { return "grade" }
 
 // InsertOpts implements river.JobArgsWithInsertOpts.
 func (GradeArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: QueueGrade, MaxAttempts: 3}
+	return river.InsertOpts{Queue: QueueGrade, MaxAttempts: GradeAttempts}
 }
 
-// ReportQueuedArgs asks for a run's check run to be created as queued.
+// ReportQueuedArgs asks for a run's check run to be created as queued. The webhook handler now
+// queues PublishArgs instead; this kind stays for jobs queued by an earlier version.
 type ReportQueuedArgs struct {
 	RunID int64 `json:"run_id"`
 }

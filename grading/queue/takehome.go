@@ -159,10 +159,7 @@ type FinalGradeWorker struct {
 
 // Timeout implements river.Worker: above the grader's hard cap.
 func (w *FinalGradeWorker) Timeout(*river.Job[FinalGradeArgs]) time.Duration {
-	if w.Grader == nil {
-		return GradeTimeout(0)
-	}
-	return GradeTimeout(w.Grader.HardCap)
+	return w.gradeTimeout()
 }
 
 // Work implements river.Worker.

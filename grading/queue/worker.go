@@ -28,7 +28,9 @@ type Deps struct {
 	Log       *slog.Logger
 }
 
-// ReportQueuedWorker creates the queued check run of a new run.
+// ReportQueuedWorker publishes a run's queued check run: the job the webhook handler queued
+// before publishing became its own lifecycle. Jobs of that kind still in a queue when Holdfast is
+// upgraded are done as a publication.
 type ReportQueuedWorker struct {
 	river.WorkerDefaults[ReportQueuedArgs]
 	Deps
@@ -36,165 +38,131 @@ type ReportQueuedWorker struct {
 
 // Work implements river.Worker.
 func (w *ReportQueuedWorker) Work(ctx context.Context, job *river.Job[ReportQueuedArgs]) error {
-	_, _, err := w.ensureCheckRun(ctx, job.Args.RunID)
-	if errors.Is(err, store.ErrNotFound) {
-		return river.JobCancel(err)
-	}
-	return err
+	return w.publishRun(ctx, job.Args.RunID, job.Attempt, job.MaxAttempts)
 }
 
-// ensureCheckRun returns the run's check run, creating it (queued) if it does not exist yet. The
-// run's row is locked meanwhile, so that the two workers never create two.
-func (d *Deps) ensureCheckRun(ctx context.Context, runID int64) (store.Run, int64, error) {
-	var run store.Run
-	var id int64
-	err := pgx.BeginFunc(ctx, d.Store.Pool, func(tx pgx.Tx) error {
-		var err error
-		if run, err = store.LockRun(ctx, tx, runID); err != nil {
-			return err
-		}
-		if run.CheckRunID != nil {
-			id = *run.CheckRunID
-			return nil
-		}
-		a := run.Assignment
-		id, err = d.GitHub.Installation(a.InstallationID).CreateCheckRun(ctx, a.Owner, a.Name, run.SHA,
-			fmt.Sprintf("%s/runs/%d", d.PublicURL, run.ID), fmt.Sprint(run.ID))
-		if err != nil {
-			return err
-		}
-		return store.SetCheckRun(ctx, tx, runID, id)
-	})
-	return run, id, err
-}
-
-// GradeWorker grades a run and reports it.
+// GradeWorker grades a run and stores its verdict; a PublishArgs job shows it on GitHub. Apart
+// from downloading the commit, it never calls GitHub, so GitHub's outages cost a grading
+// nothing and a grading is never run again because publishing failed.
 type GradeWorker struct {
 	river.WorkerDefaults[GradeArgs]
 	Deps
 }
 
 // Timeout implements river.Worker: above the grader's hard cap.
-func (w *GradeWorker) Timeout(*river.Job[GradeArgs]) time.Duration {
-	return GradeTimeout(w.Grader.HardCap)
+func (w *GradeWorker) Timeout(*river.Job[GradeArgs]) time.Duration { return w.gradeTimeout() }
+
+// gradeTimeout is a grading job's timeout; a client without a grader (the App's) has none of its
+// own and uses the default hard cap's, since River asks every worker for its timeout.
+func (d *Deps) gradeTimeout() time.Duration {
+	if d.Grader == nil {
+		return GradeTimeout(0)
+	}
+	return GradeTimeout(d.Grader.HardCap)
 }
+
+// NextRetry implements river.Worker: Holdfast's own failures (an engine restarting, GitHub's
+// tarball failing) are retried after 15 s, 1 min and 4 min, not within seconds.
+func (w *GradeWorker) NextRetry(job *river.Job[GradeArgs]) time.Time {
+	return time.Now().Add(15 * time.Second << (2 * min(job.Attempt-1, 3)))
+}
+
+// GradeAttempts bounds a grading's attempts; the last one that fails is published as a
+// grader error.
+const GradeAttempts = 4
 
 // Work implements river.Worker.
 func (w *GradeWorker) Work(ctx context.Context, job *river.Job[GradeArgs]) error {
 	log := w.Log.With("run_id", job.Args.RunID, "attempt", job.Attempt)
-	run, checkID, err := w.ensureCheckRun(ctx, job.Args.RunID)
+	run, err := w.Store.GetRun(ctx, job.Args.RunID)
 	if errors.Is(err, store.ErrNotFound) {
 		return river.JobCancel(err)
 	}
 	if err != nil {
 		return err
 	}
-	a := run.Assignment
-	inst := w.GitHub.Installation(a.InstallationID)
-	superseded := func() error {
-		return inst.CompleteCheckRun(ctx, a.Owner, a.Name, checkID, github.Completion{Conclusion: "skipped",
-			Title: "Superseded", Summary: "A newer push to this branch is being graded instead of this commit."})
-	}
-	if run.Status == "superseded" {
-		return superseded()
-	}
-	started, err := w.Store.StartRun(ctx, run.ID)
+	var started bool
+	err = pgx.BeginFunc(ctx, w.Store.Pool, func(tx pgx.Tx) error {
+		if started, err = store.StartRunTx(ctx, tx, run.ID); err != nil {
+			return err
+		}
+		return w.queuePublish(ctx, tx, run.ID)
+	})
 	if err != nil {
 		return err
 	}
 	if !started {
-		return superseded()
+		// Superseded before it was graded, or graded by an earlier attempt that stored its
+		// verdict: the publication queued above shows it.
+		return nil
 	}
-	if err := inst.StartCheckRun(ctx, a.Owner, a.Name, checkID, time.Now()); err != nil {
-		return w.failed(ctx, job, run, checkID, err)
-	}
+	a := run.Assignment
 	ch, err := w.Challenge(a.Challenge)
 	if err != nil {
 		err = fmt.Errorf("assignment %d: %w", a.ID, err)
-		_ = w.failed(ctx, job, run, checkID, err)
+		_ = w.complete(ctx, run, grading.Verdict{Challenge: a.Challenge, Status: grading.GraderError})
 		return river.JobCancel(err)
 	}
 	dir, err := os.MkdirTemp("", "holdfast-src-")
 	if err != nil {
-		return w.failed(ctx, job, run, checkID, err)
+		return w.failed(ctx, job, run, err)
 	}
 	defer os.RemoveAll(dir)
 
 	var v grading.Verdict
-	switch err := inst.DownloadCommit(ctx, a.Owner, a.Name, run.SHA, dir); {
+	switch err := w.GitHub.Installation(a.InstallationID).DownloadCommit(ctx, a.Owner, a.Name, run.SHA, dir); {
 	case errors.Is(err, github.ErrSourceTooLarge):
 		v = grading.Verdict{Challenge: ch.Slug, Status: grading.BuildFailed, Message: "Your repository is too large to grade: " + err.Error() + ". Remove build output, dependencies and data files from it."}
 	case err != nil:
-		return w.failed(ctx, job, run, checkID, err)
+		return w.failed(ctx, job, run, err)
 	default:
 		log.Info("grading", "repo", a.Owner+"/"+a.Name, "sha", run.SHA)
 		if v, err = w.Grader.Grade(ctx, ch, dir, nil); err != nil {
-			return w.failed(ctx, job, run, checkID, err)
+			return w.failed(ctx, job, run, err)
+		}
+		if v.Status == grading.GraderError && job.Attempt < job.MaxAttempts {
+			// Holdfast's failure, whatever the grader made of it: try again before it is ever
+			// shown as neutral.
+			return w.failed(ctx, job, run, fmt.Errorf("grader error: %s", v.Message))
 		}
 	}
-	return w.publish(ctx, run, checkID, v)
+	return w.complete(ctx, run, v)
 }
 
-// publish stores the verdict and reports it, unless a newer push superseded the run meanwhile:
-// a stale result never overwrites a newer one.
-func (w *GradeWorker) publish(ctx context.Context, run store.Run, checkID int64, v grading.Verdict) error {
-	a := run.Assignment
-	inst := w.GitHub.Installation(a.InstallationID)
-	var current bool
-	err := pgx.BeginFunc(ctx, w.Store.Pool, func(tx pgx.Tx) (err error) {
-		current, err = store.CompleteRun(ctx, tx, run.ID, v)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("store verdict: %w", err)
-	}
-	if !current {
-		return inst.CompleteCheckRun(ctx, a.Owner, a.Name, checkID, github.Completion{Conclusion: "cancelled",
-			Title: "Superseded", Summary: "A newer push to this branch arrived while this commit was graded; its result is reported there."})
-	}
-	learner := grading.ForView(v, grading.LearnerView)
-	body := grading.Markdown(learner)
-	var anns []github.Annotation
-	for _, an := range learner.Annotations {
-		anns = append(anns, github.Annotation{Path: an.Path, StartLine: an.Line, Column: an.Column, Message: an.Message, Title: "Holdfast"})
-	}
-	if err := inst.CompleteCheckRun(ctx, a.Owner, a.Name, checkID, github.Completion{Conclusion: Conclusion(v.Status),
-		Title: grading.Title(v), Summary: body, Annotations: anns, Rerun: true}); err != nil {
-		return err
-	}
-	prs, err := w.Store.OpenPullRequests(ctx, a.ID, run.Branch)
+// queuePublish queues a publication of run in tx.
+func (d *Deps) queuePublish(ctx context.Context, tx pgx.Tx, runID int64) error {
+	rc, err := river.ClientFromContextSafely[pgx.Tx](ctx)
 	if err != nil {
 		return err
 	}
-	for _, pr := range prs {
-		if err := w.comment(ctx, run, pr, body); err != nil {
-			return err
-		}
+	if _, err := rc.InsertTx(ctx, tx, PublishArgs{RunID: runID}, nil); err != nil {
+		return fmt.Errorf("queue the publication of run %d: %w", runID, err)
 	}
 	return nil
 }
 
-// comment writes the run's report into the pull request's sticky comment, unless the comment
-// already shows a newer run.
-func (w *GradeWorker) comment(ctx context.Context, run store.Run, pr int, body string) error {
-	a := run.Assignment
-	return pgx.BeginFunc(ctx, w.Store.Pool, func(tx pgx.Tx) error {
-		known, shown, err := store.LockComment(ctx, tx, a.ID, pr, a.Challenge)
-		if err != nil || shown > run.ID {
+// complete stores the verdict (unless a newer push superseded the run meanwhile: a stale
+// result is never published over a newer one) and queues its publication, in one transaction.
+// It runs after the grading's context ended too (a hard cap, a shutdown): the verdict is kept.
+func (w *GradeWorker) complete(ctx context.Context, run store.Run, v grading.Verdict) error {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	err := pgx.BeginFunc(sctx, w.Store.Pool, func(tx pgx.Tx) error {
+		if _, err := store.CompleteRun(sctx, tx, run.ID, v); err != nil {
 			return err
 		}
-		id, err := w.GitHub.Installation(a.InstallationID).UpsertStickyComment(ctx, a.Owner, a.Name, pr, github.Marker(a.Challenge),
-			fmt.Sprintf("**Holdfast** · `%s` · commit %s\n\n%s", a.Challenge, short(run.SHA), body), known)
-		if err != nil {
-			return err
-		}
-		return store.SaveComment(ctx, tx, a.ID, pr, a.Challenge, id, run.ID)
+		return w.queuePublish(ctx, tx, run.ID)
 	})
+	if err != nil {
+		return fmt.Errorf("store run %d's verdict: %w", run.ID, err)
+	}
+	return nil
 }
 
-// failed handles Holdfast's own failure: River retries the job; on the last attempt the check run
-// completes as neutral with a plain message, so it never stays in progress.
-func (w *GradeWorker) failed(ctx context.Context, job *river.Job[GradeArgs], run store.Run, checkID int64, cause error) error {
+// failed handles Holdfast's own failure: River retries the job; the last attempt stores a
+// grader error, published as neutral with a Re-run button, so the check run never stays in
+// progress.
+func (w *GradeWorker) failed(ctx context.Context, job *river.Job[GradeArgs], run store.Run, cause error) error {
 	if errors.Is(ctx.Err(), context.Canceled) {
 		// The runner is shutting down: hand the job back without spending an attempt.
 		w.Log.Info("handing the grading back", "run_id", run.ID)
@@ -204,14 +172,10 @@ func (w *GradeWorker) failed(ctx context.Context, job *river.Job[GradeArgs], run
 	if job.Attempt < job.MaxAttempts {
 		return cause
 	}
-	a := run.Assignment
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-	defer cancel()
-	v := grading.Verdict{Challenge: a.Challenge, Status: grading.GraderError}
-	_ = pgx.BeginFunc(rctx, w.Store.Pool, func(tx pgx.Tx) error { _, err := store.CompleteRun(rctx, tx, run.ID, v); return err })
-	if err := w.GitHub.Installation(a.InstallationID).CompleteCheckRun(rctx, a.Owner, a.Name, checkID, github.Completion{
-		Conclusion: "neutral", Title: "Grader error", Summary: grading.Markdown(v), Rerun: true}); err != nil {
-		w.Log.Error("could not report the grader error", "run_id", run.ID, "err", err)
+	v := grading.Verdict{Challenge: run.Assignment.Challenge, Status: grading.GraderError}
+	if err := w.complete(ctx, run, v); err != nil {
+		// The reconciler completes runs no job will finish.
+		w.Log.Error("could not store the grader error", "run_id", run.ID, "err", err)
 	}
 	return cause
 }

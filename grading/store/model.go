@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/holdfast-ci/holdfast/grading"
 )
@@ -132,6 +133,9 @@ type Submission struct {
 	Branch       string
 	Pusher       string
 	DeliveryID   string
+	// ReceivedAt is when the push counts as received; zero is now. A delivery recovered from
+	// GitHub counts from GitHub's first attempt (OriginalDeliveryTime).
+	ReceivedAt time.Time
 }
 
 // CreateRun records a submission and a queued run for it in tx, and marks the older runs of the
@@ -139,8 +143,13 @@ type Submission struct {
 // ids of the runs it superseded.
 func CreateRun(ctx context.Context, tx pgx.Tx, sub Submission) (int64, []int64, error) {
 	var subID, runID int64
-	if err := tx.QueryRow(ctx, `INSERT INTO submissions (assignment_id, sha, ref, pusher, delivery_id) VALUES ($1,$2,$3,$4,NULLIF($5,''))
-		RETURNING id`, sub.AssignmentID, sub.SHA, sub.Ref, sub.Pusher, sub.DeliveryID).Scan(&subID); err != nil {
+	var received *time.Time
+	if !sub.ReceivedAt.IsZero() {
+		received = &sub.ReceivedAt
+	}
+	if err := tx.QueryRow(ctx, `INSERT INTO submissions (assignment_id, sha, ref, pusher, delivery_id, created_at)
+		VALUES ($1,$2,$3,$4,NULLIF($5,''),COALESCE($6, now()))
+		RETURNING id`, sub.AssignmentID, sub.SHA, sub.Ref, sub.Pusher, sub.DeliveryID, received).Scan(&subID); err != nil {
 		return 0, nil, fmt.Errorf("insert submission: %w", err)
 	}
 	if err := tx.QueryRow(ctx, `INSERT INTO runs (submission_id, branch) VALUES ($1, $2) RETURNING id`, subID, sub.Branch).Scan(&runID); err != nil {
@@ -166,6 +175,14 @@ type Run struct {
 	Branch       string
 	SHA          string
 	Assignment   Assignment
+	// Final marks a take-home's final run, which is never published on GitHub.
+	Final bool
+	// StartedAt is when grading last started (nil while queued).
+	StartedAt *time.Time
+	// Published is how far GitHub shows the run: none, queued, in_progress, completed, commented.
+	Published string
+	// CheckRunRequested says a check run was asked of GitHub once, answered or not.
+	CheckRunRequested bool
 }
 
 // GetRun loads a run with its submission and assignment.
@@ -187,9 +204,11 @@ func getRun(ctx context.Context, q querier, id int64, lock string) (Run, error) 
 	var r Run
 	var repo *int64
 	err := q.QueryRow(ctx, `SELECT r.id, r.status, r.attempt, r.check_run_id, r.superseded_by, r.branch, s.sha,
+		r.final, r.started_at, r.published, r.check_run_requested_at IS NOT NULL,
 		a.id, a.installation_id, a.repo_id, a.repo_owner, a.repo_name, a.challenge, a.user_login, a.format, a.deadline
 		FROM runs r JOIN submissions s ON s.id=r.submission_id JOIN assignments a ON a.id=s.assignment_id
 		WHERE r.id=$1`+lock, id).Scan(&r.ID, &r.Status, &r.Attempt, &r.CheckRunID, &r.SupersededBy, &r.Branch, &r.SHA,
+		&r.Final, &r.StartedAt, &r.Published, &r.CheckRunRequested,
 		&r.Assignment.ID, &r.Assignment.InstallationID, &repo, &r.Assignment.Owner, &r.Assignment.Name,
 		&r.Assignment.Challenge, &r.Assignment.User, &r.Assignment.Format, &r.Assignment.Deadline)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -210,7 +229,15 @@ func SetCheckRun(ctx context.Context, tx pgx.Tx, runID, checkRunID int64) error 
 // StartRun marks a run in progress and counts the attempt. It returns false when the run was
 // superseded meanwhile and must not be graded.
 func (s *Store) StartRun(ctx context.Context, id int64) (bool, error) {
-	tag, err := s.Pool.Exec(ctx, `UPDATE runs SET status='in_progress', attempt=attempt+1, started_at=now()
+	return StartRunTx(ctx, s.Pool, id)
+}
+
+// StartRunTx is StartRun in a transaction (or on any connection): the grade worker starts a
+// run and queues its publication together.
+func StartRunTx(ctx context.Context, db interface {
+	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+}, id int64) (bool, error) {
+	tag, err := db.Exec(ctx, `UPDATE runs SET status='in_progress', attempt=attempt+1, started_at=now()
 		WHERE id=$1 AND status IN ('queued','in_progress')`, id)
 	return tag.RowsAffected() == 1, err
 }
@@ -265,7 +292,7 @@ func LockComment(ctx context.Context, tx pgx.Tx, assignment int64, pr int, chall
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, $2))`, challenge, assignment*100000+int64(pr)); err != nil {
 		return 0, 0, fmt.Errorf("lock comment: %w", err)
 	}
-	err = tx.QueryRow(ctx, `SELECT comment_id, run_id FROM pr_comments WHERE assignment_id=$1 AND pr_number=$2 AND challenge=$3`,
+	err = tx.QueryRow(ctx, `SELECT COALESCE(comment_id, 0), run_id FROM pr_comments WHERE assignment_id=$1 AND pr_number=$2 AND challenge=$3`,
 		assignment, pr, challenge).Scan(&commentID, &runID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, 0, nil

@@ -93,7 +93,7 @@ func (h *Handler) serve(r *http.Request) answer {
 	a, err := h.handle(ctx, event, delivery, p)
 	if err != nil {
 		h.log.Error("webhook", "event", event, "delivery", delivery, "err", err)
-		return reply(http.StatusInternalServerError, "could not store the delivery; GitHub may redeliver it")
+		return reply(http.StatusInternalServerError, "could not store the delivery; Holdfast asks GitHub to redeliver it once it can")
 	}
 	h.log.Info("webhook", "event", event, "delivery", delivery, "status", a.code, "result", a.body["result"])
 	return a
@@ -177,15 +177,21 @@ func (h *Handler) grade(ctx context.Context, delivery string, repo repository, s
 			out = reply(http.StatusOK, "delivery seen before: nothing new to do")
 			return err
 		}
-		runID, superseded, err := store.CreateRun(ctx, tx, store.Submission{AssignmentID: a.ID, SHA: sha,
-			Ref: "refs/heads/" + branch, Branch: branch, Pusher: who, DeliveryID: delivery})
+		// A delivery the recovery job asked GitHub for again counts from GitHub's first try.
+		received, _, err := store.OriginalDeliveryTime(ctx, tx, delivery)
 		if err != nil {
 			return err
 		}
-		if _, err := h.river.InsertManyTx(ctx, tx, []river.InsertManyParams{
-			{Args: queue.ReportQueuedArgs{RunID: runID}},
-			{Args: queue.GradeArgs{RunID: runID}},
-		}); err != nil {
+		runID, superseded, err := store.CreateRun(ctx, tx, store.Submission{AssignmentID: a.ID, SHA: sha,
+			Ref: "refs/heads/" + branch, Branch: branch, Pusher: who, DeliveryID: delivery, ReceivedAt: received})
+		if err != nil {
+			return err
+		}
+		jobs := []river.InsertManyParams{{Args: queue.PublishArgs{RunID: runID}}, {Args: queue.GradeArgs{RunID: runID}}}
+		for _, old := range superseded { // their check runs complete as skipped now, not when a runner gets to them
+			jobs = append(jobs, river.InsertManyParams{Args: queue.PublishArgs{RunID: old}})
+		}
+		if _, err := h.river.InsertManyTx(ctx, tx, jobs); err != nil {
 			return fmt.Errorf("enqueue run %d: %w", runID, err)
 		}
 		out = answer{http.StatusAccepted, map[string]any{"result": "queued", "run_id": runID, "superseded": superseded}}

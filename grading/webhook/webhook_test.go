@@ -135,7 +135,7 @@ func TestPushQueuesOnceAndRedeliveryIsANoop(t *testing.T) {
 	}
 	var kinds string
 	e.st.Pool.QueryRow(context.Background(), "SELECT string_agg(kind || '@' || queue, ',' ORDER BY kind) FROM river_job").Scan(&kinds)
-	if kinds != "grade@grade,report_queued@github" {
+	if kinds != "grade@grade,publish@github" {
 		t.Fatalf("jobs: %s", kinds)
 	}
 }

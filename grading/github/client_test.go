@@ -1,0 +1,70 @@
+package github_test
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/holdfast-ci/holdfast/grading/github"
+	"github.com/holdfast-ci/holdfast/grading/github/githubtest"
+)
+
+func newApp(t *testing.T) (*githubtest.Server, *github.App) {
+	t.Helper()
+	fake := githubtest.New(t)
+	fake.AddInstallation(5, "org")
+	fake.AddRepo(5, "org", "repo", nil)
+	app, err := github.NewApp(github.Config{AppID: fake.AppID, PrivateKey: fake.PrivateKeyPEM, BaseURL: fake.URL, MaxAttempts: 1}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fake, app
+}
+
+// TestBotLoginIsReadAgainAfterAFailure: one failed installation lookup used to turn sticky
+// comments off until the process restarted.
+func TestBotLoginIsReadAgainAfterAFailure(t *testing.T) {
+	fake, app := newApp(t)
+	inst := app.Installation(5)
+	fake.FailNext("apps/get-installation", 1, http.StatusBadGateway, nil)
+	if _, err := inst.BotLogin(context.Background()); err == nil {
+		t.Fatal("the failed lookup reported no error")
+	}
+	login, err := inst.BotLogin(context.Background())
+	if err != nil || login != fake.BotLogin {
+		t.Fatalf("second lookup: %q, %v; want %q", login, err, fake.BotLogin)
+	}
+	calls := 0
+	for _, c := range fake.Calls() {
+		if c.OperationID == "apps/get-installation" {
+			calls++
+		}
+	}
+	if _, err := inst.BotLogin(context.Background()); err != nil || calls != 2 {
+		t.Fatalf("a known login is read again (%d lookups, %v)", calls, err)
+	}
+}
+
+// TestStickyCommentFitsGitHubsLimit: a report near the check run's limit plus the comment's
+// header and marker went over the comment's (GitHub answered 422 and the comment was lost).
+func TestStickyCommentFitsGitHubsLimit(t *testing.T) {
+	fake, app := newApp(t)
+	body := "```text\n" + strings.Repeat("€ panic: x\n", 7000) // 77 000 bytes, an open code fence
+	if _, err := app.Installation(5).UpsertStickyComment(context.Background(), "org", "repo", 1, github.Marker("c"), body, 0); err != nil {
+		t.Fatal(err)
+	}
+	cs := fake.Comments("org", "repo", 1)
+	if len(cs) != 1 {
+		t.Fatalf("%d comments", len(cs))
+	}
+	got := cs[0].Body
+	if len(got) > github.MaxComment || !utf8.ValidString(got) {
+		t.Fatalf("comment of %d bytes (valid UTF-8: %v); want at most %d", len(got), utf8.ValidString(got), github.MaxComment)
+	}
+	if !strings.Contains(got, "cut here to fit GitHub's limit") || strings.Count(got, "```")%2 != 0 || !strings.HasPrefix(got, github.Marker("c")) {
+		t.Fatalf("the cut must keep the marker, close the fence and say so; ends with %q", got[len(got)-200:])
+	}
+}
