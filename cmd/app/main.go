@@ -150,7 +150,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		}
 		return publish(ctx, prov, os.Stdout)
 	}
-	rc, err := queue.NewClient(queue.Deps{Store: st, GitHub: app, PublicURL: cfg.PublicURL, Log: log}, queue.Options{Reporters: appReporters})
+	rc, err := queue.NewClient(queue.Deps{Store: st, GitHub: app, PublicURL: cfg.PublicURL, Log: log}, queue.Options{Reporters: appReporters, Reconcile: cfg.Reconcile, RecoverDeliveries: cfg.RecoverDeliveries})
 	if err != nil {
 		return err
 	}

@@ -68,7 +68,7 @@ func runWorker(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	defer stopHealth()
 	deps := queue.Deps{Store: st, GitHub: app, Grader: &grading.Grader{Engine: eng, HardCap: cfg.HardCap, Log: log},
 		Challenge: catalog.Lookup, PublicURL: cfg.PublicURL, Log: log}
-	rc, err := queue.NewClient(deps, queue.Options{Graders: cfg.Graders, Reporters: runnerReporters})
+	rc, err := queue.NewClient(deps, queue.Options{Graders: cfg.Graders, Reporters: runnerReporters, Reconcile: cfg.Reconcile, RecoverDeliveries: cfg.RecoverDeliveries})
 	if err != nil {
 		return err
 	}

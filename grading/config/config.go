@@ -31,6 +31,12 @@ type Config struct {
 	// GET /healthz and GET /metrics; "off" serves neither. Loopback by default because the
 	// runner shares the host's network; ":9090" lets a Prometheus on another machine scrape it.
 	HealthListen string
+	// Reconcile is HOLDFAST_RECONCILE_EVERY, default 1m: how often runs whose GitHub state lags
+	// are published and runs no job will finish are completed.
+	Reconcile time.Duration
+	// RecoverDeliveries is HOLDFAST_RECOVER_DELIVERIES_EVERY, default 2m: how often the App's
+	// webhook deliveries are read for ones it never took; "off" turns it off.
+	RecoverDeliveries time.Duration
 }
 
 // RequireOrg checks the settings that provisioning needs.
@@ -131,6 +137,24 @@ func FromEnv(getenv func(string) string, role Role) (Config, error) {
 			bad("HOLDFAST_HARD_CAP=%q must be a duration of at least 10s, e.g. 120s", v)
 		}
 		c.HardCap = d
+	}
+	if v := getenv("HOLDFAST_RECONCILE_EVERY"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second {
+			bad("HOLDFAST_RECONCILE_EVERY=%q must be a duration of at least 1s, e.g. 1m", v)
+		}
+		c.Reconcile = d
+	}
+	switch v := getenv("HOLDFAST_RECOVER_DELIVERIES_EVERY"); v {
+	case "":
+	case "off":
+		c.RecoverDeliveries = -1
+	default:
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second {
+			bad("HOLDFAST_RECOVER_DELIVERIES_EVERY=%q must be a duration of at least 1s, e.g. 2m, or off", v)
+		}
+		c.RecoverDeliveries = d
 	}
 	if c.HealthListen != "" {
 		if _, port, err := net.SplitHostPort(c.HealthListen); err != nil || port == "" {

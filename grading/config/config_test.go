@@ -70,3 +70,17 @@ func TestFromEnv(t *testing.T) {
 		t.Fatalf("empty environment: want every problem listed, got %v", err)
 	}
 }
+
+func TestPublishingIntervals(t *testing.T) {
+	env := map[string]string{"GITHUB_APP_ID": "1", "GITHUB_PRIVATE_KEY": pem, "DATABASE_URL": "postgres://x",
+		"HOLDFAST_RECONCILE_EVERY": "5s", "HOLDFAST_RECOVER_DELIVERIES_EVERY": "off"}
+	c, err := FromEnv(func(k string) string { return env[k] }, Runner)
+	if err != nil || c.Reconcile != 5*time.Second || c.RecoverDeliveries >= 0 {
+		t.Fatalf("config %+v, %v; want reconcile 5s, recovery off", c, err)
+	}
+	env["HOLDFAST_RECONCILE_EVERY"], env["HOLDFAST_RECOVER_DELIVERIES_EVERY"] = "soon", "0s"
+	_, err = FromEnv(func(k string) string { return env[k] }, Runner)
+	if err == nil || !strings.Contains(err.Error(), "HOLDFAST_RECONCILE_EVERY") || !strings.Contains(err.Error(), "HOLDFAST_RECOVER_DELIVERIES_EVERY") {
+		t.Fatalf("bad intervals: %v", err)
+	}
+}
