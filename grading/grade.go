@@ -32,6 +32,11 @@ type Sandbox interface {
 	scenarios.Target
 	// Harness returns the scenario harness wired to this sandbox's app, agent and sidecars.
 	Harness() *scenarios.Harness
+	// Intact checks that the sandbox is as the harness left it: the engine answers, every
+	// container it created still exists, none was restarted or stopped by anyone but the harness
+	// (an engine restart stops them all), and the agent answers. A learner's failure is only
+	// published from an intact sandbox; otherwise the grading is Holdfast's failure and is retried.
+	Intact(ctx context.Context) error
 	// Teardown removes everything the sandbox created. It is idempotent and safe after a
 	// failed Provision.
 	Teardown(ctx context.Context) error
@@ -99,6 +104,18 @@ type Grader struct {
 	// HardCap bounds build + run together; default 120 s.
 	HardCap time.Duration
 	Log     *slog.Logger
+}
+
+// Ready reports whether the engine answers now, when it can tell (grading/docker's can): a
+// runner whose engine is down hands its jobs back instead of failing them.
+func (g *Grader) Ready(ctx context.Context) error {
+	p, ok := g.Engine.(interface{ Ping(context.Context) error })
+	if !ok {
+		return nil
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return p.Ping(pctx)
 }
 
 // Grade grades the submission in dir. It returns an error only when Holdfast failed; every
@@ -179,6 +196,19 @@ func (g *Grader) Grade(ctx context.Context, ch Challenge, dir string, progress f
 	}
 	progress(Event{Stage: "provision", Done: true, Duration: time.Since(t)})
 	metrics.ObserveStage("provision", time.Since(t))
+	// survived finishes a verdict from here on: anything but a pass is the learner's only if the
+	// sandbox survived the grading (a Docker engine restarting mid-run looks like an app that
+	// stopped answering).
+	survived := func(v Verdict) (Verdict, error) {
+		if v.Status != Passed {
+			ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+			defer cancel()
+			if err := sb.Intact(ictx); err != nil {
+				return v, fmt.Errorf("the sandbox did not survive the grading, so its %s verdict is not the learner's: %w", v.Status, err)
+			}
+		}
+		return finish(v)
+	}
 
 	progress(Event{Stage: "start"})
 	t = time.Now()
@@ -189,10 +219,10 @@ func (g *Grader) Grade(ctx context.Context, ch Challenge, dir string, progress f
 			v.LogTail = g.logTail(ctx, sb, time.Time{}, 60)
 			v.Annotations = Annotations(v.LogTail, build.Files)
 			v.Scenarios = notRun(ch.Scenarios, nil)
-			return finish(v)
+			return survived(v)
 		}
 		if context.Cause(capped) == errHardCap && ctx.Err() == nil {
-			return finish(timedOut("app start"))
+			return survived(timedOut("app start"))
 		}
 		return v, fmt.Errorf("start app: %w", err)
 	}
@@ -204,7 +234,7 @@ func (g *Grader) Grade(ctx context.Context, ch Challenge, dir string, progress f
 	for i, s := range ch.Scenarios {
 		if context.Cause(capped) == errHardCap {
 			v.Timings.Scenarios = Millis(time.Since(t))
-			return finish(timedOut("scenario run"))
+			return survived(timedOut("scenario run"))
 		}
 		if err := ctx.Err(); err != nil {
 			return v, err
@@ -247,14 +277,14 @@ func (g *Grader) Grade(ctx context.Context, ch Challenge, dir string, progress f
 	}
 	metrics.ObserveStage("scenarios", time.Duration(v.Timings.Scenarios))
 	if context.Cause(capped) == errHardCap {
-		return finish(timedOut("scenario run"))
+		return survived(timedOut("scenario run"))
 	}
 	v.Status = statusOf(v.Scenarios)
 	v.Score = Score(v.Scenarios)
 	if v.Status != Passed {
 		v.LogTail = g.logTail(ctx, sb, time.Time{}, 60)
 	}
-	return finish(v)
+	return survived(v)
 }
 
 var errHardCap = errors.New("hard cap on build and run reached")

@@ -27,6 +27,8 @@ type scriptedEngine struct {
 	buildDelay time.Duration
 	// crashOnStart makes the app fail to start on the given start number (1 = first).
 	crashOnStart int
+	// broken is what Intact reports (nil: the sandbox survived).
+	broken error
 
 	mu        sync.Mutex
 	sandboxes []*scriptedSandbox
@@ -127,6 +129,8 @@ func (s *scriptedSandbox) Logs(ctx context.Context, svc scenarios.Service, since
 }
 
 func (s *scriptedSandbox) Harness() *scenarios.Harness { return s.harness }
+
+func (s *scriptedSandbox) Intact(context.Context) error { return s.e.broken }
 
 func (s *scriptedSandbox) Teardown(ctx context.Context) error {
 	s.mu.Lock()
@@ -230,6 +234,35 @@ func TestGradeCrashOnStart(t *testing.T) {
 	v := grade(t, e, 0, scenario("a", scenarios.Public, 1, pass))
 	if v.Status != grading.Crashed || !strings.Contains(v.Message, "exited with code 2") || !strings.Contains(v.LogTail, "panic: boom") {
 		t.Fatalf("got %s %q log %q", v.Status, v.Message, v.LogTail)
+	}
+}
+
+// TestGradeFailureFromABrokenSandboxIsAnError: a failure is the learner's only if the sandbox
+// survived; a pass needs no such check.
+func TestGradeFailureFromABrokenSandboxIsAnError(t *testing.T) {
+	t.Parallel()
+	broken := errors.New("the agent container stopped (exit 255) without the harness stopping it")
+	for _, tc := range []struct {
+		name    string
+		e       *scriptedEngine
+		verdict grading.Status
+	}{
+		{"failed scenario", &scriptedEngine{t: t, broken: broken}, ""},
+		{"crash on start", &scriptedEngine{t: t, broken: broken, crashOnStart: 1}, ""},
+		{"failed scenario, sandbox intact", &scriptedEngine{t: t}, grading.Failed},
+	} {
+		ch := grading.Challenge{Slug: "x", Scenarios: []scenarios.Scenario{scenario("a", scenarios.Public, 1, fail)}}
+		v, err := (&grading.Grader{Engine: tc.e}).Grade(context.Background(), ch, t.TempDir(), nil)
+		switch {
+		case tc.verdict == "" && (err == nil || !strings.Contains(err.Error(), broken.Error())):
+			t.Errorf("%s: verdict %s, error %v; want an error naming why the sandbox is not intact", tc.name, v.Status, err)
+		case tc.verdict != "" && (err != nil || v.Status != tc.verdict):
+			t.Errorf("%s: verdict %s, error %v; want %s", tc.name, v.Status, err, tc.verdict)
+		}
+	}
+	e := &scriptedEngine{t: t, broken: broken}
+	if v := grade(t, e, 0, scenario("a", scenarios.Public, 1, pass)); v.Status != grading.Passed {
+		t.Fatalf("a pass from a sandbox that broke afterwards: %s", v.Status)
 	}
 }
 

@@ -58,6 +58,11 @@ type sandbox struct {
 	mu      sync.Mutex
 	ids     map[string]string // role → container id
 	appURLs []string          // per replica; "" until it started
+	// started is each container's State.StartedAt after the harness last started it, and
+	// stopped the containers the harness signalled since: what Intact compares the engine's
+	// view with.
+	started map[string]string
+	stopped map[string]bool
 
 	harness *scenarios.Harness
 }
@@ -72,7 +77,8 @@ func randHex(n int) string {
 // ready, and creates the app container from image.
 func (e *Engine) Provision(ctx context.Context, image string, limits grading.Limits) (grading.Sandbox, error) {
 	s := &sandbox{e: e, id: randHex(5), created: fmt.Sprint(time.Now().Unix()), token: randHex(16),
-		password: randHex(12), limits: limits.WithDefaults(), ids: map[string]string{}}
+		password: randHex(12), limits: limits.WithDefaults(), ids: map[string]string{},
+		started: map[string]string{}, stopped: map[string]bool{}}
 	s.appURLs = make([]string, s.limits.Replicas)
 	s.appNet, s.backNet = "hf-"+s.id+"-app", "hf-"+s.id+"-back"
 	if err := s.provision(ctx, image); err != nil {
@@ -272,6 +278,9 @@ func (s *sandbox) startAndWait(ctx context.Context, role string) error {
 	if _, err := s.e.cli.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
 		return fmt.Errorf("start %s: %w", role, err)
 	}
+	if err := s.noteStart(ctx, role, id); err != nil {
+		return err
+	}
 	net := s.backNet
 	if role == roleAgent {
 		net = s.appNet
@@ -398,6 +407,9 @@ func (s *sandbox) Kill(ctx context.Context, svc scenarios.Service, signal string
 	if err != nil {
 		return err
 	}
+	s.mu.Lock()
+	s.stopped[string(svc)] = true // it may exit now: that is the harness's doing
+	s.mu.Unlock()
 	if _, err := s.e.cli.ContainerKill(ctx, id, client.ContainerKillOptions{Signal: signal}); err != nil {
 		if cerrdefs.IsConflict(err) || strings.Contains(err.Error(), "is not running") {
 			return nil
@@ -454,6 +466,9 @@ func (s *sandbox) Start(ctx context.Context, svc scenarios.Service) error {
 	started := time.Now()
 	if _, err := s.e.cli.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
 		return fmt.Errorf("start app: %w", err)
+	}
+	if err := s.noteStart(ctx, string(svc), id); err != nil {
+		return err
 	}
 	deadline := started.Add(s.limits.StartTimeout)
 	// No keep-alive: an idle probe connection would hold up a graceful shutdown the scenarios judge.

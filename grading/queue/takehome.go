@@ -179,6 +179,9 @@ func (w *FinalGradeWorker) Work(ctx context.Context, job *river.Job[FinalGradeAr
 		return river.JobCancel(fmt.Errorf("run %d is not the final run of take-home %d", a.RunID, a.AssignmentID))
 	}
 	log := w.Log.With("assignment_id", th.ID, "run_id", a.RunID, "attempt", job.Attempt)
+	if err := w.Grader.Ready(ctx); err != nil {
+		return w.engineDown(a.RunID, err)
+	}
 	if _, err := w.Store.StartRun(ctx, a.RunID); err != nil {
 		return err
 	}
@@ -186,6 +189,9 @@ func (w *FinalGradeWorker) Work(ctx context.Context, job *river.Job[FinalGradeAr
 	if err != nil {
 		if errors.Is(ctx.Err(), context.Canceled) {
 			return river.JobSnooze(time.Second) // shutting down: hand it back without spending an attempt
+		}
+		if rerr := w.Grader.Ready(ctx); rerr != nil {
+			return w.engineDown(a.RunID, fmt.Errorf("%w (the grading failed with: %v)", rerr, err))
 		}
 		log.Error("final grading failed", "max_attempts", job.MaxAttempts, "err", err)
 		if job.Attempt < job.MaxAttempts {

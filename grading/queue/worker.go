@@ -81,6 +81,11 @@ func (w *GradeWorker) Work(ctx context.Context, job *river.Job[GradeArgs]) error
 	if err != nil {
 		return err
 	}
+	if run.Status == "queued" || run.Status == "in_progress" {
+		if err := w.Grader.Ready(ctx); err != nil {
+			return w.engineDown(run.ID, err)
+		}
+	}
 	var started bool
 	err = pgx.BeginFunc(ctx, w.Store.Pool, func(tx pgx.Tx) error {
 		if started, err = store.StartRunTx(ctx, tx, run.ID); err != nil {
@@ -129,6 +134,17 @@ func (w *GradeWorker) Work(ctx context.Context, job *river.Job[GradeArgs]) error
 	return w.complete(ctx, run, v)
 }
 
+// EngineRetry is how long a grading waits when its runner's engine does not answer. The job is
+// snoozed, which spends no attempt, so an engine restart never turns into a grader error; any
+// runner whose engine answers may take it meanwhile.
+const EngineRetry = 15 * time.Second
+
+// engineDown hands a grading back because the runner's Docker engine does not answer.
+func (d *Deps) engineDown(runID int64, err error) error {
+	d.Log.Warn("the Docker engine does not answer: the grading is handed back", "run_id", runID, "retry_in", EngineRetry, "err", err)
+	return river.JobSnooze(EngineRetry)
+}
+
 // queuePublish queues a publication of run in tx.
 func (d *Deps) queuePublish(ctx context.Context, tx pgx.Tx, runID int64) error {
 	rc, err := river.ClientFromContextSafely[pgx.Tx](ctx)
@@ -167,6 +183,11 @@ func (w *GradeWorker) failed(ctx context.Context, job *river.Job[GradeArgs], run
 		// The runner is shutting down: hand the job back without spending an attempt.
 		w.Log.Info("handing the grading back", "run_id", run.ID)
 		return river.JobSnooze(time.Second)
+	}
+	if err := w.Grader.Ready(ctx); err != nil {
+		// The engine went away under the grading: not the learner's failure, nor a reason to
+		// spend an attempt. Another runner (or this one, once its engine is back) grades it.
+		return w.engineDown(run.ID, fmt.Errorf("%w (the grading failed with: %v)", err, cause))
 	}
 	w.Log.Error("grading failed", "run_id", run.ID, "attempt", job.Attempt, "max_attempts", job.MaxAttempts, "err", cause)
 	if job.Attempt < job.MaxAttempts {

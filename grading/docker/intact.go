@@ -1,0 +1,83 @@
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/client"
+
+	"github.com/holdfast-ci/holdfast/scenarios"
+	"github.com/holdfast-ci/holdfast/scenarios/agent"
+)
+
+// noteStart records what the engine says of a container the harness has just started, for
+// Intact to compare with later.
+func (s *sandbox) noteStart(ctx context.Context, role, id string) error {
+	res, err := s.e.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	if err != nil {
+		return fmt.Errorf("inspect %s after starting it: %w", role, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st := res.Container.State; st != nil {
+		s.started[role] = st.StartedAt
+	}
+	delete(s.stopped, role)
+	return nil
+}
+
+// Intact implements grading.Sandbox. What breaks a sandbox from outside: the engine going away,
+// an engine restart (it stops every container; with a restart policy it would start them
+// again), someone removing or restarting a container. An app that exits on its own is the
+// learner's; a sidecar or the agent that stops without the harness stopping it is not.
+func (s *sandbox) Intact(ctx context.Context) error {
+	if err := s.e.Ping(ctx); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	ids, started, stopped := maps.Clone(s.ids), maps.Clone(s.started), maps.Clone(s.stopped)
+	s.mu.Unlock()
+	roles := slices.Collect(maps.Keys(ids))
+	slices.Sort(roles)
+
+	var problems []string
+	for _, role := range roles {
+		res, err := s.e.cli.ContainerInspect(ctx, ids[role], client.ContainerInspectOptions{})
+		if cerrdefs.IsNotFound(err) {
+			problems = append(problems, fmt.Sprintf("the %s container was removed", role))
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("inspect %s: %w", role, err)
+		}
+		st := res.Container.State
+		if st == nil {
+			continue
+		}
+		want, ran := started[role]
+		switch {
+		case ran && st.StartedAt != want:
+			problems = append(problems, fmt.Sprintf("the %s container was started again by someone else (at %s; the harness started it at %s)", role, st.StartedAt, want))
+		case ran && !stopped[role] && !st.Running && !scenarios.IsApp(scenarios.Service(role)):
+			problems = append(problems, fmt.Sprintf("the %s container stopped (exit %d) without the harness stopping it", role, st.ExitCode))
+		}
+	}
+	if len(problems) == 0 && !stopped[roleAgent] {
+		ip, err := s.ip(ctx, roleAgent, s.appNet)
+		if err == nil {
+			err = agent.NewClient(fmt.Sprintf("http://%s:%d", ip, agent.ControlPort), s.token).Healthy(ctx)
+		}
+		if err != nil {
+			problems = append(problems, "the agent does not answer: "+err.Error())
+		}
+	}
+	if len(problems) > 0 {
+		return errors.New("sandbox " + s.id + ": " + strings.Join(problems, "; "))
+	}
+	return nil
+}

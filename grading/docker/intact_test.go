@@ -1,0 +1,76 @@
+package docker_test
+
+import (
+	"context"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/holdfast-ci/holdfast/grading"
+	"github.com/holdfast-ci/holdfast/grading/docker"
+	"github.com/holdfast-ci/holdfast/grading/docker/dockertest"
+	"github.com/holdfast-ci/holdfast/scenarios"
+)
+
+// TestIntactTellsTheHarnessFromOthers: what the harness does to a sandbox (killing and starting
+// the app or a sidecar) keeps it intact; a sidecar restarted or the agent stopped by anyone
+// else — what a Docker engine restart does to every container — does not.
+func TestIntactTellsTheHarnessFromOthers(t *testing.T) {
+	eng := dockertest.Engine(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	b, err := eng.Build(ctx, "testdata/hostile")
+	if err != nil || b.Failed {
+		t.Fatalf("build: %v %s", err, b.Reason)
+	}
+	sb, err := eng.Provision(ctx, b.Image, grading.Limits{})
+	if sb != nil {
+		defer sb.Teardown(context.WithoutCancel(ctx))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sb.Start(ctx, scenarios.App); err != nil {
+		t.Fatal(err)
+	}
+	if err := sb.Intact(ctx); err != nil {
+		t.Fatalf("a fresh sandbox: %v", err)
+	}
+	// The harness's own disruptions.
+	for _, svc := range []scenarios.Service{scenarios.App, scenarios.Postgres} {
+		if err := sb.Kill(ctx, svc, "SIGKILL"); err != nil {
+			t.Fatal(err)
+		}
+		if err := sb.Intact(ctx); err != nil {
+			t.Fatalf("after the harness killed %s: %v", svc, err)
+		}
+	}
+	if err := sb.Start(ctx, scenarios.Postgres); err != nil {
+		t.Fatal(err)
+	}
+	if err := sb.Intact(ctx); err != nil {
+		t.Fatalf("after the harness restarted postgres: %v", err)
+	}
+	// Someone else's.
+	name := func(role string) string {
+		out, err := exec.Command("docker", "ps", "-aq", "--filter", "label="+docker.LabelNamespace+"="+eng.Namespace(),
+			"--filter", "label="+docker.LabelRole+"="+role).Output()
+		if err != nil || strings.TrimSpace(string(out)) == "" {
+			t.Fatalf("find the %s container: %v", role, err)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	if out, err := exec.Command("docker", "restart", "-t", "1", name("redis")).CombinedOutput(); err != nil {
+		t.Fatalf("docker restart: %v %s", err, out)
+	}
+	if err := sb.Intact(ctx); err == nil || !strings.Contains(err.Error(), "redis container was started again by someone else") {
+		t.Fatalf("after redis was restarted from outside: %v", err)
+	}
+	if out, err := exec.Command("docker", "stop", "-t", "1", name("agent")).CombinedOutput(); err != nil {
+		t.Fatalf("docker stop: %v %s", err, out)
+	}
+	if err := sb.Intact(ctx); err == nil || !strings.Contains(err.Error(), "agent container stopped") {
+		t.Fatalf("after the agent was stopped from outside: %v", err)
+	}
+}
