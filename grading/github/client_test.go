@@ -68,3 +68,42 @@ func TestStickyCommentFitsGitHubsLimit(t *testing.T) {
 		t.Fatalf("the cut must keep the marker, close the fence and say so; ends with %q", got[len(got)-200:])
 	}
 }
+
+// TestCreatesAreNotRepeatedAfterA5xx: GitHub may have made the check run or comment that it
+// answered 5xx to; repeating the POST could make a second. Rate limits are repeated (nothing
+// was made), and so are other requests.
+func TestCreatesAreNotRepeatedAfterA5xx(t *testing.T) {
+	fake := githubtest.New(t)
+	fake.AddInstallation(5, "org")
+	fake.AddRepo(5, "org", "repo", nil)
+	app, err := github.NewApp(github.Config{AppID: fake.AppID, PrivateKey: fake.PrivateKeyPEM, BaseURL: fake.URL, MaxAttempts: 3}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, ctx := app.Installation(5), context.Background()
+	count := func(op string) int {
+		n := 0
+		for _, c := range fake.Calls() {
+			if c.OperationID == op {
+				n++
+			}
+		}
+		return n
+	}
+	fake.FailNext("checks/create", 1, http.StatusBadGateway, nil)
+	if _, err := inst.CreateCheckRun(ctx, "org", "repo", strings.Repeat("a", 40), "", "1"); err == nil || count("checks/create") != 1 {
+		t.Fatalf("create after a 502: %v, %d requests; want the error and one request", err, count("checks/create"))
+	}
+	fake.FailNext("issues/create-comment", 1, http.StatusInternalServerError, nil)
+	if _, err := inst.UpsertStickyComment(ctx, "org", "repo", 1, github.Marker("c"), "x", 0); err == nil || count("issues/create-comment") != 1 {
+		t.Fatalf("comment after a 500: %v, %d requests; want the error and one request", err, count("issues/create-comment"))
+	}
+	fake.FailNext("checks/create", 1, http.StatusForbidden, http.Header{"Retry-After": {"1"}})
+	if _, err := inst.CreateCheckRun(ctx, "org", "repo", strings.Repeat("b", 40), "", "2"); err != nil || count("checks/create") != 3 {
+		t.Fatalf("create after a rate limit: %v, %d requests in all; want it repeated once", err, count("checks/create"))
+	}
+	fake.FailNext("checks/list-for-ref", 1, http.StatusBadGateway, nil)
+	if _, found, err := inst.FindCheckRun(ctx, "org", "repo", strings.Repeat("b", 40), "2"); err != nil || !found {
+		t.Fatalf("a search after a 502 is repeated: %v, found %v", err, found)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	gh "github.com/google/go-github/v66/github"
@@ -52,7 +53,7 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return resp, err
 		}
 		wait, retry := t.retryAfter(resp, backoff)
-		if !retry || wait > t.maxWait {
+		if !retry || wait > t.maxWait || (resp.StatusCode >= 500 && creates(req)) {
 			return resp, nil
 		}
 		if resp.StatusCode == 403 || resp.StatusCode == 429 {
@@ -70,6 +71,15 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		backoff *= 2
 	}
+}
+
+// creates says whether req makes an object GitHub does not deduplicate: a check run or a
+// comment. After a 5xx GitHub may have made it all the same, so the request is not repeated
+// here; the caller's job retries it after looking for what it made (FindCheckRun, the comment's
+// marker). A rate-limited request was not processed and is repeated as any other.
+func creates(req *http.Request) bool {
+	p := req.URL.Path
+	return req.Method == http.MethodPost && (strings.HasSuffix(p, "/check-runs") || strings.HasSuffix(p, "/comments"))
 }
 
 // retryAfter decides whether and how long to wait before retrying resp.
