@@ -27,7 +27,7 @@ func Markdown(v Verdict) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "### %s %s\n\n", statusEmoji(v.Status), Title(v))
 	if v.Message != "" {
-		fmt.Fprintf(&b, "%s\n\n", v.Message)
+		fmt.Fprintf(&b, "%s\n\n", EscapeMarkdown(v.Message))
 	}
 	if v.Status == GraderError {
 		b.WriteString("Holdfast could not finish grading this commit. This is not your code's fault; use **Re-run** or push again later.\n")
@@ -48,7 +48,7 @@ func Markdown(v Verdict) string {
 				if r.Failure.Hint != "" {
 					fmt.Fprintf(&failures, "- **hint:** %s\n", mdEscape(r.Failure.Hint))
 				}
-				if tail := strings.TrimRight(r.LogTail, "\n"); tail != "" {
+				if tail := strings.TrimRight(PlainText(r.LogTail), "\n"); tail != "" {
 					fmt.Fprintf(&failures, "\n```text\n%s\n```\n", strings.ReplaceAll(tail, "```", "'''"))
 				}
 				failures.WriteString("\n</details>\n\n")
@@ -60,11 +60,11 @@ func Markdown(v Verdict) string {
 	if len(v.Annotations) > 0 {
 		b.WriteString("**Where:**\n\n")
 		for _, a := range v.Annotations {
-			fmt.Fprintf(&b, "- `%s:%d` %s\n", a.Path, a.Line, mdEscape(a.Message))
+			fmt.Fprintf(&b, "- `%s:%d` %s\n", CodeSpan(a.Path), a.Line, mdEscape(a.Message))
 		}
 		b.WriteString("\n")
 	}
-	tail := strings.TrimRight(v.LogTail, "\n")
+	tail := strings.TrimRight(PlainText(v.LogTail), "\n")
 	if tail != "" {
 		title := "App output (last lines)"
 		if v.Status == BuildFailed {
@@ -90,9 +90,7 @@ func capMarkdown(s string) string {
 	return cut + note
 }
 
-func mdEscape(s string) string {
-	return strings.NewReplacer("|", "\\|", "<", "&lt;", ">", "&gt;", "\n", " ").Replace(s)
-}
+func mdEscape(s string) string { return EscapeMarkdown(s) }
 
 func statusEmoji(s Status) string {
 	switch s {

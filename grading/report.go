@@ -110,7 +110,7 @@ func WriteText(w io.Writer, v Verdict) error {
 		summary += fmt.Sprintf(", %d not run", notRun)
 	}
 	fmt.Fprintf(&b, "%s · score %d/100 · %s\n", summary, v.Score, v.Status)
-	_, err := io.WriteString(w, b.String())
+	_, err := io.WriteString(w, PlainText(b.String()))
 	return err
 }
 

@@ -59,7 +59,7 @@ func WriteText(w io.Writer, r Result) error {
 		summary += fmt.Sprintf(", %d hidden", withheld)
 	}
 	fmt.Fprintf(&b, "%s · score %d/100 · %s\n", summary, r.Score, r.Status)
-	_, err := io.WriteString(w, b.String())
+	_, err := io.WriteString(w, grading.PlainText(b.String()))
 	return err
 }
 
@@ -190,7 +190,7 @@ func Markdown(r Result) string {
 	}
 	fmt.Fprintf(&b, "### %s Refactor · %s\n\n", emoji, Title(r))
 	if r.Message != "" {
-		fmt.Fprintf(&b, "%s\n\n", r.Message)
+		fmt.Fprintf(&b, "%s\n\n", mdEscape(r.Message))
 	}
 	switch r.Status {
 	case grading.GraderError:
@@ -241,7 +241,7 @@ func writeDiffMarkdown(b *strings.Builder, r Result) {
 		if f := d.Head.Failure; f != nil && f.Hint != "" {
 			fmt.Fprintf(&details, "- **hint:** %s\n", mdEscape(f.Hint))
 		}
-		if tail := strings.TrimRight(d.Head.LogTail, "\n"); tail != "" {
+		if tail := strings.TrimRight(grading.PlainText(d.Head.LogTail), "\n"); tail != "" {
 			fmt.Fprintf(&details, "\n```text\n%s\n```\n", strings.ReplaceAll(tail, "```", "'''"))
 		}
 		details.WriteString("\n</details>\n\n")
@@ -262,6 +262,4 @@ func capMarkdown(s string) string {
 	return cut + note
 }
 
-func mdEscape(s string) string {
-	return strings.NewReplacer("|", "\\|", "<", "&lt;", ">", "&gt;", "\n", " ").Replace(s)
-}
+func mdEscape(s string) string { return grading.EscapeMarkdown(s) }
