@@ -49,6 +49,14 @@ func TestIntactTellsTheHarnessFromOthers(t *testing.T) {
 	if err := sb.Start(ctx, scenarios.Postgres); err != nil {
 		t.Fatal(err)
 	}
+	// The app started again by the harness (a restart scenario) still has a writable /tmp: it
+	// runs as uid 65534, and a tmpfs made again without mode= belongs to root.
+	if err := sb.Start(ctx, scenarios.App); err != nil {
+		t.Fatal(err)
+	}
+	if r := sb.Harness().Do(ctx, scenarios.Request{Path: "/probe"}); !strings.Contains(string(r.Body), `"write_tmp":"ok"`) {
+		t.Fatalf("/tmp after the app's restart: %d %s", r.Status, r.Body)
+	}
 	if err := sb.Intact(ctx); err != nil {
 		t.Fatalf("after the harness restarted postgres: %v", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -167,7 +168,7 @@ func (s *sandbox) provision(ctx context.Context, image string) error {
 		Resources: container.Resources{NanoCPUs: int64(s.limits.CPUs * 1e9), Memory: s.limits.MemoryMB << 20,
 			MemorySwap: s.limits.MemoryMB << 20, PidsLimit: &pids},
 		ReadonlyRootfs: true,
-		Tmpfs:          map[string]string{"/tmp": "rw,nosuid,nodev,size=64m"},
+		Tmpfs:          map[string]string{"/tmp": "rw,nosuid,nodev,size=64m,mode=1777" + tmpfsOwner(ctx, cli, image)},
 		CapDrop:        []string{"ALL"},
 		SecurityOpt:    []string{"no-new-privileges"},
 		LogConfig:      logs,
@@ -568,4 +569,23 @@ func (c *capped) Write(p []byte) (int, error) {
 // finds them by label, so it also cleans up after a Provision that failed half-way.
 func (s *sandbox) Teardown(ctx context.Context) error {
 	return s.e.removeRun(ctx, s.id)
+}
+
+// tmpfsOwner gives /tmp's tmpfs to the image's numeric user: Docker 20.10 applies mode=1777
+// only when it first mounts it, so an app started again by the harness (a restart scenario),
+// whose image has no /tmp of its own (FROM scratch), found it root's and not writable. A named
+// user needs no option here: such images have /tmp, which keeps its mode.
+func tmpfsOwner(ctx context.Context, cli *client.Client, image string) string {
+	res, err := cli.ImageInspect(ctx, image)
+	if err != nil || res.Config == nil {
+		return ""
+	}
+	uid, gid, _ := strings.Cut(res.Config.User, ":")
+	if _, err := strconv.ParseUint(uid, 10, 32); err != nil {
+		return ""
+	}
+	if _, err := strconv.ParseUint(gid, 10, 32); err != nil {
+		gid = uid
+	}
+	return ",uid=" + uid + ",gid=" + gid
 }
