@@ -247,6 +247,7 @@ func (g *Grader) Grade(ctx context.Context, ch Challenge, dir string, progress f
 		}
 		if r.Outcome == OutcomeFailed {
 			r.LogTail = g.logTail(ctx, sb, started, 30)
+			explainOOM(ctx, sb, limits, r.Failure)
 		}
 		v.Scenarios = append(v.Scenarios, r)
 		progress(Event{Stage: "scenario", Done: true, Duration: time.Duration(r.Duration), Result: &r})
@@ -288,6 +289,27 @@ func (g *Grader) Grade(ctx context.Context, ch Challenge, dir string, progress f
 }
 
 var errHardCap = errors.New("hard cap on build and run reached")
+
+// oomReporter is a sandbox that can tell which app replicas the kernel killed for memory since
+// they last started (grading/docker's can).
+type oomReporter interface {
+	OOMKilled(ctx context.Context) []scenarios.Service
+}
+
+// explainOOM says so in a failure when the app was killed for its memory meanwhile: otherwise
+// the learner reads only what the scenario saw ("EOF", "connection refused").
+func explainOOM(ctx context.Context, sb Sandbox, limits Limits, f *scenarios.Failure) {
+	o, ok := sb.(oomReporter)
+	if !ok || f == nil {
+		return
+	}
+	killed := o.OOMKilled(ctx)
+	if len(killed) == 0 {
+		return
+	}
+	f.Actual += fmt.Sprintf(" — meanwhile %s was killed by the kernel for using more than its %d MiB of memory", killed[0], limits.MemoryMB)
+	f.Hint = fmt.Sprintf("The app ran out of memory (limit %d MiB). Bound what it keeps per request and in caches, stream large bodies, and check for leaks under load. ", limits.MemoryMB) + f.Hint
+}
 
 // DefaultHardCap bounds build and run together when Grader.HardCap is zero.
 const DefaultHardCap = 120 * time.Second

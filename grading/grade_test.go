@@ -378,3 +378,32 @@ func TestGradeRejectsBadTables(t *testing.T) {
 		}
 	}
 }
+
+// oomEngine provisions sandboxes that report the app killed for memory.
+type oomEngine struct{ *scriptedEngine }
+
+type oomSandbox struct{ grading.Sandbox }
+
+func (oomSandbox) OOMKilled(context.Context) []scenarios.Service {
+	return []scenarios.Service{scenarios.App}
+}
+
+func (e oomEngine) Provision(ctx context.Context, image string, l grading.Limits) (grading.Sandbox, error) {
+	sb, err := e.scriptedEngine.Provision(ctx, image, l)
+	return oomSandbox{sb}, err
+}
+
+// TestGradeSaysTheAppRanOutOfMemory: a failure while the app was OOM-killed says so, with the
+// limit, instead of only what the scenario saw.
+func TestGradeSaysTheAppRanOutOfMemory(t *testing.T) {
+	t.Parallel()
+	ch := grading.Challenge{Slug: "x", Scenarios: []scenarios.Scenario{scenario("a", scenarios.Public, 1, fail)}, Limits: grading.Limits{MemoryMB: 128}}
+	v, err := (&grading.Grader{Engine: oomEngine{&scriptedEngine{t: t}}}).Grade(context.Background(), ch, t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := v.Scenarios[0].Failure
+	if f == nil || !strings.Contains(f.Actual, "killed by the kernel for using more than its 128 MiB") || !strings.Contains(f.Hint, "ran out of memory") {
+		t.Fatalf("failure %+v", f)
+	}
+}

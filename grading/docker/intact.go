@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
@@ -80,4 +81,30 @@ func (s *sandbox) Intact(ctx context.Context) error {
 		return errors.New("sandbox " + s.id + ": " + strings.Join(problems, "; "))
 	}
 	return nil
+}
+
+// OOMKilled lists the app replicas the kernel killed for memory since they last started, and
+// that are down now.
+func (s *sandbox) OOMKilled(ctx context.Context) []scenarios.Service {
+	var out []scenarios.Service
+	for i := range s.limits.Replicas {
+		svc := scenarios.Replica(i + 1)
+		id, err := s.containerID(string(svc))
+		if err != nil {
+			continue
+		}
+		res, err := s.e.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+		if err != nil || res.Container.State == nil {
+			continue
+		}
+		// The engine keeps OOMKilled from the last exit even after a start: only a replica
+		// that is down and ended after it last started counts.
+		st := res.Container.State
+		started, _ := time.Parse(time.RFC3339Nano, st.StartedAt)
+		finished, _ := time.Parse(time.RFC3339Nano, st.FinishedAt)
+		if st.OOMKilled && !st.Running && !finished.Before(started) {
+			out = append(out, svc)
+		}
+	}
+	return out
 }

@@ -82,3 +82,47 @@ func TestIntactTellsTheHarnessFromOthers(t *testing.T) {
 		t.Fatalf("after the agent was stopped from outside: %v", err)
 	}
 }
+
+// TestOOMDuringAScenarioIsSaid: an app killed for its memory mid-scenario is reported as such,
+// not as the "EOF" the scenario saw.
+func TestOOMDuringAScenarioIsSaid(t *testing.T) {
+	eng := dockertest.Engine(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	b, err := eng.Build(ctx, "testdata/hostile")
+	if err != nil || b.Failed {
+		t.Fatalf("build: %v %s", err, b.Reason)
+	}
+	sb, err := eng.Provision(ctx, b.Image, grading.Limits{MemoryMB: 64})
+	if sb != nil {
+		defer sb.Teardown(context.WithoutCancel(ctx))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sb.Start(ctx, scenarios.App); err != nil {
+		t.Fatal(err)
+	}
+	oom := sb.(interface {
+		OOMKilled(context.Context) []scenarios.Service
+	})
+	if got := oom.OOMKilled(ctx); len(got) != 0 {
+		t.Fatalf("OOM-killed before anything: %v", got)
+	}
+	r := sb.Harness().Do(ctx, scenarios.Request{Path: "/eat"})
+	if r.Status == 200 {
+		t.Fatalf("the app allocated past its limit and answered: %s", r.Body)
+	}
+	if got := oom.OOMKilled(ctx); len(got) != 1 || got[0] != scenarios.App {
+		t.Fatalf("after /eat: OOM-killed %v (answer %d %q); want the app", got, r.Status, r.Err)
+	}
+	if err := sb.Intact(ctx); err != nil {
+		t.Fatalf("an app killed for its own memory leaves the sandbox intact: %v", err)
+	}
+	if err := sb.Start(ctx, scenarios.App); err != nil {
+		t.Fatal(err)
+	}
+	if got := oom.OOMKilled(ctx); len(got) != 0 {
+		t.Fatalf("after a fresh start: OOM-killed %v", got)
+	}
+}

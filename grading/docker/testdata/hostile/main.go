@@ -4,6 +4,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -14,6 +15,18 @@ import (
 func main() {
 	http.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
 	http.HandleFunc("/probe", probe)
+	// /eat allocates and touches memory until the kernel kills the app (its cgroup's limit).
+	http.HandleFunc("/eat", func(w http.ResponseWriter, r *http.Request) {
+		var keep [][]byte
+		for i := 0; i < 4096; i++ { // 4 GiB at most, far above any limit a test sets
+			b := make([]byte, 1<<20)
+			for j := range b {
+				b[j] = byte(j)
+			}
+			keep = append(keep, b)
+		}
+		fmt.Fprintln(w, len(keep))
+	})
 	http.ListenAndServe(":"+os.Getenv("PORT"), nil)
 }
 
