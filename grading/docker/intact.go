@@ -10,6 +10,7 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
 	"github.com/holdfast-ci/holdfast/scenarios"
@@ -96,6 +97,19 @@ func (s *sandbox) OOMKilled(ctx context.Context) []scenarios.Service {
 		res, err := s.e.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
 		if err != nil || res.Container.State == nil {
 			continue
+		}
+		if st := res.Container.State; st.OOMKilled && st.Running {
+			// The kernel's kill may be seen before the exit: give the engine a moment.
+			wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			w := s.e.cli.ContainerWait(wctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
+			select {
+			case <-w.Result:
+			case <-w.Error:
+			}
+			cancel()
+			if res, err = s.e.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{}); err != nil || res.Container.State == nil {
+				continue
+			}
 		}
 		// The engine keeps OOMKilled from the last exit even after a start: only a replica
 		// that is down and ended after it last started counts.
