@@ -25,7 +25,8 @@ import (
 	"github.com/holdfast-ci/holdfast/grading"
 )
 
-// submissionRepo is the repository name of built learner images; the tag is the context hash,
+// submissionRepo is the repository name of built learner images; the tag is the context hash
+// (with the build args and the images they name),
 // so the same submission is built once.
 const submissionRepo = "holdfast-submission"
 
@@ -54,6 +55,11 @@ func (e *Engine) Build(ctx context.Context, dir string) (grading.BuildResult, er
 		v := e.cfg.BuildArgs[k]
 		args[k] = &v
 		fmt.Fprintf(h, "\x00%s=%s", k, v)
+		// The image behind the name counts too: after a toolchain image is rebuilt (Node 18 →
+		// 20), an unchanged commit must build again, not reuse an image made on the old one.
+		if img, err := e.cli.ImageInspect(ctx, v); err == nil {
+			fmt.Fprintf(h, "@%s", img.ID)
+		}
 	}
 	tag := submissionRepo + ":" + hex.EncodeToString(h.Sum(nil))[:20]
 	if _, err := e.cli.ImageInspect(ctx, tag); err == nil {
