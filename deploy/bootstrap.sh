@@ -6,8 +6,8 @@
 #
 #   HOLDFAST_IMAGES=local     (default) build holdfast/{base,postgres,redis,golang,node,python} from
 #                             Debian packages, for machines that reach no image registry;
-#   HOLDFAST_IMAGES=official  use postgres:16, redis:7, golang:1.24-bookworm, node:20-bookworm-slim,
-#                             python:3.12-slim-bookworm from a registry
+#   HOLDFAST_IMAGES=official  use postgres:16, redis:7, golang:1.26-bookworm, node:20-bookworm-slim,
+#                             python:3.11-slim-bookworm from a registry
 #                             (the engine pulls them); only the agent image is built.
 #   HOLDFAST_DEBIAN_MIRROR    Debian mirror for the base image (default: apt's own, else
 #                             http://deb.debian.org/debian).
@@ -401,7 +401,7 @@ verify_golang() {
 }
 
 # version_tag TAG REPO CMD... — also tags TAG as REPO:<version>, the version that CMD prints
-# when run in TAG (holdfast/node:18, say), unless TAG's image already carries a REPO:<digit…>
+# when run in TAG (holdfast/node:20, say), unless TAG's image already carries a REPO:<digit…>
 # tag. A warm run only inspects the image; a rebuilt one gets the tag moved to it.
 version_tag() {
 	local tag=$1 repo=$2 have version
@@ -417,9 +417,10 @@ version_tag() {
 	log "$tag is $have"
 }
 
-# holdfast/node:<major> — Debian's nodejs and npm, for learners' NODE_IMAGE builds. Built,
+# holdfast/node:<major> — Debian's nodejs and npm, taken from trixie (Node.js 20, the major of
+# the starters' node:20-bookworm-slim; bookworm's is 18), for learners' NODE_IMAGE builds. Built,
 # checked and cached under holdfast/node:local (the grader's default NODE_IMAGE); the major
-# tag follows the Node version inside (bookworm: 18).
+# tag follows the Node version inside (20).
 build_node() {
 	local tag=holdfast/node:local hash
 	hash=$(inputs_hash "$IMAGES_DIR/node" "base=$(image_id holdfast/base:bookworm)")
@@ -483,7 +484,7 @@ verify_python() {
 # In official mode the learners' Node and Python images come from the registry too.
 note_official_toolchains() {
 	local img
-	for img in node:20-bookworm-slim python:3.12-slim-bookworm; do
+	for img in node:20-bookworm-slim python:3.11-slim-bookworm; do
 		if [ -n "$(image_id "$img")" ]; then
 			log "$img present"
 		else
@@ -526,7 +527,7 @@ if [ "$MODE" = local ]; then
 	# by side they take about as long as the slowest of them.
 	in_parallel build_postgres build_redis build_golang build_node build_python build_agent
 else
-	for img in postgres:16 redis:7 golang:1.24-bookworm; do
+	for img in postgres:16 redis:7 golang:1.26-bookworm; do
 		if [ -n "$(image_id "$img")" ]; then
 			log "$img present"
 		else

@@ -91,7 +91,7 @@ environment:
   HOLDFAST_AGENT_IMAGE     agent image (default holdfast/agent:dev)
   HOLDFAST_GO_IMAGE        GO_IMAGE build argument for learners' Dockerfiles (default holdfast/golang:local)
   HOLDFAST_NODE_IMAGE      NODE_IMAGE build argument (default holdfast/node:local; node:20-bookworm-slim works)
-  HOLDFAST_PYTHON_IMAGE    PYTHON_IMAGE build argument (default holdfast/python:local; python:3.12-slim-bookworm works)
+  HOLDFAST_PYTHON_IMAGE    PYTHON_IMAGE build argument (default holdfast/python:local; python:3.11-slim-bookworm works)
   HOLDFAST_PIP_INSTALL     PIP_INSTALL build argument: 0 (default) when the Python image has the packages, 1 to pip install
   HOLDFAST_SKIP_HOST_GUARD set to 1 only for a remote engine whose host has the firewall rule
   HOLDFAST_NAMESPACE       label on this runner's sandboxes; its janitor sweeps only these (default "default")

@@ -23,7 +23,7 @@ type Config struct {
 	AgentImage string
 	// BuildArgs are passed to every learner build, so that starters' `ARG GO_IMAGE` (and the
 	// other toolchains') pick the toolchain image. Each key not given keeps its DefaultBuildArgs
-	// value; with registry access the official images work the same (GO_IMAGE=golang:1.24-bookworm).
+	// value; with registry access the official images work the same (GO_IMAGE=golang:1.26-bookworm).
 	BuildArgs map[string]string
 	// BuildTimeout bounds one image build. Default 100 s (the grading's hard cap applies too).
 	BuildTimeout time.Duration
