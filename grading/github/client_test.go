@@ -4,8 +4,10 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/holdfast-ci/holdfast/grading/github"
@@ -105,5 +107,29 @@ func TestCreatesAreNotRepeatedAfterA5xx(t *testing.T) {
 	fake.FailNext("checks/list-for-ref", 1, http.StatusBadGateway, nil)
 	if _, found, err := inst.FindCheckRun(ctx, "org", "repo", strings.Repeat("b", 40), "2"); err != nil || !found {
 		t.Fatalf("a search after a 502 is repeated: %v, found %v", err, found)
+	}
+}
+
+// TestWaitReadsEveryRateLimitedAnswer: a refused token mint (ghinstallation's error), a refused
+// tarball link (go-github's bare "unexpected status code") and a primary rate limit all say how
+// long GitHub asked for, so the job snoozes instead of failing.
+func TestWaitReadsEveryRateLimitedAnswer(t *testing.T) {
+	fake, app := newApp(t)
+	ctx := context.Background()
+	fake.FailNext("apps/create-installation-access-token", 1, http.StatusForbidden, http.Header{"Retry-After": {"7"}})
+	_, _, err := app.Installation(5).FindCheckRun(ctx, "org", "repo", strings.Repeat("a", 40), "1")
+	if wait, ok := github.Wait(err); !ok || wait != 7*time.Second {
+		t.Errorf("token refused: Wait(%v) = %s, %v; want 7s", err, wait, ok)
+	}
+	fake.FailNext("repos/download-tarball-archive", 1, http.StatusTooManyRequests, http.Header{"Retry-After": {"9"}})
+	err = app.Installation(5).DownloadCommit(ctx, "org", "repo", strings.Repeat("a", 40), t.TempDir())
+	if wait, ok := github.Wait(err); !ok || wait != 9*time.Second {
+		t.Errorf("tarball link refused: Wait(%v) = %s, %v; want 9s", err, wait, ok)
+	}
+	reset := time.Now().Add(30 * time.Second)
+	fake.FailNext("checks/list-for-ref", 1, http.StatusForbidden, http.Header{"X-Ratelimit-Remaining": {"0"}, "X-Ratelimit-Reset": {strconv.FormatInt(reset.Unix(), 10)}})
+	_, _, err = app.Installation(5).FindCheckRun(ctx, "org", "repo", strings.Repeat("a", 40), "1")
+	if wait, ok := github.Wait(err); !ok || wait < 20*time.Second || wait > 40*time.Second {
+		t.Errorf("primary rate limit: Wait(%v) = %s, %v; want about 30s", err, wait, ok)
 	}
 }

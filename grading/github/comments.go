@@ -18,8 +18,8 @@ func Marker(challenge string) string {
 
 // UpsertStickyComment writes body into the pull request's sticky comment for the marker: the
 // known comment if it still exists, else the first comment by the App's bot that carries the
-// marker, else a new one. It returns the comment's id. Callers serialise calls per pull request
-// and challenge (store.LockComment), so two gradings finishing at once never both create one.
+// marker, else a new one. It returns the comment's id. Callers take turns per pull request and
+// challenge (store.ClaimComment's lease), so two gradings finishing at once never both make one.
 func (i *Installation) UpsertStickyComment(ctx context.Context, owner, repo string, pr int, marker, body string, knownID int64) (int64, error) {
 	body = fitComment(marker + "\n" + body)
 	if knownID != 0 {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bradleyfalzon/ghinstallation/v2"
 	gh "github.com/google/go-github/v66/github"
 
 	"github.com/holdfast-ci/holdfast/grading/metrics"
@@ -119,10 +120,24 @@ func Wait(err error) (wait time.Duration, ok bool) {
 		}
 		return time.Minute, true // GitHub: "wait at least one minute" without a Retry-After
 	}
+	var resp *http.Response
 	var other *gh.ErrorResponse
-	if errors.As(err, &other) && other.Response != nil {
-		if secs, err := strconv.Atoi(other.Response.Header.Get("Retry-After")); err == nil && secs > 0 {
-			return time.Duration(secs) * time.Second, true
+	var token *ghinstallation.HTTPError // minting the installation token was refused
+	switch {
+	case errors.As(err, &other):
+		resp = other.Response
+	case errors.As(err, &token):
+		resp = token.Response
+	}
+	if resp == nil {
+		return 0, false
+	}
+	if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 {
+		return time.Duration(secs) * time.Second, true
+	}
+	if (resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusTooManyRequests) && resp.Header.Get("X-Ratelimit-Remaining") == "0" {
+		if reset, err := strconv.ParseInt(resp.Header.Get("X-Ratelimit-Reset"), 10, 64); err == nil {
+			return max(time.Until(time.Unix(reset, 0))+time.Second, time.Second), true
 		}
 	}
 	return 0, false

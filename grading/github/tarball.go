@@ -29,8 +29,13 @@ var ErrSourceTooLarge = errors.New("repository too large to grade")
 // and be empty), without GitHub's top-level folder. Entries that would land outside dir, links
 // and devices are skipped.
 func (i *Installation) DownloadCommit(ctx context.Context, owner, repo, sha, dir string) error {
-	u, _, err := i.client.Repositories.GetArchiveLink(ctx, owner, repo, gh.Tarball, &gh.RepositoryContentGetOptions{Ref: sha}, 0)
+	u, linkResp, err := i.client.Repositories.GetArchiveLink(ctx, owner, repo, gh.Tarball, &gh.RepositoryContentGetOptions{Ref: sha}, 0)
 	if err != nil {
+		if linkResp != nil && linkResp.Response != nil && linkResp.StatusCode >= 400 {
+			// go-github answers only "unexpected status code" here: keep the answer, so that a
+			// rate limit's Retry-After or reset is seen (Wait).
+			err = &gh.ErrorResponse{Response: linkResp.Response, Message: err.Error()}
+		}
 		return fmt.Errorf("tarball link of %s/%s@%s: %w", owner, repo, sha, err)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)

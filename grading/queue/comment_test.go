@@ -43,7 +43,7 @@ func TestStickyCommentWhenGradingsFinishTogether(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			run := store.Run{ID: int64(i), SHA: fmt.Sprintf("%040d", i), Assignment: a}
-			errs[i-1] = w.comment(ctx, run, 5, fmt.Sprintf("report of run %d", i))
+			errs[i-1] = w.comment(ctx, runSubject{run: run}.state(), sticky{Key: a.Challenge, Body: fmt.Sprintf("report of run %d", i)}, 5)
 		}()
 	}
 	wg.Wait()

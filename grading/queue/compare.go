@@ -35,12 +35,13 @@ type CompareArgs struct {
 // Kind implements river.JobArgs.
 func (CompareArgs) Kind() string { return "compare" }
 
-// InsertOpts implements river.JobArgsWithInsertOpts.
+// InsertOpts implements river.JobArgsWithInsertOpts: as many attempts as a run's grading.
 func (CompareArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: QueueGrade, MaxAttempts: 3}
+	return river.InsertOpts{Queue: QueueGrade, MaxAttempts: GradeAttempts}
 }
 
-// ReportCompareQueuedArgs asks for a comparison's check run to be created as queued.
+// ReportCompareQueuedArgs asks for a comparison's check run to be created as queued. The webhook
+// handler now queues PublishArgs instead; this kind stays for jobs queued by an earlier version.
 type ReportCompareQueuedArgs struct {
 	ComparisonID int64 `json:"comparison_id"`
 }
@@ -56,7 +57,8 @@ func (ReportCompareQueuedArgs) InsertOpts() river.InsertOpts {
 // CommentKey names the sticky comment of refactor comparisons, apart from pushes' comments.
 func CommentKey(challenge string) string { return challenge + ":refactor" }
 
-// ReportCompareQueuedWorker creates the queued check run of a new comparison.
+// ReportCompareQueuedWorker publishes a comparison: jobs of this kind still in a queue when
+// Holdfast is upgraded are done as a publication.
 type ReportCompareQueuedWorker struct {
 	river.WorkerDefaults[ReportCompareQueuedArgs]
 	Deps
@@ -64,39 +66,43 @@ type ReportCompareQueuedWorker struct {
 
 // Work implements river.Worker.
 func (w *ReportCompareQueuedWorker) Work(ctx context.Context, job *river.Job[ReportCompareQueuedArgs]) error {
-	_, _, err := w.ensureCompareCheckRun(ctx, job.Args.ComparisonID)
-	if errors.Is(err, store.ErrNotFound) {
-		return river.JobCancel(err)
+	return w.publishOne(ctx, store.SubjectComparison, job.Args.ComparisonID, job.Attempt, job.MaxAttempts)
+}
+
+// comparisonSubject is a refactor pull request's comparison as publishing shows it: its check
+// run is on the head commit, with comparison-<id> as external_id and no details page (none
+// exists for comparisons: the check run and the comment carry it all); its report goes to the
+// pull request's refactor comment (CommentKey).
+type comparisonSubject struct{ c store.Comparison }
+
+func (s comparisonSubject) state() pubState {
+	c := s.c
+	return pubState{Kind: store.SubjectComparison, ID: c.ID, Assignment: c.Assignment, Status: c.Status, StartedAt: c.StartedAt,
+		SHA: c.HeadSHA, ExternalID: fmt.Sprintf("comparison-%d", c.ID),
+		Published: c.Published, CheckRunID: c.CheckRunID, CheckRunRequested: c.CheckRunRequested}
+}
+
+func (s comparisonSubject) report(ctx context.Context, st *store.Store) (github.Completion, sticky, error) {
+	c, a := s.c, s.c.Assignment
+	if c.Status == "superseded" {
+		return superseded(c.StartedAt != nil, "this pull request", "compared"), sticky{}, nil
 	}
-	return err
+	res, err := st.ComparisonResult(ctx, c.ID)
+	if err != nil {
+		return github.Completion{}, sticky{}, err
+	}
+	learner := compare.ForView(res, grading.LearnerView)
+	body := compare.Markdown(learner)
+	return github.Completion{Conclusion: Conclusion(res.Status), Title: compare.Title(learner), Summary: body,
+			Annotations: annotations(learner.Head.Annotations), Rerun: true},
+		sticky{Key: CommentKey(a.Challenge), PRs: []int{c.PR},
+			Body: fmt.Sprintf("**Holdfast** · `%s` · refactor · base %s → head %s\n\n%s", a.Challenge, short(c.BaseSHA), short(c.HeadSHA), body)}, nil
 }
 
-// ensureCompareCheckRun returns the comparison's check run on the head commit, creating it
-// (queued) if it does not exist yet, under the comparison's row lock.
-func (d *Deps) ensureCompareCheckRun(ctx context.Context, id int64) (store.Comparison, int64, error) {
-	var c store.Comparison
-	var checkID int64
-	err := pgx.BeginFunc(ctx, d.Store.Pool, func(tx pgx.Tx) error {
-		var err error
-		if c, err = store.LockComparison(ctx, tx, id); err != nil {
-			return err
-		}
-		if c.CheckRunID != nil {
-			checkID = *c.CheckRunID
-			return nil
-		}
-		a := c.Assignment
-		// No details page exists for comparisons yet: the check run and the comment carry it all.
-		checkID, err = d.GitHub.Installation(a.InstallationID).CreateCheckRun(ctx, a.Owner, a.Name, c.HeadSHA, "", fmt.Sprintf("comparison-%d", c.ID))
-		if err != nil {
-			return err
-		}
-		return store.SetComparisonCheckRun(ctx, tx, id, checkID)
-	})
-	return c, checkID, err
-}
-
-// CompareWorker grades one side of a comparison; the head's side judges and reports.
+// CompareWorker grades one side of a comparison and stores it; the head's side judges. As
+// GradeWorker, it never calls GitHub but to download the commits: PublishArgs jobs show the
+// comparison, so GitHub's outages cost a grading nothing and a comparison is never graded again
+// because publishing failed.
 type CompareWorker struct {
 	river.WorkerDefaults[CompareArgs]
 	Deps
@@ -107,75 +113,89 @@ func (w *CompareWorker) Timeout(*river.Job[CompareArgs]) time.Duration {
 	return w.gradeTimeout()
 }
 
+// NextRetry implements river.Worker as GradeWorker's: Holdfast's own failures are retried after
+// 15 s, 1 min and 4 min, not within seconds.
+func (w *CompareWorker) NextRetry(job *river.Job[CompareArgs]) time.Time {
+	return time.Now().Add(15 * time.Second << (2 * min(job.Attempt-1, 3)))
+}
+
 // Work implements river.Worker.
 func (w *CompareWorker) Work(ctx context.Context, job *river.Job[CompareArgs]) error {
 	if job.Args.Side != SideBase && job.Args.Side != SideHead {
 		return river.JobCancel(fmt.Errorf("comparison %d: unknown side %q", job.Args.ComparisonID, job.Args.Side))
 	}
-	c, checkID, err := w.ensureCompareCheckRun(ctx, job.Args.ComparisonID)
+	c, err := w.Store.GetComparison(ctx, job.Args.ComparisonID)
 	if errors.Is(err, store.ErrNotFound) {
 		return river.JobCancel(err)
 	}
 	if err != nil {
 		return err
 	}
-	a := c.Assignment
-	inst := w.GitHub.Installation(a.InstallationID)
-	superseded := func() error {
-		return inst.CompleteCheckRun(ctx, a.Owner, a.Name, checkID, github.Completion{Conclusion: "skipped",
-			Title: "Superseded", Summary: "A newer push to this pull request is being compared instead of this commit."})
+	if c.Status == "queued" || c.Status == "in_progress" {
+		if err := w.Grader.Ready(ctx); err != nil {
+			return w.engineDown("comparison_id", c.ID, err)
+		}
 	}
-	started, err := w.Store.StartComparison(ctx, c.ID)
+	var started bool
+	err = pgx.BeginFunc(ctx, w.Store.Pool, func(tx pgx.Tx) error {
+		if started, err = store.StartComparisonTx(ctx, tx, c.ID); err != nil {
+			return err
+		}
+		// The base's start shows the check run in progress; on a comparison already done (a
+		// job of an earlier version), this publication shows its end.
+		return queueComparisonPublish(ctx, tx, c.ID)
+	})
 	if err != nil {
 		return err
 	}
 	if !started {
-		now, err := w.Store.GetComparison(ctx, c.ID)
-		if err != nil {
-			return err
-		}
-		if now.Status == "superseded" {
-			return superseded()
-		}
-		// Completed by an earlier attempt that failed while reporting: report it again.
-		res, err := w.Store.ComparisonResult(ctx, c.ID)
-		if err != nil {
-			return err
-		}
-		return w.report(ctx, c, checkID, res)
+		// Superseded, or completed by an earlier attempt: the publication queued above shows it.
+		return nil
 	}
+	a := c.Assignment
 	ch, err := w.Challenge(a.Challenge)
 	if err != nil {
 		err = fmt.Errorf("assignment %d: %w", a.ID, err)
-		_ = w.compareFailed(ctx, job, c, checkID, err)
+		_ = w.completeComparison(ctx, c, graderError(a.Challenge, ""))
 		return river.JobCancel(err)
 	}
 	log := w.Log.With("comparison_id", c.ID, "side", job.Args.Side, "attempt", job.Attempt)
+	inst := w.GitHub.Installation(a.InstallationID)
 
 	if job.Args.Side == SideBase {
-		if err := inst.StartCheckRun(ctx, a.Owner, a.Name, checkID, time.Now()); err != nil {
-			return w.compareFailed(ctx, job, c, checkID, err)
-		}
 		v, m, ok, err := w.Store.CachedBase(ctx, a.ID, c.BaseSHA)
 		if err != nil {
-			return w.compareFailed(ctx, job, c, checkID, err)
+			return w.compareFailed(ctx, job, c, err)
 		}
 		if ok && sameTable(v, ch) {
 			log.Info("reusing the base's grading", "sha", c.BaseSHA)
 		} else {
 			if v, m, err = w.gradeSide(ctx, inst, c, c.BaseSHA, ch); err != nil {
-				return w.compareFailed(ctx, job, c, checkID, err)
+				return w.compareFailed(ctx, job, c, err)
+			}
+			if v.Status == grading.GraderError && job.Attempt < job.MaxAttempts {
+				return w.compareFailed(ctx, job, c, fmt.Errorf("grader error on the base: %s", v.Message))
 			}
 		}
-		return pgx.BeginFunc(ctx, w.Store.Pool, func(tx pgx.Tx) error {
-			if err := store.SaveBase(ctx, tx, c.ID, v, m); err != nil {
+		// Kept after the grading's context ended too (a hard cap, a shutdown), as a verdict is.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		return pgx.BeginFunc(sctx, w.Store.Pool, func(tx pgx.Tx) error {
+			if err := store.SaveBase(sctx, tx, c.ID, v, m); err != nil {
 				return err
 			}
-			rc, err := river.ClientFromContextSafely[pgx.Tx](ctx)
+			if v.Status == grading.GraderError {
+				// Its last attempt: whatever the head does, the comparison is a grader error.
+				if _, err := store.CompleteComparison(sctx, tx, c.ID, graderError(a.Challenge, v.Message)); err != nil {
+					return err
+				}
+				return queueComparisonPublish(sctx, tx, c.ID)
+			}
+			rc, err := river.ClientFromContextSafely[pgx.Tx](sctx)
 			if err != nil {
 				return err
 			}
-			_, err = rc.InsertTx(ctx, tx, CompareArgs{ComparisonID: c.ID, Side: SideHead}, nil)
+			_, err = rc.InsertTx(sctx, tx, CompareArgs{ComparisonID: c.ID, Side: SideHead}, nil)
 			return err
 		})
 	}
@@ -185,13 +205,52 @@ func (w *CompareWorker) Work(ctx context.Context, job *river.Job[CompareArgs]) e
 	}
 	head, hm, err := w.gradeSide(ctx, inst, c, c.HeadSHA, ch)
 	if err != nil {
-		return w.compareFailed(ctx, job, c, checkID, err)
+		return w.compareFailed(ctx, job, c, err)
+	}
+	if head.Status == grading.GraderError && job.Attempt < job.MaxAttempts {
+		return w.compareFailed(ctx, job, c, fmt.Errorf("grader error on the head: %s", head.Message))
 	}
 	res := compare.Judge(*c.Base, head)
 	if c.BaseMetrics != nil && hm != nil {
 		res.Quality = &compare.Quality{Base: *c.BaseMetrics, Head: *hm}
 	}
-	return w.publishComparison(ctx, c, checkID, res)
+	return w.completeComparison(ctx, c, res)
+}
+
+// queueComparisonPublish queues a publication of comparison id in tx.
+func queueComparisonPublish(ctx context.Context, tx pgx.Tx, id int64) error {
+	rc, err := river.ClientFromContextSafely[pgx.Tx](ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := rc.InsertTx(ctx, tx, PublishArgs{ComparisonID: id}, nil); err != nil {
+		return fmt.Errorf("queue the publication of comparison %d: %w", id, err)
+	}
+	return nil
+}
+
+// graderError is the result of a comparison Holdfast could not finish.
+func graderError(challenge, message string) compare.Result {
+	v := grading.Verdict{Challenge: challenge, Status: grading.GraderError, Message: message}
+	return compare.Judge(v, v)
+}
+
+// completeComparison stores the result (unless a newer push superseded the comparison meanwhile:
+// its publication shows it cancelled) and queues its publication, in one transaction. It runs
+// after the grading's context ended too (a hard cap, a shutdown): the result is kept.
+func (w *CompareWorker) completeComparison(ctx context.Context, c store.Comparison, res compare.Result) error {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	err := pgx.BeginFunc(sctx, w.Store.Pool, func(tx pgx.Tx) error {
+		if _, err := store.CompleteComparison(sctx, tx, c.ID, res); err != nil {
+			return err
+		}
+		return queueComparisonPublish(sctx, tx, c.ID)
+	})
+	if err != nil {
+		return fmt.Errorf("store comparison %d's result: %w", c.ID, err)
+	}
+	return nil
 }
 
 // sameTable says whether a stored verdict was graded with the challenge's current scenarios: a
@@ -236,75 +295,28 @@ func (w *CompareWorker) gradeSide(ctx context.Context, inst *github.Installation
 	return v, &m, nil
 }
 
-// publishComparison stores the result and reports it on the check run and in the pull request's
-// sticky comment, unless a newer push superseded the comparison meanwhile.
-func (w *CompareWorker) publishComparison(ctx context.Context, c store.Comparison, checkID int64, res compare.Result) error {
-	a := c.Assignment
-	inst := w.GitHub.Installation(a.InstallationID)
-	var current bool
-	err := pgx.BeginFunc(ctx, w.Store.Pool, func(tx pgx.Tx) (err error) {
-		current, err = store.CompleteComparison(ctx, tx, c.ID, res)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("store comparison: %w", err)
-	}
-	if !current {
-		return inst.CompleteCheckRun(ctx, a.Owner, a.Name, checkID, github.Completion{Conclusion: "cancelled",
-			Title: "Superseded", Summary: "A newer push to this pull request arrived while this commit was compared; its result is reported there."})
-	}
-	return w.report(ctx, c, checkID, res)
-}
-
-// report completes the check run with a stored result and writes it into the pull request's
-// sticky comment, unless the comment already shows a newer comparison. Both are idempotent.
-func (w *CompareWorker) report(ctx context.Context, c store.Comparison, checkID int64, res compare.Result) error {
-	a := c.Assignment
-	inst := w.GitHub.Installation(a.InstallationID)
-	learner := compare.ForView(res, grading.LearnerView)
-	body := compare.Markdown(learner)
-	var anns []github.Annotation
-	for _, an := range learner.Head.Annotations {
-		anns = append(anns, github.Annotation{Path: an.Path, StartLine: an.Line, Column: an.Column, Message: an.Message, Title: "Holdfast"})
-	}
-	if err := inst.CompleteCheckRun(ctx, a.Owner, a.Name, checkID, github.Completion{Conclusion: Conclusion(res.Status),
-		Title: compare.Title(learner), Summary: body, Annotations: anns, Rerun: true}); err != nil {
-		return err
-	}
-	key := CommentKey(a.Challenge)
-	return pgx.BeginFunc(ctx, w.Store.Pool, func(tx pgx.Tx) error {
-		known, shown, err := store.LockComment(ctx, tx, a.ID, c.PR, key)
-		if err != nil || shown > c.ID {
-			return err
-		}
-		id, err := inst.UpsertStickyComment(ctx, a.Owner, a.Name, c.PR, github.Marker(key),
-			fmt.Sprintf("**Holdfast** · `%s` · refactor · base %s → head %s\n\n%s", a.Challenge, short(c.BaseSHA), short(c.HeadSHA), body), known)
-		if err != nil {
-			return err
-		}
-		return store.SaveComment(ctx, tx, a.ID, c.PR, key, id, c.ID)
-	})
-}
-
 // compareFailed handles Holdfast's own failure as GradeWorker.failed does: River retries; the
-// last attempt completes the comparison as a grader error and its check run as neutral.
-func (w *CompareWorker) compareFailed(ctx context.Context, job *river.Job[CompareArgs], c store.Comparison, checkID int64, cause error) error {
+// last attempt stores a grader error, published as neutral with a Re-run button, so the check
+// run never stays in progress.
+func (w *CompareWorker) compareFailed(ctx context.Context, job *river.Job[CompareArgs], c store.Comparison, cause error) error {
 	if errors.Is(ctx.Err(), context.Canceled) {
 		w.Log.Info("handing the comparison back", "comparison_id", c.ID)
 		return river.JobSnooze(time.Second)
+	}
+	if err := w.Grader.Ready(ctx); err != nil {
+		return w.engineDown("comparison_id", c.ID, fmt.Errorf("%w (the grading failed with: %v)", err, cause))
+	}
+	if wait, ok := github.Wait(cause); ok {
+		w.Log.Warn("downloading a commit waits for GitHub's rate limit", "comparison_id", c.ID, "wait", wait, "err", cause)
+		return river.JobSnooze(wait)
 	}
 	w.Log.Error("comparison failed", "comparison_id", c.ID, "side", job.Args.Side, "attempt", job.Attempt, "max_attempts", job.MaxAttempts, "err", cause)
 	if job.Attempt < job.MaxAttempts {
 		return cause
 	}
-	a := c.Assignment
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-	defer cancel()
-	res := compare.Judge(grading.Verdict{Challenge: a.Challenge, Status: grading.GraderError}, grading.Verdict{Challenge: a.Challenge, Status: grading.GraderError})
-	_ = pgx.BeginFunc(rctx, w.Store.Pool, func(tx pgx.Tx) error { _, err := store.CompleteComparison(rctx, tx, c.ID, res); return err })
-	if err := w.GitHub.Installation(a.InstallationID).CompleteCheckRun(rctx, a.Owner, a.Name, checkID, github.Completion{
-		Conclusion: "neutral", Title: compare.Title(res), Summary: compare.Markdown(res), Rerun: true}); err != nil {
-		w.Log.Error("could not report the grader error", "comparison_id", c.ID, "err", err)
+	if err := w.completeComparison(ctx, c, graderError(c.Assignment.Challenge, "")); err != nil {
+		// The reconciler completes comparisons no job will finish.
+		w.Log.Error("could not store the grader error", "comparison_id", c.ID, "err", err)
 	}
 	return cause
 }

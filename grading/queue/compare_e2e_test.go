@@ -143,6 +143,9 @@ func TestRefactorPullRequestComparesBaseAndHead(t *testing.T) {
 		if strings.Join(cr.History, " ") != "queued in_progress completed:success" {
 			t.Fatalf("history %v; want queued → in_progress → completed", cr.History)
 		}
+		if !strings.HasPrefix(cr.ExternalID, "comparison-") || cr.DetailsURL != "" || len(cr.Actions) != 1 {
+			t.Fatalf("external_id %q, details %q, actions %+v; want comparison-<id>, no details page, Re-run", cr.ExternalID, cr.DetailsURL, cr.Actions)
+		}
 		for _, want := range []string{"`line_pricing`", "Code quality (information, not part of the score)", "`quote`", "hidden scenario (details withheld)"} {
 			if !strings.Contains(cr.Output.Summary, want) {
 				t.Errorf("summary lacks %q:\n%s", want, cr.Output.Summary)
@@ -171,7 +174,7 @@ func TestRefactorPullRequestComparesBaseAndHead(t *testing.T) {
 		if cr.Conclusion != "failure" || !strings.HasPrefix(cr.Output.Title, "Behaviour changed in 2 scenarios") {
 			t.Fatalf("conclusion %s, title %q; want failure, behaviour changed in rounding and coupons\n%s", cr.Conclusion, cr.Output.Title, cr.Output.Summary)
 		}
-		for _, want := range []string{"<code>rounding</code>: behaviour changed", "**before:** passed", "**after:** failed (expected 200 with the quote", "discount is 277, the brief gives 276"} {
+		for _, want := range []string{"<code>rounding</code>: behaviour changed", "**before:** passed", "**after:** failed", "expected 200 with the quote", "discount is 277, the brief gives 276"} {
 			if !strings.Contains(cr.Output.Summary, want) {
 				t.Errorf("summary lacks %q:\n%s", want, cr.Output.Summary)
 			}
@@ -213,6 +216,9 @@ func TestRefactorComparisonNeverStaysInProgress(t *testing.T) {
 	opened := wt.Load(t, "pull_request.opened").Repo(inst, refactorRepoID, owner, refactorRepo).Set("number", 5).
 		Set("pull_request.number", 5).Set("pull_request.head.ref", "lost").Set("pull_request.head.sha", gone).
 		Set("pull_request.base.ref", "main").Set("pull_request.base.sha", base)
+	// River's clock runs fast for the head's retries: CompareWorker.NextRetry's 15 s, 1 min and
+	// 4 min (TestCompareRetriesAsGrading) would keep this test waiting more than five minutes.
+	w.fastRetries("compare")
 	if out := w.deliver("pull_request", opened); out["result"] != "queued" {
 		t.Fatalf("pull_request opened: %v", out)
 	}
@@ -220,6 +226,35 @@ func TestRefactorComparisonNeverStaysInProgress(t *testing.T) {
 	if cr.Conclusion != "neutral" || cr.Output.Title != "Grader error" || len(cr.Actions) != 1 {
 		t.Fatalf("conclusion %s, title %q, actions %+v; want neutral, Grader error, with Re-run", cr.Conclusion, cr.Output.Title, cr.Actions)
 	}
+	if h := strings.Join(cr.History, " "); h != "queued in_progress completed:neutral" {
+		t.Fatalf("history %q; want queued → in_progress → completed:neutral", h)
+	}
+	var attempts int
+	if err := w.st.Pool.QueryRow(context.Background(), `SELECT attempt FROM river_job WHERE kind = 'compare' AND args->>'side' = 'head'`).Scan(&attempts); err != nil || attempts != queue.GradeAttempts {
+		t.Fatalf("the head was tried %d times (%v); want %d", attempts, err, queue.GradeAttempts)
+	}
+	w.waitCommentsOn(refactorRepo, 5, func(cs []githubtest.Comment) bool {
+		return len(cs) == 1 && strings.Contains(cs[0].Body, "Grader error")
+	})
+}
+
+// fastRetries makes failed jobs of kind due at once until the test ends, as if their backoff had
+// passed: River's scheduler then hands them to a worker within seconds.
+func (w *world) fastRetries(kind string) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	w.t.Cleanup(func() { cancel(); <-done })
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(500 * time.Millisecond):
+			}
+			_, _ = w.st.Pool.Exec(ctx, `UPDATE river_job SET scheduled_at = now() WHERE kind = $1 AND state = 'retryable' AND scheduled_at > now()`, kind)
+		}
+	}()
 }
 
 func (w *world) waitCommentsOn(repo string, pr int, ok func([]githubtest.Comment) bool) []githubtest.Comment {

@@ -235,6 +235,7 @@ func TestPushToCheckRun(t *testing.T) {
 
 	t.Run("when retries run out the check run is neutral, never left in progress", func(t *testing.T) {
 		w.t = t
+		w.fastRetries("grade") // the real schedule (15 s, 1 min, 4 min) is tested in TestGradeRetries
 		// No tarball for this commit: every attempt to fetch the source fails.
 		out := w.deliver("push", wt.Load(t, "push.new-branch").Repo(inst, repoID, owner, name).Push("gone", commit("before"), commit("gone")))
 		if out["result"] != "queued" {

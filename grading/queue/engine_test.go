@@ -3,9 +3,13 @@ package queue
 import (
 	"context"
 	"errors"
+	"net/http"
 	"testing"
+	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertest"
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/holdfast-ci/holdfast/grading"
@@ -33,5 +37,57 @@ func TestEngineDownSpendsNoAttempt(t *testing.T) {
 	run, err := p.st.GetRun(context.Background(), id)
 	if err != nil || run.Status != "queued" || run.Attempt != 0 {
 		t.Fatalf("run %+v, %v; want it still queued, no attempt counted", run, err)
+	}
+}
+
+// upEngine answers pings; a grading that gets as far as building it fails the test.
+type upEngine struct {
+	grading.Engine
+	t *testing.T
+}
+
+func (upEngine) Ping(context.Context) error { return nil }
+
+func (e upEngine) Build(context.Context, string) (grading.BuildResult, error) {
+	e.t.Error("the grading went on without its source")
+	return grading.BuildResult{}, errors.New("no")
+}
+
+// TestRateLimitedDownloadSpendsNoAttempt: GitHub rate-limits the tarball for longer than the
+// client waits inline; the grading is snoozed until GitHub's time, not failed.
+func TestRateLimitedDownloadSpendsNoAttempt(t *testing.T) {
+	p := newPublisher(t, Options{})
+	id := p.push("main", "limited", false)
+	p.fake.FailNext("repos/download-tarball-archive", 1, http.StatusTooManyRequests, http.Header{"Retry-After": {"120"}})
+	w := &GradeWorker{Deps: p.deps}
+	w.Grader = &grading.Grader{Engine: upEngine{t: t}}
+	w.Challenge = func(string) (grading.Challenge, error) { return grading.Challenge{Slug: "idempotent-payments"}, nil }
+	tx, err := p.st.Pool.Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.Background())
+	res, err := rivertest.NewWorker(t, riverpgxv5.New(p.st.Pool), &river.Config{}, w).
+		Work(context.Background(), t, tx, GradeArgs{RunID: id}, &river.InsertOpts{MaxAttempts: GradeAttempts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.EventKind != river.EventKindJobSnoozed || time.Until(res.Job.ScheduledAt) < 100*time.Second {
+		t.Fatalf("%s, scheduled in %s; want snoozed for GitHub's 120 s", res.EventKind, time.Until(res.Job.ScheduledAt).Round(time.Second))
+	}
+}
+
+// TestGradeRetries: Holdfast's own failures are retried after 15 s, 1 min and 4 min, four
+// attempts in all, so an engine or GitHub hiccup of a few minutes never becomes a grader error.
+func TestGradeRetries(t *testing.T) {
+	if n := (GradeArgs{}).InsertOpts().MaxAttempts; n != 4 {
+		t.Fatalf("max attempts %d", n)
+	}
+	w := &GradeWorker{}
+	for attempt, want := range map[int]time.Duration{1: 15 * time.Second, 2: time.Minute, 3: 4 * time.Minute} {
+		got := time.Until(w.NextRetry(&river.Job[GradeArgs]{JobRow: &rivertype.JobRow{Attempt: attempt}}))
+		if got < want-time.Second || got > want {
+			t.Errorf("after attempt %d: retry in %s; want %s", attempt, got.Round(time.Second), want)
+		}
 	}
 }

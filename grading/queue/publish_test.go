@@ -238,7 +238,7 @@ func TestPublishingIsItsOwnLifecycle(t *testing.T) {
 		t.Fatalf("a second publication of a published run called GitHub: %+v", after[before:])
 	}
 	// And the stored state never moves back.
-	if err := p.st.SetPublished(ctx, id, store.PublishedQueued); err != nil {
+	if err := p.st.SetPublished(ctx, store.SubjectRun, id, store.PublishedQueued); err != nil {
 		t.Fatal(err)
 	}
 	if run, _ := p.st.GetRun(ctx, id); run.Published != store.PublishedCommented {
@@ -291,7 +291,7 @@ func TestLostCreateAnswerMakesNoSecondCheckRun(t *testing.T) {
 	p := newPublisher(t, Options{})
 	ctx := context.Background()
 	id := p.push("main", "lost", false)
-	if err := p.st.MarkCheckRunRequested(ctx, id); err != nil {
+	if err := p.st.MarkCheckRunRequested(ctx, store.SubjectRun, id); err != nil {
 		t.Fatal(err)
 	}
 	// What GitHub kept of the request whose answer was lost.

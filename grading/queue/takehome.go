@@ -180,7 +180,7 @@ func (w *FinalGradeWorker) Work(ctx context.Context, job *river.Job[FinalGradeAr
 	}
 	log := w.Log.With("assignment_id", th.ID, "run_id", a.RunID, "attempt", job.Attempt)
 	if err := w.Grader.Ready(ctx); err != nil {
-		return w.engineDown(a.RunID, err)
+		return w.engineDown("run_id", a.RunID, err)
 	}
 	if _, err := w.Store.StartRun(ctx, a.RunID); err != nil {
 		return err
@@ -191,7 +191,7 @@ func (w *FinalGradeWorker) Work(ctx context.Context, job *river.Job[FinalGradeAr
 			return river.JobSnooze(time.Second) // shutting down: hand it back without spending an attempt
 		}
 		if rerr := w.Grader.Ready(ctx); rerr != nil {
-			return w.engineDown(a.RunID, fmt.Errorf("%w (the grading failed with: %v)", rerr, err))
+			return w.engineDown("run_id", a.RunID, fmt.Errorf("%w (the grading failed with: %v)", rerr, err))
 		}
 		log.Error("final grading failed", "max_attempts", job.MaxAttempts, "err", err)
 		if job.Attempt < job.MaxAttempts {

@@ -83,7 +83,7 @@ func (w *GradeWorker) Work(ctx context.Context, job *river.Job[GradeArgs]) error
 	}
 	if run.Status == "queued" || run.Status == "in_progress" {
 		if err := w.Grader.Ready(ctx); err != nil {
-			return w.engineDown(run.ID, err)
+			return w.engineDown("run_id", run.ID, err)
 		}
 	}
 	var started bool
@@ -139,9 +139,10 @@ func (w *GradeWorker) Work(ctx context.Context, job *river.Job[GradeArgs]) error
 // runner whose engine answers may take it meanwhile.
 const EngineRetry = 15 * time.Second
 
-// engineDown hands a grading back because the runner's Docker engine does not answer.
-func (d *Deps) engineDown(runID int64, err error) error {
-	d.Log.Warn("the Docker engine does not answer: the grading is handed back", "run_id", runID, "retry_in", EngineRetry, "err", err)
+// engineDown hands a grading (of the run or comparison named by key and id) back because the
+// runner's Docker engine does not answer.
+func (d *Deps) engineDown(key string, id int64, err error) error {
+	d.Log.Warn("the Docker engine does not answer: the grading is handed back", key, id, "retry_in", EngineRetry, "err", err)
 	return river.JobSnooze(EngineRetry)
 }
 
@@ -187,7 +188,12 @@ func (w *GradeWorker) failed(ctx context.Context, job *river.Job[GradeArgs], run
 	if err := w.Grader.Ready(ctx); err != nil {
 		// The engine went away under the grading: not the learner's failure, nor a reason to
 		// spend an attempt. Another runner (or this one, once its engine is back) grades it.
-		return w.engineDown(run.ID, fmt.Errorf("%w (the grading failed with: %v)", err, cause))
+		return w.engineDown("run_id", run.ID, fmt.Errorf("%w (the grading failed with: %v)", err, cause))
+	}
+	if wait, ok := github.Wait(cause); ok {
+		// GitHub rate-limited the source download: wait as it asks, spending no attempt.
+		w.Log.Warn("downloading the commit waits for GitHub's rate limit", "run_id", run.ID, "wait", wait, "err", cause)
+		return river.JobSnooze(wait)
 	}
 	w.Log.Error("grading failed", "run_id", run.ID, "attempt", job.Attempt, "max_attempts", job.MaxAttempts, "err", cause)
 	if job.Attempt < job.MaxAttempts {

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/holdfast-ci/holdfast/grading"
 	"github.com/holdfast-ci/holdfast/grading/compare"
@@ -51,6 +53,13 @@ type Comparison struct {
 	Base        *grading.Verdict
 	BaseMetrics *compare.Metrics
 	Assignment  Assignment
+	// StartedAt is when the base side first started (nil while queued).
+	StartedAt *time.Time
+	// Published is how far GitHub shows the comparison: none, queued, in_progress, completed,
+	// commented.
+	Published string
+	// CheckRunRequested says a check run was asked of GitHub once, answered or not.
+	CheckRunRequested bool
 }
 
 // CreateComparison records a queued comparison in tx and marks the older ones of the same pull
@@ -86,9 +95,11 @@ func getComparison(ctx context.Context, q querier, id int64, lock string) (Compa
 	var repo *int64
 	var base, metrics []byte
 	err := q.QueryRow(ctx, `SELECT c.id, c.status, c.check_run_id, c.pr_number, c.base_sha, c.head_sha, c.head_ref, c.base_verdict, c.base_metrics,
+		c.started_at, c.published, c.check_run_requested_at IS NOT NULL,
 		a.id, a.installation_id, a.repo_id, a.repo_owner, a.repo_name, a.challenge, a.user_login, a.format, a.deadline
 		FROM comparisons c JOIN assignments a ON a.id=c.assignment_id WHERE c.id=$1`+lock, id).
 		Scan(&c.ID, &c.Status, &c.CheckRunID, &c.PR, &c.BaseSHA, &c.HeadSHA, &c.HeadRef, &base, &metrics,
+			&c.StartedAt, &c.Published, &c.CheckRunRequested,
 			&c.Assignment.ID, &c.Assignment.InstallationID, &repo, &c.Assignment.Owner, &c.Assignment.Name,
 			&c.Assignment.Challenge, &c.Assignment.User, &c.Assignment.Format, &c.Assignment.Deadline)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -115,16 +126,18 @@ func getComparison(ctx context.Context, q querier, id int64, lock string) (Compa
 	return c, nil
 }
 
-// SetComparisonCheckRun stores the check run created for a comparison.
-func SetComparisonCheckRun(ctx context.Context, tx pgx.Tx, id, checkRunID int64) error {
-	_, err := tx.Exec(ctx, `UPDATE comparisons SET check_run_id=$2 WHERE id=$1`, id, checkRunID)
-	return err
-}
-
 // StartComparison marks a comparison in progress. It returns false when it was superseded or
 // completed meanwhile and must not be graded.
 func (s *Store) StartComparison(ctx context.Context, id int64) (bool, error) {
-	tag, err := s.Pool.Exec(ctx, `UPDATE comparisons SET status='in_progress', started_at=coalesce(started_at, now())
+	return StartComparisonTx(ctx, s.Pool, id)
+}
+
+// StartComparisonTx is StartComparison in a transaction (or on any connection): the compare
+// worker starts a side and queues the comparison's publication together.
+func StartComparisonTx(ctx context.Context, db interface {
+	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+}, id int64) (bool, error) {
+	tag, err := db.Exec(ctx, `UPDATE comparisons SET status='in_progress', started_at=coalesce(started_at, now())
 		WHERE id=$1 AND status IN ('queued','in_progress')`, id)
 	return tag.RowsAffected() == 1, err
 }

@@ -2,7 +2,11 @@ package store_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -79,5 +83,120 @@ func TestComparisonLifecycle(t *testing.T) {
 	}
 	if refactor, err := s.IsRefactor(ctx, "idempotent-payments"); refactor || err != nil {
 		t.Fatalf("idempotent-payments is a refactor: %v %v", refactor, err)
+	}
+}
+
+// TestComparisonPublicationState: a comparison carries the publication state runs do, under a
+// lease, never moving back; the reconciler's queries find it when it lags or no job is left.
+func TestComparisonPublicationState(t *testing.T) {
+	s, a := setup(t)
+	ctx := context.Background()
+	id, _ := newComparison(t, s, a, "b1", "h1")
+	c, err := s.GetComparison(ctx, id)
+	if err != nil || c.Published != store.PublishedNone || c.CheckRunRequested || c.StartedAt != nil || c.CheckRunID != nil {
+		t.Fatalf("new comparison %+v, %v", c, err)
+	}
+	if held, err := s.ClaimPublication(ctx, store.SubjectComparison, id, time.Minute); held || err != nil {
+		t.Fatalf("first claim: held %v, %v", held, err)
+	}
+	if held, err := s.ClaimPublication(ctx, store.SubjectComparison, id, time.Minute); !held || err != nil {
+		t.Fatalf("second claim: held %v, %v; want held", held, err)
+	}
+	if lagging, _ := s.UnpublishedComparisons(ctx, 0, 10); len(lagging) != 0 {
+		t.Fatalf("a leased comparison is listed as lagging: %v", lagging)
+	}
+	if err := s.ReleasePublication(ctx, store.SubjectComparison, id); err != nil {
+		t.Fatal(err)
+	}
+	if lagging, _ := s.UnpublishedComparisons(ctx, 0, 10); len(lagging) != 1 || lagging[0] != id {
+		t.Fatalf("lagging %v; want [%d]", lagging, id)
+	}
+	if _, err := s.ClaimPublication(ctx, store.SubjectComparison, id+100, time.Minute); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("claim of a missing comparison: %v; want ErrNotFound", err)
+	}
+	if err := s.MarkCheckRunRequested(ctx, store.SubjectComparison, id); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.SaveCheckRun(ctx, store.SubjectComparison, id, 41); got != 41 || err != nil {
+		t.Fatalf("save check run: %d %v", got, err)
+	}
+	if got, _ := s.SaveCheckRun(ctx, store.SubjectComparison, id, 42); got != 41 {
+		t.Fatalf("a second check run replaced the first: %d", got)
+	}
+	for _, state := range []string{store.PublishedInProgress, store.PublishedQueued} {
+		if err := s.SetPublished(ctx, store.SubjectComparison, id, state); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c, _ := s.GetComparison(ctx, id); c.Published != store.PublishedInProgress || !c.CheckRunRequested || c.CheckRunID == nil || *c.CheckRunID != 41 {
+		t.Fatalf("comparison %+v; want in_progress (never back to queued), check run 41 requested", c)
+	}
+	// Queued, not started, with no compare job: orphaned once old enough.
+	if ids, _ := s.OrphanedComparisons(ctx, 0, 10); len(ids) != 1 || ids[0] != id {
+		t.Fatalf("orphaned %v; want [%d]", ids, id)
+	}
+	if _, err := s.Pool.Exec(ctx, `INSERT INTO river_job (args, kind, max_attempts, queue, state) VALUES ($1, 'compare', 4, 'grade', 'retryable')`,
+		fmt.Sprintf(`{"comparison_id": %d, "side": "base"}`, id)); err != nil {
+		t.Fatal(err)
+	}
+	if ids, _ := s.OrphanedComparisons(ctx, 0, 10); len(ids) != 0 {
+		t.Fatalf("orphaned %v; want none while its compare job is to be retried", ids)
+	}
+}
+
+// TestComparisonPublishMigration: migrations/0006 sets comparisons of the earlier version's
+// workers to what GitHub shows of them, one step short of their end while a compare job of
+// theirs may still run (it reported at its end, which a publication now does).
+func TestComparisonPublishMigration(t *testing.T) {
+	s, a := setup(t)
+	ctx := context.Background()
+	// Back to the schema before 0006.
+	if _, err := s.Pool.Exec(ctx, `DROP INDEX comparisons_unpublished;
+		ALTER TABLE comparisons DROP COLUMN published, DROP COLUMN publish_lease, DROP COLUMN check_run_requested_at, DROP COLUMN published_at;
+		DELETE FROM holdfast_migrations WHERE name = '0006_comparison_publish.sql'`); err != nil {
+		t.Fatal(err)
+	}
+	type legacy struct {
+		status     string
+		checkRun   bool
+		started    bool
+		pendingJob bool
+		want       string
+	}
+	cases := []legacy{
+		{"queued", false, false, true, store.PublishedNone},
+		{"queued", true, false, true, store.PublishedQueued},
+		{"in_progress", true, true, true, store.PublishedInProgress},
+		{"completed", true, true, false, store.PublishedCommented},
+		{"completed", true, true, true, store.PublishedInProgress}, // its report was to be retried
+		{"superseded", true, false, false, store.PublishedCompleted},
+		{"superseded", true, false, true, store.PublishedQueued},    // its job was to complete it skipped
+		{"superseded", true, true, true, store.PublishedInProgress}, // … or cancelled
+	}
+	ids := make([]int64, len(cases))
+	for i, c := range cases {
+		if err := s.Pool.QueryRow(ctx, `INSERT INTO comparisons (assignment_id, pr_number, base_sha, head_sha, head_ref, status, check_run_id, started_at)
+			VALUES ($1, $2, 'b', 'h', 'tidy', $3, CASE WHEN $4 THEN 100 + $2 END, CASE WHEN $5 THEN now() END) RETURNING id`,
+			a.ID, i, c.status, c.checkRun, c.started).Scan(&ids[i]); err != nil {
+			t.Fatal(err)
+		}
+		if c.pendingJob {
+			if _, err := s.Pool.Exec(ctx, `INSERT INTO river_job (args, kind, max_attempts, queue, state) VALUES ($1, 'compare', 3, 'grade', 'retryable')`,
+				fmt.Sprintf(`{"comparison_id": %d, "side": "head"}`, ids[i])); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := s.Migrate(ctx, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range cases {
+		got, err := s.GetComparison(ctx, ids[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Published != c.want || got.CheckRunRequested != !c.checkRun {
+			t.Errorf("%+v: published %q, check run requested %v; want %q, %v", c, got.Published, got.CheckRunRequested, c.want, !c.checkRun)
+		}
 	}
 }

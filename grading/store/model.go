@@ -285,28 +285,6 @@ func (s *Store) OpenPullRequests(ctx context.Context, assignment int64, branch s
 	return pgx.CollectRows(rows, pgx.RowTo[int])
 }
 
-// LockComment serialises everyone who finds or writes the sticky comment of one pull request
-// and challenge, until tx ends, and returns the comment's id and the run it shows (0, 0 when
-// none is known).
-func LockComment(ctx context.Context, tx pgx.Tx, assignment int64, pr int, challenge string) (commentID, runID int64, err error) {
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, $2))`, challenge, assignment*100000+int64(pr)); err != nil {
-		return 0, 0, fmt.Errorf("lock comment: %w", err)
-	}
-	err = tx.QueryRow(ctx, `SELECT COALESCE(comment_id, 0), run_id FROM pr_comments WHERE assignment_id=$1 AND pr_number=$2 AND challenge=$3`,
-		assignment, pr, challenge).Scan(&commentID, &runID)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, 0, nil
-	}
-	return commentID, runID, err
-}
-
-// SaveComment records the sticky comment and the run it now shows.
-func SaveComment(ctx context.Context, tx pgx.Tx, assignment int64, pr int, challenge string, commentID, runID int64) error {
-	_, err := tx.Exec(ctx, `INSERT INTO pr_comments (assignment_id, pr_number, challenge, comment_id, run_id) VALUES ($1,$2,$3,$4,$5)
-		ON CONFLICT (assignment_id, pr_number, challenge) DO UPDATE SET comment_id=$4, run_id=$5`, assignment, pr, challenge, commentID, runID)
-	return err
-}
-
 // RunVerdict returns the stored verdict of a completed run.
 func (s *Store) RunVerdict(ctx context.Context, id int64) (grading.Verdict, error) {
 	var v grading.Verdict

@@ -50,7 +50,9 @@ func (h *Handler) refactorCommit(ctx context.Context, delivery string, a store.A
 		BaseSHA: last.BaseSHA, HeadSHA: last.HeadSHA, HeadRef: last.HeadRef, DeliveryID: delivery})
 }
 
-// queueComparison stores a comparison and its first jobs in one transaction, once per delivery.
+// queueComparison stores a comparison and its first jobs in one transaction, once per delivery:
+// its publication (the queued check run), its base's grading, and the publication of each
+// comparison it superseded.
 func (h *Handler) queueComparison(ctx context.Context, delivery string, c store.NewComparison) (answer, error) {
 	var out answer
 	err := pgx.BeginFunc(ctx, h.store.Pool, func(tx pgx.Tx) error {
@@ -63,10 +65,14 @@ func (h *Handler) queueComparison(ctx context.Context, delivery string, c store.
 		if err != nil {
 			return err
 		}
-		if _, err := h.river.InsertManyTx(ctx, tx, []river.InsertManyParams{
-			{Args: queue.ReportCompareQueuedArgs{ComparisonID: id}},
+		jobs := []river.InsertManyParams{
+			{Args: queue.PublishArgs{ComparisonID: id}},
 			{Args: queue.CompareArgs{ComparisonID: id, Side: queue.SideBase}},
-		}); err != nil {
+		}
+		for _, old := range superseded { // their check runs end (skipped or cancelled) now, not when a runner gets to them
+			jobs = append(jobs, river.InsertManyParams{Args: queue.PublishArgs{ComparisonID: old}})
+		}
+		if _, err := h.river.InsertManyTx(ctx, tx, jobs); err != nil {
 			return fmt.Errorf("enqueue comparison %d: %w", id, err)
 		}
 		out = answer{http.StatusAccepted, map[string]any{"result": "queued", "comparison_id": id, "superseded": superseded}}

@@ -25,7 +25,8 @@ func (e env) comparisons(t *testing.T) string {
 	t.Helper()
 	return strings.Join([]string{
 		strconv.Itoa(e.count(t, "SELECT count(*) FROM comparisons")) + " comparisons",
-		strconv.Itoa(e.count(t, "SELECT count(*) FROM river_job WHERE kind IN ('compare','report_compare_queued')")) + " comparison jobs",
+		strconv.Itoa(e.count(t, "SELECT count(*) FROM river_job WHERE kind = 'compare'")) + " compare jobs",
+		strconv.Itoa(e.count(t, "SELECT count(*) FROM river_job WHERE kind = 'publish' AND args ? 'comparison_id'")) + " comparison publications",
 		strconv.Itoa(e.count(t, "SELECT count(*) FROM runs")) + " runs",
 	}, ", ")
 }
@@ -53,7 +54,7 @@ func TestRefactorPullRequestQueuesOneComparison(t *testing.T) {
 	if base != baseSHA || head != headSHA || ref != "changes" || pr != 2 {
 		t.Fatalf("comparison of %s..%s (%s, #%d); want the fixture's base and head of #2", base, head, ref, pr)
 	}
-	if got := e.comparisons(t); got != "1 comparisons, 2 comparison jobs, 0 runs" {
+	if got := e.comparisons(t); got != "1 comparisons, 1 compare jobs, 1 comparison publications, 0 runs" {
 		t.Fatalf("after opened: %s", got)
 	}
 	if resp, out := wt.Deliver(t, e.url, secret, "pull_request", "pr-1", opened); resp.StatusCode != http.StatusOK || !strings.Contains(out["result"].(string), "seen before") {
@@ -69,8 +70,13 @@ func TestRefactorPullRequestQueuesOneComparison(t *testing.T) {
 	if resp, _ := wt.Deliver(t, e.url, secret, "pull_request", "pr-3", wt.Load(t, "pull_request.closed")); resp.StatusCode != http.StatusOK {
 		t.Fatalf("closed: %d", resp.StatusCode)
 	}
-	if got := e.comparisons(t); got != "2 comparisons, 4 comparison jobs, 0 runs" {
+	// The synchronize queued the new comparison's base grading and publication, and a
+	// publication of the one it superseded (its check run completes as skipped now).
+	if got := e.comparisons(t); got != "2 comparisons, 2 compare jobs, 3 comparison publications, 0 runs" {
 		t.Fatalf("at the end: %s", got)
+	}
+	if n := e.count(t, "SELECT count(*) FROM river_job j JOIN comparisons c ON j.args->>'comparison_id' = c.id::text WHERE j.kind = 'publish' AND c.status = 'superseded'"); n != 2 {
+		t.Fatalf("%d publications of the superseded comparison; want 2 (when queued, when superseded)", n)
 	}
 }
 
