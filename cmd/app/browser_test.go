@@ -181,7 +181,11 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("made-up token: %s", page)
 	}
 	for _, id := range []int64{s.runID, s.finalID} {
-		do(t, cand, "candidate opens their run", chromedp.Navigate(base+"/runs/"+itoa(id)), chromedp.WaitVisible(chromedp.CSS(`body`)))
+		token, err := s.st.ReportToken(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		do(t, cand, "candidate opens their run", chromedp.Navigate(base+"/runs/"+token), chromedp.WaitVisible(chromedp.CSS(`body`)))
 		page := text(t, cand)
 		if !strings.Contains(page, "visible_one") {
 			t.Fatalf("the learner view of run %d does not show the public scenario:\n%s", id, page)

@@ -11,7 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strconv"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -190,6 +190,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	return srv.Shutdown(sctx)
 }
 
+// reportToken is the form of a run's report token (migrations/0007_report_tokens.sql).
+var reportToken = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
 // Routes is the App's HTTP surface; web adds the reviewers' pages and API.
 func Routes(hook http.Handler, st *store.Store, assignments http.Handler, web *Web) http.Handler {
 	mux := http.NewServeMux()
@@ -206,19 +209,23 @@ func Routes(hook http.Handler, st *store.Store, assignments http.Handler, web *W
 	mux.Handle("GET /readyz", readyz(st, web.Log))
 	mux.Handle("GET /metrics", metrics.Handler())
 	// A run's learner report, for the check run's "Details" link: what a candidate may see
-	// (hidden scenarios withheld, reviewer-only ones left out), to anyone with the link.
-	mux.HandleFunc("GET /runs/{id}", func(w http.ResponseWriter, r *http.Request) {
-		id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-		if err != nil {
+	// (hidden scenarios withheld, reviewer-only ones left out), to anyone with the link. The
+	// link carries the run's random report token, never its number: reports are not listed.
+	mux.HandleFunc("GET /runs/{token}", func(w http.ResponseWriter, r *http.Request) {
+		token := r.PathValue("token")
+		if !reportToken.MatchString(token) {
 			http.NotFound(w, r)
 			return
 		}
-		v, err := st.RunVerdict(r.Context(), id)
-		if errors.Is(err, store.ErrNotFound) {
+		v, exists, err := st.ReportByToken(r.Context(), token)
+		switch {
+		case errors.Is(err, store.ErrNotFound) && exists:
 			http.Error(w, "this run has no result yet; it is queued or being graded", http.StatusNotFound)
 			return
-		}
-		if err != nil {
+		case errors.Is(err, store.ErrNotFound):
+			http.NotFound(w, r)
+			return
+		case err != nil:
 			http.Error(w, "could not read the run", http.StatusInternalServerError)
 			return
 		}

@@ -81,12 +81,19 @@ func TestRoutes(t *testing.T) {
 	if code, body := get("/healthz"); code != 200 || body != "ok\n" {
 		t.Fatalf("healthz: %d %q", code, body)
 	}
-	code, body := get("/runs/" + itoa(runID))
+	reportTok, err := st.ReportToken(ctx, runID)
+	if err != nil || len(reportTok) != 64 {
+		t.Fatalf("report token %q, %v", reportTok, err)
+	}
+	code, body := get("/runs/" + reportTok)
 	if code != 200 || !strings.Contains(body, "PASS visible_one") || strings.Contains(body, "secret_one") {
 		t.Fatalf("run page: %d\n%s\nwant the learner view (hidden scenario withheld)", code, body)
 	}
-	if code, _ := get("/runs/999999"); code != 404 {
-		t.Fatalf("unknown run: %d", code)
+	// Reports are not reached by counting: a run's number, a made-up token, a short one.
+	for _, path := range []string{"/runs/" + itoa(runID), "/runs/1", "/runs/" + strings.Repeat("0", 64), "/runs/" + reportTok[:32]} {
+		if code, _ := get(path); code != 404 {
+			t.Fatalf("%s: %d; want 404", path, code)
+		}
 	}
 	post := func(auth, body string) (int, string) {
 		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/api/assignments", strings.NewReader(body))

@@ -311,7 +311,11 @@ func TestReviewerPages(t *testing.T) {
 	// What a candidate sees of the same runs: the learner view, without the hidden and
 	// reviewer-only scenarios' details.
 	for _, id := range []int64{s.runID, s.finalID} {
-		resp, body := s.browser().do("GET", "/runs/"+itoa(id), nil)
+		token, err := s.st.ReportToken(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, body := s.browser().do("GET", "/runs/"+token, nil)
 		if resp.StatusCode != 200 || !strings.Contains(body, "visible_one") {
 			t.Fatalf("learner view: %d %s", resp.StatusCode, body)
 		}

@@ -171,7 +171,12 @@ func (d *Deps) subject(ctx context.Context, kind store.Subject, id int64) (subje
 	switch kind {
 	case store.SubjectRun:
 		run, err := d.Store.GetRun(ctx, id)
-		return runSubject{run: run, details: fmt.Sprintf("%s/runs/%d", d.PublicURL, id)}, err
+		if err != nil {
+			return nil, err
+		}
+		// The report's link carries the run's random token, not its number (reports are private).
+		token, err := d.Store.ReportToken(ctx, id)
+		return runSubject{run: run, details: fmt.Sprintf("%s/runs/%s", d.PublicURL, token)}, err
 	case store.SubjectComparison:
 		c, err := d.Store.GetComparison(ctx, id)
 		return comparisonSubject{c}, err

@@ -209,7 +209,7 @@ func TestPublishingIsItsOwnLifecycle(t *testing.T) {
 	if got := strings.Join(crs[0].History, " "); got != "queued in_progress completed:success" {
 		t.Fatalf("history %q; want queued → in_progress → completed:success", got)
 	}
-	if crs[0].Output.Title != "Passed · 100/100" || crs[0].ExternalID != fmt.Sprint(id) || crs[0].DetailsURL != fmt.Sprintf("http://holdfast.test/runs/%d", id) {
+	if crs[0].Output.Title != "Passed · 100/100" || crs[0].ExternalID != fmt.Sprint(id) || crs[0].DetailsURL != "http://holdfast.test/runs/"+p.reportToken(id) {
 		t.Fatalf("check run %+v", crs[0])
 	}
 	if cs := p.fake.Comments(pubOwner, pubName, 3); len(cs) != 1 || !strings.Contains(cs[0].Body, "Passed") {
@@ -368,4 +368,13 @@ func TestWorkersWithoutAGraderHaveATimeout(t *testing.T) {
 	if got := (&FinalGradeWorker{}).Timeout(nil); got != want {
 		t.Errorf("final grade: %s; want %s", got, want)
 	}
+}
+
+func (p *publisher) reportToken(id int64) string {
+	p.t.Helper()
+	token, err := p.st.ReportToken(context.Background(), id)
+	if err != nil || len(token) != 64 {
+		p.t.Fatalf("run %d's report token %q, %v", id, token, err)
+	}
+	return token
 }
