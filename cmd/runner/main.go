@@ -44,6 +44,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return compareCmd(ctx, args[1:], stdout, stderr, log, catalog.Lookup)
 	case "janitor":
 		return janitor(ctx, args[1:], stderr, log)
+	case "stability":
+		return stability(ctx, args[1:], stdout, stderr, log)
 	case "challenges":
 		return challenges(stdout, stderr)
 	case "work":
@@ -72,6 +74,10 @@ func usage(w io.Writer) {
       Build the images of the submissions in DIR... the way the grader does, without grading;
       a later grading of the same files reuses the image. Exit 0 when all built, 1 when one
       did not, 2, 3 as above.
+  runner stability --challenge SLUG [--runs 20] [--stress] DIR...
+      Grade each DIR --runs times and print, per scenario, how often it passed and failed.
+      A scenario that flips is a grader defect. --stress loads every core with stress-ng.
+      Exit 0 with no flip, 1 with one, 2, 3 as above. A benchmark: not run in CI.
   runner work
       Grade the pushes the GitHub App queues (River worker). Configuration from the
       environment (see README.md); SIGTERM stops taking jobs and finishes or hands back the
