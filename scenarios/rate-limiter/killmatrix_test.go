@@ -21,6 +21,11 @@ var killMatrix = []scenariotest.Row{
 	{Dir: "broken-refresh-expiry", Fails: []string{"recovery_after_window"}},
 	{Dir: "broken-fail-open", Fails: []string{"redis_outage", "redis_unresponsive"}},
 	{Dir: "broken-no-redis-timeout", Fails: []string{"redis_outage", "redis_unresponsive"}},
+	{Dir: "broken-window-from-first-request", Fails: []string{"recovery_after_window"}},
+	{Dir: "broken-redis-retry", Fails: []string{"redis_unresponsive"}},
+	{Dir: "broken-healthz-pings-redis", Fails: []string{"redis_outage", "redis_unresponsive"}},
+	{Dir: "broken-ready-before-redis", Fails: []string{"ready_only_with_redis"}},
+	{Dir: "broken-client-id-length-only", Fails: []string{"basic_limit"}},
 }
 
 func challenge(t *testing.T) grading.Challenge {
@@ -38,14 +43,19 @@ func TestKillMatrix(t *testing.T) { scenariotest.KillMatrix(t, challenge(t), kil
 func TestVerdictsAreStable(t *testing.T) {
 	scenariotest.Stable(t, challenge(t), []scenariotest.Repeat{
 		{Dir: "reference", Scenario: "burst_across_replicas", Runs: 2, Pass: true},
-		{Dir: "reference", Scenario: "recovery_after_window", Runs: 1, Pass: true},
+		{Dir: "reference", Scenario: "recovery_after_window", Runs: 2, Pass: true},
 		{Dir: "reference", Scenario: "redis_outage", Runs: 2, Pass: true},
-		{Dir: "reference", Scenario: "redis_unresponsive", Runs: 2, Pass: true},
+		{Dir: "reference", Scenario: "redis_unresponsive", Runs: 3, Pass: true},
+		{Dir: "reference", Scenario: "ready_only_with_redis", Runs: 2, Pass: true},
 		{Dir: "reference-ts", Scenario: "burst_across_replicas", Runs: 2, Pass: true},
-		{Dir: "reference-ts", Scenario: "redis_unresponsive", Runs: 2, Pass: true},
+		{Dir: "reference-ts", Scenario: "recovery_after_window", Runs: 2, Pass: true},
+		{Dir: "reference-ts", Scenario: "redis_unresponsive", Runs: 3, Pass: true},
 		{Dir: "broken-get-then-incr", Scenario: "burst_across_replicas", Runs: 2, Pass: false},
 		{Dir: "broken-refresh-expiry", Scenario: "recovery_after_window", Runs: 2, Pass: false},
+		{Dir: "broken-window-from-first-request", Scenario: "recovery_after_window", Runs: 2, Pass: false},
 		{Dir: "broken-no-redis-timeout", Scenario: "redis_outage", Runs: 2, Pass: false},
+		{Dir: "broken-redis-retry", Scenario: "redis_unresponsive", Runs: 2, Pass: false},
+		{Dir: "broken-ready-before-redis", Scenario: "ready_only_with_redis", Runs: 2, Pass: false},
 	})
 }
 

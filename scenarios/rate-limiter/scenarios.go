@@ -3,6 +3,7 @@ package ratelimiter
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 	"strings"
 	"time"
@@ -15,16 +16,17 @@ import (
 const Slug = "rate-limiter"
 
 // Scenarios returns the challenge's scenario table in the order it runs: the limit itself
-// first, Redis faults last.
+// first, Redis faults last, and last of all the one that restarts a replica.
 func Scenarios() []scenarios.Scenario {
 	return []scenarios.Scenario{
 		{Slug: "basic_limit", Title: "One client's requests are admitted up to the limit, then refused with 429, across both replicas", Weight: 15, Visibility: scenarios.Public, Run: basicLimit},
 		{Slug: "rejection_headers", Title: "Answers carry RateLimit-Policy and RateLimit; a 429 carries Retry-After", Weight: 15, Visibility: scenarios.Public, Run: rejectionHeaders},
 		{Slug: "burst_across_replicas", Title: "A burst spread over both replicas admits no more than the limit", Weight: 20, Visibility: scenarios.Public, Run: burstAcrossReplicas},
 		{Slug: "client_isolation", Title: "A client over its limit does not use up another client's", Weight: 15, Visibility: scenarios.Public, Run: clientIsolation},
-		{Slug: "recovery_after_window", Title: "A client retrying while limited is admitted again once Retry-After has passed", Weight: 10, Visibility: scenarios.Public, Run: recoveryAfterWindow},
-		{Slug: "redis_outage", Title: "With Redis down, requests get a quick 503 and nothing is admitted; service resumes when it is back", Weight: 15, Visibility: scenarios.Public, Run: redisDown},
-		{Slug: "redis_unresponsive", Title: "With Redis silent, requests still get a quick 503; service resumes when it answers again", Weight: 10, Visibility: scenarios.Hidden, Run: redisSilent},
+		{Slug: "recovery_after_window", Title: "A client limited late in a window is told to come back when the Unix-aligned window ends, and is admitted then, though it kept retrying", Weight: 10, Visibility: scenarios.Public, Run: recoveryAfterWindow},
+		{Slug: "redis_outage", Title: "With Redis down, requests get a 503 within 1 s and nothing is admitted, /healthz stays 200; service resumes when Redis is back", Weight: 15, Visibility: scenarios.Public, Run: redisDown},
+		{Slug: "redis_unresponsive", Title: "With Redis silent, requests still get a 503 within 1 s and /healthz stays 200; service resumes when it answers again", Weight: 10, Visibility: scenarios.Hidden, Run: redisSilent},
+		{Slug: "ready_only_with_redis", Title: "A replica that starts while Redis refuses connections keeps running and answers /healthz 503 until it reaches Redis", Weight: 5, Visibility: scenarios.Hidden, Disruptive: true, Timeout: 25 * time.Second, Run: readyOnlyWithRedis},
 	}
 }
 
@@ -36,11 +38,13 @@ func basicLimit(ctx context.Context, h *scenarios.Harness) error {
 	for _, c := range []struct{ what, id string }{
 		{"no X-Client-Id header", ""},
 		{"an X-Client-Id of 65 characters", strings.Repeat("c", 65)},
+		{"the X-Client-Id \"hf:other\" (a colon)", "hf:other"},
+		{"the X-Client-Id \"hf other\" (a space)", "hf other"},
 	} {
 		r := h.Do(ctx, hit(c.id, 0))
 		if r.Err != nil || r.Status != http.StatusBadRequest {
 			return scenarios.Failf("400 Bad Request for a request with "+c.what,
-				"Validate X-Client-Id (1 to 64 letters, digits, '.', '_' or '-') before counting it or calling the downstream.",
+				"Validate X-Client-Id — 1 to 64 characters, each a letter, a digit, '.', '_' or '-' — before counting it or calling the downstream: an id with ':' or a space could collide with another client's Redis key.",
 				"%s", r.Describe())
 		}
 	}
@@ -229,6 +233,11 @@ func clientIsolation(ctx context.Context, h *scenarios.Harness) error {
 // pollEvery is how often a limited client retries in recovery_after_window.
 const pollEvery = 250 * time.Millisecond
 
+// recoverOffset is how far into a window the limited client's round starts in
+// recovery_after_window: past the middle, so the Unix-aligned window ends within a second of
+// its 429 — sooner than a window counted from the client's first request would.
+const recoverOffset = 1100 * time.Millisecond
+
 func recoveryAfterWindow(ctx context.Context, h *scenarios.Harness) error {
 	since, err := h.Agent.LastCall(ctx)
 	if err != nil {
@@ -236,7 +245,7 @@ func recoveryAfterWindow(ctx context.Context, h *scenarios.Harness) error {
 	}
 	var client string
 	var rs []scenarios.Response
-	fits, err := fitWindow(ctx, func(ctx context.Context) {
+	w, fits, err := fitWindowAt(ctx, recoverOffset, func(ctx context.Context) {
 		client = newClient("recover")
 		rs = sequential(ctx, h, client, Limit+1)
 	})
@@ -258,10 +267,22 @@ func recoveryAfterWindow(ctx context.Context, h *scenarios.Harness) error {
 		rs = append(rs, h.Do(ctx, hit(client, 0)))
 	}
 	limitedAt := time.Now()
-	ra, err := retryAfter(rs[len(rs)-1], 1, int(Window.Seconds()), "a 429",
+	limited := rs[len(rs)-1]
+	ra, err := retryAfter(limited, 1, int(Window.Seconds()), "a 429",
 		"Send Retry-After with the seconds until the client's window ends, rounded up to a whole number (never 0).")
 	if err != nil {
 		return err
+	}
+	if fits {
+		// The round ran inside w, more than a second after w began: the 429 came less than a
+		// second before w ends, so both Retry-After and t are 1.
+		_, reset, err := rateLimitHeaders(limited, "the 429")
+		if err != nil {
+			return err
+		}
+		if ra != 1 || reset != 1 {
+			return notAligned(w, limitedAt, ra, reset, calls[0].Start)
+		}
 	}
 	due := limitedAt.Add(time.Duration(ra) * time.Second)
 
@@ -282,9 +303,7 @@ func recoveryAfterWindow(ctx context.Context, h *scenarios.Harness) error {
 		case r.Err != nil || r.Status != http.StatusTooManyRequests:
 			return scenarios.Failf("200 or 429 for a limited client's retries", hintFor(r), "%s", r.Describe())
 		case !sent.Before(due):
-			return scenarios.Failf(fmt.Sprintf("a request sent %s after a 429 with Retry-After: %d to be admitted", sent.Sub(limitedAt).Round(10*time.Millisecond), ra),
-				"Retry-After must say when the client's window ends. A rejected request must not push the window back: key the count by the window's number (Unix time / 2 s), or set the key's expiry only when the key is created.",
-				"%s (retries every %s since the 429: %s)", r.Describe(), pollEvery, statusList(tries))
+			return stillLimited(ctx, h, client, windowAt(limitedAt), calls[0].Start, limitedAt, ra, sent, tries)
 		}
 	}
 	// The new window gives the full limit again.
@@ -301,6 +320,61 @@ func recoveryAfterWindow(ctx context.Context, h *scenarios.Harness) error {
 		return err
 	}
 	return spanBound(calls, client)
+}
+
+// clock renders a moment for a learner, to the millisecond.
+func clock(t time.Time) string { return t.UTC().Format("15:04:05.000") }
+
+// notAligned explains a 429 whose Retry-After or t does not count to the end of the Unix-aligned
+// window w. first is when the downstream got the client's first admitted request: a Retry-After
+// that counts to a window's length after it shows a window begun by the client's first request.
+func notAligned(w window, limitedAt time.Time, ra int, reset int64, first time.Time) error {
+	expected := fmt.Sprintf("Retry-After: 1 and RateLimit t=1 on a 429 answered at %s: the Unix-aligned window [%s, %s) in which the client used up its limit ends %s later",
+		clock(limitedAt), clock(w.start), clock(w.end), w.end.Sub(limitedAt).Round(time.Millisecond))
+	hint := "Windows are aligned to Unix time, the same for every client: window n = floor(unix_ms / 2000) ends at (n+1)·2000 ms. Send the seconds until then, rounded up, in both Retry-After and t."
+	if anchored := int(math.Ceil(first.Add(Window).Sub(limitedAt).Seconds())); ra == anchored && ra != 1 {
+		hint = fmt.Sprintf("Your window runs %s from the client's first request (the downstream got it at %s), not from the Unix-aligned boundary: a client that starts late in a window must still be reset at its end. Key the count by the window number n = floor(unix_ms / 2000), the same for every client, and send the seconds until (n+1)·2000 ms.",
+			Window, clock(first))
+	}
+	return scenarios.Failf(expected, hint, "Retry-After: %d and RateLimit t=%d", ra, reset)
+}
+
+// stillLimited diagnoses a limited client refused after its Retry-After had passed: it keeps
+// retrying until a window's length after the client's first admitted request (first, from the
+// downstream's record) to tell a window that began with that request from one that each
+// refused request pushes back.
+func stillLimited(ctx context.Context, h *scenarios.Harness, client string, w window, first, limitedAt time.Time, ra int, refusedAt time.Time, tries []scenarios.Response) error {
+	expected := fmt.Sprintf("a request sent %s after a 429 with Retry-After: %d to be admitted: the Unix-aligned window [%s, %s) that limited the client had ended",
+		refusedAt.Sub(limitedAt).Round(10*time.Millisecond), ra, clock(w.start), clock(w.end))
+	end := first.Add(Window + 300*time.Millisecond)
+	var back time.Time
+	for back.IsZero() && time.Now().Before(end) {
+		if err := sleep(ctx, pollEvery); err != nil {
+			return err
+		}
+		sent := time.Now()
+		r := h.Do(ctx, hit(client, len(tries)%h.Replicas()+1))
+		tries = append(tries, r)
+		if r.Err == nil && r.Status == http.StatusOK {
+			back = sent
+		}
+	}
+	switch {
+	case back.IsZero():
+		return scenarios.Failf(expected,
+			"A refused request must not push the window back. Count each request in the window it arrives in — key the count by the window number n = floor(unix_ms / 2000) — and let the key expire after that window, whatever the client keeps sending.",
+			"429 to every retry until %s, %s after the window ended (retries every %s since the 429: %s)",
+			clock(time.Now()), time.Since(w.end).Round(10*time.Millisecond), pollEvery, statusList(tries))
+	case !back.Before(first.Add(Window - 300*time.Millisecond)):
+		return scenarios.Failf(expected,
+			fmt.Sprintf("Your window runs %s from the client's first request, not from the Unix-aligned boundary. Key the count by the window number n = floor(unix_ms / 2000), the same for every client, and send the seconds until (n+1)·2000 ms in Retry-After.", Window),
+			"429 until %s: admitted again only %s after the client's first admitted request (%s), %s after the aligned window ended (retries every %s: %s)",
+			clock(back), back.Sub(first).Round(10*time.Millisecond), clock(first), back.Sub(w.end).Round(10*time.Millisecond), pollEvery, statusList(tries))
+	default:
+		return scenarios.Failf(expected,
+			"Retry-After must say when the client's window ends: the first request after it is admitted.",
+			"429, admitted again only at %s (retries every %s since the 429: %s)", clock(back), pollEvery, statusList(tries))
+	}
 }
 
 func redisDown(ctx context.Context, h *scenarios.Harness) error {
@@ -326,15 +400,21 @@ func redisFault(ctx context.Context, h *scenarios.Harness, fault, restore agent.
 	if err := h.Agent.Fault(ctx, "redis", fault); err != nil {
 		return fmt.Errorf("redis fault: %w", err)
 	}
-	bound := OutageDeadline + OutageSlack
+	restored := false
+	defer func() {
+		if !restored { // a failure below: give Redis back before the grader checks on the replicas
+			restoreRedis(ctx, h, restore)
+		}
+	}()
 	for i := range outageRequests {
 		req := hit(client, i%h.Replicas()+1)
-		req.Timeout = bound + 2*time.Second
+		req.Timeout = OutageDeadline + 3*time.Second
 		r := h.Do(ctx, req)
-		if r.Err != nil || r.Duration > bound {
-			return scenarios.Failf(fmt.Sprintf("an answer within %s while %s", OutageDeadline, while),
-				"Give every Redis call a short deadline (a few hundred milliseconds), do not queue commands while disconnected, and answer 503 when it passes.",
-				"%s after %s", r.Describe(), r.Duration.Round(time.Millisecond))
+		if r.Err != nil || r.Duration > OutageDeadline {
+			return scenarios.Failf(fmt.Sprintf("an answer within %s while %s, measured from outside", OutageDeadline, while),
+				fmt.Sprintf("Your answer took %s. Give the whole Redis step of a request — every attempt, reconnection and retry included — one deadline of a few hundred milliseconds, do not queue commands while disconnected, and answer 503 when it passes: with 500 ms, a service answers in 0.5–0.7 s even on a busy machine.",
+					r.Duration.Round(10*time.Millisecond)),
+				"%s after %s (replica %d)", r.Describe(), r.Duration.Round(time.Millisecond), req.Replica)
 		}
 		if r.Status != http.StatusServiceUnavailable {
 			hint := "Answer 503 when the limiter cannot reach Redis."
@@ -343,8 +423,17 @@ func redisFault(ctx context.Context, h *scenarios.Harness, fault, restore agent.
 			}
 			return scenarios.Failf(fmt.Sprintf("503 Service Unavailable while %s", while), hint, "%s", r.Describe())
 		}
-		if _, err := retryAfter(r, 1, int(Window.Seconds()), "a 503", "Send Retry-After: 1 with the 503."); err != nil {
+		if _, err := retryAfter(r, 1, 1, "a 503", "Send Retry-After: 1 with the 503."); err != nil {
 			return err
+		}
+	}
+	// The service is alive while Redis is gone: it answers, with 503s. Its /healthz says so.
+	for replica := 1; replica <= h.Replicas(); replica++ {
+		r := h.Do(ctx, scenarios.Request{Path: "/healthz", Replica: replica, Timeout: 2 * time.Second})
+		if r.Err != nil || r.Status != http.StatusOK {
+			return scenarios.Failf(fmt.Sprintf("GET /healthz 200 on replica %d while %s: once a replica has reached Redis, /healthz stays 200 whatever Redis does", replica, while),
+				"Keep /healthz about the process, not about Redis: answer 200 once the first connection to Redis has worked, and do not ask Redis again on each call. While Redis is gone the service is alive and answers 503 by itself.",
+				"%s, while the same replica answered /api/resource with 503 as it should", r.Describe())
 		}
 	}
 	calls, err := admitted(ctx, h, since, client)
@@ -357,6 +446,7 @@ func redisFault(ctx context.Context, h *scenarios.Harness, fault, restore agent.
 			"%d call(s) for %s", len(calls), client)
 	}
 
+	restored = true
 	if err := h.Agent.Fault(ctx, "redis", restore); err != nil {
 		return fmt.Errorf("redis restore: %w", err)
 	}
@@ -374,6 +464,103 @@ func redisFault(ctx context.Context, h *scenarios.Harness, fault, restore agent.
 				"Let the Redis client reconnect by itself, and drop a connection whose command timed out: its late replies would be read as the answers to later commands.",
 				"still %s", last.Describe())
 		}
+	}
+	return nil
+}
+
+// restoreRedis lifts a Redis fault after a scenario failed with it in place, so that the
+// grader's health check after the scenario sees the app, not the fault.
+func restoreRedis(ctx context.Context, h *scenarios.Harness, restore agent.Fault) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = h.Agent.Fault(ctx, "redis", restore) // the next scenario's reset clears it anyway
+}
+
+// readyOnlyWithRedis restarts one replica while Redis refuses connections: it must keep running
+// and answer /healthz 503 — it has never reached Redis — until Redis is back, then become ready
+// and admit requests within RecoveryWithin.
+func readyOnlyWithRedis(ctx context.Context, h *scenarios.Harness) error {
+	replica := h.Replicas()
+	svc := scenarios.Replica(replica)
+	if err := h.Agent.Fault(ctx, "redis", agent.Fault{Kind: agent.FaultDown}); err != nil {
+		return fmt.Errorf("redis fault: %w", err)
+	}
+	defer restoreRedis(ctx, h, agent.Fault{Kind: agent.FaultUp})
+	if err := h.Target.Kill(ctx, svc, "SIGKILL"); err != nil {
+		return fmt.Errorf("stop replica %d: %w", replica, err)
+	}
+	if _, err := h.Target.Wait(ctx, svc); err != nil {
+		return fmt.Errorf("wait for replica %d to stop: %w", replica, err)
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	started := make(chan error, 1)
+	startedAt := time.Now()
+	go func() { started <- h.Target.Start(sctx, svc) }() // returns once /healthz answers 200
+	defer func() {
+		cancel()
+		<-started
+	}()
+
+	// While Redis refuses connections: half a second of /healthz answers, never a 200.
+	const watch, watchCap = 500 * time.Millisecond, 10 * time.Second
+	var firstAnswer time.Time
+	var seen []string
+	for time.Since(startedAt) < watchCap && (firstAnswer.IsZero() || time.Since(firstAnswer) < watch) {
+		r := h.Do(ctx, scenarios.Request{Path: "/healthz", Replica: replica, Timeout: time.Second})
+		if r.Err == nil {
+			if firstAnswer.IsZero() {
+				firstAnswer = time.Now()
+			}
+			if len(seen) == 0 || seen[len(seen)-1] != statusWord(r) {
+				seen = append(seen, statusWord(r))
+			}
+		}
+		if r.Err == nil && r.Status == http.StatusOK {
+			probe := h.Do(ctx, hit(newClient("ready"), replica))
+			return scenarios.Failf(fmt.Sprintf("GET /healthz 503 on replica %d, restarted while Redis refuses connections: it has never reached Redis", replica),
+				"Answer /healthz 503 until your first connection to Redis works (a PING that succeeds), then 200: the grader sends traffic as soon as /healthz says 200.",
+				"200 %s after the restart, while /api/resource on the same replica answered %s", time.Since(startedAt).Round(10*time.Millisecond), probe.Describe())
+		}
+		select {
+		case err := <-started:
+			started <- err // for the deferred wait
+			if err != nil {
+				if f, ok := scenarios.AsFailure(err); ok {
+					f.Expected = fmt.Sprintf("replica %d, restarted while Redis refuses connections, to keep running and answer /healthz 503 until it reaches Redis", replica)
+					f.Hint = "Never crash because Redis is not there yet: connect lazily or retry in the background, and answer 503 meanwhile."
+					return f
+				}
+				return err
+			}
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if err := h.Agent.Fault(ctx, "redis", agent.Fault{Kind: agent.FaultUp}); err != nil {
+		return fmt.Errorf("redis restore: %w", err)
+	}
+	upAt := time.Now()
+	select {
+	case err := <-started:
+		started <- err
+		if err != nil {
+			return err
+		}
+	case <-time.After(RecoveryWithin):
+		return scenarios.Failf(fmt.Sprintf("replica %d to answer /healthz 200 within %s after Redis accepted connections again", replica, RecoveryWithin),
+			"Keep retrying the connection to Redis in the background (every few hundred milliseconds), and answer /healthz 200 as soon as it works.",
+			"/healthz answered %s since the restart, still not 200 after %s", strings.Join(seen, " then "), RecoveryWithin)
+	}
+	var last scenarios.Response
+	ok := h.WaitFor(ctx, max(time.Until(upAt.Add(RecoveryWithin)), 0), 200*time.Millisecond, func(ctx context.Context) bool {
+		req := hit(newClient("ready"), replica)
+		req.Timeout = 2 * time.Second
+		last = h.Do(ctx, req)
+		return last.Err == nil && last.Status == http.StatusOK
+	})
+	if !ok {
+		return scenarios.Failf(fmt.Sprintf("replica %d, once /healthz said 200, to admit requests within %s after Redis came back", replica, RecoveryWithin),
+			"Say ready only when the limiter can count: after your first successful connection to Redis.", "still %s", last.Describe())
 	}
 	return nil
 }

@@ -1,0 +1,187 @@
+// Command ratelimiter is a BROKEN variant of the rate-limiter reference: each client's window
+// starts with its first request. The key is the client id alone; the request that creates it
+// also sets its expiry to the 2-second window (EXPIRE … NX), and Retry-After and t are the
+// key's time left. Counting is atomic and shared, but windows are not aligned to Unix time: a
+// client whose first request comes 1.1 s into a window is reset 2 s later, not when that window
+// ends 0.9 s later. Everything else is the reference.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"regexp"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+const (
+	limit             = 10              // requests admitted per client per window
+	window            = 2 * time.Second // fixed windows, aligned to Unix time
+	policy            = `"default";q=10;w=2`
+	redisTimeout      = 500 * time.Millisecond // one Redis round trip; 503 beyond it
+	downstreamTimeout = 5 * time.Second
+)
+
+var clientIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+type server struct {
+	rdb        *redis.Client
+	downstream string
+	client     *http.Client
+}
+
+func main() {
+	opts, err := redis.ParseURL(getenv("REDIS_URL", "redis://redis:6379/0"))
+	if err != nil {
+		log.Fatalf("REDIS_URL: %v", err)
+	}
+	// Fail fast instead of retrying: a request waits for Redis at most redisTimeout, and a
+	// connection that timed out is discarded (go-redis never reuses one after a timeout).
+	opts.DialTimeout = redisTimeout
+	opts.ReadTimeout = redisTimeout
+	opts.WriteTimeout = redisTimeout
+	opts.PoolTimeout = redisTimeout
+	opts.MaxRetries = -1
+	opts.DialerRetries = 1 // a refused connection fails at once, not after 5 dials 100 ms apart
+	opts.ContextTimeoutEnabled = true
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+
+	s := &server{rdb: rdb, downstream: getenv("DOWNSTREAM_URL", "http://downstream:8070"),
+		client: &http.Client{Timeout: downstreamTimeout}}
+	mux := http.NewServeMux()
+	// Ready once Redis answered a first PING, so that the first requests do not all pay for
+	// (or time out on) the first connections; from then on /healthz stays 200 whatever Redis
+	// does.
+	var ready atomic.Bool
+	go func() {
+		for !ready.Load() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			if err := rdb.Ping(ctx).Err(); err == nil {
+				ready.Store(true)
+			}
+			cancel()
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if !ready.Load() {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "waiting for Redis"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /api/resource", s.resource)
+
+	srv := &http.Server{Addr: ":" + getenv("PORT", "3000"), Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		stop := make(chan os.Signal, 1)
+		signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+		<-stop
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}()
+	log.Printf("listening on %s (%s)", srv.Addr, getenv("INSTANCE_ID", "app"))
+	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Fatal(err)
+	}
+}
+
+// resource handles GET /api/resource: count the hit, then admit (call the downstream) or
+// reject with 429.
+func (s *server) resource(w http.ResponseWriter, r *http.Request) {
+	id := r.Header.Get("X-Client-Id")
+	if !clientIDPattern.MatchString(id) {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "X-Client-Id must be 1 to 64 letters, digits, '.', '_' or '-'"})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), redisTimeout)
+	count, left, err := s.hit(ctx, id)
+	cancel()
+	if err != nil {
+		log.Printf("rate limit check for %s: %v", id, err)
+		w.Header().Set("Retry-After", "1")
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "rate limiter unavailable"})
+		return
+	}
+
+	// Seconds until this client's window ends, rounded up: 1 or 2.
+	reset := (left.Milliseconds() + 999) / 1000
+	w.Header().Set("RateLimit-Policy", policy)
+	w.Header().Set("RateLimit", fmt.Sprintf(`"default";r=%d;t=%d`, max(0, limit-count), reset))
+	if count > limit {
+		w.Header().Set("Retry-After", fmt.Sprint(reset))
+		writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": "rate limit exceeded"})
+		return
+	}
+	if err := s.work(r.Context(), id); err != nil {
+		log.Printf("downstream for %s: %v", id, err)
+		writeJSON(w, http.StatusBadGateway, map[string]string{"error": "downstream failed"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"client": id, "remaining": max(0, limit-count)})
+}
+
+// hit counts one request of client id and returns the count so far and the time left in the
+// client's window. The request that creates the key starts the window: EXPIRE NX sets the
+// expiry only then. INCR, EXPIRE NX and PTTL run in one MULTI/EXEC.
+func (s *server) hit(ctx context.Context, id string) (int64, time.Duration, error) {
+	key := "ratelimit:" + id
+	var incr *redis.IntCmd
+	var ttl *redis.DurationCmd
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		incr = p.Incr(ctx, key)
+		p.ExpireNX(ctx, key, window)
+		ttl = p.PTTL(ctx, key)
+		return nil
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	return incr.Val(), ttl.Val(), nil
+}
+
+// work is the admitted request's real work: one call to the downstream service.
+func (s *server) work(ctx context.Context, id string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.downstream+"/work?client="+url.QueryEscape(id), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return nil
+}
+
+func getenv(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	if err := json.NewEncoder(w).Encode(v); err != nil {
+		log.Printf("write response: %v", err)
+	}
+}
