@@ -6,6 +6,9 @@
 //
 // The incident scenarios reproduce the page (a price import, then one with a slow catalog) and
 // count the catalog calls the downstream fake recorded; the regression scenarios hold the rest of
-// the contract (caching, freshness after an update, the retry budget), so that a fix of the
-// symptom (a longer timeout, more retries) or a fix that breaks something else is caught.
+// the contract (caching, freshness after an update, the retry budget — exactly 3 attempts, not
+// fewer, not more —, the currency and price checks, price writes sent once and given 2 s), so
+// that a fix of the symptom (a longer timeout, more retries, no retries) or a fix that breaks
+// something else is caught. Every property the brief numbers maps to the scenarios that check
+// it (killmatrix_test.go), and a failure says what the catalog's record shows.
 package debugretrystorm

@@ -95,7 +95,7 @@ func header(c agent.Call, name string) string {
 // write names its instance and carries an integer token, a token belongs to one holder only, and
 // a holder stops writing under a token as soon as the store refused it.
 func checkHistory(ws []write) error {
-	owner := map[int64]string{}
+	owner := map[int64]write{} // each token's first write
 	refusedAt := map[int64]write{}
 	after := map[int64][]write{}
 	for _, w := range ws {
@@ -109,12 +109,13 @@ func checkHistory(ws []write) error {
 				"Set the X-Instance-Id header to the INSTANCE_ID environment variable.",
 				"a write under token %d without X-Instance-Id", w.Token)
 		}
-		if prev, ok := owner[w.Token]; ok && prev != w.Instance {
-			return scenarios.Failf(fmt.Sprintf("each fencing token to be used by one holder only (token %d was first used by %s)", w.Token, prev),
-				"Take a new token, greater than every token before, each time the lock is acquired: INCR a counter in the same atomic step as SET NX PX, or right after it succeeds.",
-				"%s also wrote under token %d: %s", w.Instance, w.Token, describeWrites(ws, 8))
+		prev, ok := owner[w.Token]
+		if ok && prev.Instance != w.Instance {
+			return explainTokenOrder(prev, w)
 		}
-		owner[w.Token] = w.Instance
+		if !ok {
+			owner[w.Token] = w
+		}
 		if _, ok := refusedAt[w.Token]; ok {
 			after[w.Token] = append(after[w.Token], w)
 			continue
@@ -162,13 +163,17 @@ func expectComplete(ws []write, instance string, token int64, what string) error
 	}
 	if !ok {
 		hint := fmt.Sprintf("Write steps 1 to %d in order with POST $DOWNSTREAM_URL%s, body {\"step\": n}, the run's Fencing-Token and X-Instance-Id, and answer 200 only when every step was accepted.", Steps, StorePath)
+		actual := fmt.Sprintf("the store's record for token %d: %s", token, describeWrites(mine, Steps+2))
 		for _, w := range mine {
-			if w.refused() {
-				hint = "The store refused one of this run's writes: someone else took the lock while this run still held it. A lock must only be deleted by its owner (compare-and-delete), and a new token taken only by a new owner."
+			if w.refused() && len(mine) > 0 {
+				hint = "Another run took the lock while this run held a live lease: only the lock's owner may delete it (compare-and-delete), and both replicas must take the same Redis key with SET NX PX."
+				if in := newerWriters(ws, mine[0].Seq, w.Seq, token); len(in) > 0 {
+					actual += fmt.Sprintf("; before the refusal of step %d, %s", w.Step, describeWrites(in, 2))
+				}
 				break
 			}
 		}
-		return scenarios.Failf(expected, hint, "the store's record for token %d: %s", token, describeWrites(mine, Steps+2))
+		return scenarios.Failf(expected, hint, "%s", actual)
 	}
 	for i := 1; i < len(mine); i++ {
 		if gap := mine[i].Start.Sub(mine[i-1].End); gap < minStepGap {

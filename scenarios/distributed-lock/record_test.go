@@ -44,7 +44,7 @@ func TestCheckHistory(t *testing.T) {
 	}{
 		{"one run", []string{"app-1 5 200", "app-1 5 200"}, ""},
 		{"takeover then refused once", []string{"app-1 5 200", "app-2 6 200", "app-1 5 409", "app-2 6 200"}, ""},
-		{"token shared by two holders", []string{"app-1 5 200", "app-2 5 200"}, "used by one holder only"},
+		{"token shared by two holders", []string{"app-1 5 200", "app-2 5 200"}, "token 5 after token 5"},
 		{"writes on after a refusal", []string{"app-1 5 200", "app-2 6 200", "app-1 5 409", "app-1 5 409"}, "stop writing under token 5"},
 		{"no token", []string{"app-1 x 400"}, "integer Fencing-Token"},
 		{"no instance", []string{"- 5 200"}, "X-Instance-Id"},
@@ -85,5 +85,43 @@ func assertFailure(t *testing.T, err error, fragment string) {
 	}
 	if !strings.Contains(f.Expected+" "+f.Actual, fragment) {
 		t.Fatalf("want a failure mentioning %q, got expected %q, actual %q", fragment, f.Expected, f.Actual)
+	}
+}
+
+// TestDiagnosis: a refused first write is told from the store's record — a token that did not
+// increase past one accepted before, or a run that started while another still wrote — and is
+// never put down to the lock when the lock did its job.
+func TestDiagnosis(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		lines   []string
+		refused int    // index of the refused first write
+		want    string // a fragment of the failure
+		notWant string
+	}{
+		{"hi/lo blocks across replicas", []string{"app-1 1 200", "app-2 1001 200", "app-2 1001 200", "app-1 2 409"}, 3,
+			"token 2 after token 1001: app-1 took the lock with token 2 after the store had accepted token 1001 from app-2", "started while"},
+		{"counter in memory, restarted", []string{"app-1 7 200", "app-1 1 409"}, 1, "token 1 after token 7", "across replicas"},
+		{"two runs at once", []string{"app-2 8 200", "app-1 7 409", "app-2 8 200"}, 1, "app-1's run under token 7 started while app-2's run under token 8 was still writing", "token 7 after token 8"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ws := calls(t, tt.lines...)
+			err := explainRefusedStart(ws, ws[tt.refused])
+			assertFailure(t, err, tt.want)
+			f, _ := scenarios.AsFailure(err)
+			if tt.notWant != "" && strings.Contains(f.Actual+f.Hint, tt.notWant) {
+				t.Errorf("the failure says %q: %+v", tt.notWant, f)
+			}
+		})
+	}
+	ws := calls(t, "app-1 5 200", "app-2 5 200")
+	assertFailure(t, explainTokenOrder(ws[0], ws[1]), "token 5 after token 5")
+	// A holder refused after a takeover is not a refused start; a new run refused at once is.
+	hist := calls(t, "app-1 5 200", "app-2 6 200", "app-1 5 409", "app-1 2 409")
+	if starts := refusedStarts(hist, hist); len(starts) != 1 || starts[0].Token != 2 {
+		t.Errorf("refused starts: %+v", starts)
 	}
 }

@@ -27,6 +27,13 @@ const (
 	StepPause = 250 * time.Millisecond
 )
 
+// StoreDeadline is how long a run may wait for the store's answer to one write before it gives
+// up and answers 502; AnswerWithin bounds every trigger's answer.
+const (
+	StoreDeadline = time.Second
+	AnswerWithin  = 5 * time.Second
+)
+
 // What the harness allows on top of the contract's numbers.
 const (
 	// minStepGap is the shortest pause between steps the scenarios accept (StepPause less a
@@ -35,24 +42,30 @@ const (
 	// takeoverSlack is how long after the lease can have run out at the latest a waiting worker
 	// must have taken over: the scenario's own polling and a loaded machine fit well inside it.
 	takeoverSlack = 1500 * time.Millisecond
-	// runTimeout bounds one trigger that runs the job (about 1.1 s of work).
-	runTimeout = 5 * time.Second
+	// runTimeout bounds one trigger that runs the job (about 1.1 s of work): the contract's bound.
+	runTimeout = AnswerWithin
+	// hangAnswer bounds the answer of a run whose first write gets no answer: the write's 1 s
+	// deadline, and as much again for a loaded machine.
+	hangAnswer = 2 * StoreDeadline
 	// pollEvery is how often the harness looks at the store's record or retries a busy lock.
 	pollEvery = 40 * time.Millisecond
 	retryBusy = 200 * time.Millisecond
 )
 
 // Scenarios returns the challenge's scenario table in the order it runs: the plain contract first,
-// the ones that freeze or kill a replica last (the kill last of all: a lock without a lease stays
-// held by a killed worker for good).
+// then a failing store and Redis, then the ones that freeze or kill a replica (the kill last of
+// all: a lock without a lease stays held by a killed worker for good).
 func Scenarios() []scenarios.Scenario {
 	return []scenarios.Scenario{
 		{Slug: "single_run", Title: "A trigger runs the report once under a new fencing token, and frees the lock when done", Weight: 10, Visibility: scenarios.Public, Run: singleRun},
-		{Slug: "concurrent_triggers", Title: "Replicas triggered at the same moment: exactly one runs, round after round", Weight: 20, Visibility: scenarios.Public, Run: concurrentTriggers},
+		{Slug: "concurrent_triggers", Title: "Replicas triggered at the same moment: exactly one runs, round after round", Weight: 15, Visibility: scenarios.Public, Run: concurrentTriggers},
 		{Slug: "refused_write_stops_the_run", Title: "A run stops at the first write the store refuses", Weight: 10, Visibility: scenarios.Hidden, Run: refusedWriteStops},
-		{Slug: "paused_holder_is_fenced", Title: "A holder frozen past its lease is replaced, and its late writes are refused and stop it", Weight: 25, Visibility: scenarios.Public, Disruptive: true, Timeout: 40 * time.Second, Run: pausedHolder},
-		{Slug: "release_only_by_owner", Title: "A holder that lost its lease cannot release the new holder's lock", Weight: 15, Visibility: scenarios.Hidden, Disruptive: true, Timeout: 40 * time.Second, Run: releaseOnlyByOwner},
-		{Slug: "killed_holder_lease_expires", Title: "The lock of a holder killed mid-run frees itself when its lease ends", Weight: 20, Visibility: scenarios.Public, Disruptive: true, Timeout: 40 * time.Second, Run: killedHolder},
+		{Slug: "store_error_answers_502", Title: "A store that answers a write with an error: the run answers 502 and frees the lock", Weight: 5, Visibility: scenarios.Hidden, Run: storeError},
+		{Slug: "store_hang_answers_502", Title: "A store that does not answer: the run gives up after 1 s, answers 502 and frees the lock", Weight: 10, Visibility: scenarios.Public, Run: storeHang},
+		{Slug: "redis_down_answers_503", Title: "With Redis down or silent, every trigger gets a 503 within 5 s and nothing is written", Weight: 5, Visibility: scenarios.Public, Disruptive: true, Run: redisDown},
+		{Slug: "paused_holder_is_fenced", Title: "A holder frozen past its lease is replaced, and its late writes are refused and stop it", Weight: 20, Visibility: scenarios.Public, Disruptive: true, Timeout: 40 * time.Second, Run: pausedHolder},
+		{Slug: "release_only_by_owner", Title: "A holder that lost its lease cannot release the new holder's lock", Weight: 10, Visibility: scenarios.Hidden, Disruptive: true, Timeout: 40 * time.Second, Run: releaseOnlyByOwner},
+		{Slug: "killed_holder_lease_expires", Title: "The lock of a holder killed mid-run frees itself when its lease ends", Weight: 15, Visibility: scenarios.Public, Disruptive: true, Timeout: 40 * time.Second, Run: killedHolder},
 	}
 }
 
@@ -69,7 +82,8 @@ func trigger(ctx context.Context, h *scenarios.Harness, replica int, timeout tim
 	return h.Do(ctx, scenarios.Request{Method: http.MethodPost, Path: RunPath, Replica: replica, Timeout: timeout})
 }
 
-// expectRan checks a 200 {"ran": true, "token": n} and returns n.
+// expectRan checks a 200 {"ran": true, "token": n} and returns n. Callers that can tell a busy
+// lock from a lost run by the store's record use ranOrExplain instead.
 func expectRan(r scenarios.Response, what string) (int64, error) {
 	if r.Status != http.StatusOK {
 		return 0, scenarios.Failf(`200 {"ran": true, "token": n} for `+what, hintFor(r), "%s", r.Describe())
@@ -96,6 +110,25 @@ func expectNotRan(r scenarios.Response, what, hint string) error {
 	}
 	if a.Ran == nil || *a.Ran {
 		return scenarios.Failf(`409 {"ran": false} for `+what, `A run that did not finish answers {"ran": false}.`, "%s", r.Describe())
+	}
+	return nil
+}
+
+// expectFailed checks the answer of a run that took the lock and did not finish: status with
+// {"ran": false, "token": token}, the token the store's record shows it wrote under.
+func expectFailed(r scenarios.Response, status int, token int64, what, hint string) error {
+	expected := fmt.Sprintf(`%d {"ran": false, "token": %d} for %s`, status, token, what)
+	if r.Err != nil || r.Status != status {
+		return scenarios.Failf(expected, hint, "%s", r.Describe())
+	}
+	var a answer
+	if err := scenarios.Decode(r, &a, "the answer to "+what); err != nil {
+		return err
+	}
+	if a.Ran == nil || *a.Ran || a.Token == nil || *a.Token != token {
+		return scenarios.Failf(expected,
+			fmt.Sprintf(`A run that took the lock and did not finish answers {"ran": false, "token": <its fencing token>}; the store's record shows this run wrote under token %d.`, token),
+			"%s", r.Describe())
 	}
 	return nil
 }
@@ -146,16 +179,19 @@ func (p *pending) wait() scenarios.Response {
 	return p.resp
 }
 
-// started is a run seen at work: its trigger and its first write in the store.
+// started is a run seen at work: its trigger and its first write in the store, accepted.
 type started struct {
 	*pending
 	first write
-	seen  time.Time // when the harness saw the first write: the run took the lock before
+	seen  time.Time // when the harness saw the first write answered: the run took the lock before
+	busy  int       // how many triggers on the replica answered 409 before this one took the lock
 }
 
-// begin triggers a run on replica in the background and returns once the store has its first
-// write. A busy lock (409) is retried until the given time; the answer's timeout must cover
-// whatever the scenario does to the run.
+// begin triggers a run on replica in the background and returns once the store has accepted its
+// first write. A busy lock (409, nothing written) is retried until the given time; the answer's
+// timeout must cover whatever the scenario does to the run. A first write the store refused is
+// the learner's failure, explained from the store's record: the run's token was not greater than
+// one the store had accepted.
 func begin(ctx context.Context, h *scenarios.Harness, replica int, until time.Time, timeout time.Duration, what string) (started, error) {
 	var last scenarios.Response
 	for attempt := 0; ; attempt++ {
@@ -169,12 +205,19 @@ func begin(ctx context.Context, h *scenarios.Harness, replica int, until time.Ti
 			if err != nil {
 				return started{}, err
 			}
-			for _, w := range ws {
-				if w.Instance == instance(replica) {
-					return started{pending: p, first: w, seen: time.Now()}, nil
+			first, wrote := firstBy(ws, instance(replica))
+			// A write still in flight has no verdict yet: wait for the store's answer.
+			if wrote && !first.End.IsZero() {
+				if first.refused() {
+					all, err := storeWrites(ctx, h, 0)
+					if err != nil {
+						return started{}, err
+					}
+					return started{}, explainRefusedStart(all, first)
 				}
+				return started{pending: p, first: first, seen: time.Now(), busy: attempt}, nil
 			}
-			if p.finished() {
+			if !wrote && p.finished() {
 				break
 			}
 			if time.Since(p.sent) > runTimeout {
@@ -194,12 +237,22 @@ func begin(ctx context.Context, h *scenarios.Harness, replica int, until time.Ti
 		if time.Now().Add(retryBusy).After(until) {
 			return started{}, scenarios.Failf(fmt.Sprintf("%s to get the lock by %s", what, until.Format("15:04:05.000")),
 				"A lock must expire by itself 2 s after it was taken (SET key value NX PX 2000): a holder that died or froze must not block the others for longer than its lease.",
-				"%d trigger(s) on %s all answered 409, the last %s", attempt+1, instance(replica), last.Describe())
+				"%d trigger(s) on %s all answered 409 without writing, the last %s", attempt+1, instance(replica), last.Describe())
 		}
 		if err := sleep(ctx, retryBusy); err != nil {
 			return started{}, err
 		}
 	}
+}
+
+// firstBy returns inst's first write in ws.
+func firstBy(ws []write, inst string) (write, bool) {
+	for _, w := range ws {
+		if w.Instance == inst {
+			return w, true
+		}
+	}
+	return write{}, false
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
