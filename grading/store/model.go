@@ -155,9 +155,30 @@ func CreateRun(ctx context.Context, tx pgx.Tx, sub Submission) (int64, []int64, 
 	if err := tx.QueryRow(ctx, `INSERT INTO runs (submission_id, branch) VALUES ($1, $2) RETURNING id`, subID, sub.Branch).Scan(&runID); err != nil {
 		return 0, nil, fmt.Errorf("insert run: %w", err)
 	}
+	// Pushes are ordered by when they were received (a recovered delivery by GitHub's first
+	// attempt), not by when they arrived here: the recovery job redelivers newest first, and a
+	// late older push must never supersede a newer one.
+	var at time.Time
+	if err := tx.QueryRow(ctx, `SELECT created_at FROM submissions WHERE id=$1`, subID).Scan(&at); err != nil {
+		return 0, nil, err
+	}
+	var newer int64
+	err := tx.QueryRow(ctx, `SELECT r.id FROM runs r JOIN submissions s ON s.id=r.submission_id
+		WHERE s.assignment_id=$1 AND r.branch=$2 AND r.id <> $3 AND s.created_at > $4
+		ORDER BY s.created_at DESC, r.id DESC LIMIT 1`, sub.AssignmentID, sub.Branch, runID, at).Scan(&newer)
+	switch {
+	case err == nil: // a newer push of the branch is known: this one is stale from the start
+		if _, err := tx.Exec(ctx, `UPDATE runs SET status='superseded', superseded_by=$2 WHERE id=$1`, runID, newer); err != nil {
+			return 0, nil, fmt.Errorf("supersede the late run: %w", err)
+		}
+		return runID, nil, nil
+	case !errors.Is(err, pgx.ErrNoRows):
+		return 0, nil, fmt.Errorf("look for newer runs: %w", err)
+	}
 	rows, err := tx.Query(ctx, `UPDATE runs r SET status='superseded', superseded_by=$1
 		FROM submissions s WHERE r.submission_id=s.id AND s.assignment_id=$2 AND r.branch=$3
-		AND r.id < $1 AND r.status IN ('queued','in_progress') RETURNING r.id`, runID, sub.AssignmentID, sub.Branch)
+		AND r.id <> $1 AND r.status IN ('queued','in_progress') AND s.created_at <= $4 RETURNING r.id`,
+		runID, sub.AssignmentID, sub.Branch, at)
 	if err != nil {
 		return 0, nil, fmt.Errorf("supersede older runs: %w", err)
 	}

@@ -3,8 +3,10 @@ package store_test
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -135,5 +137,53 @@ func TestDeliveriesAreClaimedOnce(t *testing.T) {
 	}
 	if !got[0] || got[1] {
 		t.Fatalf("claims %v; want [true false]", got)
+	}
+}
+
+// TestLatePushNeverSupersedesANewerOne: the recovery job redelivers newest first, so pushes
+// arrive out of order; they are ordered by when they were received (GitHub's first attempt).
+func TestLatePushNeverSupersedesANewerOne(t *testing.T) {
+	t.Parallel()
+	s, a := setup(t)
+	ctx := context.Background()
+	at := func(sha string, received time.Time) (int64, []int64) {
+		t.Helper()
+		var id int64
+		var sup []int64
+		err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) (err error) {
+			id, sup, err = store.CreateRun(ctx, tx, store.Submission{AssignmentID: a.ID, SHA: sha, Ref: "refs/heads/main", Branch: "main", ReceivedAt: received})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id, sup
+	}
+	t0 := time.Now().Add(-time.Minute).UTC().Truncate(time.Second)
+	newest, _ := at(strings.Repeat("c", 40), t0.Add(20*time.Second)) // redelivered first
+	late, sup := at(strings.Repeat("b", 40), t0.Add(10*time.Second)) // then the older ones
+	if len(sup) != 0 {
+		t.Fatalf("a late push superseded %v", sup)
+	}
+	status := func(id int64) (string, *int64) {
+		r, err := s.GetRun(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Status, r.SupersededBy
+	}
+	if st, by := status(late); st != "superseded" || by == nil || *by != newest {
+		t.Fatalf("the late push: %s by %v; want superseded by the newer run %d", st, by, newest)
+	}
+	if st, _ := status(newest); st != "queued" {
+		t.Fatalf("the newest push: %s; want still queued", st)
+	}
+	// A push received after all of them supersedes the newest, as ever.
+	latest, sup := at(strings.Repeat("d", 40), time.Time{})
+	if len(sup) != 1 || sup[0] != newest {
+		t.Fatalf("a new push superseded %v; want [%d]", sup, newest)
+	}
+	if st, _ := status(latest); st != "queued" {
+		t.Fatalf("the latest push: %s", st)
 	}
 }

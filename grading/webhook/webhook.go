@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
@@ -91,6 +92,14 @@ func (h *Handler) serve(r *http.Request) answer {
 	}
 	ctx := r.Context()
 	a, err := h.handle(ctx, event, delivery, p)
+	// A connection the database ended (a Postgres restart: 57P01) fails the first transaction
+	// that takes it from the pool; storing is idempotent per delivery, so try again at once
+	// rather than answer 500 and wait for the recovery scan.
+	for wait := 50 * time.Millisecond; err != nil && wait <= 400*time.Millisecond && ctx.Err() == nil; wait *= 2 {
+		h.log.Warn("webhook: storing the delivery failed; trying again", "event", event, "delivery", delivery, "err", err)
+		time.Sleep(wait)
+		a, err = h.handle(ctx, event, delivery, p)
+	}
 	if err != nil {
 		h.log.Error("webhook", "event", event, "delivery", delivery, "err", err)
 		return reply(http.StatusInternalServerError, "could not store the delivery; Holdfast asks GitHub to redeliver it once it can")

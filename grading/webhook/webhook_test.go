@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -224,5 +226,39 @@ func TestPullRequestsAndInstallations(t *testing.T) {
 	}
 	if resp, out := wt.Deliver(t, e.url, secret, "ping", "ping-1", wt.Load(t, "ping")); resp.StatusCode != http.StatusOK || out["result"] != "pong" {
 		t.Fatalf("ping: %d %v", resp.StatusCode, out)
+	}
+}
+
+// TestDeliveryAfterADatabaseRestartIsStored: a Postgres restart ends the pool's connections
+// (57P01); the first delivery to take one used to be answered 500 and wait for the recovery
+// scan. It is stored at once.
+func TestDeliveryAfterADatabaseRestartIsStored(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	// Warm the pool, then end every connection it holds, as a restart does.
+	conns := make([]*pgxpool.Conn, 0, 3)
+	for range 3 {
+		c, err := e.st.Pool.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	for _, c := range conns {
+		c.Release()
+	}
+	admin, err := pgx.Connect(ctx, e.st.Pool.Config().ConnConfig.ConnString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	var ended int
+	if err := admin.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid()`).Scan(&ended); err != nil || ended == 0 {
+		t.Fatalf("ended %d connections: %v", ended, err)
+	}
+	resp, out := wt.Deliver(t, e.url, secret, "push", "after-restart", push(t))
+	if resp.StatusCode != http.StatusAccepted || out["result"] != "queued" {
+		t.Fatalf("the first delivery after the restart: %d %v; want 202 queued", resp.StatusCode, out)
 	}
 }
