@@ -5,7 +5,8 @@
 # It keeps both cores busy: set-up steps that wait on different things (Debian's mirror, the Go
 # module proxy, the CPU) run side by side, the challenges' submissions build while the platform's
 # packages run two at a time (their sandboxes are told apart by namespace, docker.Config.Namespace),
-# then the challenges' kill matrices run four at a time. Background logs are in $logs.
+# then the challenges' kill matrices run four at a time, with the many-hosts and chaos tests
+# (grading/chaos, on a second Docker engine) beside them. Background logs are in $logs.
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 logs=${TMPDIR:-/tmp}/holdfast-test
 mkdir -p "$logs"
@@ -38,6 +39,14 @@ bash deploy/chromium.sh >"$logs/chromium.log" 2>&1 & # the reviewer pages are te
 chromium=$!
 pids+=("$chromium")
 bash deploy/bootstrap.sh
+# The second Docker engine of the many-hosts and chaos tests (grading/chaos): its daemon now,
+# before any build runs (starting, it removes the first engine's docker0, which the script puts
+# back at once — a build step on it meanwhile would lose its network), then the images a runner
+# needs copied to it from the first (once per machine: ~1 GB, mostly disk), beside the rest.
+bash deploy/second-engine.sh daemon >"$logs/second-engine.log" 2>&1 || { cat "$logs/second-engine.log" >&2; exit 1; }
+bash deploy/second-engine.sh start >>"$logs/second-engine.log" 2>&1 &
+engine2=$!
+pids+=("$engine2")
 eval "$(bash deploy/services.sh)"
 waitfor "$build" "$logs/runner.log" "go build ./cmd/runner"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
@@ -63,10 +72,10 @@ export HOLDFAST_REQUIRE_DOCKER=1 HOLDFAST_REQUIRE_SERVICES=1 HOLDFAST_REQUIRE_BR
 export HOLDFAST_ARTIFACTS=${HOLDFAST_ARTIFACTS:-$PWD/artifacts} # browser screenshots
 
 # 3. The platform (real Docker, Postgres and Chromium), two packages at a time beside the
-# builds; its output is printed when it ends.
+# builds; its output is printed when it ends. grading/chaos runs in step 4.
 say "go test, the platform (log: $logs/platform.log)"
 # shellcheck disable=SC2046 # one argument per package
-go test -p 2 -count=1 -timeout 25m "$@" $(go list ./... | grep -v '/scenarios\(/\|$\)') >"$logs/platform.log" 2>&1 &
+go test -p 2 -count=1 -timeout 25m "$@" $(go list ./... | grep -v '/scenarios\(/\|$\)\|/grading/chaos$') >"$logs/platform.log" 2>&1 &
 platform=$!
 pids+=("$platform")
 
@@ -75,13 +84,21 @@ pids+=("$platform")
 # the platform; later they take seconds): a grading mostly waits on purpose (windows, leases,
 # cooldowns; the CPU was ~60 % busy at three packages), its timing-sensitive scenarios share
 # the CPU with no build, and the stability tests repeat those scenarios under this load.
+# Beside them, outside those four, grading/chaos (~6 min, two gradings at a time at most, mostly
+# waiting on faults, rescues and janitors) uses the CPU they leave idle.
 waitfor "$prebuild" "$logs/prebuild.log" "building the challenges' submissions"
 say "built every challenge's submission: $(grep -c ' built in ' "$logs/prebuild.log") built, $(grep -c 'already built' "$logs/prebuild.log") already built"
 status=0
 if ! wait "$platform"; then status=1; fi
 cat "$logs/platform.log"
-say "the platform's tests ended (exit $status); go test, the scenarios and every challenge's kill matrix"
+waitfor "$engine2" "$logs/second-engine.log" "starting the second Docker engine"
+say "the platform's tests ended (exit $status); go test, the scenarios and every challenge's kill matrix, and beside them the many-hosts and chaos tests (log: $logs/chaos.log)"
+go test -count=1 -timeout 25m "$@" ./grading/chaos >"$logs/chaos.log" 2>&1 &
+chaos=$!
+pids+=("$chaos")
 go test -p 4 -count=1 -timeout 25m "$@" ./scenarios/... || status=1
+if ! wait "$chaos"; then status=1; fi
+cat "$logs/chaos.log"
 if wait "$vet"; then
 	say "go vet passed"
 else
