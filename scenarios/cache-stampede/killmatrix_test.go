@@ -19,8 +19,12 @@ var killMatrix = []scenariotest.Row{
 	{Dir: "broken-local-singleflight", Fails: []string{"hot_key_flush_stampede", "distinct_keys_not_serialised", "expiry_under_load"}},
 	{Dir: "broken-memory-cache", Fails: []string{"read_through", "hot_key_flush_stampede", "distinct_keys_not_serialised", "expiry_under_load"}},
 	{Dir: "broken-global-lock", Fails: []string{"distinct_keys_not_serialised"}},
-	{Dir: "broken-lock-no-release", Fails: []string{"origin_failure_recovery"}},
+	{Dir: "broken-lock-no-release", Fails: []string{"origin_failure_recovery", "crashed_filler_does_not_wedge"}},
 	{Dir: "broken-sleepy-poll", Fails: []string{"stampede_latency"}},
+	{Dir: "broken-no-id-validation", Fails: []string{"invalid_id_rejected"}},
+	{Dir: "broken-all-errors-502", Fails: []string{"origin_failure_recovery"}},
+	{Dir: "broken-lock-no-expiry", Fails: []string{"crashed_filler_does_not_wedge"}},
+	{Dir: "broken-unbounded-wait", Fails: []string{"crashed_filler_does_not_wedge"}},
 }
 
 func challenge(t *testing.T) grading.Challenge {
@@ -50,6 +54,11 @@ func TestVerdictsAreStable(t *testing.T) {
 		{Dir: "broken-local-singleflight", Scenario: "hot_key_flush_stampede", Runs: 2, Pass: false},
 		{Dir: "broken-local-singleflight", Scenario: "expiry_under_load", Runs: 1, Pass: false},
 		{Dir: "broken-global-lock", Scenario: "distinct_keys_not_serialised", Runs: 2, Pass: false},
+		// A filler killed mid-fill: readers must give up within 2.5 s (+1 s), and the lock expire
+		// within 5 s (+1.5 s); waiting for the lock instead takes about 5 s.
+		{Dir: "reference", Scenario: "crashed_filler_does_not_wedge", Runs: 3, Pass: true},
+		{Dir: "reference-py", Scenario: "crashed_filler_does_not_wedge", Runs: 3, Pass: true},
+		{Dir: "broken-unbounded-wait", Scenario: "crashed_filler_does_not_wedge", Runs: 3, Pass: false},
 	})
 }
 
@@ -68,7 +77,7 @@ func TestBriefStatesTheNumbers(t *testing.T) {
 		"**two replicas**", "Fresh for 2 seconds", "up to 4 seconds", "more than 4 s earlier",
 		"after 2 s (`504`)", "waiting 2.5 s", "60 requests at once", "within 800 ms", "300 ms",
 		"10 products never read before, 3 requests each", "within 2 s", "within 1 s of the first",
-		"within 3 s", "`200` within 1 s",
+		"within 3 s", "`200` within 1 s", "expire by itself within\n   5 s", "after waiting 2.5 s",
 	} {
 		if !strings.Contains(brief, want) {
 			t.Errorf("the brief does not say %q", want)

@@ -30,6 +30,8 @@ const (
 	WaitLimit = 2500 * time.Millisecond
 	// OriginLatency is how slow the harness makes the origin in the load scenarios.
 	OriginLatency = 300 * time.Millisecond
+	// LockExpiry bounds how long anything that locks a product may outlive a holder that died.
+	LockExpiry = 5 * time.Second
 )
 
 // What the scenarios send and what they hold the app to.
@@ -48,17 +50,22 @@ const (
 	ageSlack         = 500 * time.Millisecond
 	failureBound     = 3 * time.Second // an error answer while the origin fails or hangs
 	recoveryBound    = time.Second     // the first good answer after the origin recovered
+	fillerLatency    = time.Second     // the origin's latency while the filler that will die works
+	waitSlack        = time.Second     // on top of WaitLimit, for the sandbox under load
+	expirySlack      = 1500 * time.Millisecond
 )
 
 // Scenarios returns the challenge's scenario table in the order it runs.
 func Scenarios() []scenarios.Scenario {
 	return []scenarios.Scenario{
 		{Slug: "read_through", Title: "A product is read through the shared cache, and a flush makes the next read go to the origin", Weight: 10, Visibility: scenarios.Public, Run: readThrough},
+		{Slug: "invalid_id_rejected", Title: "An invalid product id gets 400 and never reaches the origin", Weight: 5, Visibility: scenarios.Public, Run: invalidIDs},
 		{Slug: "hot_key_flush_stampede", Title: "A hot product flushed under 60 concurrent requests is fetched from the origin once", Weight: 25, Visibility: scenarios.Public, Run: hotKeyFlush},
 		{Slug: "stampede_latency", Title: "During a stampede, 95% of requests are answered within 800 ms", Weight: 15, Visibility: scenarios.Public, Run: stampedeLatency},
 		{Slug: "distinct_keys_not_serialised", Title: "Ten cold products requested at once are fetched in parallel, once each", Weight: 15, Visibility: scenarios.Public, Run: distinctProducts},
 		{Slug: "expiry_under_load", Title: "Expiry under steady load refreshes a product one origin call at a time, and never serves it too old", Weight: 15, Visibility: scenarios.Hidden, Run: expiryUnderLoad},
 		{Slug: "origin_failure_recovery", Title: "A failing or hanging origin gets a quick error, nothing is cached, and the product is not left locked", Weight: 20, Visibility: scenarios.Public, Run: originFailure},
+		{Slug: "crashed_filler_does_not_wedge", Title: "A replica killed in the middle of a fill makes others wait at most 2.5 s, and its lock expires", Weight: 10, Visibility: scenarios.Hidden, Disruptive: true, Timeout: 30 * time.Second, Run: crashedFiller},
 	}
 }
 

@@ -120,6 +120,7 @@ func notFoundAndInvalid(ctx context.Context, h *scenarios.Harness) error {
 	}{
 		{"no order_id", fmt.Sprintf(`{"sku":%q,"quantity":1}`, sku)},
 		{"an empty order_id", fmt.Sprintf(`{"order_id":"","sku":%q,"quantity":1}`, sku)},
+		{"an order_id of 129 characters", fmt.Sprintf(`{"order_id":%q,"sku":%q,"quantity":1}`, strings.Repeat("o", 129), sku)},
 		{"quantity 0", fmt.Sprintf(`{"order_id":%q,"sku":%q,"quantity":0}`, id, sku)},
 		{"quantity 101", fmt.Sprintf(`{"order_id":%q,"sku":%q,"quantity":101}`, id, sku)},
 		{"a fractional quantity", fmt.Sprintf(`{"order_id":%q,"sku":%q,"quantity":1.5}`, id, sku)},
@@ -136,17 +137,21 @@ func notFoundAndInvalid(ctx context.Context, h *scenarios.Harness) error {
 	}
 	items := []struct {
 		what string
+		sku  string
 		body string
 	}{
-		{"stock -1", `{"stock":-1}`},
-		{"the stock as a string", `{"stock":"5"}`},
-		{"no stock", `{}`},
+		{"stock -1", sku, `{"stock":-1}`},
+		{"stock 1000001", sku, `{"stock":1000001}`},
+		{"the stock as a string", sku, `{"stock":"5"}`},
+		{"no stock", sku, `{}`},
+		{"a sku of 65 characters", strings.Repeat("s", 65), `{"stock":5}`},
+		{"a sku with a dot", "bad.sku", `{"stock":5}`},
 	}
 	for _, c := range items {
-		r := h.Do(ctx, scenarios.Request{Method: http.MethodPut, Path: itemPath(sku), Body: []byte(c.body)})
+		r := h.Do(ctx, scenarios.Request{Method: http.MethodPut, Path: itemPath(c.sku), Body: []byte(c.body)})
 		if r.Status != http.StatusBadRequest {
 			return scenarios.Failf("400 Bad Request for PUT /api/items/{sku} with "+c.what,
-				"Validate the body: stock is an integer from 0 to 1000000.", "%s", r.Describe())
+				"Validate the sku (1 to 64 letters, digits, - or _) and the body (stock an integer from 0 to 1000000) before storing anything.", "%s", r.Describe())
 		}
 	}
 	return expectStock(ctx, h, sku, 5, "after refused requests (400) for it")
@@ -343,10 +348,12 @@ func concurrentCopies(ctx context.Context, h *scenarios.Harness, prefix string, 
 			return err
 		}
 		for _, got := range seen {
+			if got != seen[0] {
+				return explainStale(ctx, h, sku, scenarios.Failf(expected, hintDisagree, "%s", describeReads(seen)))
+			}
+		}
+		for _, got := range seen {
 			switch {
-			case got != seen[0]:
-				return scenarios.Failf(expected, "The replicas disagree about the stock: one answers from its own memory. Read the stock from Postgres on every GET.",
-					"%s", describeReads(seen))
 			case got < left:
 				return scenarios.Failf(expected, hint, "%s: %d units taken for one order", describeReads(seen), left+1-got)
 			case got > left:
@@ -425,4 +432,114 @@ func lastUnitRetry(ctx context.Context, h *scenarios.Harness) error {
 		return scenarios.Failf(`409 {"error":"sold_out"} for a new order after the last unit was sold`, "Check the stock for every new order_id.", "%s", r.Describe())
 	}
 	return nil
+}
+
+func restockKeepsOrders(ctx context.Context, h *scenarios.Harness) error {
+	sku := newID("restock")
+	if err := putItem(ctx, h, sku, 4, 1); err != nil {
+		return err
+	}
+	o := order{OrderID: newID("restock"), SKU: sku, Quantity: 3, Status: "confirmed"}
+	first := postOrder(ctx, h, o.OrderID, sku, 3, 1)
+	if a, err := classify(first, o, "a new order for 3 of 4"); err != nil {
+		return err
+	} else if a != confirmed {
+		return scenarios.Failf("201 Created for a new order for 3 of 4", "Confirm an order when enough units are left.", "%s", first.Describe())
+	}
+	if err := expectOrder(ctx, h, o, 2); err != nil {
+		return err
+	}
+	if err := putItem(ctx, h, sku, 5, 2); err != nil {
+		return err
+	}
+	seen, err := readEverywhere(ctx, h, sku)
+	if err != nil {
+		return err
+	}
+	for _, got := range seen {
+		if got != seen[0] {
+			return explainStale(ctx, h, sku, scenarios.Failf(`stock 5 on every replica after PUT {"stock": 5} restocked an item (4 put on sale, 3 sold)`,
+				hintDisagree, "%s", describeReads(seen)))
+		}
+	}
+	for _, got := range seen {
+		if got == 5 {
+			continue
+		}
+		// 4 units, 3 sold, then PUT 5: each wrong answer names its own mistake.
+		hint := "Set the stock to the value the PUT sends, exactly."
+		switch got {
+		case 1:
+			hint = "The PUT of an existing item left its stock as it was (1): set it to the value sent, e.g. INSERT … ON CONFLICT (sku) DO UPDATE SET stock = excluded.stock, not ON CONFLICT DO NOTHING."
+		case 2:
+			hint = "The stock is the value sent minus the 3 units sold before the restock: those left the stock when they were sold; set the stock to the value sent, exactly."
+		case 6:
+			hint = "The value sent was added to what was left: a PUT sets the stock to the value sent, it does not add to it."
+		}
+		return scenarios.Failf(`stock 5 on every replica after PUT {"stock": 5} restocked an item (4 put on sale, 3 sold)`, hint, "%s", describeReads(seen))
+	}
+	if err := expectOrder(ctx, h, o, 1); err != nil {
+		if f, ok := scenarios.AsFailure(err); ok {
+			f.Hint = "The order read back before the restock and not after it: a restock changes the stock only, and the orders already confirmed stay with their order_ids."
+		}
+		return err
+	}
+	again := postOrder(ctx, h, o.OrderID, sku, 3, 1)
+	if _, err := classify(again, o, "a retry, after the restock, of an order confirmed before it"); err != nil {
+		return err
+	}
+	if again.Status != http.StatusOK && again.Status != http.StatusCreated {
+		return scenarios.Failf("200 with the same order for a retry, after the restock, of an order confirmed before it",
+			"A restock keeps the orders already confirmed: their retries still get the stored order.", "%s", again.Describe())
+	}
+	if err := expectStock(ctx, h, sku, 5, "after a retry of an order confirmed before the restock"); err != nil {
+		return asRetryFailure(err)
+	}
+	all := order{OrderID: newID("restock"), SKU: sku, Quantity: 5, Status: "confirmed"}
+	r := postOrder(ctx, h, all.OrderID, sku, 5, 2)
+	if a, err := classify(r, all, "a new order for all 5 units after the restock"); err != nil {
+		return err
+	} else if a != confirmed {
+		return scenarios.Failf("201 Created for a new order for all 5 units after the restock",
+			"Check new orders against the stock as the latest PUT set it.", "%s", r.Describe())
+	}
+	return expectStock(ctx, h, sku, 0, "after an order took every unit of the restock")
+}
+
+func soldOutOrderCanRetry(ctx context.Context, h *scenarios.Harness) error {
+	sku := newID("again")
+	if err := putItem(ctx, h, sku, 1, 1); err != nil {
+		return err
+	}
+	id := newID("again")
+	r := postOrder(ctx, h, id, sku, 2, 1)
+	if a, err := classify(r, order{OrderID: id, SKU: sku, Quantity: 2, Status: "confirmed"}, "a new order for 2 with 1 in stock"); err != nil {
+		return err
+	} else if a != soldOut {
+		return scenarios.Failf(`409 {"error":"sold_out"} for a new order for 2 with 1 in stock`,
+			"Refuse an order that asks for more than is left, without taking anything: there are no partial orders.", "%s", r.Describe())
+	}
+	if r := h.Do(ctx, scenarios.Request{Path: "/api/orders/" + pathSeg(id), Replica: 2}); r.Status != http.StatusNotFound {
+		return scenarios.Failf("404 for GET /api/orders/{order_id} of an order that was answered sold_out",
+			"A sold-out order leaves nothing behind: only confirmed orders are stored.", "%s", r.Describe())
+	}
+	// The buyer lowers the quantity and tries the same order_id again: a new order.
+	o := order{OrderID: id, SKU: sku, Quantity: 1, Status: "confirmed"}
+	what := "the same order_id for 1 unit, after it was answered sold_out for 2 (1 in stock)"
+	again := postOrder(ctx, h, id, sku, 1, 2)
+	a, err := classify(again, o, what)
+	if err != nil || a != confirmed {
+		hint := "A sold-out attempt stores nothing, so its order_id is free: the next request with it is a new order, checked against the stock like any other."
+		switch again.Status {
+		case http.StatusUnprocessableEntity:
+			hint = "It was refused as a reuse of an order_id with another quantity, though GET found no order with it. " + hint
+		case http.StatusConflict:
+			hint = "1 unit was left, so an order for 1 is not sold out. If you keep answers by order_id, keep only confirmed orders. " + hint
+		}
+		return scenarios.Failf("201 Created for "+what, hint, "%s", again.Describe())
+	}
+	if err := expectOrder(ctx, h, o, 1); err != nil {
+		return err
+	}
+	return expectStock(ctx, h, sku, 0, "after the order_id refused as sold_out was confirmed for the last unit")
 }

@@ -114,7 +114,7 @@ func checkSale(stock int64, ops []op) error {
 	}
 	if porcupine.CheckOperationsTimeout(stockModel(stock), history, checkTimeout) == porcupine.Illegal {
 		return scenarios.Failf("every answer to be explained by one stock counter that takes orders one at a time, whichever replica answers",
-			"Keep the stock in Postgres only, take units atomically, and read the committed value on every GET: no replica may answer from its own copy.",
+			hintNotLinearizable,
 			"no order of these %d requests explains their answers: %s", len(ops), describeOps(ops, 8))
 	}
 	return nil
@@ -140,10 +140,10 @@ func checkFinalReads(stock, confirmed int64, ops []op, lastBuy time.Duration) er
 		}
 		hint := "Units must leave the stock only with a confirmed order: take them in the order's own transaction and roll it back when the order fails."
 		if f.Stock > want {
-			hint = "Orders were confirmed without their units leaving the stock: two buyers read the same stock and both wrote back stock − 1 (a lost update). Take units with one conditional UPDATE … SET stock = stock - $qty WHERE … AND stock >= $qty, or lock the row first."
+			hint = hintLostUpdate
 		}
 		if len(seen) > 1 && finals[0].Stock != finals[len(finals)-1].Stock {
-			hint = "The replicas disagree about the stock: one answers from its own memory. Read the stock from Postgres on every GET."
+			hint = hintDisagree
 		}
 		return scenarios.Failf(fmt.Sprintf("after the sale, stock %d − %d units confirmed = %d left on every replica", stock, confirmed, want),
 			hint, "GET /api/items/{sku} after the last order was answered: %s", strings.Join(seen, ", "))
@@ -200,7 +200,7 @@ func checkReads(stock int64, ops []op) error {
 		}
 		if r.Stock > stock-done {
 			return scenarios.Failf(fmt.Sprintf("a read to see every order confirmed before it was sent (at most %d left)", stock-done),
-				"Read the stock from Postgres on every GET: a copy kept in one replica's memory misses the orders the other replica takes.",
+				hintStale,
 				"%s after %d units had been confirmed", r, done)
 		}
 		if r.Stock < stock-possible {

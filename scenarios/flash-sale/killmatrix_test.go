@@ -19,7 +19,9 @@ var killMatrix = []scenariotest.Row{
 	{Dir: "broken-check-then-insert", Fails: []string{"order_retry_idempotent", "last_unit_retry"}},
 	{Dir: "broken-stock-check-first", Fails: []string{"last_unit_retry"}},
 	{Dir: "broken-replica-cache", Fails: []string{"basic_buy_and_sold_out", "concurrent_no_oversell", "concurrent_no_false_sold_out",
-		"linearizable_history", "order_retry_idempotent", "last_unit_retry"}},
+		"linearizable_history", "order_retry_idempotent", "last_unit_retry", "restock_keeps_orders", "sold_out_order_can_retry"}},
+	{Dir: "broken-put-insert-only", Fails: []string{"restock_keeps_orders"}},
+	{Dir: "broken-sold-out-remembered", Fails: []string{"sold_out_order_can_retry"}},
 }
 
 func challenge(t *testing.T) grading.Challenge {

@@ -190,32 +190,46 @@ func waitExit(ctx context.Context, h *scenarios.Harness, sig sent) exit {
 	return exit{exited: true, code: code, after: time.Since(sig.sent)}
 }
 
-// judge holds an exit to the contract: gone within the grace period, with code 0.
-func (e exit) judge(expected, stillRunning string) error {
+// judge holds an exit to the contract: gone within the grace period, with code 0. answered are
+// the answers to the transfers in flight at SIGTERM, when the scenario knows them (nil if not).
+func (e exit) judge(expected, stillRunning string, answered []answer) error {
 	switch {
 	case e.err != nil:
 		return e.err
 	case !e.exited:
 		return scenarios.Failf(expected,
-			"Handle SIGTERM (as PID 1 in a container, Node and Python get no default handler: without one the signal is ignored), "+
-				"drain, then exit. Do not let kept-alive connections keep the server open: answer with Connection: close while draining, "+
-				"or close idle connections (Node: server.closeIdleConnections() / closeAllConnections() once nothing is in flight).",
+			"Handle SIGTERM (as PID 1 in a container, Node and Python get no default handler: without one the signal is ignored), drain, then exit.",
 			"still running %s after SIGTERM%s", e.after.Round(100*time.Millisecond), stillRunning)
 	case e.code != 0:
-		return scenarios.Failf(expected, exitCodeHint(e.code), "exit code %d, %s after SIGTERM", e.code, e.after.Round(10*time.Millisecond))
+		return scenarios.Failf(expected, exitCodeHint(e.code, answered), "exit code %d, %s after SIGTERM", e.code, e.after.Round(10*time.Millisecond))
 	}
 	return nil
 }
 
-func exitCodeHint(code int) string {
+// exitCodeHint reads an exit code, and whether the transfers in flight were answered first.
+func exitCodeHint(code int, answered []answer) string {
 	switch code {
 	case 137:
 		return "Exit code 137 means the process was killed with SIGKILL (or ran out of memory)."
 	case 143:
 		return "Exit code 143 means the process died of SIGTERM itself: install a handler that drains and exits 0."
 	}
-	return "Exit with code 0 once the drain is done. In Go, return from main after Shutdown returns: ListenAndServe returns ErrServerClosed " +
-		"the moment Shutdown starts, so log.Fatal on it exits with 1 before anything drained. In Node, process.exit(0) once drained."
+	dropped := 0
+	for _, a := range answered {
+		if a.Status != http.StatusCreated {
+			dropped++
+		}
+	}
+	switch {
+	case dropped > 0:
+		return fmt.Sprintf("The process exited with code %d before %d of the %d transfers in flight got their 201: wait for them, then exit with 0. ", code, dropped, len(answered)) +
+			"The server reporting that it was closed is the normal end of serving, not a failure (Go: ListenAndServe returns http.ErrServerClosed the moment " +
+			"Shutdown starts, so log.Fatal on it exits with 1 before anything drained; return from main after Shutdown returns)."
+	case len(answered) > 0:
+		return fmt.Sprintf("Every transfer in flight got its 201, then the process exited with code %d: after a clean drain, exit with 0 "+
+			"(Go: return from main; Node: process.exit(0); Python: sys.exit(0)), and keep other codes for real failures.", code)
+	}
+	return "Exit with code 0 once the drain is done (Go: return from main; Node: process.exit(0); Python: sys.exit(0)), and keep other codes for real failures."
 }
 
 // persistent is one client connection kept alive across requests, as a load balancer or an
@@ -225,6 +239,7 @@ type persistent struct {
 	br     *bufio.Reader
 	last   *http.Request
 	failed bool // the last receive got no answer
+	status int  // the last answer's status, 0 if none
 }
 
 func dial(ctx context.Context, h *scenarios.Harness) (*persistent, error) {
@@ -252,9 +267,10 @@ func (p *persistent) receive(deadline time.Time) (closed bool) {
 	_ = p.conn.SetReadDeadline(deadline)
 	resp, err := http.ReadResponse(p.br, p.last)
 	if err != nil {
-		p.failed = true
+		p.failed, p.status = true, 0
 		return true
 	}
+	p.status = resp.StatusCode
 	_, err = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	resp.Body.Close()
 	p.failed = err != nil

@@ -24,6 +24,8 @@ var killMatrix = []scenariotest.Row{
 	{Dir: "broken-readyz-static", Fails: []string{"readiness_fails_on_sigterm"}},
 	{Dir: "broken-close-waits-keepalive", Fails: []string{"keepalive_does_not_block_exit"}},
 	{Dir: "broken-drain-accepts-new-work", Fails: []string{"new_requests_refused"}},
+	{Dir: "broken-healthz-follows-readiness", Fails: []string{"liveness_holds_while_draining"}},
+	{Dir: "broken-short-drain", Fails: []string{"in_flight_requests_complete"}},
 }
 
 func challenge(t *testing.T) grading.Challenge {
@@ -47,6 +49,13 @@ func TestVerdictsAreStable(t *testing.T) {
 		{Dir: "broken-readyz-static", Scenario: "readiness_fails_on_sigterm", Runs: 2, Pass: false},
 		{Dir: "broken-no-readyz", Scenario: "readiness_fails_on_sigterm", Runs: 2, Pass: true},
 		{Dir: "broken-no-transaction", Scenario: "sigkill_leaves_no_half_transfer", Runs: 2, Pass: false},
+		// A transfer with the most work (3 s) needs 2.5 s of the 5 s drain limit; the short drain
+		// gives up after 2 s.
+		{Dir: "reference", Scenario: "in_flight_requests_complete", Runs: 3, Pass: true},
+		{Dir: "broken-short-drain", Scenario: "in_flight_requests_complete", Runs: 3, Pass: false},
+		// Liveness is probed only while a transfer drains: every run must see the drain.
+		{Dir: "reference-ts", Scenario: "liveness_holds_while_draining", Runs: 3, Pass: true},
+		{Dir: "broken-healthz-follows-readiness", Scenario: "liveness_holds_while_draining", Runs: 3, Pass: false},
 	})
 }
 

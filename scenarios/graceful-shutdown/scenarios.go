@@ -54,6 +54,7 @@ func Scenarios() []scenarios.Scenario {
 		{Slug: "readiness_fails_on_sigterm", Title: "/readyz stops answering 200 as soon as SIGTERM arrives", Weight: 15, Visibility: scenarios.Public, Disruptive: true, Run: readinessFails},
 		{Slug: "new_requests_refused", Title: "Transfers sent after SIGTERM are refused, not started", Weight: 15, Visibility: scenarios.Public, Disruptive: true, Run: newRequestsRefused},
 		{Slug: "exits_within_grace", Title: "The process exits with code 0 within the grace period", Weight: 15, Visibility: scenarios.Public, Disruptive: true, Run: exitsWithinGrace},
+		{Slug: "liveness_holds_while_draining", Title: "/healthz keeps answering 200 while the service drains", Weight: 10, Visibility: scenarios.Hidden, Disruptive: true, Run: livenessHolds},
 		{Slug: "keepalive_does_not_block_exit", Title: "A client on a kept-alive connection does not hold the process open", Weight: 10, Visibility: scenarios.Hidden, Disruptive: true, Run: keepAliveDoesNotBlockExit},
 		{Slug: "sigkill_leaves_no_half_transfer", Title: "A transfer cut short by SIGKILL leaves nothing half-written", Weight: 10, Visibility: scenarios.Hidden, Disruptive: true, Run: sigkillAllOrNothing},
 	}
@@ -112,6 +113,14 @@ func basic(ctx context.Context, h *scenarios.Harness) error {
 			"it was answered after %s", r.Duration.Round(time.Millisecond))
 	}
 
+	// work_ms may be left out: it is 0 then.
+	plain := newTransfers("nowork", 1, 0)[0]
+	r = fresh(ctx, h, scenarios.Request{Method: http.MethodPost, Path: "/api/transfers",
+		Body: scenarios.JSON(map[string]any{"id": plain.ID, "from": plain.From, "to": plain.To, "amount": plain.Amount})})
+	if err := expectCreated(r, plain, "a transfer without work_ms (it is optional, 0 by default)"); err != nil {
+		return err
+	}
+
 	for _, c := range invalidBodies() {
 		r := fresh(ctx, h, scenarios.Request{Method: http.MethodPost, Path: "/api/transfers", Body: c.body})
 		if r.Status != http.StatusBadRequest {
@@ -135,7 +144,11 @@ func invalidBodies() []invalid {
 	}
 	return []invalid{
 		{"no id", ok(func(m map[string]any) { delete(m, "id") })},
+		{"an id of 65 characters", ok(func(m map[string]any) { m["id"] = strings.Repeat("i", 65) })},
+		{"an id with a space", ok(func(m map[string]any) { m["id"] = "bad id" })},
 		{"amount 0", ok(func(m map[string]any) { m["amount"] = 0 })},
+		{"amount 1000000001 (more than 1000000000)", ok(func(m map[string]any) { m["amount"] = 1_000_000_001 })},
+		{"work_ms -1", ok(func(m map[string]any) { m["work_ms"] = -1 })},
 		{"an amount with a fraction", ok(func(m map[string]any) { m["amount"] = 12.5 })},
 		{"from equal to to", ok(func(m map[string]any) { m["to"] = "acct-a" })},
 		{fmt.Sprintf("work_ms %d (more than %d)", MaxWorkMS+1, MaxWorkMS), ok(func(m map[string]any) { m["work_ms"] = MaxWorkMS + 1 })},
@@ -145,6 +158,7 @@ func invalidBodies() []invalid {
 
 func inFlightComplete(ctx context.Context, h *scenarios.Harness) error {
 	ts := newTransfers("drain", MaxInFlight, drainWorkMS)
+	ts[len(ts)-1].WorkMS = MaxWorkMS // the longest the contract allows: it needs most of the drain limit
 	answers := postAll(ctx, h, ts)
 	sig, err := signalAfter(ctx, h, signalDelay, "SIGTERM")
 	if err != nil {
@@ -153,14 +167,15 @@ func inFlightComplete(ctx context.Context, h *scenarios.Harness) error {
 	rs := collect(answers)
 	for i, r := range rs {
 		if r.Status != http.StatusCreated {
-			return scenarios.Failf(fmt.Sprintf("201 Created for each of the %d transfers (work_ms %d) in flight when SIGTERM arrived", len(ts), drainWorkMS),
-				drainHint(r.Response), "transfer %s: %s (all answers: %s)", ts[i].ID, r.Describe(), statuses(rs))
+			return scenarios.Failf(fmt.Sprintf("201 Created for each of the %d transfers (work_ms %d, and one %d) in flight when SIGTERM arrived", len(ts), drainWorkMS, MaxWorkMS),
+				drainHint(r, ts[i], sig), "transfer %s (work_ms %d): %s, %s after SIGTERM (all answers: %s)", ts[i].ID, ts[i].WorkMS, r.Describe(),
+				r.end.Sub(sig.sent).Round(10*time.Millisecond), statuses(rs))
 		}
 		if err := expectBody(r.Response, ts[i], "the 201 for transfer "+ts[i].ID); err != nil {
 			return err
 		}
 		if r.end.Before(sig.sent) {
-			return scenarios.Failf(fmt.Sprintf("transfers with work_ms %d to be still running %s after they were sent", drainWorkMS, signalDelay),
+			return scenarios.Failf(fmt.Sprintf("transfers with work_ms %d or more to be still running %s after they were sent", drainWorkMS, signalDelay),
 				"Wait work_ms milliseconds between the debit and the credit.", "transfer %s was answered after %s",
 				ts[i].ID, r.Duration.Round(time.Millisecond))
 		}
@@ -259,8 +274,30 @@ func exitsWithinGrace(ctx context.Context, h *scenarios.Harness) error {
 		return err
 	}
 	ex := waitExit(ctx, h, sig)
-	collect(answers)
-	return ex.judge(fmt.Sprintf("the process to exit with code 0 within %s of SIGTERM (3 transfers with work_ms %d in flight)", Grace, drainWorkMS), "")
+	rs := collect(answers)
+	expected := fmt.Sprintf("the process to exit with code 0 within %s of SIGTERM (3 transfers with work_ms %d in flight)", Grace, drainWorkMS)
+	if !ex.exited && ex.err == nil {
+		return scenarios.Failf(expected, stillRunningHint(ctx, h), "still running %s after SIGTERM", ex.after.Round(100*time.Millisecond))
+	}
+	return ex.judge(expected, "", rs)
+}
+
+// readyNow reports whether /readyz answers 200 on a new connection.
+func readyNow(ctx context.Context, h *scenarios.Harness) bool {
+	r := fresh(ctx, h, scenarios.Request{Path: "/readyz", Timeout: time.Second})
+	return r.Err == nil && r.Status == http.StatusOK
+}
+
+// stillRunningHint tells a process that ignored SIGTERM from one that saw it and never exited,
+// by what its /readyz answers now.
+func stillRunningHint(ctx context.Context, h *scenarios.Harness) string {
+	if readyNow(ctx, h) {
+		return "/readyz still answers 200 after the grace period, as if SIGTERM went unnoticed. As PID 1 in a container it gets no default handler " +
+			"(Node and Python ignore the signal): install one (Go: signal.Notify or signal.NotifyContext with syscall.SIGTERM; Node: process.on(\"SIGTERM\", …); " +
+			"Python: signal.signal(signal.SIGTERM, …)) that turns readiness off, drains, and exits."
+	}
+	return "The process saw SIGTERM (/readyz no longer answers 200) but did not exit: once the requests in flight are answered, close the server and the " +
+		"database pool and exit (Go: return from main; Node: process.exit(0); Python: sys.exit(0) once server.shutdown() returned)."
 }
 
 func keepAliveDoesNotBlockExit(ctx context.Context, h *scenarios.Harness) error {
@@ -282,9 +319,11 @@ func keepAliveDoesNotBlockExit(ctx context.Context, h *scenarios.Harness) error 
 	// end it after the request in flight.
 	stop := make(chan struct{})
 	served := make(chan int, 1)
+	inFlight := make(chan answer, 1) // the transfer's answer, for the exit code's hint
 	go func() {
 		n := 0
 		closed := pc.receive(sig.sent.Add(Grace + exitSlack))
+		inFlight <- answer{Response: scenarios.Response{Status: pc.status}}
 		for !closed {
 			select {
 			case <-stop:
@@ -305,8 +344,60 @@ func keepAliveDoesNotBlockExit(ctx context.Context, h *scenarios.Harness) error 
 	ex := waitExit(ctx, h, sig)
 	close(stop)
 	pc.close() // ends a receive still waiting
-	return ex.judge(fmt.Sprintf("the process to exit with code 0 within %s of SIGTERM while a client kept its connection open", Grace),
-		fmt.Sprintf("; it answered %d request(s) on the kept-alive connection after SIGTERM without closing it", <-served))
+	n := <-served
+	expected := fmt.Sprintf("the process to exit with code 0 within %s of SIGTERM while a client kept its connection open", Grace)
+	if !ex.exited && ex.err == nil {
+		// A process still ready ignored the signal; one that answered nothing on the connection
+		// after SIGTERM is held by something else than this client.
+		hint := stillRunningHint(ctx, h)
+		if n > 0 && !readyNow(ctx, h) {
+			hint = keepAliveHint
+		}
+		return scenarios.Failf(expected, hint, "still running %s after SIGTERM; it answered %d request(s) on the kept-alive connection after SIGTERM without closing it",
+			ex.after.Round(100*time.Millisecond), n)
+	}
+	var answered []answer
+	select {
+	case a := <-inFlight:
+		answered = []answer{a}
+	default: // the wait for its answer was cut short: unknown
+	}
+	return ex.judge(expected, "", answered)
+}
+
+// keepAliveHint is for a process that kept serving a kept-alive connection after SIGTERM.
+const keepAliveHint = "A kept-alive connection held the process open: after SIGTERM, answer with Connection: close so a busy connection ends after its " +
+	"current request, and close idle ones (Go: http.Server.Shutdown does both; Node: server.close() waits for every open connection, so also call " +
+	"server.closeIdleConnections(), and closeAllConnections() once nothing is in flight; Python: set self.close_connection = True in the handler while draining)."
+
+func livenessHolds(ctx context.Context, h *scenarios.Harness) error {
+	slow := newTransfers("alive", 1, longWorkMS)[0]
+	pending := postAll(ctx, h, []transfer{slow})
+	sig, err := signalAfter(ctx, h, signalDelay, "SIGTERM")
+	if err != nil {
+		return err
+	}
+	// Probe liveness on new connections, as a kubelet does, for as long as the transfer drains.
+	var seen []string
+	for !done(pending[0]) && time.Since(sig.delivered) < 3*time.Second {
+		at := time.Since(sig.delivered)
+		r := fresh(ctx, h, scenarios.Request{Path: "/healthz", Timeout: time.Second})
+		seen = append(seen, fmt.Sprintf("%s at +%dms", statusWord(r), at.Milliseconds()))
+		if r.Err == nil && r.Status != http.StatusOK {
+			return scenarios.Failf("GET /healthz to answer 200 (or the connection to be refused, once the listener is closed) while the service drains",
+				"Liveness says the process is alive, not that it takes new work: keep /healthz at 200 until the process exits, and turn only /readyz to 503 on SIGTERM. "+
+					"A platform that sees liveness fail kills the process, and the requests still draining with it.",
+				"%s at +%dms after SIGTERM (probes: %s)", r.Describe(), at.Milliseconds(), lastN(seen, 6))
+		}
+		if r.TimedOut() && exited(ctx, h) {
+			break // gone, and a connection to an address nobody holds hangs: nothing more to probe
+		}
+		if err := pause(ctx, 100*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	collect(pending)
+	return nil
 }
 
 func sigkillAllOrNothing(ctx context.Context, h *scenarios.Harness) error {
@@ -337,14 +428,20 @@ func sigkillAllOrNothing(ctx context.Context, h *scenarios.Harness) error {
 	return expectConsistent(ctx, h)
 }
 
-// drainHint says what to look at for an in-flight transfer that did not get its 201.
-func drainHint(r scenarios.Response) string {
+// drainHint says what to look at for an in-flight transfer t that did not get its 201, from
+// when its answer ended relative to the signal and how much work it still had then.
+func drainHint(r answer, t transfer, sig sent) string {
+	after := r.end.Sub(sig.sent)
 	switch {
 	case r.TimedOut():
 		return "The request hung: after SIGTERM keep serving what is in flight, then exit."
+	case r.Err != nil && after >= signalDelay:
+		return fmt.Sprintf("The connection dropped %s after SIGTERM, while this transfer (work_ms %d) was still working: the drain gave up too early. "+
+			"Let the requests in flight run for up to %s (the drain limit) before giving up on them.", after.Round(100*time.Millisecond), t.WorkMS, DrainLimit)
 	case r.Err != nil:
-		return "The connection dropped: the process exited (or closed connections) before the requests in flight were answered. " +
-			"Wait for them before exiting; in Go, main must wait for Shutdown to return, not exit when ListenAndServe returns ErrServerClosed."
+		return "The connection dropped right after SIGTERM: the process exited (or closed its connections) before the requests in flight were answered. " +
+			"Wait for them before exiting (Go: return from main only after Shutdown returns, not when ListenAndServe returns http.ErrServerClosed; " +
+			"Node: exit once nothing is in flight, not in the SIGTERM handler itself; Python: call server.shutdown() from another thread and let the request threads finish)."
 	case r.Status >= 500:
 		return "The transfer failed during the drain: keep the database pool and the requests' contexts alive until every request in flight is answered, then close them."
 	}

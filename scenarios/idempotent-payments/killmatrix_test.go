@@ -16,13 +16,15 @@ var killMatrix = []scenariotest.Row{
 	{Dir: "reference-ts"},
 	{Dir: "broken-check-then-insert", Fails: []string{"concurrent_duplicate_requests"}},
 	{Dir: "broken-no-provider-key", Fails: []string{"partial_failure_recovery", "timeout_handling"}},
-	{Dir: "broken-commit-before-charge", Fails: []string{"partial_failure_recovery"}},
+	{Dir: "broken-commit-before-charge", Fails: []string{"partial_failure_recovery", "provider_unreachable"}},
 	{Dir: "broken-memory-idempotency", Fails: []string{"restart_persistence"}},
 	{Dir: "broken-no-reconnect", Fails: []string{"database_connection_recovery"}},
 	{Dir: "broken-lenient-currency", Fails: []string{"missing_key"}},
 	{Dir: "broken-replay-200", Fails: []string{"duplicate_submission_handling", "key_reuse_different_payload", "database_connection_recovery", "restart_persistence"}},
 	{Dir: "broken-ignore-payload", Fails: []string{"key_reuse_different_payload"}},
 	{Dir: "broken-get-unknown-200", Fails: []string{"basic_request_handling"}},
+	{Dir: "broken-jsonb-replay", Fails: []string{"duplicate_submission_handling", "key_reuse_different_payload", "database_connection_recovery", "restart_persistence"}},
+	{Dir: "broken-provider-error-as-timeout", Fails: []string{"provider_unreachable"}},
 }
 
 func challenge(t *testing.T) grading.Challenge {

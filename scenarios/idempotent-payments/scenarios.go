@@ -36,6 +36,7 @@ func Scenarios() []scenarios.Scenario {
 		{Slug: "key_reuse_different_payload", Title: "A key reused with a different payload is refused with 422", Weight: 10, Visibility: scenarios.Public, Run: keyReuse},
 		{Slug: "concurrent_duplicate_requests", Title: "Concurrent duplicates charge exactly once", Weight: 20, Visibility: scenarios.Public, Run: concurrentDuplicates},
 		{Slug: "partial_failure_recovery", Title: "A provider failure records nothing as paid, and the retry charges exactly once", Weight: 15, Visibility: scenarios.Hidden, Run: partialFailure},
+		{Slug: "provider_unreachable", Title: "An unreachable provider gets a 502, and the retry charges exactly once", Weight: 5, Visibility: scenarios.Hidden, Run: providerUnreachable},
 		{Slug: "timeout_handling", Title: "A hanging provider gets a 504 within the deadline, and the retry does not charge twice", Weight: 10, Visibility: scenarios.Public, Run: timeoutHandling},
 		{Slug: "database_connection_recovery", Title: "The app recovers by itself after the database drops every connection", Weight: 10, Visibility: scenarios.Hidden, Disruptive: true, Timeout: 45 * time.Second, Run: databaseRecovery},
 		{Slug: "restart_persistence", Title: "Replays still return the original result after the app is killed and restarted", Weight: 10, Visibility: scenarios.Public, Disruptive: true, Timeout: 60 * time.Second, Run: restartPersistence},
@@ -113,7 +114,10 @@ func expectCharges(ctx context.Context, h *scenarios.Harness, before agent.Ledge
 		return err
 	}
 	if len(charges) != n {
-		hint := "Send the provider an Idempotency-Key that stays the same across retries of one payment (e.g. the payment id), and claim the client's key before calling the provider."
+		hint := "Claim the client's key before calling the provider, so that one key makes one payment (e.g. INSERT … ON CONFLICT DO NOTHING, and only the request whose insert went through goes on)."
+		if twice := chargedTwice(charges); twice != "" {
+			hint = fmt.Sprintf("The provider charged payment %q more than once: each retry of it was a new charge. Send the provider an Idempotency-Key that stays the same across retries of one payment (e.g. the payment id).", twice)
+		}
 		if len(charges) < n {
 			hint = "Only record a payment as succeeded, and answer 201, after the provider confirmed the charge; after a 502 or 504 a retry must call the provider again."
 		}
@@ -128,12 +132,27 @@ func expectCharges(ctx context.Context, h *scenarios.Harness, before agent.Ledge
 			}
 		}
 		if len(mine) != 1 || mine[0].Amount != p.Amount || mine[0].Currency != p.Currency {
+			hint := "Only answer 201 after the provider confirmed the charge."
+			if len(mine) == 0 && len(charges) > 0 {
+				hint = "The provider charged, but under another payment_id than the id you answered: send the payment's own id as payment_id."
+			}
 			return scenarios.Failf(fmt.Sprintf("payment %s (%d %s), reported as succeeded, to have exactly one provider charge of that amount", p.ID, p.Amount, p.Currency),
-				"Only answer 201 after the provider confirmed the charge, and send the payment's own id as payment_id.",
-				"the provider's charges: %s", describeCharges(charges))
+				hint, "the provider's charges: %s", describeCharges(charges))
 		}
 	}
 	return nil
+}
+
+// chargedTwice returns a payment id the provider charged more than once, or "".
+func chargedTwice(cs []agent.Charge) string {
+	seen := map[string]bool{}
+	for _, c := range cs {
+		if seen[c.PaymentID] {
+			return c.PaymentID
+		}
+		seen[c.PaymentID] = true
+	}
+	return ""
 }
 
 func describeCharges(cs []agent.Charge) string {
@@ -151,13 +170,43 @@ func describeCharges(cs []agent.Charge) string {
 	return strings.Join(parts, "; ")
 }
 
-// sameJSON compares two bodies as JSON values, so field order and spacing do not matter.
+// expectReplay holds a replay to the contract (P6): the original status and the original body,
+// byte for byte. A replay with the same JSON value in other bytes gets a hint of its own: the
+// usual cause is a stored response re-serialised (a jsonb column), not a missing store.
+func expectReplay(again, first scenarios.Response, expected, hint string) error {
+	if again.Err == nil && again.Status == first.Status && bytes.Equal(again.Body, first.Body) {
+		return nil
+	}
+	sameBody := bytes.Equal(again.Body, first.Body) || sameJSON(again.Body, first.Body)
+	switch {
+	case again.Err == nil && again.Status == first.Status && sameBody:
+		return scenarios.Failf(expected+", byte for byte",
+			"The replay is the same JSON value in other bytes (keys reordered or spacing changed), as when the stored answer is re-serialised: a jsonb column, or a body parsed and encoded again. Store the bytes you sent (text or bytea) and send exactly those.",
+			"the replay was %s; the first answer was %s", bodyText(again.Body), bodyText(first.Body))
+	case again.Err == nil && sameBody:
+		return scenarios.Failf(expected, fmt.Sprintf("The replay carries the original body with status %d instead of %d: store the status with the body, and replay both.", again.Status, first.Status),
+			"%s", again.Describe())
+	}
+	return scenarios.Failf(expected, hint, "%s", again.Describe())
+}
+
+// sameJSON reports whether two bodies are equal JSON values, whatever their field order and
+// spacing.
 func sameJSON(a, b []byte) bool {
 	var x, y any
 	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
-		return bytes.Equal(bytes.TrimSpace(a), bytes.TrimSpace(b))
+		return false
 	}
 	return reflect.DeepEqual(x, y)
+}
+
+// bodyText renders a body exactly, spaces included, for a learner to compare two of them.
+func bodyText(b []byte) string {
+	s := string(b)
+	if len(s) > 160 {
+		s = s[:160] + "…"
+	}
+	return "`" + s + "`"
 }
 
 func snapshot(ctx context.Context, h *scenarios.Harness) (agent.LedgerSnapshot, error) {

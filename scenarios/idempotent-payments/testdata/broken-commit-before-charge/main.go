@@ -6,9 +6,10 @@
 // payment that was never charged; a retry charges nothing.
 //
 // Must fail: partial_failure_recovery (its first case: the provider answers 500 without
-// charging, the retry replays the stored 201, and the ledger has no charge). Passes the
-// other scenarios, timeout_handling included: its provider charges before it hangs, so
-// the replayed 201 happens to be true there.
+// charging, the retry replays the stored 201, and the ledger has no charge) and
+// provider_unreachable (the same, with the connection refused). Passes the other scenarios,
+// timeout_handling included: its provider charges before it hangs, so the replayed 201
+// happens to be true there.
 package main
 
 import (
