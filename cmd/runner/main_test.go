@@ -45,7 +45,7 @@ func TestBadInputWithoutDocker(t *testing.T) {
 			rows[f[0]] = strings.Join(f, " ")
 		}
 	}
-	if code != exitPass || len(rows) != 10 || rows["idempotent-payments"] != "idempotent-payments Idempotent payments API intermediate go,ts,python practice,take-home 9" ||
+	if code != exitPass || len(rows) != 10 || rows["idempotent-payments"] != "idempotent-payments Idempotent payments API intermediate go,ts,python practice,take-home 10" ||
 		rows["refactor-order-pricing"] == "" || !strings.Contains(rows["rate-limiter"], "practice,take-home") {
 		t.Fatalf("runner challenges: exit %d, want a header and nine challenges\n%s", code, out)
 	}
