@@ -1,0 +1,572 @@
+package bench_test
+
+// Intake never waits on GitHub: a burst of signed pushes to the App as `app serve` runs it (the
+// webhook handler, and River working the github queue with 10 publishers on a pool of
+// store.Conns(10, 32)) while the fake GitHub is healthy, rate-limits everything (403, secondary
+// limit, Retry-After: 30), fails everything (500) or hangs every call (30 s). Every delivery must
+// be answered 202 and stored with its grade and publish jobs, whatever GitHub does; latency is
+// reported, not asserted. TestIntakeBench (HOLDFAST_BENCH=1) prints the table:
+//
+//	bash grading/queue/bench/run.sh intake
+//
+// TestIntakeDuringOutage is the same check, small (100 pushes while GitHub answers 500, and
+// while it hangs), in the ordinary suite: a few seconds, with Postgres (storetest).
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/holdfast-ci/holdfast/grading/github"
+	"github.com/holdfast-ci/holdfast/grading/github/githubtest"
+	"github.com/holdfast-ci/holdfast/grading/metrics"
+	"github.com/holdfast-ci/holdfast/grading/queue"
+	"github.com/holdfast-ci/holdfast/grading/store"
+	"github.com/holdfast-ci/holdfast/grading/store/storetest"
+	"github.com/holdfast-ci/holdfast/grading/webhook"
+	"github.com/holdfast-ci/holdfast/scenarios/catalog"
+)
+
+const (
+	intakePushes   = 1000
+	intakeInFlight = 64
+	// intakeRepos assignments (one per learner) take the pushes; every push is a new branch of
+	// one of them (intakePushes/intakeRepos branches each), so that no push supersedes another
+	// and each stores exactly one run, one grade job and one publish job.
+	intakeRepos = 25
+	intakeRepo0 = 7000 // the first assignment repository's id
+	// The App's settings, as cmd/app/main.go has them (appReporters, appHandlers).
+	appReporters = 10
+	appHandlers  = 32
+	// deliveryTimeout is how long GitHub waits for an answer before it counts a delivery as
+	// failed; the bench's client gives up there too. burstBound caps a whole burst.
+	deliveryTimeout = 10 * time.Second
+	burstBound      = 2 * time.Minute
+)
+
+// condition is what GitHub does during a burst.
+type condition struct {
+	name, short string
+	outage      *githubtest.Outage // nil: GitHub answers
+	// publishers says River works the github queue (as in `app serve`); without them the
+	// client only inserts, and GitHub is never called: the floor of the handler alone.
+	publishers bool
+}
+
+func conditions() []condition {
+	return []condition{
+		{name: "no publishers (insert-only River client: GitHub never called)", short: "none"},
+		{name: "healthy (baseline)", short: "healthy", publishers: true},
+		{name: "403 secondary rate limit, `Retry-After: 30`", short: "403", publishers: true,
+			outage: &githubtest.Outage{Status: http.StatusForbidden, Header: http.Header{"Retry-After": {"30"}}}},
+		{name: "500 on every call", short: "500", publishers: true, outage: &githubtest.Outage{Status: http.StatusInternalServerError}},
+		{name: "every call hangs 30 s", short: "hang", publishers: true, outage: &githubtest.Outage{Hang: 30 * time.Second}},
+	}
+}
+
+func TestIntakeBench(t *testing.T) {
+	if os.Getenv("HOLDFAST_BENCH") != "1" {
+		t.Skip("a benchmark, not a test: run `bash grading/queue/bench/run.sh intake` (or HOLDFAST_BENCH=1 go test -run TestIntakeBench -v ./grading/queue/bench/ with HOLDFAST_TEST_DATABASE_URL set)")
+	}
+	rounds := 3
+	if v := os.Getenv("HOLDFAST_BENCH_ROUNDS"); v != "" {
+		if k, err := strconv.Atoi(v); err == nil && k > 0 && k <= 10 {
+			rounds = k
+		}
+	}
+	start, load := time.Now(), loadavg()
+	conds := conditions()
+	rows := make([][]intakeRow, len(conds)) // by condition, then round
+	for round := range rounds {
+		for i, c := range conds { // the conditions alternate, so that other load on the machine spreads over all
+			t.Run(fmt.Sprintf("round %d: %s", round+1, c.short), func(t *testing.T) {
+				t.Logf("intake, round %d/%d: %s", round+1, rounds, c.name)
+				rows[i] = append(rows[i], runIntake(t, c, intakePushes))
+			})
+			if t.Failed() {
+				t.FailNow()
+			}
+		}
+	}
+	printIntake(rows)
+	fmt.Printf("\n%d CPUs; load average (1 min) %s before the first row, %s after the last (the bench keeps about 2–3 busy itself; more is other work).\n",
+		runtime.NumCPU(), load, loadavg())
+	fmt.Printf("intake benchmark wall time: %.1f s\n", time.Since(start).Seconds())
+}
+
+// TestIntakeDuringOutage is the bench's check in small, in the ordinary suite: while GitHub
+// fails or hangs every call, 100 pushes arrive, 64 at a time; each is answered 202 and stored
+// with its two jobs.
+func TestIntakeDuringOutage(t *testing.T) {
+	for _, c := range conditions()[3:] { // 500, hang
+		t.Run(c.short, func(t *testing.T) {
+			r := runIntake(t, c, 100)
+			if len(r.lat) == 0 {
+				return // nothing answered: runIntake has said so
+			}
+			t.Logf("100 pushes while GitHub %s: p50 %s, p99 %s, max %s; %d GitHub requests during the burst; publish jobs %s",
+				c.name, ms(pct(r.lat, 50)), ms(pct(r.lat, 99)), ms(r.lat[len(r.lat)-1]), r.gh.arrived, r.jobs())
+		})
+	}
+}
+
+// intakeRow is one burst under one condition, and what Postgres held right after it.
+type intakeRow struct {
+	cond  condition
+	n     int
+	lat   []time.Duration // of answered deliveries, sorted
+	wall  time.Duration
+	codes map[string]int // "202" (queued), other statuses and results, "timeout", "error"
+	// Stored after the burst.
+	subs, runs, grades, publishes, paired, lost int
+	publish                                     map[string]int // publish jobs by River state
+	snoozed, failedAttempts                     int            // publish jobs snoozed at least once; errors recorded
+	gh                                          ghCount        // GitHub requests during the burst
+	logs                                        logCounts      // the App's warnings and errors (River and publishers)
+	conns                                       [2]int32       // the pool's open connections before and after the burst
+}
+
+// runIntake starts the App in process on a fresh database, sets GitHub's condition, sends n
+// pushes with intakeInFlight in flight and checks that every one was stored with its jobs.
+func runIntake(t *testing.T, c condition, n int) intakeRow {
+	t.Helper()
+	ctx := context.Background()
+	_, dbURL := storetest.New(t) // a fresh, migrated database, dropped at the end
+	st, err := store.Open(ctx, dbURL, store.Conns(appReporters, appHandlers))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	if err := st.SyncChallenges(ctx, catalog.Metadata()); err != nil {
+		t.Fatal(err)
+	}
+
+	fake := githubtest.New(t)
+	fake.AddInstallation(inst, owner)
+	for i := range intakeRepos {
+		id, repo := int64(intakeRepo0+i), fmt.Sprintf("pay-s%02d", i)
+		fake.AddRepo(inst, owner, repo, &githubtest.RepoOpts{ID: id})
+		if _, err := st.CreateAssignment(ctx, store.Assignment{InstallationID: inst, RepoID: id, Owner: owner, Name: repo,
+			Challenge: "idempotent-payments", User: fmt.Sprintf("student%02d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var gh ghCounter
+	front := httptest.NewServer(gh.wrap(fake)) // the fake, counted
+	t.Cleanup(front.Close)
+
+	var logs logCount
+	appLog := slog.New(&logs) // River's and the publishers' logs: counted, not printed
+	app, err := github.NewApp(github.Config{AppID: fake.AppID, PrivateKey: fake.PrivateKeyPEM, BaseURL: front.URL}, appLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A running App holds an installation token already. Without one, every publisher would
+	// queue behind a single token request (ghinstallation refreshes under a lock) and GitHub
+	// would see one call at a time: the outage must meet the publishers' own calls.
+	if _, _, err := app.Installation(inst).FindCheckRun(ctx, owner, "pay-s00", commit("warm"), "0"); err != nil {
+		t.Fatal(err)
+	}
+	fake.SetOutage(c.outage) // before River starts: even its first call meets it
+	opts := queue.Options{}
+	if c.publishers {
+		opts.Reporters = appReporters
+	}
+	rc, err := queue.NewClient(queue.Deps{Store: st, GitHub: app, PublicURL: "http://holdfast.test", Log: appLog}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.publishers {
+		if err := rc.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			sctx, cancel := context.WithTimeout(ctx, time.Minute)
+			defer cancel()
+			rc.StopAndCancel(sctx)
+		})
+	}
+	hook, err := webhook.New([]byte(secret), st, rc, quietLog()) // the handler's own errors are printed
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(metrics.Webhook(hook)) // as cmd/app routes POST /webhooks/github
+	t.Cleanup(srv.Close)
+
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: intakeInFlight, MaxConnsPerHost: intakeInFlight},
+		Timeout: deliveryTimeout}
+	t.Cleanup(hc.CloseIdleConnections)
+	var pushes, strangers []delivery
+	ids := map[string]bool{}
+	for i := range n {
+		r := i % intakeRepos
+		d := push(t, fmt.Sprintf("intake-%04d", i), int64(intakeRepo0+r), fmt.Sprintf("pay-s%02d", r),
+			fmt.Sprintf("work-%02d", i/intakeRepos), fmt.Sprintf("%040x", 0xc0ffee000+i))
+		pushes, ids[d.id] = append(pushes, d), true
+	}
+	for i := range intakeInFlight {
+		strangers = append(strangers, push(t, fmt.Sprintf("warmup-%03d", i), intakeRepo0+1000, "not-an-assignment", "main", fmt.Sprintf("%040x", i+1)))
+	}
+	bctx, cancel := context.WithTimeout(ctx, burstBound)
+	defer cancel()
+	fire(bctx, hc, srv.URL, strangers, intakeInFlight) // opens the connections; stores nothing
+
+	before, conns := gh.snapshot(), st.Pool.Stat().TotalConns()
+	r := fire(bctx, hc, srv.URL, pushes, intakeInFlight)
+	r.gh = gh.snapshot().since(before)
+	r.conns = [2]int32{conns, st.Pool.Stat().TotalConns()}
+	r.cond, r.n = c, n
+	r.logs = logs.snapshot()
+
+	// What Postgres holds, at once: the publishers are still at work.
+	q := func(sql string, dst ...any) {
+		t.Helper()
+		if err := st.Pool.QueryRow(ctx, sql).Scan(dst...); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	r.publish = map[string]int{}
+	rows, err := st.Pool.Query(ctx, `SELECT state::text, count(*) FROM river_job WHERE kind='publish' GROUP BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var state string
+		var k int
+		if err := rows.Scan(&state, &k); err != nil {
+			t.Fatal(err)
+		}
+		r.publish[state] = k
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	q(`SELECT count(*) FILTER (WHERE metadata ? 'snoozes'), coalesce(sum(coalesce(array_length(errors, 1), 0)), 0)
+		FROM river_job WHERE kind='publish'`, &r.snoozed, &r.failedAttempts)
+	q(`SELECT count(*) FROM submissions`, &r.subs)
+	q(`SELECT count(*) FROM runs`, &r.runs)
+	q(`SELECT count(*) FILTER (WHERE kind='grade'), count(*) FILTER (WHERE kind='publish') FROM river_job`, &r.grades, &r.publishes)
+	// Each run has exactly one grade job and one publish job naming it.
+	q(`SELECT count(*) FROM runs r JOIN (SELECT (args->>'run_id')::bigint AS id,
+			count(*) FILTER (WHERE kind='grade') AS g, count(*) FILTER (WHERE kind='publish') AS p
+			FROM river_job WHERE kind IN ('grade','publish') GROUP BY 1) j ON j.id = r.id
+		WHERE j.g = 1 AND j.p = 1`, &r.paired)
+	stored := map[string]bool{}
+	drows, err := st.Pool.Query(ctx, `SELECT coalesce(delivery_id, '') FROM submissions`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for drows.Next() {
+		var id string
+		if err := drows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		if !ids[id] {
+			t.Errorf("a submission of delivery %q, which was never sent", id)
+		}
+		stored[id] = true
+	}
+	if err := drows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for id := range ids {
+		if !stored[id] {
+			r.lost++
+		}
+	}
+
+	if r.codes["202"] != n {
+		t.Errorf("%s: answers %v; want %d × 202 queued", c.name, r.codes, n)
+	}
+	if r.lost != 0 || r.subs != n || r.runs != n || r.grades != n || r.publishes != n || r.paired != n {
+		t.Errorf("%s: stored %d submissions, %d runs, %d grade and %d publish jobs, %d runs with exactly their two jobs, %d deliveries lost; want %d, %d, %d, %d, %d and 0",
+			c.name, r.subs, r.runs, r.grades, r.publishes, r.paired, r.lost, n, n, n, n, n)
+	}
+	if c.publishers && r.gh.arrived == 0 { // a short burst may end before River fetched a job
+		for deadline := time.Now().Add(15 * time.Second); gh.snapshot().since(before).arrived == 0; time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Errorf("%s: GitHub got no call within 15 s of the burst: the publishers did not run", c.name)
+				break
+			}
+		}
+	}
+	return r
+}
+
+// fire posts ds to url with at most inFlight requests at once, each signed and bounded by the
+// client's timeout, the whole by ctx.
+func fire(ctx context.Context, hc *http.Client, url string, ds []delivery, inFlight int) intakeRow {
+	lat, codes := make([]time.Duration, len(ds)), make([]string, len(ds))
+	work := make(chan int, len(ds))
+	for i := range ds {
+		work <- i
+	}
+	close(work)
+	var wg sync.WaitGroup
+	begin := time.Now()
+	for range inFlight {
+		wg.Go(func() {
+			for i := range work {
+				t0 := time.Now()
+				codes[i] = deliver(ctx, hc, url, ds[i])
+				lat[i] = time.Since(t0)
+			}
+		})
+	}
+	wg.Wait()
+	r := intakeRow{wall: time.Since(begin), codes: map[string]int{}}
+	for i, code := range codes {
+		r.codes[code]++
+		if code != "timeout" && code != "error" {
+			r.lat = append(r.lat, lat[i])
+		}
+	}
+	slices.Sort(r.lat)
+	return r
+}
+
+// deliver posts one delivery; it returns "202" for a push queued, else the status and result,
+// "timeout" or "error".
+func deliver(ctx context.Context, hc *http.Client, url string, d delivery) string {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(d.body))
+	if err != nil {
+		return "error"
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "GitHub-Hookshot/bench")
+	req.Header.Set("X-GitHub-Event", d.event)
+	req.Header.Set("X-GitHub-Delivery", d.id)
+	req.Header.Set("X-Hub-Signature-256", webhook.Signature([]byte(secret), d.body))
+	resp, err := hc.Do(req)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "Client.Timeout") {
+			return "timeout"
+		}
+		return "error"
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "error"
+	}
+	var out struct {
+		Result string `json:"result"`
+	}
+	_ = json.Unmarshal(body, &out)
+	if resp.StatusCode == http.StatusAccepted && out.Result == "queued" {
+		return "202"
+	}
+	return fmt.Sprintf("%d %s", resp.StatusCode, out.Result)
+}
+
+// ghCounter counts the requests reaching the fake GitHub: arrived, answered by status, in flight.
+type ghCounter struct {
+	mu                      sync.Mutex
+	arrived, inFlight, peak int
+	answered                map[int]int
+}
+
+type ghCount struct {
+	arrived, inFlight, peak int
+	answered                map[int]int
+}
+
+func (c *ghCounter) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.mu.Lock()
+		c.arrived++
+		c.inFlight++
+		c.peak = max(c.peak, c.inFlight)
+		c.mu.Unlock()
+		sw := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		defer func() {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			c.inFlight--
+			if c.answered == nil {
+				c.answered = map[int]int{}
+			}
+			c.answered[sw.code]++
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}
+
+// snapshot returns the counts so far and starts a new peak.
+func (c *ghCounter) snapshot() ghCount {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := ghCount{arrived: c.arrived, inFlight: c.inFlight, peak: c.peak, answered: maps.Clone(c.answered)}
+	c.peak = c.inFlight
+	return s
+}
+
+// since is what happened between before and s.
+func (s ghCount) since(before ghCount) ghCount {
+	d := ghCount{arrived: s.arrived - before.arrived, inFlight: s.inFlight, peak: s.peak, answered: map[int]int{}}
+	for code, k := range s.answered {
+		if k -= before.answered[code]; k > 0 {
+			d.answered[code] = k
+		}
+	}
+	return d
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+	once bool
+}
+
+func (w *statusRecorder) WriteHeader(code int) {
+	if !w.once {
+		w.code, w.once = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// logCount is a slog.Handler that counts warnings and errors and prints nothing.
+type logCount struct{ warn, err atomic.Int64 }
+
+type logCounts struct{ warn, err int64 }
+
+func (l *logCount) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logCount) Handle(_ context.Context, r slog.Record) error {
+	switch {
+	case r.Level >= slog.LevelError:
+		l.err.Add(1)
+	case r.Level >= slog.LevelWarn:
+		l.warn.Add(1)
+	}
+	return nil
+}
+func (l *logCount) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *logCount) WithGroup(string) slog.Handler      { return l }
+func (l *logCount) snapshot() logCounts                { return logCounts{l.warn.Load(), l.err.Load()} }
+
+// jobs is the publish jobs' states, e.g. "12 completed · 10 running · 978 available · 0 retryable · 0 snoozed".
+func (r intakeRow) jobs() string {
+	var parts []string
+	for _, s := range []string{"completed", "running", "available", "scheduled", "retryable", "discarded", "cancelled"} {
+		if k := r.publish[s]; k > 0 || s == "retryable" {
+			parts = append(parts, fmt.Sprintf("%d %s", k, s))
+		}
+	}
+	return strings.Join(parts, " · ") + fmt.Sprintf(" (%d snoozed, %d failed attempts)", r.snoozed, r.failedAttempts)
+}
+
+func (g ghCount) String() string {
+	if g.arrived == 0 && g.inFlight == 0 {
+		return "none"
+	}
+	var parts []string
+	for _, code := range slices.Sorted(maps.Keys(g.answered)) {
+		parts = append(parts, fmt.Sprintf("%d × %d", g.answered[code], code))
+	}
+	answered := "none answered"
+	if len(parts) > 0 {
+		answered = "answered " + strings.Join(parts, ", ")
+	}
+	return fmt.Sprintf("%d (%s; %d in flight at the end, peak %d)", g.arrived, answered, g.inFlight, g.peak)
+}
+
+// printIntake prints one row per condition, over its rounds.
+func printIntake(rows [][]intakeRow) {
+	healthy := 0
+	for i, rs := range rows {
+		if rs[0].cond.publishers && rs[0].cond.outage == nil {
+			healthy = i
+		}
+	}
+	type merged struct {
+		lat    []time.Duration
+		codes  map[string]int
+		p99s   []string
+		walls  []time.Duration
+		stored []string
+		lost   int
+	}
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d.Microseconds())/1000) }
+	merge := func(rs []intakeRow) merged {
+		m := merged{codes: map[string]int{}}
+		for _, r := range rs {
+			m.lat = append(m.lat, r.lat...)
+			for k, v := range r.codes {
+				m.codes[k] += v
+			}
+			m.p99s = append(m.p99s, ms(pct(r.lat, 99)))
+			m.walls = append(m.walls, r.wall)
+			if st := fmt.Sprintf("%d · %d · %d + %d", r.subs, r.runs, r.grades, r.publishes); !slices.Contains(m.stored, st) {
+				m.stored = append(m.stored, st)
+			}
+			m.lost += r.lost
+		}
+		slices.Sort(m.lat)
+		slices.Sort(m.walls)
+		return m
+	}
+	base := merge(rows[healthy])
+	r0 := rows[0][0]
+	fmt.Printf("\n%d signed push deliveries per row (the push.new-branch fixture, %d assignments × %d new branches, one commit each), %d in flight, loopback.\n",
+		r0.n, intakeRepos, r0.n/intakeRepos, intakeInFlight)
+	fmt.Printf("The App in process as `app serve`: webhook.Handler, River with %d publishers on the github queue, store.Conns(%d, %d) = %d connections,\n",
+		appReporters, appReporters, appHandlers, store.Conns(appReporters, appHandlers))
+	fmt.Printf("its installation token already minted; GitHub's condition set before River starts. A fresh database per row; %d rounds, the conditions alternating;\n", len(rows[0]))
+	fmt.Printf("latencies over all rounds; jobs and GitHub requests as the last round's burst ended.\n\n")
+	fmt.Println("| GitHub during the burst | answers | p50 | p99 | max | p99 per round | p99 vs healthy | wall per round | stored per round: submissions · runs · grade + publish jobs | lost | publish jobs as the burst ended | GitHub requests during the burst |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|")
+	for i, rs := range rows {
+		m, last := merge(rs), rs[len(rs)-1]
+		vs := "—"
+		if i != healthy {
+			vs = fmt.Sprintf("×%.2f", float64(pct(m.lat, 99))/float64(pct(base.lat, 99)))
+		}
+		var answers []string
+		for _, code := range slices.Sorted(maps.Keys(m.codes)) {
+			answers = append(answers, fmt.Sprintf("%d × %s", m.codes[code], code))
+		}
+		wall := fmt.Sprintf("%.1f–%.1f s", m.walls[0].Seconds(), m.walls[len(m.walls)-1].Seconds())
+		fmt.Printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %s | %s |\n", last.cond.name, strings.Join(answers, ", "),
+			ms(pct(m.lat, 50)), ms(pct(m.lat, 99)), ms(m.lat[len(m.lat)-1]), strings.Join(m.p99s, " · "), vs, wall,
+			strings.Join(m.stored, " / "), m.lost, last.jobs(), last.gh)
+	}
+	var conns []string
+	for _, rs := range rows {
+		for _, r := range rs {
+			conns = append(conns, fmt.Sprintf("%d→%d", r.conns[0], r.conns[1]))
+		}
+	}
+	fmt.Printf("\nThe pool's open connections before → after each burst (after the warm-up deliveries): %s.\n", strings.Join(conns, ", "))
+	fmt.Printf("Verified in every row of every round: each delivery answered 202 queued; %d submissions and %d runs, each run with exactly one grade and one publish job; 0 deliveries lost.\n", r0.n, r0.n)
+	fmt.Printf("The App's own log during the last round (River and the publishers; counted, not printed):")
+	for _, rs := range rows {
+		last := rs[len(rs)-1]
+		fmt.Printf(" %s %d warnings, %d errors;", last.cond.short, last.logs.warn, last.logs.err)
+	}
+	fmt.Println()
+}
+
+// loadavg is the machine's 1-minute load average, or "?".
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "?"
+}
