@@ -115,9 +115,7 @@ func (w *CompareWorker) Timeout(*river.Job[CompareArgs]) time.Duration {
 
 // NextRetry implements river.Worker as GradeWorker's: Holdfast's own failures are retried after
 // 15 s, 1 min and 4 min, not within seconds.
-func (w *CompareWorker) NextRetry(job *river.Job[CompareArgs]) time.Time {
-	return time.Now().Add(15 * time.Second << (2 * min(job.Attempt-1, 3)))
-}
+func (w *CompareWorker) NextRetry(job *river.Job[CompareArgs]) time.Time { return retryAt(job.Attempt) }
 
 // Work implements river.Worker.
 func (w *CompareWorker) Work(ctx context.Context, job *river.Job[CompareArgs]) error {
@@ -299,16 +297,8 @@ func (w *CompareWorker) gradeSide(ctx context.Context, inst *github.Installation
 // last attempt stores a grader error, published as neutral with a Re-run button, so the check
 // run never stays in progress.
 func (w *CompareWorker) compareFailed(ctx context.Context, job *river.Job[CompareArgs], c store.Comparison, cause error) error {
-	if errors.Is(ctx.Err(), context.Canceled) {
-		w.Log.Info("handing the comparison back", "comparison_id", c.ID)
-		return river.JobSnooze(time.Second)
-	}
-	if err := w.Grader.Ready(ctx); err != nil {
-		return w.engineDown("comparison_id", c.ID, fmt.Errorf("%w (the grading failed with: %v)", err, cause))
-	}
-	if wait, ok := github.Wait(cause); ok {
-		w.Log.Warn("downloading a commit waits for GitHub's rate limit", "comparison_id", c.ID, "wait", wait, "err", cause)
-		return river.JobSnooze(wait)
+	if err := w.handBack(ctx, "comparison_id", c.ID, cause); err != nil {
+		return err
 	}
 	w.Log.Error("comparison failed", "comparison_id", c.ID, "side", job.Args.Side, "attempt", job.Attempt, "max_attempts", job.MaxAttempts, "err", cause)
 	if job.Attempt < job.MaxAttempts {

@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"testing"
 	"time"
@@ -46,7 +47,7 @@ type upEngine struct {
 	t *testing.T
 }
 
-func (upEngine) Ping(context.Context) error { return nil }
+func (upEngine) Ping(ctx context.Context) error { return ctx.Err() } // answers, within the caller's time
 
 func (e upEngine) Build(context.Context, string) (grading.BuildResult, error) {
 	e.t.Error("the grading went on without its source")
@@ -89,5 +90,22 @@ func TestGradeRetries(t *testing.T) {
 		if got < want-time.Second || got > want {
 			t.Errorf("after attempt %d: retry in %s; want %s", attempt, got.Round(time.Second), want)
 		}
+	}
+}
+
+// TestTimedOutGradingIsNotAnEngineDown: a grading whose job ran out of time asks the engine
+// outside the expired context; an engine that answers means the failure counts (an attempt is
+// spent) rather than being snoozed forever as "engine down".
+func TestTimedOutGradingIsNotAnEngineDown(t *testing.T) {
+	d := &Deps{Grader: &grading.Grader{Engine: upEngine{t: t}}, Log: slog.New(slog.DiscardHandler)}
+	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	if err := d.handBack(ctx, "run_id", 1, context.DeadlineExceeded); err != nil {
+		t.Fatalf("handBack after the job's deadline: %v; want nil (the failure counts)", err)
+	}
+	d.Grader = &grading.Grader{Engine: downEngine{}}
+	var snooze *river.JobSnoozeError
+	if err := d.handBack(context.Background(), "run_id", 1, errors.New("boom")); !errors.As(err, &snooze) {
+		t.Fatalf("handBack with the engine down: %v; want a snooze", err)
 	}
 }

@@ -187,11 +187,8 @@ func (w *FinalGradeWorker) Work(ctx context.Context, job *river.Job[FinalGradeAr
 	}
 	v, err := w.grade(ctx, th)
 	if err != nil {
-		if errors.Is(ctx.Err(), context.Canceled) {
-			return river.JobSnooze(time.Second) // shutting down: hand it back without spending an attempt
-		}
-		if rerr := w.Grader.Ready(ctx); rerr != nil {
-			return w.engineDown("run_id", a.RunID, fmt.Errorf("%w (the grading failed with: %v)", rerr, err))
+		if herr := w.handBack(ctx, "run_id", a.RunID, err); herr != nil {
+			return herr
 		}
 		log.Error("final grading failed", "max_attempts", job.MaxAttempts, "err", err)
 		if job.Attempt < job.MaxAttempts {

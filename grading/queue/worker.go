@@ -61,10 +61,14 @@ func (d *Deps) gradeTimeout() time.Duration {
 	return GradeTimeout(d.Grader.HardCap)
 }
 
-// NextRetry implements river.Worker: Holdfast's own failures (an engine restarting, GitHub's
-// tarball failing) are retried after 15 s, 1 min and 4 min, not within seconds.
-func (w *GradeWorker) NextRetry(job *river.Job[GradeArgs]) time.Time {
-	return time.Now().Add(15 * time.Second << (2 * min(job.Attempt-1, 3)))
+// NextRetry implements river.Worker: see retryAt.
+func (w *GradeWorker) NextRetry(job *river.Job[GradeArgs]) time.Time { return retryAt(job.Attempt) }
+
+// retryAt is when a grading (of a run, or a side of a comparison) that failed on attempt is
+// tried again: Holdfast's own failures (an engine restarting, GitHub's tarball failing) are
+// retried after 15 s, 1 min and 4 min, not within seconds.
+func retryAt(attempt int) time.Time {
+	return time.Now().Add(15 * time.Second << (2 * min(attempt-1, 3)))
 }
 
 // GradeAttempts bounds a grading's attempts; the last one that fails is published as a
@@ -180,20 +184,8 @@ func (w *GradeWorker) complete(ctx context.Context, run store.Run, v grading.Ver
 // grader error, published as neutral with a Re-run button, so the check run never stays in
 // progress.
 func (w *GradeWorker) failed(ctx context.Context, job *river.Job[GradeArgs], run store.Run, cause error) error {
-	if errors.Is(ctx.Err(), context.Canceled) {
-		// The runner is shutting down: hand the job back without spending an attempt.
-		w.Log.Info("handing the grading back", "run_id", run.ID)
-		return river.JobSnooze(time.Second)
-	}
-	if err := w.Grader.Ready(ctx); err != nil {
-		// The engine went away under the grading: not the learner's failure, nor a reason to
-		// spend an attempt. Another runner (or this one, once its engine is back) grades it.
-		return w.engineDown("run_id", run.ID, fmt.Errorf("%w (the grading failed with: %v)", err, cause))
-	}
-	if wait, ok := github.Wait(cause); ok {
-		// GitHub rate-limited the source download: wait as it asks, spending no attempt.
-		w.Log.Warn("downloading the commit waits for GitHub's rate limit", "run_id", run.ID, "wait", wait, "err", cause)
-		return river.JobSnooze(wait)
+	if err := w.handBack(ctx, "run_id", run.ID, cause); err != nil {
+		return err
 	}
 	w.Log.Error("grading failed", "run_id", run.ID, "attempt", job.Attempt, "max_attempts", job.MaxAttempts, "err", cause)
 	if job.Attempt < job.MaxAttempts {
@@ -205,6 +197,27 @@ func (w *GradeWorker) failed(ctx context.Context, job *river.Job[GradeArgs], run
 		w.Log.Error("could not store the grader error", "run_id", run.ID, "err", err)
 	}
 	return cause
+}
+
+// handBack returns the snooze that hands a failed grading back without spending an attempt when
+// the failure is not one to count: the runner shutting down, its engine not answering (another
+// runner, or this one once its engine is back, grades it), GitHub rate-limiting the commit's
+// download (it waits as GitHub asks). It returns nil for a failure that counts. key and id name
+// the run or comparison in the log.
+func (d *Deps) handBack(ctx context.Context, key string, id int64, cause error) error {
+	if errors.Is(ctx.Err(), context.Canceled) {
+		d.Log.Info("handing the grading back", key, id)
+		return river.JobSnooze(time.Second)
+	}
+	// Asked outside ctx: a job that ran out of time must not read as an engine that is down.
+	if err := d.Grader.Ready(context.WithoutCancel(ctx)); err != nil {
+		return d.engineDown(key, id, fmt.Errorf("%w (the grading failed with: %v)", err, cause))
+	}
+	if wait, ok := github.Wait(cause); ok {
+		d.Log.Warn("downloading the commit waits for GitHub's rate limit", key, id, "wait", wait, "err", cause)
+		return river.JobSnooze(wait)
+	}
+	return nil
 }
 
 // Conclusion maps a verdict status to a check run conclusion.
