@@ -217,13 +217,18 @@ func Routes(hook http.Handler, st *store.Store, assignments http.Handler, web *W
 			http.NotFound(w, r)
 			return
 		}
-		v, exists, err := st.ReportByToken(r.Context(), token)
-		switch {
-		case errors.Is(err, store.ErrNotFound) && exists:
-			http.Error(w, "this run has no result yet; it is queued or being graded", http.StatusNotFound)
-			return
-		case errors.Is(err, store.ErrNotFound):
+		id, err := st.RunByReportToken(r.Context(), token)
+		if errors.Is(err, store.ErrNotFound) {
 			http.NotFound(w, r)
+			return
+		}
+		var v grading.Verdict
+		if err == nil {
+			v, err = st.RunVerdict(r.Context(), id)
+		}
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			http.Error(w, "this run has no result yet; it is queued or being graded — this page shows it once it is done", http.StatusNotFound)
 			return
 		case err != nil:
 			http.Error(w, "could not read the run", http.StatusInternalServerError)

@@ -104,7 +104,7 @@ func (p *publisher) comparisonPublished(id int64, state string, within time.Dura
 		if err != nil {
 			p.t.Fatal(err)
 		}
-		if rank[c.Published] >= rank[state] {
+		if store.PublishedRank(c.Published) >= store.PublishedRank(state) {
 			return c
 		}
 		if time.Now().After(deadline) {

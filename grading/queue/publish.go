@@ -171,22 +171,14 @@ func (d *Deps) subject(ctx context.Context, kind store.Subject, id int64) (subje
 	switch kind {
 	case store.SubjectRun:
 		run, err := d.Store.GetRun(ctx, id)
-		if err != nil {
-			return nil, err
-		}
 		// The report's link carries the run's random token, not its number (reports are private).
-		token, err := d.Store.ReportToken(ctx, id)
-		return runSubject{run: run, details: fmt.Sprintf("%s/runs/%s", d.PublicURL, token)}, err
+		return runSubject{run: run, details: fmt.Sprintf("%s/runs/%s", d.PublicURL, run.ReportToken)}, err
 	case store.SubjectComparison:
 		c, err := d.Store.GetComparison(ctx, id)
 		return comparisonSubject{c}, err
 	}
 	return nil, fmt.Errorf("publish: unknown subject %v", kind)
 }
-
-// rank orders publication states.
-var rank = map[string]int{store.PublishedNone: 0, store.PublishedQueued: 1, store.PublishedInProgress: 2,
-	store.PublishedCompleted: 3, store.PublishedCommented: 4}
 
 // target is how far GitHub should show a subject.
 func target(p pubState) string {
@@ -208,7 +200,7 @@ func target(p pubState) string {
 func (d *Deps) publish(ctx context.Context, s subject) error {
 	p := s.state()
 	want := target(p)
-	if rank[p.Published] >= rank[want] {
+	if store.PublishedRank(p.Published) >= store.PublishedRank(want) {
 		return nil
 	}
 	a := p.Assignment
@@ -218,12 +210,12 @@ func (d *Deps) publish(ctx context.Context, s subject) error {
 		return err
 	}
 	step := func(state string) error { return d.Store.SetPublished(ctx, p.Kind, p.ID, state) }
-	if rank[p.Published] < rank[store.PublishedQueued] {
+	if store.PublishedRank(p.Published) < store.PublishedRank(store.PublishedQueued) {
 		if err := step(store.PublishedQueued); err != nil {
 			return err
 		}
 	}
-	if rank[p.Published] < rank[store.PublishedInProgress] && rank[want] >= rank[store.PublishedInProgress] && p.StartedAt != nil && p.Status != "superseded" {
+	if store.PublishedRank(p.Published) < store.PublishedRank(store.PublishedInProgress) && store.PublishedRank(want) >= store.PublishedRank(store.PublishedInProgress) && p.StartedAt != nil && p.Status != "superseded" {
 		if err := inst.StartCheckRun(ctx, a.Owner, a.Name, checkID, *p.StartedAt); err != nil {
 			return err
 		}
@@ -231,14 +223,14 @@ func (d *Deps) publish(ctx context.Context, s subject) error {
 			return err
 		}
 	}
-	if rank[want] < rank[store.PublishedCompleted] {
+	if store.PublishedRank(want) < store.PublishedRank(store.PublishedCompleted) {
 		return nil
 	}
 	done, comment, err := s.report(ctx, d.Store)
 	if err != nil {
 		return fmt.Errorf("read %s %d's report: %w", p.Kind, p.ID, err)
 	}
-	if rank[p.Published] < rank[store.PublishedCompleted] {
+	if store.PublishedRank(p.Published) < store.PublishedRank(store.PublishedCompleted) {
 		if err := inst.CompleteCheckRun(ctx, a.Owner, a.Name, checkID, done); err != nil {
 			return err
 		}
@@ -476,6 +468,9 @@ func (w *ReconcileWorker) completeOrphan(ctx context.Context, kind store.Subject
 			run, err := store.LockRun(ctx, tx, id)
 			if err != nil {
 				return err
+			}
+			if run.Status != "queued" && run.Status != "in_progress" {
+				return nil // finished meanwhile: its verdict stands
 			}
 			v := grading.Verdict{Challenge: run.Assignment.Challenge, Status: grading.GraderError, Message: msg}
 			if _, err := store.CompleteRun(ctx, tx, id, v); err != nil {

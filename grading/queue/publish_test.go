@@ -153,7 +153,7 @@ func (p *publisher) published(id int64, state string, within time.Duration) stor
 		if err != nil {
 			p.t.Fatal(err)
 		}
-		if rank[run.Published] >= rank[state] {
+		if store.PublishedRank(run.Published) >= store.PublishedRank(state) {
 			return run
 		}
 		if time.Now().After(deadline) {

@@ -47,14 +47,14 @@ func (s *Store) RequestRedelivery(ctx context.Context, guid, event string, deliv
 }
 
 // OriginalDeliveryTime is when GitHub first tried to deliver guid, if Holdfast asked for it
-// again (a recovered delivery); ok is false for an ordinary delivery.
-func OriginalDeliveryTime(ctx context.Context, tx pgx.Tx, guid string) (time.Time, bool, error) {
+// again (a recovered delivery); zero for an ordinary delivery.
+func OriginalDeliveryTime(ctx context.Context, tx pgx.Tx, guid string) (time.Time, error) {
 	var at time.Time
 	err := tx.QueryRow(ctx, `SELECT delivered_at FROM redeliveries WHERE guid=$1`, guid).Scan(&at)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return at, false, nil
+		return time.Time{}, nil
 	}
-	return at, err == nil, err
+	return at, err
 }
 
 // DeliveryScanStart is where the recovery job's last scan ended, or ok false before the first.

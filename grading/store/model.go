@@ -204,6 +204,8 @@ type Run struct {
 	Published string
 	// CheckRunRequested says a check run was asked of GitHub once, answered or not.
 	CheckRunRequested bool
+	// ReportToken makes the run's learner report's link, /runs/{ReportToken}.
+	ReportToken string
 }
 
 // GetRun loads a run with its submission and assignment.
@@ -225,11 +227,11 @@ func getRun(ctx context.Context, q querier, id int64, lock string) (Run, error) 
 	var r Run
 	var repo *int64
 	err := q.QueryRow(ctx, `SELECT r.id, r.status, r.attempt, r.check_run_id, r.superseded_by, r.branch, s.sha,
-		r.final, r.started_at, r.published, r.check_run_requested_at IS NOT NULL,
+		r.final, r.started_at, r.published, r.check_run_requested_at IS NOT NULL, r.report_token,
 		a.id, a.installation_id, a.repo_id, a.repo_owner, a.repo_name, a.challenge, a.user_login, a.format, a.deadline
 		FROM runs r JOIN submissions s ON s.id=r.submission_id JOIN assignments a ON a.id=s.assignment_id
 		WHERE r.id=$1`+lock, id).Scan(&r.ID, &r.Status, &r.Attempt, &r.CheckRunID, &r.SupersededBy, &r.Branch, &r.SHA,
-		&r.Final, &r.StartedAt, &r.Published, &r.CheckRunRequested,
+		&r.Final, &r.StartedAt, &r.Published, &r.CheckRunRequested, &r.ReportToken,
 		&r.Assignment.ID, &r.Assignment.InstallationID, &repo, &r.Assignment.Owner, &r.Assignment.Name,
 		&r.Assignment.Challenge, &r.Assignment.User, &r.Assignment.Format, &r.Assignment.Deadline)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -239,12 +241,6 @@ func getRun(ctx context.Context, q querier, id int64, lock string) (Run, error) 
 		r.Assignment.RepoID = *repo
 	}
 	return r, err
-}
-
-// SetCheckRun stores the check run created for a run.
-func SetCheckRun(ctx context.Context, tx pgx.Tx, runID, checkRunID int64) error {
-	_, err := tx.Exec(ctx, `UPDATE runs SET check_run_id=$2 WHERE id=$1`, runID, checkRunID)
-	return err
 }
 
 // StartRun marks a run in progress and counts the attempt. It returns false when the run was

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -19,8 +21,14 @@ const (
 	PublishedCommented  = "commented"
 )
 
-// publishedOrder is the SQL rank of a publication state.
-const publishedOrder = `array_position(ARRAY['none','queued','in_progress','completed','commented'], %s)`
+// publishedStates are the publication states in that order.
+var publishedStates = []string{PublishedNone, PublishedQueued, PublishedInProgress, PublishedCompleted, PublishedCommented}
+
+// PublishedRank is state's place in the order of publication states, -1 for none of them.
+func PublishedRank(state string) int { return slices.Index(publishedStates, state) }
+
+// publishedOrder is the SQL rank of a publication state (%s), in the same order.
+var publishedOrder = `array_position(ARRAY['` + strings.Join(publishedStates, `','`) + `'], %s)`
 
 // Subject is what Holdfast publishes on GitHub as a check run and sticky comments: a run (a
 // push's grading) or a comparison (a refactor pull request's). Both tables carry the same

@@ -2,12 +2,9 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/holdfast-ci/holdfast/grading"
 )
 
 // ReportToken is run id's report token: its learner report is at /runs/{token}.
@@ -20,19 +17,13 @@ func (s *Store) ReportToken(ctx context.Context, id int64) (string, error) {
 	return token, err
 }
 
-// ReportByToken returns the stored verdict of the run whose report token is token. ErrNotFound
-// means no such run, or no verdict yet (Exists tells them apart).
-func (s *Store) ReportByToken(ctx context.Context, token string) (v grading.Verdict, exists bool, err error) {
-	var body []byte
-	err = s.Pool.QueryRow(ctx, `SELECT verdict FROM runs WHERE report_token=$1`, token).Scan(&body)
+// RunByReportToken is the id of the run whose report token is token, or ErrNotFound. Its
+// verdict, once there is one, is RunVerdict's.
+func (s *Store) RunByReportToken(ctx context.Context, token string) (int64, error) {
+	var id int64
+	err := s.Pool.QueryRow(ctx, `SELECT id FROM runs WHERE report_token=$1`, token).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return v, false, ErrNotFound
+		return 0, ErrNotFound
 	}
-	if err != nil {
-		return v, false, err
-	}
-	if body == nil {
-		return v, true, ErrNotFound
-	}
-	return v, true, json.Unmarshal(body, &v)
+	return id, err
 }

@@ -187,7 +187,7 @@ func (h *Handler) grade(ctx context.Context, delivery string, repo repository, s
 			return err
 		}
 		// A delivery the recovery job asked GitHub for again counts from GitHub's first try.
-		received, _, err := store.OriginalDeliveryTime(ctx, tx, delivery)
+		received, err := store.OriginalDeliveryTime(ctx, tx, delivery)
 		if err != nil {
 			return err
 		}
