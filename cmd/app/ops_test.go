@@ -172,16 +172,7 @@ func mustURL(t *testing.T, s string) *url.URL {
 
 func TestHealthcheckCommand(t *testing.T) {
 	t.Parallel()
-	for listen, want := range map[string]string{
-		":8080":         "http://127.0.0.1:8080/readyz",
-		"0.0.0.0:8080":  "http://127.0.0.1:8080/readyz",
-		"[::]:8080":     "http://127.0.0.1:8080/readyz",
-		"10.1.2.3:8080": "http://10.1.2.3:8080/readyz",
-	} {
-		if got := localURL(listen, "/readyz"); got != want {
-			t.Errorf("localURL(%q) = %q, want %q", listen, got, want)
-		}
-	}
+	// Which address is asked: grading/health's TestLocalURL.
 	st, _ := storetest.New(t)
 	srv := httptest.NewServer(Routes(http.NotFoundHandler(), st, http.NotFoundHandler(), &Web{Store: st, Log: slog.New(slog.DiscardHandler)}))
 	defer srv.Close()

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/holdfast-ci/holdfast/grading/config"
+	"github.com/holdfast-ci/holdfast/grading/health"
 	"github.com/holdfast-ci/holdfast/grading/metrics"
 	"github.com/holdfast-ci/holdfast/grading/store"
 )
@@ -43,24 +44,25 @@ func healthHandler(eng engineChecker, st *store.Store) http.Handler {
 			}
 			lines = append(lines, part+": ok")
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), healthCheckTimeout)
-		err := eng.Ping(ctx)
-		cancel()
-		report("docker", err)
-		if err != nil {
+		within := func(check func(context.Context) error) error {
+			ctx, cancel := context.WithTimeout(r.Context(), healthCheckTimeout)
+			defer cancel()
+			return check(ctx)
+		}
+		engineErr := within(eng.Ping)
+		report("docker", engineErr)
+		if engineErr != nil {
 			report("images", errors.New("not checked: the engine does not answer"))
 		} else {
-			ctx, cancel := context.WithTimeout(r.Context(), healthCheckTimeout)
-			missing, err := eng.MissingImages(ctx)
-			cancel()
-			if err == nil && len(missing) > 0 {
-				err = fmt.Errorf("missing %s (build them with `bash deploy/bootstrap.sh`)", strings.Join(missing, ", "))
-			}
-			report("images", err)
+			report("images", within(func(ctx context.Context) error {
+				missing, err := eng.MissingImages(ctx)
+				if err == nil && len(missing) > 0 {
+					err = fmt.Errorf("missing %s (build them with `bash deploy/bootstrap.sh`)", strings.Join(missing, ", "))
+				}
+				return err
+			}))
 		}
-		ctx, cancel = context.WithTimeout(r.Context(), healthCheckTimeout)
-		err = st.Pool.Ping(ctx)
-		cancel()
+		err := within(st.Pool.Ping)
 		if err != nil {
 			err = fmt.Errorf("does not answer: %w", err)
 		}
@@ -103,8 +105,9 @@ func serveHealth(addr string, h http.Handler, log *slog.Logger) (bound string, s
 }
 
 // healthcheck asks the runner on this host whether it is healthy: GET /healthz on
-// RUNNER_HEALTH_LISTEN must answer 200 within 10 s. It is the container's health check
-// (deploy/compose.yaml), since the image has neither curl nor wget.
+// RUNNER_HEALTH_LISTEN must answer 200 within 10 s (each of its three parts may take
+// healthCheckTimeout). It is the container's health check (deploy/compose.yaml), since the
+// image has neither curl nor wget.
 func healthcheck(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) int {
 	listen := getenv("RUNNER_HEALTH_LISTEN")
 	switch listen {
@@ -114,31 +117,13 @@ func healthcheck(ctx context.Context, getenv func(string) string, stdout, stderr
 		fmt.Fprintln(stderr, "runner healthcheck: RUNNER_HEALTH_LISTEN is off: there is no health endpoint to ask")
 		return exitUsage
 	}
-	host, port, err := net.SplitHostPort(listen)
+	url, err := health.LocalURL(listen, "/healthz")
 	if err != nil {
-		fmt.Fprintf(stderr, "runner healthcheck: RUNNER_HEALTH_LISTEN=%q is not HOST:PORT\n", listen)
+		fmt.Fprintf(stderr, "runner healthcheck: RUNNER_HEALTH_LISTEN=%v\n", err)
 		return exitUsage
 	}
-	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-		host = "127.0.0.1" // listening on every address: ask on loopback
-	}
-	url := "http://" + net.JoinHostPort(host, port) + "/healthz"
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		fmt.Fprintln(stderr, "runner healthcheck:", err)
-		return exitUsage
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		fmt.Fprintln(stderr, "runner healthcheck:", err)
-		return exitFail
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(stdout, io.LimitReader(resp.Body, 4096))
-	if resp.StatusCode != http.StatusOK {
-		fmt.Fprintf(stderr, "runner healthcheck: %s answered %d\n", url, resp.StatusCode)
+	if err := health.Check(ctx, url, 10*time.Second, stdout); err != nil {
+		fmt.Fprintln(stderr, "runner", err)
 		return exitFail
 	}
 	return exitPass
