@@ -44,9 +44,9 @@ func Markdown(v Verdict) string {
 			fmt.Fprintf(&b, "| %s | %s | %s |\n", outcomeEmoji(r.Outcome), name, time.Duration(r.Duration).Round(time.Millisecond))
 			if r.Failure != nil {
 				fmt.Fprintf(&failures, "<details open><summary><code>%s</code></summary>\n\n- **expected:** %s\n- **actual:** %s\n",
-					r.Slug, mdEscape(r.Failure.Expected), mdEscape(r.Failure.Actual))
+					r.Slug, EscapeMarkdown(r.Failure.Expected), EscapeMarkdown(r.Failure.Actual))
 				if r.Failure.Hint != "" {
-					fmt.Fprintf(&failures, "- **hint:** %s\n", mdEscape(r.Failure.Hint))
+					fmt.Fprintf(&failures, "- **hint:** %s\n", EscapeMarkdown(r.Failure.Hint))
 				}
 				if tail := strings.TrimRight(PlainText(r.LogTail), "\n"); tail != "" {
 					fmt.Fprintf(&failures, "\n```text\n%s\n```\n", strings.ReplaceAll(tail, "```", "'''"))
@@ -60,7 +60,7 @@ func Markdown(v Verdict) string {
 	if len(v.Annotations) > 0 {
 		b.WriteString("**Where:**\n\n")
 		for _, a := range v.Annotations {
-			fmt.Fprintf(&b, "- `%s:%d` %s\n", CodeSpan(a.Path), a.Line, mdEscape(a.Message))
+			fmt.Fprintf(&b, "- `%s:%d` %s\n", CodeSpan(a.Path), a.Line, EscapeMarkdown(a.Message))
 		}
 		b.WriteString("\n")
 	}
@@ -72,25 +72,27 @@ func Markdown(v Verdict) string {
 		}
 		fmt.Fprintf(&b, "<details><summary>%s</summary>\n\n```text\n%s\n```\n\n</details>\n", title, strings.ReplaceAll(tail, "```", "'''"))
 	}
-	return capMarkdown(b.String())
+	return CapMarkdown(b.String(), "grade")
 }
 
-func capMarkdown(s string) string {
+// CapMarkdown cuts a report to GitHub's limit (MaxMarkdown) if it is longer, never inside a
+// character, closing a code fence left open, and ends it with a note that `runner <command>`
+// run locally shows all of it. Markdown and the compare package's report share it.
+func CapMarkdown(s, command string) string {
 	if len(s) <= MaxMarkdown {
 		return s
 	}
-	note := "\n\n…the report was cut here to fit GitHub's limit of 65535 characters; run `runner grade` locally for all of it.\n"
-	cut := s[:MaxMarkdown-len(note)-len("\n```")]
-	for !utf8.ValidString(cut) { // never split a character
-		cut = cut[:len(cut)-1]
+	note := "\n\n…the report was cut here to fit GitHub's limit of 65535 characters; run `runner " + command + "` locally for all of it.\n"
+	end := MaxMarkdown - len(note) - len("\n```")
+	for end > 0 && !utf8.RuneStart(s[end]) { // never split a character
+		end--
 	}
+	cut := s[:end]
 	if strings.Count(cut, "```")%2 == 1 {
 		cut += "\n```" // close the log's code fence
 	}
 	return cut + note
 }
-
-func mdEscape(s string) string { return EscapeMarkdown(s) }
 
 func statusEmoji(s Status) string {
 	switch s {

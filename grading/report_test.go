@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/holdfast-ci/holdfast/grading"
 	"github.com/holdfast-ci/holdfast/scenarios"
@@ -126,5 +127,13 @@ func TestMarkdownFitsGitHub(t *testing.T) {
 	}
 	if strings.Count(md, "```")%2 != 0 {
 		t.Fatal("the cut left a code fence open")
+	}
+	// Two-byte characters, after a byte that is no UTF-8 at all (an app's raw output): the cut
+	// falls between characters, and the stray byte does not shorten the report.
+	v.Scenarios[1].LogTail = "\xff" + strings.Repeat("é", 40000)
+	md = grading.Markdown(grading.ForView(v, grading.LearnerView))
+	if len(md) > grading.MaxMarkdown || len(md) < grading.MaxMarkdown-1000 || !utf8.ValidString(strings.ReplaceAll(md, "\xff", "")) {
+		t.Fatalf("markdown of %d bytes (limit %d), valid UTF-8 but for the stray byte: %v; want it cut just under the limit, between characters",
+			len(md), grading.MaxMarkdown, utf8.ValidString(strings.ReplaceAll(md, "\xff", "")))
 	}
 }

@@ -190,7 +190,7 @@ func Markdown(r Result) string {
 	}
 	fmt.Fprintf(&b, "### %s Refactor · %s\n\n", emoji, Title(r))
 	if r.Message != "" {
-		fmt.Fprintf(&b, "%s\n\n", mdEscape(r.Message))
+		fmt.Fprintf(&b, "%s\n\n", grading.EscapeMarkdown(r.Message))
 	}
 	switch r.Status {
 	case grading.GraderError:
@@ -217,7 +217,7 @@ func Markdown(r Result) string {
 		}
 		b.WriteString("\n")
 	}
-	return capMarkdown(b.String())
+	return grading.CapMarkdown(b.String(), "compare")
 }
 
 func writeDiffMarkdown(b *strings.Builder, r Result) {
@@ -237,9 +237,9 @@ func writeDiffMarkdown(b *strings.Builder, r Result) {
 			continue
 		}
 		fmt.Fprintf(&details, "<details open><summary><code>%s</code>: behaviour changed</summary>\n\n- **before:** %s\n- **after:** %s\n",
-			d.Slug, mdEscape(d.Before()), mdEscape(d.After()))
+			d.Slug, grading.EscapeMarkdown(d.Before()), grading.EscapeMarkdown(d.After()))
 		if f := d.Head.Failure; f != nil && f.Hint != "" {
-			fmt.Fprintf(&details, "- **hint:** %s\n", mdEscape(f.Hint))
+			fmt.Fprintf(&details, "- **hint:** %s\n", grading.EscapeMarkdown(f.Hint))
 		}
 		if tail := strings.TrimRight(grading.PlainText(d.Head.LogTail), "\n"); tail != "" {
 			fmt.Fprintf(&details, "\n```text\n%s\n```\n", strings.ReplaceAll(tail, "```", "'''"))
@@ -249,17 +249,3 @@ func writeDiffMarkdown(b *strings.Builder, r Result) {
 	b.WriteString("\n")
 	b.WriteString(details.String())
 }
-
-func capMarkdown(s string) string {
-	if len(s) <= grading.MaxMarkdown {
-		return s
-	}
-	note := "\n\n…the report was cut here to fit GitHub's limit of 65535 characters; run `runner compare` locally for all of it.\n"
-	cut := s[:grading.MaxMarkdown-len(note)-len("\n```")]
-	if strings.Count(cut, "```")%2 == 1 {
-		cut += "\n```"
-	}
-	return cut + note
-}
-
-func mdEscape(s string) string { return grading.EscapeMarkdown(s) }
