@@ -26,13 +26,14 @@ import (
 )
 
 // submissionRepo is the repository name of built learner images; the tag is the context hash
-// (with the build args and the images they name),
-// so the same submission is built once.
+// (with the build args, and the images named by those the Dockerfile uses), so the same
+// submission is built once.
 const submissionRepo = "holdfast-submission"
 
 // Build builds the image of the submission in dir with the classic builder.
 func (e *Engine) Build(ctx context.Context, dir string) (grading.BuildResult, error) {
-	if _, err := os.Stat(filepath.Join(dir, "Dockerfile")); err != nil {
+	dockerfile, err := readDockerfile(filepath.Join(dir, "Dockerfile"))
+	if err != nil {
 		return grading.BuildResult{Failed: true, Reason: "There is no Dockerfile at the root of the repository. Add one (the starter has a working example)."}, nil
 	}
 	ctxTar, files, sum, err := contextTar(dir, e.cfg.MaxContextBytes)
@@ -57,6 +58,12 @@ func (e *Engine) Build(ctx context.Context, dir string) (grading.BuildResult, er
 		fmt.Fprintf(h, "\x00%s=%s", k, v)
 		// The image behind the name counts too: after a toolchain image is rebuilt (Node 18 →
 		// 20), an unchanged commit must build again, not reuse an image made on the old one.
+		// Only for an argument the Dockerfile names (its ARG): the builder ignores the others,
+		// so a Go submission neither waits on inspecting the Node image nor is built again
+		// when that image changes.
+		if !bytes.Contains(dockerfile, []byte(k)) {
+			continue
+		}
 		if img, err := e.cli.ImageInspect(ctx, v); err == nil {
 			fmt.Fprintf(h, "@%s", img.ID)
 		}
@@ -266,4 +273,15 @@ func (t *tail) String() string {
 		}
 	}
 	return string(t.buf)
+}
+
+// readDockerfile reads at most 1 MiB of a learner's Dockerfile (only to see which build args it
+// names): the context's cap is checked later, and a huge file must not be read whole first.
+func readDockerfile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, 1<<20))
 }
