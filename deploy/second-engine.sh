@@ -153,14 +153,19 @@ start_daemon() {
 	die "the second dockerd did not answer within 60 s (log: $LOG)"
 }
 
-# The images the runner requires (RequiredImages), with the runner's defaults.
+# The images the runner requires (RequiredImages), with the runner's defaults: the sidecars, the
+# agent, and the toolchain images that are ours (an official one, such as golang:1.26-bookworm,
+# the builder pulls itself).
 required_images() {
 	local img
-	for img in "${HOLDFAST_POSTGRES_IMAGE:-holdfast/postgres:15}" "${HOLDFAST_REDIS_IMAGE:-holdfast/redis:7}" \
-		"${HOLDFAST_AGENT_IMAGE:-holdfast/agent:dev}" "${HOLDFAST_GO_IMAGE:-holdfast/golang:local}" \
-		"${HOLDFAST_NODE_IMAGE:-holdfast/node:local}" "${HOLDFAST_PYTHON_IMAGE:-holdfast/python:local}"; do
-		printf '%s\n' "$img"
-	done | awk '!seen[$0]++'
+	{
+		printf '%s\n' "${HOLDFAST_POSTGRES_IMAGE:-holdfast/postgres:15}" "${HOLDFAST_REDIS_IMAGE:-holdfast/redis:7}" \
+			"${HOLDFAST_AGENT_IMAGE:-holdfast/agent:dev}"
+		for img in "${HOLDFAST_GO_IMAGE:-holdfast/golang:local}" "${HOLDFAST_NODE_IMAGE:-holdfast/node:local}" \
+			"${HOLDFAST_PYTHON_IMAGE:-holdfast/python:local}"; do
+			case $img in holdfast/*) printf '%s\n' "$img" ;; esac
+		done
+	} | awk '!seen[$0]++'
 }
 
 copy_images() {

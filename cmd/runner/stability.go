@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os/exec"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -148,10 +150,10 @@ func (t *tally) write(w io.Writer) int {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\n", shortDir(dir), slug, c[grading.OutcomePassed], c[grading.OutcomeFailed], other, mark)
 	}
 	tw.Flush()
-	for dir, st := range t.status {
+	for _, dir := range slices.Sorted(maps.Keys(t.status)) { // map order would shuffle the lines between runs
 		var parts []string
-		for s, n := range st {
-			parts = append(parts, fmt.Sprintf("%s ×%d", s, n))
+		for _, s := range slices.Sorted(maps.Keys(t.status[dir])) {
+			parts = append(parts, fmt.Sprintf("%s ×%d", s, t.status[dir][s]))
 		}
 		fmt.Fprintf(w, "%s: %s\n", shortDir(dir), strings.Join(parts, ", "))
 	}

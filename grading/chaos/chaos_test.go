@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"slices"
@@ -22,7 +23,7 @@ import (
 type plan struct {
 	pushes int           // at least this many pushes of the background stream
 	every  time.Duration // between two of its pushes
-	// The processes' configuration; "" leaves a variable unset (its production default).
+	// The processes' configuration; "" is a variable's production default.
 	hardCap, reconcileEvery, recoverEvery string
 	runnerDown                            time.Duration // from a runner's SIGKILL to its restart
 	pgDown                                time.Duration // Postgres stopped
@@ -169,11 +170,7 @@ func (w *world) snapshot() ([]push, map[string]string) {
 	for _, p := range w.pushes {
 		ps = append(ps, *p)
 	}
-	heads := map[string]string{}
-	for b, sha := range w.heads {
-		heads[b] = sha
-	}
-	return ps, heads
+	return ps, maps.Clone(w.heads)
 }
 
 // fault is one thing that goes wrong: ready (if set) waits for the moment, do returns when it is
@@ -213,15 +210,9 @@ func runChaos(t *testing.T, pl plan) {
 	fake := newGitHub(t)
 	logs := logDir(t)
 
-	common := []string{"GITHUB_APP_ID=" + fmt.Sprint(fake.AppID), "GITHUB_PRIVATE_KEY=" + string(fake.PrivateKeyPEM),
-		"GITHUB_API_URL=" + fake.URL, "DATABASE_URL=" + pg.URL}
-	for k, v := range map[string]string{"HOLDFAST_RECONCILE_EVERY": pl.reconcileEvery, "HOLDFAST_RECOVER_DELIVERIES_EVERY": pl.recoverEvery} {
-		if v != "" {
-			common = append(common, k+"="+v)
-		}
-	}
 	addr := freeAddr(t)
-	app := startProc(t, logs, "app", append(slices.Clone(common), "GITHUB_WEBHOOK_SECRET="+secret, "HOLDFAST_LISTEN="+addr,
+	app := startProc(t, logs, "app", append(appEnv(fake, pg.URL), "HOLDFAST_RECONCILE_EVERY="+pl.reconcileEvery,
+		"HOLDFAST_RECOVER_DELIVERIES_EVERY="+pl.recoverEvery, "GITHUB_WEBHOOK_SECRET="+secret, "HOLDFAST_LISTEN="+addr,
 		"HOLDFAST_PUBLIC_URL=http://"+addr), bin.app, "serve")
 	waitUntil(t, time.Minute, "app serve to answer /readyz", func() bool {
 		if app.died() {
@@ -231,10 +222,7 @@ func runChaos(t *testing.T, pl plan) {
 		return code == http.StatusOK
 	})
 	fake.SetWebhook("http://"+addr+"/webhooks/github", []byte(secret))
-	runner := append(slices.Clone(common), "RUNNER_CONCURRENCY=1", "HOLDFAST_NAMESPACE="+ns, "RUNNER_HEALTH_LISTEN=127.0.0.1:0")
-	if pl.hardCap != "" {
-		runner = append(runner, "HOLDFAST_HARD_CAP="+pl.hardCap)
-	}
+	runner := runnerEnv(fake, pg.URL, ns, pl.hardCap)
 	r1 := startProc(t, logs, "runner-1", runner, bin.runner, "work") // the first engine: the test's own
 	r2 := startProc(t, logs, "runner-2", append(slices.Clone(runner), "DOCKER_HOST="+host2), bin.runner, "work")
 	procs := []*proc{app, r1, r2}

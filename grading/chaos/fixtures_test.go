@@ -118,11 +118,18 @@ func checkRunsOf(fake *githubtest.Server, sha string) []githubtest.CheckRun {
 	return out
 }
 
-// runnerEnv is the environment of a `runner work` of this repository's App.
-func runnerEnv(fake *githubtest.Server, dbURL, ns, hardCap string) []string {
+// appEnv is what both commands need of the environment: the App's identity on the fake GitHub
+// and the database.
+func appEnv(fake *githubtest.Server, dbURL string) []string {
 	return []string{"GITHUB_APP_ID=" + fmt.Sprint(fake.AppID), "GITHUB_PRIVATE_KEY=" + string(fake.PrivateKeyPEM),
-		"GITHUB_API_URL=" + fake.URL, "DATABASE_URL=" + dbURL, "HOLDFAST_HARD_CAP=" + hardCap, "RUNNER_CONCURRENCY=1",
-		"HOLDFAST_NAMESPACE=" + ns, "RUNNER_HEALTH_LISTEN=127.0.0.1:0"}
+		"GITHUB_API_URL=" + fake.URL, "DATABASE_URL=" + dbURL}
+}
+
+// runnerEnv is the environment of a `runner work` of this repository's App; hardCap "" is the
+// production default.
+func runnerEnv(fake *githubtest.Server, dbURL, ns, hardCap string) []string {
+	return append(appEnv(fake, dbURL), "HOLDFAST_HARD_CAP="+hardCap, "RUNNER_CONCURRENCY=1",
+		"HOLDFAST_NAMESPACE="+ns, "RUNNER_HEALTH_LISTEN=127.0.0.1:0")
 }
 
 // openStore opens the App's store on url for the test's own queries.

@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -73,10 +74,5 @@ func (c *jobsCollector) count() (map[string]map[string]int64, error) {
 }
 
 func isRiverState(s string) bool {
-	for _, st := range rivertype.JobStates() {
-		if string(st) == s {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(rivertype.JobStates(), rivertype.JobState(s))
 }
