@@ -62,13 +62,6 @@ func known(args []string) bool {
 	return false
 }
 
-// The App's pool: its GitHub-queue workers (publications, the reconciler, delivery recovery)
-// and webhook deliveries being stored at once (GitHub sends bursts: a classroom pushing).
-const (
-	appReporters = 10
-	appHandlers  = 32
-)
-
 func getenvOr(getenv func(string) string, k, def string) string {
 	if v := getenv(k); v != "" {
 		return v
@@ -113,7 +106,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, cfg.DatabaseURL, store.Conns(appReporters, appHandlers))
+	st, err := store.Open(ctx, cfg.DatabaseURL, store.Conns(queue.AppReporters, queue.AppHandlers))
 	if err != nil {
 		return err
 	}
@@ -150,7 +143,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		}
 		return publish(ctx, prov, os.Stdout)
 	}
-	rc, err := queue.NewClient(queue.Deps{Store: st, GitHub: app, PublicURL: cfg.PublicURL, Log: log}, queue.Options{Reporters: appReporters, Reconcile: cfg.Reconcile, RecoverDeliveries: cfg.RecoverDeliveries})
+	rc, err := queue.NewClient(queue.Deps{Store: st, GitHub: app, PublicURL: cfg.PublicURL, Log: log}, queue.Options{Reporters: queue.AppReporters, Reconcile: cfg.Reconcile, RecoverDeliveries: cfg.RecoverDeliveries})
 	if err != nil {
 		return err
 	}

@@ -21,6 +21,14 @@ const (
 	QueueGitHub = "github" // short GitHub calls, answered quickly whatever the grading backlog
 )
 
+// The App's (app serve's) share of the work: GitHub-queue jobs it works at once (publications,
+// the reconciler, delivery recovery), and webhook deliveries it stores at once (GitHub sends
+// bursts: a classroom pushing). Its pool is store.Conns(AppReporters, AppHandlers).
+const (
+	AppReporters = 10
+	AppHandlers  = 32
+)
+
 // GradeArgs asks for one run to be graded.
 type GradeArgs struct {
 	RunID int64 `json:"run_id"`

@@ -51,9 +51,6 @@ const (
 	// and each stores exactly one run, one grade job and one publish job.
 	intakeRepos = 25
 	intakeRepo0 = 7000 // the first assignment repository's id
-	// The App's settings, as cmd/app/main.go has them (appReporters, appHandlers).
-	appReporters = 10
-	appHandlers  = 32
 	// deliveryTimeout is how long GitHub waits for an answer before it counts a delivery as
 	// failed; the bench's client gives up there too. burstBound caps a whole burst.
 	deliveryTimeout = 10 * time.Second
@@ -148,7 +145,7 @@ func runIntake(t *testing.T, c condition, n int) intakeRow {
 	t.Helper()
 	ctx := context.Background()
 	_, dbURL := storetest.New(t) // a fresh, migrated database, dropped at the end
-	st, err := store.Open(ctx, dbURL, store.Conns(appReporters, appHandlers))
+	st, err := store.Open(ctx, dbURL, store.Conns(queue.AppReporters, queue.AppHandlers))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +183,7 @@ func runIntake(t *testing.T, c condition, n int) intakeRow {
 	fake.SetOutage(c.outage) // before River starts: even its first call meets it
 	opts := queue.Options{}
 	if c.publishers {
-		opts.Reporters = appReporters
+		opts.Reporters = queue.AppReporters
 	}
 	rc, err := queue.NewClient(queue.Deps{Store: st, GitHub: app, PublicURL: "http://holdfast.test", Log: appLog}, opts)
 	if err != nil {
@@ -526,7 +523,7 @@ func printIntake(rows [][]intakeRow) {
 	fmt.Printf("\n%d signed push deliveries per row (the push.new-branch fixture, %d assignments × %d new branches, one commit each), %d in flight, loopback.\n",
 		r0.n, intakeRepos, r0.n/intakeRepos, intakeInFlight)
 	fmt.Printf("The App in process as `app serve`: webhook.Handler, River with %d publishers on the github queue, store.Conns(%d, %d) = %d connections,\n",
-		appReporters, appReporters, appHandlers, store.Conns(appReporters, appHandlers))
+		queue.AppReporters, queue.AppReporters, queue.AppHandlers, store.Conns(queue.AppReporters, queue.AppHandlers))
 	fmt.Printf("its installation token already minted; GitHub's condition set before River starts. A fresh database per row; %d rounds, the conditions alternating;\n", len(rows[0]))
 	fmt.Printf("latencies over all rounds; jobs and GitHub requests as the last round's burst ended.\n\n")
 	fmt.Println("| GitHub during the burst | answers | p50 | p99 | max | p99 per round | p99 vs healthy | wall per round | stored per round: submissions · runs · grade + publish jobs | lost | publish jobs as the burst ended | GitHub requests during the burst |")
