@@ -87,13 +87,7 @@ func expectBusy(ctx context.Context, h *scenarios.Harness, r scenarios.Response,
 	if err != nil {
 		return err
 	}
-	var mine []write
-	for _, w := range ws {
-		if w.Instance == instance(replica) {
-			mine = append(mine, w)
-		}
-	}
-	if len(mine) > 0 {
+	if mine := writesAfter(ws, 0, instance(replica)); len(mine) > 0 {
 		return scenarios.Failf(fmt.Sprintf(`409 {"ran": false} for %s, and nothing written`, what), hintOneLock,
 			"%s; it wrote while replica %d's run under token %d was under way: %s", r.Describe(), holder.replica, holder.first.Token, describeWrites(mine, 3))
 	}

@@ -100,12 +100,7 @@ func ranOrExplain(ctx context.Context, h *scenarios.Harness, r scenarios.Respons
 	if err != nil {
 		return 0, err
 	}
-	var mine []write
-	for _, w := range ws {
-		if w.Instance == inst {
-			mine = append(mine, w)
-		}
-	}
+	mine := writesAfter(ws, 0, inst)
 	if len(mine) == 0 {
 		return 0, scenarios.Failf(`200 {"ran": true, "token": n} for `+what, busyHint, "%s, and nothing written to the store by %s", r.Describe(), inst)
 	}

@@ -35,12 +35,7 @@ func runFailing(ctx context.Context, h *scenarios.Harness, replica int, until ti
 		if err != nil {
 			return attempt{}, err
 		}
-		var mine []write
-		for _, w := range ws {
-			if w.Instance == instance(replica) {
-				mine = append(mine, w)
-			}
-		}
+		mine := writesAfter(ws, 0, instance(replica))
 		if len(mine) > 0 || r.Status != http.StatusConflict || time.Now().Add(retryBusy).After(until) {
 			return attempt{resp: r, writes: mine}, nil
 		}

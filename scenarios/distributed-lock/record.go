@@ -165,7 +165,7 @@ func expectComplete(ws []write, instance string, token int64, what string) error
 		hint := fmt.Sprintf("Write steps 1 to %d in order with POST $DOWNSTREAM_URL%s, body {\"step\": n}, the run's Fencing-Token and X-Instance-Id, and answer 200 only when every step was accepted.", Steps, StorePath)
 		actual := fmt.Sprintf("the store's record for token %d: %s", token, describeWrites(mine, Steps+2))
 		for _, w := range mine {
-			if w.refused() && len(mine) > 0 {
+			if w.refused() {
 				hint = "Another run took the lock while this run held a live lease: only the lock's owner may delete it (compare-and-delete), and both replicas must take the same Redis key with SET NX PX."
 				if in := newerWriters(ws, mine[0].Seq, w.Seq, token); len(in) > 0 {
 					actual += fmt.Sprintf("; before the refusal of step %d, %s", w.Step, describeWrites(in, 2))

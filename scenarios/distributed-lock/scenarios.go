@@ -209,7 +209,7 @@ func begin(ctx context.Context, h *scenarios.Harness, replica int, until time.Ti
 			// A write still in flight has no verdict yet: wait for the store's answer.
 			if wrote && !first.End.IsZero() {
 				if first.refused() {
-					all, err := storeWrites(ctx, h, 0)
+					all, err := history(ctx, h)
 					if err != nil {
 						return started{}, err
 					}

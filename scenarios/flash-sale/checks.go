@@ -347,10 +347,8 @@ func concurrentCopies(ctx context.Context, h *scenarios.Harness, prefix string, 
 		if err != nil {
 			return err
 		}
-		for _, got := range seen {
-			if got != seen[0] {
-				return explainStale(ctx, h, sku, scenarios.Failf(expected, hintDisagree, "%s", describeReads(seen)))
-			}
+		if !agree(seen) {
+			return explainStale(ctx, h, sku, scenarios.Failf(expected, hintDisagree, "%s", describeReads(seen)))
 		}
 		for _, got := range seen {
 			switch {
@@ -376,6 +374,16 @@ func readEverywhere(ctx context.Context, h *scenarios.Harness, sku string) ([]in
 		seen = append(seen, got)
 	}
 	return seen, nil
+}
+
+// agree reports whether every replica read the same stock (true for no reads).
+func agree(seen []int64) bool {
+	for _, n := range seen {
+		if n != seen[0] {
+			return false
+		}
+	}
+	return true
 }
 
 func describeReads(seen []int64) string {
@@ -456,11 +464,9 @@ func restockKeepsOrders(ctx context.Context, h *scenarios.Harness) error {
 	if err != nil {
 		return err
 	}
-	for _, got := range seen {
-		if got != seen[0] {
-			return explainStale(ctx, h, sku, scenarios.Failf(`stock 5 on every replica after PUT {"stock": 5} restocked an item (4 put on sale, 3 sold)`,
-				hintDisagree, "%s", describeReads(seen)))
-		}
+	if !agree(seen) {
+		return explainStale(ctx, h, sku, scenarios.Failf(`stock 5 on every replica after PUT {"stock": 5} restocked an item (4 put on sale, 3 sold)`,
+			hintDisagree, "%s", describeReads(seen)))
 	}
 	for _, got := range seen {
 		if got == 5 {

@@ -34,16 +34,7 @@ func explainStale(ctx context.Context, h *scenarios.Harness, sku string, err err
 		return err
 	}
 	where, found := redisCopy(ctx, h, sku)
-	var seen []int64
-	for replica := 1; replica <= h.Replicas(); replica++ {
-		r := h.Do(ctx, scenarios.Request{Path: itemPath(sku), Replica: replica, Timeout: RequestTimeout})
-		n, perr := parseStock(r, sku, replica)
-		if perr != nil {
-			seen = nil
-			break
-		}
-		seen = append(seen, n)
-	}
+	seen, _ := readEverywhere(ctx, h, sku) // nil when a replica does not answer a stock: unknown
 	f.Hint = staleHint(f.Hint, where, found, seen)
 	return err
 }
@@ -55,10 +46,8 @@ func staleHint(base, where string, found bool, seen []int64) string {
 	if found {
 		return fmt.Sprintf("Redis, which both replicas share, holds a copy of this item (%s): a cached stock goes stale with the next order. Read the stock from Postgres, the stock of record, on every GET.", where)
 	}
-	for _, n := range seen {
-		if n != seen[0] {
-			return fmt.Sprintf("Redis holds no copy of this item, and with nothing in flight the replicas still answer differently (%s): at least one answers from a copy in its own memory. Read the stock from Postgres on every GET.", describeReads(seen))
-		}
+	if !agree(seen) {
+		return fmt.Sprintf("Redis holds no copy of this item, and with nothing in flight the replicas still answer differently (%s): at least one answers from a copy in its own memory. Read the stock from Postgres on every GET.", describeReads(seen))
 	}
 	if base == hintNotLinearizable || base == hintLostUpdate {
 		return base

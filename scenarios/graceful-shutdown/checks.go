@@ -210,7 +210,7 @@ func (e exit) judge(expected, stillRunning string, answered []answer) error {
 func exitCodeHint(code int, answered []answer) string {
 	switch code {
 	case 137:
-		return "Exit code 137 means the process was killed with SIGKILL (or ran out of memory)."
+		return "Exit code 137 means the process was killed with SIGKILL (or ran out of memory): exit by yourself, with code 0, as soon as the requests in flight are answered, and stay within the memory limit."
 	case 143:
 		return "Exit code 143 means the process died of SIGTERM itself: install a handler that drains and exits 0."
 	}
