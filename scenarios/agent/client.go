@@ -19,7 +19,9 @@ type Client struct {
 
 // NewClient returns a client for the agent whose control API is at base (http://IP:9090).
 func NewClient(base, token string) *Client {
-	return &Client{base: base, token: token, http: &http.Client{Timeout: 10 * time.Second}}
+	// The timeout covers reading the answer: the largest record the fakes keep (MaxCalls calls)
+	// streams in well under it.
+	return &Client{base: base, token: token, http: &http.Client{Timeout: 30 * time.Second}}
 }
 
 // Healthy reports whether the control API answers.
@@ -43,11 +45,20 @@ func (c *Client) Provider(ctx context.Context, b ProviderBehaviour) error {
 	return c.do(ctx, http.MethodPost, "/provider/behaviour", b, nil)
 }
 
-// Ledger returns every charge the provider has made in this run.
+// Ledger returns every charge the provider has made in this run. When the app went beyond a
+// fake's bounds since the last reset, the error is an *OverflowError (the snapshot is still
+// filled in).
 func (c *Client) Ledger(ctx context.Context) (LedgerSnapshot, error) {
 	var l LedgerSnapshot
-	err := c.do(ctx, http.MethodGet, "/provider/ledger", nil, &l)
+	err := c.observe(ctx, "/provider/ledger", &l)
 	return l, err
+}
+
+// Overflows returns the fakes' bounds the app went beyond since the last reset.
+func (c *Client) Overflows(ctx context.Context) ([]Overflow, error) {
+	var out []Overflow
+	err := c.do(ctx, http.MethodGet, "/overflow", nil, &out)
+	return out, err
 }
 
 // Downstream sets how the downstream fake answers paths under b.PathPrefix.
@@ -59,7 +70,7 @@ func (c *Client) Downstream(ctx context.Context, b DownstreamBehaviour) error {
 // in arrival order.
 func (c *Client) Calls(ctx context.Context, since int) ([]Call, error) {
 	var out []Call
-	err := c.do(ctx, http.MethodGet, fmt.Sprintf("/downstream/calls?since=%d", since), nil, &out)
+	err := c.observe(ctx, fmt.Sprintf("/downstream/calls?since=%d", since), &out)
 	return out, err
 }
 
@@ -69,11 +80,30 @@ func (c *Client) LastCall(ctx context.Context) (int, error) {
 	var out struct {
 		Seq int `json:"seq"`
 	}
-	err := c.do(ctx, http.MethodGet, "/downstream/last", nil, &out)
+	err := c.observe(ctx, "/downstream/last", &out)
 	return out.Seq, err
 }
 
+// observe reads one of the fakes' records; it fails with an *OverflowError when the app went
+// beyond their bounds since the last reset.
+func (c *Client) observe(ctx context.Context, path string, out any) error {
+	var over []Overflow
+	if err := c.call(ctx, http.MethodGet, path, nil, out, &over); err != nil {
+		return err
+	}
+	if len(over) > 0 {
+		return &OverflowError{Overflows: over}
+	}
+	return nil
+}
+
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	return c.call(ctx, method, path, in, out, nil)
+}
+
+// call sends one request and decodes the answer as it streams in: what the fakes keep is
+// bounded, not the size of one answer. over, when not nil, receives OverflowHeader.
+func (c *Client) call(ctx context.Context, method, path string, in, out any, over *[]Overflow) error {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -93,12 +123,19 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		return fmt.Errorf("agent %s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
-	data, _ := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
 	if resp.StatusCode >= 300 {
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 		return fmt.Errorf("agent %s %s: %s: %s", method, path, resp.Status, bytes.TrimSpace(data))
 	}
+	if over != nil {
+		if h := resp.Header.Get(OverflowHeader); h != "" {
+			if err := json.Unmarshal([]byte(h), over); err != nil {
+				return fmt.Errorf("agent %s %s: %s header: %w", method, path, OverflowHeader, err)
+			}
+		}
+	}
 	if out != nil {
-		if err := json.Unmarshal(data, out); err != nil {
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
 			return fmt.Errorf("agent %s %s: decode: %w", method, path, err)
 		}
 	}

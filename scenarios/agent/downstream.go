@@ -2,9 +2,11 @@ package agent
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,11 +32,13 @@ type Call struct {
 	Method string            `json:"method"`
 	Path   string            `json:"path"`
 	Query  string            `json:"query,omitempty"`
-	Header map[string]string `json:"header,omitempty"` // the request's headers, first value each
-	Body   string            `json:"body,omitempty"`   // at most 4 KiB
-	Start  time.Time         `json:"start"`            // when the request arrived
-	End    time.Time         `json:"end"`              // when the answer was sent (zero while in flight)
-	Status int               `json:"status"`           // what the downstream answered; 0 when the caller gave up first
+	Header map[string]string `json:"header,omitempty"` // the request's headers, first value each, up to MaxHeaderKept bytes
+	Body   string            `json:"body,omitempty"`   // the first MaxBodyKept bytes
+	// BodyBytes is the body's original size, when it was longer than what Body keeps.
+	BodyBytes int       `json:"body_bytes,omitempty"`
+	Start     time.Time `json:"start"`  // when the request arrived
+	End       time.Time `json:"end"`    // when the answer was sent (zero while in flight)
+	Status    int       `json:"status"` // what the downstream answered; 0 when the caller gave up first
 	// Token is the fencing token of a fenced call, Accepted whether the storage took it.
 	Token    int64 `json:"token,omitempty"`
 	Accepted bool  `json:"accepted,omitempty"`
@@ -63,6 +67,8 @@ type Downstream struct {
 	behaviour []DownstreamBehaviour
 	maxToken  int64
 	stop      chan struct{}
+	refused   int // calls refused because the record was full
+	overflow  overflows
 }
 
 // NewDownstream returns a downstream with no calls. Close releases hanging requests.
@@ -72,9 +78,6 @@ func NewDownstream() *Downstream {
 
 // Close releases every hanging request.
 func (d *Downstream) Close() { close(d.stop) }
-
-// maxCalls bounds the record: a runaway retry loop must not eat the agent's memory.
-const maxCalls = 200_000
 
 // Behave replaces the behaviour for b.PathPrefix; a zero behaviour for a prefix removes it.
 func (d *Downstream) Behave(b DownstreamBehaviour) error {
@@ -119,6 +122,12 @@ func (d *Downstream) Calls(since int) []Call {
 	return out
 }
 
+// Overflows are the bounds the app went beyond since the last ClearOverflows.
+func (d *Downstream) Overflows() []Overflow { return d.overflow.list() }
+
+// ClearOverflows forgets the overflows recorded so far; the record of calls stays.
+func (d *Downstream) ClearOverflows() { d.overflow.clear() }
+
 // LastSeq is the number of the latest call received (0 before the first): a scenario counts the
 // calls after it.
 func (d *Downstream) LastSeq() int {
@@ -140,22 +149,37 @@ func (d *Downstream) behaviourFor(path string) DownstreamBehaviour {
 }
 
 func (d *Downstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(io.LimitReader(r.Body, 4<<10))
-	hdr := map[string]string{}
-	for k, v := range r.Header {
-		if len(v) > 0 {
-			hdr[k] = v[0]
-		}
-	}
-	d.mu.Lock()
-	if len(d.calls) >= maxCalls {
-		d.mu.Unlock()
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "downstream call record full"})
+	if n := len(r.URL.RequestURI()); n > MaxURIBytes {
+		d.overflow.note(OverflowURI, n)
+		writeJSON(w, http.StatusRequestURITooLong, map[string]string{"error": fmt.Sprintf("the path and query are %d bytes; at most %d are accepted", n, MaxURIBytes)})
 		return
 	}
-	d.perPath[r.URL.Path]++
+	body, size, err := readKept(http.MaxBytesReader(w, r.Body, MaxDownstreamBody))
+	if err != nil {
+		if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
+			d.overflow.note(OverflowCallBody, MaxDownstreamBody)
+			writeJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": fmt.Sprintf("a body is at most %d KiB", MaxDownstreamBody>>10)})
+			return
+		}
+		// The caller went away mid-body: what arrived is still recorded below.
+	}
+	hdr := keptHeaders(r.Header)
+	d.mu.Lock()
+	if len(d.calls) >= MaxCalls {
+		d.refused++
+		d.overflow.note(OverflowCalls, MaxCalls+d.refused)
+		d.mu.Unlock()
+		writeJSON(w, http.StatusInsufficientStorage, map[string]string{"error": fmt.Sprintf("the downstream takes at most %d calls in one grading", MaxCalls)})
+		return
+	}
+	if _, ok := d.perPath[r.URL.Path]; ok || len(d.perPath) < MaxCalls {
+		d.perPath[r.URL.Path]++
+	}
 	c := Call{Seq: len(d.calls) + 1, Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Header: hdr,
 		Body: string(body), Start: time.Now()}
+	if size > len(body) {
+		c.BodyBytes = size
+	}
 	version := d.perPath[r.URL.Path]
 	b := d.behaviourFor(r.URL.Path)
 	d.calls = append(d.calls, c)
@@ -216,6 +240,36 @@ func (d *Downstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, map[string]any{"seq": idx + 1, "path": r.URL.Path, "version": version})
 }
 
+// readKept reads a body, keeping its first MaxBodyKept bytes and counting the rest.
+func readKept(r io.Reader) (kept []byte, size int, err error) {
+	kept, err = io.ReadAll(io.LimitReader(r, MaxBodyKept))
+	if err != nil {
+		return kept, len(kept), err
+	}
+	rest, err := io.Copy(io.Discard, r)
+	return kept, len(kept) + int(rest), err
+}
+
+// keptHeaders is the first value of each header, in name order, up to MaxHeaderKept bytes.
+func keptHeaders(h http.Header) map[string]string {
+	names := make([]string, 0, len(h))
+	for k := range h {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	out := map[string]string{}
+	left := MaxHeaderKept
+	for _, k := range names {
+		v := h[k]
+		if len(v) == 0 || len(k)+len(v[0]) > left {
+			continue
+		}
+		out[k] = v[0]
+		left -= len(k) + len(v[0])
+	}
+	return out
+}
+
 func (d *Downstream) finish(idx, status int, token int64, accepted bool) {
 	d.mu.Lock()
 	c := &d.calls[idx]
@@ -242,6 +296,6 @@ func (s *Server) downstreamRoutes(mux *http.ServeMux) {
 	}))
 	mux.HandleFunc("GET /downstream/calls", s.auth(func(w http.ResponseWriter, r *http.Request) {
 		since, _ := strconv.Atoi(r.URL.Query().Get("since"))
-		writeJSON(w, http.StatusOK, s.downstream.Calls(since))
+		writeJSONArray(w, s.downstream.Calls(since))
 	}))
 }

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -48,6 +49,8 @@ type ProviderBehaviour struct {
 type LedgerSnapshot struct {
 	Charges  []Charge `json:"charges"`
 	Requests int      `json:"requests"` // charge requests received, answered or not
+	// Overflows are the provider's bounds the app went beyond since the last reset.
+	Overflows []Overflow `json:"overflows,omitempty"`
 }
 
 // maxHang bounds a hang even when the caller never gives up.
@@ -63,6 +66,9 @@ type Provider struct {
 	requests  int
 	behaviour ProviderBehaviour
 	stop      chan struct{}
+	// refused counts charges refused because the ledger was full.
+	refused  int
+	overflow overflows
 }
 
 type keyState struct {
@@ -108,8 +114,14 @@ func (p *Provider) Behave(b ProviderBehaviour) error {
 func (p *Provider) Ledger() LedgerSnapshot {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return LedgerSnapshot{Charges: append([]Charge(nil), p.ledger...), Requests: p.requests}
+	return LedgerSnapshot{Charges: append([]Charge(nil), p.ledger...), Requests: p.requests, Overflows: p.overflow.list()}
 }
+
+// Overflows are the bounds the app went beyond since the last ClearOverflows.
+func (p *Provider) Overflows() []Overflow { return p.overflow.list() }
+
+// ClearOverflows forgets the overflows recorded so far; the ledger stays.
+func (p *Provider) ClearOverflows() { p.overflow.clear() }
 
 // ServeHTTP answers POST /v1/charges, the only route a learner's app talks to.
 func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -117,9 +129,20 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "the provider only serves POST /v1/charges"})
 		return
 	}
+	key := r.Header.Get("Idempotency-Key")
+	if len(key) > MaxKeyBytes {
+		p.overflow.note(OverflowKey, len(key))
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": fmt.Sprintf("Idempotency-Key is %d bytes; at most %d are accepted", len(key), MaxKeyBytes)})
+		return
+	}
 	var req chargeRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxChargeBody))
 	if err := dec.Decode(&req); err != nil {
+		if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
+			p.overflow.note(OverflowChargeBody, MaxChargeBody)
+			writeJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": fmt.Sprintf("a charge request body is at most %d KiB", MaxChargeBody>>10)})
+			return
+		}
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "body must be JSON {amount, currency, payment_id}: " + err.Error()})
 		return
 	}
@@ -127,7 +150,11 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "amount > 0, a 3-letter currency and payment_id are required"})
 		return
 	}
-	key := r.Header.Get("Idempotency-Key")
+	if len(req.PaymentID) > MaxIDBytes {
+		p.overflow.note(OverflowPaymentID, len(req.PaymentID))
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": fmt.Sprintf("payment_id is %d bytes; at most %d are accepted", len(req.PaymentID), MaxIDBytes)})
+		return
+	}
 
 	p.mu.Lock()
 	p.requests++
@@ -158,6 +185,10 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusOK, chargeBody(c))
 			return
 		}
+		if st == nil && len(p.byKey) >= MaxCharges {
+			p.refuseFull(w)
+			return
+		}
 		if st == nil {
 			st = &keyState{params: req}
 			p.byKey[key] = st
@@ -166,6 +197,13 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	var charged *Charge
 	if mode == ModeNormal || mode == ModeChargeThenFail || mode == ModeChargeThenHang {
+		if len(p.ledger) >= MaxCharges {
+			if st != nil {
+				st.inFlight = false
+			}
+			p.refuseFull(w)
+			return
+		}
 		c := Charge{Seq: len(p.ledger) + 1, ID: fmt.Sprintf("ch_%06d", len(p.ledger)+1), PaymentID: req.PaymentID,
 			Amount: req.Amount, Currency: req.Currency, IdempotencyKey: key, At: time.Now().UTC()}
 		p.ledger = append(p.ledger, c)
@@ -198,6 +236,14 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.delay(r, b.LatencyMS)
 		writeJSON(w, http.StatusOK, chargeBody(*charged))
 	}
+}
+
+// refuseFull answers a charge the full ledger cannot take. Callers hold mu; it releases it.
+func (p *Provider) refuseFull(w http.ResponseWriter) {
+	p.refused++
+	p.overflow.note(OverflowLedger, MaxCharges+p.refused)
+	p.mu.Unlock()
+	writeJSON(w, http.StatusInsufficientStorage, map[string]string{"error": fmt.Sprintf("the provider takes at most %d charges in one grading", MaxCharges)})
 }
 
 // delay waits ms milliseconds, or less when the caller hangs up or the provider closes.

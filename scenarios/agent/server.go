@@ -23,12 +23,18 @@ const (
 
 // Config is the agent's start-up configuration, read from its environment by cmd/agent.
 type Config struct {
-	Token        string // bearer token for the control API; required
-	Links        []Link // proxies to run
-	ControlAddr  string // default ":9090"
-	ProviderAddr string // default ":8081"
-	// DownstreamAddr is where the downstream fake listens; default ":8082".
+	Token       string // bearer token for the control API; required
+	Links       []Link // proxies to run
+	ControlAddr string // default ":9090"
+	// ProviderAddr is where the provider fake listens; default "127.0.0.1:8081", reachable only
+	// through the "provider" link, so that the app cannot step around its faults.
+	ProviderAddr string
+	// DownstreamAddr is where the downstream fake listens; default "127.0.0.1:8082", behind the
+	// "downstream" link.
 	DownstreamAddr string
+	// TrafficEvery is how often the agent logs what the app sent the fakes (a "traffic" line,
+	// read back by the runner when the agent dies); default 250 ms.
+	TrafficEvery time.Duration
 }
 
 // Server runs the proxies, the provider and the control API.
@@ -38,6 +44,7 @@ type Server struct {
 	toxi       *toxiproxy.ApiServer
 	provider   *Provider
 	downstream *Downstream
+	traffic    traffic
 }
 
 // NewServer validates cfg and prepares (but does not start) the agent.
@@ -49,10 +56,13 @@ func NewServer(cfg Config, log *slog.Logger) (*Server, error) {
 		cfg.ControlAddr = fmt.Sprintf(":%d", ControlPort)
 	}
 	if cfg.ProviderAddr == "" {
-		cfg.ProviderAddr = fmt.Sprintf(":%d", ProviderPort)
+		cfg.ProviderAddr = fmt.Sprintf("127.0.0.1:%d", ProviderPort)
 	}
 	if cfg.DownstreamAddr == "" {
-		cfg.DownstreamAddr = fmt.Sprintf(":%d", DownstreamPort)
+		cfg.DownstreamAddr = fmt.Sprintf("127.0.0.1:%d", DownstreamPort)
+	}
+	if cfg.TrafficEvery <= 0 {
+		cfg.TrafficEvery = 250 * time.Millisecond
 	}
 	toxi := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop())
 	for _, l := range cfg.Links {
@@ -80,9 +90,11 @@ func (s *Server) Run(ctx context.Context) error {
 	defer s.downstream.Close()
 
 	servers := []*http.Server{
-		{Addr: s.cfg.ProviderAddr, Handler: s.provider, ReadHeaderTimeout: 5 * time.Second},
-		{Addr: s.cfg.DownstreamAddr, Handler: s.downstream, ReadHeaderTimeout: 5 * time.Second},
-		{Addr: s.cfg.ControlAddr, Handler: s.controlHandler(), ReadHeaderTimeout: 5 * time.Second},
+		{Addr: s.cfg.ProviderAddr, Handler: s.traffic.count(s.provider), ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout: 30 * time.Second, MaxHeaderBytes: maxHeaderBytes},
+		{Addr: s.cfg.DownstreamAddr, Handler: s.traffic.count(s.downstream), ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout: 30 * time.Second, MaxHeaderBytes: maxHeaderBytes},
+		{Addr: s.cfg.ControlAddr, Handler: s.controlHandler(), ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: maxHeaderBytes},
 	}
 	errc := make(chan error, len(servers))
 	for _, srv := range servers {
@@ -93,10 +105,22 @@ func (s *Server) Run(ctx context.Context) error {
 		go func() { errc <- srv.Serve(ln) }()
 	}
 	s.log.Info("agent ready", "links", len(s.cfg.Links), "control", s.cfg.ControlAddr)
-	select {
-	case <-ctx.Done():
-	case err := <-errc:
-		return err
+	tick := time.NewTicker(s.cfg.TrafficEvery)
+	defer tick.Stop()
+	var logged Traffic
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			break wait
+		case err := <-errc:
+			return err
+		case <-tick.C:
+			if t := s.traffic.now(); t != logged {
+				s.log.Info(trafficMsg, "requests", t.Requests, "bytes", t.Bytes)
+				logged = t
+			}
+		}
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
@@ -108,6 +132,9 @@ func (s *Server) Run(ctx context.Context) error {
 
 func (s *Server) controlHandler() http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /overflow", s.auth(func(w http.ResponseWriter, r *http.Request) {
+		writeJSONArray(w, s.overflows())
+	}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -138,6 +165,8 @@ func (s *Server) controlHandler() http.Handler {
 		}
 		_ = s.provider.Behave(ProviderBehaviour{})
 		s.downstream.ClearBehaviour()
+		s.provider.ClearOverflows()
+		s.downstream.ClearOverflows()
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	mux.HandleFunc("POST /provider/behaviour", s.auth(func(w http.ResponseWriter, r *http.Request) {
@@ -156,7 +185,24 @@ func (s *Server) controlHandler() http.Handler {
 		writeJSON(w, http.StatusOK, s.provider.Ledger())
 	}))
 	s.downstreamRoutes(mux)
-	return mux
+	return s.withOverflows(mux)
+}
+
+// overflows are every fake's overflows since the last reset.
+func (s *Server) overflows() []Overflow {
+	return append(s.provider.Overflows(), s.downstream.Overflows()...)
+}
+
+// withOverflows puts the overflows on every control answer (OverflowHeader), so that an
+// observation cannot miss them.
+func (s *Server) withOverflows(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if o := s.overflows(); len(o) > 0 {
+			b, _ := json.Marshal(o)
+			w.Header().Set(OverflowHeader, string(b))
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // auth rejects calls without the run's bearer token: the learner's app shares this network.
