@@ -13,6 +13,7 @@ import (
 
 	"github.com/holdfast-ci/holdfast/grading/metrics"
 	"github.com/holdfast-ci/holdfast/scenarios"
+	"github.com/holdfast-ci/holdfast/scenarios/agent"
 )
 
 // Engine builds learners' images and provisions sandboxes. grading/docker implements it on the
@@ -199,12 +200,19 @@ func (g *Grader) Grade(ctx context.Context, ch Challenge, dir string, progress f
 	// survived finishes a verdict from here on: anything but a pass is the learner's only if the
 	// sandbox survived the grading (a Docker engine restarting mid-run looks like an app that
 	// stopped answering).
+	// agentKilled is set when the app's traffic got the agent killed: the sandbox is not intact
+	// then, and the learner's app is why.
+	var agentKilled *AgentDeath
 	survived := func(v Verdict) (Verdict, error) {
 		if v.Status != Passed {
 			ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 			defer cancel()
 			if err := sb.Intact(ictx); err != nil {
-				return v, fmt.Errorf("the sandbox did not survive the grading, so its %s verdict is not the learner's: %w", v.Status, err)
+				if agentKilled == nil {
+					return v, fmt.Errorf("the sandbox did not survive the grading, so its %s verdict is not the learner's: %w", v.Status, err)
+				}
+				g.log().Warn("the app's traffic killed the agent; the verdict is the learner's", "err", err,
+					"requests", agentKilled.Requests, "bytes", agentKilled.Bytes)
 			}
 		}
 		return finish(v)
@@ -241,7 +249,7 @@ func (g *Grader) Grade(ctx context.Context, ch Challenge, dir string, progress f
 		}
 		progress(Event{Stage: "scenario", Note: s.Slug})
 		started := time.Now()
-		r, err := g.runScenario(capped, h, s)
+		r, err := g.runScenario(capped, sb, h, s)
 		if err != nil {
 			return v, err
 		}
@@ -251,6 +259,18 @@ func (g *Grader) Grade(ctx context.Context, ch Challenge, dir string, progress f
 		}
 		v.Scenarios = append(v.Scenarios, r)
 		progress(Event{Stage: "scenario", Done: true, Duration: time.Duration(r.Duration), Result: &r})
+		if r.Outcome == OutcomeFailed {
+			if d, ok := agentDied(ctx, sb); ok {
+				// Nothing can judge the scenarios left: each fails with what the app did.
+				agentKilled = &d
+				v.Message = "Your app's requests got Holdfast's agent (the payment provider and downstream fakes) killed: " + d.failure().Actual + "."
+				for _, rest := range ch.Scenarios[i+1:] {
+					v.Scenarios = append(v.Scenarios, ScenarioResult{Slug: rest.Slug, Title: rest.Title, Visibility: rest.Visibility,
+						Weight: rest.Weight, Outcome: OutcomeFailed, Failure: d.failure()})
+				}
+				break
+			}
+		}
 		if i == len(ch.Scenarios)-1 {
 			break
 		}
@@ -311,12 +331,82 @@ func explainOOM(ctx context.Context, sb Sandbox, limits Limits, f *scenarios.Fai
 	f.Hint = fmt.Sprintf("The app ran out of memory (limit %d MiB). Bound what it keeps per request and in caches, stream large bodies, and check for leaks under load. ", limits.MemoryMB) + f.Hint
 }
 
+// AgentDeath is what a sandbox knows of an agent that stopped without the harness asking.
+type AgentDeath struct {
+	// OOMKilled: the kernel killed it for its memory. Only the learner's traffic makes the
+	// agent grow (the fakes bound what they keep), so this is the learner's doing; an agent that
+	// exited otherwise is Holdfast's bug.
+	OOMKilled bool
+	ExitCode  int
+	MemoryMB  int64 // the agent's own memory limit
+	// Requests and Bytes are what the app had sent the fakes by the agent's last traffic line
+	// (zero when it logged none).
+	Requests, Bytes int64
+}
+
+// agentReporter is a sandbox that can tell whether its agent died (grading/docker's can).
+type agentReporter interface {
+	AgentDeath(ctx context.Context) (AgentDeath, bool)
+}
+
+// agentDied reports an agent the learner's traffic killed.
+func agentDied(ctx context.Context, sb Sandbox) (AgentDeath, bool) {
+	a, ok := sb.(agentReporter)
+	if !ok {
+		return AgentDeath{}, false
+	}
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	d, dead := a.AgentDeath(actx)
+	return d, dead && d.OOMKilled
+}
+
+func (d AgentDeath) failure() *scenarios.Failure {
+	sent := "while the app was sending it requests"
+	if d.Requests > 0 {
+		sent = fmt.Sprintf("after the app had sent them %d requests (%.1f MiB)", d.Requests, float64(d.Bytes)/(1<<20))
+	}
+	return &scenarios.Failure{
+		Expected: "the app to call the payment provider and the downstream service at a bounded rate, with small requests",
+		Actual:   fmt.Sprintf("the agent that hosts them was killed for using more than its %d MiB of memory %s", d.MemoryMB, sent),
+		Hint:     "Bound retries (a limit and a backoff), keep headers, keys and bodies small, and reuse connections instead of opening one per request.",
+	}
+}
+
+// overflowFailure is the learner's failure for going beyond the fakes' bounds.
+func overflowFailure(e *agent.OverflowError) *scenarios.Failure {
+	return &scenarios.Failure{
+		Expected: "the app to stay within the brief's bounds on what it sends the payment provider and the downstream service",
+		Actual:   e.Error(),
+		Hint:     fmt.Sprintf("Keep idempotency keys and ids short (at most %d bytes) and bound retries: a retry loop without a limit floods the provider.", agent.MaxKeyBytes),
+	}
+}
+
+// learnersFault finds the learner's doing behind an error that would otherwise read as the
+// grader's: an observation refused because the app went beyond the fakes' bounds, the agent
+// killed by the app's traffic, or overflows recorded while the scenario ran.
+func learnersFault(ctx context.Context, sb Sandbox, h *scenarios.Harness, err error) *scenarios.Failure {
+	var oe *agent.OverflowError
+	if errors.As(err, &oe) {
+		return overflowFailure(oe)
+	}
+	if d, ok := agentDied(ctx, sb); ok {
+		return d.failure()
+	}
+	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if over, qerr := h.Agent.Overflows(qctx); qerr == nil && len(over) > 0 {
+		return overflowFailure(&agent.OverflowError{Overflows: over})
+	}
+	return nil
+}
+
 // DefaultHardCap bounds build and run together when Grader.HardCap is zero.
 const DefaultHardCap = 120 * time.Second
 
 // runScenario runs one scenario with its own deadline, after clearing faults left by the last.
 // It returns an error only when the grading must stop (the caller's context ended).
-func (g *Grader) runScenario(ctx context.Context, h *scenarios.Harness, s scenarios.Scenario) (r ScenarioResult, err error) {
+func (g *Grader) runScenario(ctx context.Context, sb Sandbox, h *scenarios.Harness, s scenarios.Scenario) (r ScenarioResult, err error) {
 	r = ScenarioResult{Slug: s.Slug, Title: s.Title, Visibility: s.Visibility, Weight: s.Weight}
 	timeout := s.Timeout
 	if timeout == 0 {
@@ -325,6 +415,10 @@ func (g *Grader) runScenario(ctx context.Context, h *scenarios.Harness, s scenar
 	start := time.Now()
 	defer func() { r.Duration = Millis(time.Since(start)) }()
 	if err := h.Agent.Reset(ctx); err != nil {
+		if f := learnersFault(ctx, sb, h, err); f != nil {
+			r.Outcome, r.Failure = OutcomeFailed, f
+			return r, nil
+		}
 		r.Outcome, r.Error = OutcomeError, "reset agent: "+err.Error()
 		return r, nil
 	}
@@ -353,6 +447,11 @@ func (g *Grader) runScenario(ctx context.Context, h *scenarios.Harness, s scenar
 			Hint:     "Look for requests that never get an answer: a lock held forever or a call without a deadline.",
 		}
 	default:
+		if f := learnersFault(ctx, sb, h, runErr); f != nil {
+			r.Outcome, r.Failure = OutcomeFailed, f
+			g.log().Info("scenario could not judge because of the app's traffic", "scenario", s.Slug, "err", runErr)
+			break
+		}
 		r.Outcome, r.Error = OutcomeError, runErr.Error()
 		g.log().Error("scenario could not judge", "scenario", s.Slug, "err", runErr)
 	}

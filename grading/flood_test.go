@@ -1,0 +1,146 @@
+package grading_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/holdfast-ci/holdfast/grading"
+	"github.com/holdfast-ci/holdfast/scenarios"
+)
+
+// chargeWithKey sends the provider fake one charge, as a learner's app would.
+func chargeWithKey(h *scenarios.Harness, key string) error {
+	sb := h.Target.(*scriptedSandbox)
+	req, _ := http.NewRequest(http.MethodPost, sb.provider+"/v1/charges",
+		strings.NewReader(`{"amount":100,"currency":"usd","payment_id":"pay_1"}`))
+	req.Header.Set("Idempotency-Key", key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	return nil
+}
+
+// TestOverflowIsTheLearnersFailure: an app that sends a 60 KB idempotency key fails the
+// scenario that reads the ledger, with what it did, instead of making the grading a grader
+// error; so does one whose scenario never reads the ledger but errs for it.
+func TestOverflowIsTheLearnersFailure(t *testing.T) {
+	t.Parallel()
+	e := &scriptedEngine{t: t}
+	hugeKey := strings.Repeat("k", 60<<10)
+	readsLedger := func(ctx context.Context, h *scenarios.Harness) error {
+		if err := chargeWithKey(h, hugeKey); err != nil {
+			return err
+		}
+		if _, err := h.Agent.Ledger(ctx); err != nil {
+			return fmt.Errorf("read provider ledger: %w", err)
+		}
+		return nil
+	}
+	errsOtherwise := func(ctx context.Context, h *scenarios.Harness) error {
+		if err := chargeWithKey(h, hugeKey); err != nil {
+			return err
+		}
+		return errors.New("the scenario could not judge (the ledger did not add up)")
+	}
+	v := grade(t, e, 0,
+		scenario("reads_ledger", scenarios.Public, 40, readsLedger),
+		scenario("clean", scenarios.Public, 20, pass),
+		scenario("errs", scenarios.Public, 40, errsOtherwise))
+	if v.Status != grading.Failed || outcomes(v) != "reads_ledger=failed clean=passed errs=failed" {
+		t.Fatalf("got %s (%s); want failed with the two flooding scenarios failed and the clean one passed", v.Status, outcomes(v))
+	}
+	for _, i := range []int{0, 2} {
+		f := v.Scenarios[i].Failure
+		if f == nil || !strings.Contains(f.Actual, "Idempotency-Key of 61440 bytes") || !strings.Contains(f.Actual, "at most 255 bytes") {
+			t.Errorf("scenario %s: failure %+v; want one naming the 61440-byte key and the bound", v.Scenarios[i].Slug, f)
+		}
+	}
+}
+
+// dyingEngine's sandboxes report an agent death, as grading/docker's do when the kernel kills
+// the agent.
+type dyingEngine struct {
+	*scriptedEngine
+	death grading.AgentDeath
+	dead  atomic.Bool // the agent of the last sandbox is dead
+}
+
+type dyingSandbox struct {
+	*scriptedSandbox
+	e *dyingEngine
+}
+
+func (s *dyingSandbox) AgentDeath(context.Context) (grading.AgentDeath, bool) {
+	return s.e.death, s.e.dead.Load()
+}
+
+func (e *dyingEngine) Provision(ctx context.Context, image string, limits grading.Limits) (grading.Sandbox, error) {
+	sb, err := e.scriptedEngine.Provision(ctx, image, limits)
+	if err != nil {
+		return sb, err
+	}
+	return &dyingSandbox{scriptedSandbox: sb.(*scriptedSandbox), e: e}, nil
+}
+
+// kill stops the scripted agent and makes the sandbox report its death; Intact fails from then
+// on, as it does when a real agent container is gone.
+func kill(e *dyingEngine) func(context.Context, *scenarios.Harness) error {
+	return func(ctx context.Context, h *scenarios.Harness) error {
+		e.mu.Lock()
+		sb := e.sandboxes[len(e.sandboxes)-1]
+		e.broken = errors.New("agent container exited")
+		e.mu.Unlock()
+		sb.stopAgent()
+		e.dead.Store(true)
+		_, err := h.Agent.Ledger(ctx)
+		return err
+	}
+}
+
+// TestAgentKilledByFloodIsTheLearnersFailure: an agent the kernel killed for its memory while the
+// app flooded it fails the grading with what the app sent, instead of a grader error; an agent
+// that died otherwise is still Holdfast's failure.
+func TestAgentKilledByFloodIsTheLearnersFailure(t *testing.T) {
+	t.Parallel()
+	death := grading.AgentDeath{OOMKilled: true, ExitCode: 137, MemoryMB: 64, Requests: 44_000, Bytes: 90 << 20}
+	e := &dyingEngine{scriptedEngine: &scriptedEngine{t: t}, death: death}
+	g := &grading.Grader{Engine: e}
+	table := []scenarios.Scenario{
+		scenario("before", scenarios.Public, 20, pass),
+		scenario("flood", scenarios.Public, 40, kill(e)),
+		scenario("after", scenarios.Hidden, 40, pass),
+	}
+	v, err := g.Grade(context.Background(), grading.Challenge{Slug: "c", Scenarios: table}, "dir", nil)
+	if err != nil {
+		t.Fatalf("Grade: %v; want a learner's verdict", err)
+	}
+	e.allTornDown(t)
+	if v.Status != grading.Failed || outcomes(v) != "before=passed flood=failed after=failed" {
+		t.Fatalf("got %s (%s); want failed, with the flood's scenario and the ones after it failed", v.Status, outcomes(v))
+	}
+	want := "killed for using more than its 64 MiB of memory after the app had sent them 44000 requests (90.0 MiB)"
+	for _, r := range v.Scenarios[1:] {
+		if r.Failure == nil || !strings.Contains(r.Failure.Actual, want) {
+			t.Errorf("scenario %s: failure %+v; want %q", r.Slug, r.Failure, want)
+		}
+	}
+	if !strings.Contains(v.Message, want) {
+		t.Errorf("verdict message %q; want it to name the flood", v.Message)
+	}
+
+	// The same death without the kernel's OOM kill is the grader's failure, to be retried.
+	e2 := &dyingEngine{scriptedEngine: &scriptedEngine{t: t}, death: grading.AgentDeath{ExitCode: 2, MemoryMB: 64}}
+	table[1] = scenario("flood", scenarios.Public, 40, kill(e2))
+	_, err = (&grading.Grader{Engine: e2}).Grade(context.Background(), grading.Challenge{Slug: "c", Scenarios: table}, "dir", nil)
+	if err == nil || !strings.Contains(err.Error(), "did not survive") {
+		t.Fatalf("an agent that exited with code 2: got %v; want the grader's error", err)
+	}
+	e2.allTornDown(t)
+}
