@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/moby/moby/api/types/build"
@@ -33,10 +34,19 @@ const submissionRepo = "holdfast-submission"
 // Build builds the image of the submission in dir with the classic builder.
 func (e *Engine) Build(ctx context.Context, dir string) (grading.BuildResult, error) {
 	dockerfile, err := readDockerfile(filepath.Join(dir, "Dockerfile"))
+	if errors.Is(err, errSymlink) {
+		return grading.BuildResult{Failed: true, Reason: "The Dockerfile is a symbolic link. Make it a regular file at the root of the repository."}, nil
+	}
 	if err != nil {
 		return grading.BuildResult{Failed: true, Reason: "There is no Dockerfile at the root of the repository. Add one (the starter has a working example)."}, nil
 	}
+	if reason := checkDockerfile(dockerfile, e.cfg.BuildArgs); reason != "" {
+		return grading.BuildResult{Failed: true, Reason: reason}, nil
+	}
 	ctxTar, files, sum, err := contextTar(dir, e.cfg.MaxContextBytes)
+	if errors.Is(err, errSymlink) {
+		return grading.BuildResult{Failed: true, Reason: "The .dockerignore is a symbolic link. Make it a regular file at the root of the repository."}, nil
+	}
 	if errors.Is(err, errContextTooLarge) {
 		return grading.BuildResult{Failed: true, Files: files, Reason: fmt.Sprintf(
 			"The build context is larger than %d MiB. Add a .dockerignore that leaves out dependencies, build output and data files.", e.cfg.MaxContextBytes>>20)}, nil
@@ -70,7 +80,7 @@ func (e *Engine) Build(ctx context.Context, dir string) (grading.BuildResult, er
 	}
 	tag := submissionRepo + ":" + hex.EncodeToString(h.Sum(nil))[:20]
 	if _, err := e.cli.ImageInspect(ctx, tag); err == nil {
-		return grading.BuildResult{Image: tag, Files: files, Cached: true}, nil
+		return grading.BuildResult{Image: tag, Files: files, Cached: true}, e.markUsed(ctx, tag)
 	}
 
 	bctx, cancel := context.WithTimeout(ctx, e.cfg.BuildTimeout)
@@ -82,7 +92,7 @@ func (e *Engine) Build(ctx context.Context, dir string) (grading.BuildResult, er
 		ForceRemove: true,
 		BuildArgs:   args,
 		Version:     build.BuilderV1,
-		Labels:      map[string]string{"holdfast.kind": "submission", "holdfast.created": fmt.Sprint(time.Now().Unix())},
+		Labels:      buildLabels(ctx), // images.go: kind, origin; markUsed below records each use
 		Memory:      2 << 30,
 		MemorySwap:  2 << 30,
 	})
@@ -107,7 +117,7 @@ func (e *Engine) Build(ctx context.Context, dir string) (grading.BuildResult, er
 		result.Reason = "The image did not build: " + firstLine(failure) + ". Fix the error the build log ends with (below) and push again; `docker build .` reproduces it locally."
 		return result, nil
 	}
-	return result, nil
+	return result, e.markUsed(ctx, tag)
 }
 
 // readBuildStream reads the builder's JSON messages into the log, and returns the build's own
@@ -156,12 +166,14 @@ var errContextTooLarge = errors.New("build context too large")
 // content packs to the same bytes and hash. It returns the repo-relative file list too.
 func contextTar(dir string, maxBytes int64) ([]byte, []string, []byte, error) {
 	var patterns []string
-	if f, err := os.Open(filepath.Join(dir, ".dockerignore")); err == nil {
-		patterns, err = ignorefile.ReadAll(f)
-		f.Close()
-		if err != nil {
+	ignore, err := readNoFollow(filepath.Join(dir, ".dockerignore"), 1<<20)
+	switch {
+	case err == nil:
+		if patterns, err = ignorefile.ReadAll(bytes.NewReader(ignore)); err != nil {
 			return nil, nil, nil, fmt.Errorf("read .dockerignore: %w", err)
 		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, nil, nil, err
 	}
 	pm, err := patternmatcher.New(patterns)
 	if err != nil {
@@ -275,13 +287,32 @@ func (t *tail) String() string {
 	return string(t.buf)
 }
 
-// readDockerfile reads at most 1 MiB of a learner's Dockerfile (only to see which build args it
-// names): the context's cap is checked later, and a huge file must not be read whole first.
+// readDockerfile reads at most 1 MiB (and a byte, so that checkDockerfile sees it is too long)
+// of a learner's Dockerfile: the context's cap is checked later, and a huge file must not be
+// read whole first.
 func readDockerfile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	return readNoFollow(path, maxDockerfileLength+1)
+}
+
+// errSymlink means a file the runner itself reads from the submission is a symbolic link: it
+// could point anywhere on the grading host, so it is not followed.
+var errSymlink = errors.New("is a symbolic link")
+
+// readNoFollow reads at most max bytes of a regular file, refusing symbolic links (O_NOFOLLOW,
+// so a link swapped in after a check is refused too) and anything that is not a regular file.
+func readNoFollow(path string, max int64) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, fmt.Errorf("%s %w", filepath.Base(path), errSymlink)
+	}
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, 1<<20))
+	if info, err := f.Stat(); err != nil {
+		return nil, err
+	} else if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", filepath.Base(path))
+	}
+	return io.ReadAll(io.LimitReader(f, max))
 }
