@@ -23,6 +23,10 @@ type Set struct {
 	stage             *prometheus.HistogramVec
 	repairs           *prometheus.CounterVec
 	redelivered       prometheus.Counter
+	diskFree          prometheus.Gauge
+	diskFloor         prometheus.Gauge
+	paused            *prometheus.GaugeVec
+	imagesRemoved     *prometheus.CounterVec
 }
 
 // New returns a Set with every Holdfast metric and the Go and process collectors registered.
@@ -65,12 +69,28 @@ func New() *Set {
 			Name: "holdfast_deliveries_redelivered_total",
 			Help: "Webhook deliveries that failed or never arrived and were recovered by asking GitHub to redeliver them.",
 		}),
+		diskFree: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "holdfast_runner_disk_free_bytes",
+			Help: "Free bytes on the Docker engine's data root, measured when the runner last picked a job.",
+		}),
+		diskFloor: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "holdfast_runner_disk_floor_bytes",
+			Help: "The disk-free floor (HOLDFAST_DISK_FLOOR) below which the runner takes no job.",
+		}),
+		paused: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "holdfast_runner_paused",
+			Help: "1 while the runner takes no job for reason (disk: its engine's disk is below the floor), else 0.",
+		}, []string{"reason"}),
+		imagesRemoved: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "holdfast_images_removed_total",
+			Help: "Learner images removed, by reason: branch (a newer grading of the branch), age (unused longer than HOLDFAST_IMAGE_MAX_AGE), floor (pruned below the disk floor), dangling (build leftovers).",
+		}, []string{"reason"}),
 	}
 	s.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		s.webhookDuration, s.webhookDeliveries, s.githubRequests, s.rateLimitWait, s.rateLimited,
-		s.stage, s.repairs, s.redelivered,
+		s.stage, s.repairs, s.redelivered, s.diskFree, s.diskFloor, s.paused, s.imagesRemoved,
 	)
 	return s
 }
@@ -121,6 +141,26 @@ func (s *Set) Repaired(kind string) { s.repairs.WithLabelValues(kind).Inc() }
 // Redelivered counts one webhook delivery recovered by a redelivery.
 func (s *Set) Redelivered() { s.redelivered.Inc() }
 
+// DiskFree records the engine's free disk and the floor, in bytes.
+func (s *Set) DiskFree(free, floor uint64) {
+	s.diskFree.Set(float64(free))
+	s.diskFloor.Set(float64(floor))
+}
+
+// Paused records whether the runner takes no job for reason.
+func (s *Set) Paused(reason string, paused bool) {
+	v := 0.0
+	if paused {
+		v = 1
+	}
+	s.paused.WithLabelValues(reason).Set(v)
+}
+
+// ImagesRemoved counts n learner images removed for reason.
+func (s *Set) ImagesRemoved(reason string, n int) {
+	s.imagesRemoved.WithLabelValues(reason).Add(float64(n))
+}
+
 // Register adds c to Default.
 func Register(c prometheus.Collector) error { return Default.Register(c) }
 
@@ -138,6 +178,15 @@ func Repaired(kind string) { Default.Repaired(kind) }
 
 // Redelivered counts a recovered webhook delivery in Default.
 func Redelivered() { Default.Redelivered() }
+
+// DiskFree records the engine's free disk and floor in Default.
+func DiskFree(free, floor uint64) { Default.DiskFree(free, floor) }
+
+// Paused records in Default whether the runner takes no job for reason.
+func Paused(reason string, paused bool) { Default.Paused(reason, paused) }
+
+// ImagesRemoved counts n removed learner images in Default.
+func ImagesRemoved(reason string, n int) { Default.ImagesRemoved(reason, n) }
 
 // Webhook wraps the webhook handler with Default's latency and delivery metrics.
 func Webhook(next http.Handler) http.Handler { return Default.Webhook(next) }
