@@ -82,8 +82,17 @@ type Harness struct {
 // NewHarness returns a harness for a provisioned sandbox.
 func NewHarness(t Target, a *agent.Client, postgresURL, redisURL string) *Harness {
 	return &Harness{Target: t, Agent: a, PostgresURL: postgresURL, RedisURL: redisURL,
-		http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}}}
+		// The app is untrusted: its headers are capped like its bodies (Do), or each of a
+		// concurrent burst could hold the transport's default of 10 MB.
+		http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true,
+			MaxResponseHeaderBytes: maxAnswerHeader}}}
 }
+
+// What the harness reads of one answer from the app, at most; Do's deadline bounds how long.
+const (
+	maxAnswerBody   = 1 << 20
+	maxAnswerHeader = 1 << 20
+)
 
 // Request is one call to the learner's app.
 type Request struct {
@@ -184,7 +193,7 @@ func (h *Harness) Do(ctx context.Context, r Request) Response {
 		return Response{Err: err, Duration: time.Since(start)}
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBody))
 	out := Response{Status: resp.StatusCode, Header: resp.Header, Body: data, Duration: time.Since(start), Err: err}
 	return out
 }

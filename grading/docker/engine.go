@@ -21,6 +21,9 @@ type Config struct {
 	RedisImage string
 	// AgentImage runs the Holdfast agent. Default holdfast/agent:dev.
 	AgentImage string
+	// AgentMemoryMB is the agent's own memory limit, apart from the app's: the app's traffic is
+	// what makes it grow, and a kernel kill of it is reported as the app's doing. Default 512.
+	AgentMemoryMB int64
 	// BuildArgs are passed to every learner build, so that starters' `ARG GO_IMAGE` (and the
 	// other toolchains') pick the toolchain image. Each key not given keeps its DefaultBuildArgs
 	// value; with registry access the official images work the same (GO_IMAGE=golang:1.26-bookworm).
@@ -63,6 +66,9 @@ func (c Config) Defaults() Config {
 	}
 	if c.AgentImage == "" {
 		c.AgentImage = "holdfast/agent:dev"
+	}
+	if c.AgentMemoryMB == 0 {
+		c.AgentMemoryMB = 512
 	}
 	args := map[string]string{}
 	for k, v := range DefaultBuildArgs {

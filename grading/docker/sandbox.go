@@ -120,6 +120,9 @@ func (s *sandbox) provision(ctx context.Context, image string) error {
 		}
 	}
 	sidecarLimits := container.Resources{Memory: 512 << 20, MemorySwap: 512 << 20, NanoCPUs: 1e9}
+	// The agent has a limit of its own: the learner's traffic is what makes it grow (AgentDeath).
+	agentMem := s.e.cfg.AgentMemoryMB << 20
+	agentLimits := container.Resources{Memory: agentMem, MemorySwap: agentMem, NanoCPUs: 1e9}
 	logs := container.LogConfig{Type: "json-file", Config: map[string]string{"max-size": "1m", "max-file": "1"}}
 	specs := []struct {
 		role string
@@ -141,7 +144,7 @@ func (s *sandbox) provision(ctx context.Context, image string) error {
 			"HOLDFAST_AGENT_TOKEN=" + s.token,
 			fmt.Sprintf("HOLDFAST_AGENT_LINKS=postgres=:5432>%s:5432,redis=:6379>%s:6379,provider=:8080>127.0.0.1:%d,downstream=:%d>127.0.0.1:%d",
 				s.name(string(scenarios.Postgres)), s.name(string(scenarios.Redis)), agent.ProviderPort, downstreamPort, agent.DownstreamPort),
-		}}, s.appNet, container.HostConfig{Resources: sidecarLimits, LogConfig: logs, ReadonlyRootfs: true,
+		}}, s.appNet, container.HostConfig{Resources: agentLimits, LogConfig: logs, ReadonlyRootfs: true,
 			CapDrop: []string{"ALL"}, SecurityOpt: []string{"no-new-privileges"}}},
 	}
 	for _, sp := range specs {

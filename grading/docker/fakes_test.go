@@ -1,0 +1,113 @@
+package docker_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/holdfast-ci/holdfast/grading"
+	"github.com/holdfast-ci/holdfast/grading/docker"
+	"github.com/holdfast-ci/holdfast/grading/docker/dockertest"
+	"github.com/holdfast-ci/holdfast/scenarios"
+)
+
+// provisionStarted builds dir, provisions its sandbox and starts the app; the sandbox is torn
+// down (and checked for leftovers) when the test ends.
+func provisionStarted(t *testing.T, ctx context.Context, eng *docker.Engine, dir string) grading.Sandbox {
+	t.Helper()
+	b, err := eng.Build(ctx, dir)
+	if err != nil || b.Failed {
+		t.Fatalf("build %s: %v %s\n%s", dir, err, b.Reason, b.LogTail)
+	}
+	sb, err := eng.Provision(ctx, b.Image, grading.Limits{})
+	if sb != nil {
+		t.Cleanup(func() {
+			if err := sb.Teardown(context.WithoutCancel(ctx)); err != nil {
+				t.Errorf("teardown: %v", err)
+			}
+			if left := leftovers(t, eng.Namespace()); left != "" {
+				t.Errorf("left after teardown: %s", left)
+			}
+		})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sb.Start(ctx, scenarios.App); err != nil {
+		t.Fatal(err)
+	}
+	return sb
+}
+
+// TestAppReachesFakesOnlyThroughProxies probes from inside the app's container: the provider and
+// downstream fakes' own ports on the agent refuse the app, so it cannot step around the fault
+// proxies; the proxied addresses the app is given answer.
+func TestAppReachesFakesOnlyThroughProxies(t *testing.T) {
+	eng := dockertest.Engine(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	sb := provisionStarted(t, ctx, eng, "testdata/hostile")
+	h := sb.Harness()
+	direct := []string{"provider:8081", "provider:8082", "downstream:8081", "downstream:8082"}
+	proxied := []string{"provider:8080", "downstream:8070"}
+	q := url.Values{"dial": append(append([]string{}, direct...), proxied...)}
+	r := h.Do(ctx, scenarios.Request{Path: "/probe?" + q.Encode()})
+	var got struct {
+		Dials map[string]string `json:"dials"`
+	}
+	if err := json.Unmarshal(r.Body, &got); err != nil {
+		t.Fatalf("probe: %v: %s", err, r.Describe())
+	}
+	t.Logf("dials from the app: %v", got.Dials)
+	for _, a := range direct {
+		if !strings.Contains(got.Dials[a], "connection refused") {
+			t.Errorf("the fake's own port %s from the app: %q; want connection refused (only the proxy may reach it)", a, got.Dials[a])
+		}
+	}
+	for _, a := range proxied {
+		if got.Dials[a] != "ok" {
+			t.Errorf("the proxied %s from the app: %q; want it reachable", a, got.Dials[a])
+		}
+	}
+	// Through the proxy the provider answers, and the runner reads its ledger.
+	if l, err := h.Agent.Ledger(ctx); err != nil || len(l.Charges) != 0 {
+		t.Errorf("the runner reads the provider's ledger: %+v, %v", l, err)
+	}
+}
+
+// TestHarnessBoundsHostileAnswers: an app that answers the harness with 1 GiB, 8 MiB of
+// headers, or a byte a second forever, costs the harness at most its read caps (1 MiB of body,
+// 1 MiB of headers) and its deadline.
+func TestHarnessBoundsHostileAnswers(t *testing.T) {
+	eng := dockertest.Engine(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	sb := provisionStarted(t, ctx, eng, "testdata/flood")
+	h := sb.Harness()
+	stop := peakSys()
+	huge := h.Do(ctx, scenarios.Request{Path: "/huge", Timeout: 20 * time.Second})
+	trickle := h.Do(ctx, scenarios.Request{Path: "/trickle", Timeout: 2 * time.Second})
+	headers := h.Do(ctx, scenarios.Request{Path: "/headers", Timeout: 10 * time.Second})
+	peak := stop()
+	t.Logf("8 MiB of headers: %s", headers.Describe())
+	if headers.Err == nil || !strings.Contains(headers.Err.Error(), "header") {
+		t.Errorf("an answer with 8 MiB of headers: status %d, err %v; want the harness to refuse it", headers.Status, headers.Err)
+	}
+	t.Logf("1 GiB answer: status %d, %d bytes read in %s, err %v", huge.Status, len(huge.Body), huge.Duration, huge.Err)
+	t.Logf("trickle: status %d, %d bytes in %s, err %v; runner peak Sys %d MiB", trickle.Status, len(trickle.Body), trickle.Duration, trickle.Err, peak>>20)
+	if huge.Status != 200 || len(huge.Body) != 1<<20 {
+		t.Errorf("a 1 GiB answer: status %d with %d bytes kept; want 200 with the first 1 MiB", huge.Status, len(huge.Body))
+	}
+	if huge.Duration > 10*time.Second {
+		t.Errorf("a 1 GiB answer took %s to read; the harness must stop at its cap, not read it all", huge.Duration)
+	}
+	if trickle.Err == nil || trickle.Duration > 3*time.Second {
+		t.Errorf("an answer trickling a byte a second: err %v after %s; want the 2 s deadline to end it", trickle.Err, trickle.Duration)
+	}
+	if peak > 256<<20 {
+		t.Errorf("the runner's memory peaked at %d MiB; want it bounded (< 256 MiB)", peak>>20)
+	}
+}

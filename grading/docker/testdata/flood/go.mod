@@ -1,0 +1,3 @@
+module example.com/flood
+
+go 1.22
