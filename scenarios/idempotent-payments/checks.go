@@ -67,6 +67,7 @@ func missingKey(ctx context.Context, h *scenarios.Harness) error {
 		{"a negative amount", keyed(newKey("neg")), order(-5, "usd")},
 		{"an amount with a fraction", keyed(newKey("frac")), map[string]any{"amount": 12.5, "currency": "usd"}},
 		{"the amount as a string", keyed(newKey("str")), map[string]any{"amount": "500", "currency": "usd"}},
+		{"the amount as a boolean (true)", keyed(newKey("bool")), map[string]any{"amount": true, "currency": "usd"}},
 		{"currency \"USD\" (upper case)", keyed(newKey("upper")), order(500, "USD")},
 		{"currency \"us\" (two letters)", keyed(newKey("short")), order(500, "us")},
 		{"no currency", keyed(newKey("nocur")), map[string]any{"amount": 500}},

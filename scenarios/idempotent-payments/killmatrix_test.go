@@ -25,6 +25,13 @@ var killMatrix = []scenariotest.Row{
 	{Dir: "broken-get-unknown-200", Fails: []string{"basic_request_handling"}},
 	{Dir: "broken-jsonb-replay", Fails: []string{"duplicate_submission_handling", "key_reuse_different_payload", "database_connection_recovery", "restart_persistence"}},
 	{Dir: "broken-provider-error-as-timeout", Fails: []string{"provider_unreachable"}},
+	// Written blind, from the brief and the Python starter only (never scenarios/): a correct
+	// solution in an unusual style and three honest mistakes. The boolean amount passed until
+	// missing_key sent one (Python's bool is an int).
+	{Dir: "reference-py"},
+	{Dir: "broken-py-new-provider-key", Fails: []string{"partial_failure_recovery", "timeout_handling"}},
+	{Dir: "broken-py-bool-amount", Fails: []string{"missing_key"}},
+	{Dir: "broken-py-one-connection", Fails: []string{"database_connection_recovery"}},
 }
 
 func challenge(t *testing.T) grading.Challenge {
