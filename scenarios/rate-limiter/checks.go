@@ -394,8 +394,11 @@ func retryAfter(r scenarios.Response, lo, hi int, what, hint string) (int, error
 	raw := strings.TrimSpace(r.Header.Get("Retry-After"))
 	n, err := strconv.Atoi(raw)
 	if err != nil || n < lo || n > hi {
-		return 0, scenarios.Failf(fmt.Sprintf("Retry-After with a whole number of seconds from %d to %d on %s", lo, hi, what), hint,
-			"Retry-After %q", raw)
+		expected := fmt.Sprintf("Retry-After with a whole number of seconds from %d to %d on %s", lo, hi, what)
+		if lo == hi {
+			expected = fmt.Sprintf("Retry-After: %d on %s", lo, what)
+		}
+		return 0, scenarios.Failf(expected, hint, "Retry-After %q", raw)
 	}
 	return n, nil
 }

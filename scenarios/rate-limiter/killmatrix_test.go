@@ -26,6 +26,13 @@ var killMatrix = []scenariotest.Row{
 	{Dir: "broken-healthz-pings-redis", Fails: []string{"redis_outage", "redis_unresponsive"}},
 	{Dir: "broken-ready-before-redis", Fails: []string{"ready_only_with_redis"}},
 	{Dir: "broken-client-id-length-only", Fails: []string{"basic_limit"}},
+	// Written blind, from the brief and the Python starter only (never scenarios/): a correct
+	// solution in an unusual style and three honest mistakes. Retry-After rounded to the nearest
+	// second passed until rejection_headers asked again 1.4 s and 0.4 s before the window ends.
+	{Dir: "reference-py"},
+	{Dir: "broken-py-round-retry-after", Fails: []string{"rejection_headers"}},
+	{Dir: "broken-py-no-read-timeout", Fails: []string{"redis_unresponsive"}},
+	{Dir: "broken-py-window-from-first-request", Fails: []string{"recovery_after_window"}},
 }
 
 func challenge(t *testing.T) grading.Challenge {
@@ -47,6 +54,9 @@ func TestVerdictsAreStable(t *testing.T) {
 		{Dir: "reference", Scenario: "redis_outage", Runs: 2, Pass: true},
 		{Dir: "reference", Scenario: "redis_unresponsive", Runs: 3, Pass: true},
 		{Dir: "reference", Scenario: "ready_only_with_redis", Runs: 2, Pass: true},
+		{Dir: "reference", Scenario: "rejection_headers", Runs: 3, Pass: true},
+		{Dir: "reference-py", Scenario: "rejection_headers", Runs: 2, Pass: true},
+		{Dir: "broken-py-round-retry-after", Scenario: "rejection_headers", Runs: 3, Pass: false},
 		{Dir: "reference-ts", Scenario: "burst_across_replicas", Runs: 2, Pass: true},
 		{Dir: "reference-ts", Scenario: "recovery_after_window", Runs: 2, Pass: true},
 		{Dir: "reference-ts", Scenario: "redis_unresponsive", Runs: 3, Pass: true},

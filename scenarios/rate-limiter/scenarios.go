@@ -97,7 +97,7 @@ func rejectionHeaders(ctx context.Context, h *scenarios.Harness) error {
 	n := Limit + 1
 	var client string
 	var rs []scenarios.Response
-	fits, err := fitWindow(ctx, func(ctx context.Context) {
+	w, fits, err := fitWindowAt(ctx, 0, func(ctx context.Context) {
 		client = newClient("headers")
 		rs = sequential(ctx, h, client, n)
 	})
@@ -151,7 +151,56 @@ func rejectionHeaders(ctx context.Context, h *scenarios.Harness) error {
 	if !seen429 {
 		return scenarios.Failf(fmt.Sprintf("a 429 once a client passed %d requests", Limit), "Reject requests beyond the limit.", "answers: %s", statusList(rs))
 	}
+	if fits {
+		return roundedUp(ctx, h, client, w)
+	}
 	return nil
+}
+
+// roundedUpAt are the moments into a window at which roundedUp asks again: 1.4 s and 0.4 s
+// before the window ends, where rounding the seconds left up (2, 1) and rounding them to the
+// nearest (1, 0) disagree, each with 0.4 s to spare before the answer changes.
+var roundedUpAt = []time.Duration{600 * time.Millisecond, 1600 * time.Millisecond}
+
+// roundedUp asks again for a client that used up its limit in window w, later in w, and checks
+// Retry-After and t on each 429 are the seconds until w ends, rounded up. A request whose
+// sending and answer straddle a whole second before w's end has two right answers and is not
+// judged.
+func roundedUp(ctx context.Context, h *scenarios.Harness, client string, w window) error {
+	for _, at := range roundedUpAt {
+		if err := sleep(ctx, time.Until(w.start.Add(at))); err != nil {
+			return err
+		}
+		sent := time.Now()
+		r := h.Do(ctx, hit(client, 0))
+		answered := time.Now()
+		want := secondsUp(w.end.Sub(sent))
+		if secondsUp(w.end.Sub(answered)) != want || answered.After(w.end.Add(-boundaryMargin)) {
+			continue
+		}
+		what := fmt.Sprintf("a 429 answered %s before its window ends", w.end.Sub(answered).Round(10*time.Millisecond))
+		if r.Status != http.StatusTooManyRequests {
+			return scenarios.Failf(fmt.Sprintf("429 for a client that used up its %d requests earlier in the same window", Limit), hintFor(r), "%s", r.Describe())
+		}
+		hint := "Round the seconds until the Unix-aligned window ends up, never to the nearest: 1.4 s left is 2, 0.4 s left is 1."
+		ra, err := retryAfter(r, want, want, what, hint)
+		if err != nil {
+			return err
+		}
+		_, reset, err := rateLimitHeaders(r, what)
+		if err != nil {
+			return err
+		}
+		if reset != int64(ra) {
+			return scenarios.Failf(fmt.Sprintf("RateLimit t=%d on %s", want, what), hint, "t=%d", reset)
+		}
+	}
+	return nil
+}
+
+// secondsUp is d in whole seconds, rounded up.
+func secondsUp(d time.Duration) int {
+	return int((d + time.Second - 1) / time.Second)
 }
 
 // burstRounds and burstSize make an over-admission likely to show: each round sends three
