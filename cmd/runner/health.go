@@ -30,9 +30,25 @@ const healthCheckTimeout = 3 * time.Second
 
 // healthHandler serves GET /healthz — 200 only when the Docker engine answers, the images a
 // grading needs are on it and the queue's database answers; 503 otherwise; one plain line per
-// part either way — and GET /metrics.
-func healthHandler(eng engineChecker, st *store.Store) http.Handler {
+// part either way — GET /readyz — 200 "ready" when the runner takes jobs, 503 with the reason
+// room gives when it does not (its engine's disk is below the floor); a nil room is always
+// ready — and GET /metrics.
+func healthHandler(eng engineChecker, st *store.Store, room func(context.Context) error) http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		if room != nil {
+			ctx, cancel := context.WithTimeout(r.Context(), healthCheckTimeout)
+			defer cancel()
+			if err := room(ctx); err != nil {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				fmt.Fprintln(w, "not ready: "+err.Error())
+				return
+			}
+		}
+		fmt.Fprintln(w, "ready")
+	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		var lines []string
 		healthy := true

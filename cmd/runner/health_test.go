@@ -16,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/holdfast-ci/holdfast/grading/docker"
 	"github.com/holdfast-ci/holdfast/grading/docker/dockertest"
 	"github.com/holdfast-ci/holdfast/grading/store"
 	"github.com/holdfast-ci/holdfast/grading/store/storetest"
@@ -72,7 +73,7 @@ func TestHealthzReportsEachPart(t *testing.T) {
 		{"database down", fakeEngine{}, noDB, 503, []string{"docker: ok", "images: ok", "database: does not answer"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := httptest.NewServer(healthHandler(tc.eng, tc.st))
+			srv := httptest.NewServer(healthHandler(tc.eng, tc.st, nil))
 			defer srv.Close()
 			code, body := getHealth(t, srv.URL+"/healthz")
 			if code != tc.code {
@@ -89,7 +90,7 @@ func TestHealthzReportsEachPart(t *testing.T) {
 			}
 		})
 	}
-	srv := httptest.NewServer(healthHandler(fakeEngine{}, st))
+	srv := httptest.NewServer(healthHandler(fakeEngine{}, st, nil))
 	defer srv.Close()
 	if code, body := getHealth(t, srv.URL+"/metrics"); code != 200 || !strings.Contains(body, "go_goroutines") || !strings.Contains(body, "# HELP holdfast_") {
 		t.Fatalf("metrics: %d\n%.500s", code, body)
@@ -125,7 +126,7 @@ func TestHealthzWithDocker(t *testing.T) {
 	t.Parallel()
 	eng := dockertest.Engine(t)
 	st, _ := storetest.New(t)
-	srv := httptest.NewServer(healthHandler(eng, st))
+	srv := httptest.NewServer(healthHandler(eng, st, nil))
 	defer srv.Close()
 	code, body := getHealth(t, srv.URL+"/healthz")
 	if code != 200 || body != "docker: ok\nimages: ok\ndatabase: ok\n" {
@@ -192,5 +193,43 @@ func TestHealthcheckCommand(t *testing.T) {
 		if code := healthcheck(context.Background(), env, &stdout, &stderr); code != tc.code {
 			t.Errorf("RUNNER_HEALTH_LISTEN=%s answering %d: exit %d, want %d (%s)", tc.listen, tc.status, code, tc.code, stderr.String())
 		}
+	}
+}
+
+// TestReadyzBelowDiskFloor: /readyz says why the runner takes no job when its engine's disk is
+// below the floor (a real Keeper, its floor set above the free space), and "ready" otherwise;
+// /metrics shows the pause.
+func TestReadyzBelowDiskFloor(t *testing.T) {
+	eng := dockertest.Engine(t)
+	log := slog.New(slog.DiscardHandler)
+	low, err := docker.NewKeeper(context.Background(), eng, docker.ImagePolicy{FloorPercent: 99.99, Repo: "test/" + eng.Namespace()}, log)
+	if err != nil {
+		t.Skipf("this process cannot see the engine's data root: %v", err)
+	}
+	srv := httptest.NewServer(healthHandler(fakeEngine{}, nil, low.Ready))
+	defer srv.Close()
+	if err := low.Room(context.Background()); err == nil {
+		t.Fatal("Room with a 99.99% floor: nil; want the disk below it")
+	}
+	if code, body := getHealth(t, srv.URL+"/readyz"); code != 503 || !strings.Contains(body, "not ready: the Docker engine's disk is below its free-space floor") {
+		t.Fatalf("readyz below the floor: %d %q", code, body)
+	}
+	if code, body := getHealth(t, srv.URL+"/metrics"); code != 200 || !strings.Contains(body, `holdfast_runner_paused{reason="disk"} 1`) {
+		t.Fatalf("metrics below the floor: %d\n%.2000s", code, body)
+	}
+	ok, err := docker.NewKeeper(context.Background(), eng, docker.ImagePolicy{FloorBytes: 1 << 20, Repo: "test/" + eng.Namespace()}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv2 := httptest.NewServer(healthHandler(fakeEngine{}, nil, ok.Ready))
+	defer srv2.Close()
+	if code, body := getHealth(t, srv2.URL+"/readyz"); code != 200 || strings.TrimSpace(body) != "ready" {
+		t.Fatalf("readyz above the floor: %d %q", code, body)
+	}
+	if err := ok.Room(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, body := getHealth(t, srv2.URL+"/metrics"); !strings.Contains(body, `holdfast_runner_paused{reason="disk"} 0`) {
+		t.Fatalf("metrics once above the floor: %.2000s", body)
 	}
 }

@@ -49,6 +49,13 @@ func runWorker(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if _, err := eng.Janitor(ctx, queue.GradeTimeout(cfg.HardCap)); err != nil {
 		log.Warn("janitor", "err", err)
 	}
+	images, err := docker.NewKeeper(ctx, eng, docker.ImagePolicy{MaxAge: cfg.ImageMaxAge,
+		FloorBytes: cfg.DiskFloorBytes, FloorPercent: cfg.DiskFloorPercent, DiskPath: cfg.DiskPath}, log)
+	if err != nil {
+		return err
+	}
+	p := images.Policy()
+	log.Info("image policy", "image_max_age", p.MaxAge, "disk_floor_bytes", p.FloorBytes, "disk_floor_percent", p.FloorPercent, "disk_path", p.DiskPath)
 	st, err := store.Open(ctx, cfg.DatabaseURL, store.Conns(cfg.Graders+runnerReporters, 2))
 	if err != nil {
 		return err
@@ -61,13 +68,13 @@ func runWorker(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	_, stopHealth, err := serveHealth(cfg.HealthListen, healthHandler(eng, st), log)
+	_, stopHealth, err := serveHealth(cfg.HealthListen, healthHandler(eng, st, images.Ready), log)
 	if err != nil {
 		return err
 	}
 	defer stopHealth()
 	deps := queue.Deps{Store: st, GitHub: app, Grader: &grading.Grader{Engine: eng, HardCap: cfg.HardCap, Log: log},
-		Challenge: catalog.Lookup, PublicURL: cfg.PublicURL, Log: log}
+		Challenge: catalog.Lookup, PublicURL: cfg.PublicURL, Log: log, Images: images}
 	rc, err := queue.NewClient(deps, queue.Options{Graders: cfg.Graders, Reporters: runnerReporters, Reconcile: cfg.Reconcile, RecoverDeliveries: cfg.RecoverDeliveries})
 	if err != nil {
 		return err
@@ -77,6 +84,7 @@ func runWorker(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	log.Info("runner working", "graders", cfg.Graders, "hard_cap", cfg.HardCap)
 	go sweep(ctx, eng, queue.GradeTimeout(cfg.HardCap), log)
+	go sweepImages(ctx, images, log)
 	<-ctx.Done()
 	log.Info("runner stopping: no new gradings; waiting for the ones in flight", "grace", shutdownGrace)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
@@ -108,6 +116,30 @@ func sweep(ctx context.Context, eng *docker.Engine, maxAge time.Duration, log *s
 			} else if len(runs) > 0 {
 				log.Info("removed sandboxes of dead gradings", "runs", runs)
 			}
+		}
+	}
+}
+
+// imageSweepEvery is how often a working runner sweeps old learner images and build leftovers.
+const imageSweepEvery = 10 * time.Minute
+
+// sweepImages sweeps at once and then every imageSweepEvery (see docker.Keeper.Sweep).
+func sweepImages(ctx context.Context, k *docker.Keeper, log *slog.Logger) {
+	t := time.NewTicker(imageSweepEvery)
+	defer t.Stop()
+	for {
+		rep, err := k.Sweep(ctx)
+		if err != nil && ctx.Err() == nil {
+			log.Warn("image sweep", "err", err)
+		}
+		if rep != (docker.SweepReport{}) {
+			log.Info("swept learner images", "images", rep.Images, "dangling", rep.Dangling, "containers", rep.Containers,
+				"expired_holds", rep.Holds, "reclaimed_bytes", rep.Reclaimed)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
 		}
 	}
 }

@@ -37,6 +37,17 @@ type Config struct {
 	// RecoverDeliveries is HOLDFAST_RECOVER_DELIVERIES_EVERY, default 2m: how often the App's
 	// webhook deliveries are read for ones it never took; "off" turns it off.
 	RecoverDeliveries time.Duration
+	// ImageMaxAge is HOLDFAST_IMAGE_MAX_AGE, default 24h: the runner's sweep removes learner
+	// images unused for longer (a branch's older images go as soon as a newer grading ends).
+	ImageMaxAge time.Duration
+	// DiskFloorBytes or DiskFloorPercent is HOLDFAST_DISK_FLOOR, default 5GiB ("10%" is a share
+	// of the disk, "off" turns it off): free space on the Docker engine's data root below which
+	// the runner prunes, then takes no job until space returns.
+	DiskFloorBytes   uint64
+	DiskFloorPercent float64
+	// DiskPath is HOLDFAST_DISK_PATH, default the engine's data root as `docker info` names it:
+	// where the runner sees that data root, to measure its free space.
+	DiskPath string
 }
 
 // RequireOrg checks the settings that provisioning needs.
@@ -75,6 +86,8 @@ func FromEnv(getenv func(string) string, role Role) (Config, error) {
 		Listen:      or(getenv("HOLDFAST_LISTEN"), ":8080"),
 		Graders:     1,
 		HardCap:     120 * time.Second,
+		ImageMaxAge: 24 * time.Hour,
+		DiskPath:    getenv("HOLDFAST_DISK_PATH"),
 	}
 	c.HealthListen = or(getenv("RUNNER_HEALTH_LISTEN"), DefaultHealthListen)
 	if c.HealthListen == "off" {
@@ -156,6 +169,17 @@ func FromEnv(getenv func(string) string, role Role) (Config, error) {
 		}
 		c.RecoverDeliveries = d
 	}
+	if v := getenv("HOLDFAST_IMAGE_MAX_AGE"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Minute {
+			bad("HOLDFAST_IMAGE_MAX_AGE=%q must be a duration of at least 1m, e.g. 24h", v)
+		}
+		c.ImageMaxAge = d
+	}
+	var err error
+	if c.DiskFloorBytes, c.DiskFloorPercent, err = ParseDiskFloor(or(getenv("HOLDFAST_DISK_FLOOR"), DefaultDiskFloor)); err != nil {
+		bad("HOLDFAST_DISK_FLOOR=%q %v", getenv("HOLDFAST_DISK_FLOOR"), err)
+	}
 	if c.HealthListen != "" {
 		if _, port, err := net.SplitHostPort(c.HealthListen); err != nil || port == "" {
 			bad("RUNNER_HEALTH_LISTEN=%q must be HOST:PORT or :PORT (e.g. 127.0.0.1:9090), or off", c.HealthListen)
@@ -168,6 +192,41 @@ func FromEnv(getenv func(string) string, role Role) (Config, error) {
 		return c, errors.New("configuration:\n  - " + strings.Join(problems, "\n  - "))
 	}
 	return c, nil
+}
+
+// DefaultDiskFloor is HOLDFAST_DISK_FLOOR's default.
+const DefaultDiskFloor = "5GiB"
+
+// ParseDiskFloor reads a disk-free floor: a size ("5GiB", "500MiB", "20GB", "1073741824"), a
+// share of the disk ("10%"), or "off" (0, 0).
+func ParseDiskFloor(v string) (bytes uint64, percent float64, err error) {
+	v = strings.TrimSpace(v)
+	if v == "off" {
+		return 0, 0, nil
+	}
+	if p, ok := strings.CutSuffix(v, "%"); ok {
+		f, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
+		if err != nil || f <= 0 || f >= 100 {
+			return 0, 0, errors.New("must be a share of the disk above 0% and below 100%, e.g. 10%")
+		}
+		return 0, f, nil
+	}
+	units := []struct {
+		suffix string
+		mult   float64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1}}
+	num, mult := v, 1.0
+	for _, u := range units {
+		if n, ok := strings.CutSuffix(v, u.suffix); ok {
+			num, mult = strings.TrimSpace(n), u.mult
+			break
+		}
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil || f <= 0 || f*mult < 1<<20 || f*mult > 1<<60 {
+		return 0, 0, errors.New("must be a size of at least 1MiB (e.g. 5GiB, 500MiB), a share of the disk (e.g. 10%), or off")
+	}
+	return uint64(f * mult), 0, nil
 }
 
 func or(v, def string) string {

@@ -36,6 +36,9 @@ func TestFromEnv(t *testing.T) {
 		{"concurrency", map[string]string{"RUNNER_CONCURRENCY": "0"}, Runner, "RUNNER_CONCURRENCY"},
 		{"hard cap", map[string]string{"HOLDFAST_HARD_CAP": "1s"}, Runner, "HOLDFAST_HARD_CAP"},
 		{"health listen", map[string]string{"RUNNER_HEALTH_LISTEN": "9090"}, Runner, "RUNNER_HEALTH_LISTEN"},
+		{"image max age", map[string]string{"HOLDFAST_IMAGE_MAX_AGE": "5s"}, Runner, "HOLDFAST_IMAGE_MAX_AGE"},
+		{"disk floor", map[string]string{"HOLDFAST_DISK_FLOOR": "lots"}, Runner, `HOLDFAST_DISK_FLOOR="lots" must be a size`},
+		{"disk floor share", map[string]string{"HOLDFAST_DISK_FLOOR": "150%"}, Runner, "below 100%"},
 	}
 	for _, c := range cases {
 		m := map[string]string{}
@@ -82,5 +85,46 @@ func TestPublishingIntervals(t *testing.T) {
 	_, err = FromEnv(func(k string) string { return env[k] }, Runner)
 	if err == nil || !strings.Contains(err.Error(), "HOLDFAST_RECONCILE_EVERY") || !strings.Contains(err.Error(), "HOLDFAST_RECOVER_DELIVERIES_EVERY") {
 		t.Fatalf("bad intervals: %v", err)
+	}
+}
+
+func TestParseDiskFloor(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		in      string
+		bytes   uint64
+		percent float64
+		bad     bool
+	}{
+		{in: "5GiB", bytes: 5 << 30},
+		{in: "500 MiB", bytes: 500 << 20},
+		{in: "20GB", bytes: 20e9},
+		{in: "1073741824", bytes: 1 << 30},
+		{in: "1.5GiB", bytes: 3 << 29},
+		{in: "10%", percent: 10},
+		{in: "off"},
+		{in: "0", bad: true},
+		{in: "512KiB", bad: true}, // under 1 MiB: surely a mistake
+		{in: "-5GiB", bad: true},
+		{in: "100%", bad: true},
+		{in: "0%", bad: true},
+		{in: "5 gigs", bad: true},
+		{in: "", bad: true},
+	}
+	for _, c := range cases {
+		b, p, err := ParseDiskFloor(c.in)
+		if c.bad {
+			if err == nil {
+				t.Errorf("ParseDiskFloor(%q) = %d, %g; want an error", c.in, b, p)
+			}
+			continue
+		}
+		if err != nil || b != c.bytes || p != c.percent {
+			t.Errorf("ParseDiskFloor(%q) = %d, %g, %v; want %d, %g", c.in, b, p, err, c.bytes, c.percent)
+		}
+	}
+	c, err := FromEnv(env(map[string]string{"GITHUB_APP_ID": "1", "GITHUB_PRIVATE_KEY": pem, "DATABASE_URL": "postgres://u@h/db"}), Runner)
+	if err != nil || c.DiskFloorBytes != 5<<30 || c.DiskFloorPercent != 0 || c.ImageMaxAge != 24*time.Hour {
+		t.Fatalf("defaults: floor %d bytes %g%%, image max age %s, %v; want 5 GiB and 24h", c.DiskFloorBytes, c.DiskFloorPercent, c.ImageMaxAge, err)
 	}
 }

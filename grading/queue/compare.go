@@ -133,6 +133,9 @@ func (w *CompareWorker) Work(ctx context.Context, job *river.Job[CompareArgs]) e
 		if err := w.Grader.Ready(ctx); err != nil {
 			return w.engineDown("comparison_id", c.ID, err)
 		}
+		if err := w.room(ctx); err != nil {
+			return w.noRoom("comparison_id", c.ID, err)
+		}
 	}
 	var started bool
 	err = pgx.BeginFunc(ctx, w.Store.Pool, func(tx pgx.Tx) error {

@@ -182,6 +182,9 @@ func (w *FinalGradeWorker) Work(ctx context.Context, job *river.Job[FinalGradeAr
 	if err := w.Grader.Ready(ctx); err != nil {
 		return w.engineDown("run_id", a.RunID, err)
 	}
+	if err := w.room(ctx); err != nil {
+		return w.noRoom("run_id", a.RunID, err)
+	}
 	if _, err := w.Store.StartRun(ctx, a.RunID); err != nil {
 		return err
 	}

@@ -26,6 +26,18 @@ type Deps struct {
 	// PublicURL is where the App serves run pages, for check runs' details_url.
 	PublicURL string
 	Log       *slog.Logger
+	// Images, when set, keeps the runner's engine within its disk (grading/docker's Keeper).
+	Images Images
+}
+
+// Images is what a runner's gradings ask of the engine's image policy.
+type Images interface {
+	// Serve returns the context a grading of repo's branch at commit runs under, and done, to
+	// call after it: its image is labelled and held meanwhile, the branch's older images go after.
+	Serve(ctx context.Context, repo, branch, commit string) (context.Context, func())
+	// Room returns why the runner must take no job now (its engine's disk is below the floor),
+	// or nil.
+	Room(ctx context.Context) error
 }
 
 // ReportQueuedWorker publishes a run's queued check run: the job the webhook handler queued
@@ -89,6 +101,9 @@ func (w *GradeWorker) Work(ctx context.Context, job *river.Job[GradeArgs]) error
 		if err := w.Grader.Ready(ctx); err != nil {
 			return w.engineDown("run_id", run.ID, err)
 		}
+		if err := w.room(ctx); err != nil {
+			return w.noRoom("run_id", run.ID, err)
+		}
 	}
 	var started bool
 	err = pgx.BeginFunc(ctx, w.Store.Pool, func(tx pgx.Tx) error {
@@ -126,7 +141,10 @@ func (w *GradeWorker) Work(ctx context.Context, job *river.Job[GradeArgs]) error
 		return w.failed(ctx, job, run, err)
 	default:
 		log.Info("grading", "repo", a.Owner+"/"+a.Name, "sha", run.SHA)
-		if v, err = w.Grader.Grade(ctx, ch, dir, nil); err != nil {
+		gctx, done := w.serve(ctx, a.Owner+"/"+a.Name, run.Branch, run.SHA)
+		v, err = w.Grader.Grade(gctx, ch, dir, nil)
+		done()
+		if err != nil {
 			return w.failed(ctx, job, run, err)
 		}
 		if v.Status == grading.GraderError && job.Attempt < job.MaxAttempts {
@@ -147,6 +165,29 @@ const EngineRetry = 15 * time.Second
 // runner's Docker engine does not answer.
 func (d *Deps) engineDown(key string, id int64, err error) error {
 	d.Log.Warn("the Docker engine does not answer: the grading is handed back", key, id, "retry_in", EngineRetry, "err", err)
+	return river.JobSnooze(EngineRetry)
+}
+
+// room asks the image policy, when there is one, whether the runner may take a job.
+func (d *Deps) room(ctx context.Context) error {
+	if d.Images == nil {
+		return nil
+	}
+	return d.Images.Room(ctx)
+}
+
+// serve runs a grading under the image policy, when there is one.
+func (d *Deps) serve(ctx context.Context, repo, branch, commit string) (context.Context, func()) {
+	if d.Images == nil {
+		return ctx, func() {}
+	}
+	return d.Images.Serve(ctx, repo, branch, commit)
+}
+
+// noRoom hands a grading back, like engineDown, because the engine's disk is below its floor:
+// the job is snoozed (no attempt spent) and any runner with room may take it meanwhile.
+func (d *Deps) noRoom(key string, id int64, err error) error {
+	d.Log.Warn("no room on the Docker engine's disk: the grading is handed back", key, id, "retry_in", EngineRetry, "err", err)
 	return river.JobSnooze(EngineRetry)
 }
 
