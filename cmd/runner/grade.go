@@ -123,6 +123,7 @@ func engineConfig() docker.Config {
 		AgentImage:    os.Getenv("HOLDFAST_AGENT_IMAGE"),
 		SkipHostGuard: os.Getenv("HOLDFAST_SKIP_HOST_GUARD") == "1",
 		Namespace:     os.Getenv("HOLDFAST_NAMESPACE"),
+		Runtime:       os.Getenv("HOLDFAST_RUNTIME"),
 	}
 	cfg.BuildArgs = map[string]string{}
 	for env, arg := range buildArgEnv {

@@ -101,6 +101,8 @@ environment:
   HOLDFAST_PIP_INSTALL     PIP_INSTALL build argument: 0 (default) when the Python image has the packages, 1 to pip install
   HOLDFAST_SKIP_HOST_GUARD set to 1 only for a remote engine whose host has the firewall rule
   HOLDFAST_NAMESPACE       label on this runner's sandboxes; its janitor sweeps only these (default "default")
+  HOLDFAST_RUNTIME         runtime of learners' app containers: runsc (gVisor, default) or runc; the runner
+                           refuses to start when the engine lacks it (deploy/bootstrap.sh registers runsc)
   DOCKER_HOST              Docker engine (default the local socket)
 `)
 }

@@ -44,6 +44,12 @@ type Config struct {
 	// hard cap would otherwise sweep a 5-minute grading). Lowercase letters, digits, '.', '_'
 	// and '-', at most 63. Default "default".
 	Namespace string
+	// Runtime is the OCI runtime the learner's app containers run under (HOLDFAST_RUNTIME).
+	// Default "runsc": gVisor, a kernel of its own between the learner's code and the host's.
+	// "runc" (the engine's usual one) only when asked for by name. The sidecars, the agent and
+	// builds stay on the engine's default runtime: they run our code, not the learner's. New
+	// fails, naming the fix, when the engine does not have the runtime.
+	Runtime string
 }
 
 // DefaultBuildArgs name the toolchain images deploy/bootstrap.sh builds and tags.
@@ -90,8 +96,14 @@ func (c Config) Defaults() Config {
 	if c.Namespace == "" {
 		c.Namespace = DefaultNamespace
 	}
+	if c.Runtime == "" {
+		c.Runtime = DefaultRuntime
+	}
 	return c
 }
+
+// DefaultRuntime is the Runtime of learner apps when none is configured: gVisor.
+const DefaultRuntime = "runsc"
 
 // DefaultNamespace is the Namespace of an engine configured without one.
 const DefaultNamespace = "default"
@@ -107,6 +119,9 @@ type Engine struct {
 
 // Namespace is the namespace this engine's sandboxes carry and its Janitor sweeps.
 func (e *Engine) Namespace() string { return e.cfg.Namespace }
+
+// Runtime is the OCI runtime learner apps run under (Config.Runtime).
+func (e *Engine) Runtime() string { return e.cfg.Runtime }
 
 // ErrNoEngine means no Docker engine answered. Its message says how to start one.
 var ErrNoEngine = errors.New("no Docker engine answers")
@@ -133,6 +148,15 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Engine, error) {
 			cli.Close()
 			return nil, fmt.Errorf("cannot keep sandboxes away from this host's services: %w. Run the runner as root on the Docker host (deploy/bootstrap.sh installs the rule too), or for a remote engine set HOLDFAST_SKIP_HOST_GUARD=1 and install the rule there", err)
 		}
+	}
+	if err := checkRuntime(ctx, cli, cfg.Runtime); err != nil {
+		cli.Close()
+		return nil, err
+	}
+	if cfg.Runtime == DefaultRuntime {
+		log.Info("learner apps run under gVisor", "runtime", cfg.Runtime)
+	} else {
+		log.Warn("learner apps run without gVisor, as HOLDFAST_RUNTIME asks: their code shares this host's kernel", "runtime", cfg.Runtime)
 	}
 	e := &Engine{cfg: cfg, cli: cli, log: log}
 	// Sidecars, agent and our toolchain images must be here (RequiredImages says why).

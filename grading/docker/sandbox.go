@@ -165,9 +165,12 @@ func (s *sandbox) provision(ctx context.Context, image string) error {
 		return fmt.Errorf("connect agent to %s: %w", s.backNet, err)
 	}
 
-	// The app is created now, started later: Start is where a learner's failure shows.
+	// The app is created now, started later: Start is where a learner's failure shows. It alone
+	// runs under Config.Runtime (gVisor by default): it is the only container running the
+	// learner's code. The sidecars and the agent are ours and stay on the engine's default.
 	pids := s.limits.Pids
 	appHost := container.HostConfig{
+		Runtime: s.e.cfg.Runtime,
 		Resources: container.Resources{NanoCPUs: int64(s.limits.CPUs * 1e9), Memory: s.limits.MemoryMB << 20,
 			MemorySwap: s.limits.MemoryMB << 20, PidsLimit: &pids},
 		ReadonlyRootfs: true,

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -34,6 +35,15 @@ func probe(w http.ResponseWriter, r *http.Request) {
 	out := map[string]any{}
 	out["write_root"] = errString(os.WriteFile("/owned.txt", []byte("x"), 0o644))
 	out["write_tmp"] = errString(os.WriteFile("/tmp/ok.txt", []byte("x"), 0o644))
+	// A directory of the image that this user owns: only a read-only root stops the write, under
+	// any runtime (gVisor checks permissions before the file system's read-only flag).
+	out["write_owned"] = errString(os.WriteFile("/owned/x.txt", []byte("x"), 0o644))
+	nnp, _, errno := syscall.Syscall(syscall.SYS_PRCTL, 39 /* PR_GET_NO_NEW_PRIVS */, 0, 0)
+	out["no_new_privs"] = fmt.Sprint(nnp)
+	if errno != 0 {
+		out["no_new_privs"] = errno.Error()
+	}
+	out["kernel"] = firstOf("/proc/version")
 	out["gateway"] = gateway()
 	out["instance"] = os.Getenv("INSTANCE_ID") + "/" + os.Getenv("REPLICAS")
 	out["status"] = procStatus()
