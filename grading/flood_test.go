@@ -70,6 +70,9 @@ type dyingEngine struct {
 	*scriptedEngine
 	death grading.AgentDeath
 	dead  atomic.Bool // the agent of the last sandbox is dead
+	// lateBy hides the death from the first lateBy questions, as an engine that has not yet
+	// noted the agent's exit does.
+	lateBy atomic.Int32
 }
 
 type dyingSandbox struct {
@@ -78,6 +81,9 @@ type dyingSandbox struct {
 }
 
 func (s *dyingSandbox) AgentDeath(context.Context) (grading.AgentDeath, bool) {
+	if s.e.dead.Load() && s.e.lateBy.Add(-1) >= 0 {
+		return grading.AgentDeath{}, false
+	}
 	return s.e.death, s.e.dead.Load()
 }
 
@@ -133,6 +139,18 @@ func TestAgentKilledByFloodIsTheLearnersFailure(t *testing.T) {
 	}
 	if !strings.Contains(v.Message, want) {
 		t.Errorf("verdict message %q; want it to name the flood", v.Message)
+	}
+
+	// An engine slow to note the death: the scenario's error is still the learner's failure.
+	for _, late := range []int32{1, 2} {
+		e := &dyingEngine{scriptedEngine: &scriptedEngine{t: t}, death: death}
+		e.lateBy.Store(late)
+		table[1] = scenario("flood", scenarios.Public, 40, kill(e))
+		v, err := (&grading.Grader{Engine: e}).Grade(context.Background(), grading.Challenge{Slug: "c", Scenarios: table}, "dir", nil)
+		if err != nil || v.Status != grading.Failed || outcomes(v) != "before=passed flood=failed after=failed" || !strings.Contains(v.Message, want) {
+			t.Errorf("death noted %d question(s) late: %s (%s) %q, %v; want failed naming the flood", late, v.Status, outcomes(v), v.Message, err)
+		}
+		e.allTornDown(t)
 	}
 
 	// The same death without the kernel's OOM kill is the grader's failure, to be retried.

@@ -204,6 +204,13 @@ func (g *Grader) Grade(ctx context.Context, ch Challenge, dir string, progress f
 	// then, and the learner's app is why.
 	var agentKilled *AgentDeath
 	survived := func(v Verdict) (Verdict, error) {
+		if v.Status == GraderError && agentKilled == nil {
+			// The agent may have died after the scenario that could not judge asked about it.
+			if d, ok := agentDied(ctx, sb); ok {
+				agentKilled = &d
+				v = blameFlood(v, d)
+			}
+		}
 		if v.Status != Passed {
 			ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 			defer cancel()
@@ -259,15 +266,12 @@ func (g *Grader) Grade(ctx context.Context, ch Challenge, dir string, progress f
 		}
 		v.Scenarios = append(v.Scenarios, r)
 		progress(Event{Stage: "scenario", Done: true, Duration: time.Duration(r.Duration), Result: &r})
-		if r.Outcome == OutcomeFailed {
+		if r.Outcome != OutcomePassed {
 			if d, ok := agentDied(ctx, sb); ok {
 				// Nothing can judge the scenarios left: each fails with what the app did.
 				agentKilled = &d
-				v.Message = "Your app's requests got Holdfast's agent (the payment provider and downstream fakes) killed: " + d.failure().Actual + "."
-				for _, rest := range ch.Scenarios[i+1:] {
-					v.Scenarios = append(v.Scenarios, ScenarioResult{Slug: rest.Slug, Title: rest.Title, Visibility: rest.Visibility,
-						Weight: rest.Weight, Outcome: OutcomeFailed, Failure: d.failure()})
-				}
+				v.Scenarios = notRun(ch.Scenarios, v.Scenarios)
+				v = blameFlood(v, d)
 				break
 			}
 		}
@@ -342,6 +346,20 @@ type AgentDeath struct {
 	// Requests and Bytes are what the app had sent the fakes by the agent's last traffic line
 	// (zero when it logged none).
 	Requests, Bytes int64
+}
+
+// blameFlood turns the scenarios the agent's death kept from judging (errors, and those not run)
+// into the learner's failures, and says so in the verdict.
+func blameFlood(v Verdict, d AgentDeath) Verdict {
+	for i := range v.Scenarios {
+		if r := &v.Scenarios[i]; r.Outcome == OutcomeError || r.Outcome == OutcomeNotRun {
+			r.Outcome, r.Failure, r.Error = OutcomeFailed, d.failure(), ""
+		}
+	}
+	v.Message = "Your app's requests got Holdfast's agent (the payment provider and downstream fakes) killed: " + d.failure().Actual + "."
+	v.Status = statusOf(v.Scenarios)
+	v.Score = Score(v.Scenarios)
+	return v
 }
 
 // agentReporter is a sandbox that can tell whether its agent died (grading/docker's can).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
 	"github.com/holdfast-ci/holdfast/grading"
@@ -22,8 +23,23 @@ func (s *sandbox) AgentDeath(ctx context.Context) (grading.AgentDeath, bool) {
 	s.mu.Lock()
 	stopped := s.stopped[roleAgent]
 	s.mu.Unlock()
+	if stopped {
+		return grading.AgentDeath{}, false
+	}
 	res, err := s.e.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
-	if err != nil || stopped || res.Container.State == nil || res.Container.State.Running {
+	if err == nil && res.Container.State != nil && res.Container.State.Running {
+		// The agent's process may be gone (the harness's call was refused) before the engine
+		// has noted its exit: give it a moment.
+		wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		w := s.e.cli.ContainerWait(wctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
+		select {
+		case <-w.Result:
+		case <-w.Error:
+		}
+		cancel()
+		res, err = s.e.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	}
+	if err != nil || res.Container.State == nil || res.Container.State.Running {
 		return grading.AgentDeath{}, false
 	}
 	st := res.Container.State

@@ -2,6 +2,7 @@ package docker_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -16,6 +17,7 @@ import (
 	"github.com/holdfast-ci/holdfast/grading/docker"
 	"github.com/holdfast-ci/holdfast/grading/docker/dockertest"
 	"github.com/holdfast-ci/holdfast/scenarios"
+	"github.com/holdfast-ci/holdfast/scenarios/agent"
 )
 
 // peakSys samples the runner's (this process's) memory from the Go runtime until stop is
@@ -102,6 +104,66 @@ func TestAppFloodingTheAgentFailsTheApp(t *testing.T) {
 	if left := leftovers(t, ns); left != "" {
 		t.Errorf("left after the grading: %s", left)
 	}
+}
+
+// TestRetryStormBeyondTheBoundFailsTheApp: an app that sends the downstream more requests than
+// the fakes keep (a retry storm) fails the scenario that reads them, with how many it sent and
+// the bound, while the agent (at its default memory limit) survives.
+func TestRetryStormBeyondTheBoundFailsTheApp(t *testing.T) {
+	eng := dockertest.Engine(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	const n = agent.MaxCalls + 100
+	var flood scenarios.Response
+	var agentMem string
+	table := []scenarios.Scenario{{
+		Slug: "storm", Title: "the app retries without a limit", Weight: 50, Visibility: scenarios.Public, Timeout: 3 * time.Minute,
+		Run: func(ctx context.Context, h *scenarios.Harness) error {
+			flood = h.Do(ctx, scenarios.Request{Path: fmt.Sprintf("/flood?n=%d&c=32&pad=64", n), Timeout: 150 * time.Second})
+			agentMem = agentMemory(t, eng.Namespace())
+			_, err := h.Agent.Calls(ctx, 0)
+			return err
+		},
+	}, {
+		Slug: "after", Title: "a scenario after the storm", Weight: 50, Visibility: scenarios.Public,
+		Run: func(ctx context.Context, h *scenarios.Harness) error {
+			_, err := h.Agent.Calls(ctx, 0) // the record is full but whole: it judges again
+			return err
+		},
+	}}
+	stop := peakSys()
+	g := &grading.Grader{Engine: eng, HardCap: 4 * time.Minute}
+	v, err := g.Grade(ctx, grading.Challenge{Slug: "storm", Scenarios: table}, "testdata/flood", nil)
+	peak := stop()
+	t.Logf("app's /flood answer: %s; agent memory after it: %s", flood.Describe(), agentMem)
+	t.Logf("verdict %s: %s; runner peak Sys %d MiB", v.Status, outcomesOf(v), peak>>20)
+	if err != nil {
+		t.Fatalf("Grade: %v; want a learner's verdict", err)
+	}
+	if v.Status != grading.Failed || outcomesOf(v) != "storm=failed after=passed" {
+		t.Fatalf("got %s (%s); want failed, with the storm's scenario failed and the next one judging again", v.Status, outcomesOf(v))
+	}
+	want := fmt.Sprintf("sent the downstream service %d requests; the brief's bound for one grading is %d", n, agent.MaxCalls)
+	if f := v.Scenarios[0].Failure; f == nil || !strings.Contains(f.Actual, want) {
+		t.Errorf("the storm's failure: %+v; want %q", f, want)
+	}
+	if peak > 256<<20 {
+		t.Errorf("the runner's memory peaked at %d MiB; want it bounded (< 256 MiB)", peak>>20)
+	}
+}
+
+// agentMemory is what docker stats says of the namespace's agent container.
+func agentMemory(t *testing.T, ns string) string {
+	id, err := exec.Command("docker", "ps", "-q", "--filter", "label="+docker.LabelNamespace+"="+ns,
+		"--filter", "label="+docker.LabelRole+"=agent").Output()
+	if err != nil || strings.TrimSpace(string(id)) == "" {
+		return fmt.Sprintf("unknown (%v)", err)
+	}
+	out, err := exec.Command("docker", "stats", "--no-stream", "--format", "{{.MemUsage}}", strings.TrimSpace(string(id))).Output()
+	if err != nil {
+		return fmt.Sprintf("unknown (%v)", err)
+	}
+	return strings.TrimSpace(string(out))
 }
 
 func outcomesOf(v grading.Verdict) string {

@@ -31,6 +31,9 @@ const (
 	MaxDownstreamBody = 1 << 20
 	// MaxURIBytes bounds a downstream call's path and query.
 	MaxURIBytes = 2 << 10
+	// MaxKeptBytes bounds the bodies and headers the downstream's record keeps in all: 20 000
+	// calls of 4 KiB bodies and headers each held 285 MiB of the agent's memory.
+	MaxKeptBytes = 32 << 20
 	// MaxHeaderKept is how many bytes of a downstream call's headers (names and values) the
 	// record keeps; the rest are dropped from the record.
 	MaxHeaderKept = 4 << 10
@@ -49,6 +52,7 @@ const (
 	OverflowCalls      OverflowKind = "downstream_calls"    // a call beyond MaxCalls
 	OverflowCallBody   OverflowKind = "downstream_body"     // a body over MaxDownstreamBody
 	OverflowURI        OverflowKind = "downstream_uri"      // a path and query over MaxURIBytes
+	OverflowKept       OverflowKind = "downstream_kept"     // headers and bodies beyond MaxKeptBytes
 )
 
 // Overflow is what a fake records when the app goes beyond one of its bounds: which bound, how
@@ -79,6 +83,8 @@ func (o Overflow) Sentence() string {
 		return fmt.Sprintf("the app sent the downstream service %d requests; the brief's bound for one grading is %d", o.Largest, MaxCalls)
 	case OverflowCallBody:
 		return fmt.Sprintf("the app sent the downstream service a body over %d KiB%s", MaxDownstreamBody>>10, times)
+	case OverflowKept:
+		return fmt.Sprintf("the app sent the downstream service more than %d MiB of headers and bodies (%d requests beyond it); the brief's bound for one grading is %d MiB", MaxKeptBytes>>20, o.Count, MaxKeptBytes>>20)
 	case OverflowURI:
 		return fmt.Sprintf("the app sent the downstream service a path of %d bytes%s; it accepts at most %d", o.Largest, times, MaxURIBytes)
 	}

@@ -267,3 +267,30 @@ func TestLastTraffic(t *testing.T) {
 		t.Fatal("a log without traffic lines: want ok=false")
 	}
 }
+
+// TestDownstreamKeepsBoundedBytes: calls with large headers and bodies fill the record's byte
+// budget long before MaxCalls; beyond it the downstream refuses and records why.
+func TestDownstreamKeepsBoundedBytes(t *testing.T) {
+	t.Parallel()
+	d := NewDownstream()
+	defer d.Close()
+	body, pad := strings.Repeat("b", 8<<10), strings.Repeat("h", 3<<10)
+	refusedAt := 0
+	for i := 1; i <= MaxCalls && refusedAt == 0; i++ {
+		req := httptest.NewRequest(http.MethodPost, fmt.Sprintf("/n/%d", i), strings.NewReader(body))
+		req.Header.Set("X-Pad", pad)
+		rec := httptest.NewRecorder()
+		d.ServeHTTP(rec, req)
+		if rec.Code == http.StatusInsufficientStorage {
+			refusedAt = i
+		}
+	}
+	perCall := MaxBodyKept + len("X-Pad") + len(pad)
+	if want := MaxKeptBytes/perCall + 1; refusedAt != want {
+		t.Fatalf("first refusal at call %d; want %d (%d MiB kept at %d bytes a call)", refusedAt, want, MaxKeptBytes>>20, perCall)
+	}
+	o := overflowOf(t, d.Overflows(), OverflowKept)
+	if !strings.Contains(o.Sentence(), "more than 32 MiB of headers and bodies") {
+		t.Fatalf("kept overflow: %s", o.Sentence())
+	}
+}

@@ -69,7 +69,9 @@ func (c *Client) Downstream(ctx context.Context, b DownstreamBehaviour) error {
 // in arrival order.
 func (c *Client) Calls(ctx context.Context, since int) ([]Call, error) {
 	var out []Call
-	err := c.observe(ctx, fmt.Sprintf("/downstream/calls?since=%d", since), &out)
+	err := c.observeEach(ctx, fmt.Sprintf("/downstream/calls?since=%d", since), func(dec *json.Decoder) error {
+		return decodeEach(dec, &out)
+	})
 	return out, err
 }
 
@@ -86,8 +88,13 @@ func (c *Client) LastCall(ctx context.Context) (int, error) {
 // observe reads one of the fakes' records; it fails with an *OverflowError when the app went
 // beyond their bounds since the last reset.
 func (c *Client) observe(ctx context.Context, path string, out any) error {
+	return c.observeEach(ctx, path, func(dec *json.Decoder) error { return dec.Decode(out) })
+}
+
+// observeEach is observe with a decoder of its own, for records read element by element.
+func (c *Client) observeEach(ctx context.Context, path string, decode func(*json.Decoder) error) error {
 	var over []Overflow
-	if err := c.call(ctx, http.MethodGet, path, nil, out, &over); err != nil {
+	if err := c.call(ctx, http.MethodGet, path, nil, decode, &over); err != nil {
 		return err
 	}
 	if len(over) > 0 {
@@ -97,12 +104,37 @@ func (c *Client) observe(ctx context.Context, path string, out any) error {
 }
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
-	return c.call(ctx, method, path, in, out, nil)
+	var decode func(*json.Decoder) error
+	if out != nil {
+		decode = func(dec *json.Decoder) error { return dec.Decode(out) }
+	}
+	return c.call(ctx, method, path, in, decode, nil)
+}
+
+// decodeEach reads a JSON array one element at a time: json.Decoder.Decode would hold the whole
+// array's text in memory beside what it decodes.
+func decodeEach[T any](dec *json.Decoder, out *[]T) error {
+	tok, err := dec.Token()
+	if err != nil || tok == nil { // null: no elements
+		return err
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '[' {
+		return fmt.Errorf("want a JSON array, got %v", tok)
+	}
+	for dec.More() {
+		var v T
+		if err := dec.Decode(&v); err != nil {
+			return err
+		}
+		*out = append(*out, v)
+	}
+	_, err = dec.Token()
+	return err
 }
 
 // call sends one request and decodes the answer as it streams in: what the fakes keep is
 // bounded, not the size of one answer. over, when not nil, receives OverflowHeader.
-func (c *Client) call(ctx context.Context, method, path string, in, out any, over *[]Overflow) error {
+func (c *Client) call(ctx context.Context, method, path string, in any, decode func(*json.Decoder) error, over *[]Overflow) error {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -134,8 +166,8 @@ func (c *Client) call(ctx context.Context, method, path string, in, out any, ove
 			return nil // the record cannot be judged: not worth reading
 		}
 	}
-	if out != nil {
-		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+	if decode != nil {
+		if err := decode(json.NewDecoder(resp.Body)); err != nil {
 			return fmt.Errorf("agent %s %s: decode: %w", method, path, err)
 		}
 	}

@@ -68,6 +68,7 @@ type Downstream struct {
 	maxToken  int64
 	stop      chan struct{}
 	refused   int // calls refused because the record was full
+	kept      int // bytes of bodies and headers kept, at most MaxKeptBytes
 	overflow  overflows
 }
 
@@ -164,7 +165,17 @@ func (d *Downstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// The caller went away mid-body: what arrived is still recorded below.
 	}
 	hdr := keptHeaders(r.Header)
+	keep := len(body)
+	for k, v := range hdr {
+		keep += len(k) + len(v)
+	}
 	d.mu.Lock()
+	if d.kept+keep > MaxKeptBytes {
+		d.overflow.note(OverflowKept, d.kept+keep)
+		d.mu.Unlock()
+		writeJSON(w, http.StatusInsufficientStorage, map[string]string{"error": fmt.Sprintf("the downstream keeps at most %d MiB of headers and bodies in one grading", MaxKeptBytes>>20)})
+		return
+	}
 	if len(d.calls) >= MaxCalls {
 		d.refused++
 		d.overflow.note(OverflowCalls, MaxCalls+d.refused)
@@ -175,6 +186,7 @@ func (d *Downstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if _, ok := d.perPath[r.URL.Path]; ok || len(d.perPath) < MaxCalls {
 		d.perPath[r.URL.Path]++
 	}
+	d.kept += keep
 	c := Call{Seq: len(d.calls) + 1, Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Header: hdr,
 		Body: string(body), Start: time.Now()}
 	if size > len(body) {

@@ -48,7 +48,8 @@ func main() {
 	http.ListenAndServe(":"+os.Getenv("PORT"), nil)
 }
 
-// flood sends n POSTs of a 3 KiB header and a 4 KiB body to the downstream, c at a time.
+// flood sends n POSTs to the downstream, c at a time, each with a header and a body of pad bytes
+// (default: a 3 KiB header and a 4 KiB body).
 func flood(w http.ResponseWriter, r *http.Request) {
 	n, _ := strconv.Atoi(r.URL.Query().Get("n"))
 	c, _ := strconv.Atoi(r.URL.Query().Get("c"))
@@ -57,6 +58,10 @@ func flood(w http.ResponseWriter, r *http.Request) {
 	}
 	base := os.Getenv("DOWNSTREAM_URL")
 	pad, body := strings.Repeat("h", 3<<10), strings.Repeat("b", 4<<10)
+	if p := r.URL.Query().Get("pad"); p != "" {
+		n, _ := strconv.Atoi(p)
+		pad, body = strings.Repeat("h", n), strings.Repeat("b", n)
+	}
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: c}}
 	var next, ok, failed atomic.Int64
 	var firstErr atomic.Value
