@@ -13,10 +13,15 @@
 #                             http://deb.debian.org/debian).
 #   HOLDFAST_DEBIAN_SECURITY_MIRROR  security archive (default: apt's own, else
 #                             http://deb.debian.org/debian-security; "none" to leave it out).
+#   HOLDFAST_RUNTIME          runsc (default): install gVisor's runsc (Debian trixie's 2024 build,
+#                             from trixie's suite on the same mirror, pinned so nothing else comes
+#                             from it) and register it with the engine as runtime "runsc", merged
+#                             into /etc/docker/daemon.json and loaded with SIGHUP (no restart).
+#                             runc: leave gVisor out (the runner then needs HOLDFAST_RUNTIME=runc too).
 #   --force                   rebuild every image of the mode even if its inputs are unchanged.
-#   --engine-only             only install Debian's docker.io (and debootstrap) and start the
-#                             engine; no images. deploy/test.sh does this first, so that other
-#                             set-up can use apt while the images build.
+#   --engine-only             only install Debian's docker.io (and debootstrap), start the engine
+#                             and register runsc; no images. deploy/test.sh does this first, so
+#                             that other set-up can use apt while the images build.
 #
 # See deploy/README.md.
 set -euo pipefail
@@ -64,6 +69,11 @@ MODE=${HOLDFAST_IMAGES:-local}
 case "$MODE" in
 local | official) ;;
 *) die "HOLDFAST_IMAGES must be 'local' or 'official', not '$MODE'" ;;
+esac
+RUNTIME=${HOLDFAST_RUNTIME:-runsc}
+case "$RUNTIME" in
+runsc | runc) ;;
+*) die "HOLDFAST_RUNTIME must be 'runsc' (gVisor, the default) or 'runc', not '$RUNTIME'" ;;
 esac
 
 [ -f "$REPO_ROOT/go.mod" ] && [ -d "$REPO_ROOT/cmd/agent" ] ||
@@ -130,6 +140,16 @@ apt_install() {
 	run_logged apt-get bash "$SCRIPT_DIR/apt-install.sh" "$@"
 }
 
+# close_fds — closes every descriptor of this shell above 2. For a subshell about to become a
+# daemon: one that inherits a caller's descriptor keeps it open as long as it runs (a flock
+# never released, a $(...) or a test's pipe that never sees EOF).
+close_fds() {
+	local fd
+	for fd in $(ls /proc/$BASHPID/fd); do
+		[ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null || :
+	done
+}
+
 # ---------------------------------------------------------------------------- engine
 
 engine_up() { timeout 20 docker info >/dev/null 2>&1; }
@@ -159,8 +179,12 @@ ensure_engine() {
 	else
 		need_root "starting dockerd" "dockerd >$DOCKERD_LOG 2>&1 &"
 		log "starting dockerd (log: $DOCKERD_LOG) …"
-		# setsid + nohup: the engine outlives this script and its terminal.
-		setsid nohup dockerd >>"$DOCKERD_LOG" 2>&1 </dev/null &
+		# setsid + nohup: the engine outlives this script and its terminal; without our other
+		# descriptors: it would hold a caller's lock or pipe open for as long as it runs.
+		(
+			close_fds
+			exec setsid nohup dockerd >>"$DOCKERD_LOG" 2>&1 </dev/null
+		) &
 		pid=$!
 	fi
 	for _ in $(seq 1 60); do
@@ -176,6 +200,115 @@ ensure_engine() {
 	printf 'bootstrap: --- last lines of %s ---\n' "$DOCKERD_LOG" >&2
 	tail -n 20 "$DOCKERD_LOG" >&2 || :
 	die "the Docker engine did not come up within 60 s (see $DOCKERD_LOG)"
+}
+
+# ---------------------------------------------------------------------------- gVisor
+
+DAEMON_JSON=/etc/docker/daemon.json
+RUNSC_MIN=20240101 # trixie's build is 0.0~20240729; bookworm's (20221219) is too old
+
+# runsc_date — the build date (YYYYMMDD) of the runsc on PATH, empty without one.
+runsc_date() {
+	command -v runsc >/dev/null 2>&1 || return 0
+	runsc --version 2>/dev/null | head -n 1 | grep -o '[0-9]\{8\}' | head -n 1 || :
+}
+
+engine_runtimes() { timeout 20 docker info --format '{{range $k, $v := .Runtimes}}{{println $k}}{{end}}' 2>/dev/null || :; }
+
+# add_trixie_source — Debian trixie's suite on bookworm's mirror, pinned at 100: apt takes a
+# package from it only when asked by name (runsc/trixie), never as an upgrade.
+add_trixie_source() {
+	[ -z "$(apt_uri_for_suite trixie)" ] || return 0
+	local mirror
+	mirror=${HOLDFAST_DEBIAN_MIRROR:-$(apt_uri_for_suite bookworm)}
+	mirror=${mirror:-http://deb.debian.org/debian}
+	log "adding Debian trixie (${mirror%/}) to apt's sources, pinned below bookworm, for runsc"
+	cat >/etc/apt/sources.list.d/holdfast-trixie.sources <<-EOF
+		# Added by Holdfast's deploy/bootstrap.sh for gVisor's runsc; pinned in
+		# /etc/apt/preferences.d/holdfast-trixie so that nothing else comes from trixie.
+		Types: deb
+		URIs: ${mirror%/}
+		Suites: trixie
+		Components: main
+		Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+	EOF
+	printf 'Package: *\nPin: release n=trixie\nPin-Priority: 100\n' >/etc/apt/preferences.d/holdfast-trixie
+	rm -f /var/lib/holdfast/apt-updated # deploy/apt-install.sh then reads the new suite's lists
+}
+
+# register_runsc FILE — adds runtime "runsc" to the engine configuration FILE, keeping all else
+# in it; one already there is left as it is (an operator's own flags). --network=host: gVisor
+# uses the network namespace Docker made for the container (its internal networks, aliases and
+# the host guard still apply) instead of its own network stack, which cannot run when this
+# host is itself a container.
+register_runsc() {
+	local file=$1 tmp
+	[ -s "$file" ] || echo '{}' >"$file"
+	jq -e 'type == "object"' "$file" >/dev/null 2>&1 ||
+		die "$file is not a JSON object: fix it (dockerd reads it too), then run again"
+	jq -e '.runtimes.runsc' "$file" >/dev/null 2>&1 && return 0
+	cp "$file" "$file.before-runsc"
+	tmp=$(mktemp "$file.XXXXXX")
+	jq --arg path "$(command -v runsc)" '.runtimes.runsc = {path: $path, runtimeArgs: ["--network=host"]}' "$file" >"$tmp"
+	chmod 644 "$tmp"
+	mv "$tmp" "$file"
+	log "added runtime runsc to $file (before: $file.before-runsc)"
+}
+
+# ensure_runsc — gVisor installed and the engine knowing it as "runsc", without a restart:
+# the runner refuses to start without it (unless HOLDFAST_RUNTIME=runc).
+ensure_runsc() {
+	if [ "$RUNTIME" != runsc ]; then
+		log "HOLDFAST_RUNTIME=$RUNTIME: gVisor left out; the runner needs HOLDFAST_RUNTIME=$RUNTIME too"
+		return 0
+	fi
+	local d pkgs=()
+	d=$(runsc_date)
+	if [ -z "$d" ] || [ "$d" -lt "$RUNSC_MIN" ]; then
+		need_root "installing gVisor (runsc)" "add Debian trixie to apt's sources, then apt-get install runsc/trixie"
+		add_trixie_source
+		pkgs+=(runsc/trixie)
+	fi
+	command -v jq >/dev/null 2>&1 || pkgs+=(jq)
+	[ ${#pkgs[@]} = 0 ] || apt_install "${pkgs[@]}"
+	d=$(runsc_date)
+	[ -n "$d" ] && [ "$d" -ge "$RUNSC_MIN" ] ||
+		die "runsc is from ${d:-nowhere}, older than trixie's 2024 build: apt-get install runsc/trixie"
+	if engine_runtimes | grep -qx runsc; then
+		log "runsc ($d) registered with the engine"
+		return 0
+	fi
+	if [ -n "${DOCKER_HOST:-}" ] && [ "${DOCKER_HOST#unix:///var/run/docker.sock}" = "$DOCKER_HOST" ]; then
+		die "the engine at DOCKER_HOST=$DOCKER_HOST has no runtime runsc: register gVisor on that machine, or set HOLDFAST_RUNTIME=runc"
+	fi
+	need_root "registering runsc with the engine" "add runsc to $DAEMON_JSON's \"runtimes\", then kill -HUP \$(cat /var/run/docker.pid)"
+	mkdir -p "$(dirname "$DAEMON_JSON")"
+	register_runsc "$DAEMON_JSON"
+	local pid
+	pid=$(cat /var/run/docker.pid 2>/dev/null || true)
+	[ -n "$pid" ] && kill -HUP "$pid" 2>/dev/null ||
+		die "can't signal dockerd (pid '${pid:-none}' from /var/run/docker.pid) to reload $DAEMON_JSON"
+	for _ in $(seq 1 20); do
+		if engine_runtimes | grep -qx runsc; then
+			log "registered runsc ($d) with the engine (SIGHUP, no restart)"
+			return 0
+		fi
+		sleep 0.5
+	done
+	tail -n 5 "$DOCKERD_LOG" >&2 2>/dev/null || :
+	die "dockerd did not take runtime runsc from $DAEMON_JSON after SIGHUP (see $DOCKERD_LOG)"
+}
+
+# verify_runsc — a container runs under runsc on the engine, read-only with a tmpfs as the
+# sandbox runs an app, and sees gVisor's kernel, not this host's.
+verify_runsc() {
+	[ "$RUNTIME" = runsc ] || return 0
+	local out
+	out=$(docker run --rm --runtime=runsc --read-only --tmpfs /tmp:mode=1777 -u 65534:65534 \
+		holdfast/base:bookworm sh -c 'touch /tmp/x && cat /proc/version' 2>&1) ||
+		die "a container does not run under runsc: $out"
+	[ "$out" != "$(cat /proc/version)" ] || die "a container under runsc sees this host's kernel: is runsc really gVisor?"
+	log "runsc runs containers (kernel inside: ${out:0:40}…)"
 }
 
 # ---------------------------------------------------------------------------- images
@@ -511,6 +644,7 @@ build_agent() {
 # ---------------------------------------------------------------------------- main
 
 ensure_engine
+ensure_runsc
 if [ "$ENGINE_ONLY" = 1 ]; then
 	command -v debootstrap >/dev/null 2>&1 || [ "$MODE" = official ] || apt_install debootstrap debian-archive-keyring
 	log "engine ready in $(elapsed "$START_NS")"
@@ -526,6 +660,7 @@ if [ "$MODE" = local ]; then
 	# The others need only the base and wait mostly on Debian's mirror or on one core: built side
 	# by side they take about as long as the slowest of them.
 	in_parallel build_postgres build_redis build_golang build_node build_python build_agent
+	verify_runsc
 else
 	for img in postgres:16 redis:7 golang:1.26-bookworm; do
 		if [ -n "$(image_id "$img")" ]; then

@@ -117,6 +117,36 @@ keep_docker0() {
 	done
 }
 
+# add_runsc — gVisor's runsc in this engine's configuration, as deploy/bootstrap.sh registers
+# it with the first (a runner grades learner apps under runsc unless HOLDFAST_RUNTIME=runc).
+# Without runsc installed, nothing: the runner then says what is missing.
+add_runsc() {
+	command -v runsc >/dev/null 2>&1 || return 0
+	command -v jq >/dev/null 2>&1 || die "no jq to add runsc to $RUN/daemon.json: run 'bash deploy/bootstrap.sh --engine-only' first"
+	jq -e '.runtimes.runsc' "$RUN/daemon.json" >/dev/null 2>&1 && return 0
+	jq --arg path "$(command -v runsc)" '.runtimes.runsc = {path: $path, runtimeArgs: ["--network=host"]}' \
+		"$RUN/daemon.json" >"$RUN/daemon.json.new"
+	mv "$RUN/daemon.json.new" "$RUN/daemon.json"
+}
+
+# ensure_runsc — a running engine started before runsc was installed reloads its configuration
+# (SIGHUP, no restart) to learn it.
+ensure_runsc() {
+	command -v runsc >/dev/null 2>&1 || return 0
+	second info --format '{{range $k, $v := .Runtimes}}{{println $k}}{{end}}' 2>/dev/null | grep -qx runsc && return 0
+	add_runsc
+	kill -HUP "$(pid)" 2>/dev/null || die "can't signal the second dockerd (pid '$(pid)') to reload $RUN/daemon.json"
+	local i
+	for ((i = 0; i < 20; i++)); do
+		second info --format '{{range $k, $v := .Runtimes}}{{println $k}}{{end}}' 2>/dev/null | grep -qx runsc && {
+			log "registered runsc with the second engine (SIGHUP)"
+			return 0
+		}
+		sleep 0.5
+	done
+	die "the second dockerd did not take runtime runsc from $RUN/daemon.json (log: $LOG)"
+}
+
 start_daemon() {
 	note_docker0
 	[ "$(id -u)" = 0 ] || die "starting a second dockerd needs root (run as root, as deploy/bootstrap.sh does)"
@@ -125,6 +155,7 @@ start_daemon() {
 	ensure_bridge
 	clear_stale
 	[ -s "$RUN/daemon.json" ] || echo '{}' >"$RUN/daemon.json" # not /etc/docker/daemon.json: the first engine's
+	add_runsc
 	log "starting dockerd at $HOST (data root $ROOT, log $LOG)"
 	# setsid + nohup, and no descriptor of ours beyond 0-2 (closed below): the engine outlives
 	# this script, and a caller waiting for this script's output (a test's exec, a $(...)) is not
@@ -198,6 +229,7 @@ cmd_start() {
 		done
 		answers || start_daemon
 	fi
+	ensure_runsc
 	allow_bridged
 	[ "${1:-}" = daemon-only ] || copy_images
 	exec 9>&-

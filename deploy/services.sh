@@ -30,8 +30,15 @@ if ! "$bin/pg_isready" -q -h 127.0.0.1 -p "$PORT"; then
 	fi
 	log "starting postgres on 127.0.0.1:$PORT"
 	# Loopback only: sandboxes must never reach the App's database (see grading/docker/guard.go).
-	as_pg "$bin/pg_ctl" -D "$DIR" -l "$DIR/server.log" -w -t 30 \
-		-o "-h 127.0.0.1 -p $PORT -k /tmp -c fsync=off -c max_connections=200" start >/dev/null
+	# With none of our descriptors beyond 0-2: postgres would keep a caller's lock or pipe open
+	# for as long as it runs (this script's stdout is often a $(...) that waits for EOF).
+	(
+		for fd in $(ls /proc/$BASHPID/fd); do
+			[ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null || :
+		done
+		as_pg "$bin/pg_ctl" -D "$DIR" -l "$DIR/server.log" -w -t 30 \
+			-o "-h 127.0.0.1 -p $PORT -k /tmp -c fsync=off -c max_connections=200" start >/dev/null </dev/null
+	)
 fi
 "$bin/psql" -q -h 127.0.0.1 -p "$PORT" -U holdfast -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname='holdfast'" | grep -q 1 ||
 	"$bin/createdb" -h 127.0.0.1 -p "$PORT" -U holdfast holdfast
