@@ -31,19 +31,40 @@ const maxPayload = 25 << 20
 
 // Handler serves POST /webhooks/github.
 type Handler struct {
-	secret []byte
-	store  *store.Store
-	river  *river.Client[pgx.Tx]
-	log    *slog.Logger
+	secret      []byte
+	store       *store.Store
+	river       *river.Client[pgx.Tx]
+	log         *slog.Logger
+	intake      *store.Intake
+	perDelivery bool
 }
 
-// New returns a handler. It refuses an empty secret: without one, anybody could make the App
-// grade anything.
+// Opts tunes a Handler; nil means the defaults.
+type Opts struct {
+	// Intake tunes the group commit of pushes (nil: store.IntakeOpts' defaults).
+	Intake *store.IntakeOpts
+	// PerDelivery stores each push in a transaction of its own, a statement per step, as
+	// Holdfast did before group commit. Only the intake bench sets it, to compare the two.
+	PerDelivery bool
+}
+
+// New returns a handler with the default Opts. It refuses an empty secret: without one,
+// anybody could make the App grade anything.
 func New(secret []byte, st *store.Store, rc *river.Client[pgx.Tx], log *slog.Logger) (*Handler, error) {
+	return NewWithOpts(secret, st, rc, log, nil)
+}
+
+// NewWithOpts is New with opts.
+func NewWithOpts(secret []byte, st *store.Store, rc *river.Client[pgx.Tx], log *slog.Logger, opts *Opts) (*Handler, error) {
 	if len(secret) == 0 {
 		return nil, errors.New("a webhook secret is required (GITHUB_WEBHOOK_SECRET)")
 	}
-	return &Handler{secret: secret, store: st, river: rc, log: log}, nil
+	if opts == nil {
+		opts = &Opts{}
+	}
+	h := &Handler{secret: secret, store: st, river: rc, log: log, perDelivery: opts.PerDelivery}
+	h.intake = st.NewIntake(h.enqueue, opts.Intake)
+	return h, nil
 }
 
 // Signature returns the X-Hub-Signature-256 value of body under secret.
@@ -91,14 +112,15 @@ func (h *Handler) serve(r *http.Request) answer {
 		return reply(http.StatusBadRequest, "payload is not JSON: "+err.Error())
 	}
 	ctx := r.Context()
-	a, err := h.handle(ctx, event, delivery, p)
+	a, err := h.handle(ctx, event, delivery, p, false)
 	// A connection the database ended (a Postgres restart: 57P01) fails the first transaction
 	// that takes it from the pool; storing is idempotent per delivery, so try again at once
-	// rather than answer 500 and wait for the recovery scan.
+	// rather than answer 500 and wait for the recovery scan. A push tries again alone, so that
+	// one that fails every time cannot fail the deliveries it was batched with again.
 	for wait := 50 * time.Millisecond; err != nil && wait <= 400*time.Millisecond && ctx.Err() == nil; wait *= 2 {
 		h.log.Warn("webhook: storing the delivery failed; trying again", "event", event, "delivery", delivery, "err", err)
 		time.Sleep(wait)
-		a, err = h.handle(ctx, event, delivery, p)
+		a, err = h.handle(ctx, event, delivery, p, true)
 	}
 	if err != nil {
 		h.log.Error("webhook", "event", event, "delivery", delivery, "err", err)
@@ -108,7 +130,8 @@ func (h *Handler) serve(r *http.Request) answer {
 	return a
 }
 
-func (h *Handler) handle(ctx context.Context, event, delivery string, p payload) (answer, error) {
+// handle answers one delivery; retry says an earlier try failed.
+func (h *Handler) handle(ctx context.Context, event, delivery string, p payload, retry bool) (answer, error) {
 	repo := p.Repository
 	switch event {
 	case "ping":
@@ -120,19 +143,19 @@ func (h *Handler) handle(ctx context.Context, event, delivery string, p payload)
 		case p.Deleted:
 			return reply(http.StatusAccepted, "branch deleted: nothing to grade"), nil
 		}
-		return h.grade(ctx, delivery, repo, p.After, strings.TrimPrefix(p.Ref, "refs/heads/"), p.Pusher.Name, false)
+		return h.grade(ctx, delivery, repo, p.After, strings.TrimPrefix(p.Ref, "refs/heads/"), p.Pusher.Name, false, retry)
 	case "check_run":
 		rerun := p.Action == "rerequested" || (p.Action == "requested_action" && p.RequestedAction.Identifier == github.RerunAction)
 		if !rerun {
 			return reply(http.StatusAccepted, "check_run "+p.Action+": nothing to do"), nil
 		}
-		return h.grade(ctx, delivery, repo, p.CheckRun.HeadSHA, p.CheckRun.CheckSuite.HeadBranch, p.Sender.Login, true)
+		return h.grade(ctx, delivery, repo, p.CheckRun.HeadSHA, p.CheckRun.CheckSuite.HeadBranch, p.Sender.Login, true, retry)
 	case "check_suite":
 		if p.Action != "rerequested" {
 			// "requested" arrives with every push, which the push event already graded.
 			return reply(http.StatusAccepted, "check_suite "+p.Action+": graded from the push"), nil
 		}
-		return h.grade(ctx, delivery, repo, p.CheckSuite.HeadSHA, p.CheckSuite.HeadBranch, p.Sender.Login, true)
+		return h.grade(ctx, delivery, repo, p.CheckSuite.HeadSHA, p.CheckSuite.HeadBranch, p.Sender.Login, true, retry)
 	case "pull_request":
 		return h.pullRequest(ctx, delivery, p)
 	case "installation":
@@ -163,12 +186,57 @@ func repos(rs []repository) []store.Repo {
 	return out
 }
 
-// grade stores a submission, its run and its jobs in one transaction. rerun says a check run or
-// suite was re-requested rather than pushed.
-func (h *Handler) grade(ctx context.Context, delivery string, repo repository, sha, branch, who string, rerun bool) (answer, error) {
+// grade stores a submission, its run and its jobs in one transaction, shared with the pushes
+// that arrive beside it (store.Intake). rerun says a check run or suite was re-requested rather
+// than pushed; retry that an earlier try failed: it is stored alone.
+func (h *Handler) grade(ctx context.Context, delivery string, repo repository, sha, branch, who string, rerun, retry bool) (answer, error) {
 	if len(sha) != 40 || strings.Trim(sha, "0") == "" || branch == "" {
 		return reply(http.StatusBadRequest, "no commit or branch to grade"), nil
 	}
+	if h.perDelivery {
+		return h.gradePerDelivery(ctx, delivery, repo, sha, branch, who, rerun)
+	}
+	push := store.IncomingPush{Delivery: delivery, RepoID: repo.ID, Owner: repo.Owner.Login, Name: repo.Name,
+		SHA: sha, Branch: branch, Who: who}
+	storeFn := h.intake.Store
+	if retry {
+		storeFn = h.intake.StoreAlone
+	}
+	res, err := storeFn(ctx, push)
+	if err != nil {
+		return answer{}, err
+	}
+	switch res.Outcome {
+	case store.PushNoAssignment:
+		return reply(http.StatusAccepted, repo.FullName+" is not an assignment repository"), nil
+	case store.PushRefactor:
+		return h.refactorCommit(ctx, delivery, res.Assignment, sha, rerun, nil)
+	case store.PushSeen:
+		return reply(http.StatusOK, "delivery seen before: nothing new to do"), nil
+	}
+	return answer{http.StatusAccepted, map[string]any{"result": "queued", "run_id": res.Run.ID, "superseded": res.Run.Superseded}}, nil
+}
+
+// enqueue inserts a batch's jobs: each new run's publication (its queued check run) and
+// grading, and the publication of each run it superseded (their check runs complete as skipped
+// now, not when a runner gets to them).
+func (h *Handler) enqueue(ctx context.Context, tx pgx.Tx, runs []store.NewRun) error {
+	jobs := make([]river.InsertManyParams, 0, 2*len(runs))
+	for _, r := range runs {
+		jobs = append(jobs, river.InsertManyParams{Args: queue.PublishArgs{RunID: r.ID}}, river.InsertManyParams{Args: queue.GradeArgs{RunID: r.ID}})
+		for _, old := range r.Superseded {
+			jobs = append(jobs, river.InsertManyParams{Args: queue.PublishArgs{RunID: old}})
+		}
+	}
+	if _, err := h.river.InsertManyTx(ctx, tx, jobs); err != nil {
+		return fmt.Errorf("enqueue %d runs: %w", len(runs), err)
+	}
+	return nil
+}
+
+// gradePerDelivery is grade as it was before group commit (Opts.PerDelivery): its own lookups
+// and transaction, a statement per step.
+func (h *Handler) gradePerDelivery(ctx context.Context, delivery string, repo repository, sha, branch, who string, rerun bool) (answer, error) {
 	a, err := h.store.AssignmentByRepo(ctx, repo.ID, repo.Owner.Login, repo.Name)
 	if errors.Is(err, store.ErrNotFound) {
 		return reply(http.StatusAccepted, repo.FullName+" is not an assignment repository"), nil

@@ -33,6 +33,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/holdfast-ci/holdfast/grading/github"
 	"github.com/holdfast-ci/holdfast/grading/github/githubtest"
 	"github.com/holdfast-ci/holdfast/grading/metrics"
@@ -89,15 +91,19 @@ func TestIntakeBench(t *testing.T) {
 	}
 	start, load := time.Now(), loadavg()
 	conds := conditions()
-	rows := make([][]intakeRow, len(conds)) // by condition, then round
+	rows := make([][2][]intakeRow, len(conds)) // by condition, then path (before, group commit), then round
 	for round := range rounds {
 		for i, c := range conds { // the conditions alternate, so that other load on the machine spreads over all
-			t.Run(fmt.Sprintf("round %d: %s", round+1, c.short), func(t *testing.T) {
-				t.Logf("intake, round %d/%d: %s", round+1, rounds, c.name)
-				rows[i] = append(rows[i], runIntake(t, c, intakePushes))
-			})
-			if t.Failed() {
-				t.FailNow()
+			for k := range 2 {
+				path := (k + round + i) % 2 // and which path goes first alternates too
+				how := intakeSetup{perDelivery: path == 0}
+				t.Run(fmt.Sprintf("round %d: %s, %s", round+1, c.short, how), func(t *testing.T) {
+					t.Logf("intake, round %d/%d: %s, %s", round+1, rounds, c.name, how)
+					rows[i][path] = append(rows[i][path], runIntake(t, c, intakePushes, how))
+				})
+				if t.Failed() {
+					t.FailNow()
+				}
 			}
 		}
 	}
@@ -113,7 +119,7 @@ func TestIntakeBench(t *testing.T) {
 func TestIntakeDuringOutage(t *testing.T) {
 	for _, c := range conditions()[3:] { // 500, hang
 		t.Run(c.short, func(t *testing.T) {
-			r := runIntake(t, c, 100)
+			r := runIntake(t, c, 100, intakeSetup{})
 			if len(r.lat) == 0 {
 				return // nothing answered: runIntake has said so
 			}
@@ -126,26 +132,43 @@ func TestIntakeDuringOutage(t *testing.T) {
 // intakeRow is one burst under one condition, and what Postgres held right after it.
 type intakeRow struct {
 	cond  condition
+	how   intakeSetup
 	n     int
 	lat   []time.Duration // of answered deliveries, sorted
 	wall  time.Duration
 	codes map[string]int // "202" (queued), other statuses and results, "timeout", "error"
 	// Stored after the burst.
 	subs, runs, grades, publishes, paired, lost int
-	publish                                     map[string]int // publish jobs by River state
-	snoozed, failedAttempts                     int            // publish jobs snoozed at least once; errors recorded
-	gh                                          ghCount        // GitHub requests during the burst
-	logs                                        logCounts      // the App's warnings and errors (River and publishers)
-	conns                                       [2]int32       // the pool's open connections before and after the burst
+	publish                                     map[string]int   // publish jobs by River state
+	snoozed, failedAttempts                     int              // publish jobs snoozed at least once; errors recorded
+	gh                                          ghCount          // GitHub requests during the burst
+	logs                                        logCounts        // the App's warnings and errors (River and publishers)
+	conns                                       [2]int32         // the pool's open connections before and after the burst
+	cpu                                         [2]time.Duration // CPU time of Postgres' processes and of this one during the burst
+}
+
+// intakeSetup is how the App stores the deliveries: with group commit (the default) or per
+// delivery (the path before), and whether every statement is traced.
+type intakeSetup struct {
+	perDelivery bool
+	intake      *store.IntakeOpts
+	trace       *sqlTrace
+}
+
+func (s intakeSetup) String() string {
+	if s.perDelivery {
+		return "before: a transaction per delivery"
+	}
+	return "group commit"
 }
 
 // runIntake starts the App in process on a fresh database, sets GitHub's condition, sends n
 // pushes with intakeInFlight in flight and checks that every one was stored with its jobs.
-func runIntake(t *testing.T, c condition, n int) intakeRow {
+func runIntake(t *testing.T, c condition, n int, how intakeSetup) intakeRow {
 	t.Helper()
 	ctx := context.Background()
 	_, dbURL := storetest.New(t) // a fresh, migrated database, dropped at the end
-	st, err := store.Open(ctx, dbURL, store.Conns(queue.AppReporters, queue.AppHandlers))
+	st, err := openStore(ctx, dbURL, how.trace)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +222,8 @@ func runIntake(t *testing.T, c condition, n int) intakeRow {
 			rc.StopAndCancel(sctx)
 		})
 	}
-	hook, err := webhook.New([]byte(secret), st, rc, quietLog()) // the handler's own errors are printed
+	hook, err := webhook.NewWithOpts([]byte(secret), st, rc, quietLog(), // the handler's own errors are printed
+		&webhook.Opts{PerDelivery: how.perDelivery, Intake: how.intake})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,11 +248,17 @@ func runIntake(t *testing.T, c condition, n int) intakeRow {
 	defer cancel()
 	fire(bctx, hc, srv.URL, strangers, intakeInFlight) // opens the connections; stores nothing
 
+	if how.trace != nil {
+		how.trace.reset()
+	}
 	before, conns := gh.snapshot(), st.Pool.Stat().TotalConns()
+	pg0, self0 := cpuTicks()
 	r := fire(bctx, hc, srv.URL, pushes, intakeInFlight)
+	pg1, self1 := cpuTicks()
+	r.cpu = [2]time.Duration{pg1 - pg0, self1 - self0}
 	r.gh = gh.snapshot().since(before)
 	r.conns = [2]int32{conns, st.Pool.Stat().TotalConns()}
-	r.cond, r.n = c, n
+	r.cond, r.n, r.how = c, n, how
 	r.logs = logs.snapshot()
 
 	// What Postgres holds, at once: the publishers are still at work.
@@ -304,6 +334,25 @@ func runIntake(t *testing.T, c condition, n int) intakeRow {
 		}
 	}
 	return r
+}
+
+// openStore opens the App's pool (store.Conns(AppReporters, AppHandlers)) on dbURL, traced by
+// trace unless it is nil.
+func openStore(ctx context.Context, dbURL string, trace *sqlTrace) (*store.Store, error) {
+	conns := store.Conns(queue.AppReporters, queue.AppHandlers)
+	if trace == nil {
+		return store.Open(ctx, dbURL, conns)
+	}
+	cfg, err := pgxpool.ParseConfig(dbURL)
+	if err != nil {
+		return nil, err
+	}
+	cfg.MaxConns, cfg.ConnConfig.Tracer = int32(conns), trace
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &store.Store{Pool: pool}, nil
 }
 
 // fire posts ds to url with at most inFlight requests at once, each signed and bounded by the
@@ -483,14 +532,9 @@ func (g ghCount) String() string {
 	return fmt.Sprintf("%d (%s; %d in flight at the end, peak %d)", g.arrived, answered, g.inFlight, g.peak)
 }
 
-// printIntake prints one row per condition, over its rounds.
-func printIntake(rows [][]intakeRow) {
-	healthy := 0
-	for i, rs := range rows {
-		if rs[0].cond.publishers && rs[0].cond.outage == nil {
-			healthy = i
-		}
-	}
+// printIntake prints two rows per condition, the path before group commit and group commit,
+// over their rounds.
+func printIntake(rows [][2][]intakeRow) {
 	type merged struct {
 		lat    []time.Duration
 		codes  map[string]int
@@ -518,43 +562,56 @@ func printIntake(rows [][]intakeRow) {
 		slices.Sort(m.walls)
 		return m
 	}
-	base := merge(rows[healthy])
-	r0 := rows[0][0]
+	r0 := rows[0][0][0]
 	fmt.Printf("\n%d signed push deliveries per row (the push.new-branch fixture, %d assignments × %d new branches, one commit each), %d in flight, loopback.\n",
 		r0.n, intakeRepos, r0.n/intakeRepos, intakeInFlight)
 	fmt.Printf("The App in process as `app serve`: webhook.Handler, River with %d publishers on the github queue, store.Conns(%d, %d) = %d connections,\n",
 		queue.AppReporters, queue.AppReporters, queue.AppHandlers, store.Conns(queue.AppReporters, queue.AppHandlers))
-	fmt.Printf("its installation token already minted; GitHub's condition set before River starts. A fresh database per row; %d rounds, the conditions alternating;\n", len(rows[0]))
-	fmt.Printf("latencies over all rounds; jobs and GitHub requests as the last round's burst ended.\n\n")
-	fmt.Println("| GitHub during the burst | answers | p50 | p99 | max | p99 per round | p99 vs healthy | wall per round | stored per round: submissions · runs · grade + publish jobs | lost | publish jobs as the burst ended | GitHub requests during the burst |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|")
-	for i, rs := range rows {
-		m, last := merge(rs), rs[len(rs)-1]
-		vs := "—"
-		if i != healthy {
-			vs = fmt.Sprintf("×%.2f", float64(pct(m.lat, 99))/float64(pct(base.lat, 99)))
+	fmt.Printf("its installation token already minted; GitHub's condition set before River starts. A fresh database per row; %d rounds, the conditions\n", len(rows[0][0]))
+	fmt.Printf("and the two paths alternating (%s, and %s); latencies over all rounds; jobs and GitHub requests as the last round's burst ended.\n\n",
+		intakeSetup{perDelivery: true}, intakeSetup{})
+	fmt.Println("| GitHub during the burst | intake | answers | p50 | p90 | p99 | max | p99 per round | p99 now / before | wall per round | stored per round: submissions · runs · grade + publish jobs | lost | CPU per delivery: Postgres · App | publish jobs as the burst ended | GitHub requests during the burst |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+	for _, paths := range rows {
+		before := merge(paths[0])
+		for k, rs := range paths {
+			m, last := merge(rs), rs[len(rs)-1]
+			vs := "—"
+			if k == 1 {
+				vs = fmt.Sprintf("×%.2f", float64(pct(m.lat, 99))/float64(pct(before.lat, 99)))
+			}
+			var answers []string
+			for _, code := range slices.Sorted(maps.Keys(m.codes)) {
+				answers = append(answers, fmt.Sprintf("%d × %s", m.codes[code], code))
+			}
+			var pg, app time.Duration
+			for _, r := range rs {
+				pg, app = pg+r.cpu[0]/time.Duration(r.n), app+r.cpu[1]/time.Duration(r.n)
+			}
+			cpu := fmt.Sprintf("%.2f · %.2f ms", msf(pg/time.Duration(len(rs))), msf(app/time.Duration(len(rs))))
+			wall := fmt.Sprintf("%.1f–%.1f s", m.walls[0].Seconds(), m.walls[len(m.walls)-1].Seconds())
+			fmt.Printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %s | %s | %s |\n", last.cond.name, last.how,
+				strings.Join(answers, ", "), ms(pct(m.lat, 50)), ms(pct(m.lat, 90)), ms(pct(m.lat, 99)), ms(m.lat[len(m.lat)-1]),
+				strings.Join(m.p99s, " · "), vs, wall, strings.Join(m.stored, " / "), m.lost, cpu, last.jobs(), last.gh)
 		}
-		var answers []string
-		for _, code := range slices.Sorted(maps.Keys(m.codes)) {
-			answers = append(answers, fmt.Sprintf("%d × %s", m.codes[code], code))
-		}
-		wall := fmt.Sprintf("%.1f–%.1f s", m.walls[0].Seconds(), m.walls[len(m.walls)-1].Seconds())
-		fmt.Printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %s | %s |\n", last.cond.name, strings.Join(answers, ", "),
-			ms(pct(m.lat, 50)), ms(pct(m.lat, 99)), ms(m.lat[len(m.lat)-1]), strings.Join(m.p99s, " · "), vs, wall,
-			strings.Join(m.stored, " / "), m.lost, last.jobs(), last.gh)
 	}
 	var conns []string
-	for _, rs := range rows {
-		for _, r := range rs {
-			conns = append(conns, fmt.Sprintf("%d→%d", r.conns[0], r.conns[1]))
+	for _, paths := range rows {
+		for _, rs := range paths {
+			for _, r := range rs {
+				conns = append(conns, fmt.Sprintf("%d→%d", r.conns[0], r.conns[1]))
+			}
 		}
 	}
 	fmt.Printf("\nThe pool's open connections before → after each burst (after the warm-up deliveries): %s.\n", strings.Join(conns, ", "))
 	fmt.Printf("Verified in every row of every round: each delivery answered 202 queued; %d submissions and %d runs, each run with exactly one grade and one publish job; 0 deliveries lost.\n", r0.n, r0.n)
+	fmt.Printf("CPU: of the processes named postgres (any other database's work on that server counts too) and of this one (the App, the fake GitHub and the load generator), during the burst.\n")
 	fmt.Printf("The App's own log during the last round (River and the publishers; counted, not printed):")
-	for _, rs := range rows {
-		last := rs[len(rs)-1]
-		fmt.Printf(" %s %d warnings, %d errors;", last.cond.short, last.logs.warn, last.logs.err)
+	for _, paths := range rows {
+		for _, rs := range paths {
+			last := rs[len(rs)-1]
+			fmt.Printf(" %s, %s: %d warnings, %d errors;", last.cond.short, last.how, last.logs.warn, last.logs.err)
+		}
 	}
 	fmt.Println()
 }

@@ -1,0 +1,359 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Intake stores push deliveries with group commit: deliveries that arrive while a transaction is
+// being written wait, and the next transaction stores them together, so that a burst costs
+// Postgres a few statements and one commit per batch instead of a dozen statements and a commit
+// per delivery. At most Committers transactions are open at once: the rest of a burst queues here,
+// in Go, rather than as many busy backends fighting over Postgres' CPU. Each caller is answered
+// after its batch committed (a 202 means stored), and a batch that fails fails every caller in
+// it: nothing of it is stored.
+type Intake struct {
+	pool    *pgxpool.Pool
+	enqueue Enqueue
+	opts    IntakeOpts
+
+	mu     sync.Mutex
+	queue  []*intakeReq
+	active int // committers running
+}
+
+// IntakeOpts tunes an Intake; the zero value is the defaults.
+type IntakeOpts struct {
+	// Committers is how many batches may be written at once, each on its own connection
+	// (default 4).
+	Committers int
+	// MaxBatch is the most deliveries one transaction stores (default 64).
+	MaxBatch int
+	// Window is how long a committer waits for more deliveries before it writes a batch
+	// (default 0: it takes what queued while the others wrote, never waiting on purpose).
+	Window time.Duration
+	// Timeout bounds one batch's transaction, from taking a connection to the commit (default
+	// 10 s: GitHub gives up on a delivery after 10 s).
+	Timeout time.Duration
+}
+
+// Enqueue inserts in tx the jobs of the runs a batch created: called once per batch, before its
+// commit, with every run it stored.
+type Enqueue func(ctx context.Context, tx pgx.Tx, runs []NewRun) error
+
+// NewRun is a run a delivery created and the runs it superseded.
+type NewRun struct {
+	ID         int64
+	Superseded []int64
+}
+
+// IncomingPush is a push (or a re-requested check run or suite) to grade.
+type IncomingPush struct {
+	Delivery         string
+	RepoID           int64
+	Owner, Name      string // the repository's, for an assignment recorded without its id
+	SHA, Branch, Who string
+}
+
+// PushOutcome says what storing an IncomingPush did.
+type PushOutcome int
+
+// Outcomes of an IncomingPush.
+const (
+	// PushQueued: a submission, its run and their jobs were stored.
+	PushQueued PushOutcome = iota + 1
+	// PushSeen: the delivery was stored before; nothing new.
+	PushSeen
+	// PushNoAssignment: the repository is no assignment's; nothing stored.
+	PushNoAssignment
+	// PushRefactor: the assignment is a refactor challenge's, which compares pull requests
+	// instead of grading pushes; nothing stored (the caller takes the comparison path).
+	PushRefactor
+)
+
+// PushResult is what storing an IncomingPush did.
+type PushResult struct {
+	Outcome    PushOutcome
+	Assignment Assignment // unless PushNoAssignment
+	Run        NewRun     // if PushQueued
+}
+
+type intakeReq struct {
+	push IncomingPush
+	done chan intakeAnswer // buffered: a committer never waits on a caller
+}
+
+type intakeAnswer struct {
+	res PushResult
+	err error
+}
+
+// NewIntake returns an Intake writing to s; enqueue adds each batch's jobs.
+func (s *Store) NewIntake(enqueue Enqueue, opts *IntakeOpts) *Intake {
+	in := &Intake{pool: s.Pool, enqueue: enqueue}
+	if opts != nil {
+		in.opts = *opts
+	}
+	if in.opts.Committers <= 0 {
+		in.opts.Committers = 4
+	}
+	if in.opts.MaxBatch <= 0 {
+		in.opts.MaxBatch = 64
+	}
+	if in.opts.Timeout <= 0 {
+		in.opts.Timeout = 10 * time.Second
+	}
+	return in
+}
+
+// Store stores p with whatever deliveries are waiting beside it and returns once their
+// transaction committed or failed. If ctx ends first, Store returns its error; the batch may
+// still commit (a redelivery then finds the delivery stored).
+func (in *Intake) Store(ctx context.Context, p IncomingPush) (PushResult, error) {
+	r := &intakeReq{push: p, done: make(chan intakeAnswer, 1)}
+	in.mu.Lock()
+	in.queue = append(in.queue, r)
+	lead := in.active < in.opts.Committers
+	if lead {
+		in.active++
+	}
+	in.mu.Unlock()
+	if lead {
+		// The committer is a goroutine of its own, so that this caller is answered when its
+		// batch commits, not when the queue is empty.
+		go in.commit()
+	}
+	select {
+	case a := <-r.done:
+		return a.res, a.err
+	case <-ctx.Done():
+		return PushResult{}, fmt.Errorf("store delivery %s: %w", p.Delivery, context.Cause(ctx))
+	}
+}
+
+// StoreAlone stores p in a transaction of its own, at once: for a delivery that failed in a
+// batch, so that a delivery that fails every time cannot fail the others again.
+func (in *Intake) StoreAlone(ctx context.Context, p IncomingPush) (PushResult, error) {
+	res, err := in.write(ctx, []IncomingPush{p})
+	if err != nil {
+		return PushResult{}, err
+	}
+	return res[0], nil
+}
+
+// commit writes batches until the queue is empty.
+func (in *Intake) commit() {
+	for {
+		if in.opts.Window > 0 {
+			time.Sleep(in.opts.Window)
+		}
+		in.mu.Lock()
+		if len(in.queue) == 0 {
+			in.active--
+			in.mu.Unlock()
+			return
+		}
+		k := min(len(in.queue), in.opts.MaxBatch)
+		batch := slices.Clone(in.queue[:k])
+		in.queue = slices.Delete(in.queue, 0, k)
+		in.mu.Unlock()
+
+		pushes := make([]IncomingPush, len(batch))
+		for i, r := range batch {
+			pushes[i] = r.push
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), in.opts.Timeout)
+		res, err := in.write(ctx, pushes)
+		cancel()
+		for i, r := range batch {
+			if err != nil {
+				r.done <- intakeAnswer{err: err}
+			} else {
+				r.done <- intakeAnswer{res: res[i]}
+			}
+		}
+	}
+}
+
+// write stores pushes in one transaction: it finds their assignments, claims their deliveries,
+// creates a submission and a run for each fresh one (in the order given: a later push of a
+// branch supersedes an earlier one), enqueues their jobs and commits.
+func (in *Intake) write(ctx context.Context, pushes []IncomingPush) ([]PushResult, error) {
+	res := make([]PushResult, len(pushes))
+	err := pgx.BeginFunc(ctx, in.pool, func(tx pgx.Tx) error {
+		if err := findAssignments(ctx, tx, pushes, res); err != nil {
+			return err
+		}
+		var ids []string
+		for i, p := range pushes {
+			if res[i].Outcome == 0 {
+				ids = append(ids, p.Delivery)
+			}
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		fresh, err := claimDeliveries(ctx, tx, ids)
+		if err != nil {
+			return err
+		}
+		var subs []Submission
+		var idx []int
+		for i, p := range pushes {
+			if res[i].Outcome != 0 {
+				continue
+			}
+			if !fresh[p.Delivery] {
+				res[i].Outcome = PushSeen
+				continue
+			}
+			delete(fresh, p.Delivery) // the same delivery twice in a batch: the second is seen
+			subs = append(subs, Submission{AssignmentID: res[i].Assignment.ID, SHA: p.SHA, Ref: "refs/heads/" + p.Branch,
+				Branch: p.Branch, Pusher: p.Who, DeliveryID: p.Delivery})
+			idx = append(idx, i)
+		}
+		created, err := createRuns(ctx, tx, subs)
+		if err != nil {
+			return err
+		}
+		runs := make([]NewRun, len(created))
+		for k, i := range idx {
+			res[i].Outcome, res[i].Run = PushQueued, created[k]
+			runs[k] = created[k]
+		}
+		if len(runs) == 0 {
+			return nil
+		}
+		return in.enqueue(ctx, tx, runs)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store %d deliveries in one transaction: %w", len(pushes), err)
+	}
+	return res, nil
+}
+
+// findAssignments looks up each push's assignment as AssignmentByRepo does (by repository id,
+// else by name) and whether its challenge is a refactor, in one statement; it sets the outcome
+// of the pushes that will store nothing.
+func findAssignments(ctx context.Context, tx pgx.Tx, pushes []IncomingPush, res []PushResult) error {
+	repoIDs, owners, names := make([]int64, len(pushes)), make([]string, len(pushes)), make([]string, len(pushes))
+	for i, p := range pushes {
+		repoIDs[i], owners[i], names[i] = p.RepoID, p.Owner, p.Name
+	}
+	rows, err := tx.Query(ctx, `SELECT q.i, a.id, a.installation_id, a.repo_id, a.repo_owner, a.repo_name, a.challenge,
+			a.user_login, a.format, a.deadline, coalesce('refactor' = ANY(c.formats), false)
+		FROM unnest($1::bigint[], $2::text[], $3::text[]) WITH ORDINALITY AS q(repo_id, owner, name, i)
+		CROSS JOIN LATERAL (SELECT * FROM assignments a
+			WHERE a.repo_id=q.repo_id OR (lower(a.repo_owner)=lower(q.owner) AND lower(a.repo_name)=lower(q.name))
+			ORDER BY (a.repo_id=q.repo_id) DESC NULLS LAST LIMIT 1) a
+		LEFT JOIN challenges c ON c.slug = a.challenge`, repoIDs, owners, names)
+	if err != nil {
+		return fmt.Errorf("look up assignments: %w", err)
+	}
+	found := make([]bool, len(pushes))
+	for rows.Next() {
+		var i int
+		var a Assignment
+		var repo *int64
+		var refactor bool
+		if err := rows.Scan(&i, &a.ID, &a.InstallationID, &repo, &a.Owner, &a.Name, &a.Challenge, &a.User, &a.Format, &a.Deadline, &refactor); err != nil {
+			rows.Close()
+			return fmt.Errorf("look up assignments: %w", err)
+		}
+		if repo != nil {
+			a.RepoID = *repo
+		}
+		i-- // ordinality counts from 1
+		found[i], res[i].Assignment = true, a
+		if refactor {
+			res[i].Outcome = PushRefactor
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("look up assignments: %w", err)
+	}
+	for i := range pushes {
+		if !found[i] {
+			res[i].Outcome = PushNoAssignment
+		}
+	}
+	return nil
+}
+
+// claimDeliveries records the delivery ids, in sorted order so that two batches never wait on
+// each other's ids in opposite orders, and returns those that were new.
+func claimDeliveries(ctx context.Context, tx pgx.Tx, ids []string) (map[string]bool, error) {
+	rows, err := tx.Query(ctx, `INSERT INTO deliveries (id, event) SELECT id, 'grade' FROM unnest($1::text[]) AS id ORDER BY id
+		ON CONFLICT DO NOTHING RETURNING id`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("record deliveries: %w", err)
+	}
+	claimed, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("record deliveries: %w", err)
+	}
+	fresh := make(map[string]bool, len(claimed))
+	for _, id := range claimed {
+		fresh[id] = true
+	}
+	return fresh, nil
+}
+
+// createRun is CreateRun in one statement, for a delivery: a submission received when GitHub
+// first tried to deliver it (if the recovery job asked for it again; else now), its run, and
+// the older unfinished runs of its branch superseded by it, unless a newer push of the branch is
+// known, which supersedes the new run instead. Every part reads the rows as they were before the
+// statement, as CreateRun's later queries cannot see its new rows either (they exclude them).
+const createRun = `WITH at AS (
+		SELECT COALESCE((SELECT delivered_at FROM redeliveries WHERE guid=$5), now()) AS at),
+	newer AS (
+		SELECT r.id FROM runs r JOIN submissions s ON s.id=r.submission_id, at
+		WHERE s.assignment_id=$1 AND r.branch=$6 AND s.created_at > at.at
+		ORDER BY s.created_at DESC, r.id DESC LIMIT 1),
+	sub AS (
+		INSERT INTO submissions (assignment_id, sha, ref, pusher, delivery_id, created_at)
+		SELECT $1, $2, $3, $4, NULLIF($5, ''), at.at FROM at RETURNING id),
+	run AS (
+		INSERT INTO runs (submission_id, branch, status, superseded_by)
+		SELECT sub.id, $6, CASE WHEN newer.id IS NULL THEN 'queued' ELSE 'superseded' END, newer.id
+		FROM sub LEFT JOIN newer ON true RETURNING id),
+	old AS (
+		UPDATE runs r SET status='superseded', superseded_by=run.id FROM run, submissions s, at
+		WHERE NOT EXISTS (SELECT 1 FROM newer) AND r.submission_id=s.id AND s.assignment_id=$1 AND r.branch=$6
+			AND r.status IN ('queued','in_progress') AND s.created_at <= at.at
+		RETURNING r.id)
+	SELECT run.id, ARRAY(SELECT id FROM old ORDER BY id) FROM run`
+
+// createRuns stores subs in order, a createRun each, pipelined: one round trip for them all.
+// A later push of a branch supersedes an earlier one of the same batch: its statement sees the
+// earlier one's rows, and both count as received at the transaction's start.
+func createRuns(ctx context.Context, tx pgx.Tx, subs []Submission) ([]NewRun, error) {
+	if len(subs) == 0 {
+		return nil, nil
+	}
+	b := &pgx.Batch{}
+	for _, s := range subs {
+		b.Queue(createRun, s.AssignmentID, s.SHA, s.Ref, s.Pusher, s.DeliveryID, s.Branch)
+	}
+	br := tx.SendBatch(ctx, b)
+	runs := make([]NewRun, len(subs))
+	for i, s := range subs {
+		if err := br.QueryRow().Scan(&runs[i].ID, &runs[i].Superseded); err != nil {
+			br.Close()
+			return nil, fmt.Errorf("create the run of delivery %s: %w", s.DeliveryID, err)
+		}
+		if len(runs[i].Superseded) == 0 {
+			runs[i].Superseded = nil
+		}
+	}
+	if err := br.Close(); err != nil {
+		return nil, fmt.Errorf("create runs: %w", err)
+	}
+	return runs, nil
+}
