@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/holdfast-ci/holdfast/scenarios"
 )
@@ -37,6 +38,8 @@ func Scenarios() []scenarios.Scenario {
 		{Slug: "line_order", Title: "Lines are merged per product and ordered by total, ties in the order they were asked for", Weight: 10, Visibility: scenarios.Public,
 			Run: quotes(lineOrder, "Merge repeated products into their first line, then sort by line total, highest first, with a stable sort.")},
 		{Slug: "validation_errors", Title: "Bad requests get the same status and message as before", Weight: 15, Visibility: scenarios.Public, Run: validation},
+		{Slug: "boundary_carts", Title: "Thousands of requests generated at the brief's boundaries get the same whole answer as before", Weight: 15,
+			Visibility: scenarios.Public, Timeout: 90 * time.Second, Run: boundary},
 		{Slug: "seeded_carts", Title: "150 generated carts are quoted exactly as the brief says", Weight: 15, Visibility: scenarios.Hidden,
 			Run: quotes(seeded, "Compare your quote with the brief field by field: rounding, discount order and thresholds are the usual suspects.")},
 	}
@@ -195,7 +198,22 @@ func difference(want, got any, path string) string {
 				return d
 			}
 		}
-		return ""
+		// Both ways: a field the brief does not give is a change too.
+		extra := make([]string, 0, len(g))
+		for k := range g {
+			if _, ok := w[k]; !ok {
+				extra = append(extra, k)
+			}
+		}
+		if len(extra) == 0 {
+			return ""
+		}
+		sort.Strings(extra)
+		p := extra[0]
+		if path != "" {
+			p = path + "." + p
+		}
+		return fmt.Sprintf("%s is %s, which the brief does not give", p, short(g[extra[0]]))
 	case []any:
 		g, ok := got.([]any)
 		if !ok {
@@ -250,6 +268,10 @@ var refusals = []refusal{
 	{"an unsupported region", "POST", `{"items":[{"sku":"TEA-GREEN","qty":1}],"region":"FR"}`, 422, "unsupported region: FR"},
 	{"an unknown coupon", "POST", `{"items":[{"sku":"TEA-GREEN","qty":1}],"coupon":" half-off "}`, 422, "unknown coupon: HALF-OFF"},
 	{"a GET", "GET", ``, 405, "method not allowed"},
+	{"an OPTIONS", "OPTIONS", ``, 405, "method not allowed"},
+	{"a PUT", "PUT", `{"items":[{"sku":"TEA-GREEN","qty":1}]}`, 405, "method not allowed"},
+	{"a DELETE", "DELETE", ``, 405, "method not allowed"},
+	{"a PATCH", "PATCH", `{"items":[{"sku":"TEA-GREEN","qty":1}]}`, 405, "method not allowed"},
 }
 
 func validation(ctx context.Context, h *scenarios.Harness) error {
@@ -261,12 +283,21 @@ func validation(ctx context.Context, h *scenarios.Harness) error {
 		r := h.Do(ctx, req)
 		expected := fmt.Sprintf(`%d {"error": %q} for %s`, c.status, c.error, c.what)
 		hint := "A refactor keeps every error's status, message and precedence: all 400 checks (body, items, quantities, tier) come before the 422 ones (products, region, coupon)."
+		if c.status == http.StatusMethodNotAllowed {
+			hint = `Every method but POST on /api/quote answers 405 {"error": "method not allowed"}.`
+			if r.Status == http.StatusNotImplemented {
+				hint += " A 501 is what a server answers for a method the app has no handler for: add one."
+			}
+		}
 		if r.Err != nil || r.Status != c.status {
 			return scenarios.Failf(expected, hint, "%s", r.Describe())
 		}
 		var body map[string]any
 		if json.Unmarshal(r.Body, &body) != nil || body["error"] != c.error || len(body) != 1 {
 			return scenarios.Failf(expected, hint, "%s", strings.TrimSpace(r.Describe()))
+		}
+		if d := contentTypeDiff(r); d != "" {
+			return scenarios.Failf(expected, "Every answer, quotes and errors alike, is sent with Content-Type: application/json.", "%s", d)
 		}
 	}
 	return nil

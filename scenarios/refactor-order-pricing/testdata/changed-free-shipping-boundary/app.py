@@ -28,6 +28,17 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self.send(404, {"error": "not found"})
 
+    def refuse_method(self):
+        # Any method but POST on /api/quote is a 405, as GET is; read the body first so that
+        # closing the connection does not reset it under the client.
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.path == "/api/quote":
+            self.send(405, {"error": "method not allowed"})
+        else:
+            self.send(404, {"error": "not found"})
+
+    do_PUT = do_DELETE = do_PATCH = do_OPTIONS = refuse_method
+
     def do_POST(self):
         if self.path != "/api/quote":
             self.send(404, {"error": "not found"})

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"sort"
+	"strings"
+)
+
+type item struct {
+	SKU string `json:"sku"`
+	Qty int    `json:"qty"`
+}
+
+type quoteRequest struct {
+	Items  []item `json:"items"`
+	Region string `json:"region"`
+	Coupon string `json:"coupon"`
+	Tier   string `json:"tier"`
+}
+
+// apiError is a refusal with its status.
+type apiError struct {
+	status  int
+	message string
+}
+
+func badRequest(msg string) *apiError    { return &apiError{http.StatusBadRequest, msg} }
+func unprocessable(msg string) *apiError { return &apiError{http.StatusUnprocessableEntity, msg} }
+
+// order is a validated request: merged lines, a known region, a known coupon.
+type order struct {
+	lines  []orderLine
+	region region
+	coupon string
+	gold   bool
+}
+
+type orderLine struct {
+	sku string
+	qty int
+}
+
+func decodeRequest(r *http.Request, w http.ResponseWriter) (quoteRequest, *apiError) {
+	var in quoteRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+	if err := dec.Decode(&in); err != nil || dec.More() {
+		return in, badRequest("invalid body")
+	}
+	return in, nil
+}
+
+// validate checks a request in the order the contract gives: every 400 before any 422.
+func validate(in quoteRequest) (order, *apiError) {
+	if len(in.Items) == 0 {
+		return order{}, badRequest("items must be a non-empty list")
+	}
+	lines, err := mergeLines(in.Items)
+	if err != nil {
+		return order{}, err
+	}
+	if in.Tier != "" && in.Tier != "standard" && in.Tier != "gold" {
+		return order{}, badRequest("tier must be standard or gold")
+	}
+	for _, l := range lines {
+		if _, ok := catalog[l.sku]; !ok {
+			return order{}, unprocessable("unknown sku: " + l.sku)
+		}
+	}
+	code := in.Region
+	if code == "" {
+		code = defaultRegion
+	}
+	reg, ok := regions[code]
+	if !ok {
+		return order{}, unprocessable("unsupported region: " + code)
+	}
+	coupon := strings.ToUpper(strings.TrimSpace(in.Coupon))
+	if _, ok := coupons[coupon]; !ok && coupon != "" {
+		return order{}, unprocessable("unknown coupon: " + coupon)
+	}
+	return order{lines: lines, region: reg, coupon: coupon, gold: in.Tier == "gold"}, nil
+}
+
+// mergeLines adds up repeated products: a map of totals, then one line per product, in the
+// order the products were (last) asked for.
+func mergeLines(items []item) ([]orderLine, *apiError) {
+	qty := map[string]int{}
+	last := map[string]int{}
+	for i, it := range items {
+		if it.Qty < 1 || it.Qty > 999 {
+			return nil, badRequest("qty must be an integer from 1 to 999")
+		}
+		qty[it.SKU] += it.Qty
+		last[it.SKU] = i
+	}
+	lines := make([]orderLine, 0, len(qty))
+	for sku, q := range qty {
+		lines = append(lines, orderLine{sku, q})
+	}
+	sort.Slice(lines, func(i, j int) bool { return last[lines[i].sku] < last[lines[j].sku] })
+	for _, l := range lines {
+		if l.qty > 999 {
+			return nil, badRequest("qty must be an integer from 1 to 999")
+		}
+	}
+	return lines, nil
+}
