@@ -18,6 +18,13 @@ import (
 
 func main() {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if len(os.Args) > 1 && os.Args[1] == "egress" {
+		if err := runEgress(log); err != nil {
+			log.Error("egress proxy stopped", "err", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(log); err != nil {
 		log.Error("agent stopped", "err", err)
 		os.Exit(1)

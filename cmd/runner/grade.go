@@ -123,6 +123,7 @@ func engineConfig() docker.Config {
 		AgentImage:    os.Getenv("HOLDFAST_AGENT_IMAGE"),
 		SkipHostGuard: os.Getenv("HOLDFAST_SKIP_HOST_GUARD") == "1",
 		Namespace:     os.Getenv("HOLDFAST_NAMESPACE"),
+		Build:         docker.BuildConfigFromEnv(os.Getenv),
 		Runtime:       os.Getenv("HOLDFAST_RUNTIME"),
 	}
 	cfg.BuildArgs = map[string]string{}

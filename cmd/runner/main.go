@@ -103,6 +103,12 @@ environment:
   HOLDFAST_NAMESPACE       label on this runner's sandboxes; its janitor sweeps only these (default "default")
   HOLDFAST_RUNTIME         runtime of learners' app containers: runsc (gVisor, default) or runc; the runner
                            refuses to start when the engine lacks it (deploy/bootstrap.sh registers runsc)
+  HOLDFAST_BUILD_NETWORK   where image builds run: fenced (default; a network whose only way out is an
+                           egress proxy to HOLDFAST_BUILD_ALLOW) or open (Docker's bridge: steps reach this host)
+  HOLDFAST_BUILD_ALLOW     host names builds may fetch from, comma-separated (default the Go, npm, PyPI
+                           and Debian registries; ".example.org" covers its subdomains)
+  HOLDFAST_BUILD_PIDS      processes one build may run (default 256; -1 for no cap, needed where the
+                           runner cannot write the Docker host's cgroups)
   DOCKER_HOST              Docker engine (default the local socket)
 `)
 }

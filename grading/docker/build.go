@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/client"
 	"github.com/moby/patternmatcher"
@@ -83,9 +84,8 @@ func (e *Engine) Build(ctx context.Context, dir string) (grading.BuildResult, er
 		return grading.BuildResult{Image: tag, Files: files, Cached: true}, e.markUsed(ctx, tag)
 	}
 
-	bctx, cancel := context.WithTimeout(ctx, e.cfg.BuildTimeout)
-	defer cancel()
-	resp, err := e.cli.ImageBuild(bctx, bytes.NewReader(ctxTar), client.ImageBuildOptions{
+	bc := e.cfg.Build.withDefaults()
+	opts := client.ImageBuildOptions{
 		Tags:        []string{tag},
 		Dockerfile:  "Dockerfile",
 		Remove:      true,
@@ -93,18 +93,54 @@ func (e *Engine) Build(ctx context.Context, dir string) (grading.BuildResult, er
 		BuildArgs:   args,
 		Version:     build.BuilderV1,
 		Labels:      buildLabels(ctx), // images.go: kind, origin; markUsed below records each use
-		Memory:      2 << 30,
-		MemorySwap:  2 << 30,
-	})
+		Memory:      bc.MemoryBytes,
+		MemorySwap:  bc.MemoryBytes,
+		CPUPeriod:   100_000,
+		CPUQuota:    int64(bc.CPUs * 100_000),
+	}
+	if bc.Network == BuildNetworkOpen {
+		e.log.Warn("building on Docker's default bridge, as HOLDFAST_BUILD_NETWORK=open asks: build steps reach this host and its private network", "image", tag)
+	} else {
+		proxy, err := e.ensureFence(ctx, bc)
+		if err != nil {
+			return grading.BuildResult{}, fmt.Errorf("fenced build network (HOLDFAST_BUILD_NETWORK=open builds on the open bridge instead): %w", err)
+		}
+		opts.NetworkMode = fenceNetwork
+		for k, v := range proxyArgs(proxy) {
+			args[k] = &v
+		}
+	}
+	if bc.Pids < 0 {
+		e.log.Warn("building without a pids cap, as HOLDFAST_BUILD_PIDS=-1 asks", "image", tag)
+	} else {
+		cg, err := newBuildCgroup(bc.Pids)
+		if err != nil {
+			return grading.BuildResult{}, err
+		}
+		opts.CgroupParent = cg.parent
+		defer e.stopBuild(context.WithoutCancel(ctx), cg)
+	}
+
+	// When the time cap fires, the request is cancelled: the client closes the connection and
+	// dockerd kills the running step's container and commits nothing (stopBuild then removes
+	// whatever still runs under the build's cgroup, should the daemon lag).
+	bctx, cancel := context.WithTimeout(ctx, e.cfg.BuildTimeout)
+	defer cancel()
+	resp, err := e.cli.ImageBuild(bctx, bytes.NewReader(ctxTar), opts)
 	if err != nil {
+		if bctx.Err() != nil && ctx.Err() == nil {
+			return grading.BuildResult{Image: tag, Files: files, Failed: true, Reason: fmt.Sprintf("The image build did not finish within %s. Check for steps that download a lot or wait for input.", e.cfg.BuildTimeout)}, nil
+		}
 		return grading.BuildResult{}, fmt.Errorf("start image build: %w", err)
 	}
 	defer resp.Body.Close()
 	tail := newTail(e.cfg.MaxBuildLogBytes)
 	failure, err := readBuildStream(resp.Body, tail)
+	timedOut := bctx.Err() != nil && ctx.Err() == nil
+	cancel() // a stream that ended early (an error) closes the connection now
 	result := grading.BuildResult{Image: tag, Files: files, LogTail: tail.String()}
 	switch {
-	case bctx.Err() != nil && ctx.Err() == nil:
+	case timedOut:
 		result.Failed = true
 		result.Reason = fmt.Sprintf("The image build did not finish within %s. Check for steps that download a lot or wait for input.", e.cfg.BuildTimeout)
 		return result, nil
@@ -118,6 +154,30 @@ func (e *Engine) Build(ctx context.Context, dir string) (grading.BuildResult, er
 		return result, nil
 	}
 	return result, e.markUsed(ctx, tag)
+}
+
+// stopBuild removes the containers still running under a build's cgroup (none, once dockerd
+// has seen the request cancelled), then the cgroup.
+func (e *Engine) stopBuild(ctx context.Context, cg *buildCgroup) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for range 50 {
+		ids := cg.containers()
+		if len(ids) == 0 {
+			break
+		}
+		for _, id := range ids {
+			if _, err := e.cli.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+				e.log.Warn("remove build step container", "container", id[:12], "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	cg.remove()
 }
 
 // readBuildStream reads the builder's JSON messages into the log, and returns the build's own

@@ -38,6 +38,8 @@ type Config struct {
 	// host's own services (see guardRule). Only for engines on another machine, where the rule
 	// must be installed on that machine instead. Default false: New fails if it cannot install it.
 	SkipHostGuard bool
+	// Build caps learner image builds and chooses their network (see BuildConfig).
+	Build BuildConfig
 	// Namespace is written on everything a sandbox creates (label holdfast.namespace), and the
 	// Janitor sweeps only its own namespace: two installations, or a test run beside a runner,
 	// can share one engine without removing each other's live sandboxes (a runner with a 20 s
@@ -132,6 +134,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Engine, error) {
 	cfg = cfg.Defaults()
 	if !namespaceRE.MatchString(cfg.Namespace) {
 		return nil, fmt.Errorf("sandbox namespace %q (HOLDFAST_NAMESPACE): use 1 to 63 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit", cfg.Namespace)
+	}
+	if err := cfg.Build.withDefaults().validate(); err != nil {
+		return nil, err
 	}
 	cli, err := client.New(client.FromEnv)
 	if err != nil {

@@ -2,15 +2,18 @@ package docker_test
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/holdfast-ci/holdfast/grading/docker"
 	"github.com/holdfast-ci/holdfast/grading/docker/dockertest"
 )
 
@@ -68,5 +71,140 @@ func TestBuildRefusesRemoteSources(t *testing.T) {
 	}
 	if n := hits.Load(); n != 0 {
 		t.Fatalf("the host's loopback service was fetched %d times", n)
+	}
+}
+
+// TestBuildIsFenced runs a build step that probes the grading host (a listener on all its
+// addresses, the docker0 gateway, SSH), the metadata address, and through the build's proxy a
+// host off the allow-list: all must fail, while an allow-listed registry answers and the
+// proxy's log names it.
+func TestBuildIsFenced(t *testing.T) {
+	eng := dockertest.Engine(t)
+	port, hits := hostListener(t)
+	var targets []string
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil {
+			targets = append(targets, ipn.IP.String()+"/"+port, ipn.IP.String()+"/22")
+		}
+	}
+	targets = append(targets, "172.17.0.1/"+port, "169.254.169.254/80", "203.0.113.80/443", "1.1.1.1/443")
+	connects := []string{"169.254.169.254:80", "example.com:443", "127.0.0.1:" + port, "localhost:" + port, "172.17.0.1:" + port}
+	nonce := dockertest.Namespace()
+	script := `set -u; echo probe ` + nonce + `
+p=${HTTPS_PROXY#http://}; ph=${p%:*}; pp=${p##*:}
+for t in ` + strings.Join(targets, " ") + `; do
+  if timeout 3 bash -c "echo > /dev/tcp/${t%/*}/${t#*/}" 2>/dev/null; then echo "DIRECT $t REACHED"; else echo "DIRECT $t blocked"; fi
+done
+for c in ` + strings.Join(connects, " ") + ` proxy.golang.org:443; do
+  exec 3<>/dev/tcp/$ph/$pp
+  printf 'CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n' $c $c >&3
+  read -t 10 -r status <&3 || status=none
+  echo "CONNECT $c ${status%$(printf '\r')}"
+  exec 3<&-
+done`
+	dir := writeDockerfile(t, "FROM holdfast/golang:local\nCOPY probe.sh /probe.sh\nRUN bash /probe.sh\n", map[string]string{"probe.sh": script})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	start := time.Now()
+	res, err := eng.Build(ctx, dir)
+	if err != nil || res.Failed {
+		t.Fatalf("build: %v %s\n%s", err, res.Reason, res.LogTail)
+	}
+	t.Logf("probe build took %s\n%s", time.Since(start).Round(time.Millisecond), res.LogTail)
+	for _, l := range strings.Split(res.LogTail, "\n") {
+		switch {
+		case strings.HasPrefix(l, "DIRECT ") && !strings.HasSuffix(l, " blocked"):
+			t.Errorf("a build step reached an address directly: %s", l)
+		case strings.HasPrefix(l, "CONNECT proxy.golang.org:443 "):
+			if !strings.Contains(l, " 200") {
+				t.Errorf("the allow-listed registry was not reached through the proxy: %s", l)
+			}
+		case strings.HasPrefix(l, "CONNECT ") && strings.Contains(l, " 200"):
+			t.Errorf("the proxy tunnelled to a refused destination: %s", l)
+		}
+	}
+	if !strings.Contains(res.LogTail, "DIRECT 169.254.169.254/80 blocked") || !strings.Contains(res.LogTail, "CONNECT example.com:443 HTTP/1.1 403") {
+		t.Errorf("the probe did not run as expected:\n%s", res.LogTail)
+	}
+	if n := hits.Load(); n != 0 {
+		t.Errorf("the host's listener answered %d requests from the build", n)
+	}
+	logs, err := exec.Command("bash", "-c", `for c in $(docker ps -q --filter label=holdfast.kind=egress-proxy); do docker logs --since `+start.Add(-time.Second).UTC().Format(time.RFC3339)+` $c 2>&1; done`).CombinedOutput()
+	if err != nil {
+		t.Fatalf("proxy logs: %v %s", err, logs)
+	}
+	if !strings.Contains(string(logs), `msg=fetched method=CONNECT host=proxy.golang.org:443`) ||
+		!strings.Contains(string(logs), `msg=refused method=CONNECT host=example.com:443`) {
+		t.Errorf("the proxy's log does not name what the build fetched and was refused:\n%s", logs)
+	}
+}
+
+func buildEngine(t *testing.T, cfg docker.Config) *docker.Engine {
+	t.Helper()
+	dockertest.Engine(t) // skips without Docker
+	cfg.Namespace = dockertest.Namespace()
+	eng, err := docker.New(context.Background(), cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Close() })
+	return eng
+}
+
+// TestBuildPidsCapped: a fork bomb in a RUN step hits the build's pids cap (the classic builder
+// has no option for it; the build's cgroup has it).
+func TestBuildPidsCapped(t *testing.T) {
+	eng := buildEngine(t, docker.Config{Build: docker.BuildConfig{Pids: 64}})
+	nonce := dockertest.Namespace()
+	dir := writeDockerfile(t, "FROM holdfast/redis:7\nRUN echo "+nonce+"; for i in $(seq 1 300); do sleep 30 & done; echo all-$((1+1))-started\n", map[string]string{})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := eng.Build(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Failed || strings.Contains(res.LogTail, "all-2-started") || !strings.Contains(strings.ToLower(res.LogTail), "fork") {
+		t.Fatalf("300 processes in a build step capped at 64: %+v", res)
+	}
+}
+
+// TestBuildTimeoutStopsTheDaemonsWork: when the build's time cap fires, the step's container
+// is gone and nothing of it is committed (before, dockerd went on and committed after the
+// runner's "timeout").
+func TestBuildTimeoutStopsTheDaemonsWork(t *testing.T) {
+	eng := buildEngine(t, docker.Config{BuildTimeout: 10 * time.Second})
+	nonce := dockertest.Namespace()
+	t.Cleanup(func() {
+		exec.Command("bash", "-c", "docker rmi -f $(docker images -a -q --filter label=holdfast.test="+nonce+")").Run()
+	})
+	dir := writeDockerfile(t, "FROM holdfast/redis:7\nLABEL holdfast.test="+nonce+"\nRUN echo "+nonce+" && dd if=/dev/zero of=/big bs=1M count=100 && sleep 600\n", map[string]string{})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	start := time.Now()
+	res, err := eng.Build(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Failed || !strings.Contains(res.Reason, "did not finish within 10s") {
+		t.Fatalf("a 600 s step under a 10 s cap: %+v", res)
+	}
+	returned := time.Since(start)
+	// The step's container (its command carries the nonce) is gone by the time Build returns.
+	out, err := exec.Command("docker", "ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Command}}").CombinedOutput()
+	if err != nil {
+		t.Fatalf("docker ps: %v %s", err, out)
+	}
+	if strings.Contains(string(out), nonce) {
+		t.Errorf("the timed-out step's container is still there after Build returned (%s):\n%s", returned, out)
+	}
+	// Nothing committed after the LABEL step: one image carries the label, not two.
+	time.Sleep(3 * time.Second)
+	imgs, _ := exec.Command("docker", "images", "-a", "-q", "--filter", "label=holdfast.test="+nonce).Output()
+	if n := len(strings.Fields(string(imgs))); n != 1 {
+		t.Errorf("%d images carry the build's label, want 1 (the LABEL step's): the timed-out step was committed", n)
+	}
+	if _, err := exec.Command("docker", "image", "inspect", res.Image).CombinedOutput(); err == nil {
+		t.Errorf("the timed-out build's image %s exists", res.Image)
 	}
 }

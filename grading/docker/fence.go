@@ -1,0 +1,345 @@
+package docker
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
+
+	"github.com/holdfast-ci/holdfast/grading/docker/egress"
+)
+
+// BuildConfig caps learner image builds and chooses their network. Field comments state
+// defaults; withDefaults fills them in.
+type BuildConfig struct {
+	// CPUs caps a build step's CPU time, in cores. Default 1.
+	CPUs float64
+	// MemoryBytes caps a build step's memory (swap included). Default 2 GiB.
+	MemoryBytes int64
+	// Pids caps the processes and threads of one build (HOLDFAST_BUILD_PIDS). The classic
+	// builder has no option for it: each build runs under a cgroup of its own whose pids.max
+	// the runner sets, so the runner must run as root on the Docker host, with cgroup v1.
+	// Default 256. -1 builds without the cap, for an operator who cannot give the runner the
+	// host's cgroups (said in the log at every build).
+	Pids int64
+	// Network is where build steps run (HOLDFAST_BUILD_NETWORK): "fenced" (default), a
+	// network of Holdfast's own with no route anywhere but the egress proxy, which lets
+	// through only the Allow hosts; or "open", Docker's default bridge, from which build steps
+	// reach the grading host, its loopback services through dockerd, and every private address
+	// it can — only for an engine that builds trusted code (said in the log at every build).
+	Network string
+	// Allow is the host names the egress proxy lets builds reach (HOLDFAST_BUILD_ALLOW,
+	// comma-separated; ".example.org" covers its subdomains). Default DefaultBuildAllow.
+	Allow []string
+
+	envErr error // what BuildConfigFromEnv could not parse
+}
+
+// DefaultBuildAllow is what the starters and the challenges' submissions fetch while
+// building: Go modules, npm packages, PyPI (PIP_INSTALL=1), Debian's packages.
+var DefaultBuildAllow = []string{
+	"proxy.golang.org", "sum.golang.org",
+	"registry.npmjs.org",
+	"pypi.org", "files.pythonhosted.org",
+	"deb.debian.org", "security.debian.org",
+}
+
+// Build network modes.
+const (
+	BuildNetworkFenced = "fenced"
+	BuildNetworkOpen   = "open"
+)
+
+func (c BuildConfig) withDefaults() BuildConfig {
+	if c.CPUs == 0 {
+		c.CPUs = 1
+	}
+	if c.MemoryBytes == 0 {
+		c.MemoryBytes = 2 << 30
+	}
+	if c.Pids == 0 {
+		c.Pids = 256
+	}
+	if c.Network == "" {
+		c.Network = BuildNetworkFenced
+	}
+	if len(c.Allow) == 0 {
+		c.Allow = DefaultBuildAllow
+	}
+	return c
+}
+
+func (c BuildConfig) validate() error {
+	switch {
+	case c.envErr != nil:
+		return c.envErr
+	case c.Network != BuildNetworkFenced && c.Network != BuildNetworkOpen:
+		return fmt.Errorf("build network %q (HOLDFAST_BUILD_NETWORK): use %q (default) or %q", c.Network, BuildNetworkFenced, BuildNetworkOpen)
+	case c.Pids < -1:
+		return fmt.Errorf("build pids cap %d (HOLDFAST_BUILD_PIDS): use a positive number, or -1 for none", c.Pids)
+	case c.CPUs < 0 || c.MemoryBytes < 0:
+		return errors.New("build CPU and memory caps must be positive")
+	}
+	for _, h := range c.Allow {
+		if h == "" || strings.ContainsAny(h, " /:") {
+			return fmt.Errorf("build allow-list entry %q (HOLDFAST_BUILD_ALLOW): use host names, comma-separated", h)
+		}
+	}
+	return nil
+}
+
+// The fence: an internal bridge with no address on the host side (inhibit_ipv4), so a build
+// step has no route to the host or anywhere else, and whose Linux bridge name starts with
+// bridgePrefix, so guardRule drops whatever reaches the host's INPUT from it anyway; and the
+// egress proxy, on that network and on an ordinary one.
+const (
+	fenceNetwork  = "holdfast-build"
+	fenceBridge   = bridgePrefix + "build"
+	egressNetwork = "holdfast-egress"
+	egressPort    = "3128"
+	// LabelFence marks the build network, the egress network and proxy: infrastructure shared
+	// by every build, which the janitor leaves alone. Its value is the proxy's config hash.
+	LabelFence = "holdfast.fence"
+)
+
+// ensureFence makes sure the build network and an egress proxy with this engine's allow-list
+// run, and returns the proxy's URL on the build network. Idempotent, and safe to call from
+// several runners at once: what exists is reused, a create that loses a race is retried as an
+// inspect.
+func (e *Engine) ensureFence(ctx context.Context, bc BuildConfig) (string, error) {
+	if err := e.ensureNetwork(ctx, fenceNetwork, client.NetworkCreateOptions{
+		Driver: "bridge", Internal: true, Labels: map[string]string{LabelFence: "network"},
+		Options: map[string]string{
+			"com.docker.network.bridge.inhibit_ipv4": "true",
+			"com.docker.network.bridge.name":         fenceBridge,
+		},
+	}); err != nil {
+		return "", err
+	}
+	if err := e.ensureNetwork(ctx, egressNetwork, client.NetworkCreateOptions{
+		Driver: "bridge", Labels: map[string]string{LabelFence: "network"},
+	}); err != nil {
+		return "", err
+	}
+	img, err := e.cli.ImageInspect(ctx, e.cfg.AgentImage)
+	if err != nil {
+		return "", fmt.Errorf("inspect agent image %s (the egress proxy runs from it): %w", e.cfg.AgentImage, err)
+	}
+	deny := hostAddresses()
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%s", img.ID, strings.Join(bc.Allow, ","), strings.Join(deny, ","))
+	sum := hex.EncodeToString(h.Sum(nil))[:12]
+	name := "holdfast-egress-" + sum
+	for attempt := 0; ; attempt++ {
+		res, err := e.cli.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
+		if err == nil && res.Container.State != nil && res.Container.State.Running {
+			if ep := res.Container.NetworkSettings.Networks[fenceNetwork]; ep != nil && ep.IPAddress.IsValid() {
+				return "http://" + net.JoinHostPort(ep.IPAddress.String(), egressPort), nil
+			}
+		}
+		if attempt == 3 {
+			return "", fmt.Errorf("egress proxy %s does not run on %s (see `docker logs %s`)", name, fenceNetwork, name)
+		}
+		switch {
+		case cerrdefs.IsNotFound(err):
+			e.removeStaleProxies(ctx, name, img.ID)
+			err = e.createProxy(ctx, name, sum, bc, deny)
+			if cerrdefs.IsConflict(err) {
+				err = nil // another runner created it: inspect again
+			}
+		case err == nil:
+			// There but stopped (or not yet connected): start it; the restart policy keeps it up.
+			_, err = e.cli.ContainerStart(ctx, name, client.ContainerStartOptions{})
+		}
+		if err != nil {
+			return "", fmt.Errorf("egress proxy %s: %w", name, err)
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+		}
+	}
+}
+
+func (e *Engine) ensureNetwork(ctx context.Context, name string, opts client.NetworkCreateOptions) error {
+	_, err := e.cli.NetworkInspect(ctx, name, client.NetworkInspectOptions{})
+	if err == nil {
+		return nil
+	}
+	if !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("inspect network %s: %w", name, err)
+	}
+	if _, err := e.cli.NetworkCreate(ctx, name, opts); err != nil && !cerrdefs.IsConflict(err) && !strings.Contains(err.Error(), "already exists") {
+		return fmt.Errorf("create network %s: %w", name, err)
+	}
+	return nil
+}
+
+func (e *Engine) createProxy(ctx context.Context, name, sum string, bc BuildConfig, deny []string) error {
+	cctx, cancel := creating(ctx)
+	defer cancel()
+	pids := int64(256)
+	_, err := e.cli.ContainerCreate(cctx, client.ContainerCreateOptions{
+		Name: name,
+		Config: &container.Config{
+			Image: e.cfg.AgentImage, Cmd: []string{"egress"},
+			Env: []string{
+				"HOLDFAST_EGRESS_LISTEN=:" + egressPort,
+				"HOLDFAST_EGRESS_ALLOW=" + strings.Join(bc.Allow, ","),
+				"HOLDFAST_EGRESS_DENY=" + strings.Join(deny, ","),
+			},
+			Labels: map[string]string{LabelFence: sum, "holdfast.kind": "egress-proxy"},
+		},
+		HostConfig: &container.HostConfig{
+			RestartPolicy:  container.RestartPolicy{Name: container.RestartPolicyUnlessStopped},
+			Resources:      container.Resources{Memory: 256 << 20, MemorySwap: 256 << 20, NanoCPUs: 1e9, PidsLimit: &pids},
+			ReadonlyRootfs: true,
+			CapDrop:        []string{"ALL"},
+			SecurityOpt:    []string{"no-new-privileges"},
+			LogConfig:      container.LogConfig{Type: "json-file", Config: map[string]string{"max-size": "10m", "max-file": "2"}},
+		},
+		NetworkingConfig: &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{egressNetwork: {}}},
+	})
+	if err != nil {
+		return err
+	}
+	if _, err := e.cli.NetworkConnect(cctx, fenceNetwork, client.NetworkConnectOptions{Container: name}); err != nil {
+		return fmt.Errorf("connect to %s: %w", fenceNetwork, err)
+	}
+	_, err = e.cli.ContainerStart(cctx, name, client.ContainerStartOptions{})
+	return err
+}
+
+// hostAddresses are this host's own public addresses, which the proxy refuses too (it refuses
+// every non-public one anyway): the runner runs on the Docker host (as guardRule requires), so
+// these are the grading host's. Only public ones, so that the list, and with it the proxy's
+// name, does not change with every sandbox network that comes and goes.
+func hostAddresses() []string {
+	addrs, _ := net.InterfaceAddrs()
+	check := egress.New(egress.Config{}, nil)
+	var out []string
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(ipn.IP); ok && check.Public(ip) {
+				out = append(out, ip.Unmap().String())
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// removeStaleProxies removes egress proxies made from another agent image (an older Holdfast)
+// or that do not run, other than keep: each configuration has a proxy of its own, and these
+// would otherwise stay forever. A proxy of another runner's configuration on this engine and
+// image is left alone.
+func (e *Engine) removeStaleProxies(ctx context.Context, keep, imageID string) {
+	res, err := e.cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("label", "holdfast.kind=egress-proxy")})
+	if err != nil {
+		return
+	}
+	for _, c := range res.Items {
+		if slices.Contains(c.Names, "/"+keep) || (c.ImageID == imageID && c.State == container.StateRunning) {
+			continue
+		}
+		if _, err := e.cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true}); err == nil {
+			e.log.Info("removed a stale egress proxy", "container", c.Names, "state", c.State)
+		}
+	}
+}
+
+// proxyArgs are the build args that send a build's downloads through the proxy. They are
+// predefined in Docker (not written into the image's history unless the Dockerfile declares
+// them), and are left out of the build's cache key: the proxy's address may change.
+func proxyArgs(proxy string) map[string]string {
+	noProxy := "localhost,127.0.0.1,::1"
+	return map[string]string{
+		"HTTP_PROXY": proxy, "http_proxy": proxy,
+		"HTTPS_PROXY": proxy, "https_proxy": proxy,
+		"NO_PROXY": noProxy, "no_proxy": noProxy,
+	}
+}
+
+// cgroupRoot is where cgroup v1 controllers are mounted.
+const cgroupRoot = "/sys/fs/cgroup"
+
+// buildCgroup is the cgroup one build's step containers run under (ImageBuildOptions.
+// CgroupParent): its pids.max caps the processes and threads of the whole build.
+type buildCgroup struct {
+	parent string // "/holdfast-build/<hex>"
+}
+
+// newBuildCgroup creates a build's cgroup with pids.max = pids.
+func newBuildCgroup(pids int64) (*buildCgroup, error) {
+	if _, err := os.Stat(filepath.Join(cgroupRoot, "pids", "tasks")); err != nil {
+		return nil, fmt.Errorf("no cgroup v1 pids controller at %s/pids (%v): the build pids cap needs the runner on the Docker host, as root, with cgroup v1; set HOLDFAST_BUILD_PIDS=-1 to build without it", cgroupRoot, err)
+	}
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	g := &buildCgroup{parent: "/holdfast-build/" + hex.EncodeToString(b)}
+	dir := filepath.Join(cgroupRoot, "pids", g.parent)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create build cgroup (set HOLDFAST_BUILD_PIDS=-1 to build without the pids cap): %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "pids.max"), []byte(strconv.FormatInt(pids, 10)), 0o644); err != nil {
+		g.remove()
+		return nil, fmt.Errorf("set build pids.max: %w", err)
+	}
+	return g, nil
+}
+
+// containers lists the ids of the containers running under the build's cgroup now: runc
+// names each container's cgroup by its id.
+func (g *buildCgroup) containers() []string {
+	ents, _ := os.ReadDir(filepath.Join(cgroupRoot, "pids", g.parent))
+	var ids []string
+	for _, e := range ents {
+		if e.IsDir() && len(e.Name()) == 64 {
+			ids = append(ids, e.Name())
+		}
+	}
+	return ids
+}
+
+// remove deletes the build's cgroup in every controller (dockerd creates it in all of them).
+func (g *buildCgroup) remove() {
+	ctrls, _ := os.ReadDir(cgroupRoot)
+	for _, c := range ctrls {
+		os.Remove(filepath.Join(cgroupRoot, c.Name(), g.parent))
+	}
+}
+
+// BuildConfigFromEnv reads HOLDFAST_BUILD_NETWORK, HOLDFAST_BUILD_PIDS and
+// HOLDFAST_BUILD_ALLOW. A value that does not parse is reported by New, with the variable's name.
+func BuildConfigFromEnv(getenv func(string) string) BuildConfig {
+	c := BuildConfig{Network: getenv("HOLDFAST_BUILD_NETWORK")}
+	if v := getenv("HOLDFAST_BUILD_PIDS"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n == 0 {
+			c.envErr = fmt.Errorf("HOLDFAST_BUILD_PIDS=%q: use a positive number of processes, or -1 for no cap", v)
+		}
+		c.Pids = n
+	}
+	for _, h := range strings.Split(getenv("HOLDFAST_BUILD_ALLOW"), ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			c.Allow = append(c.Allow, h)
+		}
+	}
+	return c
+}
