@@ -25,6 +25,12 @@ var killMatrix = []scenariotest.Row{
 	{Dir: "broken-all-errors-502", Fails: []string{"origin_failure_recovery"}},
 	{Dir: "broken-lock-no-expiry", Fails: []string{"crashed_filler_does_not_wedge"}},
 	{Dir: "broken-unbounded-wait", Fails: []string{"crashed_filler_does_not_wedge"}},
+	// Written blind, from the brief and the TypeScript starter only (never scenarios/): a correct
+	// solution in an unusual style and three honest mistakes, each caught as the brief predicts.
+	{Dir: "reference-ts"},
+	{Dir: "broken-ts-lock-no-expiry", Fails: []string{"crashed_filler_does_not_wedge"}},
+	{Dir: "broken-ts-failed-fill-keeps-lock", Fails: []string{"origin_failure_recovery"}},
+	{Dir: "broken-ts-process-copy", Fails: []string{"hot_key_flush_stampede", "read_through"}},
 }
 
 func challenge(t *testing.T) grading.Challenge {

@@ -27,6 +27,12 @@ var killMatrix = []scenariotest.Row{
 	{Dir: "broken-probe-holds-lock", Fails: []string{"single_half_open_probe"}},
 	{Dir: "broken-cooldown-from-arrival", Fails: []string{"fail_fast_under_latency", "probe_failure_reopens"}},
 	{Dir: "broken-symbol-not-encoded", Fails: []string{"passthrough_and_errors"}},
+	// Written blind, from the brief and the TypeScript starter only (never scenarios/): a correct
+	// solution in an unusual style and three honest mistakes, each caught as the brief predicts.
+	{Dir: "reference-ts"},
+	{Dir: "broken-ts-arrival-clock", Fails: []string{"fail_fast_under_latency", "probe_failure_reopens"}},
+	{Dir: "broken-ts-no-half-open", Fails: []string{"probe_failure_reopens", "single_half_open_probe"}},
+	{Dir: "broken-ts-4xx-is-failure", Fails: []string{"consecutive_failures_only"}},
 }
 
 func challenge(t *testing.T) grading.Challenge {

@@ -22,6 +22,12 @@ var killMatrix = []scenariotest.Row{
 		"linearizable_history", "order_retry_idempotent", "last_unit_retry", "restock_keeps_orders", "sold_out_order_can_retry"}},
 	{Dir: "broken-put-insert-only", Fails: []string{"restock_keeps_orders"}},
 	{Dir: "broken-sold-out-remembered", Fails: []string{"sold_out_order_can_retry"}},
+	// Written blind, from the brief and the TypeScript starter only (never scenarios/): a correct
+	// solution in an unusual style and three honest mistakes, each caught as the brief predicts.
+	{Dir: "reference-ts"},
+	{Dir: "broken-ts-read-then-write", Fails: []string{"concurrent_no_false_sold_out", "concurrent_no_oversell", "linearizable_history"}},
+	{Dir: "broken-ts-take-before-claim", Fails: []string{"last_unit_retry"}},
+	{Dir: "broken-ts-sold-out-remembered", Fails: []string{"sold_out_order_can_retry"}},
 }
 
 func challenge(t *testing.T) grading.Challenge {
