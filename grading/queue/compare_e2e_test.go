@@ -171,8 +171,8 @@ func TestRefactorPullRequestComparesBaseAndHead(t *testing.T) {
 			t.Fatalf("pull_request synchronize: %v", out)
 		}
 		cr := w.completedOn(refactorRepo, rounded, 1)[0]
-		if cr.Conclusion != "failure" || !strings.HasPrefix(cr.Output.Title, "Behaviour changed in 2 scenarios") {
-			t.Fatalf("conclusion %s, title %q; want failure, behaviour changed in rounding and coupons\n%s", cr.Conclusion, cr.Output.Title, cr.Output.Summary)
+		if cr.Conclusion != "failure" || !strings.HasPrefix(cr.Output.Title, "Behaviour changed in 3 scenarios") {
+			t.Fatalf("conclusion %s, title %q; want failure, behaviour changed in rounding, coupons and boundary_carts\n%s", cr.Conclusion, cr.Output.Title, cr.Output.Summary)
 		}
 		for _, want := range []string{"<code>rounding</code>: behaviour changed", "**before:** passed", "**after:** failed", "expected 200 with the quote", "discount is 277, the brief gives 276"} {
 			if !strings.Contains(cr.Output.Summary, want) {
@@ -183,7 +183,7 @@ func TestRefactorPullRequestComparesBaseAndHead(t *testing.T) {
 			t.Errorf("the summary names the hidden scenario:\n%s", cr.Output.Summary)
 		}
 		w.waitCommentsOn(refactorRepo, pr, func(cs []githubtest.Comment) bool {
-			return len(cs) == 1 && strings.Contains(cs[0].Body, "Behaviour changed in 2 scenarios")
+			return len(cs) == 1 && strings.Contains(cs[0].Body, "Behaviour changed in 3 scenarios")
 		})
 		if n := w.calls("issues/create-comment"); n != 1 {
 			t.Fatalf("%d comments created; want one, then updates", n)
