@@ -61,6 +61,13 @@ type IncomingPush struct {
 	SHA, Branch, Who string
 }
 
+func (p IncomingPush) check() error {
+	if p.Delivery == "" {
+		return fmt.Errorf("a push to %s/%s without a delivery id: a redelivery could not be told from a new push", p.Owner, p.Name)
+	}
+	return nil
+}
+
 // PushOutcome says what storing an IncomingPush did.
 type PushOutcome int
 
@@ -116,6 +123,9 @@ func (s *Store) NewIntake(enqueue Enqueue, opts *IntakeOpts) *Intake {
 // transaction committed or failed. If ctx ends first, Store returns its error; the batch may
 // still commit (a redelivery then finds the delivery stored).
 func (in *Intake) Store(ctx context.Context, p IncomingPush) (PushResult, error) {
+	if err := p.check(); err != nil {
+		return PushResult{}, err
+	}
 	r := &intakeReq{push: p, done: make(chan intakeAnswer, 1)}
 	in.mu.Lock()
 	in.queue = append(in.queue, r)
@@ -140,6 +150,9 @@ func (in *Intake) Store(ctx context.Context, p IncomingPush) (PushResult, error)
 // StoreAlone stores p in a transaction of its own, at once: for a delivery that failed in a
 // batch, so that a delivery that fails every time cannot fail the others again.
 func (in *Intake) StoreAlone(ctx context.Context, p IncomingPush) (PushResult, error) {
+	if err := p.check(); err != nil {
+		return PushResult{}, err
+	}
 	res, err := in.write(ctx, []IncomingPush{p})
 	if err != nil {
 		return PushResult{}, err
@@ -305,55 +318,111 @@ func claimDeliveries(ctx context.Context, tx pgx.Tx, ids []string) (map[string]b
 	return fresh, nil
 }
 
-// createRun is CreateRun in one statement, for a delivery: a submission received when GitHub
-// first tried to deliver it (if the recovery job asked for it again; else now), its run, and
-// the older unfinished runs of its branch superseded by it, unless a newer push of the branch is
-// known, which supersedes the new run instead. Every part reads the rows as they were before the
-// statement, as CreateRun's later queries cannot see its new rows either (they exclude them).
-const createRun = `WITH at AS (
-		SELECT COALESCE((SELECT delivered_at FROM redeliveries WHERE guid=$5), now()) AS at),
+// createRunsAtOnce is CreateRun for many deliveries of distinct branches (assignment and
+// branch) in one statement: for each, a submission received when GitHub first tried to deliver
+// it (if the recovery job asked for it again; else now), its run, and the older unfinished runs
+// of its branch superseded by it, unless a newer push of the branch is known, which supersedes
+// the new run instead. Every part reads the rows as they were before the statement, as
+// CreateRun's later queries cannot see its new rows either (they exclude them).
+const createRunsAtOnce = `WITH q AS (
+		SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+			WITH ORDINALITY AS q(assignment_id, sha, ref, pusher, delivery, branch, i)),
+	at AS (
+		SELECT q.*, COALESCE(rd.delivered_at, now()) AS at FROM q LEFT JOIN redeliveries rd ON rd.guid = q.delivery),
 	newer AS (
-		SELECT r.id FROM runs r JOIN submissions s ON s.id=r.submission_id, at
-		WHERE s.assignment_id=$1 AND r.branch=$6 AND s.created_at > at.at
-		ORDER BY s.created_at DESC, r.id DESC LIMIT 1),
+		SELECT at.i, n.id FROM at CROSS JOIN LATERAL (
+			SELECT r.id FROM runs r JOIN submissions s ON s.id=r.submission_id
+			WHERE s.assignment_id=at.assignment_id AND r.branch=at.branch AND s.created_at > at.at
+			ORDER BY s.created_at DESC, r.id DESC LIMIT 1) n),
 	sub AS (
 		INSERT INTO submissions (assignment_id, sha, ref, pusher, delivery_id, created_at)
-		SELECT $1, $2, $3, $4, NULLIF($5, ''), at.at FROM at RETURNING id),
+		SELECT assignment_id, sha, ref, pusher, delivery, at FROM at ORDER BY i
+		RETURNING id, delivery_id),
 	run AS (
 		INSERT INTO runs (submission_id, branch, status, superseded_by)
-		SELECT sub.id, $6, CASE WHEN newer.id IS NULL THEN 'queued' ELSE 'superseded' END, newer.id
-		FROM sub LEFT JOIN newer ON true RETURNING id),
+		SELECT sub.id, at.branch, CASE WHEN newer.id IS NULL THEN 'queued' ELSE 'superseded' END, newer.id
+		FROM at JOIN sub ON sub.delivery_id = at.delivery LEFT JOIN newer ON newer.i = at.i ORDER BY at.i
+		RETURNING id, submission_id),
+	mine AS (
+		SELECT at.i, at.assignment_id, at.branch, at.at, run.id AS run_id, newer.id IS NOT NULL AS late
+		FROM at JOIN sub ON sub.delivery_id = at.delivery JOIN run ON run.submission_id = sub.id
+		LEFT JOIN newer ON newer.i = at.i),
 	old AS (
-		UPDATE runs r SET status='superseded', superseded_by=run.id FROM run, submissions s, at
-		WHERE NOT EXISTS (SELECT 1 FROM newer) AND r.submission_id=s.id AND s.assignment_id=$1 AND r.branch=$6
-			AND r.status IN ('queued','in_progress') AND s.created_at <= at.at
-		RETURNING r.id)
-	SELECT run.id, ARRAY(SELECT id FROM old ORDER BY id) FROM run`
+		UPDATE runs r SET status='superseded', superseded_by=mine.run_id FROM mine, submissions s
+		WHERE NOT mine.late AND r.submission_id=s.id AND s.assignment_id=mine.assignment_id AND r.branch=mine.branch
+			AND r.status IN ('queued','in_progress') AND s.created_at <= mine.at
+		RETURNING mine.i, r.id)
+	SELECT mine.i, mine.run_id, ARRAY(SELECT old.id FROM old WHERE old.i = mine.i ORDER BY old.id) FROM mine ORDER BY mine.i`
 
-// createRuns stores subs in order, a createRun each, pipelined: one round trip for them all.
-// A later push of a branch supersedes an earlier one of the same batch: its statement sees the
-// earlier one's rows, and both count as received at the transaction's start.
+// createRuns stores subs in order, as CreateRun would one after another. Pushes of distinct
+// branches (assignment and branch) cannot supersede each other: they take one statement
+// together (createRunsAtOnce). A batch with pushes of the same branch takes it in waves, the
+// first push of each branch, then the second, and so on, so that a later push sees the earlier
+// one's run and supersedes it (both count as received at the transaction's start).
 func createRuns(ctx context.Context, tx pgx.Tx, subs []Submission) ([]NewRun, error) {
-	if len(subs) == 0 {
-		return nil, nil
+	type branch struct {
+		assignment int64
+		name       string
 	}
-	b := &pgx.Batch{}
-	for _, s := range subs {
-		b.Queue(createRun, s.AssignmentID, s.SHA, s.Ref, s.Pusher, s.DeliveryID, s.Branch)
-	}
-	br := tx.SendBatch(ctx, b)
-	runs := make([]NewRun, len(subs))
+	seen := make(map[branch]int, len(subs))
+	var waves [][]int // indexes into subs
 	for i, s := range subs {
-		if err := br.QueryRow().Scan(&runs[i].ID, &runs[i].Superseded); err != nil {
-			br.Close()
-			return nil, fmt.Errorf("create the run of delivery %s: %w", s.DeliveryID, err)
+		k := branch{s.AssignmentID, s.Branch}
+		w := seen[k]
+		seen[k] = w + 1
+		if w == len(waves) {
+			waves = append(waves, nil)
 		}
-		if len(runs[i].Superseded) == 0 {
-			runs[i].Superseded = nil
+		waves[w] = append(waves[w], i)
+	}
+	runs := make([]NewRun, len(subs))
+	for _, wave := range waves {
+		batch := make([]Submission, len(wave))
+		for j, i := range wave {
+			batch[j] = subs[i]
+		}
+		created, err := createRunsDistinct(ctx, tx, batch)
+		if err != nil {
+			return nil, err
+		}
+		for j, i := range wave {
+			runs[i] = created[j]
 		}
 	}
-	if err := br.Close(); err != nil {
-		return nil, fmt.Errorf("create runs: %w", err)
+	return runs, nil
+}
+
+// createRunsDistinct stores subs, of distinct branches, with createRunsAtOnce.
+func createRunsDistinct(ctx context.Context, tx pgx.Tx, subs []Submission) ([]NewRun, error) {
+	n := len(subs)
+	assignments, shas, refs, pushers, deliveries, branches := make([]int64, n), make([]string, n), make([]string, n),
+		make([]string, n), make([]string, n), make([]string, n)
+	for i, s := range subs {
+		assignments[i], shas[i], refs[i], pushers[i], deliveries[i], branches[i] = s.AssignmentID, s.SHA, s.Ref, s.Pusher, s.DeliveryID, s.Branch
+	}
+	rows, err := tx.Query(ctx, createRunsAtOnce, assignments, shas, refs, pushers, deliveries, branches)
+	if err != nil {
+		return nil, fmt.Errorf("create %d runs: %w", n, err)
+	}
+	runs := make([]NewRun, n)
+	got := 0
+	for rows.Next() {
+		var i int
+		var r NewRun
+		if err := rows.Scan(&i, &r.ID, &r.Superseded); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("create %d runs: %w", n, err)
+		}
+		if len(r.Superseded) == 0 {
+			r.Superseded = nil
+		}
+		runs[i-1], got = r, got+1 // ordinality counts from 1
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("create %d runs: %w", n, err)
+	}
+	if got != n {
+		return nil, fmt.Errorf("create %d runs: %d created", n, got)
 	}
 	return runs, nil
 }
