@@ -197,12 +197,12 @@ func (g *Grader) Grade(ctx context.Context, ch Challenge, dir string, progress f
 	}
 	progress(Event{Stage: "provision", Done: true, Duration: time.Since(t)})
 	metrics.ObserveStage("provision", time.Since(t))
-	// survived finishes a verdict from here on: anything but a pass is the learner's only if the
-	// sandbox survived the grading (a Docker engine restarting mid-run looks like an app that
-	// stopped answering).
 	// agentKilled is set when the app's traffic got the agent killed: the sandbox is not intact
 	// then, and the learner's app is why.
 	var agentKilled *AgentDeath
+	// survived finishes a verdict from here on: anything but a pass is the learner's only if the
+	// sandbox survived the grading (a Docker engine restarting mid-run looks like an app that
+	// stopped answering).
 	survived := func(v Verdict) (Verdict, error) {
 		if v.Status == GraderError && agentKilled == nil {
 			// The agent may have died after the scenario that could not judge asked about it.
