@@ -26,7 +26,8 @@ func Engine(t testing.TB) *docker.Engine {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	eng, err := docker.New(ctx, docker.Config{Namespace: Namespace()}, log)
+	// HOLDFAST_RUNTIME as the runner reads it: unset is gVisor, the default.
+	eng, err := docker.New(ctx, docker.Config{Namespace: Namespace(), Runtime: os.Getenv("HOLDFAST_RUNTIME")}, log)
 	if err != nil {
 		if os.Getenv("HOLDFAST_REQUIRE_DOCKER") != "" {
 			t.Fatalf("Docker is required here (HOLDFAST_REQUIRE_DOCKER is set): %v", err)

@@ -1,0 +1,28 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/holdfast-ci/holdfast/grading/docker/dockertest"
+)
+
+// TestRuntimeIsSaidOrRefused: a runtime the engine lacks stops the runner before it grades,
+// naming the variable; runc, asked for by name, is graded under with a warning at start.
+func TestRuntimeIsSaidOrRefused(t *testing.T) {
+	ns := dockertest.Engine(t).Namespace()
+	t.Setenv("HOLDFAST_NAMESPACE", ns)
+
+	t.Setenv("HOLDFAST_RUNTIME", "holdfast-no-such-runtime")
+	code, _, stderr := runCLI(t, "grade", "--challenge", "idempotent-payments", "testdata/exits")
+	if code != exitGraderError || !strings.Contains(stderr, "HOLDFAST_RUNTIME") || !strings.Contains(stderr, `"holdfast-no-such-runtime"`) ||
+		strings.Contains(stderr, "grading testdata/exits") {
+		t.Fatalf("missing runtime: exit %d, stderr %q; want %d before grading, naming HOLDFAST_RUNTIME and the runtime", code, stderr, exitGraderError)
+	}
+
+	t.Setenv("HOLDFAST_RUNTIME", "runc")
+	code, _, stderr = runCLI(t, "grade", "--challenge", "idempotent-payments", "testdata/exits")
+	if code != exitFail || !strings.Contains(stderr, "learner apps run without gVisor") || !strings.Contains(stderr, "runtime=runc") {
+		t.Fatalf("runc: exit %d, stderr %q; want %d (the app exits) and a warning that gVisor is off", code, stderr, exitFail)
+	}
+}
