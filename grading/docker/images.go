@@ -39,6 +39,12 @@ const (
 // died never releases its holds; the sweep removes expired ones).
 const holdRepo = "holdfast-inuse"
 
+// stageRepo names the tags that tie a multi-stage build's earlier stages to the learner image
+// they were built for: holdfast-stage:<the image's content hash>-<n>. Untagged, those stages
+// (the compiler's output and cache, tens of MiB a push) would be dangling, and only the dangling
+// prune would find them; tagged, they go with their image.
+const stageRepo = "holdfast-stage"
+
 type servingKey struct{}
 
 // serving is what a Keeper's Serve puts in a grading's context: the build labels its image with
@@ -88,7 +94,74 @@ func (e *Engine) markUsed(ctx context.Context, tag string) error {
 	s.image = img.ID
 	s.holds = append(s.holds, hold)
 	s.mu.Unlock()
+	if created, err := time.Parse(time.RFC3339Nano, img.Created); err == nil && !created.Before(s.started.Truncate(time.Second)) {
+		return e.tagStages(ctx, tag, s.started)
+	}
 	return nil
+}
+
+// tagStages tags the dangling images made since the grading started (its build's earlier
+// stages) with stageRepo and tag's hash. A concurrent build's dangling step could be tagged too:
+// a tag breaks no build, and an image that later becomes a parent is never deleted through it.
+func (e *Engine) tagStages(ctx context.Context, tag string, since time.Time) error {
+	_, hash, _ := strings.Cut(tag, ":")
+	l, err := e.cli.ImageList(ctx, client.ImageListOptions{Filters: make(client.Filters).Add("dangling", "true")})
+	if err != nil {
+		return fmt.Errorf("list the build's stages: %w", err)
+	}
+	n := 0
+	for _, img := range l.Items {
+		if img.Created < since.Unix() {
+			continue
+		}
+		n++
+		if _, err := e.cli.ImageTag(ctx, client.ImageTagOptions{Source: img.ID, Target: fmt.Sprintf("%s:%s-%d", stageRepo, hash, n)}); err != nil && !cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("tag the build's stage %s: %w", shortID(img.ID), err)
+		}
+	}
+	return nil
+}
+
+// removeStages removes the stage tags in l of the learner images whose hashes are in gone (their
+// images deleted); an image left without a tag and without children goes with its tag.
+func (k *Keeper) removeStages(ctx context.Context, l client.ImageListResult, gone func(hash string) bool) (int, error) {
+	var n int
+	var errs []error
+	for _, img := range l.Items {
+		for _, t := range img.RepoTags {
+			rest, ok := strings.CutPrefix(t, stageRepo+":")
+			if !ok {
+				continue
+			}
+			hash, _, _ := strings.Cut(rest, "-")
+			if !gone(hash) {
+				continue
+			}
+			if _, err := k.eng.cli.ImageRemove(ctx, t, client.ImageRemoveOptions{PruneChildren: true}); err != nil && !cerrdefs.IsNotFound(err) && !cerrdefs.IsConflict(err) {
+				errs = append(errs, fmt.Errorf("remove build stage %s: %w", t, err))
+				continue
+			}
+			n++
+		}
+	}
+	return n, errors.Join(errs...)
+}
+
+// submissionHashes returns the content hashes of the learner images that exist.
+func (k *Keeper) submissionHashes(ctx context.Context) (map[string]bool, error) {
+	l, err := k.eng.cli.ImageList(ctx, client.ImageListOptions{Filters: make(client.Filters).Add("reference", submissionRepo)})
+	if err != nil {
+		return nil, fmt.Errorf("list learner images: %w", err)
+	}
+	have := map[string]bool{}
+	for _, img := range l.Items {
+		for _, t := range img.RepoTags {
+			if h, ok := strings.CutPrefix(t, submissionRepo+":"); ok {
+				have[h] = true
+			}
+		}
+	}
+	return have, nil
 }
 
 // ImagePolicy says how long learner images live and how much disk the engine keeps free.
@@ -110,6 +183,10 @@ type ImagePolicy struct {
 	// this repository (label holdfast.repo): for tests and benchmarks that share an engine with
 	// real gradings. Default "": every learner image.
 	Repo string
+	// DanglingAge: the sweep prunes untagged images (a multi-stage build's earlier stages, a
+	// cut-off build's steps) older than this. Default 30 min: an image builder's newest step
+	// image is untagged between two steps of a build in progress, and no build runs that long.
+	DanglingAge time.Duration
 }
 
 // DefaultImageMaxAge and DefaultDiskFloor are ImagePolicy's defaults.
@@ -118,9 +195,8 @@ const (
 	DefaultDiskFloor   = 5 << 30
 )
 
-// danglingGrace is how old an untagged image must be before the sweep prunes it. An image
-// builder's newest intermediate image is untagged (dangling) between two steps of a build in
-// progress; no build runs for more than a few minutes (the grading's hard cap).
+// danglingGrace is DanglingAge's default, and how old a stopped build container must be
+// before the sweep removes it.
 const danglingGrace = 30 * time.Minute
 
 // floorPruneAge is the MaxAge of the prune the floor triggers: everything unheld and unused for
@@ -152,7 +228,10 @@ func NewKeeper(ctx context.Context, eng *Engine, policy ImagePolicy, log *slog.L
 	if policy.MaxAge == 0 {
 		policy.MaxAge = DefaultImageMaxAge
 	}
-	if policy.MaxAge < 0 {
+	if policy.DanglingAge == 0 {
+		policy.DanglingAge = danglingGrace
+	}
+	if policy.MaxAge < 0 || policy.DanglingAge < 0 {
 		return nil, fmt.Errorf("image max age %s: must be positive", policy.MaxAge)
 	}
 	if policy.FloorBytes > 0 && policy.FloorPercent > 0 {
@@ -345,6 +424,11 @@ func (k *Keeper) removeBranch(ctx context.Context, repo, branch, keep string, si
 			reclaimed += uint64(max(img.Size, 0))
 		}
 	}
+	if n > 0 {
+		if err := k.sweepStages(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return n, reclaimed, errors.Join(errs...)
 }
 
@@ -408,7 +492,8 @@ type SweepReport struct {
 }
 
 // Sweep removes expired holds, learner images whose last use is older than the policy's max
-// age, dangling images and stopped build containers older than half an hour. It never removes an
+// age, dangling images older than its DanglingAge and stopped build containers older than half
+// an hour. It never removes an
 // image a grading holds or a container uses, nor any image Holdfast did not build (the
 // toolchain, sidecar and agent images carry no holdfast.kind=submission label and are tagged).
 func (k *Keeper) Sweep(ctx context.Context) (SweepReport, error) {
@@ -471,6 +556,10 @@ func (k *Keeper) sweep(ctx context.Context, maxAge time.Duration, reason string)
 		}
 	}
 
+	if err := k.sweepStages(ctx); err != nil {
+		errs = append(errs, err)
+	}
+
 	// Stopped build containers first: they keep their intermediate image from being pruned.
 	cs, err := k.eng.cli.ContainerList(ctx, client.ContainerListOptions{All: true,
 		Filters: make(client.Filters).Add("status", "created", "exited", "dead")})
@@ -490,7 +579,7 @@ func (k *Keeper) sweep(ctx context.Context, maxAge time.Duration, reason string)
 	}
 
 	pr, err := k.eng.cli.ImagePrune(ctx, client.ImagePruneOptions{Filters: make(client.Filters).
-		Add("dangling", "true").Add("until", fmt.Sprintf("%ds", int(danglingGrace.Seconds())))})
+		Add("dangling", "true").Add("until", fmt.Sprintf("%ds", int(k.policy.DanglingAge.Seconds())))})
 	if err != nil {
 		errs = append(errs, fmt.Errorf("prune dangling images: %w", err))
 	} else {
@@ -503,6 +592,23 @@ func (k *Keeper) sweep(ctx context.Context, maxAge time.Duration, reason string)
 		metrics.ImagesRemoved("dangling", rep.Dangling)
 	}
 	return rep, errors.Join(errs...)
+}
+
+// sweepStages removes the build stages of learner images that no longer exist.
+func (k *Keeper) sweepStages(ctx context.Context) error {
+	// Stages first, images second: a stage is tagged after its image, so every stage listed
+	// here has its image in the second list unless it is really gone (the other order would
+	// take a concurrent grading's fresh stage for an orphan).
+	l, err := k.eng.cli.ImageList(ctx, client.ImageListOptions{Filters: make(client.Filters).Add("reference", stageRepo)})
+	if err != nil {
+		return fmt.Errorf("list build stages: %w", err)
+	}
+	have, err := k.submissionHashes(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = k.removeStages(ctx, l, func(h string) bool { return !have[h] })
+	return err
 }
 
 // buildLeftover reports whether a stopped container is one the classic builder left behind (a

@@ -280,3 +280,59 @@ func TestBuildLeftover(t *testing.T) {
 		}
 	}
 }
+
+// stageTags lists the holdfast-stage tags of the learner image tag.
+func stageTags(t *testing.T, e *Engine, tag string) []string {
+	t.Helper()
+	_, hash, _ := strings.Cut(tag, ":")
+	l, err := e.cli.ImageList(context.Background(), client.ImageListOptions{Filters: make(client.Filters).Add("reference", stageRepo)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, img := range l.Items {
+		for _, rt := range img.RepoTags {
+			if strings.HasPrefix(rt, stageRepo+":"+hash+"-") {
+				out = append(out, rt)
+			}
+		}
+	}
+	return out
+}
+
+// TestStagesGoWithTheirImage: a multi-stage build's earlier stage (the compiler's output, which
+// no tag would otherwise name) is tagged for its image and removed with it.
+func TestStagesGoWithTheirImage(t *testing.T) {
+	e := testEngine(t)
+	repo := "test/" + e.Namespace()
+	t.Cleanup(func() { removeRepo(e, repo) })
+	k, err := NewKeeper(context.Background(), e, ImagePolicy{Repo: repo}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	build := func(commit string) string {
+		dir := submission(t, commit+" "+repo)
+		df := "FROM holdfast/redis:7 AS build\nCOPY note /note\nRUN cat /note /note > /out\nFROM holdfast/redis:7\nCOPY --from=build /out /out\n"
+		if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		ctx, done := k.Serve(context.Background(), repo, "main", commit)
+		b, err := e.Build(ctx, dir)
+		done()
+		if err != nil || b.Failed {
+			t.Fatalf("build %s: %v %s", commit, err, b.Reason)
+		}
+		return b.Image
+	}
+	first := build("c1")
+	if got := stageTags(t, e, first); len(got) == 0 {
+		t.Fatalf("no stage tag for %s's build stage", first)
+	}
+	second := build("c2")
+	if got := stageTags(t, e, first); len(got) != 0 {
+		t.Fatalf("%s was removed but its stages stay: %v", first, got)
+	}
+	if got := stageTags(t, e, second); len(got) == 0 {
+		t.Fatalf("no stage tag for the kept %s", second)
+	}
+}
