@@ -25,6 +25,12 @@ var killMatrix = []scenariotest.Row{
 	{Dir: "broken-store-error-as-lost", Fails: []string{"store_error_answers_502"}},
 	{Dir: "broken-no-store-deadline", Fails: []string{"store_hang_answers_502"}},
 	{Dir: "broken-redis-error-as-busy", Fails: []string{"redis_down_answers_503"}},
+	// Written blind, from the brief and the Python starter only (never scenarios/): a correct
+	// solution in an unusual style and three honest mistakes, each caught as the brief predicts.
+	{Dir: "reference-py"},
+	{Dir: "broken-py-plain-del", Fails: []string{"release_only_by_owner"}},
+	{Dir: "broken-py-no-release-on-error", Fails: []string{"store_error_answers_502", "store_hang_answers_502"}},
+	{Dir: "broken-py-no-socket-timeout", Fails: []string{"redis_down_answers_503"}},
 }
 
 // properties maps each property the brief numbers (**P1**, …) to the scenarios that check it.
