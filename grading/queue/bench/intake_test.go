@@ -131,12 +131,15 @@ func TestIntakeDuringOutage(t *testing.T) {
 
 // intakeRow is one burst under one condition, and what Postgres held right after it.
 type intakeRow struct {
-	cond  condition
-	how   intakeSetup
-	n     int
-	lat   []time.Duration // of answered deliveries, sorted
-	wall  time.Duration
-	codes map[string]int // "202" (queued), other statuses and results, "timeout", "error"
+	cond condition
+	how  intakeSetup
+	n    int
+	lat  []time.Duration // of answered deliveries, sorted
+	// server is each answer's time inside the App's handler (from net/http's call to the
+	// handler's return), sorted; lat minus server is the client, loopback and scheduling.
+	server []time.Duration
+	wall   time.Duration
+	codes  map[string]int // "202" (queued), other statuses and results, "timeout", "error"
 	// Stored after the burst.
 	subs, runs, grades, publishes, paired, lost int
 	publish                                     map[string]int   // publish jobs by River state
@@ -227,7 +230,8 @@ func runIntake(t *testing.T, c condition, n int, how intakeSetup) intakeRow {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(metrics.Webhook(hook)) // as cmd/app routes POST /webhooks/github
+	var served serverTimes
+	srv := httptest.NewServer(served.wrap(metrics.Webhook(hook))) // as cmd/app routes POST /webhooks/github
 	t.Cleanup(srv.Close)
 
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: intakeInFlight, MaxConnsPerHost: intakeInFlight},
@@ -251,6 +255,7 @@ func runIntake(t *testing.T, c condition, n int, how intakeSetup) intakeRow {
 	if how.trace != nil {
 		how.trace.reset()
 	}
+	served.reset()
 	before, conns := gh.snapshot(), st.Pool.Stat().TotalConns()
 	pg0, self0 := cpuTicks()
 	r := fire(bctx, hc, srv.URL, pushes, intakeInFlight)
@@ -259,6 +264,7 @@ func runIntake(t *testing.T, c condition, n int, how intakeSetup) intakeRow {
 	r.gh = gh.snapshot().since(before)
 	r.conns = [2]int32{conns, st.Pool.Stat().TotalConns()}
 	r.cond, r.n, r.how = c, n, how
+	r.server = served.sorted()
 	r.logs = logs.snapshot()
 
 	// What Postgres holds, at once: the publishers are still at work.
@@ -334,6 +340,37 @@ func runIntake(t *testing.T, c condition, n int, how intakeSetup) intakeRow {
 		}
 	}
 	return r
+}
+
+// serverTimes records how long the App's handler took for each request.
+type serverTimes struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (s *serverTimes) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t0 := time.Now()
+		next.ServeHTTP(w, r)
+		d := time.Since(t0)
+		s.mu.Lock()
+		s.d = append(s.d, d)
+		s.mu.Unlock()
+	})
+}
+
+func (s *serverTimes) reset() {
+	s.mu.Lock()
+	s.d = nil
+	s.mu.Unlock()
+}
+
+func (s *serverTimes) sorted() []time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := slices.Clone(s.d)
+	slices.Sort(out)
+	return out
 }
 
 // openStore opens the App's pool (store.Conns(AppReporters, AppHandlers)) on dbURL, traced by
@@ -537,6 +574,7 @@ func (g ghCount) String() string {
 func printIntake(rows [][2][]intakeRow) {
 	type merged struct {
 		lat    []time.Duration
+		server []time.Duration
 		codes  map[string]int
 		p99s   []string
 		walls  []time.Duration
@@ -548,6 +586,7 @@ func printIntake(rows [][2][]intakeRow) {
 		m := merged{codes: map[string]int{}}
 		for _, r := range rs {
 			m.lat = append(m.lat, r.lat...)
+			m.server = append(m.server, r.server...)
 			for k, v := range r.codes {
 				m.codes[k] += v
 			}
@@ -559,6 +598,7 @@ func printIntake(rows [][2][]intakeRow) {
 			m.lost += r.lost
 		}
 		slices.Sort(m.lat)
+		slices.Sort(m.server)
 		slices.Sort(m.walls)
 		return m
 	}
@@ -570,8 +610,8 @@ func printIntake(rows [][2][]intakeRow) {
 	fmt.Printf("its installation token already minted; GitHub's condition set before River starts. A fresh database per row; %d rounds, the conditions\n", len(rows[0][0]))
 	fmt.Printf("and the two paths alternating (%s, and %s); latencies over all rounds; jobs and GitHub requests as the last round's burst ended.\n\n",
 		intakeSetup{perDelivery: true}, intakeSetup{})
-	fmt.Println("| GitHub during the burst | intake | answers | p50 | p90 | p99 | max | p99 per round | p99 now / before | wall per round | stored per round: submissions · runs · grade + publish jobs | lost | CPU per delivery: Postgres · App | publish jobs as the burst ended | GitHub requests during the burst |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Println("| GitHub during the burst | intake | answers | p50 | p90 | p99 | max | p99 per round | p99 now / before | in the handler: p50 · p99 | wall per round | stored per round: submissions · runs · grade + publish jobs | lost | CPU per delivery: Postgres · App | publish jobs as the burst ended | GitHub requests during the burst |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, paths := range rows {
 		before := merge(paths[0])
 		for k, rs := range paths {
@@ -590,9 +630,9 @@ func printIntake(rows [][2][]intakeRow) {
 			}
 			cpu := fmt.Sprintf("%.2f · %.2f ms", msf(pg/time.Duration(len(rs))), msf(app/time.Duration(len(rs))))
 			wall := fmt.Sprintf("%.1f–%.1f s", m.walls[0].Seconds(), m.walls[len(m.walls)-1].Seconds())
-			fmt.Printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %s | %s | %s |\n", last.cond.name, last.how,
+			fmt.Printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s · %s | %s | %s | %d | %s | %s | %s |\n", last.cond.name, last.how,
 				strings.Join(answers, ", "), ms(pct(m.lat, 50)), ms(pct(m.lat, 90)), ms(pct(m.lat, 99)), ms(m.lat[len(m.lat)-1]),
-				strings.Join(m.p99s, " · "), vs, wall, strings.Join(m.stored, " / "), m.lost, cpu, last.jobs(), last.gh)
+				strings.Join(m.p99s, " · "), vs, ms(pct(m.server, 50)), ms(pct(m.server, 99)), wall, strings.Join(m.stored, " / "), m.lost, cpu, last.jobs(), last.gh)
 		}
 	}
 	var conns []string
@@ -605,6 +645,7 @@ func printIntake(rows [][2][]intakeRow) {
 	}
 	fmt.Printf("\nThe pool's open connections before → after each burst (after the warm-up deliveries): %s.\n", strings.Join(conns, ", "))
 	fmt.Printf("Verified in every row of every round: each delivery answered 202 queued; %d submissions and %d runs, each run with exactly one grade and one publish job; 0 deliveries lost.\n", r0.n, r0.n)
+	fmt.Printf("In the handler: from net/http's call to the handler's return (read, verify, decode, store, answer); the rest is the client, loopback and waiting for a CPU.\n")
 	fmt.Printf("CPU: of the processes named postgres (any other database's work on that server counts too) and of this one (the App, the fake GitHub and the load generator), during the burst.\n")
 	fmt.Printf("The App's own log during the last round (River and the publishers; counted, not printed):")
 	for _, paths := range rows {

@@ -7,14 +7,19 @@
 #                                             # tables; the grading one needs Docker with
 #                                             # deploy/bootstrap.sh's images
 #   bash grading/queue/bench/run.sh intake    # intake_test.go, TestIntakeBench: 1000 pushes while
-#                                             # GitHub is healthy, rate-limits, fails or hangs
+#                                             # GitHub is healthy, rate-limits, fails or hangs; each
+#                                             # row twice, a transaction per delivery (before) and
+#                                             # group commit, interleaved
+#   bash grading/queue/bench/run.sh profile   # trace_test.go, TestIntakeProfile: where one
+#                                             # delivery's time goes, statement by statement
 set -euo pipefail
 case "${1:-all}" in
 all) run='^(TestWebhookBench|TestIntakeBench)$' ;;
 webhook) run='^TestWebhookBench$' ;;
 intake) run='^TestIntakeBench$' ;;
+profile) run='^TestIntakeProfile$' ;;
 *)
-	echo "usage: $0 [all|webhook|intake]" >&2
+	echo "usage: $0 [all|webhook|intake|profile]" >&2
 	exit 2
 	;;
 esac

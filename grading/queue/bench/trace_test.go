@@ -178,6 +178,8 @@ func TestIntakeProfile(t *testing.T) {
 			fmt.Printf("\n### %s: %d pushes, %d in flight, GitHub %s: p50 %s p90 %s p99 %s max %s, wall %.2f s (%.0f deliveries/s)\n",
 				path, r.n, intakeInFlight, c.name, ms(pct(r.lat, 50)), ms(pct(r.lat, 90)), ms(pct(r.lat, 99)), ms(r.lat[len(r.lat)-1]),
 				r.wall.Seconds(), float64(r.n)/r.wall.Seconds())
+			fmt.Printf("Inside the App's handler (read, verify, decode, store, answer): p50 %s p90 %s p99 %s max %s; the rest of each answer's time is the client, loopback and waiting for a CPU\n",
+				ms(pct(r.server, 50)), ms(pct(r.server, 90)), ms(pct(r.server, 99)), ms(r.server[len(r.server)-1]))
 			fmt.Printf("CPU during the burst: Postgres %.2f s (%.2f ms per delivery), this process (App and load generator) %.2f s (%.2f ms per delivery); wall %.2f s on %d CPUs\n\n",
 				r.cpu[0].Seconds(), msf(r.cpu[0]/time.Duration(r.n)), r.cpu[1].Seconds(), msf(r.cpu[1]/time.Duration(r.n)), r.wall.Seconds(), runtime.NumCPU())
 			fmt.Print(trace.table(r.n))
