@@ -23,7 +23,9 @@ const (
 
 // The App's (app serve's) share of the work: GitHub-queue jobs it works at once (publications,
 // the reconciler, delivery recovery), and webhook deliveries it stores at once (GitHub sends
-// bursts: a classroom pushing). Its pool is store.Conns(AppReporters, AppHandlers).
+// bursts: a classroom pushing). Its pool is store.Conns(AppReporters, AppHandlers). Pushes take
+// few of the handlers' connections: they share transactions (store.Intake, 4 at once); the other
+// events, and a push trying again alone after its batch failed, take one each.
 const (
 	AppReporters = 10
 	AppHandlers  = 32

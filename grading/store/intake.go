@@ -17,7 +17,8 @@ import (
 // per delivery. At most Committers transactions are open at once: the rest of a burst queues here,
 // in Go, rather than as many busy backends fighting over Postgres' CPU. Each caller is answered
 // after its batch committed (a 202 means stored), and a batch that fails fails every caller in
-// it: nothing of it is stored.
+// it: nothing of it is stored. The queue has no cap of its own: each entry is a caller waiting
+// (an HTTP request in flight, which GitHub abandons after 10 s), never more.
 type Intake struct {
 	pool    *pgxpool.Pool
 	enqueue Enqueue
