@@ -264,6 +264,16 @@ ensure_runsc() {
 	fi
 	local d pkgs=()
 	d=$(runsc_date)
+	# Registered already (on a remote engine, runsc need not be on this machine), and not
+	# bookworm's old build here: nothing to do.
+	if engine_runtimes | grep -qx runsc && { [ -z "$d" ] || [ "$d" -ge "$RUNSC_MIN" ]; }; then
+		log "runsc${d:+ ($d)} registered with the engine"
+		return 0
+	fi
+	if [ -n "${DOCKER_HOST:-}" ] && [ "${DOCKER_HOST#unix:///var/run/docker.sock}" = "$DOCKER_HOST" ]; then
+		engine_runtimes | grep -qx runsc && { log "runsc registered with the engine at DOCKER_HOST=$DOCKER_HOST"; return 0; }
+		die "the engine at DOCKER_HOST=$DOCKER_HOST has no runtime runsc: register gVisor on that machine, or set HOLDFAST_RUNTIME=runc"
+	fi
 	if [ -z "$d" ] || [ "$d" -lt "$RUNSC_MIN" ]; then
 		need_root "installing gVisor (runsc)" "add Debian trixie to apt's sources, then apt-get install runsc/trixie"
 		add_trixie_source
@@ -277,9 +287,6 @@ ensure_runsc() {
 	if engine_runtimes | grep -qx runsc; then
 		log "runsc ($d) registered with the engine"
 		return 0
-	fi
-	if [ -n "${DOCKER_HOST:-}" ] && [ "${DOCKER_HOST#unix:///var/run/docker.sock}" = "$DOCKER_HOST" ]; then
-		die "the engine at DOCKER_HOST=$DOCKER_HOST has no runtime runsc: register gVisor on that machine, or set HOLDFAST_RUNTIME=runc"
 	fi
 	need_root "registering runsc with the engine" "add runsc to $DAEMON_JSON's \"runtimes\", then kill -HUP \$(cat /var/run/docker.pid)"
 	mkdir -p "$(dirname "$DAEMON_JSON")"
