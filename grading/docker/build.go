@@ -80,7 +80,7 @@ func (e *Engine) Build(ctx context.Context, dir string) (grading.BuildResult, er
 		}
 	}
 	tag := submissionRepo + ":" + hex.EncodeToString(h.Sum(nil))[:20]
-	if _, err := e.cli.ImageInspect(ctx, tag); err == nil {
+	if _, err := e.cli.ImageInspect(ctx, tag); err == nil && !e.cfg.Build.NoCache {
 		return grading.BuildResult{Image: tag, Files: files, Cached: true}, e.markUsed(ctx, tag)
 	}
 
@@ -97,6 +97,7 @@ func (e *Engine) Build(ctx context.Context, dir string) (grading.BuildResult, er
 		MemorySwap:  bc.MemoryBytes,
 		CPUPeriod:   100_000,
 		CPUQuota:    int64(bc.CPUs * 100_000),
+		NoCache:     bc.NoCache,
 	}
 	if bc.Network == BuildNetworkOpen {
 		e.log.Warn("building on Docker's default bridge, as HOLDFAST_BUILD_NETWORK=open asks: build steps reach this host and its private network", "image", tag)
@@ -113,6 +114,9 @@ func (e *Engine) Build(ctx context.Context, dir string) (grading.BuildResult, er
 	if bc.Pids < 0 {
 		e.log.Warn("building without a pids cap, as HOLDFAST_BUILD_PIDS=-1 asks", "image", tag)
 	} else {
+		if host := e.cli.DaemonHost(); !strings.HasPrefix(host, "unix://") {
+			return grading.BuildResult{}, fmt.Errorf("the build pids cap is set through this machine's cgroups, but the engine is at %s: run the runner on the engine's host, or set HOLDFAST_BUILD_PIDS=-1 to build without the cap", host)
+		}
 		cg, err := newBuildCgroup(bc.Pids)
 		if err != nil {
 			return grading.BuildResult{}, err

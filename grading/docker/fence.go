@@ -46,6 +46,9 @@ type BuildConfig struct {
 	// Allow is the host names the egress proxy lets builds reach (HOLDFAST_BUILD_ALLOW,
 	// comma-separated; ".example.org" covers its subdomains). Default DefaultBuildAllow.
 	Allow []string
+	// NoCache builds every step again, reusing neither a tagged submission image nor the
+	// builder's layer cache: for tests and measurements of the build path itself.
+	NoCache bool
 
 	envErr error // what BuildConfigFromEnv could not parse
 }

@@ -208,3 +208,26 @@ func TestBuildTimeoutStopsTheDaemonsWork(t *testing.T) {
 		t.Errorf("the timed-out build's image %s exists", res.Image)
 	}
 }
+
+// TestStartersBuildFenced: the Go, TypeScript and Python starters build from scratch on the
+// fenced network (go mod download, npm ci and pip go through the proxy), and the proxy's log
+// names the registry npm fetched from.
+func TestStartersBuildFenced(t *testing.T) {
+	eng := buildEngine(t, docker.Config{Build: docker.BuildConfig{NoCache: true}})
+	start := time.Now()
+	for _, lang := range []string{"go", "ts", "python"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		t0 := time.Now()
+		res, err := eng.Build(ctx, "../../templates/idempotent-payments/starter/"+lang)
+		cancel()
+		if err != nil || res.Failed {
+			t.Fatalf("%s starter on the fenced network: %v %s\n%s", lang, err, res.Reason, res.LogTail)
+		}
+		t.Logf("%s starter built in %s", lang, time.Since(t0).Round(100*time.Millisecond))
+		exec.Command("docker", "rmi", res.Image).Run()
+	}
+	logs, _ := exec.Command("bash", "-c", `for c in $(docker ps -q --filter label=holdfast.kind=egress-proxy); do docker logs --since `+start.Add(-time.Second).UTC().Format(time.RFC3339)+` $c 2>&1; done`).CombinedOutput()
+	if !strings.Contains(string(logs), "msg=fetched method=CONNECT host=registry.npmjs.org:443") {
+		t.Errorf("the proxy's log does not name the npm registry:\n%s", logs)
+	}
+}
