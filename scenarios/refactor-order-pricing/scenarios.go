@@ -269,6 +269,7 @@ var refusals = []refusal{
 	{"an unknown coupon", "POST", `{"items":[{"sku":"TEA-GREEN","qty":1}],"coupon":" half-off "}`, 422, "unknown coupon: HALF-OFF"},
 	{"a GET", "GET", ``, 405, "method not allowed"},
 	{"an OPTIONS", "OPTIONS", ``, 405, "method not allowed"},
+	{"a HEAD (a GET without the body)", "HEAD", ``, 405, ""},
 	{"a PUT", "PUT", `{"items":[{"sku":"TEA-GREEN","qty":1}]}`, 405, "method not allowed"},
 	{"a DELETE", "DELETE", ``, 405, "method not allowed"},
 	{"a PATCH", "PATCH", `{"items":[{"sku":"TEA-GREEN","qty":1}]}`, 405, "method not allowed"},
@@ -282,6 +283,9 @@ func validation(ctx context.Context, h *scenarios.Harness) error {
 		}
 		r := h.Do(ctx, req)
 		expected := fmt.Sprintf(`%d {"error": %q} for %s`, c.status, c.error, c.what)
+		if c.method == http.MethodHead {
+			expected = fmt.Sprintf("%d for %s", c.status, c.what)
+		}
 		hint := "A refactor keeps every error's status, message and precedence: all 400 checks (body, items, quantities, tier) come before the 422 ones (products, region, coupon)."
 		if c.status == http.StatusMethodNotAllowed {
 			hint = `Every method but POST on /api/quote answers 405 {"error": "method not allowed"}.`
@@ -291,6 +295,12 @@ func validation(ctx context.Context, h *scenarios.Harness) error {
 		}
 		if r.Err != nil || r.Status != c.status {
 			return scenarios.Failf(expected, hint, "%s", r.Describe())
+		}
+		if c.method == http.MethodHead { // no body to hold: the status above and the Content-Type
+			if d := contentTypeDiff(r); d != "" {
+				return scenarios.Failf(expected, hint, "%s", d)
+			}
+			continue
 		}
 		var body map[string]any
 		if json.Unmarshal(r.Body, &body) != nil || body["error"] != c.error || len(body) != 1 {

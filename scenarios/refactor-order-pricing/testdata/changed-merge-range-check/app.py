@@ -19,7 +19,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":  # HEAD: the same status and headers, no body
+            self.wfile.write(body)
 
     def do_GET(self):
         if self.path == "/healthz":
@@ -39,6 +40,7 @@ class Handler(BaseHTTPRequestHandler):
             self.send(404, {"error": "not found"})
 
     do_PUT = do_DELETE = do_PATCH = do_OPTIONS = refuse_method
+    do_HEAD = do_GET
 
     def do_POST(self):
         if self.path != "/api/quote":

@@ -37,7 +37,8 @@ class H(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(b)))
         self.end_headers()
-        self.wfile.write(b)
+        if self.command != "HEAD":  # HEAD: the same status and headers, no body
+            self.wfile.write(b)
 
     def do_GET(self):
         if self.path == "/healthz":
@@ -57,6 +58,7 @@ class H(BaseHTTPRequestHandler):
             self.send(404, {"error": "not found"})
 
     do_PUT = do_DELETE = do_PATCH = do_OPTIONS = refuse_method
+    do_HEAD = do_GET
 
     def do_POST(self):
         if self.path != "/api/quote":
