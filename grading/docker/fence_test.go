@@ -92,12 +92,12 @@ func TestBuildIsFenced(t *testing.T) {
 	connects := []string{"169.254.169.254:80", "example.com:443", "127.0.0.1:" + port, "localhost:" + port, "172.17.0.1:" + port}
 	nonce := dockertest.Namespace()
 	script := `set -u; echo probe ` + nonce + `
-p=${HTTPS_PROXY#http://}; ph=${p%:*}; pp=${p##*:}
+p=${HTTPS_PROXY:-http://127.0.0.1:9}; p=${p#http://}; ph=${p%:*}; pp=${p##*:}
 for t in ` + strings.Join(targets, " ") + `; do
   if timeout 3 bash -c "echo > /dev/tcp/${t%/*}/${t#*/}" 2>/dev/null; then echo "DIRECT $t REACHED"; else echo "DIRECT $t blocked"; fi
 done
 for c in ` + strings.Join(connects, " ") + ` proxy.golang.org:443; do
-  exec 3<>/dev/tcp/$ph/$pp
+  exec 3<>/dev/tcp/$ph/$pp || { echo "CONNECT $c no-proxy"; continue; }
   printf 'CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n' $c $c >&3
   read -t 10 -r status <&3 || status=none
   echo "CONNECT $c ${status%$(printf '\r')}"
