@@ -20,6 +20,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/holdfast-ci/holdfast/grading/store"
 )
 
 // sqlTrace implements pgx.QueryTracer, pgx.BatchTracer and pgxpool.AcquireTracer.
@@ -170,7 +172,13 @@ func TestIntakeProfile(t *testing.T) {
 	for _, c := range conditions()[:2] {
 		for _, perDelivery := range []bool{true, false} {
 			trace := newSQLTrace()
-			r := runIntake(t, c, intakePushes, intakeSetup{perDelivery: perDelivery, trace: trace})
+			var r intakeRow
+			t.Run(fmt.Sprintf("%s, per delivery %v", c.short, perDelivery), func(t *testing.T) { // its cleanups close the pool now
+				r = runIntake(t, c, intakePushes, intakeSetup{perDelivery: perDelivery, trace: trace})
+			})
+			if t.Failed() {
+				t.FailNow()
+			}
 			path := "group commit"
 			if perDelivery {
 				path = "per delivery (before)"
@@ -185,4 +193,52 @@ func TestIntakeProfile(t *testing.T) {
 			fmt.Print(trace.table(r.n))
 		}
 	}
+}
+
+// TestIntakeCommitters (HOLDFAST_BENCH=1) sizes store.Intake: 1000 pushes, 64 in flight, GitHub
+// healthy, with 1, 2, 4, 8 and 16 committers (transactions at once), the sizes alternating over
+// the rounds (HOLDFAST_BENCH_ROUNDS, default 2).
+//
+//	HOLDFAST_BENCH=1 go test -run TestIntakeCommitters -v ./grading/queue/bench/
+func TestIntakeCommitters(t *testing.T) {
+	if os.Getenv("HOLDFAST_BENCH") != "1" {
+		t.Skip("a benchmark, not a test: HOLDFAST_BENCH=1 go test -run TestIntakeCommitters -v ./grading/queue/bench/")
+	}
+	rounds := 2
+	if v, err := strconv.Atoi(os.Getenv("HOLDFAST_BENCH_ROUNDS")); err == nil && v > 0 && v <= 10 {
+		rounds = v
+	}
+	sizes := []int{1, 2, 4, 8, 16}
+	rows := make([][]intakeRow, len(sizes))
+	c := conditions()[1] // healthy: the publishers work beside the intake
+	for round := range rounds {
+		for k := range sizes {
+			i := (k + round) % len(sizes)
+			t.Run(fmt.Sprintf("round %d: %d committers", round+1, sizes[i]), func(t *testing.T) { // its cleanups close the pool now
+				rows[i] = append(rows[i], runIntake(t, c, intakePushes, intakeSetup{intake: &store.IntakeOpts{Committers: sizes[i]}}))
+			})
+			if t.Failed() {
+				t.FailNow()
+			}
+		}
+	}
+	fmt.Printf("\n%d pushes, %d in flight, GitHub %s, %d rounds, latencies over all rounds\n\n", intakePushes, intakeInFlight, c.name, rounds)
+	fmt.Println("| committers | p50 | p90 | p99 | max | p99 per round | in the handler: p50 · p99 | CPU per delivery: Postgres · App |")
+	fmt.Println("|---|---|---|---|---|---|---|---|")
+	for i, rs := range rows {
+		var lat, server []time.Duration
+		var p99s []string
+		var pg, app time.Duration
+		for _, r := range rs {
+			lat, server = append(lat, r.lat...), append(server, r.server...)
+			p99s = append(p99s, ms(pct(r.lat, 99)))
+			pg, app = pg+r.cpu[0]/time.Duration(r.n), app+r.cpu[1]/time.Duration(r.n)
+		}
+		slices.Sort(lat)
+		slices.Sort(server)
+		fmt.Printf("| %d | %s | %s | %s | %s | %s | %s · %s | %.2f · %.2f ms |\n", sizes[i], ms(pct(lat, 50)), ms(pct(lat, 90)), ms(pct(lat, 99)),
+			ms(lat[len(lat)-1]), strings.Join(p99s, " · "), ms(pct(server, 50)), ms(pct(server, 99)),
+			msf(pg/time.Duration(len(rs))), msf(app/time.Duration(len(rs))))
+	}
+	fmt.Printf("\nload average (1 min) %s\n", loadavg())
 }
