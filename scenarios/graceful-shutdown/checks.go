@@ -279,6 +279,37 @@ func (p *persistent) receive(deadline time.Time) (closed bool) {
 
 func (p *persistent) close() { _ = p.conn.Close() }
 
+// open reports whether the app still holds the connection open: nothing arrives within a
+// moment, neither an answer nor the end of the connection.
+func (p *persistent) open() bool {
+	_ = p.conn.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	_, err := p.br.Peek(1)
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// awaitQuiet waits, up to limit, until no other session of the database is running a
+// statement or holding a transaction open.
+func awaitQuiet(ctx context.Context, conn *pgx.Conn, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		var busy int
+		err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE pid <> pg_backend_pid() AND backend_type = 'client backend' AND datname = current_database() AND state <> 'idle'`).Scan(&busy)
+		if err != nil {
+			return fmt.Errorf("read pg_stat_activity: %w", err)
+		}
+		if busy == 0 || time.Now().After(deadline) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
 func postRequest(t transfer) *http.Request {
 	req := mustRequest(http.MethodPost, "/api/transfers", t.body())
 	req.Header.Set("Content-Type", "application/json")

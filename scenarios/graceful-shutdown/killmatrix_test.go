@@ -29,6 +29,15 @@ var killMatrix = []scenariotest.Row{
 	{Dir: "broken-drain-accepts-new-work", Fails: []string{"new_requests_refused"}},
 	{Dir: "broken-healthz-follows-readiness", Fails: []string{"liveness_holds_while_draining"}},
 	{Dir: "broken-short-drain", Fails: []string{"in_flight_requests_complete"}},
+	// Written blind, from the brief and the Python starter only (never scenarios/): a correct
+	// solution in an unusual style (the wait inside Postgres, sigwait instead of a handler) and
+	// three honest mistakes. Two passed until the scenarios learned: the SIGKILL check now waits
+	// for the app's sessions to go quiet (work left running in Postgres committed 2 s after
+	// the kill), and the kept-alive check holds an idle connection too (joined threads).
+	{Dir: "reference-py"},
+	{Dir: "broken-py-sleep-in-postgres", Fails: []string{"sigkill_leaves_no_half_transfer"}},
+	{Dir: "broken-py-shutdown-only", Fails: []string{"in_flight_requests_complete"}},
+	{Dir: "broken-py-joins-idle-threads", Fails: []string{"keepalive_does_not_block_exit"}},
 }
 
 func challenge(t *testing.T) grading.Challenge {
