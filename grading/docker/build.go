@@ -139,7 +139,7 @@ func (e *Engine) Build(ctx context.Context, dir string) (grading.BuildResult, er
 	}
 	defer resp.Body.Close()
 	tail := newTail(e.cfg.MaxBuildLogBytes)
-	failure, err := readBuildStream(resp.Body, tail)
+	failure, err := readBuildStream(resp.Body, stepRecorder(ctx, tail)) // images.go: a stage's images
 	timedOut := bctx.Err() != nil && ctx.Err() == nil
 	cancel() // a stream that ended early (an error) closes the connection now
 	result := grading.BuildResult{Image: tag, Files: files, LogTail: tail.String()}

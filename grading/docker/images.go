@@ -1,11 +1,13 @@
 package docker
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -57,6 +59,50 @@ type serving struct {
 	mu    sync.Mutex
 	image string // the image's id
 	holds []string
+	steps map[string]bool // short ids of the images its build's steps made (stepRecorder)
+}
+
+// stepRecorder returns the writer the build log goes to: under a Keeper's Serve it also notes
+// the image id of every step the classic builder reports (" ---> 0123456789ab"), so that the
+// build's own earlier stages are known exactly, whatever else the engine builds meanwhile.
+func stepRecorder(ctx context.Context, log io.Writer) io.Writer {
+	s, ok := ctx.Value(servingKey{}).(*serving)
+	if !ok {
+		return log
+	}
+	return &stepWriter{log: log, s: s}
+}
+
+type stepWriter struct {
+	log     io.Writer
+	s       *serving
+	partial []byte
+}
+
+func (w *stepWriter) Write(p []byte) (int, error) {
+	w.partial = append(w.partial, p...)
+	for {
+		i := bytes.IndexByte(w.partial, '\n')
+		if i < 0 {
+			break
+		}
+		line := strings.TrimSpace(string(w.partial[:i]))
+		w.partial = w.partial[i+1:]
+		if id, ok := strings.CutPrefix(line, "---> "); ok && len(id) == 12 {
+			if _, err := hex.DecodeString(id); err == nil {
+				w.s.mu.Lock()
+				if w.s.steps == nil {
+					w.s.steps = map[string]bool{}
+				}
+				w.s.steps[id] = true
+				w.s.mu.Unlock()
+			}
+		}
+	}
+	if len(w.partial) > 4096 {
+		w.partial = w.partial[:0] // no step line is this long
+	}
+	return w.log.Write(p)
 }
 
 // buildLabels are the labels of an image built under ctx.
@@ -93,17 +139,18 @@ func (e *Engine) markUsed(ctx context.Context, tag string) error {
 	s.mu.Lock()
 	s.image = img.ID
 	s.holds = append(s.holds, hold)
+	steps := s.steps
+	s.steps = nil
 	s.mu.Unlock()
-	if created, err := time.Parse(time.RFC3339Nano, img.Created); err == nil && !created.Before(s.started.Truncate(time.Second)) {
-		return e.tagStages(ctx, tag, s.started)
+	if len(steps) > 0 {
+		return e.tagStages(ctx, tag, steps)
 	}
 	return nil
 }
 
-// tagStages tags the dangling images made since the grading started (its build's earlier
-// stages) with stageRepo and tag's hash. A concurrent build's dangling step could be tagged too:
-// a tag breaks no build, and an image that later becomes a parent is never deleted through it.
-func (e *Engine) tagStages(ctx context.Context, tag string, since time.Time) error {
+// tagStages tags the build's step images that are dangling once it is done (the tops of its
+// earlier stages) with stageRepo and tag's hash.
+func (e *Engine) tagStages(ctx context.Context, tag string, steps map[string]bool) error {
 	_, hash, _ := strings.Cut(tag, ":")
 	l, err := e.cli.ImageList(ctx, client.ImageListOptions{Filters: make(client.Filters).Add("dangling", "true")})
 	if err != nil {
@@ -111,7 +158,7 @@ func (e *Engine) tagStages(ctx context.Context, tag string, since time.Time) err
 	}
 	n := 0
 	for _, img := range l.Items {
-		if img.Created < since.Unix() {
+		if !steps[shortID(img.ID)] {
 			continue
 		}
 		n++
