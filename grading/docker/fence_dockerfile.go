@@ -78,7 +78,9 @@ func checkDockerfile(src []byte, args map[string]string) string {
 			if err != nil {
 				return fmt.Sprintf("Dockerfile line %d: cannot read the image name %q (%v).", line, n.Next.Value, err)
 			}
-			if why := refusedImage(ref, stages); why != "" {
+			// An image the operator names in a build arg (HOLDFAST_GO_IMAGE=registry.internal/…)
+			// is theirs to choose, registry and all.
+			if why := refusedImage(ref, stages); why != "" && !operatorImage(ref, args) {
 				return fmt.Sprintf("Dockerfile line %d: FROM %s %s", line, ref, why)
 			}
 			name := ""
@@ -184,6 +186,15 @@ func refusedImage(ref string, stages []string) string {
 		return "names a registry by address or port, which is not reached from here. Use an image on a public registry (Docker Hub, ghcr.io, quay.io, …)."
 	}
 	return fmt.Sprintf("names the registry %s, which is not reached from here. Use an image on Docker Hub, ghcr.io, gcr.io, quay.io, public.ecr.aws, mcr.microsoft.com or registry.k8s.io.", host)
+}
+
+func operatorImage(ref string, args map[string]string) bool {
+	for _, v := range args {
+		if v == ref {
+			return true
+		}
+	}
+	return false
 }
 
 // envMap adapts a map to the lexer's variable lookup.

@@ -10,7 +10,7 @@ import (
 
 func TestCheckDockerfile(t *testing.T) {
 	t.Parallel()
-	args := map[string]string{"GO_IMAGE": "holdfast/golang:local"}
+	args := map[string]string{"GO_IMAGE": "holdfast/golang:local", "NODE_IMAGE": "mirror.internal:5000/node:20"}
 	many := func(instr string, n int) string {
 		return "FROM scratch\n" + strings.Repeat(instr+"\n", n)
 	}
@@ -21,6 +21,7 @@ func TestCheckDockerfile(t *testing.T) {
 		{"starter", "ARG GO_IMAGE=golang:1.26-bookworm\nFROM ${GO_IMAGE} AS build\nCOPY . .\nRUN go build -o /app .\nFROM scratch\nCOPY --from=build /app /app\n", ""},
 		{"stage index", "FROM alpine\nRUN true\nFROM scratch\nCOPY --from=0 /bin/sh /sh\n", ""},
 		{"official image", "FROM golang:1.26\nFROM ghcr.io/org/img:1\nFROM docker.io/library/node:20\n", ""},
+		{"operator's registry", "ARG NODE_IMAGE=node:20\nFROM ${NODE_IMAGE}\n", ""},
 		{"local add", "FROM scratch\nADD app.tar.gz /\n", ""},
 		{"add http", "FROM scratch\nRUN true\nADD http://127.0.0.1:8080/secret /s\n", "line 3: ADD http://127.0.0.1:8080/secret: remote sources"},
 		{"add https json", "FROM scratch\nADD [\"https://example.com/x\", \"/x\"]\n", "line 2: ADD https://example.com/x: remote"},
