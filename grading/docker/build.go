@@ -102,11 +102,16 @@ func (e *Engine) Build(ctx context.Context, dir string) (grading.BuildResult, er
 	if bc.Network == BuildNetworkOpen {
 		e.log.Warn("building on Docker's default bridge, as HOLDFAST_BUILD_NETWORK=open asks: build steps reach this host and its private network", "image", tag)
 	} else {
-		proxy, err := e.ensureFence(ctx, bc)
+		proxyName, err := e.ensureFence(ctx, bc)
 		if err != nil {
 			return grading.BuildResult{}, fmt.Errorf("fenced build network (HOLDFAST_BUILD_NETWORK=open builds on the open bridge instead): %w", err)
 		}
-		opts.NetworkMode = fenceNetwork
+		netName, proxy, release, err := e.buildNetwork(ctx, proxyName)
+		if err != nil {
+			return grading.BuildResult{}, fmt.Errorf("fenced build network (HOLDFAST_BUILD_NETWORK=open builds on the open bridge instead): %w", err)
+		}
+		defer release()
+		opts.NetworkMode = netName
 		for k, v := range proxyArgs(proxy) {
 			args[k] = &v
 		}

@@ -120,8 +120,8 @@ const (
 	LabelFence = "holdfast.fence"
 )
 
-// ensureFence makes sure the build network and an egress proxy with this engine's allow-list
-// run, and returns the proxy's URL on the build network. Idempotent, and safe to call from
+// ensureFence makes sure the proxy's networks and an egress proxy with this engine's
+// allow-list run, and returns the proxy container's name. Idempotent, and safe to call from
 // several runners at once: what exists is reused, a create that loses a race is retried as an
 // inspect.
 func (e *Engine) ensureFence(ctx context.Context, bc BuildConfig) (string, error) {
@@ -152,7 +152,7 @@ func (e *Engine) ensureFence(ctx context.Context, bc BuildConfig) (string, error
 		res, err := e.cli.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
 		if err == nil && res.Container.State != nil && res.Container.State.Running {
 			if ep := res.Container.NetworkSettings.Networks[fenceNetwork]; ep != nil && ep.IPAddress.IsValid() {
-				return "http://" + net.JoinHostPort(ep.IPAddress.String(), egressPort), nil
+				return name, nil
 			}
 		}
 		if attempt == 3 {
@@ -177,6 +177,67 @@ func (e *Engine) ensureFence(ctx context.Context, bc BuildConfig) (string, error
 			return "", ctx.Err()
 		case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
 		}
+	}
+}
+
+// buildNetwork creates the network one build runs on: internal, no address on the host side,
+// its bridge under guardRule, with the proxy attached and nothing else. One per build, so that
+// two learners' build steps, running at once, cannot reach each other. It returns the network's
+// name, the proxy's URL on it, and release, which detaches the proxy and removes the network.
+func (e *Engine) buildNetwork(ctx context.Context, proxy string) (string, string, func(), error) {
+	e.sweepBuildNetworks(ctx, proxy)
+	b := make([]byte, 5)
+	_, _ = rand.Read(b)
+	id := hex.EncodeToString(b)
+	name := "holdfast-build-" + id
+	cctx, cancel := creating(ctx)
+	defer cancel()
+	if _, err := e.cli.NetworkCreate(cctx, name, client.NetworkCreateOptions{
+		Driver: "bridge", Internal: true,
+		Labels: map[string]string{LabelFence: "build", LabelCreated: strconv.FormatInt(time.Now().Unix(), 10)},
+		Options: map[string]string{
+			"com.docker.network.bridge.inhibit_ipv4": "true",
+			"com.docker.network.bridge.name":         bridgePrefix + id + "b",
+		},
+	}); err != nil {
+		return "", "", nil, fmt.Errorf("create build network: %w", err)
+	}
+	release := func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		e.cli.NetworkDisconnect(rctx, name, client.NetworkDisconnectOptions{Container: proxy, Force: true})
+		if _, err := e.cli.NetworkRemove(rctx, name, client.NetworkRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+			e.log.Warn("remove build network", "network", name, "err", err)
+		}
+	}
+	if _, err := e.cli.NetworkConnect(cctx, name, client.NetworkConnectOptions{Container: proxy}); err != nil {
+		release()
+		return "", "", nil, fmt.Errorf("connect egress proxy to %s: %w", name, err)
+	}
+	res, err := e.cli.ContainerInspect(cctx, proxy, client.ContainerInspectOptions{})
+	if err == nil && res.Container.NetworkSettings != nil {
+		if ep := res.Container.NetworkSettings.Networks[name]; ep != nil && ep.IPAddress.IsValid() {
+			return name, "http://" + net.JoinHostPort(ep.IPAddress.String(), egressPort), release, nil
+		}
+	}
+	release()
+	return "", "", nil, fmt.Errorf("egress proxy %s has no address on %s (%v)", proxy, name, err)
+}
+
+// sweepBuildNetworks removes build networks a crashed runner left behind: none lives longer
+// than a build, and builds are capped far below an hour.
+func (e *Engine) sweepBuildNetworks(ctx context.Context, proxy string) {
+	res, err := e.cli.NetworkList(ctx, client.NetworkListOptions{Filters: make(client.Filters).Add("label", LabelFence+"=build")})
+	if err != nil {
+		return
+	}
+	cutoff := time.Now().Add(-time.Hour).Unix()
+	for _, n := range res.Items {
+		if created, err := strconv.ParseInt(n.Labels[LabelCreated], 10, 64); err != nil || created > cutoff {
+			continue
+		}
+		e.cli.NetworkDisconnect(ctx, n.ID, client.NetworkDisconnectOptions{Container: proxy, Force: true})
+		e.cli.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{})
 	}
 }
 

@@ -89,6 +89,11 @@ func TestBuildIsFenced(t *testing.T) {
 		}
 	}
 	targets = append(targets, "172.17.0.1/"+port, "169.254.169.254/80", "203.0.113.80/443", "1.1.1.1/443")
+	// Another build's step, listening: on the network the egress proxy lives on, where every
+	// build ran before each got a network of its own.
+	if peer := peerListener(t); peer != "" {
+		targets = append(targets, peer+"/8000")
+	}
 	connects := []string{"169.254.169.254:80", "example.com:443", "127.0.0.1:" + port, "localhost:" + port, "172.17.0.1:" + port}
 	nonce := dockertest.Namespace()
 	script := `set -u; echo probe ` + nonce + `
@@ -138,6 +143,26 @@ done`
 		!strings.Contains(string(logs), `msg=refused method=CONNECT host=example.com:443`) {
 		t.Errorf("the proxy's log does not name what the build fetched and was refused:\n%s", logs)
 	}
+}
+
+// peerListener starts a listener on the egress proxy's own build network (once the fence
+// exists) and returns its address, or "" before any fenced build made that network.
+func peerListener(t *testing.T) string {
+	t.Helper()
+	if exec.Command("docker", "network", "inspect", "holdfast-build").Run() != nil {
+		return ""
+	}
+	out, err := exec.Command("docker", "run", "-d", "--rm", "--network", "holdfast-build", "holdfast/python:local", "python3", "-m", "http.server", "8000").Output()
+	if err != nil {
+		t.Fatalf("start the peer listener: %v", err)
+	}
+	id := strings.TrimSpace(string(out))
+	t.Cleanup(func() { exec.Command("docker", "rm", "-f", id).Run() })
+	ip, err := exec.Command("docker", "inspect", "-f", `{{(index .NetworkSettings.Networks "holdfast-build").IPAddress}}`, id).Output()
+	if err != nil {
+		t.Fatalf("inspect the peer listener: %v", err)
+	}
+	return strings.TrimSpace(string(ip))
 }
 
 func buildEngine(t *testing.T, cfg docker.Config) *docker.Engine {
