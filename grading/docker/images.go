@@ -395,6 +395,7 @@ func (k *Keeper) Ready(context.Context) error {
 	}
 	floor := k.floor(total)
 	metrics.DiskFree(free, floor)
+	metrics.Paused("disk", free < floor) // until Room, at a job pick, prunes its way back above
 	if free < floor {
 		return fmt.Errorf("%w: %s free at %s, floor %s", ErrDiskLow, bytesText(free), k.policy.DiskPath, bytesText(floor))
 	}
