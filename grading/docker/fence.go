@@ -354,6 +354,7 @@ func newBuildCgroup(pids int64) (*buildCgroup, error) {
 	if _, err := os.Stat(filepath.Join(cgroupRoot, "pids", "tasks")); err != nil {
 		return nil, fmt.Errorf("no cgroup v1 pids controller at %s/pids (%v): the build pids cap needs the runner on the Docker host, as root, with cgroup v1; set HOLDFAST_BUILD_PIDS=-1 to build without it", cgroupRoot, err)
 	}
+	sweepBuildCgroups()
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
 	g := &buildCgroup{parent: "/holdfast-build/" + hex.EncodeToString(b)}
@@ -366,6 +367,20 @@ func newBuildCgroup(pids int64) (*buildCgroup, error) {
 		return nil, fmt.Errorf("set build pids.max: %w", err)
 	}
 	return g, nil
+}
+
+// sweepBuildCgroups removes build cgroups older than an hour (no build lives that long): a
+// runner that crashed, or a removal that raced the engine's own teardown, leaves them behind.
+// A cgroup still in use is not removed (rmdir fails on it).
+func sweepBuildCgroups() {
+	ents, _ := os.ReadDir(filepath.Join(cgroupRoot, "pids", "holdfast-build"))
+	for _, e := range ents {
+		info, err := e.Info()
+		if err != nil || !e.IsDir() || time.Since(info.ModTime()) < time.Hour {
+			continue
+		}
+		(&buildCgroup{parent: "/holdfast-build/" + e.Name()}).remove()
+	}
 }
 
 // containers lists the ids of the containers running under the build's cgroup now: runc
