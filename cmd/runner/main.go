@@ -109,6 +109,10 @@ environment:
                            and Debian registries; ".example.org" covers its subdomains)
   HOLDFAST_BUILD_PIDS      processes one build may run (default 256; -1 for no cap, needed where the
                            runner cannot write the Docker host's cgroups)
+  HOLDFAST_IMAGE_MAX_AGE   runner work removes learner images unused for longer (default 24h)
+  HOLDFAST_DISK_FLOOR      free space on the engine's data root under which runner work prunes, then takes
+                           no job until space returns: 5GiB (default), 10%, or off
+  HOLDFAST_DISK_PATH       where the runner sees the engine's data root (default its DockerRootDir)
   DOCKER_HOST              Docker engine (default the local socket)
 `)
 }
