@@ -222,6 +222,9 @@ func TestGenerateAimsAtTheBoundaries(t *testing.T) {
 		}
 		if p.Fault != "" {
 			count["fault "+p.Fault]++
+			if slices.Contains(itemFaults, p.Fault) && len(p.Cart.Items) > 1 && (p.Cart.Items[0].Qty < 1 || p.Cart.Items[0].Qty > 999) {
+				count["a quantity out of range before a wrong-typed item"]++
+			}
 		}
 		status, body := p.Want()
 		if status != 200 {
@@ -262,6 +265,10 @@ func TestGenerateAimsAtTheBoundaries(t *testing.T) {
 	for _, f := range faultNames {
 		want["fault "+f] = 3
 	}
+	for f := range nulls {
+		want["fault "+f] = 15
+	}
+	want["a quantity out of range before a wrong-typed item"] = 30
 	for k, n := range want {
 		if count[k] < n {
 			t.Errorf("%d probes on %q; want at least %d", count[k], k, n)

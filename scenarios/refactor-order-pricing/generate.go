@@ -47,6 +47,14 @@ var faults = map[string]func(body map[string]any) any{
 	"trailing data": nil, // rendered by Body: the JSON object, then a second one
 }
 
+// nulls are the optional fields sent as JSON null, which the brief counts as left out (P4):
+// every starter quotes them as if absent, and a refactor that calls a method on the value
+// does not.
+var nulls = map[string]string{"coupon null": "coupon", "region null": "region", "tier null": "tier"}
+
+// itemFaults are the faults that sit in the last item, for the precedence probes.
+var itemFaults = []string{"qty 2.5", `qty "2"`, "qty true", "sku 5", "item 5"}
+
 func withItems(b map[string]any, edit func([]any)) any {
 	if items, ok := b["items"].([]any); ok && len(items) > 0 {
 		edit(items)
@@ -73,6 +81,11 @@ func (p Probe) Body() []byte {
 	}
 	var m map[string]any
 	_ = json.Unmarshal(cart, &m)
+	if field, ok := nulls[p.Fault]; ok {
+		m[field] = nil
+		out, _ := json.Marshal(m)
+		return out
+	}
 	out, err := json.Marshal(faults[p.Fault](m))
 	if err != nil {
 		panic(err) // faults only build plain JSON values
@@ -91,10 +104,20 @@ func JSONBody(c Cart) []byte {
 
 // Want is the answer the brief gives for a probe: its status and its JSON body.
 func (p Probe) Want() (int, any) {
-	if p.Fault != "" {
-		return 400, map[string]any{"error": "invalid body"}
+	c := p.Cart
+	switch nulls[p.Fault] {
+	case "coupon":
+		c.Coupon = ""
+	case "region":
+		c.Region = ""
+	case "tier":
+		c.Tier = ""
+	case "":
+		if p.Fault != "" {
+			return 400, map[string]any{"error": "invalid body"}
+		}
 	}
-	q, refusal := Price(p.Cart)
+	q, refusal := Price(c)
 	if refusal != nil {
 		return refusal.Status, map[string]any{"error": refusal.Message}
 	}
@@ -153,6 +176,25 @@ func Generate(seed uint64) []Probe {
 			c.Items = []Item{{g.sku(), g.qty()}} // the fault needs an item to sit in
 		}
 		out = append(out, Probe{Cart: c, Fault: faultNames[r.IntN(len(faultNames))]})
+	}
+	// Precedence across items: a quantity out of range in the first item, a wrong type in the
+	// last. The wrong type wins ("invalid body" comes first): a refactor that checks each
+	// item's type and range in one pass answers the quantity instead.
+	for range 40 {
+		c := g.random()
+		c.Items = append([]Item{{g.sku(), []int{0, -1, 1000}[r.IntN(3)]}}, c.Items...)
+		if len(c.Items) < 2 {
+			c.Items = append(c.Items, Item{g.sku(), g.qty()})
+		}
+		out = append(out, Probe{Cart: c, Fault: itemFaults[r.IntN(len(itemFaults))]})
+	}
+	// Optional fields sent as null: quoted as if left out.
+	for i := range 60 {
+		c := g.random()
+		if len(c.Items) == 0 {
+			c.Items = []Item{{g.sku(), g.qty()}}
+		}
+		out = append(out, Probe{Cart: c, Fault: slices.Sorted(maps.Keys(nulls))[i%len(nulls)]})
 	}
 	add(g.windows(12)...)
 	for range 470 {
