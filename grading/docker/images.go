@@ -227,8 +227,9 @@ type ImagePolicy struct {
 	// runs on the Docker host or has the data root mounted at the same path.
 	DiskPath string
 	// Repo, when set, confines the sweeps and the floor's prunes to learner images built for
-	// this repository (label holdfast.repo): for tests and benchmarks that share an engine with
-	// real gradings. Default "": every learner image.
+	// this repository (label holdfast.repo), and leaves out the engine-wide prunes of dangling
+	// images and build containers: for tests and benchmarks that share an engine with real
+	// gradings and builds. Default "": every learner image, and the engine-wide prunes.
 	Repo string
 	// DanglingAge: the sweep prunes untagged images (a multi-stage build's earlier stages, a
 	// cut-off build's steps) older than this. Default 30 min: an image builder's newest step
@@ -608,6 +609,11 @@ func (k *Keeper) sweep(ctx context.Context, maxAge time.Duration, reason string)
 		errs = append(errs, err)
 	}
 
+	if k.policy.Repo != "" {
+		// Confined to one repository (a test, a benchmark): the engine-wide prunes below would
+		// reach into gradings and builds that are not ours.
+		return rep, errors.Join(errs...)
+	}
 	// Stopped build containers first: they keep their intermediate image from being pruned.
 	cs, err := k.eng.cli.ContainerList(ctx, client.ContainerListOptions{All: true,
 		Filters: make(client.Filters).Add("status", "created", "exited", "dead")})
