@@ -49,7 +49,7 @@ func compareCmd(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 		ch.Limits.StartTimeout = *startTimeout
 	}
 
-	eng, err := docker.New(ctx, engineConfig(), log)
+	eng, err := docker.New(ctx, localEngineConfig(stderr), log)
 	if err != nil {
 		fmt.Fprintln(stderr, "runner compare:", err)
 		return exitGraderError

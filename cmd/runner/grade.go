@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/holdfast-ci/holdfast/grading"
@@ -47,7 +48,7 @@ func grade(ctx context.Context, args []string, stdout, stderr io.Writer, log *sl
 		return exitUsage
 	}
 
-	eng, err := docker.New(ctx, engineConfig(), log)
+	eng, err := docker.New(ctx, localEngineConfig(stderr), log)
 	if err != nil {
 		fmt.Fprintln(stderr, "runner grade:", err)
 		return exitGraderError
@@ -114,6 +115,29 @@ var buildArgEnv = map[string]string{
 	"HOLDFAST_NODE_IMAGE":   "NODE_IMAGE",
 	"HOLDFAST_PYTHON_IMAGE": "PYTHON_IMAGE",
 	"HOLDFAST_PIP_INSTALL":  "PIP_INSTALL",
+}
+
+// localEngineConfig is engineConfig for the commands a learner runs on their own machine
+// (grade, compare): there the code graded is their own, and their engine usually has neither
+// gVisor nor cgroup v1 (Docker Desktop, cgroup v2 distributions). Unless HOLDFAST_RUNTIME or
+// HOLDFAST_BUILD_PIDS say otherwise, the app runs under runc and builds have no pids cap — said
+// on w at every start, never silently. The grading service (runner work) keeps gVisor and the
+// cap by default.
+func localEngineConfig(w io.Writer) docker.Config {
+	cfg := engineConfig()
+	var said []string
+	if os.Getenv("HOLDFAST_RUNTIME") == "" {
+		cfg.Runtime = "runc"
+		said = append(said, "your app runs under runc (HOLDFAST_RUNTIME=runsc for gVisor, as the grading service does)")
+	}
+	if os.Getenv("HOLDFAST_BUILD_PIDS") == "" {
+		cfg.Build.Pids = -1
+		said = append(said, "builds have no pids cap (HOLDFAST_BUILD_PIDS=256 sets the service's)")
+	}
+	if len(said) > 0 {
+		fmt.Fprintf(w, "grading on your own machine: %s\n", strings.Join(said, "; "))
+	}
+	return cfg
 }
 
 func engineConfig() docker.Config {

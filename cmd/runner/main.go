@@ -102,13 +102,14 @@ environment:
   HOLDFAST_SKIP_HOST_GUARD set to 1 only for a remote engine whose host has the firewall rule
   HOLDFAST_NAMESPACE       label on this runner's sandboxes; its janitor sweeps only these (default "default")
   HOLDFAST_RUNTIME         runtime of learners' app containers: runsc (gVisor, default) or runc; the runner
-                           refuses to start when the engine lacks it (deploy/bootstrap.sh registers runsc)
+                           refuses to start when the engine lacks it (deploy/bootstrap.sh registers runsc);
+                           grade and compare, run on a learner's own machine, default to runc and say so
   HOLDFAST_BUILD_NETWORK   where image builds run: fenced (default; a network whose only way out is an
                            egress proxy to HOLDFAST_BUILD_ALLOW) or open (Docker's bridge: steps reach this host)
   HOLDFAST_BUILD_ALLOW     host names builds may fetch from, comma-separated (default the Go, npm, PyPI
                            and Debian registries; ".example.org" covers its subdomains)
   HOLDFAST_BUILD_PIDS      processes one build may run (default 256; -1 for no cap, needed where the
-                           runner cannot write the Docker host's cgroups)
+                           runner cannot write the Docker host's cgroups; grade and compare default to -1)
   HOLDFAST_IMAGE_MAX_AGE   runner work removes learner images unused for longer (default 24h)
   HOLDFAST_DISK_FLOOR      free space on the engine's data root under which runner work prunes, then takes
                            no job until space returns: 5GiB (default), 10%, or off

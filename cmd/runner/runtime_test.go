@@ -26,3 +26,25 @@ func TestRuntimeIsSaidOrRefused(t *testing.T) {
 		t.Fatalf("runc: exit %d, stderr %q; want %d (the app exits) and a warning that gVisor is off", code, stderr, exitFail)
 	}
 }
+
+// TestLocalGradeSaysItsDefaults: on a learner's own machine (grade, compare), with neither
+// variable set, the app runs under runc and builds have no pids cap, and the first line says
+// so; a runtime named explicitly is kept.
+func TestLocalGradeSaysItsDefaults(t *testing.T) {
+	ns := dockertest.Engine(t).Namespace()
+	t.Setenv("HOLDFAST_NAMESPACE", ns)
+	t.Setenv("HOLDFAST_RUNTIME", "")
+	t.Setenv("HOLDFAST_BUILD_PIDS", "")
+	code, _, stderr := runCLI(t, "grade", "--challenge", "idempotent-payments", "testdata/exits")
+	if code != exitFail || !strings.Contains(stderr, "grading on your own machine: your app runs under runc") ||
+		!strings.Contains(stderr, "builds have no pids cap") || !strings.Contains(stderr, "runtime=runc") {
+		t.Fatalf("defaults: exit %d, stderr %q; want %d, runc and no pids cap, said", code, stderr, exitFail)
+	}
+
+	t.Setenv("HOLDFAST_RUNTIME", "runsc")
+	code, _, stderr = runCLI(t, "grade", "--challenge", "idempotent-payments", "testdata/exits")
+	if code != exitFail || strings.Contains(stderr, "runs under runc") || strings.Contains(stderr, "runtime=runc") ||
+		!strings.Contains(stderr, "builds have no pids cap") {
+		t.Fatalf("runsc named: exit %d, stderr %q; want %d under runsc, only the pids cap said", code, stderr, exitFail)
+	}
+}
