@@ -264,12 +264,8 @@ func (h *Handler) gradePerDelivery(ctx context.Context, delivery string, repo re
 		if err != nil {
 			return err
 		}
-		jobs := []river.InsertManyParams{{Args: queue.PublishArgs{RunID: runID}}, {Args: queue.GradeArgs{RunID: runID}}}
-		for _, old := range superseded { // their check runs complete as skipped now, not when a runner gets to them
-			jobs = append(jobs, river.InsertManyParams{Args: queue.PublishArgs{RunID: old}})
-		}
-		if _, err := h.river.InsertManyTx(ctx, tx, jobs); err != nil {
-			return fmt.Errorf("enqueue run %d: %w", runID, err)
+		if err := h.enqueue(ctx, tx, []store.NewRun{{ID: runID, Superseded: superseded}}); err != nil {
+			return err
 		}
 		out = answer{http.StatusAccepted, map[string]any{"result": "queued", "run_id": runID, "superseded": superseded}}
 		return nil
