@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
 	"github.com/holdfast-ci/holdfast/grading"
@@ -30,14 +29,7 @@ func (s *sandbox) AgentDeath(ctx context.Context) (grading.AgentDeath, bool) {
 	if err == nil && res.Container.State != nil && res.Container.State.Running {
 		// The agent's process may be gone (the harness's call was refused) before the engine
 		// has noted its exit: give it a moment.
-		wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		w := s.e.cli.ContainerWait(wctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
-		select {
-		case <-w.Result:
-		case <-w.Error:
-		}
-		cancel()
-		res, err = s.e.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+		res, err = s.inspectAfterExit(ctx, id, 3*time.Second)
 	}
 	if err != nil || res.Container.State == nil || res.Container.State.Running {
 		return grading.AgentDeath{}, false

@@ -100,14 +100,7 @@ func (s *sandbox) OOMKilled(ctx context.Context) []scenarios.Service {
 		}
 		if st := res.Container.State; st.OOMKilled && st.Running {
 			// The kernel's kill may be seen before the exit: give the engine a moment.
-			wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			w := s.e.cli.ContainerWait(wctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
-			select {
-			case <-w.Result:
-			case <-w.Error:
-			}
-			cancel()
-			if res, err = s.e.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{}); err != nil || res.Container.State == nil {
+			if res, err = s.inspectAfterExit(ctx, id, 2*time.Second); err != nil || res.Container.State == nil {
 				continue
 			}
 		}
@@ -121,4 +114,18 @@ func (s *sandbox) OOMKilled(ctx context.Context) []scenarios.Service {
 		}
 	}
 	return out
+}
+
+// inspectAfterExit waits up to d for container id to stop running, then inspects it again: the
+// engine may note a process's exit (a kernel kill, a crash) a moment after it happened. A
+// container still running after d is inspected all the same.
+func (s *sandbox) inspectAfterExit(ctx context.Context, id string, d time.Duration) (client.ContainerInspectResult, error) {
+	wctx, cancel := context.WithTimeout(ctx, d)
+	w := s.e.cli.ContainerWait(wctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
+	select {
+	case <-w.Result:
+	case <-w.Error:
+	}
+	cancel()
+	return s.e.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
 }
