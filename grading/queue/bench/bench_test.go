@@ -106,16 +106,25 @@ func commit(label string) string {
 
 var client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: inFlight}, Timeout: time.Minute}
 
-// post sends d and returns the answer's status and body.
-func post(url string, d delivery) (int, []byte, error) {
-	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(d.body))
+// signed is d as GitHub posts it to url: its event, delivery id and signature under secret.
+func signed(ctx context.Context, url string, d delivery) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(d.body))
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-GitHub-Event", d.event)
 	req.Header.Set("X-GitHub-Delivery", d.id)
 	req.Header.Set("X-Hub-Signature-256", webhook.Signature([]byte(secret), d.body))
+	return req, nil
+}
+
+// post sends d and returns the answer's status and body.
+func post(url string, d delivery) (int, []byte, error) {
+	req, err := signed(context.Background(), url, d)
+	if err != nil {
+		return 0, nil, err
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		return 0, nil, err
@@ -135,9 +144,25 @@ type result struct {
 // burst posts ds to url with at most inFlight requests at once.
 func burst(t *testing.T, url string, ds []delivery) result {
 	t.Helper()
-	lat, codes, errs := make([]time.Duration, len(ds)), make([]int, len(ds)), make([]error, len(ds))
-	work := make(chan int, len(ds))
-	for i := range ds {
+	codes, errs := make([]int, len(ds)), make([]error, len(ds))
+	lat, wall := fanOut(len(ds), inFlight, func(i int) { codes[i], _, errs[i] = post(url, ds[i]) })
+	r := result{lat: lat, wall: wall, codes: map[int]int{}}
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("delivery %s: %v", ds[i].id, err)
+		}
+		r.codes[codes[i]]++
+	}
+	slices.Sort(r.lat)
+	return r
+}
+
+// fanOut calls do(i) for every i below n, at most inFlight at once, and returns how long each
+// call took (by i) and the wall time of them all.
+func fanOut(n, inFlight int, do func(i int)) ([]time.Duration, time.Duration) {
+	lat := make([]time.Duration, n)
+	work := make(chan int, n)
+	for i := range n {
 		work <- i
 	}
 	close(work)
@@ -147,21 +172,13 @@ func burst(t *testing.T, url string, ds []delivery) result {
 		wg.Go(func() {
 			for i := range work {
 				t0 := time.Now()
-				codes[i], _, errs[i] = post(url, ds[i])
+				do(i)
 				lat[i] = time.Since(t0)
 			}
 		})
 	}
 	wg.Wait()
-	r := result{lat: lat, wall: time.Since(begin), codes: map[int]int{}}
-	for i, err := range errs {
-		if err != nil {
-			t.Fatalf("delivery %s: %v", ds[i].id, err)
-		}
-		r.codes[codes[i]]++
-	}
-	slices.Sort(r.lat)
-	return r
+	return lat, time.Since(begin)
 }
 
 // pct is the nearest-rank percentile p (0–100) of sorted latencies.

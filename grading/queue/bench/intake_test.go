@@ -13,7 +13,6 @@ package bench_test
 // while it hangs), in the ordinary suite: a few seconds, with Postgres (storetest).
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -395,25 +394,9 @@ func openStore(ctx context.Context, dbURL string, trace *sqlTrace) (*store.Store
 // fire posts ds to url with at most inFlight requests at once, each signed and bounded by the
 // client's timeout, the whole by ctx.
 func fire(ctx context.Context, hc *http.Client, url string, ds []delivery, inFlight int) intakeRow {
-	lat, codes := make([]time.Duration, len(ds)), make([]string, len(ds))
-	work := make(chan int, len(ds))
-	for i := range ds {
-		work <- i
-	}
-	close(work)
-	var wg sync.WaitGroup
-	begin := time.Now()
-	for range inFlight {
-		wg.Go(func() {
-			for i := range work {
-				t0 := time.Now()
-				codes[i] = deliver(ctx, hc, url, ds[i])
-				lat[i] = time.Since(t0)
-			}
-		})
-	}
-	wg.Wait()
-	r := intakeRow{wall: time.Since(begin), codes: map[string]int{}}
+	codes := make([]string, len(ds))
+	lat, wall := fanOut(len(ds), inFlight, func(i int) { codes[i] = deliver(ctx, hc, url, ds[i]) })
+	r := intakeRow{wall: wall, codes: map[string]int{}}
 	for i, code := range codes {
 		r.codes[code]++
 		if code != "timeout" && code != "error" {
@@ -427,15 +410,11 @@ func fire(ctx context.Context, hc *http.Client, url string, ds []delivery, inFli
 // deliver posts one delivery; it returns "202" for a push queued, else the status and result,
 // "timeout" or "error".
 func deliver(ctx context.Context, hc *http.Client, url string, d delivery) string {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(d.body))
+	req, err := signed(ctx, url, d)
 	if err != nil {
 		return "error"
 	}
-	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "GitHub-Hookshot/bench")
-	req.Header.Set("X-GitHub-Event", d.event)
-	req.Header.Set("X-GitHub-Delivery", d.id)
-	req.Header.Set("X-Hub-Signature-256", webhook.Signature([]byte(secret), d.body))
 	resp, err := hc.Do(req)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "Client.Timeout") {
