@@ -138,6 +138,17 @@ echo $!`
 		t.Fatalf("pid %q: %v", out, err)
 	}
 	defer syscall.Kill(pid, syscall.SIGKILL)
-	time.Sleep(300 * time.Millisecond) // until the subshell has exec'd
+	// Until the subshell has closed what it closes and exec'd the daemon: a fixed sleep reads
+	// the subshell itself on a loaded machine, still holding what it is about to close.
+	comm := fmt.Sprintf("/proc/%d/comm", pid)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		b, err := os.ReadFile(comm)
+		if strings.TrimSpace(string(b)) == "sleep" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pid %d did not become the stand-in daemon (sleep) within 10 s: %s is %q, %v", pid, comm, b, err)
+		}
+	}
 	checkFDs(t, "the daemon", pid, names)
 }
