@@ -236,15 +236,13 @@ func (in *Intake) write(ctx context.Context, pushes []IncomingPush) ([]PushResul
 		if err != nil {
 			return err
 		}
-		runs := make([]NewRun, len(created))
 		for k, i := range idx {
 			res[i].Outcome, res[i].Run = PushQueued, created[k]
-			runs[k] = created[k]
 		}
-		if len(runs) == 0 {
+		if len(created) == 0 {
 			return nil
 		}
-		return in.enqueue(ctx, tx, runs)
+		return in.enqueue(ctx, tx, created)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store %d deliveries in one transaction: %w", len(pushes), err)
