@@ -21,11 +21,12 @@ func (s *spyT) Helper() {}
 
 func TestPropertiesCatchesEveryGap(t *testing.T) {
 	table := []scenarios.Scenario{{Slug: "a"}, {Slug: "b"}, {Slug: "c"}}
-	brief := "- **P1** answers 200.\n- **P2** never charges twice.\n- **P4** within 1 s.\n"
+	brief := "- **P1** answers 200.\n- **P2** never charges twice.\n- **P4** within 1 s.\n- **P6** logs.\n"
 	spy := &spyT{T: t}
-	check(spy, brief, table, map[string][]string{"P1": {"a"}, "P2": {"zzz"}, "P5": {"b"}})
-	want := []string{"numbered [1 2 4]", "P5 is mapped to scenarios but the brief does not state it", `P2 names scenario "zzz"`,
-		"the brief states P4 but no scenario checks it", "scenario c checks no property"}
+	// P6 is mapped to an empty list: as unchecked as P4, which the map leaves out.
+	check(spy, brief, table, map[string][]string{"P1": {"a"}, "P2": {"zzz"}, "P5": {"b"}, "P6": {}})
+	want := []string{"numbered [1 2 4 6]", "P5 is mapped to scenarios but the brief does not state it", `P2 names scenario "zzz"`,
+		"the brief states P6 but no scenario checks it", "the brief states P4 but no scenario checks it", "scenario c checks no property"}
 	got := strings.Join(spy.errs, "\n")
 	for _, w := range want {
 		if !strings.Contains(got, w) {
