@@ -3,6 +3,7 @@ package refactororderpricing_test
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -47,14 +48,17 @@ var killMatrix = []scenariotest.Row{
 	{Dir: "changed-py-welcome10-after-gold", Fails: []string{"boundary_carts"}},
 }
 
-// base is the starter each head is compared with: the head's language.
-func base(dir string) string {
-	lang := "go"
-	if strings.HasSuffix(dir, "-py") || slices.Contains([]string{"changed-coupon-trim", "changed-free-shipping-boundary",
-		"changed-vat-per-component", "changed-merge-range-check"}, dir) {
-		lang = "python"
+// base is the starter each head is compared with: the one in the head's language, told by the
+// file its build starts from.
+func base(t *testing.T, row string) string {
+	t.Helper()
+	for _, s := range []struct{ file, lang string }{{"go.mod", "go"}, {"app.py", "python"}} {
+		if _, err := os.Stat(filepath.Join("testdata", row, s.file)); err == nil {
+			return filepath.Join("..", "..", "templates", refactor.Slug, "starter", s.lang)
+		}
 	}
-	return filepath.Join("..", "..", "templates", refactor.Slug, "starter", lang)
+	t.Fatalf("testdata/%s has neither go.mod nor app.py: add the head's language to base", row)
+	return ""
 }
 
 func challenge(t *testing.T) grading.Challenge {
@@ -83,7 +87,7 @@ func TestKillMatrix(t *testing.T) {
 	}
 	bases := map[string]grading.Verdict{}
 	for _, row := range killMatrix {
-		dir := base(row.Dir)
+		dir := base(t, row.Dir)
 		if _, ok := bases[dir]; ok {
 			continue
 		}
@@ -113,7 +117,7 @@ func TestKillMatrix(t *testing.T) {
 					t.Logf("boundary_carts took %s (%s)", time.Duration(r.Duration).Round(time.Millisecond), r.Outcome)
 				}
 			}
-			r := compare.Judge(bases[base(row.Dir)], head)
+			r := compare.Judge(bases[base(t, row.Dir)], head)
 			var changed []string
 			for _, d := range r.Scenarios {
 				if d.Changed {
@@ -145,7 +149,7 @@ func TestKillMatrix(t *testing.T) {
 // as the quality report measures it (no Docker needed).
 func TestFaithfulRefactorsReadBetter(t *testing.T) {
 	for _, dir := range []string{"faithful-go", "faithful-py"} {
-		q, err := compare.MeasureBoth(base(dir), filepath.Join("testdata", dir))
+		q, err := compare.MeasureBoth(base(t, dir), filepath.Join("testdata", dir))
 		if err != nil {
 			t.Fatal(err)
 		}
