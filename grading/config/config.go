@@ -177,7 +177,7 @@ func FromEnv(getenv func(string) string, role Role) (Config, error) {
 		c.ImageMaxAge = d
 	}
 	var err error
-	if c.DiskFloorBytes, c.DiskFloorPercent, err = ParseDiskFloor(or(getenv("HOLDFAST_DISK_FLOOR"), DefaultDiskFloor)); err != nil {
+	if c.DiskFloorBytes, c.DiskFloorPercent, err = parseDiskFloor(or(getenv("HOLDFAST_DISK_FLOOR"), defaultDiskFloor)); err != nil {
 		bad("HOLDFAST_DISK_FLOOR=%q %v", getenv("HOLDFAST_DISK_FLOOR"), err)
 	}
 	if c.HealthListen != "" {
@@ -194,12 +194,12 @@ func FromEnv(getenv func(string) string, role Role) (Config, error) {
 	return c, nil
 }
 
-// DefaultDiskFloor is HOLDFAST_DISK_FLOOR's default.
-const DefaultDiskFloor = "5GiB"
+// defaultDiskFloor is HOLDFAST_DISK_FLOOR's default.
+const defaultDiskFloor = "5GiB"
 
-// ParseDiskFloor reads a disk-free floor: a size ("5GiB", "500MiB", "20GB", "1073741824"), a
+// parseDiskFloor reads a disk-free floor: a size ("5GiB", "500MiB", "20GB", "1073741824"), a
 // share of the disk ("10%"), or "off" (0, 0).
-func ParseDiskFloor(v string) (bytes uint64, percent float64, err error) {
+func parseDiskFloor(v string) (bytes uint64, percent float64, err error) {
 	v = strings.TrimSpace(v)
 	if v == "off" {
 		return 0, 0, nil

@@ -112,15 +112,15 @@ func TestParseDiskFloor(t *testing.T) {
 		{in: "", bad: true},
 	}
 	for _, c := range cases {
-		b, p, err := ParseDiskFloor(c.in)
+		b, p, err := parseDiskFloor(c.in)
 		if c.bad {
 			if err == nil {
-				t.Errorf("ParseDiskFloor(%q) = %d, %g; want an error", c.in, b, p)
+				t.Errorf("parseDiskFloor(%q) = %d, %g; want an error", c.in, b, p)
 			}
 			continue
 		}
 		if err != nil || b != c.bytes || p != c.percent {
-			t.Errorf("ParseDiskFloor(%q) = %d, %g, %v; want %d, %g", c.in, b, p, err, c.bytes, c.percent)
+			t.Errorf("parseDiskFloor(%q) = %d, %g, %v; want %d, %g", c.in, b, p, err, c.bytes, c.percent)
 		}
 	}
 	c, err := FromEnv(env(map[string]string{"GITHUB_APP_ID": "1", "GITHUB_PRIVATE_KEY": pem, "DATABASE_URL": "postgres://u@h/db"}), Runner)
