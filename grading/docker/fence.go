@@ -106,34 +106,23 @@ func (c BuildConfig) validate() error {
 	return nil
 }
 
-// The fence: an internal bridge with no address on the host side (inhibit_ipv4), so a build
-// step has no route to the host or anywhere else, and whose Linux bridge name starts with
-// bridgePrefix, so guardRule drops whatever reaches the host's INPUT from it anyway; and the
-// egress proxy, on that network and on an ordinary one.
+// The fence: each build runs on a network of its own (buildNetwork) with no route anywhere
+// but the egress proxy, which lives on an ordinary network, egressNetwork, and is attached to a
+// build's network for the build's duration.
 const (
-	fenceNetwork  = "holdfast-build"
-	fenceBridge   = bridgePrefix + "build"
 	egressNetwork = "holdfast-egress"
 	egressPort    = "3128"
-	// LabelFence marks the build network, the egress network and proxy: infrastructure shared
-	// by every build, which the janitor leaves alone. Its value is the proxy's config hash.
+	// LabelFence marks the fence, which the janitor leaves alone: the egress network (value
+	// "network"), each build's network ("build", swept by sweepBuildNetworks) and the proxy
+	// (its config hash).
 	LabelFence = "holdfast.fence"
 )
 
-// ensureFence makes sure the proxy's networks and an egress proxy with this engine's
+// ensureFence makes sure the proxy's network and an egress proxy with this engine's
 // allow-list run, and returns the proxy container's name. Idempotent, and safe to call from
 // several runners at once: what exists is reused, a create that loses a race is retried as an
 // inspect.
 func (e *Engine) ensureFence(ctx context.Context, bc BuildConfig) (string, error) {
-	if err := e.ensureNetwork(ctx, fenceNetwork, client.NetworkCreateOptions{
-		Driver: "bridge", Internal: true, Labels: map[string]string{LabelFence: "network"},
-		Options: map[string]string{
-			"com.docker.network.bridge.inhibit_ipv4": "true",
-			"com.docker.network.bridge.name":         fenceBridge,
-		},
-	}); err != nil {
-		return "", err
-	}
 	if err := e.ensureNetwork(ctx, egressNetwork, client.NetworkCreateOptions{
 		Driver: "bridge", Labels: map[string]string{LabelFence: "network"},
 	}); err != nil {
@@ -151,12 +140,12 @@ func (e *Engine) ensureFence(ctx context.Context, bc BuildConfig) (string, error
 	for attempt := 0; ; attempt++ {
 		res, err := e.cli.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
 		if err == nil && res.Container.State != nil && res.Container.State.Running {
-			if ep := res.Container.NetworkSettings.Networks[fenceNetwork]; ep != nil && ep.IPAddress.IsValid() {
+			if ep := res.Container.NetworkSettings.Networks[egressNetwork]; ep != nil && ep.IPAddress.IsValid() {
 				return name, nil
 			}
 		}
 		if attempt == 3 {
-			return "", fmt.Errorf("egress proxy %s does not run on %s (see `docker logs %s`)", name, fenceNetwork, name)
+			return "", fmt.Errorf("egress proxy %s does not run on %s (see `docker logs %s`)", name, egressNetwork, name)
 		}
 		switch {
 		case cerrdefs.IsNotFound(err):
@@ -282,9 +271,6 @@ func (e *Engine) createProxy(ctx context.Context, name, sum string, bc BuildConf
 	})
 	if err != nil {
 		return err
-	}
-	if _, err := e.cli.NetworkConnect(cctx, fenceNetwork, client.NetworkConnectOptions{Container: name}); err != nil {
-		return fmt.Errorf("connect to %s: %w", fenceNetwork, err)
 	}
 	_, err = e.cli.ContainerStart(cctx, name, client.ContainerStartOptions{})
 	return err

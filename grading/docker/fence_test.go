@@ -89,11 +89,9 @@ func TestBuildIsFenced(t *testing.T) {
 		}
 	}
 	targets = append(targets, "172.17.0.1/"+port, "169.254.169.254/80", "203.0.113.80/443", "1.1.1.1/443")
-	// Another build's step, listening: on the network the egress proxy lives on, where every
-	// build ran before each got a network of its own.
-	if peer := peerListener(t); peer != "" {
-		targets = append(targets, peer+"/8000")
-	}
+	// A listener on the network the egress proxy lives on: a build reaches the proxy on its
+	// own network, and nothing else the proxy is attached to.
+	targets = append(targets, peerListener(t, eng)+"/8000")
 	connects := []string{"169.254.169.254:80", "example.com:443", "127.0.0.1:" + port, "localhost:" + port, "172.17.0.1:" + port}
 	nonce := dockertest.Namespace()
 	script := `set -u; echo probe ` + nonce + `
@@ -145,22 +143,28 @@ done`
 	}
 }
 
-// peerListener starts a listener on the egress proxy's own build network (once the fence
-// exists) and returns its address, or "" before any fenced build made that network.
-func peerListener(t *testing.T) string {
+// peerListener starts a listener on the egress proxy's own network and returns its address.
+// It builds once first, so that the fence (made by the first fenced build) exists on a fresh
+// engine too.
+func peerListener(t *testing.T, eng *docker.Engine) string {
 	t.Helper()
-	if exec.Command("docker", "network", "inspect", "holdfast-build").Run() != nil {
-		return ""
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := eng.Build(ctx, writeDockerfile(t, "FROM holdfast/redis:7\nRUN echo "+dockertest.Namespace()+"\n", map[string]string{}))
+	if err != nil || res.Failed {
+		t.Fatalf("a build to make the fence: %v %+v", err, res)
 	}
-	out, err := exec.Command("docker", "run", "-d", "--rm", "--network", "holdfast-build", "holdfast/python:local", "python3", "-m", "http.server", "8000").Output()
+	exec.Command("docker", "rmi", res.Image).Run()
+	const home = "holdfast-egress"
+	out, err := exec.Command("docker", "run", "-d", "--rm", "--network", home, "holdfast/python:local", "python3", "-m", "http.server", "8000").CombinedOutput()
 	if err != nil {
-		t.Fatalf("start the peer listener: %v", err)
+		t.Fatalf("start the peer listener on %s: %v %s", home, err, out)
 	}
 	id := strings.TrimSpace(string(out))
 	t.Cleanup(func() { exec.Command("docker", "rm", "-f", id).Run() })
-	ip, err := exec.Command("docker", "inspect", "-f", `{{(index .NetworkSettings.Networks "holdfast-build").IPAddress}}`, id).Output()
-	if err != nil {
-		t.Fatalf("inspect the peer listener: %v", err)
+	ip, err := exec.Command("docker", "inspect", "-f", `{{(index .NetworkSettings.Networks "`+home+`").IPAddress}}`, id).Output()
+	if err != nil || strings.TrimSpace(string(ip)) == "" {
+		t.Fatalf("inspect the peer listener: %v %q", err, ip)
 	}
 	return strings.TrimSpace(string(ip))
 }
