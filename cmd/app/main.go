@@ -224,7 +224,8 @@ func Routes(hook http.Handler, st *store.Store, assignments http.Handler, web *W
 			http.Error(w, "this run has no result yet; it is queued or being graded — this page shows it once it is done", http.StatusNotFound)
 			return
 		case err != nil:
-			http.Error(w, "could not read the run", http.StatusInternalServerError)
+			web.Log.Error("run report", "run_id", id, "err", err)
+			http.Error(w, "could not read this run's report just now; try the link again in a minute", http.StatusInternalServerError)
 			return
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
