@@ -129,19 +129,22 @@ add_runsc() {
 	mv "$RUN/daemon.json.new" "$RUN/daemon.json"
 }
 
+# has_runsc — the second engine knows runtime runsc.
+has_runsc() { second info --format '{{range $k, $v := .Runtimes}}{{println $k}}{{end}}' 2>/dev/null | grep -qx runsc; }
+
 # ensure_runsc — a running engine started before runsc was installed reloads its configuration
 # (SIGHUP, no restart) to learn it.
 ensure_runsc() {
 	command -v runsc >/dev/null 2>&1 || return 0
-	second info --format '{{range $k, $v := .Runtimes}}{{println $k}}{{end}}' 2>/dev/null | grep -qx runsc && return 0
+	has_runsc && return 0
 	add_runsc
 	kill -HUP "$(pid)" 2>/dev/null || die "can't signal the second dockerd (pid '$(pid)') to reload $RUN/daemon.json"
 	local i
 	for ((i = 0; i < 20; i++)); do
-		second info --format '{{range $k, $v := .Runtimes}}{{println $k}}{{end}}' 2>/dev/null | grep -qx runsc && {
+		if has_runsc; then
 			log "registered runsc with the second engine (SIGHUP)"
 			return 0
-		}
+		fi
 		sleep 0.5
 	done
 	die "the second dockerd did not take runtime runsc from $RUN/daemon.json (log: $LOG)"
