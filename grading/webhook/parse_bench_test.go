@@ -19,8 +19,8 @@ func BenchmarkVerifyAndParse(b *testing.B) {
 	}
 	secret := []byte("bench-secret")
 	sig := Signature(secret, body)
-	b.SetBytes(int64(len(body)))
 	b.Run("hmac", func(b *testing.B) {
+		b.SetBytes(int64(len(body))) // per sub-benchmark: the parent's does not reach them
 		for b.Loop() {
 			if !hmac.Equal([]byte(sig), []byte(Signature(secret, body))) {
 				b.Fatal("signature mismatch")
@@ -28,6 +28,7 @@ func BenchmarkVerifyAndParse(b *testing.B) {
 		}
 	})
 	b.Run("json", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
 		for b.Loop() {
 			var p payload
 			if err := json.Unmarshal(body, &p); err != nil {
