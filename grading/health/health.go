@@ -38,7 +38,7 @@ func Check(ctx context.Context, url string, timeout time.Duration, w io.Writer) 
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("health check: %w", err)
+		return fmt.Errorf("health check: %w; is the process running and listening there?", err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxBody))

@@ -52,5 +52,7 @@ func TestCheck(t *testing.T) {
 	}
 	if err := health.Check(context.Background(), "http://127.0.0.1:1/healthz", 5*time.Second, io.Discard); err == nil {
 		t.Error("nothing listening: no error")
+	} else if !strings.Contains(err.Error(), "127.0.0.1:1") || !strings.Contains(err.Error(), "is the process running") {
+		t.Errorf("nothing listening: error %q; want the address asked and what to check", err)
 	}
 }
