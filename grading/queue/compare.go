@@ -130,11 +130,8 @@ func (w *CompareWorker) Work(ctx context.Context, job *river.Job[CompareArgs]) e
 		return err
 	}
 	if c.Status == "queued" || c.Status == "in_progress" {
-		if err := w.Grader.Ready(ctx); err != nil {
-			return w.engineDown("comparison_id", c.ID, err)
-		}
-		if err := w.room(ctx); err != nil {
-			return w.noRoom("comparison_id", c.ID, err)
+		if err := w.canTake(ctx, "comparison_id", c.ID); err != nil {
+			return err
 		}
 	}
 	var started bool

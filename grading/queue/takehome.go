@@ -179,11 +179,8 @@ func (w *FinalGradeWorker) Work(ctx context.Context, job *river.Job[FinalGradeAr
 		return river.JobCancel(fmt.Errorf("run %d is not the final run of take-home %d", a.RunID, a.AssignmentID))
 	}
 	log := w.Log.With("assignment_id", th.ID, "run_id", a.RunID, "attempt", job.Attempt)
-	if err := w.Grader.Ready(ctx); err != nil {
-		return w.engineDown("run_id", a.RunID, err)
-	}
-	if err := w.room(ctx); err != nil {
-		return w.noRoom("run_id", a.RunID, err)
+	if err := w.canTake(ctx, "run_id", a.RunID); err != nil {
+		return err
 	}
 	if _, err := w.Store.StartRun(ctx, a.RunID); err != nil {
 		return err

@@ -98,11 +98,8 @@ func (w *GradeWorker) Work(ctx context.Context, job *river.Job[GradeArgs]) error
 		return err
 	}
 	if run.Status == "queued" || run.Status == "in_progress" {
-		if err := w.Grader.Ready(ctx); err != nil {
-			return w.engineDown("run_id", run.ID, err)
-		}
-		if err := w.room(ctx); err != nil {
-			return w.noRoom("run_id", run.ID, err)
+		if err := w.canTake(ctx, "run_id", run.ID); err != nil {
+			return err
 		}
 	}
 	var started bool
@@ -168,12 +165,22 @@ func (d *Deps) engineDown(key string, id int64, err error) error {
 	return river.JobSnooze(EngineRetry)
 }
 
-// room asks the image policy, when there is one, whether the runner may take a job.
-func (d *Deps) room(ctx context.Context) error {
+// canTake returns the snooze that hands a grading (of the run or comparison named by key and
+// id) back before it starts, when this runner cannot grade now: its engine does not answer, or,
+// with an image policy, its engine's disk is below the floor. No attempt is spent, and any
+// runner that can grade it may take it meanwhile. It returns nil when the runner can.
+func (d *Deps) canTake(ctx context.Context, key string, id int64) error {
+	if err := d.Grader.Ready(ctx); err != nil {
+		return d.engineDown(key, id, err)
+	}
 	if d.Images == nil {
 		return nil
 	}
-	return d.Images.Room(ctx)
+	if err := d.Images.Room(ctx); err != nil {
+		d.Log.Warn("no room on the Docker engine's disk: the grading is handed back", key, id, "retry_in", EngineRetry, "err", err)
+		return river.JobSnooze(EngineRetry)
+	}
+	return nil
 }
 
 // serve runs a grading under the image policy, when there is one.
@@ -182,13 +189,6 @@ func (d *Deps) serve(ctx context.Context, repo, branch, commit string) (context.
 		return ctx, func() {}
 	}
 	return d.Images.Serve(ctx, repo, branch, commit)
-}
-
-// noRoom hands a grading back, like engineDown, because the engine's disk is below its floor:
-// the job is snoozed (no attempt spent) and any runner with room may take it meanwhile.
-func (d *Deps) noRoom(key string, id int64, err error) error {
-	d.Log.Warn("no room on the Docker engine's disk: the grading is handed back", key, id, "retry_in", EngineRetry, "err", err)
-	return river.JobSnooze(EngineRetry)
 }
 
 // queuePublish queues a publication of run in tx.
