@@ -289,25 +289,19 @@ func (p *persistent) open() bool {
 }
 
 // awaitQuiet waits, up to limit, until no other session of the database is running a
-// statement or holding a transaction open.
-func awaitQuiet(ctx context.Context, conn *pgx.Conn, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	for {
+// statement or holding a transaction open. Past limit it returns nil: the caller looks anyway.
+func awaitQuiet(ctx context.Context, h *scenarios.Harness, conn *pgx.Conn, limit time.Duration) error {
+	var err error
+	h.WaitFor(ctx, limit, 100*time.Millisecond, func(ctx context.Context) bool {
 		var busy int
-		err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+		err = conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
 			WHERE pid <> pg_backend_pid() AND backend_type = 'client backend' AND datname = current_database() AND state <> 'idle'`).Scan(&busy)
-		if err != nil {
-			return fmt.Errorf("read pg_stat_activity: %w", err)
-		}
-		if busy == 0 || time.Now().After(deadline) {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
+		return err != nil || busy == 0
+	})
+	if err != nil {
+		return fmt.Errorf("read pg_stat_activity: %w", err)
 	}
+	return ctx.Err()
 }
 
 func postRequest(t transfer) *http.Request {

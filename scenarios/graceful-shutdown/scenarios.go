@@ -431,7 +431,7 @@ func sigkillAllOrNothing(ctx context.Context, h *scenarios.Harness) error {
 	defer conn.Close(context.WithoutCancel(ctx))
 	// Work the dead process left running inside Postgres (a statement still executing) can
 	// still commit: look only once the app's sessions are gone or idle.
-	if err := awaitQuiet(ctx, conn, time.Duration(MaxWorkMS)*time.Millisecond+2*time.Second); err != nil {
+	if err := awaitQuiet(ctx, h, conn, time.Duration(MaxWorkMS)*time.Millisecond+2*time.Second); err != nil {
 		return err
 	}
 	expected := "a transfer cut short by SIGKILL to leave nothing in Postgres (and one answered 201 to be complete)"
