@@ -102,11 +102,7 @@ func (e *Engine) Build(ctx context.Context, dir string) (grading.BuildResult, er
 	if bc.Network == BuildNetworkOpen {
 		e.log.Warn("building on Docker's default bridge, as HOLDFAST_BUILD_NETWORK=open asks: build steps reach this host and its private network", "image", tag)
 	} else {
-		proxyName, err := e.ensureFence(ctx, bc)
-		if err != nil {
-			return grading.BuildResult{}, fmt.Errorf("fenced build network (HOLDFAST_BUILD_NETWORK=open builds on the open bridge instead): %w", err)
-		}
-		netName, proxy, release, err := e.buildNetwork(ctx, proxyName)
+		netName, proxy, release, err := e.buildNetwork(ctx, bc)
 		if err != nil {
 			return grading.BuildResult{}, fmt.Errorf("fenced build network (HOLDFAST_BUILD_NETWORK=open builds on the open bridge instead): %w", err)
 		}
@@ -135,24 +131,26 @@ func (e *Engine) Build(ctx context.Context, dir string) (grading.BuildResult, er
 	// whatever still runs under the build's cgroup, should the daemon lag).
 	bctx, cancel := context.WithTimeout(ctx, e.cfg.BuildTimeout)
 	defer cancel()
+	timedOut := func() bool { return bctx.Err() != nil && ctx.Err() == nil }
+	timeout := grading.BuildResult{Image: tag, Files: files, Failed: true, Reason: fmt.Sprintf(
+		"The image build did not finish within %s. Check for steps that download a lot or wait for input.", e.cfg.BuildTimeout)}
 	resp, err := e.cli.ImageBuild(bctx, bytes.NewReader(ctxTar), opts)
 	if err != nil {
-		if bctx.Err() != nil && ctx.Err() == nil {
-			return grading.BuildResult{Image: tag, Files: files, Failed: true, Reason: fmt.Sprintf("The image build did not finish within %s. Check for steps that download a lot or wait for input.", e.cfg.BuildTimeout)}, nil
+		if timedOut() {
+			return timeout, nil
 		}
 		return grading.BuildResult{}, fmt.Errorf("start image build: %w", err)
 	}
 	defer resp.Body.Close()
 	tail := newTail(e.cfg.MaxBuildLogBytes)
 	failure, err := readBuildStream(resp.Body, stepRecorder(ctx, tail)) // images.go: a stage's images
-	timedOut := bctx.Err() != nil && ctx.Err() == nil
+	if timedOut() {
+		timeout.LogTail = tail.String()
+		return timeout, nil
+	}
 	cancel() // a stream that ended early (an error) closes the connection now
 	result := grading.BuildResult{Image: tag, Files: files, LogTail: tail.String()}
 	switch {
-	case timedOut:
-		result.Failed = true
-		result.Reason = fmt.Sprintf("The image build did not finish within %s. Check for steps that download a lot or wait for input.", e.cfg.BuildTimeout)
-		return result, nil
 	case ctx.Err() != nil:
 		return result, ctx.Err()
 	case err != nil:

@@ -170,10 +170,15 @@ func (e *Engine) ensureFence(ctx context.Context, bc BuildConfig) (string, error
 }
 
 // buildNetwork creates the network one build runs on: internal, no address on the host side,
-// its bridge under guardRule, with the proxy attached and nothing else. One per build, so that
-// two learners' build steps, running at once, cannot reach each other. It returns the network's
-// name, the proxy's URL on it, and release, which detaches the proxy and removes the network.
-func (e *Engine) buildNetwork(ctx context.Context, proxy string) (string, string, func(), error) {
+// its bridge under guardRule, with bc's egress proxy (ensureFence) attached and nothing else.
+// One per build, so that two learners' build steps, running at once, cannot reach each other.
+// It returns the network's name, the proxy's URL on it, and release, which detaches the proxy
+// and removes the network.
+func (e *Engine) buildNetwork(ctx context.Context, bc BuildConfig) (string, string, func(), error) {
+	proxy, err := e.ensureFence(ctx, bc)
+	if err != nil {
+		return "", "", nil, err
+	}
 	e.sweepBuildNetworks(ctx, proxy)
 	b := make([]byte, 5)
 	_, _ = rand.Read(b)
