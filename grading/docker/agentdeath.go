@@ -27,6 +27,14 @@ func (s *sandbox) AgentDeath(ctx context.Context) (grading.AgentDeath, bool) {
 	}
 	res, err := s.e.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
 	if err == nil && res.Container.State != nil && res.Container.State.Running {
+		// An agent that answers is alive: waiting for its exit would cost every scenario that
+		// did not pass the whole wait (the grader asks after each).
+		hctx, cancel := context.WithTimeout(ctx, time.Second)
+		alive := s.harness.Agent.Healthy(hctx) == nil
+		cancel()
+		if alive {
+			return grading.AgentDeath{}, false
+		}
 		// The agent's process may be gone (the harness's call was refused) before the engine
 		// has noted its exit: give it a moment.
 		res, err = s.inspectAfterExit(ctx, id, 3*time.Second)

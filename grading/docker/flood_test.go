@@ -190,3 +190,29 @@ func leftovers(t *testing.T, ns string) string {
 	}
 	return strings.Join(out, "; ")
 }
+
+// TestAgentDeathAnswersQuicklyForALiveAgent: the grader asks whether the agent died after every
+// scenario that did not pass; for an agent that is alive the answer must not wait out the
+// engine's grace for an exit (3 s each, once per failed scenario).
+func TestAgentDeathAnswersQuicklyForALiveAgent(t *testing.T) {
+	eng := dockertest.Engine(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	sb := provisionStarted(t, ctx, eng, "testdata/hostile")
+	a, ok := sb.(interface {
+		AgentDeath(context.Context) (grading.AgentDeath, bool)
+	})
+	if !ok {
+		t.Fatalf("%T does not report agent deaths", sb)
+	}
+	start := time.Now()
+	d, dead := a.AgentDeath(ctx)
+	took := time.Since(start)
+	t.Logf("AgentDeath on a live agent: %v %+v in %s", dead, d, took)
+	if dead {
+		t.Fatalf("a live agent reported dead: %+v", d)
+	}
+	if took > 2*time.Second {
+		t.Errorf("AgentDeath on a live agent took %s; want an answer well within the 3 s wait for an exit", took)
+	}
+}
