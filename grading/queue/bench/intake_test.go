@@ -82,12 +82,7 @@ func TestIntakeBench(t *testing.T) {
 	if os.Getenv("HOLDFAST_BENCH") != "1" {
 		t.Skip("a benchmark, not a test: run `bash grading/queue/bench/run.sh intake` (or HOLDFAST_BENCH=1 go test -run TestIntakeBench -v ./grading/queue/bench/ with HOLDFAST_TEST_DATABASE_URL set)")
 	}
-	rounds := 3
-	if v := os.Getenv("HOLDFAST_BENCH_ROUNDS"); v != "" {
-		if k, err := strconv.Atoi(v); err == nil && k > 0 && k <= 10 {
-			rounds = k
-		}
-	}
+	rounds := benchRounds(3)
 	start, load := time.Now(), loadavg()
 	conds := conditions()
 	rows := make([][2][]intakeRow, len(conds)) // by condition, then path (before, group commit), then round
@@ -126,6 +121,14 @@ func TestIntakeDuringOutage(t *testing.T) {
 				c.name, ms(pct(r.lat, 50)), ms(pct(r.lat, 99)), ms(r.lat[len(r.lat)-1]), r.gh.arrived, r.jobs())
 		})
 	}
+}
+
+// benchRounds is how many rounds a bench runs: HOLDFAST_BENCH_ROUNDS (1–10), else def.
+func benchRounds(def int) int {
+	if k, err := strconv.Atoi(os.Getenv("HOLDFAST_BENCH_ROUNDS")); err == nil && k > 0 && k <= 10 {
+		return k
+	}
+	return def
 }
 
 // intakeRow is one burst under one condition, and what Postgres held right after it.
@@ -551,36 +554,7 @@ func (g ghCount) String() string {
 // printIntake prints two rows per condition, the path before group commit and group commit,
 // over their rounds.
 func printIntake(rows [][2][]intakeRow) {
-	type merged struct {
-		lat    []time.Duration
-		server []time.Duration
-		codes  map[string]int
-		p99s   []string
-		walls  []time.Duration
-		stored []string
-		lost   int
-	}
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d.Microseconds())/1000) }
-	merge := func(rs []intakeRow) merged {
-		m := merged{codes: map[string]int{}}
-		for _, r := range rs {
-			m.lat = append(m.lat, r.lat...)
-			m.server = append(m.server, r.server...)
-			for k, v := range r.codes {
-				m.codes[k] += v
-			}
-			m.p99s = append(m.p99s, ms(pct(r.lat, 99)))
-			m.walls = append(m.walls, r.wall)
-			if st := fmt.Sprintf("%d · %d · %d + %d", r.subs, r.runs, r.grades, r.publishes); !slices.Contains(m.stored, st) {
-				m.stored = append(m.stored, st)
-			}
-			m.lost += r.lost
-		}
-		slices.Sort(m.lat)
-		slices.Sort(m.server)
-		slices.Sort(m.walls)
-		return m
-	}
 	r0 := rows[0][0][0]
 	fmt.Printf("\n%d signed push deliveries per row (the push.new-branch fixture, %d assignments × %d new branches, one commit each), %d in flight, loopback.\n",
 		r0.n, intakeRepos, r0.n/intakeRepos, intakeInFlight)
@@ -592,9 +566,9 @@ func printIntake(rows [][2][]intakeRow) {
 	fmt.Println("| GitHub during the burst | intake | answers | p50 | p90 | p99 | max | p99 per round | p99 now / before | in the handler: p50 · p99 | wall per round | stored per round: submissions · runs · grade + publish jobs | lost | CPU per delivery: Postgres · App | publish jobs as the burst ended | GitHub requests during the burst |")
 	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, paths := range rows {
-		before := merge(paths[0])
+		before := mergeRounds(paths[0])
 		for k, rs := range paths {
-			m, last := merge(rs), rs[len(rs)-1]
+			m, last := mergeRounds(rs), rs[len(rs)-1]
 			vs := "—"
 			if k == 1 {
 				vs = fmt.Sprintf("×%.2f", float64(pct(m.lat, 99))/float64(pct(before.lat, 99)))
@@ -603,15 +577,11 @@ func printIntake(rows [][2][]intakeRow) {
 			for _, code := range slices.Sorted(maps.Keys(m.codes)) {
 				answers = append(answers, fmt.Sprintf("%d × %s", m.codes[code], code))
 			}
-			var pg, app time.Duration
-			for _, r := range rs {
-				pg, app = pg+r.cpu[0]/time.Duration(r.n), app+r.cpu[1]/time.Duration(r.n)
-			}
-			cpu := fmt.Sprintf("%.2f · %.2f ms", msf(pg/time.Duration(len(rs))), msf(app/time.Duration(len(rs))))
+			cpu := fmt.Sprintf("%.2f · %.2f ms", msf(m.cpu[0]), msf(m.cpu[1]))
 			wall := fmt.Sprintf("%.1f–%.1f s", m.walls[0].Seconds(), m.walls[len(m.walls)-1].Seconds())
 			fmt.Printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s · %s | %s | %s | %d | %s | %s | %s |\n", last.cond.name, last.how,
 				strings.Join(answers, ", "), ms(pct(m.lat, 50)), ms(pct(m.lat, 90)), ms(pct(m.lat, 99)), ms(m.lat[len(m.lat)-1]),
-				strings.Join(m.p99s, " · "), vs, ms(pct(m.server, 50)), ms(pct(m.server, 99)), wall, strings.Join(m.stored, " / "), m.lost, cpu, last.jobs(), last.gh)
+				each(m.p99s, ms), vs, ms(pct(m.server, 50)), ms(pct(m.server, 99)), wall, strings.Join(m.stored, " / "), m.lost, cpu, last.jobs(), last.gh)
 		}
 	}
 	var conns []string
@@ -634,6 +604,49 @@ func printIntake(rows [][2][]intakeRow) {
 		}
 	}
 	fmt.Println()
+}
+
+// mergedRounds is one row's rounds taken together.
+type mergedRounds struct {
+	lat, server []time.Duration // every round's, sorted
+	p99s        []time.Duration // each round's p99, in round order
+	walls       []time.Duration // sorted
+	codes       map[string]int
+	stored      []string         // each distinct "submissions · runs · grade + publish jobs"
+	lost        int              // over all rounds
+	cpu         [2]time.Duration // per delivery, mean over the rounds: Postgres, this process
+}
+
+func mergeRounds(rs []intakeRow) mergedRounds {
+	m := mergedRounds{codes: map[string]int{}}
+	for _, r := range rs {
+		m.lat = append(m.lat, r.lat...)
+		m.server = append(m.server, r.server...)
+		for k, v := range r.codes {
+			m.codes[k] += v
+		}
+		m.p99s = append(m.p99s, pct(r.lat, 99))
+		m.walls = append(m.walls, r.wall)
+		if st := fmt.Sprintf("%d · %d · %d + %d", r.subs, r.runs, r.grades, r.publishes); !slices.Contains(m.stored, st) {
+			m.stored = append(m.stored, st)
+		}
+		m.lost += r.lost
+		m.cpu[0], m.cpu[1] = m.cpu[0]+r.cpu[0]/time.Duration(r.n), m.cpu[1]+r.cpu[1]/time.Duration(r.n)
+	}
+	m.cpu[0], m.cpu[1] = m.cpu[0]/time.Duration(len(rs)), m.cpu[1]/time.Duration(len(rs))
+	slices.Sort(m.lat)
+	slices.Sort(m.server)
+	slices.Sort(m.walls)
+	return m
+}
+
+// each is ds formatted by f, joined by " · ".
+func each(ds []time.Duration, f func(time.Duration) string) string {
+	out := make([]string, len(ds))
+	for i, d := range ds {
+		out[i] = f(d)
+	}
+	return strings.Join(out, " · ")
 }
 
 // loadavg is the machine's 1-minute load average, or "?".

@@ -204,10 +204,7 @@ func TestIntakeCommitters(t *testing.T) {
 	if os.Getenv("HOLDFAST_BENCH") != "1" {
 		t.Skip("a benchmark, not a test: HOLDFAST_BENCH=1 go test -run TestIntakeCommitters -v ./grading/queue/bench/")
 	}
-	rounds := 2
-	if v, err := strconv.Atoi(os.Getenv("HOLDFAST_BENCH_ROUNDS")); err == nil && v > 0 && v <= 10 {
-		rounds = v
-	}
+	rounds := benchRounds(2)
 	sizes := []int{1, 2, 4, 8, 16}
 	rows := make([][]intakeRow, len(sizes))
 	c := conditions()[1] // healthy: the publishers work beside the intake
@@ -226,19 +223,9 @@ func TestIntakeCommitters(t *testing.T) {
 	fmt.Println("| committers | p50 | p90 | p99 | max | p99 per round | in the handler: p50 · p99 | CPU per delivery: Postgres · App |")
 	fmt.Println("|---|---|---|---|---|---|---|---|")
 	for i, rs := range rows {
-		var lat, server []time.Duration
-		var p99s []string
-		var pg, app time.Duration
-		for _, r := range rs {
-			lat, server = append(lat, r.lat...), append(server, r.server...)
-			p99s = append(p99s, ms(pct(r.lat, 99)))
-			pg, app = pg+r.cpu[0]/time.Duration(r.n), app+r.cpu[1]/time.Duration(r.n)
-		}
-		slices.Sort(lat)
-		slices.Sort(server)
-		fmt.Printf("| %d | %s | %s | %s | %s | %s | %s · %s | %.2f · %.2f ms |\n", sizes[i], ms(pct(lat, 50)), ms(pct(lat, 90)), ms(pct(lat, 99)),
-			ms(lat[len(lat)-1]), strings.Join(p99s, " · "), ms(pct(server, 50)), ms(pct(server, 99)),
-			msf(pg/time.Duration(len(rs))), msf(app/time.Duration(len(rs))))
+		m := mergeRounds(rs)
+		fmt.Printf("| %d | %s | %s | %s | %s | %s | %s · %s | %.2f · %.2f ms |\n", sizes[i], ms(pct(m.lat, 50)), ms(pct(m.lat, 90)), ms(pct(m.lat, 99)),
+			ms(m.lat[len(m.lat)-1]), each(m.p99s, ms), ms(pct(m.server, 50)), ms(pct(m.server, 99)), msf(m.cpu[0]), msf(m.cpu[1]))
 	}
 	fmt.Printf("\nload average (1 min) %s\n", loadavg())
 }
