@@ -115,11 +115,12 @@ func TestPostgresStartsWithoutCallersFDs(t *testing.T) {
 	checkFDs(t, "postgres", pid, names)
 }
 
-// TestDaemonStartClosesCallersFDs runs deploy/bootstrap.sh's close_fds, as its dockerd start
-// does, before a stand-in daemon (sleep): it must hold nothing of its caller's beyond 0-2.
+// TestDaemonStartClosesCallersFDs runs deploy/close-fds.sh's close_fds — what bootstrap.sh's and
+// second-engine.sh's dockerd starts and services.sh's postgres start run — before a stand-in
+// daemon (sleep): it must hold nothing of its caller's beyond 0-2.
 func TestDaemonStartClosesCallersFDs(t *testing.T) {
 	script := `set -eu
-eval "$(sed -n '/^close_fds() {/,/^}/p' bootstrap.sh)"
+source close-fds.sh
 type close_fds >/dev/null
 (
 	close_fds

@@ -7,7 +7,7 @@ if ! command -v go >/dev/null 2>&1; then
 	if [ -x /usr/local/go/bin/go ]; then
 		export PATH=/usr/local/go/bin:$PATH
 	else
-		echo "Go is not installed: install Go 1.24 or newer (https://go.dev/dl/) and run this again." >&2
+		echo "Go is not installed: install Go 1.26.8 or newer (go.mod) (https://go.dev/dl/) and run this again." >&2
 		exit 1
 	fi
 fi

@@ -35,6 +35,8 @@
 #   HOLDFAST_POSTGRES_IMAGE, HOLDFAST_REDIS_IMAGE, HOLDFAST_AGENT_IMAGE, HOLDFAST_GO_IMAGE,
 #   HOLDFAST_NODE_IMAGE, HOLDFAST_PYTHON_IMAGE   the images to copy, as the runner reads them
 set -euo pipefail
+# shellcheck source=close-fds.sh
+source "$(dirname "${BASH_SOURCE[0]}")/close-fds.sh"
 
 ROOT=${HOLDFAST_ENGINE2_ROOT:-/var/lib/holdfast/docker2}
 RUN=${HOLDFAST_ENGINE2_RUN:-/run/holdfast-docker2}
@@ -164,9 +166,7 @@ start_daemon() {
 	# this script, and a caller waiting for this script's output (a test's exec, a $(...)) is not
 	# held open by a daemon that inherited the pipe.
 	(
-		for fd in $(ls /proc/$BASHPID/fd); do
-			[ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null || :
-		done
+		close_fds
 		exec setsid nohup dockerd \
 			--host "$HOST" --pidfile "$PIDFILE" --data-root "$ROOT" --exec-root "$RUN/exec" \
 			--config-file "$RUN/daemon.json" --bridge "$BRIDGE" \

@@ -10,6 +10,8 @@ PORT=${HOLDFAST_PG_PORT:-54329}
 DIR=${HOLDFAST_PG_DIR:-/var/lib/holdfast/pg}
 URL="postgres://holdfast@127.0.0.1:$PORT/holdfast?sslmode=disable"
 log() { printf 'services: %s\n' "$*" >&2; }
+# shellcheck source=close-fds.sh
+source "$(dirname "${BASH_SOURCE[0]}")/close-fds.sh"
 
 bin=""
 for d in /usr/lib/postgresql/*/bin; do [ -x "$d/pg_ctl" ] && bin=$d; done
@@ -33,9 +35,7 @@ if ! "$bin/pg_isready" -q -h 127.0.0.1 -p "$PORT"; then
 	# With none of our descriptors beyond 0-2: postgres would keep a caller's lock or pipe open
 	# for as long as it runs (this script's stdout is often a $(...) that waits for EOF).
 	(
-		for fd in $(ls /proc/$BASHPID/fd); do
-			[ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null || :
-		done
+		close_fds
 		as_pg "$bin/pg_ctl" -D "$DIR" -l "$DIR/server.log" -w -t 30 \
 			-o "-h 127.0.0.1 -p $PORT -k /tmp -c fsync=off -c max_connections=200" start >/dev/null </dev/null
 	)
