@@ -345,12 +345,10 @@ func (k *Keeper) Room(ctx context.Context) error {
 	if !k.hasFloor() {
 		return nil
 	}
-	free, total, err := k.DiskFree()
+	free, floor, err := k.measure()
 	if err != nil {
 		return err
 	}
-	floor := k.floor(total)
-	metrics.DiskFree(free, floor)
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if free < floor && time.Since(k.lastPrune) >= floorPruneEvery {
@@ -361,14 +359,12 @@ func (k *Keeper) Room(ctx context.Context) error {
 			k.log.Warn("prune below the disk floor", "err", err)
 		}
 		k.log.Info("pruned below the disk floor", "images", rep.Images, "dangling", rep.Dangling, "containers", rep.Containers, "reclaimed_bytes", rep.Reclaimed)
-		if free, total, err = k.DiskFree(); err != nil {
+		if free, floor, err = k.measure(); err != nil {
 			return err
 		}
-		floor = k.floor(total)
-		metrics.DiskFree(free, floor)
 	}
 	if free < floor {
-		low := fmt.Errorf("%w: %s free at %s, floor %s; pruning old learner images did not free enough. Free disk on the Docker host (docker system df shows what uses it) or lower HOLDFAST_DISK_FLOOR", ErrDiskLow, bytesText(free), k.policy.DiskPath, bytesText(floor))
+		low := k.diskLow(free, floor, "pruning old learner images did not free enough")
 		if k.low == nil {
 			k.log.Error("taking no gradings: "+low.Error(), "free_bytes", free, "floor_bytes", floor)
 		}
@@ -390,17 +386,32 @@ func (k *Keeper) Ready(context.Context) error {
 	if !k.hasFloor() {
 		return nil
 	}
-	free, total, err := k.DiskFree()
+	free, floor, err := k.measure()
 	if err != nil {
 		return err
 	}
-	floor := k.floor(total)
-	metrics.DiskFree(free, floor)
 	metrics.Paused("disk", free < floor) // until Room, at a job pick, prunes its way back above
 	if free < floor {
-		return fmt.Errorf("%w: %s free at %s, floor %s", ErrDiskLow, bytesText(free), k.policy.DiskPath, bytesText(floor))
+		return k.diskLow(free, floor, "the runner prunes old learner images when it is next offered a job")
 	}
 	return nil
+}
+
+// measure returns the free bytes on the engine's data root and the floor, and records both.
+func (k *Keeper) measure() (free, floor uint64, err error) {
+	free, total, err := k.DiskFree()
+	if err != nil {
+		return 0, 0, err
+	}
+	floor = k.floor(total)
+	metrics.DiskFree(free, floor)
+	return free, floor, nil
+}
+
+// diskLow is the ErrDiskLow for free bytes below floor: how far below, what the runner did or
+// does about it (done), and what the operator can do.
+func (k *Keeper) diskLow(free, floor uint64, done string) error {
+	return fmt.Errorf("%w: %s free at %s, floor %s; %s. Free disk on the Docker host (docker system df shows what uses it) or lower HOLDFAST_DISK_FLOOR", ErrDiskLow, bytesText(free), k.policy.DiskPath, bytesText(floor), done)
 }
 
 // Serve returns the context a grading of repo's branch at commit runs under, and done, to call

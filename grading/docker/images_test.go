@@ -239,8 +239,8 @@ func TestFloor(t *testing.T) {
 	if !errors.Is(err, ErrDiskLow) || !strings.Contains(err.Error(), "floor") {
 		t.Fatalf("Room with the floor above the free disk: %v; want ErrDiskLow", err)
 	}
-	if err := k.Ready(context.Background()); !errors.Is(err, ErrDiskLow) {
-		t.Fatalf("Ready below the floor: %v; want ErrDiskLow", err)
+	if err := k.Ready(context.Background()); !errors.Is(err, ErrDiskLow) || !strings.Contains(err.Error(), "HOLDFAST_DISK_FLOOR") {
+		t.Fatalf("Ready below the floor: %v; want ErrDiskLow saying what to do", err)
 	}
 	if got := repoImages(t, e, repo)["main"]; len(got) != 1 || got[0] != id {
 		t.Fatalf("the prune took %v; want the image used seconds ago kept", got)
