@@ -3,7 +3,8 @@ package bench_test
 // Where the time of one delivery goes: sqlTrace is a pgx tracer that times every statement
 // (from the client's send to the end of its answer: the network, Postgres' queue and its work),
 // every batch and every wait for a pool connection; cpuTicks reads what Postgres' processes and
-// this one spent on the CPU. TestIntakeBench prints both for its rows.
+// this one spent on the CPU. TestIntakeProfile prints both; TestIntakeBench and
+// TestIntakeCommitters print the CPU.
 
 import (
 	"context"
