@@ -8,6 +8,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/holdfast-ci/holdfast/scenarios"
 )
 
 // GeneratorSeed draws the boundary scenario's requests: fixed, so that a base and a head get the
@@ -72,7 +74,7 @@ func withLastItem(b map[string]any, key string, v any) any {
 
 // Body is the request body a probe sends.
 func (p Probe) Body() []byte {
-	cart := JSONBody(p.Cart)
+	cart := scenarios.JSON(p.Cart)
 	if p.Fault == "" {
 		return cart
 	}
@@ -83,23 +85,9 @@ func (p Probe) Body() []byte {
 	_ = json.Unmarshal(cart, &m)
 	if field, ok := nulls[p.Fault]; ok {
 		m[field] = nil
-		out, _ := json.Marshal(m)
-		return out
+		return scenarios.JSON(m)
 	}
-	out, err := json.Marshal(faults[p.Fault](m))
-	if err != nil {
-		panic(err) // faults only build plain JSON values
-	}
-	return out
-}
-
-// JSONBody is a cart as the scenarios send it.
-func JSONBody(c Cart) []byte {
-	b, err := json.Marshal(c)
-	if err != nil {
-		panic(err) // a Cart is strings and ints
-	}
-	return b
+	return scenarios.JSON(faults[p.Fault](m)) // faults only build plain JSON values
 }
 
 // Want is the answer the brief gives for a probe: its status and its JSON body.
