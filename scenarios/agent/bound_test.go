@@ -87,7 +87,7 @@ func TestProviderBounds(t *testing.T) {
 	if len(l.Charges) != MaxCharges {
 		t.Fatalf("ledger holds %d charges, want the bound %d", len(l.Charges), MaxCharges)
 	}
-	led := overflowOf(t, l.Overflows, OverflowLedger)
+	led := overflowOf(t, p.Overflows(), OverflowLedger)
 	if led.Count != 4 || led.Largest != MaxCharges+4 || !strings.Contains(led.Sentence(), "20004 charges; the brief's bound for one grading is 20000") {
 		t.Fatalf("ledger overflow: %+v: %s", led, led.Sentence())
 	}

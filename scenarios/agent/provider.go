@@ -49,8 +49,6 @@ type ProviderBehaviour struct {
 type LedgerSnapshot struct {
 	Charges  []Charge `json:"charges"`
 	Requests int      `json:"requests"` // charge requests received, answered or not
-	// Overflows are the provider's bounds the app went beyond since the last reset.
-	Overflows []Overflow `json:"overflows,omitempty"`
 }
 
 // maxHang bounds a hang even when the caller never gives up.
@@ -114,7 +112,7 @@ func (p *Provider) Behave(b ProviderBehaviour) error {
 func (p *Provider) Ledger() LedgerSnapshot {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return LedgerSnapshot{Charges: append([]Charge(nil), p.ledger...), Requests: p.requests, Overflows: p.overflow.list()}
+	return LedgerSnapshot{Charges: append([]Charge(nil), p.ledger...), Requests: p.requests}
 }
 
 // Overflows are the bounds the app went beyond since the last ClearOverflows.
