@@ -183,9 +183,7 @@ func (d *Downstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusInsufficientStorage, map[string]string{"error": fmt.Sprintf("the downstream takes at most %d calls in one grading", MaxCalls)})
 		return
 	}
-	if _, ok := d.perPath[r.URL.Path]; ok || len(d.perPath) < MaxCalls {
-		d.perPath[r.URL.Path]++
-	}
+	d.perPath[r.URL.Path]++ // a path is new only with a call, so MaxCalls bounds this map too
 	d.kept += keep
 	c := Call{Seq: len(d.calls) + 1, Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Header: hdr,
 		Body: string(body), Start: time.Now()}
