@@ -34,15 +34,18 @@ type IntakeOpts struct {
 	// Committers is how many batches may be written at once, each on its own connection
 	// (default 4).
 	Committers int
-	// MaxBatch is the most deliveries one transaction stores (default 64).
-	MaxBatch int
 	// Window is how long a committer waits for more deliveries before it writes a batch
 	// (default 0: it takes what queued while the others wrote, never waiting on purpose).
 	Window time.Duration
-	// Timeout bounds one batch's transaction, from taking a connection to the commit (default
-	// 10 s: GitHub gives up on a delivery after 10 s).
-	Timeout time.Duration
 }
+
+const (
+	// maxBatch is the most deliveries one transaction stores.
+	maxBatch = 64
+	// batchTimeout bounds one batch's transaction, from taking a connection to the commit:
+	// GitHub gives up on a delivery after 10 s.
+	batchTimeout = 10 * time.Second
+)
 
 // Enqueue inserts in tx the jobs of the runs a batch created: called once per batch, before its
 // commit, with every run it stored.
@@ -111,12 +114,6 @@ func (s *Store) NewIntake(enqueue Enqueue, opts *IntakeOpts) *Intake {
 	if in.opts.Committers <= 0 {
 		in.opts.Committers = 4
 	}
-	if in.opts.MaxBatch <= 0 {
-		in.opts.MaxBatch = 64
-	}
-	if in.opts.Timeout <= 0 {
-		in.opts.Timeout = 10 * time.Second
-	}
 	return in
 }
 
@@ -173,7 +170,7 @@ func (in *Intake) commit() {
 			in.mu.Unlock()
 			return
 		}
-		k := min(len(in.queue), in.opts.MaxBatch)
+		k := min(len(in.queue), maxBatch)
 		batch := slices.Clone(in.queue[:k])
 		in.queue = slices.Delete(in.queue, 0, k)
 		in.mu.Unlock()
@@ -182,7 +179,7 @@ func (in *Intake) commit() {
 		for i, r := range batch {
 			pushes[i] = r.push
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), in.opts.Timeout)
+		ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 		res, err := in.write(ctx, pushes)
 		cancel()
 		for i, r := range batch {
