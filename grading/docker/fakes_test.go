@@ -9,15 +9,18 @@ import (
 	"time"
 
 	"github.com/holdfast-ci/holdfast/grading"
-	"github.com/holdfast-ci/holdfast/grading/docker"
 	"github.com/holdfast-ci/holdfast/grading/docker/dockertest"
 	"github.com/holdfast-ci/holdfast/scenarios"
 )
 
-// provisionStarted builds dir, provisions its sandbox and starts the app; the sandbox is torn
-// down (and checked for leftovers) when the test ends.
-func provisionStarted(t *testing.T, ctx context.Context, eng *docker.Engine, dir string) grading.Sandbox {
+// startedSandbox builds dir on the test engine, provisions its sandbox and starts the app; the
+// sandbox is torn down (and checked for leftovers) when the test ends. The context it returns
+// bounds the test at four minutes.
+func startedSandbox(t *testing.T, dir string) (context.Context, grading.Sandbox) {
 	t.Helper()
+	eng := dockertest.Engine(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	t.Cleanup(cancel) // registered first, so it runs after the teardown below
 	b, err := eng.Build(ctx, dir)
 	if err != nil || b.Failed {
 		t.Fatalf("build %s: %v %s\n%s", dir, err, b.Reason, b.LogTail)
@@ -39,17 +42,14 @@ func provisionStarted(t *testing.T, ctx context.Context, eng *docker.Engine, dir
 	if err := sb.Start(ctx, scenarios.App); err != nil {
 		t.Fatal(err)
 	}
-	return sb
+	return ctx, sb
 }
 
 // TestAppReachesFakesOnlyThroughProxies probes from inside the app's container: the provider and
 // downstream fakes' own ports on the agent refuse the app, so it cannot step around the fault
 // proxies; the proxied addresses the app is given answer.
 func TestAppReachesFakesOnlyThroughProxies(t *testing.T) {
-	eng := dockertest.Engine(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	sb := provisionStarted(t, ctx, eng, "testdata/hostile")
+	ctx, sb := startedSandbox(t, "testdata/hostile")
 	h := sb.Harness()
 	direct := []string{"provider:8081", "provider:8082", "downstream:8081", "downstream:8082"}
 	proxied := []string{"provider:8080", "downstream:8070"}
@@ -82,10 +82,7 @@ func TestAppReachesFakesOnlyThroughProxies(t *testing.T) {
 // headers, or a byte a second forever, costs the harness at most its read caps (1 MiB of body,
 // 1 MiB of headers) and its deadline.
 func TestHarnessBoundsHostileAnswers(t *testing.T) {
-	eng := dockertest.Engine(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	sb := provisionStarted(t, ctx, eng, "testdata/flood")
+	ctx, sb := startedSandbox(t, "testdata/flood")
 	h := sb.Harness()
 	stop := peakSys()
 	huge := h.Do(ctx, scenarios.Request{Path: "/huge", Timeout: 20 * time.Second})

@@ -195,10 +195,7 @@ func leftovers(t *testing.T, ns string) string {
 // scenario that did not pass; for an agent that is alive the answer must not wait out the
 // engine's grace for an exit (3 s each, once per failed scenario).
 func TestAgentDeathAnswersQuicklyForALiveAgent(t *testing.T) {
-	eng := dockertest.Engine(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	sb := provisionStarted(t, ctx, eng, "testdata/hostile")
+	ctx, sb := startedSandbox(t, "testdata/hostile")
 	a, ok := sb.(interface {
 		AgentDeath(context.Context) (grading.AgentDeath, bool)
 	})
