@@ -76,7 +76,7 @@ func checkDockerfile(src []byte, args map[string]string) string {
 			}
 			ref, _, err := lex.ProcessWord(n.Next.Value, envMap(meta))
 			if err != nil {
-				return fmt.Sprintf("Dockerfile line %d: cannot read the image name %q (%v).", line, n.Next.Value, err)
+				return fmt.Sprintf("Dockerfile line %d: cannot read the image name %q (%v). Write the name out, or use ${NAME} with NAME set by an ARG before the first FROM.", line, n.Next.Value, err)
 			}
 			// An image the operator names in a build arg (HOLDFAST_GO_IMAGE=registry.internal/…)
 			// is theirs to choose, registry and all.

@@ -38,6 +38,7 @@ func TestCheckDockerfile(t *testing.T) {
 		{"copy from later stage", "FROM scratch\nCOPY --from=3 / /\n", "not an earlier stage"},
 		{"from loopback registry", "FROM localhost:5000/img\n", "line 1: FROM localhost:5000/img names a registry by address"},
 		{"from arg registry", "ARG B=10.0.0.5/img\nFROM $B\n", "line 2: FROM 10.0.0.5/img"},
+		{"unreadable image name", "FROM ${X\n", "). Write the name out, or use ${NAME} with NAME set by an ARG"},
 		{"from unknown registry", "FROM evil.example/img\n", "names the registry evil.example"},
 		{"onbuild add", "FROM scratch\nONBUILD ADD http://169.254.169.254/ /m\n", "ONBUILD ADD http://169.254.169.254/"},
 		{"too many instructions", many("ENV A=1", maxInstructions), "instructions; at most 400"},
