@@ -58,6 +58,14 @@ func TestDiskBelowFloorSpendsNoAttempt(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.Images = k2
+	snoozedByRateLimit(t, p, w, id, "with room again (past the floor)")
+}
+
+// snoozedByRateLimit works w's grading of run id, in a transaction rolled back after, while
+// GitHub rate-limits the commit's download for 120 s, and fails the test (naming when) unless
+// the job got as far as the download and was snoozed for GitHub's time.
+func snoozedByRateLimit(t *testing.T, p *publisher, w *GradeWorker, id int64, when string) {
+	t.Helper()
 	p.fake.FailNext("repos/download-tarball-archive", 1, http.StatusTooManyRequests, http.Header{"Retry-After": {"120"}})
 	tx, err := p.st.Pool.Begin(context.Background())
 	if err != nil {
@@ -70,6 +78,6 @@ func TestDiskBelowFloorSpendsNoAttempt(t *testing.T) {
 		t.Fatal(err)
 	}
 	if res.EventKind != river.EventKindJobSnoozed || time.Until(res.Job.ScheduledAt) < 100*time.Second {
-		t.Fatalf("with room again: %s, scheduled in %s; want it past the floor, snoozed for GitHub's 120 s", res.EventKind, time.Until(res.Job.ScheduledAt).Round(time.Second))
+		t.Fatalf("%s: %s, scheduled in %s; want snoozed for GitHub's 120 s", when, res.EventKind, time.Until(res.Job.ScheduledAt).Round(time.Second))
 	}
 }

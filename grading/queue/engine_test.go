@@ -4,13 +4,10 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net/http"
 	"testing"
 	"time"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
-	"github.com/riverqueue/river/rivertest"
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/holdfast-ci/holdfast/grading"
@@ -59,23 +56,10 @@ func (e upEngine) Build(context.Context, string) (grading.BuildResult, error) {
 func TestRateLimitedDownloadSpendsNoAttempt(t *testing.T) {
 	p := newPublisher(t, Options{})
 	id := p.push("main", "limited", false)
-	p.fake.FailNext("repos/download-tarball-archive", 1, http.StatusTooManyRequests, http.Header{"Retry-After": {"120"}})
 	w := &GradeWorker{Deps: p.deps}
 	w.Grader = &grading.Grader{Engine: upEngine{t: t}}
 	w.Challenge = func(string) (grading.Challenge, error) { return grading.Challenge{Slug: "idempotent-payments"}, nil }
-	tx, err := p.st.Pool.Begin(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(context.Background())
-	res, err := rivertest.NewWorker(t, riverpgxv5.New(p.st.Pool), &river.Config{}, w).
-		Work(context.Background(), t, tx, GradeArgs{RunID: id}, &river.InsertOpts{MaxAttempts: GradeAttempts})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.EventKind != river.EventKindJobSnoozed || time.Until(res.Job.ScheduledAt) < 100*time.Second {
-		t.Fatalf("%s, scheduled in %s; want snoozed for GitHub's 120 s", res.EventKind, time.Until(res.Job.ScheduledAt).Round(time.Second))
-	}
+	snoozedByRateLimit(t, p, w, id, "rate-limited download")
 }
 
 // TestGradeRetries: Holdfast's own failures are retried after 15 s, 1 min and 4 min, four
