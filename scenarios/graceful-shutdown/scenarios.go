@@ -313,9 +313,17 @@ func keepAliveDoesNotBlockExit(ctx context.Context, h *scenarios.Harness) error 
 		return scenarios.Failf("a connection to the app", "Listen on 0.0.0.0:$PORT.", "%v", err)
 	}
 	defer idle.close()
-	if err := idle.send(mustRequest(http.MethodGet, "/healthz", nil)); err != nil || idle.receive(time.Now().Add(2*time.Second)) {
-		return scenarios.Failf("/healthz answered 200 on a connection kept alive", "Keep HTTP/1.1 connections open between requests (keep-alive), as every HTTP server does by default.",
-			"status %d, or the connection closed after one request", idle.status)
+	const idleExpected = "/healthz answered 200 on a connection kept alive"
+	if err := idle.send(mustRequest(http.MethodGet, "/healthz", nil)); err != nil {
+		return scenarios.Failf(idleExpected, "Listen on 0.0.0.0:$PORT and read each request whole; look at the app's log.", "GET /healthz could not be sent: %v", err)
+	}
+	if idle.receive(time.Now().Add(2 * time.Second)) {
+		if idle.status == 0 {
+			return scenarios.Failf(idleExpected, "Answer /healthz at once, without waiting on the database or other work; look at the app's log.",
+				"no answer to GET /healthz within 2 s, or the connection ended before one")
+		}
+		return scenarios.Failf(idleExpected, "Keep HTTP/1.1 connections open between requests (keep-alive), as every HTTP server does by default.",
+			"answered %d, then ended the connection (closed it, or sent Connection: close) after one request", idle.status)
 	}
 	t := newTransfers("keepalive", 1, drainWorkMS)[0]
 	if err := pc.send(postRequest(t)); err != nil {
