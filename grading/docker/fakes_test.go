@@ -3,22 +3,25 @@ package docker_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"net/url"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/holdfast-ci/holdfast/grading"
+	"github.com/holdfast-ci/holdfast/grading/docker"
 	"github.com/holdfast-ci/holdfast/grading/docker/dockertest"
 	"github.com/holdfast-ci/holdfast/scenarios"
 )
 
-// startedSandbox builds dir on the test engine, provisions its sandbox and starts the app; the
-// sandbox is torn down (and checked for leftovers) when the test ends. The context it returns
-// bounds the test at four minutes.
-func startedSandbox(t *testing.T, dir string) (context.Context, grading.Sandbox) {
+// startedSandbox builds dir on eng, provisions its sandbox and starts the app; the sandbox is
+// torn down (and checked for leftovers) when the test ends. The context it returns bounds the
+// test at four minutes.
+func startedSandbox(t *testing.T, eng *docker.Engine, dir string) (context.Context, grading.Sandbox) {
 	t.Helper()
-	eng := dockertest.Engine(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	t.Cleanup(cancel) // registered first, so it runs after the teardown below
 	b, err := eng.Build(ctx, dir)
@@ -49,7 +52,8 @@ func startedSandbox(t *testing.T, dir string) (context.Context, grading.Sandbox)
 // downstream fakes' own ports on the agent refuse the app, so it cannot step around the fault
 // proxies; the proxied addresses the app is given answer.
 func TestAppReachesFakesOnlyThroughProxies(t *testing.T) {
-	ctx, sb := startedSandbox(t, "testdata/hostile")
+	eng := dockertest.Engine(t)
+	ctx, sb := startedSandbox(t, eng, "testdata/hostile")
 	h := sb.Harness()
 	direct := []string{"provider:8081", "provider:8082", "downstream:8081", "downstream:8082"}
 	proxied := []string{"provider:8080", "downstream:8070"}
@@ -72,9 +76,28 @@ func TestAppReachesFakesOnlyThroughProxies(t *testing.T) {
 			t.Errorf("the proxied %s from the app: %q; want it reachable", a, got.Dials[a])
 		}
 	}
-	// Through the proxy the provider answers, and the runner reads its ledger.
-	if l, err := h.Agent.Ledger(ctx); err != nil || len(l.Charges) != 0 {
-		t.Errorf("the runner reads the provider's ledger: %+v, %v", l, err)
+	// A dial to a proxy succeeds even when nothing listens behind it: a charge and a call sent
+	// through the proxies must reach the fakes, and the runner reads them back.
+	ip := agentIP(t, eng.Namespace())
+	charge, err := http.Post(fmt.Sprintf("http://%s:8080/v1/charges", ip), "application/json",
+		strings.NewReader(`{"amount":100,"currency":"usd","payment_id":"pay_1"}`))
+	if err != nil {
+		t.Fatalf("a charge through the provider's proxy: %v", err)
+	}
+	charge.Body.Close()
+	call, err := http.Get(fmt.Sprintf("http://%s:8070/through-the-proxy", ip))
+	if err != nil {
+		t.Fatalf("a call through the downstream's proxy: %v", err)
+	}
+	call.Body.Close()
+	if charge.StatusCode != http.StatusOK || call.StatusCode != http.StatusOK {
+		t.Errorf("through the proxies: the provider answered %d, the downstream %d; want 200 from both", charge.StatusCode, call.StatusCode)
+	}
+	if l, err := h.Agent.Ledger(ctx); err != nil || len(l.Charges) != 1 {
+		t.Errorf("the runner reads the provider's ledger: %+v, %v; want the one charge", l, err)
+	}
+	if calls, err := h.Agent.Calls(ctx, 0); err != nil || len(calls) != 1 || calls[0].Path != "/through-the-proxy" {
+		t.Errorf("the runner reads the downstream's calls: %+v, %v; want the one call", calls, err)
 	}
 }
 
@@ -82,7 +105,8 @@ func TestAppReachesFakesOnlyThroughProxies(t *testing.T) {
 // headers, or a byte a second forever, costs the harness at most its read caps (1 MiB of body,
 // 1 MiB of headers) and its deadline.
 func TestHarnessBoundsHostileAnswers(t *testing.T) {
-	ctx, sb := startedSandbox(t, "testdata/flood")
+	eng := dockertest.Engine(t)
+	ctx, sb := startedSandbox(t, eng, "testdata/flood")
 	h := sb.Harness()
 	stop := peakSys()
 	huge := h.Do(ctx, scenarios.Request{Path: "/huge", Timeout: 20 * time.Second})
@@ -107,4 +131,20 @@ func TestHarnessBoundsHostileAnswers(t *testing.T) {
 	if peak > 256<<20 {
 		t.Errorf("the runner's memory peaked at %d MiB; want it bounded (< 256 MiB)", peak>>20)
 	}
+}
+
+// agentIP is an address of the agent in namespace ns, as the engine reports it.
+func agentIP(t *testing.T, ns string) string {
+	t.Helper()
+	out, err := exec.Command("docker", "ps", "-q", "--filter", "label="+docker.LabelNamespace+"="+ns,
+		"--filter", "label="+docker.LabelRole+"=agent").Output()
+	id := strings.TrimSpace(string(out))
+	if err != nil || id == "" || strings.Contains(id, "\n") {
+		t.Fatalf("find the agent of namespace %s: %q, %v", ns, id, err)
+	}
+	ips, err := exec.Command("docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", id).Output()
+	if err != nil || len(strings.Fields(string(ips))) == 0 {
+		t.Fatalf("the agent's address: %q, %v", ips, err)
+	}
+	return strings.Fields(string(ips))[0]
 }

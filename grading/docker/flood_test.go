@@ -195,7 +195,8 @@ func leftovers(t *testing.T, ns string) string {
 // scenario that did not pass; for an agent that is alive the answer must not wait out the
 // engine's grace for an exit (3 s each, once per failed scenario).
 func TestAgentDeathAnswersQuicklyForALiveAgent(t *testing.T) {
-	ctx, sb := startedSandbox(t, "testdata/hostile")
+	eng := dockertest.Engine(t)
+	ctx, sb := startedSandbox(t, eng, "testdata/hostile")
 	a, ok := sb.(interface {
 		AgentDeath(context.Context) (grading.AgentDeath, bool)
 	})
