@@ -37,6 +37,20 @@ func testEngine(t *testing.T) *Engine {
 	return eng
 }
 
+// testKeeper is a Keeper with policy on a real engine, confined to a repository of its own
+// (returned) whose images are removed when the test ends.
+func testKeeper(t *testing.T, policy ImagePolicy) (*Keeper, string) {
+	t.Helper()
+	e := testEngine(t)
+	policy.Repo = "test/" + e.Namespace()
+	t.Cleanup(func() { removeRepo(e, policy.Repo) })
+	k, err := NewKeeper(context.Background(), e, policy, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k, policy.Repo
+}
+
 // submission writes a tiny submission whose image differs by content.
 func submission(t *testing.T, content string) string {
 	t.Helper()
@@ -95,13 +109,8 @@ func grade(t *testing.T, k *Keeper, repo, branch, commit, dir string) (string, f
 // TestBranchKeepsItsLastImage: after each grading only the branch's newest image stays; another
 // branch's image and an image a grading in progress holds are not touched.
 func TestBranchKeepsItsLastImage(t *testing.T) {
-	e := testEngine(t)
-	repo := "test/" + e.Namespace()
-	t.Cleanup(func() { removeRepo(e, repo) })
-	k, err := NewKeeper(context.Background(), e, ImagePolicy{Repo: repo}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	k, repo := testKeeper(t, ImagePolicy{})
+	e := k.eng
 	other, done := grade(t, k, repo, "feature", "f1", submission(t, "feature "+repo))
 	done()
 	var last string
@@ -142,13 +151,8 @@ func TestBranchKeepsItsLastImage(t *testing.T) {
 // TestHoldRefusesRemoval: the engine itself refuses to delete a held image, so a sweep by
 // another runner, which knows nothing of this one's gradings, cannot take it.
 func TestHoldRefusesRemoval(t *testing.T) {
-	e := testEngine(t)
-	repo := "test/" + e.Namespace()
-	t.Cleanup(func() { removeRepo(e, repo) })
-	k, err := NewKeeper(context.Background(), e, ImagePolicy{Repo: repo}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	k, repo := testKeeper(t, ImagePolicy{})
+	e := k.eng
 	id, done := grade(t, k, repo, "main", "c1", submission(t, "held "+repo))
 	other := &Keeper{eng: e, policy: ImagePolicy{Repo: repo}, log: slog.New(slog.DiscardHandler)}
 	if ok, err := other.remove(context.Background(), id, "test"); ok || err != nil {
@@ -164,13 +168,8 @@ func TestHoldRefusesRemoval(t *testing.T) {
 // just used (a cache hit counts as a use, as for the images a test command prebuilt), and
 // releases a hold whose runner died.
 func TestSweepByLastUse(t *testing.T) {
-	e := testEngine(t)
-	repo := "test/" + e.Namespace()
-	t.Cleanup(func() { removeRepo(e, repo) })
-	k, err := NewKeeper(context.Background(), e, ImagePolicy{Repo: repo, MaxAge: 2 * time.Second}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	k, repo := testKeeper(t, ImagePolicy{MaxAge: 2 * time.Second})
+	e := k.eng
 	oldDir, usedDir := submission(t, "old "+repo), submission(t, "used "+repo)
 	old, done := grade(t, k, repo, "a", "c1", oldDir)
 	done()
@@ -303,13 +302,8 @@ func stageTags(t *testing.T, e *Engine, tag string) []string {
 // TestStagesGoWithTheirImage: a multi-stage build's earlier stage (the compiler's output, which
 // no tag would otherwise name) is tagged for its image and removed with it.
 func TestStagesGoWithTheirImage(t *testing.T) {
-	e := testEngine(t)
-	repo := "test/" + e.Namespace()
-	t.Cleanup(func() { removeRepo(e, repo) })
-	k, err := NewKeeper(context.Background(), e, ImagePolicy{Repo: repo}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	k, repo := testKeeper(t, ImagePolicy{})
+	e := k.eng
 	build := func(commit string) string {
 		dir := submission(t, commit+" "+repo)
 		df := "FROM holdfast/redis:7 AS build\nCOPY note /note\nRUN cat /note /note > /out\nFROM holdfast/redis:7\nCOPY --from=build /out /out\n"
