@@ -266,6 +266,8 @@ func hintFor(p Probe, diff string) string {
 		return "Each quantity is checked as it is sent (1 to 999), before merging, and each merged line again after: a merge must not hide a quantity out of range."
 	case strings.HasPrefix(diff, "the answer is"), strings.HasPrefix(diff, "error is"):
 		return "Keep every check, its message and its order: all 400 checks (body, items, quantities, tier) come before the 422 ones (products, region, coupon)."
+	case strings.HasPrefix(diff, "lines has"):
+		return "The brief gives one line per product: a repeated product is merged into one line, where it first appears, and no product is left out."
 	case strings.HasPrefix(diff, "lines") && strings.Contains(diff, ".sku is"):
 		return "Lines with equal totals keep the order in which their products were first asked for: a repeated product keeps its first position."
 	case strings.HasPrefix(diff, "lines"):

@@ -328,3 +328,47 @@ func mergedTo(c Cart, least int) bool {
 	}
 	return false
 }
+
+// unmerged answers with one line per entry of the cart, ordered by total: a repeated product
+// is not merged.
+func unmerged(c Cart) (int, any) {
+	status, body := asBrief(c)
+	q, ok := body.(Quote)
+	if !ok {
+		return status, body
+	}
+	q.Lines = nil
+	for _, it := range c.Items {
+		one, _ := Price(Cart{Items: []Item{it}, Region: c.Region})
+		q.Lines = append(q.Lines, one.Lines[0])
+	}
+	slices.SortStableFunc(q.Lines, func(a, b Line) int { return int(b.Total - a.Total) })
+	return status, q
+}
+
+// TestBoundaryHintNamesTheMistake: the hint the smallest difference gets points at the rule the
+// change broke, not at a neighbouring one.
+func TestBoundaryHintNamesTheMistake(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		price func(Cart) (int, any)
+		hint  string
+	}{
+		{"repeated products not merged", unmerged, "merged into one line"},
+		{"tie takes the last position", changes["tie takes the last position"], "keeps its first position"},
+		{"vat per component", changes["vat per component"], "look at VAT"},
+		{"added field", changes["added field"], "exactly the contract's fields"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			f, ok := scenarios.AsFailure(boundary(ctx, harness(t, c.price)))
+			if !ok {
+				t.Fatal("boundary passed; want a failure")
+			}
+			if !strings.Contains(f.Hint, c.hint) {
+				t.Errorf("actual %s\nhint %q; want it to say %q", f.Actual, f.Hint, c.hint)
+			}
+		})
+	}
+}
