@@ -84,7 +84,7 @@ func (e *Engine) Build(ctx context.Context, dir string) (grading.BuildResult, er
 		return grading.BuildResult{Image: tag, Files: files, Cached: true}, e.markUsed(ctx, tag)
 	}
 
-	bc := e.cfg.Build.withDefaults()
+	bc := e.cfg.Build
 	opts := client.ImageBuildOptions{
 		Tags:        []string{tag},
 		Dockerfile:  "Dockerfile",

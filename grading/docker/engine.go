@@ -101,6 +101,7 @@ func (c Config) Defaults() Config {
 	if c.Runtime == "" {
 		c.Runtime = DefaultRuntime
 	}
+	c.Build = c.Build.withDefaults()
 	return c
 }
 
@@ -135,7 +136,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Engine, error) {
 	if !namespaceRE.MatchString(cfg.Namespace) {
 		return nil, fmt.Errorf("sandbox namespace %q (HOLDFAST_NAMESPACE): use 1 to 63 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit", cfg.Namespace)
 	}
-	if err := cfg.Build.withDefaults().validate(); err != nil {
+	if err := cfg.Build.validate(); err != nil {
 		return nil, err
 	}
 	cli, err := client.New(client.FromEnv)

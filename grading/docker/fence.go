@@ -25,7 +25,7 @@ import (
 )
 
 // BuildConfig caps learner image builds and chooses their network. Field comments state
-// defaults; withDefaults fills them in.
+// defaults; Config.Defaults fills them in.
 type BuildConfig struct {
 	// CPUs caps a build step's CPU time, in cores. Default 1.
 	CPUs float64

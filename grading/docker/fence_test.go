@@ -260,3 +260,35 @@ func TestStartersBuildFenced(t *testing.T) {
 		t.Errorf("the proxy's log does not name the npm registry:\n%s", logs)
 	}
 }
+
+// TestNewRefusesABadBuildConfig: a build setting that does not parse or is not one of its
+// values stops New before it reaches the engine, naming the variable to fix.
+func TestNewRefusesABadBuildConfig(t *testing.T) {
+	t.Parallel()
+	env := func(kv ...string) func(string) string {
+		return func(k string) string {
+			for i := 0; i < len(kv); i += 2 {
+				if kv[i] == k {
+					return kv[i+1]
+				}
+			}
+			return ""
+		}
+	}
+	for name, c := range map[string]struct {
+		bc   docker.BuildConfig
+		want string
+	}{
+		"network":      {docker.BuildConfigFromEnv(env("HOLDFAST_BUILD_NETWORK", "host")), `build network "host" (HOLDFAST_BUILD_NETWORK)`},
+		"pids":         {docker.BuildConfigFromEnv(env("HOLDFAST_BUILD_PIDS", "lots")), `HOLDFAST_BUILD_PIDS="lots"`},
+		"pids zero":    {docker.BuildConfigFromEnv(env("HOLDFAST_BUILD_PIDS", "0")), `HOLDFAST_BUILD_PIDS="0"`},
+		"pids below":   {docker.BuildConfig{Pids: -2}, "build pids cap -2 (HOLDFAST_BUILD_PIDS)"},
+		"allow":        {docker.BuildConfigFromEnv(env("HOLDFAST_BUILD_ALLOW", "pypi.org,https://evil.example/")), `"https://evil.example/" (HOLDFAST_BUILD_ALLOW)`},
+		"memory below": {docker.BuildConfig{MemoryBytes: -1}, "must be positive"},
+	} {
+		_, err := docker.New(context.Background(), docker.Config{Build: c.bc}, slog.New(slog.DiscardHandler))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: New(%+v) = %v, want an error containing %q", name, c.bc, err, c.want)
+		}
+	}
+}
