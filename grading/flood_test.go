@@ -61,6 +61,37 @@ func TestOverflowIsTheLearnersFailure(t *testing.T) {
 		if f == nil || !strings.Contains(f.Actual, "Idempotency-Key of 61440 bytes") || !strings.Contains(f.Actual, "at most 255 bytes") {
 			t.Errorf("scenario %s: failure %+v; want one naming the 61440-byte key and the bound", v.Scenarios[i].Slug, f)
 		}
+		if f != nil && !strings.Contains(f.Hint, "Keep idempotency keys and payment ids short (at most 255 bytes)") {
+			t.Errorf("scenario %s: hint %q; want it to say how long a key may be", v.Scenarios[i].Slug, f.Hint)
+		}
+	}
+}
+
+// TestDownstreamOverflowHintsAtTheDownstream: an app that floods the downstream service (here
+// with a path over its bound) is told to bound its retries, not to shorten idempotency keys it
+// never sent, nor that it flooded the payment provider.
+func TestDownstreamOverflowHintsAtTheDownstream(t *testing.T) {
+	t.Parallel()
+	e := &scriptedEngine{t: t}
+	longPath := func(ctx context.Context, h *scenarios.Harness) error {
+		resp, err := http.Get(h.Target.(*scriptedSandbox).downstream + "/" + strings.Repeat("p", 4<<10))
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		_, err = h.Agent.Calls(ctx, 0)
+		return err
+	}
+	v := grade(t, e, 0, scenario("long_path", scenarios.Public, 100, longPath))
+	f := v.Scenarios[0].Failure
+	if v.Status != grading.Failed || f == nil {
+		t.Fatalf("got %s (%s) %+v; want the scenario failed", v.Status, outcomes(v), f)
+	}
+	if !strings.Contains(f.Actual, "the downstream service a path of 4097 bytes") {
+		t.Errorf("actual %q; want it to name the path sent to the downstream", f.Actual)
+	}
+	if !strings.Contains(f.Hint, "Bound retries") || strings.Contains(f.Hint, "idempotency") || strings.Contains(f.Hint, "provider") {
+		t.Errorf("hint %q; want retries bounded, without keys or the provider", f.Hint)
 	}
 }
 

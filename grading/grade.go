@@ -391,12 +391,20 @@ func (d AgentDeath) failure() *scenarios.Failure {
 	}
 }
 
-// overflowFailure is the learner's failure for going beyond the fakes' bounds.
+// overflowFailure is the learner's failure for going beyond the fakes' bounds. Its hint names
+// what to shorten only when the app sent a key or an id too long.
 func overflowFailure(e *agent.OverflowError) *scenarios.Failure {
+	hint := "Bound retries (a limit and a backoff) and keep requests small: a retry loop without a limit floods the service it calls."
+	for _, o := range e.Overflows {
+		if o.Kind == agent.OverflowKey || o.Kind == agent.OverflowPaymentID {
+			hint = fmt.Sprintf("Keep idempotency keys and payment ids short (at most %d bytes). ", agent.MaxKeyBytes) + hint
+			break
+		}
+	}
 	return &scenarios.Failure{
 		Expected: "the app to stay within the brief's bounds on what it sends the payment provider and the downstream service",
 		Actual:   e.Error(),
-		Hint:     fmt.Sprintf("Keep idempotency keys and ids short (at most %d bytes) and bound retries: a retry loop without a limit floods the provider.", agent.MaxKeyBytes),
+		Hint:     hint,
 	}
 }
 

@@ -57,8 +57,8 @@ func (e *scriptedEngine) Provision(ctx context.Context, image string, limits gra
 		}
 		w.WriteHeader(http.StatusOK)
 	}))
-	ctl, prov := freeAddr(e.t), freeAddr(e.t)
-	srv, err := agent.NewServer(agent.Config{Token: strings.Repeat("x", 32), ControlAddr: ctl, ProviderAddr: prov, DownstreamAddr: freeAddr(e.t)}, slog.New(slog.DiscardHandler))
+	ctl, prov, down := freeAddr(e.t), freeAddr(e.t), freeAddr(e.t)
+	srv, err := agent.NewServer(agent.Config{Token: strings.Repeat("x", 32), ControlAddr: ctl, ProviderAddr: prov, DownstreamAddr: down}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return nil, err
 	}
@@ -66,7 +66,7 @@ func (e *scriptedEngine) Provision(ctx context.Context, image string, limits gra
 	done := make(chan struct{})
 	go func() { _ = srv.Run(actx); close(done) }()
 	sb.stopAgent = func() { cancel(); <-done }
-	sb.provider = "http://" + prov
+	sb.provider, sb.downstream = "http://"+prov, "http://"+down
 	sb.harness = scenarios.NewHarness(sb, agent.NewClient("http://"+ctl, strings.Repeat("x", 32)), "", "")
 	for i := 0; i < 100 && sb.harness.Agent.Healthy(ctx) != nil; i++ {
 		time.Sleep(10 * time.Millisecond)
@@ -87,11 +87,12 @@ func freeAddr(t *testing.T) string {
 }
 
 type scriptedSandbox struct {
-	e         *scriptedEngine
-	app       *httptest.Server
-	harness   *scenarios.Harness
-	stopAgent func()
-	provider  string // the agent's provider fake, as the app would reach it
+	e          *scriptedEngine
+	app        *httptest.Server
+	harness    *scenarios.Harness
+	stopAgent  func()
+	provider   string // the agent's provider fake, as the app would reach it
+	downstream string // the agent's downstream fake, likewise
 
 	mu         sync.Mutex
 	running    bool
