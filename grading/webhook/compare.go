@@ -32,10 +32,7 @@ func (h *Handler) comparePullRequest(ctx context.Context, delivery string, a sto
 }
 
 // refactorCommit answers a push or a re-run on a refactor challenge's repository.
-func (h *Handler) refactorCommit(ctx context.Context, delivery string, a store.Assignment, sha string, rerun bool, lookupErr error) (answer, error) {
-	if lookupErr != nil {
-		return answer{}, lookupErr
-	}
+func (h *Handler) refactorCommit(ctx context.Context, delivery string, a store.Assignment, sha string, rerun bool) (answer, error) {
 	if !rerun {
 		return reply(http.StatusAccepted, a.Challenge+" is a refactor: it is graded when a pull request opens or updates, its head against its base"), nil
 	}

@@ -31,21 +31,17 @@ const maxPayload = 25 << 20
 
 // Handler serves POST /webhooks/github.
 type Handler struct {
-	secret      []byte
-	store       *store.Store
-	river       *river.Client[pgx.Tx]
-	log         *slog.Logger
-	intake      *store.Intake
-	perDelivery bool
+	secret []byte
+	store  *store.Store
+	river  *river.Client[pgx.Tx]
+	log    *slog.Logger
+	intake *store.Intake
 }
 
 // Opts tunes a Handler; nil means the defaults.
 type Opts struct {
 	// Intake tunes the group commit of pushes (nil: store.IntakeOpts' defaults).
 	Intake *store.IntakeOpts
-	// PerDelivery stores each push in a transaction of its own, a statement per step, as
-	// Holdfast did before group commit. Only the intake bench sets it, to compare the two.
-	PerDelivery bool
 }
 
 // New returns a handler with the default Opts. It refuses an empty secret: without one,
@@ -62,7 +58,7 @@ func NewWithOpts(secret []byte, st *store.Store, rc *river.Client[pgx.Tx], log *
 	if opts == nil {
 		opts = &Opts{}
 	}
-	h := &Handler{secret: secret, store: st, river: rc, log: log, perDelivery: opts.PerDelivery}
+	h := &Handler{secret: secret, store: st, river: rc, log: log}
 	h.intake = st.NewIntake(h.enqueue, opts.Intake)
 	return h, nil
 }
@@ -193,9 +189,6 @@ func (h *Handler) grade(ctx context.Context, delivery string, repo repository, s
 	if len(sha) != 40 || strings.Trim(sha, "0") == "" || branch == "" {
 		return reply(http.StatusBadRequest, "no commit or branch to grade"), nil
 	}
-	if h.perDelivery {
-		return h.gradePerDelivery(ctx, delivery, repo, sha, branch, who, rerun)
-	}
 	push := store.IncomingPush{Delivery: delivery, RepoID: repo.ID, Owner: repo.Owner.Login, Name: repo.Name,
 		SHA: sha, Branch: branch, Who: who}
 	storeFn := h.intake.Store
@@ -210,7 +203,7 @@ func (h *Handler) grade(ctx context.Context, delivery string, repo repository, s
 	case store.PushNoAssignment:
 		return reply(http.StatusAccepted, repo.FullName+" is not an assignment repository"), nil
 	case store.PushRefactor:
-		return h.refactorCommit(ctx, delivery, res.Assignment, sha, rerun, nil)
+		return h.refactorCommit(ctx, delivery, res.Assignment, sha, rerun)
 	case store.PushSeen:
 		return reply(http.StatusOK, "delivery seen before: nothing new to do"), nil
 	}
@@ -232,45 +225,6 @@ func (h *Handler) enqueue(ctx context.Context, tx pgx.Tx, runs []store.NewRun) e
 		return fmt.Errorf("enqueue %d runs: %w", len(runs), err)
 	}
 	return nil
-}
-
-// gradePerDelivery is grade as it was before group commit (Opts.PerDelivery): its own lookups
-// and transaction, a statement per step.
-func (h *Handler) gradePerDelivery(ctx context.Context, delivery string, repo repository, sha, branch, who string, rerun bool) (answer, error) {
-	a, err := h.store.AssignmentByRepo(ctx, repo.ID, repo.Owner.Login, repo.Name)
-	if errors.Is(err, store.ErrNotFound) {
-		return reply(http.StatusAccepted, repo.FullName+" is not an assignment repository"), nil
-	}
-	if err != nil {
-		return answer{}, err
-	}
-	if refactor, err := h.store.IsRefactor(ctx, a.Challenge); err != nil || refactor {
-		return h.refactorCommit(ctx, delivery, a, sha, rerun, err)
-	}
-	var out answer
-	err = pgx.BeginFunc(ctx, h.store.Pool, func(tx pgx.Tx) error {
-		fresh, err := store.ClaimDelivery(ctx, tx, delivery, "grade")
-		if err != nil || !fresh {
-			out = reply(http.StatusOK, "delivery seen before: nothing new to do")
-			return err
-		}
-		// A delivery the recovery job asked GitHub for again counts from GitHub's first try.
-		received, err := store.OriginalDeliveryTime(ctx, tx, delivery)
-		if err != nil {
-			return err
-		}
-		runID, superseded, err := store.CreateRun(ctx, tx, store.Submission{AssignmentID: a.ID, SHA: sha,
-			Ref: "refs/heads/" + branch, Branch: branch, Pusher: who, DeliveryID: delivery, ReceivedAt: received})
-		if err != nil {
-			return err
-		}
-		if err := h.enqueue(ctx, tx, []store.NewRun{{ID: runID, Superseded: superseded}}); err != nil {
-			return err
-		}
-		out = answer{http.StatusAccepted, map[string]any{"result": "queued", "run_id": runID, "superseded": superseded}}
-		return nil
-	})
-	return out, err
 }
 
 func (h *Handler) pullRequest(ctx context.Context, delivery string, p payload) (answer, error) {

@@ -14,6 +14,7 @@ package bench_test
 
 import (
 	"context"
+	"crypto/hmac"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,7 +33,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
 
 	"github.com/holdfast-ci/holdfast/grading/github"
 	"github.com/holdfast-ci/holdfast/grading/github/githubtest"
@@ -153,7 +156,7 @@ type intakeRow struct {
 }
 
 // intakeSetup is how the App stores the deliveries: with group commit (the default) or per
-// delivery (the path before), and whether every statement is traced.
+// delivery (the path before, beforeGroupCommit), and whether every statement is traced.
 type intakeSetup struct {
 	perDelivery bool
 	intake      *store.IntakeOpts
@@ -227,10 +230,13 @@ func runIntake(t *testing.T, c condition, n int, how intakeSetup) intakeRow {
 			rc.StopAndCancel(sctx)
 		})
 	}
-	hook, err := webhook.NewWithOpts([]byte(secret), st, rc, quietLog(), // the handler's own errors are printed
-		&webhook.Opts{PerDelivery: how.perDelivery, Intake: how.intake})
-	if err != nil {
-		t.Fatal(err)
+	var hook http.Handler = beforeGroupCommit(st, rc)
+	if !how.perDelivery {
+		hook, err = webhook.NewWithOpts([]byte(secret), st, rc, quietLog(), // the handler's own errors are printed
+			&webhook.Opts{Intake: how.intake})
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 	var served serverTimes
 	srv := httptest.NewServer(served.wrap(metrics.Webhook(hook))) // as cmd/app routes POST /webhooks/github
@@ -342,6 +348,80 @@ func runIntake(t *testing.T, c condition, n int, how intakeSetup) intakeRow {
 		}
 	}
 	return r
+}
+
+// beforeGroupCommit is the App's push intake as it was before group commit, for the "before"
+// rows: it verifies and decodes a push as webhook.Handler does, then stores it in a transaction
+// of its own, a statement per step (the assignment, whether it is a refactor's, the delivery,
+// GitHub's first try, the submission and run, the jobs). It takes only pushes, and answers as
+// the handler does.
+func beforeGroupCommit(st *store.Store, rc *river.Client[pgx.Tx]) http.Handler {
+	type push struct {
+		Ref, After string
+		Pusher     struct{ Name string }
+		Repository struct {
+			ID    int64
+			Name  string
+			Owner struct{ Login string }
+		}
+	}
+	answer := func(r *http.Request) (int, map[string]any) {
+		body, err := io.ReadAll(io.LimitReader(r.Body, 25<<20+1))
+		if err != nil || !hmac.Equal([]byte(r.Header.Get("X-Hub-Signature-256")), []byte(webhook.Signature([]byte(secret), body))) {
+			return http.StatusUnauthorized, map[string]any{"error": "missing or invalid X-Hub-Signature-256"}
+		}
+		var p push
+		if err := json.Unmarshal(body, &p); err != nil || r.Header.Get("X-GitHub-Event") != "push" {
+			return http.StatusBadRequest, map[string]any{"error": "the before path takes pushes only"}
+		}
+		ctx, delivery, branch := r.Context(), r.Header.Get("X-GitHub-Delivery"), strings.TrimPrefix(p.Ref, "refs/heads/")
+		a, err := st.AssignmentByRepo(ctx, p.Repository.ID, p.Repository.Owner.Login, p.Repository.Name)
+		if errors.Is(err, store.ErrNotFound) {
+			return http.StatusAccepted, map[string]any{"result": "not an assignment repository"}
+		}
+		if err == nil {
+			_, err = st.IsRefactor(ctx, a.Challenge) // the bench has no refactor assignments
+		}
+		if err != nil {
+			return http.StatusInternalServerError, map[string]any{"error": err.Error()}
+		}
+		out := map[string]any{"result": "delivery seen before: nothing new to do"}
+		code := http.StatusOK
+		err = pgx.BeginFunc(ctx, st.Pool, func(tx pgx.Tx) error {
+			fresh, err := store.ClaimDelivery(ctx, tx, delivery, "grade")
+			if err != nil || !fresh {
+				return err
+			}
+			received, err := store.OriginalDeliveryTime(ctx, tx, delivery)
+			if err != nil {
+				return err
+			}
+			runID, superseded, err := store.CreateRun(ctx, tx, store.Submission{AssignmentID: a.ID, SHA: p.After,
+				Ref: "refs/heads/" + branch, Branch: branch, Pusher: p.Pusher.Name, DeliveryID: delivery, ReceivedAt: received})
+			if err != nil {
+				return err
+			}
+			jobs := []river.InsertManyParams{{Args: queue.PublishArgs{RunID: runID}}, {Args: queue.GradeArgs{RunID: runID}}}
+			for _, old := range superseded {
+				jobs = append(jobs, river.InsertManyParams{Args: queue.PublishArgs{RunID: old}})
+			}
+			if _, err := rc.InsertManyTx(ctx, tx, jobs); err != nil {
+				return err
+			}
+			code, out = http.StatusAccepted, map[string]any{"result": "queued", "run_id": runID, "superseded": superseded}
+			return nil
+		})
+		if err != nil {
+			return http.StatusInternalServerError, map[string]any{"error": err.Error()}
+		}
+		return code, out
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		code, out := answer(r)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		_ = json.NewEncoder(w).Encode(out)
+	})
 }
 
 // serverTimes records how long the App's handler took for each request.
