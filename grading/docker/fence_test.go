@@ -169,10 +169,14 @@ func peerListener(t *testing.T, eng *docker.Engine) string {
 	return strings.TrimSpace(string(ip))
 }
 
+// buildEngine is dockertest.Engine with cfg: it skips (or fails) as that does, and reads
+// HOLDFAST_RUNTIME as that does, so that an engine without gVisor (HOLDFAST_RUNTIME=runc) runs
+// these tests too rather than failing in New.
 func buildEngine(t *testing.T, cfg docker.Config) *docker.Engine {
 	t.Helper()
 	dockertest.Engine(t) // skips without Docker
 	cfg.Namespace = dockertest.Namespace()
+	cfg.Runtime = os.Getenv("HOLDFAST_RUNTIME")
 	eng, err := docker.New(context.Background(), cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
 		t.Fatal(err)
