@@ -341,7 +341,6 @@ type AgentDeath struct {
 	// agent grow (the fakes bound what they keep), so this is the learner's doing; an agent that
 	// exited otherwise is Holdfast's bug.
 	OOMKilled bool
-	ExitCode  int
 	MemoryMB  int64 // the agent's own memory limit
 	// Requests and Bytes are what the app had sent the fakes by the agent's last traffic line
 	// (zero when it logged none).

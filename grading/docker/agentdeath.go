@@ -43,7 +43,7 @@ func (s *sandbox) AgentDeath(ctx context.Context) (grading.AgentDeath, bool) {
 		return grading.AgentDeath{}, false
 	}
 	st := res.Container.State
-	d := grading.AgentDeath{OOMKilled: st.OOMKilled, ExitCode: st.ExitCode, MemoryMB: s.e.cfg.AgentMemoryMB}
+	d := grading.AgentDeath{OOMKilled: st.OOMKilled, MemoryMB: s.e.cfg.AgentMemoryMB}
 	logs, err := s.Logs(ctx, scenarios.Service(roleAgent), time.Time{}, 200)
 	if err == nil {
 		if t, ok := agent.LastTraffic(logs); ok {
