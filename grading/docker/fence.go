@@ -287,11 +287,10 @@ func (e *Engine) createProxy(ctx context.Context, name, sum string, bc BuildConf
 // name, does not change with every sandbox network that comes and goes.
 func hostAddresses() []string {
 	addrs, _ := net.InterfaceAddrs()
-	check := egress.New(egress.Config{}, nil)
 	var out []string
 	for _, a := range addrs {
 		if ipn, ok := a.(*net.IPNet); ok {
-			if ip, ok := netip.AddrFromSlice(ipn.IP); ok && check.Public(ip) {
+			if ip, ok := netip.AddrFromSlice(ipn.IP); ok && egress.IsPublic(ip) {
 				out = append(out, ip.Unmap().String())
 			}
 		}

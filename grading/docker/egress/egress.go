@@ -94,19 +94,27 @@ func (p *Proxy) Allowed(host string) bool {
 	return false
 }
 
-// Public reports whether addr may be dialled: not loopback, private, link-local, multicast,
-// unspecified, shared (100.64/10), this-network (0/8), benchmarking or reserved, and not denied.
+// Public reports whether addr may be dialled: IsPublic, and not denied.
 func (p *Proxy) Public(addr netip.Addr) bool {
+	if !IsPublic(addr) {
+		return false
+	}
+	for _, pr := range p.cfg.Deny {
+		if pr.Contains(addr.Unmap()) {
+			return false
+		}
+	}
+	return true
+}
+
+// IsPublic reports whether addr is a public address: not loopback, private, link-local,
+// multicast, unspecified, shared (100.64/10), this-network (0/8), benchmarking or reserved.
+func IsPublic(addr netip.Addr) bool {
 	addr = addr.Unmap()
 	if !addr.IsGlobalUnicast() || addr.IsPrivate() || addr.IsLoopback() || addr.IsLinkLocalUnicast() {
 		return false
 	}
 	for _, pr := range nonPublic {
-		if pr.Contains(addr) {
-			return false
-		}
-	}
-	for _, pr := range p.cfg.Deny {
 		if pr.Contains(addr) {
 			return false
 		}

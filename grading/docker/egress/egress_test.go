@@ -33,6 +33,10 @@ func TestPolicy(t *testing.T) {
 		if got := p.Public(netip.MustParseAddr(addr)); got != want {
 			t.Errorf("Public(%s) = %v, want %v", addr, got, want)
 		}
+		// IsPublic is the same test without the proxy's deny list.
+		if got, want := IsPublic(netip.MustParseAddr(addr)), want || addr == "192.0.2.2"; got != want {
+			t.Errorf("IsPublic(%s) = %v, want %v", addr, got, want)
+		}
 	}
 }
 
