@@ -202,10 +202,7 @@ func TestHealthcheckCommand(t *testing.T) {
 func TestReadyzBelowDiskFloor(t *testing.T) {
 	eng := dockertest.Engine(t)
 	log := slog.New(slog.DiscardHandler)
-	low, err := docker.NewKeeper(context.Background(), eng, docker.ImagePolicy{FloorPercent: 99.99, Repo: "test/" + eng.Namespace()}, log)
-	if err != nil {
-		t.Skipf("this process cannot see the engine's data root: %v", err)
-	}
+	low := dockertest.Keeper(t, eng, docker.ImagePolicy{FloorPercent: 99.99})
 	srv := httptest.NewServer(healthHandler(fakeEngine{}, nil, low.Ready))
 	defer srv.Close()
 	if err := low.Room(context.Background()); err == nil {

@@ -27,12 +27,7 @@ func TestDiskBelowFloorSpendsNoAttempt(t *testing.T) {
 	eng := dockertest.Engine(t)
 	p := newPublisher(t, Options{})
 	id := p.push("main", "disk-low", false)
-	log := slog.New(slog.DiscardHandler)
-	// Repo confines the Keeper's prune to images no other test uses.
-	k, err := docker.NewKeeper(context.Background(), eng, docker.ImagePolicy{FloorPercent: 99.99, Repo: "test/" + eng.Namespace()}, log)
-	if err != nil {
-		t.Skipf("this process cannot see the engine's data root: %v", err)
-	}
+	k := dockertest.Keeper(t, eng, docker.ImagePolicy{FloorPercent: 99.99})
 	w := &GradeWorker{Deps: p.deps}
 	w.Grader = &grading.Grader{Engine: upEngine{t: t}}
 	w.Challenge = func(string) (grading.Challenge, error) { return grading.Challenge{Slug: "idempotent-payments"}, nil }
@@ -40,7 +35,7 @@ func TestDiskBelowFloorSpendsNoAttempt(t *testing.T) {
 	job := func() error {
 		return w.Work(context.Background(), &river.Job[GradeArgs]{JobRow: &rivertype.JobRow{Attempt: 1, MaxAttempts: GradeAttempts}, Args: GradeArgs{RunID: id}})
 	}
-	err = job()
+	err := job()
 	var snooze *river.JobSnoozeError
 	if !errors.As(err, &snooze) || snooze.Duration != EngineRetry {
 		t.Fatalf("Work below the floor: %v; want a snooze of %s", err, EngineRetry)
@@ -53,7 +48,7 @@ func TestDiskBelowFloorSpendsNoAttempt(t *testing.T) {
 		t.Fatalf("run %+v, %v; want it still queued, no attempt counted", run, err)
 	}
 
-	k2, err := docker.NewKeeper(context.Background(), eng, docker.ImagePolicy{FloorBytes: 1 << 20, Repo: "test/" + eng.Namespace()}, log)
+	k2, err := docker.NewKeeper(context.Background(), eng, docker.ImagePolicy{FloorBytes: 1 << 20, Repo: k.Policy().Repo}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,6 +38,25 @@ func Engine(t testing.TB) *docker.Engine {
 	return eng
 }
 
+// Keeper returns a Keeper with policy on eng, confined (unless policy says otherwise) to the
+// test's own repository, "test/" + eng.Namespace(), so that its prunes leave every other
+// test's images alone. A process that cannot see the engine's data root (a floor needs it)
+// skips the test, saying so; with HOLDFAST_REQUIRE_DOCKER set it fails instead, as Engine does.
+func Keeper(t testing.TB, eng *docker.Engine, policy docker.ImagePolicy) *docker.Keeper {
+	t.Helper()
+	if policy.Repo == "" {
+		policy.Repo = "test/" + eng.Namespace()
+	}
+	k, err := docker.NewKeeper(context.Background(), eng, policy, slog.New(slog.DiscardHandler))
+	if err != nil {
+		if os.Getenv("HOLDFAST_REQUIRE_DOCKER") != "" {
+			t.Fatalf("Docker is required here (HOLDFAST_REQUIRE_DOCKER is set), with its data root visible to this process: %v", err)
+		}
+		t.Skipf("this process cannot see the engine's data root: %v (set HOLDFAST_REQUIRE_DOCKER=1 to fail instead)", err)
+	}
+	return k
+}
+
 // Namespace returns a fresh sandbox namespace, for a test that configures an engine (or a
 // runner process, as HOLDFAST_NAMESPACE) itself.
 func Namespace() string {
