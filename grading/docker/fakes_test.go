@@ -136,11 +136,9 @@ func TestHarnessBoundsHostileAnswers(t *testing.T) {
 // agentIP is an address of the agent in namespace ns, as the engine reports it.
 func agentIP(t *testing.T, ns string) string {
 	t.Helper()
-	out, err := exec.Command("docker", "ps", "-q", "--filter", "label="+docker.LabelNamespace+"="+ns,
-		"--filter", "label="+docker.LabelRole+"=agent").Output()
-	id := strings.TrimSpace(string(out))
-	if err != nil || id == "" || strings.Contains(id, "\n") {
-		t.Fatalf("find the agent of namespace %s: %q, %v", ns, id, err)
+	id, err := agentContainer(ns)
+	if err != nil {
+		t.Fatalf("find the agent: %v", err)
 	}
 	ips, err := exec.Command("docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", id).Output()
 	if err != nil || len(strings.Fields(string(ips))) == 0 {

@@ -120,7 +120,7 @@ func TestRetryStormBeyondTheBoundFailsTheApp(t *testing.T) {
 		Slug: "storm", Title: "the app retries without a limit", Weight: 50, Visibility: scenarios.Public, Timeout: 3 * time.Minute,
 		Run: func(ctx context.Context, h *scenarios.Harness) error {
 			flood = h.Do(ctx, scenarios.Request{Path: fmt.Sprintf("/flood?n=%d&c=32&pad=64", n), Timeout: 150 * time.Second})
-			agentMem = agentMemory(t, eng.Namespace())
+			agentMem = agentMemory(eng.Namespace())
 			_, err := h.Agent.Calls(ctx, 0)
 			return err
 		},
@@ -153,17 +153,27 @@ func TestRetryStormBeyondTheBoundFailsTheApp(t *testing.T) {
 }
 
 // agentMemory is what docker stats says of the namespace's agent container.
-func agentMemory(t *testing.T, ns string) string {
-	id, err := exec.Command("docker", "ps", "-q", "--filter", "label="+docker.LabelNamespace+"="+ns,
-		"--filter", "label="+docker.LabelRole+"=agent").Output()
-	if err != nil || strings.TrimSpace(string(id)) == "" {
+func agentMemory(ns string) string {
+	id, err := agentContainer(ns)
+	if err != nil {
 		return fmt.Sprintf("unknown (%v)", err)
 	}
-	out, err := exec.Command("docker", "stats", "--no-stream", "--format", "{{.MemUsage}}", strings.TrimSpace(string(id))).Output()
+	out, err := exec.Command("docker", "stats", "--no-stream", "--format", "{{.MemUsage}}", id).Output()
 	if err != nil {
 		return fmt.Sprintf("unknown (%v)", err)
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// agentContainer is the id of namespace ns's one agent container.
+func agentContainer(ns string) (string, error) {
+	out, err := exec.Command("docker", "ps", "-q", "--filter", "label="+docker.LabelNamespace+"="+ns,
+		"--filter", "label="+docker.LabelRole+"=agent").Output()
+	id := strings.TrimSpace(string(out))
+	if err == nil && (id == "" || strings.Contains(id, "\n")) {
+		err = fmt.Errorf("want one agent container in namespace %s, found %q", ns, id)
+	}
+	return id, err
 }
 
 func outcomesOf(v grading.Verdict) string {
