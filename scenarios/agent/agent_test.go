@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -155,20 +154,10 @@ func freePort(t *testing.T) string {
 func TestServerFaults(t *testing.T) {
 	t.Parallel()
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "pong") }))
-	defer upstream.Close()
-	listen, control, provider, downstream := freePort(t), freePort(t), freePort(t), freePort(t)
-	token := strings.Repeat("t", 32)
-	srv, err := NewServer(Config{Token: token, ControlAddr: control, ProviderAddr: provider, DownstreamAddr: downstream,
-		Links: []Link{{Name: "db", Listen: listen, Upstream: strings.TrimPrefix(upstream.URL, "http://")}}}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	c := NewClient("http://"+control, token)
-	waitFor(t, func() bool { return c.Healthy(ctx) == nil })
+	t.Cleanup(upstream.Close) // after the agent stops, as startAgent's cleanup runs first
+	listen := freePort(t)
+	srv, c := startAgent(t, Config{Links: []Link{{Name: "db", Listen: listen, Upstream: strings.TrimPrefix(upstream.URL, "http://")}}}, io.Discard)
+	ctx, control, downstream := context.Background(), srv.cfg.ControlAddr, srv.cfg.DownstreamAddr
 
 	get := func(timeout time.Duration) (string, error) {
 		cl := &http.Client{Timeout: timeout, Transport: &http.Transport{DisableKeepAlives: true}}

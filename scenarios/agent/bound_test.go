@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -147,14 +148,19 @@ func TestDownstreamBounds(t *testing.T) {
 	}
 }
 
-// startAgent runs a real agent on loopback; its log goes to logw.
-func startAgent(t *testing.T, logw *syncBuffer) (*Server, *Client, string) {
+// startAgent runs a real agent on loopback, logging to logw, until the test ends. The token and
+// the addresses cfg leaves empty are filled in (fresh loopback ports).
+func startAgent(t *testing.T, cfg Config, logw io.Writer) (*Server, *Client) {
 	t.Helper()
-	control := freePort(t)
-	token := strings.Repeat("t", 32)
-	srv, err := NewServer(Config{Token: token, ControlAddr: control, ProviderAddr: freePort(t), DownstreamAddr: freePort(t),
-		TrafficEvery: 20 * time.Millisecond, Links: []Link{{Name: "provider", Listen: freePort(t), Upstream: "127.0.0.1:1"}}},
-		slog.New(slog.NewTextHandler(logw, nil)))
+	for _, addr := range []*string{&cfg.ControlAddr, &cfg.ProviderAddr, &cfg.DownstreamAddr} {
+		if *addr == "" {
+			*addr = freePort(t)
+		}
+	}
+	if cfg.Token == "" {
+		cfg.Token = strings.Repeat("t", 32)
+	}
+	srv, err := NewServer(cfg, slog.New(slog.NewTextHandler(logw, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,9 +168,15 @@ func startAgent(t *testing.T, logw *syncBuffer) (*Server, *Client, string) {
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	c := NewClient("http://"+control, token)
+	c := NewClient("http://"+cfg.ControlAddr, cfg.Token)
 	waitFor(t, func() bool { return c.Healthy(ctx) == nil })
-	return srv, c, srv.cfg.ProviderAddr
+	return srv, c
+}
+
+// overflowAgent is an agent for the bound tests: traffic logged often, a provider link.
+func overflowAgent(t *testing.T, logw io.Writer) (*Server, *Client) {
+	return startAgent(t, Config{TrafficEvery: 20 * time.Millisecond,
+		Links: []Link{{Name: "provider", Listen: freePort(t), Upstream: "127.0.0.1:1"}}}, logw)
 }
 
 type syncBuffer struct {
@@ -190,7 +202,8 @@ func (s *syncBuffer) String() string {
 func TestClientReportsOverflow(t *testing.T) {
 	t.Parallel()
 	var logw syncBuffer
-	_, c, provider := startAgent(t, &logw)
+	srv, c := overflowAgent(t, &logw)
+	provider := srv.cfg.ProviderAddr
 	ctx := context.Background()
 	if code, _ := charge(t, "http://"+provider, strings.Repeat("k", 60<<10), 100, "pay_1"); code != http.StatusBadRequest {
 		t.Fatalf("a 60 KiB key through the provider: got %d, want 400", code)
@@ -221,7 +234,7 @@ func TestClientReportsOverflow(t *testing.T) {
 func TestClientStreamsLargeLedger(t *testing.T) {
 	t.Parallel()
 	var logw syncBuffer
-	srv, c, _ := startAgent(t, &logw)
+	srv, c := overflowAgent(t, &logw)
 	for i := range MaxCharges {
 		key := fmt.Sprintf("%0*d", MaxKeyBytes, i)
 		if code := serveCharge(srv.provider, key, fmt.Sprintf("%0*d", MaxIDBytes, i)); code != http.StatusOK {
