@@ -95,7 +95,7 @@ func run(ctx context.Context, k, every int, src string, sweepAge time.Duration) 
 		serve bool
 	}{{"policy", true}, {"off", false}} {
 		repo := "bench/" + run + "/" + a.name
-		kp, err := docker.NewKeeper(ctx, eng, docker.ImagePolicy{Repo: repo, MaxAge: max(sweepAge, time.Nanosecond)}, log)
+		kp, err := docker.NewKeeper(ctx, eng, docker.ImagePolicy{Repo: repo, MaxAge: max(sweepAge, time.Nanosecond), DiskPath: root}, log)
 		if err != nil {
 			return err
 		}
@@ -129,7 +129,11 @@ func run(ctx context.Context, k, every int, src string, sweepAge time.Duration) 
 			if d, ok := took[a.name]; ok {
 				t = d.Round(100 * time.Millisecond).String()
 			}
-			fmt.Printf("| %s | %s | %d | %d | %s | %s | %s |\n", label, a.name, c.tagged, c.untagged, mib(c.bytes), freeDisk(root), t)
+			free, _, err := a.keeper.DiskFree()
+			if err != nil {
+				return err
+			}
+			fmt.Printf("| %s | %s | %d | %d | %s | %.2f GiB | %s |\n", label, a.name, c.tagged, c.untagged, mib(c.bytes), float64(free)/(1<<30), t)
 		}
 		return nil
 	}
@@ -321,14 +325,6 @@ func removeRepo(ctx context.Context, cli *client.Client, repo string) {
 			fmt.Fprintln(os.Stderr, "images: clean up:", err)
 		}
 	}
-}
-
-func freeDisk(path string) string {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(path, &st); err != nil {
-		return "?"
-	}
-	return fmt.Sprintf("%.2f GiB", float64(st.Bavail*uint64(st.Bsize))/(1<<30))
 }
 
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
