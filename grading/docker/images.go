@@ -264,7 +264,7 @@ type Keeper struct {
 
 	mu        sync.Mutex
 	lastPrune time.Time
-	low       error // non-nil while below the floor: the reason given
+	low       bool // below the floor at the last Room: its log says so once, and once when it ends
 }
 
 // ErrDiskLow means the engine's disk is below the floor even after pruning.
@@ -365,16 +365,16 @@ func (k *Keeper) Room(ctx context.Context) error {
 	}
 	if free < floor {
 		low := k.diskLow(free, floor, "pruning old learner images did not free enough")
-		if k.low == nil {
+		if !k.low {
 			k.log.Error("taking no gradings: "+low.Error(), "free_bytes", free, "floor_bytes", floor)
 		}
-		k.low = low
+		k.low = true
 		metrics.Paused("disk", true)
 		return low
 	}
-	if k.low != nil {
+	if k.low {
 		k.log.Info("the Docker engine's disk is above its floor again: taking gradings", "free_bytes", free, "floor_bytes", floor)
-		k.low = nil
+		k.low = false
 	}
 	metrics.Paused("disk", false)
 	return nil

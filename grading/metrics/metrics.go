@@ -71,7 +71,7 @@ func New() *Set {
 		}),
 		diskFree: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "holdfast_runner_disk_free_bytes",
-			Help: "Free bytes on the Docker engine's data root, measured when the runner last picked a job.",
+			Help: "Free bytes on the Docker engine's data root, measured when the runner was last offered a job or asked GET /readyz.",
 		}),
 		diskFloor: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "holdfast_runner_disk_floor_bytes",
