@@ -31,7 +31,7 @@ const (
 	name   = "pay-alice"
 
 	reference    = "../../scenarios/idempotent-payments/testdata/reference"
-	compileError = "../../cmd/runner/testdata/compile-error"
+	compileError = "../cli/testdata/compile-error"
 )
 
 type world struct {
