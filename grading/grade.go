@@ -167,6 +167,11 @@ func (g *Grader) Grade(ctx context.Context, ch Challenge, dir string, progress f
 	}
 	progress(Event{Stage: "build", Done: true, Duration: time.Since(t), Note: note})
 	metrics.ObserveStage("build", time.Since(t))
+	if build.Failed && outOfDisk(build) {
+		// The engine's disk, not the learner's code: never a verdict. The worker retries (its
+		// disk floor prunes first); `runner grade` says what to free.
+		return v, fmt.Errorf("build %s: the Docker engine ran out of disk space (%q); free space on the grading host (docker system prune, or a larger disk) and grade again: the submission was not judged", dir, noSpace)
+	}
 	if build.Failed {
 		v.Status = BuildFailed
 		v.Message = build.Reason
@@ -587,4 +592,14 @@ func notRun(table []scenarios.Scenario, done []ScenarioResult) []ScenarioResult 
 		out = append(out, ScenarioResult{Slug: s.Slug, Title: s.Title, Visibility: s.Visibility, Weight: s.Weight, Outcome: OutcomeNotRun})
 	}
 	return out
+}
+
+// noSpace is how the kernel's ENOSPC reads in a build's output.
+const noSpace = "no space left on device"
+
+// outOfDisk tells whether a failed build failed because the engine's disk was full: then the
+// failure is the host's (another build, the image cache, a learner's step that filled it), and
+// a "build failed" verdict would blame code that may be fine.
+func outOfDisk(b BuildResult) bool {
+	return strings.Contains(strings.ToLower(b.Reason), noSpace) || strings.Contains(strings.ToLower(b.LogTail), noSpace)
 }

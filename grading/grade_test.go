@@ -410,3 +410,23 @@ func TestGradeSaysTheAppRanOutOfMemory(t *testing.T) {
 		t.Fatalf("failure %+v", f)
 	}
 }
+
+// A build that failed because the engine's disk was full is Holdfast's failure, not a verdict on
+// the code: the grading errs (the worker retries it, `runner grade` exits 3) and says what to free.
+func TestGradeBuildOutOfDiskIsNoVerdict(t *testing.T) {
+	t.Parallel()
+	for _, b := range []grading.BuildResult{
+		{Failed: true, Reason: "The image did not build: failed to register layer: write /usr/lib/x.so: no space left on device"},
+		{Failed: true, Reason: "The image did not build: exit 1", LogTail: "Step 4/7 : RUN go build\ngo: writing go.sum: open /go/pkg/x: No space left on device\n"},
+	} {
+		e := &scriptedEngine{t: t, build: b}
+		g := &grading.Grader{Engine: e}
+		v, err := g.Grade(context.Background(), grading.Challenge{Slug: "c", Scenarios: []scenarios.Scenario{scenario("a", scenarios.Public, 1, pass)}}, "dir", nil)
+		if err == nil || !strings.Contains(err.Error(), "ran out of disk space") || !strings.Contains(err.Error(), "docker system prune") {
+			t.Fatalf("build %q: got verdict %s (%q) and error %v; want an error naming the full disk and what to free", b.Reason, v.Status, v.Message, err)
+		}
+		if len(e.sandboxes) != 0 {
+			t.Fatalf("a sandbox was provisioned after the failed build")
+		}
+	}
+}
