@@ -15,7 +15,7 @@ import (
 
 // chargeWithKey sends the provider fake one charge, as a learner's app would.
 func chargeWithKey(h *scenarios.Harness, key string) error {
-	sb := h.Target.(*scriptedSandbox)
+	sb := scenarios.Unwrap(h.Target).(*scriptedSandbox)
 	req, _ := http.NewRequest(http.MethodPost, sb.provider+"/v1/charges",
 		strings.NewReader(`{"amount":100,"currency":"usd","payment_id":"pay_1"}`))
 	req.Header.Set("Idempotency-Key", key)
@@ -74,7 +74,7 @@ func TestDownstreamOverflowHintsAtTheDownstream(t *testing.T) {
 	t.Parallel()
 	e := &scriptedEngine{t: t}
 	longPath := func(ctx context.Context, h *scenarios.Harness) error {
-		resp, err := http.Get(h.Target.(*scriptedSandbox).downstream + "/" + strings.Repeat("p", 4<<10))
+		resp, err := http.Get(scenarios.Unwrap(h.Target).(*scriptedSandbox).downstream + "/" + strings.Repeat("p", 4<<10))
 		if err != nil {
 			return err
 		}

@@ -77,11 +77,14 @@ type Harness struct {
 
 	http *http.Client
 	next atomic.Uint64 // round-robin over replicas
+	// events is the harness's side of the scenario's timeline (timeline.go).
+	events *agent.EventLog
 }
 
 // NewHarness returns a harness for a provisioned sandbox.
 func NewHarness(t Target, a *agent.Client, postgresURL, redisURL string) *Harness {
-	return &Harness{Target: t, Agent: a, PostgresURL: postgresURL, RedisURL: redisURL,
+	events := agent.NewEventLog()
+	return &Harness{Target: recordingTarget{t, events}, Agent: a, PostgresURL: postgresURL, RedisURL: redisURL, events: events,
 		// The app is untrusted: its headers are capped like its bodies (Do), or each of a
 		// concurrent burst could hold the transport's default of 10 MB.
 		http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true,
@@ -178,7 +181,16 @@ func (h *Harness) Do(ctx context.Context, r Request) Response {
 		method = http.MethodGet
 	}
 	start := time.Now()
-	req, err := http.NewRequestWithContext(ctx, method, h.baseURL(r.Replica)+r.Path, body)
+	replica, base := h.pick(r.Replica)
+	id := h.record(r, method, replica)
+	out := h.send(ctx, r, method, base, body, start)
+	h.answered(id, out)
+	return out
+}
+
+// send is Do's request and answer, unrecorded.
+func (h *Harness) send(ctx context.Context, r Request, method, base string, body io.Reader, start time.Time) Response {
+	req, err := http.NewRequestWithContext(ctx, method, base+r.Path, body)
 	if err != nil {
 		return Response{Err: err}
 	}
@@ -201,18 +213,19 @@ func (h *Harness) Do(ctx context.Context, r Request) Response {
 // Replicas is how many copies of the app run.
 func (h *Harness) Replicas() int { return max(1, len(h.Target.AppURLs())) }
 
-func (h *Harness) baseURL(replica int) string {
+// pick says which replica a request goes to (round-robin when it names none) and its base URL.
+func (h *Harness) pick(replica int) (int, string) {
 	urls := h.Target.AppURLs()
 	if len(urls) <= 1 {
-		return h.Target.AppURL()
+		return 1, h.Target.AppURL()
 	}
 	if replica <= 0 {
 		replica = int(h.next.Add(1)-1)%len(urls) + 1
 	}
 	if replica > len(urls) {
-		return "http://replica-out-of-range.invalid"
+		return replica, "http://replica-out-of-range.invalid"
 	}
-	return urls[replica-1]
+	return replica, urls[replica-1]
 }
 
 // Concurrent sends n requests released together by a barrier, so that they really overlap in the

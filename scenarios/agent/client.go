@@ -173,3 +173,10 @@ func (c *Client) call(ctx context.Context, method, path string, in any, decode f
 	}
 	return nil
 }
+
+// Events returns what the agent recorded since the last Reset, with its clock when it answered.
+func (c *Client) Events(ctx context.Context) (EventsAnswer, error) {
+	var out EventsAnswer
+	err := c.do(ctx, http.MethodGet, "/events", nil, &out)
+	return out, err
+}

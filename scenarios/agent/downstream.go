@@ -70,6 +70,8 @@ type Downstream struct {
 	refused   int // calls refused because the record was full
 	kept      int // bytes of bodies and headers kept, at most MaxKeptBytes
 	overflow  overflows
+	// events records each call for the timeline; nil records nothing.
+	events *EventLog
 }
 
 // NewDownstream returns a downstream with no calls. Close releases hanging requests.
@@ -149,7 +151,37 @@ func (d *Downstream) behaviourFor(path string) DownstreamBehaviour {
 	return best
 }
 
+// ServeHTTP answers and records one call, and records it with its answer for the timeline.
 func (d *Downstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	what := r.Method + " " + r.URL.Path
+	if len(what) > MaxEventBody {
+		what = what[:MaxEventBody] + "…"
+	}
+	key := r.Header.Get("Idempotency-Key")
+	if len(key) > MaxEventBody {
+		key = key[:MaxEventBody] + "…"
+	}
+	id := d.events.Add(Event{Kind: EventRequest, From: "app", To: "downstream", What: what, Key: key})
+	body := &headBuffer{}
+	r.Body = readCloser{io.TeeReader(r.Body, body), r.Body}
+	sw := &statusWriter{ResponseWriter: w}
+	d.serve(sw, r)
+	d.events.Finish(id, func(e *Event) {
+		e.Body, e.Status = CutBody(body.b), sw.status
+		if t := r.Header.Get(FencingHeader); t != "" {
+			e.Note = "fencing token " + t
+			if len(e.Note) > MaxEventBody {
+				e.Note = e.Note[:MaxEventBody] + "…"
+			}
+		}
+		if r.Context().Err() != nil {
+			e.Status = 0
+			e.Note = joinNote(e.Note, "the app hung up before the answer")
+		}
+	})
+}
+
+func (d *Downstream) serve(w http.ResponseWriter, r *http.Request) {
 	if n := len(r.URL.RequestURI()); n > MaxURIBytes {
 		d.overflow.note(OverflowURI, n)
 		writeJSON(w, http.StatusRequestURITooLong, map[string]string{"error": fmt.Sprintf("the path and query are %d bytes; at most %d are accepted", n, MaxURIBytes)})
@@ -299,6 +331,7 @@ func (s *Server) downstreamRoutes(mux *http.ServeMux) {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 			return
 		}
+		s.events.Add(downstreamEvent(b))
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	mux.HandleFunc("GET /downstream/last", s.auth(func(w http.ResponseWriter, r *http.Request) {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -67,6 +68,8 @@ type Provider struct {
 	// refused counts charges refused because the ledger was full.
 	refused  int
 	overflow overflows
+	// events records each charge request for the timeline; nil records nothing.
+	events *EventLog
 }
 
 type keyState struct {
@@ -121,8 +124,30 @@ func (p *Provider) Overflows() []Overflow { return p.overflow.list() }
 // ClearOverflows forgets the overflows recorded so far; the ledger stays.
 func (p *Provider) ClearOverflows() { p.overflow.clear() }
 
-// ServeHTTP answers POST /v1/charges, the only route a learner's app talks to.
+// ServeHTTP answers POST /v1/charges, the only route a learner's app talks to, and records
+// each request with its answer for the timeline.
 func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	key := r.Header.Get("Idempotency-Key")
+	if len(key) > MaxKeyBytes {
+		key = key[:MaxEventBody] + "…"
+	}
+	id := p.events.Add(Event{Kind: EventRequest, From: "app", To: "provider", What: r.Method + " " + r.URL.Path, Key: key})
+	body := &headBuffer{}
+	r.Body = readCloser{io.TeeReader(r.Body, body), r.Body}
+	sw := &statusWriter{ResponseWriter: w}
+	note := p.serve(sw, r)
+	p.events.Finish(id, func(e *Event) {
+		e.Body, e.Status, e.Note = CutBody(body.b), sw.status, note
+		if r.Context().Err() != nil {
+			e.Status = 0
+			e.Note = joinNote(e.Note, "the app hung up before the answer")
+		}
+	})
+}
+
+// serve answers one charge request and returns what the timeline should say of it beyond the
+// status: a charge made or replayed, a fault that shaped the answer.
+func (p *Provider) serve(w http.ResponseWriter, r *http.Request) (note string) {
 	if r.URL.Path != "/v1/charges" || r.Method != http.MethodPost {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "the provider only serves POST /v1/charges"})
 		return
@@ -181,7 +206,7 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			p.mu.Unlock()
 			p.delay(r, b.LatencyMS)
 			writeJSON(w, http.StatusOK, chargeBody(c))
-			return
+			return "replayed " + c.ID + ", no new charge"
 		}
 		if st == nil && len(p.byKey) >= MaxCharges {
 			p.refuseFull(w)
@@ -206,6 +231,7 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			Amount: req.Amount, Currency: req.Currency, IdempotencyKey: key, At: time.Now().UTC()}
 		p.ledger = append(p.ledger, c)
 		charged = &c
+		note = "charged " + c.ID
 		if st != nil {
 			st.charge = &c
 		}
@@ -219,6 +245,9 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 
+	if mode != ModeNormal {
+		note = joinNote(note, "fault "+string(mode))
+	}
 	switch mode {
 	case ModeFail, ModeChargeThenFail:
 		p.delay(r, b.LatencyMS)
@@ -234,6 +263,7 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.delay(r, b.LatencyMS)
 		writeJSON(w, http.StatusOK, chargeBody(*charged))
 	}
+	return note
 }
 
 // refuseFull answers a charge the full ledger cannot take. Callers hold mu; it releases it.

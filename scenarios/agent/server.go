@@ -45,6 +45,8 @@ type Server struct {
 	provider   *Provider
 	downstream *Downstream
 	traffic    traffic
+	// events is what happened since the last reset, for a failed scenario's timeline.
+	events *EventLog
 }
 
 // NewServer validates cfg and prepares (but does not start) the agent.
@@ -64,14 +66,18 @@ func NewServer(cfg Config, log *slog.Logger) (*Server, error) {
 	if cfg.TrafficEvery <= 0 {
 		cfg.TrafficEvery = 250 * time.Millisecond
 	}
-	toxi := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop())
+	events := NewEventLog()
+	// The proxies' log at info level is one line per connection: the links' events.
+	toxi := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.New(linkWatcher{events}).Level(zerolog.InfoLevel))
 	for _, l := range cfg.Links {
 		p := toxiproxy.NewProxy(toxi, l.Name, l.Listen, l.Upstream)
 		if err := toxi.Collection.Add(p, false); err != nil {
 			return nil, fmt.Errorf("add link %s: %w", l.Name, err)
 		}
 	}
-	return &Server{cfg: cfg, log: log, toxi: toxi, provider: NewProvider(), downstream: NewDownstream()}, nil
+	provider, downstream := NewProvider(), NewDownstream()
+	provider.events, downstream.events = events, events
+	return &Server{cfg: cfg, log: log, toxi: toxi, provider: provider, downstream: downstream, events: events}, nil
 }
 
 // Run serves until ctx is cancelled.
@@ -154,6 +160,7 @@ func (s *Server) controlHandler() http.Handler {
 			return
 		}
 		s.log.Info("fault", "link", p.Name, "kind", f.Kind, "latency_ms", f.LatencyMS)
+		s.events.Add(faultEvent(p.Name, f))
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	mux.HandleFunc("POST /reset", s.auth(func(w http.ResponseWriter, r *http.Request) {
@@ -167,7 +174,11 @@ func (s *Server) controlHandler() http.Handler {
 		s.downstream.ClearBehaviour()
 		s.provider.ClearOverflows()
 		s.downstream.ClearOverflows()
+		s.events.Reset(false) // a reset starts a scenario: its timeline starts here
 		w.WriteHeader(http.StatusNoContent)
+	}))
+	mux.HandleFunc("GET /events", s.auth(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, EventsAnswer{Now: s.events.Since(), Events: s.events.Events()})
 	}))
 	mux.HandleFunc("POST /provider/behaviour", s.auth(func(w http.ResponseWriter, r *http.Request) {
 		var b ProviderBehaviour
@@ -179,6 +190,7 @@ func (s *Server) controlHandler() http.Handler {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 			return
 		}
+		s.events.Add(providerEvent(b))
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	mux.HandleFunc("GET /provider/ledger", s.auth(func(w http.ResponseWriter, r *http.Request) {

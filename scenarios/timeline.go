@@ -1,0 +1,193 @@
+package scenarios
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/holdfast-ci/holdfast/scenarios/agent"
+)
+
+// Timeline is what happened during one scenario, on the harness's clock (At and End are offsets
+// from the scenario's start): the harness's requests and answers per replica, the app's calls to
+// the provider and the downstream fake, its connections through the Postgres and Redis links,
+// the faults injected, signals and restarts. It is bounded (MaxTimeline events); an
+// agent.EventGap stands for what was left out.
+type Timeline struct {
+	Events []agent.Event `json:"events"`
+	// Note says what the timeline lacks, e.g. the agent's side when it could not be read.
+	Note string `json:"note,omitempty"`
+}
+
+// MaxTimeline bounds a Timeline: the first and the last MaxTimeline/2 events are kept, the
+// middle is counted in a gap. A diagram longer than this is read by nobody.
+const MaxTimeline = 60
+
+// BeginTimeline starts a scenario's timeline: the harness's record and its clock start again.
+// The grader calls it right after resetting the agent, whose record starts at the reset.
+func (h *Harness) BeginTimeline() { h.events.Reset(true) }
+
+// Timeline returns what the harness and the agent recorded since BeginTimeline, merged on the
+// harness's clock. The agent's times are converted by the offset measured on the call that
+// reads them (its clock at the answer against the call's midpoint), so they are right to within
+// half that round trip. An agent that cannot be read leaves the harness's side and a Note.
+func (h *Harness) Timeline(ctx context.Context) Timeline {
+	events := h.events.Events()
+	var tl Timeline
+	if h.Agent != nil {
+		sent := h.events.Since()
+		ans, err := h.Agent.Events(ctx)
+		back := h.events.Since()
+		if err != nil {
+			tl.Note = "the agent's record (the app's calls, connections and faults) could not be read: " + err.Error()
+		} else {
+			offset := (sent+back)/2 - ans.Now
+			names := h.replicaNames()
+			for _, e := range ans.Events {
+				e.At = max(0, e.At+offset)
+				if e.End != 0 {
+					e.End = max(e.At, e.End+offset)
+				}
+				if e.Kind == agent.EventConnect {
+					e.From = nameOr(names, e.From, "app")
+				}
+				events = append(events, e)
+			}
+		}
+	}
+	sort.SliceStable(events, func(i, j int) bool { return events[i].At < events[j].At })
+	tl.Events = capEvents(events, MaxTimeline)
+	return tl
+}
+
+// capEvents keeps the first and last n/2 events and one gap for the rest (and for the gaps
+// among them).
+func capEvents(events []agent.Event, n int) []agent.Event {
+	if len(events) <= n {
+		return events
+	}
+	keep := n / 2
+	omitted := 0
+	for _, e := range events[keep : len(events)-keep] {
+		if e.Kind == agent.EventGap {
+			omitted += e.Omitted
+		} else {
+			omitted++
+		}
+	}
+	out := append([]agent.Event(nil), events[:keep]...)
+	out = append(out, agent.Event{At: events[keep].At, Kind: agent.EventGap, Omitted: omitted})
+	return append(out, events[len(events)-keep:]...)
+}
+
+// replicaNames maps each replica's host to its service name, to tell whose connection a link saw.
+func (h *Harness) replicaNames() map[string]string {
+	names := map[string]string{}
+	for i, u := range h.Target.AppURLs() {
+		if p, err := url.Parse(u); err == nil {
+			names[p.Hostname()] = string(Replica(i + 1))
+		}
+	}
+	return names
+}
+
+func nameOr(names map[string]string, host, fallback string) string {
+	if n, ok := names[host]; ok {
+		return n
+	}
+	return fallback
+}
+
+// record notes a request to the app as it leaves.
+func (h *Harness) record(r Request, method string, replica int) int {
+	e := agent.Event{Kind: agent.EventRequest, From: "harness", To: string(Replica(replica)), What: method + " " + r.Path,
+		Body: agent.CutBody(r.Body)}
+	if len(e.What) > agent.MaxEventBody {
+		e.What = e.What[:agent.MaxEventBody] + "…"
+	}
+	for k, v := range r.Header {
+		if strings.EqualFold(k, "Idempotency-Key") {
+			e.Key = v
+		}
+	}
+	return h.events.Add(e)
+}
+
+// answered completes a recorded request with what came back.
+func (h *Harness) answered(id int, out Response) {
+	h.events.Finish(id, func(e *agent.Event) {
+		e.Status = out.Status
+		switch {
+		case out.Err != nil && out.TimedOut():
+			e.Note = fmt.Sprintf("no answer within %s", out.Duration.Round(time.Millisecond))
+		case out.Err != nil:
+			e.Note = "no HTTP answer (" + shortErr(out.Err) + ")"
+		default:
+			e.Answer = agent.CutBody(out.Body)
+		}
+	})
+}
+
+// recordingTarget records what a scenario does to the sandbox's services: signals, restarts,
+// pauses, exits.
+type recordingTarget struct {
+	Target
+	events *agent.EventLog
+}
+
+// Unwrap returns the target a harness's Target records, for tests that reach their own fake
+// through a harness.
+func Unwrap(t Target) Target {
+	if r, ok := t.(recordingTarget); ok {
+		return r.Target
+	}
+	return t
+}
+
+func (r recordingTarget) Kill(ctx context.Context, svc Service, signal string) error {
+	err := r.Target.Kill(ctx, svc, signal)
+	r.events.Add(agent.Event{Kind: agent.EventSignal, From: "harness", To: string(svc), What: signal, Note: errNote(err)})
+	return err
+}
+
+func (r recordingTarget) Start(ctx context.Context, svc Service) error {
+	id := r.events.Add(agent.Event{Kind: agent.EventRestart, From: "harness", To: string(svc), What: "start"})
+	err := r.Target.Start(ctx, svc)
+	r.events.Finish(id, func(e *agent.Event) {
+		e.Note = "running again"
+		if err != nil {
+			e.Note = "did not start: " + err.Error()
+		}
+	})
+	return err
+}
+
+func (r recordingTarget) Pause(ctx context.Context, svc Service) error {
+	err := r.Target.Pause(ctx, svc)
+	r.events.Add(agent.Event{Kind: agent.EventPause, From: "harness", To: string(svc), What: "pause", Note: errNote(err)})
+	return err
+}
+
+func (r recordingTarget) Unpause(ctx context.Context, svc Service) error {
+	err := r.Target.Unpause(ctx, svc)
+	r.events.Add(agent.Event{Kind: agent.EventUnpause, From: "harness", To: string(svc), What: "unpause", Note: errNote(err)})
+	return err
+}
+
+func (r recordingTarget) Wait(ctx context.Context, svc Service) (int, error) {
+	code, err := r.Target.Wait(ctx, svc)
+	if err == nil {
+		r.events.Add(agent.Event{Kind: agent.EventExit, From: string(svc), To: string(svc), What: "exited", Note: fmt.Sprintf("exit code %d", code)})
+	}
+	return code, err
+}
+
+func errNote(err error) string {
+	if err == nil {
+		return ""
+	}
+	return "failed: " + err.Error()
+}

@@ -1,0 +1,147 @@
+package scenarios_test
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/holdfast-ci/holdfast/scenarios"
+	"github.com/holdfast-ci/holdfast/scenarios/agent"
+)
+
+// startAgent runs a real agent on loopback and returns its client and its provider's URL.
+func startAgent(t *testing.T) (*agent.Client, string) {
+	t.Helper()
+	addr := func() string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		return ln.Addr().String()
+	}
+	ctl, prov, down := addr(), addr(), addr()
+	token := strings.Repeat("t", 32)
+	srv, err := agent.NewServer(agent.Config{Token: token, ControlAddr: ctl, ProviderAddr: prov, DownstreamAddr: down}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = srv.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	c := agent.NewClient("http://"+ctl, token)
+	for i := 0; c.Healthy(context.Background()) != nil; i++ {
+		if i == 100 {
+			t.Fatal("the agent did not start")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return c, "http://" + prov
+}
+
+// TestTimelineOnOneClock: the agent's events land on the harness's clock, measured from the
+// scenario's start, not from the agent's: a charge made 100 ms into a scenario that began
+// 400 ms after the agent started reads as about +100ms, between the request that caused it and
+// its answer.
+func TestTimelineOnOneClock(t *testing.T) {
+	t.Parallel()
+	c, provider := startAgent(t)
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(100 * time.Millisecond)
+		resp, err := http.Post(provider+"/v1/charges", "application/json", strings.NewReader(`{"amount":5,"currency":"usd","payment_id":"pay_1"}`))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		resp.Body.Close()
+		w.WriteHeader(http.StatusCreated)
+	}))
+	defer app.Close()
+	h := scenarios.NewHarness(urlTarget{app.URL}, c, "", "")
+	ctx := context.Background()
+	time.Sleep(400 * time.Millisecond)
+	if err := c.Reset(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h.BeginTimeline()
+	if err := c.Provider(ctx, agent.ProviderBehaviour{LatencyMS: 50}); err != nil {
+		t.Fatal(err)
+	}
+	r := h.Do(ctx, scenarios.Request{Method: http.MethodPost, Path: "/pay", Header: map[string]string{"idempotency-key": "key-1"}, Body: []byte(`{"amount":5}`)})
+	if r.Status != http.StatusCreated {
+		t.Fatalf("app answered %s", r.Describe())
+	}
+	if err := h.Target.Kill(ctx, scenarios.App, "SIGTERM"); err != nil {
+		t.Fatal(err)
+	}
+	tl := h.Timeline(ctx)
+	if tl.Note != "" {
+		t.Fatalf("timeline note: %s", tl.Note)
+	}
+	var kinds []string
+	for _, e := range tl.Events {
+		kinds = append(kinds, string(e.Kind)+":"+e.From+">"+e.To)
+	}
+	want := "fault:harness>provider request:harness>app request:app>provider signal:harness>app"
+	if strings.Join(kinds, " ") != want {
+		t.Fatalf("events %v; want %s", kinds, want)
+	}
+	pay, charge := tl.Events[1], tl.Events[2]
+	if charge.At < 90*time.Millisecond || charge.At > 300*time.Millisecond {
+		t.Errorf("the charge at %s; want about 100ms after the scenario's start (the agent started 400 ms before it)", charge.At)
+	}
+	if charge.At < pay.At || charge.End > pay.End || charge.End-charge.At < 40*time.Millisecond {
+		t.Errorf("charge %s–%s outside its request %s–%s, or shorter than the provider's 50 ms latency", charge.At, charge.End, pay.At, pay.End)
+	}
+	if pay.Key != "key-1" || pay.Body != `{"amount":5}` || pay.Status != http.StatusCreated || pay.To != "app" {
+		t.Errorf("the harness's request %+v", pay)
+	}
+	if charge.Status != http.StatusOK || charge.Note != "charged ch_000001" {
+		t.Errorf("the app's charge %+v", charge)
+	}
+}
+
+// TestTimelineIsBounded: thousands of requests leave a timeline of MaxTimeline events and a
+// gap that counts the rest; the harness keeps the first and the latest, and says when the agent
+// could not be read.
+func TestTimelineIsBounded(t *testing.T) {
+	t.Parallel()
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTooManyRequests) }))
+	defer app.Close()
+	dead := agent.NewClient("http://127.0.0.1:1", strings.Repeat("t", 32))
+	h := scenarios.NewHarness(urlTarget{app.URL}, dead, "", "")
+	h.BeginTimeline()
+	const n = 2000
+	for i := range n / 100 {
+		h.Concurrent(context.Background(), 100, func(j int) scenarios.Request {
+			return scenarios.Request{Path: "/r/" + string(rune('a'+i%26))}
+		})
+	}
+	tl := h.Timeline(context.Background())
+	if len(tl.Events) != scenarios.MaxTimeline+1 {
+		t.Fatalf("%d events; want %d and a gap", len(tl.Events), scenarios.MaxTimeline)
+	}
+	omitted := 0
+	for _, e := range tl.Events {
+		if e.Kind == agent.EventGap {
+			omitted += e.Omitted
+		} else if e.Status != http.StatusTooManyRequests {
+			t.Fatalf("event %+v; want the app's 429", e)
+		}
+	}
+	if omitted != n-scenarios.MaxTimeline {
+		t.Fatalf("gaps omit %d events; want %d", omitted, n-scenarios.MaxTimeline)
+	}
+	if last := tl.Events[len(tl.Events)-1]; last.What != "GET /r/t" {
+		t.Fatalf("last event %q; want one of the last burst's", last.What)
+	}
+	if !strings.Contains(tl.Note, "could not be read") {
+		t.Fatalf("note %q; want it to say the agent's record is missing", tl.Note)
+	}
+}
