@@ -1,22 +1,38 @@
-// Package templates embeds what Holdfast needs to know of each challenge template at run time:
-// its challenge.yaml. The templates themselves (brief, starters) are published to GitHub by
-// `app templates publish` and read from disk.
+// Package templates embeds what Holdfast needs to know of each built-in challenge at run time:
+// its challenge.yaml and its brief. The starters are published to GitHub by
+// `app templates publish` and read from disk: Go cannot embed a directory that holds a go.mod,
+// and every Go starter does. The catalog (scenarios/catalog) registers these files as the
+// built-in pack, the way an operator's pack registers its own; Parse is the one reader of
+// challenge.yaml for both.
 package templates
 
 import (
 	"bytes"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 )
 
-//go:embed */challenge.yaml
-var files embed.FS
+// Files holds <slug>/challenge.yaml and <slug>/README.md (the brief) of every built-in challenge.
+//
+//go:embed */challenge.yaml */README.md
+var Files embed.FS
+
+// formats are the ways a challenge can be given: practice and take-home repositories, a
+// debugging task, a refactor graded by comparing base and head.
+var formats = []string{"practice", "take-home", "debug", "refactor"}
+
+// MaxStartTimeout bounds a challenge's start_timeout: the grading's hard cap must leave room
+// for the scenarios.
+const MaxStartTimeout = 2 * time.Minute
 
 // Meta is a challenge.yaml.
 type Meta struct {
@@ -35,16 +51,24 @@ type Meta struct {
 	} `yaml:"limits"`
 }
 
-// All reads every challenge.yaml, sorted by slug. A file whose slug differs from its directory
-// is an error: the slug is how everything else finds the challenge.
-func All() ([]Meta, error) {
-	names, err := fs.Glob(files, "*/challenge.yaml")
+// All reads every built-in challenge.yaml (Files), sorted by slug.
+func All() ([]Meta, error) { return Parse(Files) }
+
+// Parse reads every <slug>/challenge.yaml of fsys, sorted by slug. It is strict: an unknown
+// field, a slug that differs from its directory (the slug is how everything else finds the
+// challenge), a missing title, language or format, or a limit out of range is an error naming
+// the file. A file system without any challenge.yaml is an error too.
+func Parse(fsys fs.FS) ([]Meta, error) {
+	names, err := fs.Glob(fsys, "*/challenge.yaml")
 	if err != nil {
 		return nil, err
 	}
+	if len(names) == 0 {
+		return nil, errors.New("no <slug>/challenge.yaml at the top of the file system")
+	}
 	var out []Meta
 	for _, name := range names {
-		b, err := files.ReadFile(name)
+		b, err := fs.ReadFile(fsys, name)
 		if err != nil {
 			return nil, err
 		}
@@ -62,6 +86,17 @@ func All() ([]Meta, error) {
 		}
 		if m.Replicas < 0 || m.Replicas > 4 {
 			return nil, fmt.Errorf("%s: replicas %d out of range 1..4", name, m.Replicas)
+		}
+		if m.StartTimeout <= 0 || m.StartTimeout > MaxStartTimeout {
+			return nil, fmt.Errorf("%s: start_timeout %s out of range (0, %s]", name, m.StartTimeout, MaxStartTimeout)
+		}
+		for _, f := range m.Formats {
+			if !slices.Contains(formats, f) {
+				return nil, fmt.Errorf("%s: format %q is not one of %s", name, f, strings.Join(formats, ", "))
+			}
+		}
+		if m.Limits.CPUs < 0 || m.Limits.MemoryMB < 0 || m.Limits.Pids < 0 {
+			return nil, fmt.Errorf("%s: limits must not be negative (0 means the platform's default)", name)
 		}
 		out = append(out, m)
 	}

@@ -1,12 +1,21 @@
-// Package catalog lists the challenges Holdfast can grade: each one's metadata from
-// templates/<slug>/challenge.yaml and its scenario table from scenarios/<slug>/.
+// Package catalog lists the challenges Holdfast can grade. Challenges come in packs: a pack
+// holds its challenges' files (<slug>/challenge.yaml, the brief, the starters) and their
+// scenario tables. Holdfast's nine challenges are one pack, built from templates/ and
+// scenarios/<slug>/; an operator adds private challenges with a pack of their own, a Go module
+// outside this repository that calls Register from its init function and is compiled into the
+// runner and the App by `runner pack build` (README, "Challenge packs"). Both kinds take the
+// same path: parsed by templates.Parse, their tables checked by scenarios.Validate, their slugs
+// unique across packs.
 package catalog
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"sort"
 	"strings"
 	"sync"
+	"testing/fstest"
 
 	"github.com/holdfast-ci/holdfast/grading"
 	"github.com/holdfast-ci/holdfast/grading/store"
@@ -23,58 +32,193 @@ import (
 	"github.com/holdfast-ci/holdfast/templates"
 )
 
-// tables maps each slug to its scenario table.
-var tables = map[string]func() []scenarios.Scenario{
-	cachestampede.Slug:        cachestampede.Scenarios,
-	circuitbreaker.Slug:       circuitbreaker.Scenarios,
-	debugretrystorm.Slug:      debugretrystorm.Scenarios,
-	distributedlock.Slug:      distributedlock.Scenarios,
-	flashsale.Slug:            flashsale.Scenarios,
-	gracefulshutdown.Slug:     gracefulshutdown.Scenarios,
-	ratelimiter.Slug:          ratelimiter.Scenarios,
-	refactororderpricing.Slug: refactororderpricing.Scenarios,
-	idempotentpayments.Slug:   idempotentpayments.Scenarios,
+// Pack is a set of challenges registered together.
+type Pack struct {
+	// Name says whose pack it is in errors: its module path, e.g. "example.com/holdfastpack".
+	// Required and unique.
+	Name string
+	// Files holds one directory per challenge, named by its slug:
+	//
+	//	<slug>/challenge.yaml   metadata and limits (required), read as strictly as the built-ins'
+	//	<slug>/README.md        the brief
+	//	<slug>/starter/<lang>/  the starter of each language in challenge.yaml
+	//
+	// A Go starter keeps its go.mod as _go.mod (publication renames it back): Go neither embeds
+	// nor ships in a module a directory that holds a go.mod. An embed.FS with an "all:" pattern
+	// (starters have dot files such as .dockerignore) is the usual value. Reference solutions
+	// and anything else secret do not belong here: Files is what learners receive.
+	Files fs.FS
+	// Scenarios maps each challenge's slug to its scenario table. Every challenge in Files
+	// needs a table and every table a challenge.
+	Scenarios map[string]func() []scenarios.Scenario
 }
 
-// Entry is one challenge: its metadata and what the grader needs.
+// Builtin names the pack of Holdfast's own challenges in errors.
+const Builtin = "github.com/holdfast-ci/holdfast (built-in)"
+
+// builtin is Holdfast's own pack: templates' embedded files and the scenario tables of
+// scenarios/<slug>/. Its Go starters are not in Files (see package templates); Templates reads
+// them from disk.
+func builtin() Pack {
+	return Pack{Name: Builtin, Files: templates.Files, Scenarios: map[string]func() []scenarios.Scenario{
+		cachestampede.Slug:        cachestampede.Scenarios,
+		circuitbreaker.Slug:       circuitbreaker.Scenarios,
+		debugretrystorm.Slug:      debugretrystorm.Scenarios,
+		distributedlock.Slug:      distributedlock.Scenarios,
+		flashsale.Slug:            flashsale.Scenarios,
+		gracefulshutdown.Slug:     gracefulshutdown.Scenarios,
+		ratelimiter.Slug:          ratelimiter.Scenarios,
+		refactororderpricing.Slug: refactororderpricing.Scenarios,
+		idempotentpayments.Slug:   idempotentpayments.Scenarios,
+	}}
+}
+
+// Entry is one challenge: its metadata, what the grader needs and the pack it came from.
 type Entry struct {
 	templates.Meta
 	Challenge grading.Challenge
+	// Pack is the Name of the pack that registered the challenge.
+	Pack string
 }
 
-// Entries joins the templates' metadata with the scenario tables; a template without a table,
-// or a table without a template, is an error.
-func Entries() ([]Entry, error) {
-	metas, err := templates.All()
-	if err != nil {
+// registry holds the registered packs and, once read, the entries they make. It is the
+// catalog's one piece of package state: packs register from init functions, before main runs,
+// and the catalog is read-only after its first read.
+type registry struct {
+	mu    sync.Mutex
+	packs []Pack
+	read  bool
+	es    []Entry
+	err   error
+}
+
+// std is the process's catalog: the built-in pack first, then the packs that register.
+var std = &registry{packs: []Pack{builtin()}}
+
+// Register adds a pack's challenges to the catalog. Call it from the pack's init function, so
+// that importing the pack's package is all a main package has to do (Caddy's modules register
+// the same way; `runner pack build` writes that main package). A pack is checked when the
+// catalog is first read — Check, which the runner and the App call at start-up — and any
+// problem, such as a slug another pack already has, stops them with a message naming both
+// packs. Registering after the catalog was read panics: the pack would be missing silently.
+func Register(p Pack) { std.register(p) }
+
+func (r *registry) register(p Pack) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.read {
+		panic(fmt.Sprintf("catalog.Register(%q) after the catalog was read: call Register from the pack's init function", p.Name))
+	}
+	r.packs = append(r.packs, p)
+}
+
+func (r *registry) entries() ([]Entry, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.read {
+		r.es, r.err = load(r.packs)
+		r.read = true
+	}
+	return r.es, r.err
+}
+
+// load checks every pack and joins their challenges, sorted by slug. All problems are
+// reported at once.
+func load(packs []Pack) ([]Entry, error) {
+	var out []Entry
+	var errs []error
+	owner := map[string]string{} // slug → pack name
+	named := map[string]bool{}
+	for _, p := range packs {
+		if named[p.Name] {
+			errs = append(errs, fmt.Errorf("challenge pack %s is registered twice", p.Name))
+			continue
+		}
+		named[p.Name] = true
+		es, err := p.entries()
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, e := range es {
+			if prev, ok := owner[e.Slug]; ok {
+				errs = append(errs, fmt.Errorf("challenge %q is in two packs, %s and %s: rename one (its directory, the slug in its challenge.yaml and its Scenarios key)", e.Slug, prev, p.Name))
+				continue
+			}
+			owner[e.Slug] = p.Name
+			out = append(out, e)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
 		return nil, err
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Slug < out[j].Slug })
+	return out, nil
+}
+
+// entries parses one pack and joins its challenge.yaml files with its scenario tables.
+func (p Pack) entries() ([]Entry, error) {
+	name := p.Name
+	if name == "" {
+		name = "(no name)"
+	}
+	wrap := func(err error) error { return fmt.Errorf("challenge pack %s: %w", name, err) }
+	if p.Name == "" {
+		return nil, wrap(errors.New("Name is required (the pack's module path)"))
+	}
+	if p.Files == nil {
+		return nil, wrap(errors.New("Files is required (<slug>/challenge.yaml, brief and starters)"))
+	}
+	metas, err := templates.Parse(p.Files)
+	if err != nil {
+		return nil, wrap(err)
 	}
 	var out []Entry
 	seen := map[string]bool{}
 	for _, m := range metas {
-		table, ok := tables[m.Slug]
-		if !ok {
-			return nil, fmt.Errorf("templates/%s has no scenario table in scenarios/catalog", m.Slug)
+		table, ok := p.Scenarios[m.Slug]
+		if !ok || table == nil {
+			return nil, wrap(fmt.Errorf("%s/challenge.yaml has no scenario table (Scenarios[%q])", m.Slug, m.Slug))
 		}
 		seen[m.Slug] = true
-		out = append(out, Entry{Meta: m, Challenge: grading.Challenge{Slug: m.Slug, Scenarios: table(),
+		sc := table()
+		if len(sc) == 0 {
+			return nil, wrap(fmt.Errorf("the scenario table of %s is empty", m.Slug))
+		}
+		if err := scenarios.Validate(sc); err != nil {
+			return nil, wrap(fmt.Errorf("the scenario table of %s: %w", m.Slug, err))
+		}
+		out = append(out, Entry{Meta: m, Pack: p.Name, Challenge: grading.Challenge{Slug: m.Slug, Scenarios: sc,
 			Limits: grading.Limits{CPUs: m.Limits.CPUs, MemoryMB: m.Limits.MemoryMB, Pids: m.Limits.Pids, StartTimeout: m.StartTimeout, Replicas: m.Replicas}}})
 	}
-	for slug := range tables {
+	var extra []string
+	for slug := range p.Scenarios {
 		if !seen[slug] {
-			return nil, fmt.Errorf("scenarios for %s have no templates/%s/challenge.yaml", slug, slug)
+			extra = append(extra, slug)
 		}
+	}
+	if len(extra) > 0 {
+		sort.Strings(extra)
+		return nil, wrap(fmt.Errorf("scenario tables without a <slug>/challenge.yaml in Files: %s", strings.Join(extra, ", ")))
 	}
 	return out, nil
 }
 
-// parsed holds Entries' result: the YAML is embedded, so it never changes while running.
-var parsed = sync.OnceValues(Entries)
+// Entries returns every registered challenge, sorted by slug, or what is wrong with the packs.
+func Entries() ([]Entry, error) { return std.entries() }
+
+// Check reads the catalog and returns what is wrong with it. Commands call it at start-up so
+// that a broken pack stops them with the reason before any work; after a nil Check the
+// functions below cannot fail.
+func Check() error {
+	_, err := Entries()
+	return err
+}
 
 func mustEntries() []Entry {
-	es, err := parsed()
+	es, err := Entries()
 	if err != nil {
-		panic(err) // embedded files: TestCatalog catches this before any build ships
+		panic(err) // Check at start-up reports this first; TestCatalog covers the built-in pack
 	}
 	return es
 }
@@ -117,4 +261,52 @@ func Lookup(slug string) (grading.Challenge, error) {
 	}
 	sort.Strings(known)
 	return grading.Challenge{}, fmt.Errorf("unknown challenge %q; known challenges: %s", slug, strings.Join(known, ", "))
+}
+
+// Templates returns every challenge's files as one file system laid out like templates/:
+// <slug>/README.md, <slug>/starter/<lang>/…, each slug served by its own pack's Files. The
+// built-in challenges' files come from builtinDir instead (Holdfast's templates/ directory),
+// because their Go starters hold a go.mod and cannot be embedded.
+func Templates(builtinDir fs.FS) (fs.FS, error) { return std.templates(builtinDir) }
+
+func (r *registry) templates(builtinDir fs.FS) (fs.FS, error) {
+	es, err := r.entries()
+	if err != nil {
+		return nil, err
+	}
+	files := map[string]fs.FS{}
+	for _, p := range r.packs { // read-only once entries ran
+		files[p.Name] = p.Files
+	}
+	t := templateFS{root: fstest.MapFS{}, bySlug: map[string]fs.FS{}}
+	for _, e := range es {
+		t.root[e.Slug] = &fstest.MapFile{Mode: fs.ModeDir | 0o555}
+		t.bySlug[e.Slug] = files[e.Pack]
+		if e.Pack == Builtin {
+			t.bySlug[e.Slug] = builtinDir
+		}
+	}
+	return t, nil
+}
+
+// templateFS dispatches each path to the pack that owns its first element, the slug, so that a
+// pack can never serve another pack's challenge.
+type templateFS struct {
+	root   fstest.MapFS // the slugs, as directories
+	bySlug map[string]fs.FS
+}
+
+func (t templateFS) Open(name string) (fs.File, error) {
+	if !fs.ValidPath(name) {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrInvalid}
+	}
+	if name == "." {
+		return t.root.Open(name)
+	}
+	slug, _, _ := strings.Cut(name, "/")
+	f, ok := t.bySlug[slug]
+	if !ok {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	}
+	return f.Open(name)
 }
