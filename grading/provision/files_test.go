@@ -3,7 +3,11 @@ package provision_test
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"testing/fstest"
+
+	"github.com/holdfast-ci/holdfast/grading/provision"
 )
 
 func copyTemplate(t *testing.T, from, to string) {
@@ -38,5 +42,39 @@ func removeFile(t *testing.T, p string) {
 	t.Helper()
 	if err := os.Remove(p); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestTemplateFilesFromAPack: a pack's files, from any file system, reach the learner as the
+// template repository holds them: the brief as README.md, the starter's README.md as
+// STARTER.md and a Go starter's _go.mod as go.mod.
+func TestTemplateFilesFromAPack(t *testing.T) {
+	t.Parallel()
+	fsys := fstest.MapFS{
+		"mine/README.md":                  {Data: []byte("# brief")},
+		"mine/starter/go/README.md":       {Data: []byte("starter notes")},
+		"mine/starter/go/_go.mod":         {Data: []byte("module app\n")},
+		"mine/starter/go/cmd/app/main.go": {Data: []byte("package main\n")},
+		"mine/starter/ts/index.ts":        {Data: []byte("ts")},
+	}
+	files, err := provision.TemplateFiles(fsys, "mine", "go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"README.md": "# brief", "STARTER.md": "starter notes", "go.mod": "module app\n", "cmd/app/main.go": "package main\n"}
+	if len(files) != len(want) {
+		var got []string
+		for p := range files {
+			got = append(got, p)
+		}
+		t.Fatalf("files %v; want %v", got, want)
+	}
+	for p, body := range want {
+		if string(files[p]) != body {
+			t.Errorf("%s: %q; want %q", p, files[p], body)
+		}
+	}
+	if _, err := provision.TemplateFiles(fsys, "yours", "go"); err == nil || !strings.Contains(err.Error(), "brief of yours") {
+		t.Fatalf("unknown slug: %v; want an error naming its brief", err)
 	}
 }

@@ -1,13 +1,14 @@
 // Package provision creates learners' repositories from challenge templates and publishes the
 // templates themselves: one template repository per challenge and language, built from
-// templates/<slug>/ (the brief) and templates/<slug>/starter/<lang>/ (the starter), and nothing
-// else — solutions and hidden material live under scenarios/ and never leave.
+// <slug>/README.md (the brief) and <slug>/starter/<lang>/ (the starter) of Templates, and
+// nothing else — solutions and hidden material live with the scenarios and never leave.
 package provision
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"regexp"
 	"strings"
 	"time"
@@ -22,8 +23,10 @@ type Provisioner struct {
 	GitHub       *github.App
 	Installation int64
 	Org          string
-	// TemplatesDir is the repository's templates/ directory.
-	TemplatesDir string
+	// Templates holds <slug>/README.md and <slug>/starter/<lang>/ of every challenge: the
+	// catalog's Templates (built-in challenges from the templates/ directory, packs' from
+	// their files), or os.DirFS of a templates/ directory.
+	Templates fs.FS
 	// Challenges are the slugs that can be assigned.
 	Challenges []string
 	Now        func() time.Time

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -30,7 +31,7 @@ func setup(t *testing.T) (*provision.Provisioner, *githubtest.Server, *store.Sto
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &provision.Provisioner{Store: st, GitHub: app, Installation: 9, Org: org, TemplatesDir: "../../templates",
+	return &provision.Provisioner{Store: st, GitHub: app, Installation: 9, Org: org, Templates: os.DirFS("../../templates"),
 		Challenges: []string{"idempotent-payments"}}, fake, st
 }
 
@@ -80,7 +81,7 @@ func TestPublishSendsOnlyChangedFiles(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	copyTemplate(t, "../../templates/idempotent-payments", dir+"/idempotent-payments")
-	p.TemplatesDir = dir
+	p.Templates = os.DirFS(dir)
 	if _, err := p.PublishTemplates(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -7,8 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"path/filepath"
+	"path"
 	"sort"
 	"strings"
 
@@ -25,32 +24,38 @@ type Published struct {
 	Commit  string // "" when nothing changed
 }
 
-// TemplateFiles returns what a learner receives for slug in lang: the brief (README.md) and the
-// starter's files, keyed by their path in the template repository.
-func TemplateFiles(templatesDir, slug, lang string) (map[string][]byte, error) {
+// TemplateFiles returns what a learner receives for slug in lang from templates (laid out like
+// templates/): the brief (README.md) and the starter's files, keyed by their path in the
+// template repository. A starter's README.md becomes STARTER.md (the brief owns README.md),
+// and a _go.mod becomes go.mod: a challenge pack stores its Go starters' go.mod under that
+// name, since Go neither embeds nor ships in a module a directory that holds a go.mod.
+func TemplateFiles(templates fs.FS, slug, lang string) (map[string][]byte, error) {
 	files := map[string][]byte{}
-	brief, err := os.ReadFile(filepath.Join(templatesDir, slug, "README.md"))
+	brief, err := fs.ReadFile(templates, path.Join(slug, "README.md"))
 	if err != nil {
 		return nil, fmt.Errorf("brief of %s: %w", slug, err)
 	}
 	files["README.md"] = brief
-	starter := filepath.Join(templatesDir, slug, "starter", lang)
-	err = filepath.WalkDir(starter, func(p string, d fs.DirEntry, err error) error {
+	starter := path.Join(slug, "starter", lang)
+	err = fs.WalkDir(templates, starter, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
 		if !d.Type().IsRegular() {
 			return nil
 		}
-		rel, _ := filepath.Rel(starter, p)
-		b, err := os.ReadFile(p)
+		rel := strings.TrimPrefix(p, starter+"/")
+		b, err := fs.ReadFile(templates, p)
 		if err != nil {
 			return err
 		}
-		if filepath.ToSlash(rel) == "README.md" {
-			rel = "STARTER.md" // the brief owns README.md
+		switch {
+		case rel == "README.md":
+			rel = "STARTER.md"
+		case path.Base(rel) == "_go.mod":
+			rel = path.Join(path.Dir(rel), "go.mod")
 		}
-		files[filepath.ToSlash(rel)] = b
+		files[rel] = b
 		return nil
 	})
 	if err != nil {
@@ -74,7 +79,7 @@ func (p *Provisioner) PublishTemplates(ctx context.Context) ([]Published, error)
 	inst := p.GitHub.Installation(p.Installation)
 	var out []Published
 	for _, slug := range p.Challenges {
-		langs, err := os.ReadDir(filepath.Join(p.TemplatesDir, slug, "starter"))
+		langs, err := fs.ReadDir(p.Templates, path.Join(slug, "starter"))
 		if err != nil {
 			return out, fmt.Errorf("starters of %s: %w", slug, err)
 		}
@@ -95,7 +100,7 @@ func (p *Provisioner) PublishTemplates(ctx context.Context) ([]Published, error)
 func (p *Provisioner) publishOne(ctx context.Context, inst *github.Installation, slug, lang string) (Published, error) {
 	name := TemplateRepo(slug, lang)
 	res := Published{Repo: p.Org + "/" + name}
-	files, err := TemplateFiles(p.TemplatesDir, slug, lang)
+	files, err := TemplateFiles(p.Templates, slug, lang)
 	if err != nil {
 		return res, err
 	}

@@ -46,7 +46,7 @@ func (p *Provisioner) Invite(ctx context.Context, r InviteRequest) (store.TakeHo
 	if strings.TrimSpace(r.InvitedBy) == "" {
 		return store.TakeHome{}, fmt.Errorf("%w: say who invites (a reviewer's login)", ErrInvalid)
 	}
-	files, err := TemplateFiles(p.TemplatesDir, r.Challenge, req.Language)
+	files, err := TemplateFiles(p.Templates, r.Challenge, req.Language)
 	if err != nil {
 		return store.TakeHome{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}

@@ -47,7 +47,7 @@ func TestTakeHomeDeadline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prov := &provision.Provisioner{Store: st, GitHub: app, Installation: inst, Org: owner, TemplatesDir: "../../templates",
+	prov := &provision.Provisioner{Store: st, GitHub: app, Installation: inst, Org: owner, Templates: os.DirFS("../../templates"),
 		Challenges: []string{"idempotent-payments"}}
 	if _, err := prov.PublishTemplates(ctx); err != nil {
 		t.Fatal(err)

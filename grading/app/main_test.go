@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"bytes"
@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -65,7 +66,7 @@ func TestRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prov := &provision.Provisioner{Store: st, GitHub: app, Installation: 9, Org: "org", TemplatesDir: "../../templates", Challenges: []string{"idempotent-payments"}}
+	prov := &provision.Provisioner{Store: st, GitHub: app, Installation: 9, Org: "org", Templates: os.DirFS("../../templates"), Challenges: []string{"idempotent-payments"}}
 	token := strings.Repeat("t", 32)
 	srv := httptest.NewServer(Routes(http.NotFoundHandler(), st, assignHandler(prov, token), &Web{Store: st, Log: slog.New(slog.DiscardHandler)}))
 	defer srv.Close()

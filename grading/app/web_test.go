@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -376,7 +377,7 @@ func TestTakeHomeAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prov = &provision.Provisioner{Store: s.st, GitHub: app, Installation: 9, Org: "org", TemplatesDir: "../../templates", Challenges: []string{"idempotent-payments"}}
+	prov = &provision.Provisioner{Store: s.st, GitHub: app, Installation: 9, Org: "org", Templates: os.DirFS("../../templates"), Challenges: []string{"idempotent-payments"}}
 	if _, err := prov.PublishTemplates(context.Background()); err != nil {
 		t.Fatal(err)
 	}
