@@ -84,6 +84,9 @@ type Harness struct {
 // NewHarness returns a harness for a provisioned sandbox.
 func NewHarness(t Target, a *agent.Client, postgresURL, redisURL string) *Harness {
 	events := agent.NewEventLog()
+	if a != nil {
+		a.Record(events) // the faults it sets, on the harness's clock
+	}
 	return &Harness{Target: recordingTarget{t, events}, Agent: a, PostgresURL: postgresURL, RedisURL: redisURL, events: events,
 		// The app is untrusted: its headers are capped like its bodies (Do), or each of a
 		// concurrent burst could hold the transport's default of 10 MB.

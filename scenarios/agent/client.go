@@ -15,7 +15,14 @@ type Client struct {
 	base  string
 	token string
 	http  *http.Client
+	// events, when set (Record), gets the faults and behaviours this client sets, on the
+	// caller's clock: the timeline orders them exactly against the caller's own requests.
+	events *EventLog
 }
+
+// Record makes the client record each fault and behaviour it sets in l. Call it before the
+// client is used.
+func (c *Client) Record(l *EventLog) { c.events = l }
 
 // NewClient returns a client for the agent whose control API is at base (http://IP:9090).
 func NewClient(base, token string) *Client {
@@ -31,7 +38,7 @@ func (c *Client) Healthy(ctx context.Context) error {
 
 // Fault applies f to the named link ("postgres", "redis", "provider").
 func (c *Client) Fault(ctx context.Context, link string, f Fault) error {
-	return c.do(ctx, http.MethodPost, "/links/"+link, f, nil)
+	return c.recorded(faultEvent(link, f), c.do(ctx, http.MethodPost, "/links/"+link, f, nil))
 }
 
 // Reset clears every link fault and every provider and downstream behaviour; the ledger and
@@ -42,7 +49,7 @@ func (c *Client) Reset(ctx context.Context) error {
 
 // Provider sets how the provider fake answers the next requests.
 func (c *Client) Provider(ctx context.Context, b ProviderBehaviour) error {
-	return c.do(ctx, http.MethodPost, "/provider/behaviour", b, nil)
+	return c.recorded(providerEvent(b), c.do(ctx, http.MethodPost, "/provider/behaviour", b, nil))
 }
 
 // Ledger returns every charge the provider has made in this run. When the app went beyond a
@@ -62,7 +69,16 @@ func (c *Client) Overflows(ctx context.Context) ([]Overflow, error) {
 
 // Downstream sets how the downstream fake answers paths under b.PathPrefix.
 func (c *Client) Downstream(ctx context.Context, b DownstreamBehaviour) error {
-	return c.do(ctx, http.MethodPost, "/downstream/behaviour", b, nil)
+	return c.recorded(downstreamEvent(b), c.do(ctx, http.MethodPost, "/downstream/behaviour", b, nil))
+}
+
+// recorded records e once the agent has applied it (err == nil), stamped then: from that moment
+// the fault is in force.
+func (c *Client) recorded(e Event, err error) error {
+	if err == nil {
+		c.events.Add(e)
+	}
+	return err
 }
 
 // Calls returns the calls the downstream fake received after the one numbered since (0: all),
@@ -174,7 +190,15 @@ func (c *Client) call(ctx context.Context, method, path string, in any, decode f
 	return nil
 }
 
-// Events returns what the agent recorded since the last Reset, with its clock when it answered.
+// Clock returns the agent's clock now, the one its events' At are on.
+func (c *Client) Clock(ctx context.Context) (time.Duration, error) {
+	var out EventsAnswer
+	err := c.do(ctx, http.MethodGet, "/clock", nil, &out)
+	return out.Now, err
+}
+
+// Events returns what the agent recorded since the last Reset (the app's calls to the fakes and
+// its connections through the links), with its clock when it answered.
 func (c *Client) Events(ctx context.Context) (EventsAnswer, error) {
 	var out EventsAnswer
 	err := c.do(ctx, http.MethodGet, "/events", nil, &out)

@@ -331,7 +331,6 @@ func (s *Server) downstreamRoutes(mux *http.ServeMux) {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 			return
 		}
-		s.events.Add(downstreamEvent(b))
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	mux.HandleFunc("GET /downstream/last", s.auth(func(w http.ResponseWriter, r *http.Request) {

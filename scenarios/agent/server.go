@@ -160,7 +160,6 @@ func (s *Server) controlHandler() http.Handler {
 			return
 		}
 		s.log.Info("fault", "link", p.Name, "kind", f.Kind, "latency_ms", f.LatencyMS)
-		s.events.Add(faultEvent(p.Name, f))
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	mux.HandleFunc("POST /reset", s.auth(func(w http.ResponseWriter, r *http.Request) {
@@ -177,6 +176,9 @@ func (s *Server) controlHandler() http.Handler {
 		s.events.Reset(false) // a reset starts a scenario: its timeline starts here
 		w.WriteHeader(http.StatusNoContent)
 	}))
+	mux.HandleFunc("GET /clock", s.auth(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, EventsAnswer{Now: s.events.Since()})
+	}))
 	mux.HandleFunc("GET /events", s.auth(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, EventsAnswer{Now: s.events.Since(), Events: s.events.Events()})
 	}))
@@ -190,7 +192,6 @@ func (s *Server) controlHandler() http.Handler {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 			return
 		}
-		s.events.Add(providerEvent(b))
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	mux.HandleFunc("GET /provider/ledger", s.auth(func(w http.ResponseWriter, r *http.Request) {
