@@ -17,20 +17,16 @@ var (
 	// src/index.ts(12,5): error TS2322: …   or   src/index.ts:12:5 - error TS2322: …
 	tscParen = regexp.MustCompile(`^\s*([\w./@-]+\.(?:ts|tsx|mts|cts)|[\w./@-]+\.(?:js|jsx))\((\d+),(\d+)\): (error .+)$`)
 	tscColon = regexp.MustCompile(`^\s*([\w./@-]+\.(?:ts|tsx|mts|cts)):(\d+):(\d+) - (error .+)$`)
-	// File "/app/main.py", line 12, in handler
-	pyFrame = regexp.MustCompile(`^\s*File "([^"]+\.py)", line (\d+)`)
-	// NameError: name 'x' is not defined   (the line that ends a traceback)
-	pyError = regexp.MustCompile(`^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt)|SyntaxError|IndentationError)(: .*)?$`)
 )
 
-// Annotations finds compiler errors and Python tracebacks in a log and points them at files of
+// Annotations finds compiler errors and Python tracebacks in a build log and points them at files of
 // the learner's repository. Paths in the log are container paths (/src/main.go, ./main.go);
 // they are matched to files by their longest repo-relative suffix, and lines that match no file
 // of the repository are left out rather than guessed.
 func Annotations(log string, files []string) []Annotation {
 	known := make(map[string]bool, len(files))
 	for _, f := range files {
-		known[strings.TrimPrefix(path.Clean("/"+f), "/")] = true
+		known[strings.TrimPrefix(cleanPath(f), "/")] = true
 	}
 	var out []Annotation
 	seen := map[Annotation]bool{}
@@ -42,27 +38,23 @@ func Annotations(log string, files []string) []Annotation {
 		out = append(out, a)
 	}
 	lines := strings.Split(log, "\n")
-	var frame *Annotation // the innermost Python frame in the repo seen so far
 	for i, raw := range lines {
-		line := strings.TrimRight(stripStep(raw), "\r")
+		lines[i] = strings.TrimRight(stripStep(raw), "\r")
+	}
+	for _, line := range lines {
 		for _, re := range []*regexp.Regexp{goError, tscParen, tscColon} {
 			if m := re.FindStringSubmatch(line); m != nil {
 				add(Annotation{Path: repoPath(m[1], known), Line: atoi(m[2]), Column: atoi(m[3]), Message: strings.TrimSpace(m[4])})
 				break
 			}
 		}
-		if m := pyFrame.FindStringSubmatch(line); m != nil {
-			if p := repoPath(m[1], known); p != "" {
-				frame = &Annotation{Path: p, Line: atoi(m[2])}
-			}
-			continue
-		}
-		if frame != nil && i > 0 {
-			if m := pyError.FindStringSubmatch(strings.TrimSpace(line)); m != nil && !strings.HasPrefix(line, " ") {
-				frame.Message = strings.TrimSpace(line)
-				add(*frame)
-				frame = nil
-			}
+	}
+	// A Python build step that imports the app (a check in the Dockerfile) fails with a traceback.
+	r := &resolver{known: known}
+	_, traces := pyTracebacks(lines)
+	for _, t := range traces {
+		if a, ok := r.annotate(t); ok {
+			add(a)
 		}
 	}
 	return out
@@ -76,7 +68,7 @@ func stripStep(s string) string {
 // repoPath maps a path from a log to a file of the repository, or "" when none matches
 // unambiguously.
 func repoPath(p string, known map[string]bool) string {
-	p = strings.TrimPrefix(path.Clean("/"+p), "/")
+	p = strings.TrimPrefix(cleanPath(p), "/")
 	parts := strings.Split(p, "/")
 	for i := range parts {
 		cand := strings.Join(parts[i:], "/")
@@ -90,6 +82,9 @@ func repoPath(p string, known map[string]bool) string {
 	}
 	return ""
 }
+
+// cleanPath cleans a path as an absolute one: "./main.go" → "/main.go".
+func cleanPath(p string) string { return path.Clean("/" + p) }
 
 func ambiguous(base string, known map[string]bool) bool {
 	n := 0
