@@ -227,10 +227,6 @@ func (g *Grader) Grade(ctx context.Context, ch Challenge, dir string, progress f
 					"requests", agentKilled.Requests, "bytes", agentKilled.Bytes)
 			}
 		}
-		if v.Status != Passed && v.Status != Crashed {
-			// Panics and tracebacks while public scenarios failed point at the learner's lines.
-			v.Annotations = RuntimeAnnotations(failedPublicOutput(v.Scenarios), repoOf(ctx, sb, dir, build.Files))
-		}
 		return finish(v)
 	}
 
@@ -241,7 +237,7 @@ func (g *Grader) Grade(ctx context.Context, ch Challenge, dir string, progress f
 			v.Status = Crashed
 			v.Message = fmt.Sprintf("Expected %s, but %s. %s", f.Expected, f.Actual, f.Hint)
 			v.LogTail = g.logTail(ctx, sb, time.Time{}, 60)
-			v.Annotations = RuntimeAnnotations(v.LogTail, repoOf(ctx, sb, dir, build.Files))
+			v.Annotations = Annotations(v.LogTail, build.Files)
 			v.Scenarios = notRun(ch.Scenarios, nil)
 			return survived(v)
 		}
@@ -456,6 +452,7 @@ func (g *Grader) runScenario(ctx context.Context, sb Sandbox, h *scenarios.Harne
 		r.Outcome, r.Error = OutcomeError, "reset agent: "+err.Error()
 		return r, nil
 	}
+	h.BeginTimeline()
 	sctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	runErr := func() (err error) {
@@ -489,6 +486,7 @@ func (g *Grader) runScenario(ctx context.Context, sb Sandbox, h *scenarios.Harne
 		r.Outcome, r.Error = OutcomeError, runErr.Error()
 		g.log().Error("scenario could not judge", "scenario", s.Slug, "err", runErr)
 	}
+	r.Timeline = g.timeline(ctx, h, s, r.Outcome)
 	return r, nil
 }
 

@@ -45,6 +45,9 @@ type ScenarioResult struct {
 	Failure    *scenarios.Failure   `json:"failure,omitempty"`
 	// LogTail is the app's output during this scenario, kept when it failed.
 	LogTail string `json:"log_tail,omitempty"`
+	// Timeline is what happened during the scenario (timeline.go), kept only when it failed and
+	// is public: a hidden scenario's requests would give it away.
+	Timeline *scenarios.Timeline `json:"timeline,omitempty"`
 	// Error is the grader's own failure, for operators; learners see a generic line.
 	Error string `json:"error,omitempty"`
 }

@@ -144,6 +144,7 @@ func KillMatrix(t *testing.T, ch grading.Challenge, rows []Row) {
 			if v.Status != wantStatus || (wantStatus == grading.Passed) != (v.Score == 100) {
 				t.Fatalf("status %s score %d; want %s", v.Status, v.Score, wantStatus)
 			}
+			checkTimelines(t, ch, row, v)
 		})
 	}
 }

@@ -26,8 +26,10 @@ func Engine(t testing.TB) *docker.Engine {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	// HOLDFAST_RUNTIME as the runner reads it: unset is gVisor, the default.
-	eng, err := docker.New(ctx, docker.Config{Namespace: Namespace(), Runtime: os.Getenv("HOLDFAST_RUNTIME")}, log)
+	// HOLDFAST_RUNTIME and HOLDFAST_AGENT_IMAGE as the runner reads them: unset are gVisor and
+	// holdfast/agent:dev, the defaults.
+	eng, err := docker.New(ctx, docker.Config{Namespace: Namespace(), Runtime: os.Getenv("HOLDFAST_RUNTIME"),
+		AgentImage: os.Getenv("HOLDFAST_AGENT_IMAGE")}, log)
 	if err != nil {
 		if os.Getenv("HOLDFAST_REQUIRE_DOCKER") != "" {
 			t.Fatalf("Docker is required here (HOLDFAST_REQUIRE_DOCKER is set): %v", err)

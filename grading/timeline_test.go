@@ -1,0 +1,153 @@
+package grading_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/holdfast-ci/holdfast/grading"
+	"github.com/holdfast-ci/holdfast/scenarios"
+	"github.com/holdfast-ci/holdfast/scenarios/agent"
+)
+
+// doubleCharge is a scenario in which "the app" (the scenario itself, as in flood_test.go)
+// charges one payment twice after the provider failed the first answer.
+func doubleCharge(ctx context.Context, h *scenarios.Harness) error {
+	if err := h.Agent.Provider(ctx, agent.ProviderBehaviour{Mode: agent.ModeChargeThenFail, Count: 1}); err != nil {
+		return err
+	}
+	h.Do(ctx, scenarios.Request{Method: http.MethodPost, Path: "/pay", Header: map[string]string{"Idempotency-Key": "client-key-0001"}})
+	for range 2 {
+		if err := chargeWithKey(h, ""); err != nil {
+			return err
+		}
+	}
+	return scenarios.Failf("exactly 1 charge", "Send the provider an Idempotency-Key.", "2 charges")
+}
+
+// TestTimelineOnlyForFailedPublic: a failed public scenario carries its own timeline (nothing
+// from the scenarios before it); a failed hidden or reviewer-only scenario, and a passed one,
+// carry none, in the verdict as stored, so no view can leak one.
+func TestTimelineOnlyForFailedPublic(t *testing.T) {
+	t.Parallel()
+	e := &scriptedEngine{t: t}
+	v := grade(t, e, 0,
+		scenario("hidden_double", scenarios.Hidden, 10, doubleCharge),
+		scenario("reviewer_double", scenarios.ReviewerOnly, 10, doubleCharge),
+		scenario("public_double", scenarios.Public, 10, doubleCharge),
+		scenario("public_pass", scenarios.Public, 10, func(ctx context.Context, h *scenarios.Harness) error {
+			return errors.Join(chargeWithKey(h, "k"))
+		}))
+	if got := outcomes(v); got != "hidden_double=failed reviewer_double=failed public_double=failed public_pass=passed" {
+		t.Fatalf("outcomes %s", got)
+	}
+	for _, r := range v.Scenarios {
+		if r.Slug != "public_double" && r.Timeline != nil {
+			t.Errorf("%s (%s, %s) has a timeline of %d events; only failed public scenarios may", r.Slug, r.Visibility, r.Outcome, len(r.Timeline.Events))
+		}
+	}
+	tl := v.Scenarios[2].Timeline
+	if tl == nil {
+		t.Fatal("the failed public scenario has no timeline")
+	}
+	var got []string
+	for _, ev := range tl.Events {
+		got = append(got, string(ev.Kind)+" "+ev.From+">"+ev.To+" "+ev.What+" "+ev.Note)
+	}
+	want := []string{
+		"fault harness>provider charge_then_fail ×1 ",
+		"request harness>app POST /pay ",
+		"request app>provider POST /v1/charges charged ch_000005; fault charge_then_fail",
+		"request app>provider POST /v1/charges charged ch_000006",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("timeline:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	learner, err := json.Marshal(grading.ForView(v, grading.LearnerView))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(learner), `"timeline"`); n != 1 {
+		t.Fatalf("the learner's view has %d timelines; want the public failure's only", n)
+	}
+}
+
+// TestTimelineGolden renders each challenge's characteristic failure, recorded from a real
+// kill-matrix grading (testdata/timeline/*.json, written by HOLDFAST_RECORD_TIMELINES), as the
+// CLI's text and as a Mermaid diagram. go test ./grading -update rewrites the renderings.
+func TestTimelineGolden(t *testing.T) {
+	recorded, err := filepath.Glob(filepath.Join("testdata", "timeline", "*.json"))
+	if err != nil || len(recorded) == 0 {
+		t.Fatalf("no recorded timelines in testdata/timeline (%v)", err)
+	}
+	for _, path := range recorded {
+		name := strings.TrimSuffix(filepath.Base(path), ".json")
+		t.Run(name, func(t *testing.T) {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var tl scenarios.Timeline
+			if err := json.Unmarshal(b, &tl); err != nil {
+				t.Fatalf("%s: %v", path, err)
+			}
+			text := strings.Join(grading.TimelineText(&tl), "\n") + "\n"
+			golden(t, filepath.Join("timeline", name+".txt"), []byte(text))
+			golden(t, filepath.Join("timeline", name+".mmd"), []byte(grading.TimelineMermaid(&tl)))
+		})
+	}
+}
+
+// TestTimelineShortensVolatileIDs: keys, uuids and generated ids read as short names, the same
+// value the same name everywhere; amounts, paths and words stay.
+func TestTimelineShortensVolatileIDs(t *testing.T) {
+	t.Parallel()
+	key := "hf-hang-3fa2b1c4d5e6"
+	tl := &scenarios.Timeline{Events: []agent.Event{
+		{Kind: agent.EventRequest, From: "harness", To: "app", What: "POST /api/payments", Key: key, Body: `{"amount":100000,"currency":"usd"}`,
+			At: 1e6, End: 9e6, Status: 201, Answer: `{"id":"pay_a881bac03b5856b363f805a6","status":"succeeded"}`},
+		{Kind: agent.EventRequest, From: "app", To: "provider", What: "POST /v1/charges", Key: "pay_a881bac03b5856b363f805a6",
+			Body: `{"payment_id":"pay_a881bac03b5856b363f805a6","trace":"0b5e8f0e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"}`, At: 2e6, End: 3e6, Status: 200, Note: "charged ch_000017"},
+		{Kind: agent.EventRequest, From: "harness", To: "app", What: "GET /api/payments/pay_a881bac03b5856b363f805a6", At: 10e6, End: 11e6, Status: 200,
+			Answer: `{"echo":"` + key + `"}`},
+	}}
+	got := strings.Join(grading.TimelineText(tl), "\n")
+	want := strings.Join([]string{
+		`+1ms   harness → app   POST /api/payments key=k1 {"amount":100000,"currency":"usd"}`,
+		`+2ms   app → provider  POST /v1/charges key=k2 {"payment_id":"k2","trace":"id1"}`,
+		`+3ms   app ← provider  200 — charged ch_1`,
+		`+9ms   harness ← app   201 — {"id":"k2","status":"succeeded"}`,
+		`+10ms  harness → app   GET /api/payments/k2`,
+		`+11ms  harness ← app   200 — {"echo":"k1"}`,
+	}, "\n")
+	if got != want {
+		t.Fatalf("got:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// TestTimelineMermaidIsSafe: what the app sent cannot end a message, open HTML or close the
+// fence: ";" "#" "<" ">" and backticks are entities, newlines spaces, and a replica's name is
+// an identifier ("app-2" would read as an arrow).
+func TestTimelineMermaidIsSafe(t *testing.T) {
+	t.Parallel()
+	tl := &scenarios.Timeline{Events: []agent.Event{
+		{Kind: agent.EventRequest, From: "harness", To: "app-2", What: "POST /x", Body: "a;b#c<script>```\nd", At: 1e6},
+		{Kind: agent.EventGap, At: 2e6, Omitted: 7},
+		{Kind: agent.EventSignal, From: "harness", To: "app-2", What: "SIGKILL", At: 3e6},
+	}}
+	got := grading.TimelineMermaid(tl)
+	want := "sequenceDiagram\n" +
+		"    participant harness as harness\n" +
+		"    participant app2 as app-2\n" +
+		"    harness->>app2: +1ms POST /x a#59;b#35;c#lt;script#gt;#96;#96;#96; d\n" +
+		"    Note over harness,app2: … 7 more events …\n" +
+		"    harness->>app2: +3ms SIGKILL\n"
+	if got != want {
+		t.Fatalf("got:\n%s\nwant:\n%s", got, want)
+	}
+}
