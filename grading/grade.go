@@ -227,6 +227,10 @@ func (g *Grader) Grade(ctx context.Context, ch Challenge, dir string, progress f
 					"requests", agentKilled.Requests, "bytes", agentKilled.Bytes)
 			}
 		}
+		if v.Status != Passed && v.Status != Crashed {
+			// Panics and tracebacks while public scenarios failed point at the learner's lines.
+			v.Annotations = RuntimeAnnotations(failedPublicOutput(v.Scenarios), repoOf(ctx, sb, dir, build.Files))
+		}
 		return finish(v)
 	}
 
@@ -237,7 +241,7 @@ func (g *Grader) Grade(ctx context.Context, ch Challenge, dir string, progress f
 			v.Status = Crashed
 			v.Message = fmt.Sprintf("Expected %s, but %s. %s", f.Expected, f.Actual, f.Hint)
 			v.LogTail = g.logTail(ctx, sb, time.Time{}, 60)
-			v.Annotations = Annotations(v.LogTail, build.Files)
+			v.Annotations = RuntimeAnnotations(v.LogTail, repoOf(ctx, sb, dir, build.Files))
 			v.Scenarios = notRun(ch.Scenarios, nil)
 			return survived(v)
 		}

@@ -1,3 +1,0 @@
-module example.com/attack
-
-go 1.22
