@@ -43,8 +43,9 @@ import (
 // Each probe is shown to work where it is allowed to: the same binary, run by the test as a
 // container on B's networks with the host's pid namespace, the Docker socket and B's
 // Postgres layer, reaches, reads and signals (0) every one of the targets; and A's own scan
-// reaches its own agent. From A, none succeeds, B passes with 100, A gets a verdict of its own
-// (failed: it does not take payments), nothing of either grading is left, and the runner's
+// reaches its own agent. From A, none succeeds; B passes with 100 and its sandbox is intact at
+// the end (no container of it killed or restarted); A gets a verdict of its own (failed: it does
+// not take payments); the engine answers; nothing of either grading is left; and the runner's
 // memory stays bounded.
 func TestConcurrentGradingsCannotReachEachOther(t *testing.T) {
 	eng := dockertest.Engine(t)
@@ -74,6 +75,7 @@ func TestConcurrentGradingsCannotReachEachOther(t *testing.T) {
 		final        attackReport
 		images       sync.Map // "a", "b" → the image of that grading's app
 		gateTimes    string
+		bIntact      error = errors.New("B's sandbox was never checked")
 	)
 	// B: its first app start publishes what A attacks, once the control has shown that every
 	// target answers, and waits until A's first round is done; its teardown stops A first, so
@@ -108,6 +110,11 @@ func TestConcurrentGradingsCannotReachEachOther(t *testing.T) {
 				}
 			},
 			onTeardown: func() {
+				// While A still attacks: every container of B is as its harness left it (none
+				// killed, restarted or removed by anyone else) and its agent answers.
+				ictx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+				bIntact = sb.Intact(ictx)
+				cancel()
 				d.stopOnce.Do(func() { close(d.stop) })
 				select {
 				case <-d.stopped:
@@ -199,6 +206,9 @@ func TestConcurrentGradingsCannotReachEachOther(t *testing.T) {
 	// B is unchanged by the attack; A's verdict is its own.
 	if errB != nil || vB.Status != grading.Passed || vB.Score != 100 {
 		t.Errorf("B, the reference, under attack: %s %d (%s), %v; want passed 100", vB.Status, vB.Score, outcomesOf(vB), errB)
+	}
+	if bIntact != nil {
+		t.Errorf("B's sandbox at the end of its grading, under attack: %v", bIntact)
 	}
 	if errA != nil || vA.Status != grading.Failed || outcomesOf(vA) != "attack=passed basic_request_handling=failed" {
 		t.Errorf("A, the attacker: %s (%s), %v; want failed with only basic_request_handling failed (a verdict of its own)", vA.Status, outcomesOf(vA), errA)
