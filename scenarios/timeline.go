@@ -24,7 +24,7 @@ type Timeline struct {
 
 // MaxTimeline bounds a Timeline: the first and the last MaxTimeline/2 events are kept, the
 // middle is counted in a gap. A diagram longer than this is read by nobody.
-const MaxTimeline = 60
+const MaxTimeline = 80
 
 // BeginTimeline starts a scenario's timeline: the harness's record and its clock start again.
 // The grader calls it right after resetting the agent, whose record starts at the reset.
@@ -61,7 +61,7 @@ func (h *Harness) Timeline(ctx context.Context) Timeline {
 		}
 	}
 	sort.SliceStable(events, func(i, j int) bool { return events[i].At < events[j].At })
-	tl.Events = capEvents(events, MaxTimeline)
+	tl.Events = capEvents(foldConnects(events), MaxTimeline)
 	return tl
 }
 
@@ -86,6 +86,37 @@ func (h *Harness) clockOffset(ctx context.Context) (time.Duration, error) {
 		}
 	}
 	return offset, nil
+}
+
+// connectBurst is how close together connections of one client to one link must open to read
+// as one event: a pool filling up under a burst opens dozens.
+const connectBurst = 50 * time.Millisecond
+
+// foldConnects folds each run of connections that one client opened to one link within
+// connectBurst of each other into one event, "connect ×N". Events are in time order.
+func foldConnects(events []agent.Event) []agent.Event {
+	out := events[:0:0]
+	type run struct {
+		i, n int           // the run's event in out, and its connections
+		last time.Duration // when its latest connection opened
+	}
+	runs := map[string]*run{} // by client and link
+	for _, e := range events {
+		if e.Kind != agent.EventConnect || e.Note != "" {
+			out = append(out, e)
+			continue
+		}
+		k := e.From + ">" + e.To
+		if r := runs[k]; r != nil && e.At-r.last <= connectBurst {
+			r.n++
+			r.last = e.At
+			out[r.i].What = fmt.Sprintf("connect ×%d", r.n)
+			continue
+		}
+		runs[k] = &run{i: len(out), n: 1, last: e.At}
+		out = append(out, e)
+	}
+	return out
 }
 
 // capEvents keeps the first and last n/2 events and one gap for the rest (and for the gaps

@@ -154,6 +154,9 @@ func (d *Downstream) behaviourFor(path string) DownstreamBehaviour {
 // ServeHTTP answers and records one call, and records it with its answer for the timeline.
 func (d *Downstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	what := r.Method + " " + r.URL.Path
+	if r.URL.RawQuery != "" {
+		what += "?" + r.URL.RawQuery
+	}
 	if len(what) > MaxEventBody {
 		what = what[:MaxEventBody] + "…"
 	}

@@ -24,6 +24,10 @@ const RecordTimelinesEnv = "HOLDFAST_RECORD_TIMELINES"
 // check runs on the row's real grading (KillMatrix); none adds a grading of its own.
 var characteristic = map[string]timelineCheck{
 	"idempotent-payments": {Row: "broken-no-provider-key", Scenario: "timeout_handling", Check: doubleChargeAfterTimeout},
+	"circuit-breaker":     {Row: "broken-no-breaker", Scenario: "opens_after_threshold", Check: breakerNeverOpens},
+	"cache-stampede":      {Row: "broken-naive-cache-aside", Scenario: "hot_key_flush_stampede", Check: originStampede},
+	"rate-limiter":        {Row: "broken-get-then-incr", Scenario: "burst_across_replicas", Check: burstOverLimit},
+	"flash-sale":          {Row: "broken-read-then-update", Scenario: "concurrent_no_oversell", Check: oversold},
 }
 
 type timelineCheck struct {
@@ -124,6 +128,93 @@ func doubleChargeAfterTimeout(tl *scenarios.Timeline) error {
 	}
 	if len(appCalls) < 2 || appCalls[0].Key == "" || appCalls[0].Key != appCalls[1].Key {
 		return fmt.Errorf("want the payment and its retry with one Idempotency-Key, got %d payments: %+v", len(appCalls), appCalls)
+	}
+	return nil
+}
+
+// breakerNeverOpens: with the downstream failing, the app kept calling it past the five
+// consecutive failures that must open the breaker, and never answered 503 itself.
+func breakerNeverOpens(tl *scenarios.Timeline) error {
+	faulted, failedCalls := false, 0
+	for _, e := range tl.Events {
+		switch {
+		case e.Kind == agent.EventFault && e.To == "downstream" && strings.Contains(e.What, "status 5"):
+			faulted = true
+		case faulted && e.Kind == agent.EventRequest && e.From == "app" && e.To == "downstream" && e.Status >= 500:
+			failedCalls++
+		case faulted && e.Kind == agent.EventRequest && e.From == "harness" && e.Status == 503:
+			return fmt.Errorf("the app answered 503 at +%dms: a breaker opened", e.End.Milliseconds())
+		}
+	}
+	if !faulted || failedCalls < 6 {
+		return fmt.Errorf("fault set: %v; failed downstream calls after it: %d, want more than 5", faulted, failedCalls)
+	}
+	return nil
+}
+
+// originStampede: while the origin was slow, the app fetched one product from it more than
+// once at the same time.
+func originStampede(tl *scenarios.Timeline) error {
+	var fetches []agent.Event
+	for _, e := range tl.Events {
+		if e.Kind == agent.EventRequest && e.From == "app" && e.To == "downstream" && strings.HasPrefix(e.What, "GET /products/") {
+			fetches = append(fetches, e)
+		}
+	}
+	for i, a := range fetches {
+		for _, b := range fetches[i+1:] {
+			if a.What == b.What && b.At < a.End {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("no two overlapping origin fetches of one product among %d fetches", len(fetches))
+}
+
+// burstOverLimit: one client's burst went to both replicas and more than the limit of 10 were
+// admitted (each admitted request calls GET /work?client=… downstream).
+func burstOverLimit(tl *scenarios.Timeline) error {
+	replicas, work := map[string]bool{}, map[string]int{}
+	for _, e := range tl.Events {
+		switch {
+		case e.Kind == agent.EventRequest && e.From == "harness" && strings.HasPrefix(e.What, "GET /api/resource"):
+			replicas[e.To] = true
+		case e.Kind == agent.EventRequest && e.From == "app" && strings.HasPrefix(e.What, "GET /work?client="):
+			work[strings.TrimPrefix(e.What, "GET /work?client=")]++
+		}
+	}
+	if !replicas["app"] || !replicas["app-2"] {
+		return fmt.Errorf("the burst reached replicas %v; want app and app-2", replicas)
+	}
+	for _, n := range work {
+		if n > 10 {
+			return nil
+		}
+	}
+	return fmt.Errorf("no client admitted more than 10 times: /work calls per client %v", work)
+}
+
+var stockRE = regexp.MustCompile(`"stock"\s*:\s*(\d+)`)
+
+// oversold: more orders of one item were answered 201 than it had in stock.
+func oversold(tl *scenarios.Timeline) error {
+	stock := -1
+	created := 0
+	for _, e := range tl.Events {
+		if e.Kind != agent.EventRequest || e.From != "harness" {
+			continue
+		}
+		if strings.HasPrefix(e.What, "PUT /api/items/") && stock < 0 {
+			if m := stockRE.FindStringSubmatch(e.Body); m != nil {
+				fmt.Sscan(m[1], &stock)
+			}
+		}
+		if e.What == "POST /api/orders" && e.Status == 201 {
+			created++
+		}
+	}
+	if stock < 0 || created <= stock {
+		return fmt.Errorf("stock %d, orders answered 201: %d; want more orders than stock", stock, created)
 	}
 	return nil
 }
