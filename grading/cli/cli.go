@@ -26,7 +26,12 @@ const (
 // with its code.
 func Main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	code := exitGraderError
+	if err := catalog.Check(); err != nil { // a broken challenge pack stops every command
+		fmt.Fprintln(os.Stderr, "runner:", err)
+	} else {
+		code = run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	}
 	stop()
 	os.Exit(code)
 }
@@ -50,6 +55,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return stability(ctx, args[1:], stdout, stderr, log)
 	case "challenges":
 		return challenges(stdout, stderr)
+	case "pack":
+		return packCmd(ctx, args[1:], stderr)
 	case "work":
 		return work(ctx, os.Getenv, stderr, slog.New(slog.NewJSONHandler(stderr, nil)))
 	case "healthcheck":
@@ -92,6 +99,12 @@ func usage(w io.Writer) {
       List the challenges: slug, title, difficulty, languages, formats.
   runner janitor [--older-than 10m] [--every-namespace]
       Remove sandboxes that crashed runners left behind (HOLDFAST_NAMESPACE's, or all).
+  runner pack build --with MODULE[@VERSION][=DIR]... [-o DIR]
+      Build runner and app with challenge packs (README, "Challenge packs"): a temporary
+      module imports Holdfast's commands and each pack, then go build writes DIR/runner and
+      DIR/app. =DIR uses a local directory. Say which Holdfast with
+      --with github.com/holdfast-ci/holdfast=CHECKOUT (or @VERSION; default this runner's).
+      Needs the go command. Exit 0 when built, 1 when go failed, 2 on bad input.
 
 environment:
   HOLDFAST_POSTGRES_IMAGE  Postgres sidecar image (default holdfast/postgres:15; postgres:16 works)
