@@ -32,8 +32,10 @@ func CodeSpan(s string) string {
 	return strings.ReplaceAll(PlainText(strings.ReplaceAll(s, "\n", " ")), "`", "'")
 }
 
-// PlainText removes what a terminal would act on: ANSI escape sequences and control characters
-// other than newline and tab (a carriage return could redraw a line).
+// PlainText removes what a terminal would act on: ANSI escape sequences (colours, cursor moves,
+// titles, hyperlinks) and control characters other than newline and tab (a carriage return could
+// redraw a line). A sequence is never taken to run past the end of its line, so a broken one
+// cannot swallow the report after it.
 func PlainText(s string) string {
 	if strings.IndexFunc(s, func(r rune) bool { return r != '\n' && r != '\t' && unicode.IsControl(r) }) < 0 {
 		return s
@@ -41,16 +43,8 @@ func PlainText(s string) string {
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if c == 0x1b { // ESC: skip a CSI sequence (ESC [ … final byte) or the one character after it
-			if i+1 < len(s) && s[i+1] == '[' {
-				j := i + 2
-				for j < len(s) && (s[j] < 0x40 || s[j] > 0x7e) {
-					j++
-				}
-				i = j
-			} else {
-				i++
-			}
+		if c == 0x1b {
+			i = escapeEnd(s, i)
 			continue
 		}
 		if c < 0x20 && c != '\n' && c != '\t' || c == 0x7f {
@@ -64,4 +58,42 @@ func PlainText(s string) string {
 		}
 		return r
 	}, b.String())
+}
+
+// escapeEnd returns the index of the last byte of the escape sequence whose ESC is s[i] (ECMA-48).
+func escapeEnd(s string, i int) int {
+	if i+1 >= len(s) {
+		return i
+	}
+	switch s[i+1] {
+	case '[': // CSI: parameter and intermediate bytes, then a final byte
+		j := i + 2
+		for j < len(s) && s[j] >= 0x20 && s[j] <= 0x3f {
+			j++
+		}
+		if j < len(s) && s[j] >= 0x40 && s[j] <= 0x7e {
+			return j
+		}
+		return j - 1
+	case ']', 'P', 'X', '^', '_': // OSC (titles, hyperlinks), DCS, SOS, PM, APC: a string up to BEL or ESC \
+		for j := i + 2; j < len(s); j++ {
+			switch {
+			case s[j] == 0x07:
+				return j
+			case s[j] == 0x1b && j+1 < len(s) && s[j+1] == '\\':
+				return j + 1
+			case s[j] == '\n':
+				return j - 1
+			}
+		}
+		return len(s) - 1
+	}
+	j := i + 1 // ESC, intermediate bytes, a final byte: ESC ( B, ESC 7, ESC =
+	for j < len(s) && s[j] >= 0x20 && s[j] <= 0x2f {
+		j++
+	}
+	if j < len(s) && s[j] >= 0x30 && s[j] <= 0x7e {
+		return j
+	}
+	return j - 1
 }

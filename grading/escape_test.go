@@ -52,8 +52,16 @@ func TestPlainText(t *testing.T) {
 		"ok\ttab\nline":                "ok\ttab\nline",
 		"\x1b[31mred\x1b[0m":           "red",
 		"a\rb\x00c\x7fd\u0085e":        "abcde",
-		"\x1b]0;title\x07x":            "0;titlex", // OSC's ESC ] dropped, its BEL too
+		"\x1b]0;title\x07x":            "x", // a terminal title (OSC), to its BEL
 		"\x1b[91m# example.com/broken": "# example.com/broken",
+		"\x1b]8;;https://evil.example\x1b\\click\x1b]8;;\x1b\\": "click", // a hyperlink, to its ST
+		"\x1b(Bplain\x1b7\x1b=":                                 "plain",
+		"\x1b[1;31;4mbold\x1b[m":                                "bold",
+		// A broken sequence ends at its line: it cannot swallow what follows.
+		"\x1b]0;no end\nFAIL a": "\nFAIL a",
+		"\x1b[12\nFAIL a":       "\nFAIL a",
+		"\x1b\nFAIL a":          "\nFAIL a",
+		"trailing \x1b":         "trailing ",
 	} {
 		if got := grading.PlainText(in); got != want {
 			t.Errorf("PlainText(%q) = %q; want %q", in, got, want)

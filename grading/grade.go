@@ -567,8 +567,10 @@ func (g *Grader) logTail(ctx context.Context, sb Sandbox, since time.Time, lines
 			g.log().Warn("read app logs", "err", err)
 			return ""
 		}
-		return logs
+		return PlainText(logs) // no colour codes: for the reports, and for annotations' parsing
 	}
+	// One section per replica that said something: a replica with no output gets no empty
+	// "── replica 1 ──" heading.
 	var b strings.Builder
 	for i := range n {
 		logs, err := sb.Logs(tctx, scenarios.Replica(i+1), since, lines)
@@ -576,10 +578,11 @@ func (g *Grader) logTail(ctx context.Context, sb Sandbox, since time.Time, lines
 			g.log().Warn("read app logs", "replica", i+1, "err", err)
 			continue
 		}
-		fmt.Fprintf(&b, "── replica %d ──\n%s", i+1, logs)
-		if logs != "" && !strings.HasSuffix(logs, "\n") {
-			b.WriteString("\n")
+		logs = strings.TrimRight(PlainText(logs), "\n")
+		if strings.TrimSpace(logs) == "" {
+			continue
 		}
+		fmt.Fprintf(&b, "── replica %d ──\n%s\n", i+1, logs)
 	}
 	return b.String()
 }

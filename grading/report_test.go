@@ -120,7 +120,7 @@ func TestMarkdownGolden(t *testing.T) {
 func TestMarkdownFitsGitHub(t *testing.T) {
 	t.Parallel()
 	v := sampleVerdict()
-	v.Scenarios[1].LogTail = strings.Repeat("a very long line of output that goes on\n", 5000)
+	v.Scenarios[1].LogTail = strings.Repeat("a very long line of output that goes on ", 5000) + "\n"
 	md := grading.Markdown(grading.ForView(v, grading.LearnerView))
 	if len(md) > grading.MaxMarkdown || !strings.Contains(md, "cut here to fit GitHub's limit") {
 		t.Fatalf("markdown of %d bytes (limit %d); want it cut with a note", len(md), grading.MaxMarkdown)

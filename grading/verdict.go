@@ -80,7 +80,10 @@ type Verdict struct {
 	// hidden scenarios' traces stay hidden.
 	LogTail     string       `json:"log_tail,omitempty"`
 	Annotations []Annotation `json:"annotations,omitempty"`
-	Timings     Timings      `json:"timings"`
+	// HiddenFailed is, in the learner's view (ForView), how many hidden scenarios failed: the
+	// count is told, so that a failing grade never reads as all green, but never which ones.
+	HiddenFailed int     `json:"hidden_failed,omitempty"`
+	Timings      Timings `json:"timings"`
 }
 
 // Millis is a duration that reads as whole milliseconds in JSON.

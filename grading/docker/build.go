@@ -144,12 +144,16 @@ func (e *Engine) Build(ctx context.Context, dir string) (grading.BuildResult, er
 	defer resp.Body.Close()
 	tail := newTail(e.cfg.MaxBuildLogBytes)
 	failure, err := readBuildStream(resp.Body, stepRecorder(ctx, tail)) // images.go: a stage's images
+	// The classic builder colours a step's stderr (ESC[91m … ESC[0m) and compilers may colour
+	// their own: plain text reads right in every report and lets the annotation parser see a
+	// compiler error that starts a line.
+	logTail := grading.PlainText(tail.String())
 	if timedOut() {
-		timeout.LogTail = tail.String()
+		timeout.LogTail = logTail
 		return timeout, nil
 	}
 	cancel() // a stream that ended early (an error) closes the connection now
-	result := grading.BuildResult{Image: tag, Files: files, LogTail: tail.String()}
+	result := grading.BuildResult{Image: tag, Files: files, LogTail: logTail}
 	switch {
 	case ctx.Err() != nil:
 		return result, ctx.Err()

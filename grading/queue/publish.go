@@ -325,10 +325,11 @@ func (r runSubject) report(ctx context.Context, st *store.Store) (github.Complet
 		return github.Completion{}, sticky{}, err
 	}
 	learner := grading.ForView(v, grading.LearnerView)
-	body := grading.Markdown(learner)
-	return github.Completion{Conclusion: Conclusion(v.Status), Title: grading.Title(v), Summary: body,
+	// The check run's title states the verdict, so its summary does not; the comment has no
+	// title, so it opens with the verdict.
+	return github.Completion{Conclusion: Conclusion(v.Status), Title: grading.Title(v), Summary: grading.MarkdownBody(learner),
 			Annotations: annotations(learner.Annotations), Rerun: true},
-		sticky{Key: a.Challenge, PRs: prs, Body: fmt.Sprintf("**Holdfast** · `%s` · commit %s\n\n%s", a.Challenge, short(run.SHA), body)}, nil
+		sticky{Key: a.Challenge, PRs: prs, Body: fmt.Sprintf("**Holdfast** · `%s` · commit %s\n\n%s", a.Challenge, short(run.SHA), grading.Markdown(learner))}, nil
 }
 
 // commentLease bounds one sticky-comment write (a few GitHub calls).

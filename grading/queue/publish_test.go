@@ -212,7 +212,10 @@ func TestPublishingIsItsOwnLifecycle(t *testing.T) {
 	if crs[0].Output.Title != "Passed · 100/100" || crs[0].ExternalID != fmt.Sprint(id) || crs[0].DetailsURL != "http://holdfast.test/runs/"+p.reportToken(id) {
 		t.Fatalf("check run %+v", crs[0])
 	}
-	if cs := p.fake.Comments(pubOwner, pubName, 3); len(cs) != 1 || !strings.Contains(cs[0].Body, "Passed") {
+	if s := crs[0].Output.Summary; strings.Contains(s, "100/100") {
+		t.Fatalf("the summary says the title's verdict again:\n%s", s)
+	}
+	if cs := p.fake.Comments(pubOwner, pubName, 3); len(cs) != 1 || !strings.Contains(cs[0].Body, "Passed · 100/100") {
 		t.Fatalf("comments %+v; want one showing the pass", cs)
 	}
 	if n := p.calls("issues/create-comment"); n != 2 {
