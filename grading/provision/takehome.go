@@ -85,6 +85,9 @@ func InvitationNote(candidate string, deadline time.Time, branch string, seed *i
 	b.WriteString("> check run shows you the public scenarios' results (hidden ones count, without details).\n")
 	fmt.Fprintf(&b, "> At the deadline push access ends, and the last commit you pushed to `%s` before it is\n", branch)
 	b.WriteString("> graded as your submission; pushes after the deadline are not considered.\n")
+	b.WriteString(">\n> To check your work before you push, install the holdfast tool:\n")
+	b.WriteString("> `go install github.com/holdfast-ci/holdfast/cmd/holdfast@latest`, then run `holdfast test` in\n")
+	b.WriteString("> your repository; it runs the public scenarios only.\n")
 	if seed != nil {
 		fmt.Fprintf(&b, ">\n> Your variant: seed %d (where the brief mentions variants).\n", *seed)
 	}

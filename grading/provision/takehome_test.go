@@ -71,3 +71,20 @@ func TestInvite(t *testing.T) {
 		t.Fatalf("no inviter: %v", err)
 	}
 }
+
+// TestInvitationPointsAtTheLearnerTool: a candidate is sent to the holdfast tool, which runs the
+// public scenarios only, never to Holdfast's source, where references and hidden scenarios are.
+func TestInvitationPointsAtTheLearnerTool(t *testing.T) {
+	t.Parallel()
+	note := provision.InvitationNote("carol", time.Date(2026, 12, 1, 17, 0, 0, 0, time.UTC), "main", nil)
+	for _, want := range []string{"go install github.com/holdfast-ci/holdfast/cmd/holdfast@latest", "`holdfast test`", "public scenarios only"} {
+		if !strings.Contains(note, want) {
+			t.Errorf("the invitation does not say %q:\n%s", want, note)
+		}
+	}
+	for _, never := range []string{"--show-hidden", "runner", "cmd/runner", "scenarios/", "reference"} {
+		if strings.Contains(note, never) {
+			t.Errorf("the invitation mentions %q, which leads to hidden material:\n%s", never, note)
+		}
+	}
+}
