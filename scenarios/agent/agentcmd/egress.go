@@ -1,4 +1,4 @@
-package main
+package agentcmd
 
 import (
 	"context"
@@ -8,10 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/holdfast-ci/holdfast/grading/docker/egress"
@@ -22,13 +19,13 @@ import (
 // the build network. Environment: HOLDFAST_EGRESS_LISTEN (default :3128),
 // HOLDFAST_EGRESS_ALLOW (comma-separated host names, required), HOLDFAST_EGRESS_DENY
 // (comma-separated addresses or prefixes refused besides the non-public ones).
-func runEgress(log *slog.Logger) error {
-	listen := os.Getenv("HOLDFAST_EGRESS_LISTEN")
+func runEgress(ctx context.Context, getenv func(string) string, log *slog.Logger) error {
+	listen := getenv("HOLDFAST_EGRESS_LISTEN")
 	if listen == "" {
 		listen = ":3128"
 	}
 	var cfg egress.Config
-	for _, h := range strings.Split(os.Getenv("HOLDFAST_EGRESS_ALLOW"), ",") {
+	for _, h := range strings.Split(getenv("HOLDFAST_EGRESS_ALLOW"), ",") {
 		if h = strings.TrimSpace(h); h != "" {
 			cfg.Allow = append(cfg.Allow, h)
 		}
@@ -36,7 +33,7 @@ func runEgress(log *slog.Logger) error {
 	if len(cfg.Allow) == 0 {
 		return errors.New("HOLDFAST_EGRESS_ALLOW names no host: builds could reach nothing")
 	}
-	for _, d := range strings.Split(os.Getenv("HOLDFAST_EGRESS_DENY"), ",") {
+	for _, d := range strings.Split(getenv("HOLDFAST_EGRESS_DENY"), ",") {
 		if d = strings.TrimSpace(d); d == "" {
 			continue
 		}
@@ -55,8 +52,6 @@ func runEgress(log *slog.Logger) error {
 		return err
 	}
 	srv := &http.Server{Handler: egress.New(cfg, log), ReadHeaderTimeout: 10 * time.Second}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
