@@ -44,9 +44,9 @@ func TestPublishIsIdempotentAndSendsOnlyTheTemplate(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]string{ // one template repository per starter language: the brief and the starter only
-		"holdfast-idempotent-payments-go":     "Dockerfile README.md go.mod go.sum main.go",
-		"holdfast-idempotent-payments-python": ".dockerignore Dockerfile README.md app.py requirements.txt",
-		"holdfast-idempotent-payments-ts":     ".dockerignore Dockerfile README.md package-lock.json package.json src/index.ts tsconfig.json",
+		"holdfast-idempotent-payments-go":     ".holdfast.yaml Dockerfile README.md go.mod go.sum main.go",
+		"holdfast-idempotent-payments-python": ".dockerignore .holdfast.yaml Dockerfile README.md app.py requirements.txt",
+		"holdfast-idempotent-payments-ts":     ".dockerignore .holdfast.yaml Dockerfile README.md package-lock.json package.json src/index.ts tsconfig.json",
 	}
 	if len(res) != len(want) {
 		t.Fatalf("first publish: %+v; want %d repositories", res, len(want))
