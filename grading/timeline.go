@@ -371,3 +371,43 @@ func (s *shortener) text(t string) string {
 		return n
 	})
 }
+
+// timelineStyle says how a report draws a timeline.
+type timelineStyle int
+
+const (
+	// timelineText is a text block: for a check run's summary, where GitHub does not document
+	// Mermaid as rendering (it does for comments and markdown files).
+	timelineText timelineStyle = iota
+	// timelineDiagram is a Mermaid sequenceDiagram: for pull request comments.
+	timelineDiagram
+)
+
+// writeTimelineMarkdown writes a failed scenario's timeline below its failure, open: it is the
+// picture of what went wrong.
+func writeTimelineMarkdown(b *strings.Builder, r ScenarioResult, style timelineStyle) {
+	if r.Timeline == nil || len(r.Timeline.Events) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "\n<details open><summary>What happened during <code>%s</code> (ms from its start)</summary>\n\n", r.Slug)
+	if style == timelineDiagram {
+		b.WriteString("```mermaid\n" + TimelineMermaid(r.Timeline) + "```\n")
+	} else {
+		text := strings.ReplaceAll(strings.Join(TimelineText(r.Timeline), "\n"), "```", "'''")
+		b.WriteString("```text\n" + text + "\n```\n")
+	}
+	b.WriteString("\n</details>\n")
+}
+
+// writeTimelineText writes a failed scenario's timeline for a terminal.
+func writeTimelineText(b *strings.Builder, r ScenarioResult) {
+	lines := TimelineText(r.Timeline)
+	if len(lines) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "--- what happened during %s (ms from its start)\n", r.Slug)
+	for _, l := range lines {
+		fmt.Fprintf(b, "  %s\n", l)
+	}
+	b.WriteString("---\n")
+}
