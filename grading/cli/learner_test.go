@@ -1,14 +1,17 @@
 package cli
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
+	"debug/elf"
 	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -331,5 +334,72 @@ func TestLearnerEndToEnd(t *testing.T) {
 	}
 	if left := sandboxes(t, ns); left != "" {
 		t.Fatalf("left behind: %s", left)
+	}
+}
+
+// TestAgentRootfs: a static binary is the image's only file; a dynamically linked one (a test
+// binary where cgo is on, like `go install` where a C compiler is) brings its loader and the
+// libraries it needs, at the paths it was linked against; what is not a Linux executable is
+// refused.
+func TestAgentRootfs(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "main.go")
+	if err := os.WriteFile(src, []byte("package main\n\nfunc main() {}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	static := filepath.Join(dir, "static")
+	build := exec.Command("go", "build", "-o", static, src)
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GO111MODULE=off")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	names := func(r rootfs) []string {
+		var out []string
+		tr := tar.NewReader(bytes.NewReader(r.tar))
+		for {
+			h, err := tr.Next()
+			if err != nil {
+				return out
+			}
+			if h.Typeflag == tar.TypeReg {
+				out = append(out, "/"+h.Name)
+			}
+		}
+	}
+	r, err := agentRootfs(static)
+	if err != nil || strings.Join(names(r), " ") != "/holdfast" || len(r.libDirs) != 0 {
+		t.Fatalf("static: files %v, library dirs %v, err %v; want /holdfast alone", names(r), r.libDirs, err)
+	}
+
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := elf.Open(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	libs, _ := f.ImportedLibraries()
+	f.Close()
+	if len(libs) == 0 {
+		t.Logf("this test binary is static (no C compiler here): the dynamic case is not checked")
+	} else {
+		r, err = agentRootfs(exe)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := names(r)
+		for _, lib := range libs {
+			if !slices.ContainsFunc(got, func(p string) bool { return filepath.Base(p) == lib }) {
+				t.Errorf("dynamic: %s missing from %v", lib, got)
+			}
+		}
+		if len(got) < 3 || len(r.libDirs) == 0 {
+			t.Errorf("dynamic: files %v, library dirs %v; want the binary, its loader and libraries", got, r.libDirs)
+		}
+	}
+
+	if _, err := agentRootfs(src); err == nil || !strings.Contains(err.Error(), "not an ELF executable") {
+		t.Fatalf("a Go source as the executable: err %v", err)
 	}
 }
