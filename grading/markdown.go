@@ -53,6 +53,7 @@ func markdownBody(v Verdict, style timelineStyle) string {
 		writeHiddenAfterMarkdown,
 		writeAnnotationsMarkdown,
 		writeLogMarkdown,
+		writeReproduceMarkdown, // last: the summary ends with the command that reproduces it
 	} {
 		section(&b, v)
 	}
