@@ -178,9 +178,9 @@ func (h *Harness) answered(id int, out Response) {
 		e.Status = out.Status
 		switch {
 		case out.Err != nil && out.TimedOut():
-			e.Note = fmt.Sprintf("no answer within %s", out.Duration.Round(time.Millisecond))
+			e.Note = fmt.Sprintf("the harness gave up after %s", out.Duration.Round(time.Millisecond))
 		case out.Err != nil:
-			e.Note = "no HTTP answer (" + shortErr(out.Err) + ")"
+			e.Note = shortErr(out.Err)
 		default:
 			e.Answer = agent.CutBody(out.Body)
 		}
@@ -188,7 +188,8 @@ func (h *Harness) answered(id int, out Response) {
 }
 
 // recordingTarget records what a scenario does to the sandbox's services: signals, restarts,
-// pauses, exits.
+// pauses, exits. Each is stamped when the harness asks for it, since it takes effect during the
+// call (an unpaused app runs before the engine's answer comes back).
 type recordingTarget struct {
 	Target
 	events *agent.EventLog
@@ -204,8 +205,9 @@ func Unwrap(t Target) Target {
 }
 
 func (r recordingTarget) Kill(ctx context.Context, svc Service, signal string) error {
+	id := r.events.Add(agent.Event{Kind: agent.EventSignal, From: "harness", To: string(svc), What: signal})
 	err := r.Target.Kill(ctx, svc, signal)
-	r.events.Add(agent.Event{Kind: agent.EventSignal, From: "harness", To: string(svc), What: signal, Note: errNote(err)})
+	r.failed(id, err)
 	return err
 }
 
@@ -222,14 +224,16 @@ func (r recordingTarget) Start(ctx context.Context, svc Service) error {
 }
 
 func (r recordingTarget) Pause(ctx context.Context, svc Service) error {
+	id := r.events.Add(agent.Event{Kind: agent.EventPause, From: "harness", To: string(svc), What: "pause"})
 	err := r.Target.Pause(ctx, svc)
-	r.events.Add(agent.Event{Kind: agent.EventPause, From: "harness", To: string(svc), What: "pause", Note: errNote(err)})
+	r.failed(id, err)
 	return err
 }
 
 func (r recordingTarget) Unpause(ctx context.Context, svc Service) error {
+	id := r.events.Add(agent.Event{Kind: agent.EventUnpause, From: "harness", To: string(svc), What: "unpause"})
 	err := r.Target.Unpause(ctx, svc)
-	r.events.Add(agent.Event{Kind: agent.EventUnpause, From: "harness", To: string(svc), What: "unpause", Note: errNote(err)})
+	r.failed(id, err)
 	return err
 }
 
@@ -241,9 +245,10 @@ func (r recordingTarget) Wait(ctx context.Context, svc Service) (int, error) {
 	return code, err
 }
 
-func errNote(err error) string {
-	if err == nil {
-		return ""
+// failed notes on event id that the call it records failed. End stays unset: only requests
+// and restarts are drawn with an answer.
+func (r recordingTarget) failed(id int, err error) {
+	if err != nil {
+		r.events.Finish(id, func(e *agent.Event) { e.End, e.Note = 0, "failed: "+err.Error() })
 	}
-	return "failed: " + err.Error()
 }

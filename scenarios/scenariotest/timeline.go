@@ -3,11 +3,13 @@ package scenariotest
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/holdfast-ci/holdfast/grading"
 	"github.com/holdfast-ci/holdfast/scenarios"
@@ -28,6 +30,8 @@ var characteristic = map[string]timelineCheck{
 	"cache-stampede":      {Row: "broken-naive-cache-aside", Scenario: "hot_key_flush_stampede", Check: originStampede},
 	"rate-limiter":        {Row: "broken-get-then-incr", Scenario: "burst_across_replicas", Check: burstOverLimit},
 	"flash-sale":          {Row: "broken-read-then-update", Scenario: "concurrent_no_oversell", Check: oversold},
+	"distributed-lock":    {Row: "broken-no-ttl", Scenario: "paused_holder_is_fenced", Check: lockOutlivesPause},
+	"debug-retry-storm":   {Row: "fix-retry-harder", Scenario: "catalog_hang_budget", Check: moreThanThreeAttempts},
 }
 
 type timelineCheck struct {
@@ -215,6 +219,56 @@ func oversold(tl *scenarios.Timeline) error {
 	}
 	if stock < 0 || created <= stock {
 		return fmt.Errorf("stock %d, orders answered 201: %d; want more orders than stock", stock, created)
+	}
+	return nil
+}
+
+// lockOutlivesPause: while the holder was paused, the other replica's triggers were all refused
+// (409) for as long as the harness kept trying: the lock never expired.
+func lockOutlivesPause(tl *scenarios.Timeline) error {
+	var paused, unpaused time.Duration
+	for _, e := range tl.Events {
+		switch {
+		case e.Kind == agent.EventPause && e.To == "app" && paused == 0:
+			paused = e.At
+		case e.Kind == agent.EventUnpause && e.To == "app" && paused != 0 && unpaused == 0:
+			unpaused = e.At
+		}
+	}
+	if paused == 0 || unpaused == 0 {
+		return fmt.Errorf("no pause and unpause of app (at %s, %s)", paused, unpaused)
+	}
+	refused := 0
+	for _, e := range tl.Events {
+		if e.Kind != agent.EventRequest || e.From != "harness" || e.To != "app-2" || e.At < paused || e.At > unpaused {
+			continue
+		}
+		if e.Status != http.StatusConflict {
+			return fmt.Errorf("app-2 answered %d at +%dms while app was paused: someone got the lock", e.Status, e.End.Milliseconds())
+		}
+		refused++
+	}
+	if refused < 5 {
+		return fmt.Errorf("%d triggers of app-2 refused while app was paused; want at least 5", refused)
+	}
+	return nil
+}
+
+// moreThanThreeAttempts: one page read against a hanging catalog made more than the three
+// attempts the budget allows.
+func moreThanThreeAttempts(tl *scenarios.Timeline) error {
+	hung := ""
+	attempts := map[string]int{}
+	for _, e := range tl.Events {
+		switch {
+		case e.Kind == agent.EventFault && e.To == "downstream" && e.What == "hang":
+			hung = strings.TrimPrefix(e.Note, "for ")
+		case hung != "" && e.Kind == agent.EventRequest && e.From == "app" && e.To == "downstream" && strings.HasPrefix(e.What, "GET "+hung):
+			attempts[hung]++
+		}
+	}
+	if hung == "" || attempts[hung] <= 3 {
+		return fmt.Errorf("hanging path %q, attempts at it %d; want more than 3", hung, attempts[hung])
 	}
 	return nil
 }
