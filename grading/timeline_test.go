@@ -151,3 +151,41 @@ func TestTimelineMermaidIsSafe(t *testing.T) {
 		t.Fatalf("got:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// TestTimelineInReports: the pull request comment draws a failed public scenario's timeline as
+// a Mermaid diagram, the check run's summary (where GitHub does not document Mermaid) and the
+// CLI as text; a hidden scenario's never shows, even if one were recorded.
+func TestTimelineInReports(t *testing.T) {
+	t.Parallel()
+	public := &scenarios.Timeline{Events: []agent.Event{
+		{Kind: agent.EventRequest, From: "harness", To: "app", What: "POST /api/payments", Key: "key-0001", At: 1e6, End: 5e6, Status: 504},
+	}}
+	secret := &scenarios.Timeline{Events: []agent.Event{
+		{Kind: agent.EventRequest, From: "harness", To: "app", What: "POST /secret-route", At: 1e6},
+	}}
+	v := grading.Verdict{Status: grading.Failed, Score: 50, Scenarios: []grading.ScenarioResult{
+		{Slug: "timeout_handling", Visibility: scenarios.Public, Weight: 1, Outcome: grading.OutcomeFailed,
+			Failure: &scenarios.Failure{Expected: "504", Actual: "200"}, Timeline: public},
+		{Slug: "hidden_one", Visibility: scenarios.Hidden, Weight: 1, Outcome: grading.OutcomeFailed,
+			Failure: &scenarios.Failure{Expected: "x", Actual: "y"}, Timeline: secret},
+	}}
+	learner := grading.ForView(v, grading.LearnerView)
+	var text strings.Builder
+	if err := grading.WriteText(&text, learner); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, got, want, not string
+	}{
+		{"comment", grading.Markdown(learner), "```mermaid\nsequenceDiagram\n", "```text\n+1ms"},
+		{"check run", grading.MarkdownBody(learner), "```text\n+1ms  harness → app  POST /api/payments key=k1\n+5ms  harness ← app  504\n```", "mermaid"},
+		{"cli", text.String(), "--- what happened during timeout_handling (ms from its start)\n  +1ms  harness → app  POST /api/payments key=k1\n", "mermaid"},
+	} {
+		if !strings.Contains(c.got, c.want) || strings.Contains(c.got, c.not) {
+			t.Errorf("%s: want %q in it and no %q:\n%s", c.name, c.want, c.not, c.got)
+		}
+		if strings.Contains(c.got, "secret-route") {
+			t.Errorf("%s shows the hidden scenario's timeline:\n%s", c.name, c.got)
+		}
+	}
+}
