@@ -75,6 +75,8 @@ func usage(w io.Writer) {
   runner grade --challenge SLUG [--json] [--show-hidden] DIR
       Build the submission in DIR, run it in a sandbox and print the verdict.
       Exit 0 on a pass, 1 on a failed submission, 2 on bad input, 3 on a grader error.
+      Learners use holdfast (cmd/holdfast): holdfast test in their repository runs this
+      with the public scenarios only, without a Holdfast checkout.
   runner compare --challenge SLUG [--json] [--show-hidden] BASE_DIR HEAD_DIR
       Grade a refactor: run the same scenarios on BASE_DIR and HEAD_DIR and report every
       behaviour that changed, with the code's quality deltas (information, not graded).
