@@ -36,6 +36,7 @@ type step struct {
 	failed   bool   // no answer (timed out, refused, hung up)
 	text     string
 	gap      bool // events left out
+	omitted  int  // for a gap: how many events
 }
 
 // Widths of what a rendering shows of a body and a whole line: the timeline sits inside a
@@ -58,7 +59,7 @@ func steps(tl *scenarios.Timeline, bodyWidth int) []step {
 		body := func(s string) string { return cut(sh.text(s), bodyWidth) }
 		switch e.Kind {
 		case agent.EventGap:
-			out = append(out, step{at: e.At, gap: true, text: fmt.Sprintf("… %d more events …", e.Omitted)})
+			out = append(out, step{at: e.At, gap: true, omitted: e.Omitted, text: fmt.Sprintf("… %d more events …", e.Omitted)})
 		case agent.EventRequest:
 			text := sh.text(e.What)
 			if e.Key != "" {
@@ -119,6 +120,34 @@ func sortSteps(s []step) {
 	}
 }
 
+// maxDrawnSteps bounds a timeline drawn in a report (a Mermaid diagram, a check run's text
+// block): seven failures' timelines must fit GitHub's 65535 characters beside the rest of the
+// report, and nobody reads a diagram of more arrows. The CLI draws every step.
+const maxDrawnSteps = 50
+
+// capSteps keeps the first and last n/2 steps and one gap step for the rest.
+func capSteps(ss []step, n int) []step {
+	if n <= 0 || len(ss) <= n {
+		return ss
+	}
+	keep := n / 2
+	steps, events := 0, 0
+	for _, s := range ss[keep : len(ss)-keep] {
+		if s.gap {
+			events += s.omitted
+		} else {
+			steps++
+		}
+	}
+	text := fmt.Sprintf("… %d more steps …", steps)
+	if events > 0 {
+		text = fmt.Sprintf("… %d more steps and %d more events …", steps, events)
+	}
+	out := append([]step(nil), ss[:keep]...)
+	out = append(out, step{at: ss[keep].at, gap: true, text: text})
+	return append(out, ss[len(ss)-keep:]...)
+}
+
 // ms is a time from the scenario's start, as the timeline shows it.
 func ms(d time.Duration) string { return fmt.Sprintf("+%dms", d.Milliseconds()) }
 
@@ -127,11 +156,14 @@ func ms(d time.Duration) string { return fmt.Sprintf("+%dms", d.Milliseconds()) 
 //
 //	+0ms     harness → app         POST /api/payments key=k1 {"amount":5100,"currency":"usd"}
 //	+3004ms  harness ← app         504 — {"error":"provider timed out"}
-func TimelineText(tl *scenarios.Timeline) []string {
+func TimelineText(tl *scenarios.Timeline) []string { return timelineLines(tl, 0) }
+
+// timelineLines is TimelineText with at most maxSteps steps (0: all).
+func timelineLines(tl *scenarios.Timeline, maxSteps int) []string {
 	if tl == nil {
 		return nil
 	}
-	ss := steps(tl, textBodyWidth)
+	ss := capSteps(steps(tl, textBodyWidth), maxSteps)
 	type row struct{ at, who, text string }
 	rows := make([]row, 0, len(ss))
 	atW, whoW := 0, 0
@@ -173,7 +205,7 @@ func TimelineMermaid(tl *scenarios.Timeline) string {
 	if tl == nil {
 		return ""
 	}
-	ss := steps(tl, mermaidBodyWidth)
+	ss := capSteps(steps(tl, mermaidBodyWidth), maxDrawnSteps)
 	seen := map[string]bool{}
 	var names []string
 	for _, s := range ss {
@@ -393,7 +425,7 @@ func writeTimelineMarkdown(b *strings.Builder, r ScenarioResult, style timelineS
 	if style == timelineDiagram {
 		b.WriteString("```mermaid\n" + TimelineMermaid(r.Timeline) + "```\n")
 	} else {
-		text := strings.ReplaceAll(strings.Join(TimelineText(r.Timeline), "\n"), "```", "'''")
+		text := strings.ReplaceAll(strings.Join(timelineLines(r.Timeline, maxDrawnSteps), "\n"), "```", "'''")
 		b.WriteString("```text\n" + text + "\n```\n")
 	}
 	b.WriteString("\n</details>\n")

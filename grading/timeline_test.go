@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/holdfast-ci/holdfast/grading"
 	"github.com/holdfast-ci/holdfast/scenarios"
@@ -187,5 +188,28 @@ func TestTimelineInReports(t *testing.T) {
 		if strings.Contains(c.got, "secret-route") {
 			t.Errorf("%s shows the hidden scenario's timeline:\n%s", c.name, c.got)
 		}
+	}
+}
+
+// TestTimelineDrawnBounded: a report draws at most 50 steps of a timeline, the first and last
+// 25 and a note of what it left out, so that several failures fit GitHub's limit; the CLI draws
+// them all.
+func TestTimelineDrawnBounded(t *testing.T) {
+	t.Parallel()
+	tl := &scenarios.Timeline{}
+	for i := range 80 {
+		at := time.Duration(i) * time.Millisecond
+		tl.Events = append(tl.Events, agent.Event{Kind: agent.EventRequest, From: "harness", To: "app", What: "GET /", At: at, End: at + 1, Status: 200})
+	}
+	tl.Events = append(tl.Events[:40], append([]agent.Event{{Kind: agent.EventGap, At: 40 * time.Millisecond, Omitted: 1000}}, tl.Events[40:]...)...)
+	mmd := grading.TimelineMermaid(tl)
+	if n := strings.Count(mmd, "harness->>app") + strings.Count(mmd, "app-->>harness"); n != 50 {
+		t.Errorf("the diagram draws %d steps; want 50", n)
+	}
+	if !strings.Contains(mmd, "Note over harness,app: … 110 more steps and 1000 more events …") {
+		t.Errorf("the diagram does not say what it left out:\n%s", mmd)
+	}
+	if n := len(grading.TimelineText(tl)); n != 161 {
+		t.Errorf("the CLI draws %d lines; want all 160 steps and the recorded gap", n)
 	}
 }

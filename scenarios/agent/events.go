@@ -112,6 +112,9 @@ func (l *EventLog) Reset(restart bool) {
 
 // Since is the log's clock: the time since its zero.
 func (l *EventLog) Since() time.Duration {
+	if l == nil {
+		return 0
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return time.Since(l.base)
@@ -166,6 +169,9 @@ func (l *EventLog) Finish(id int, set func(e *Event)) {
 // Events returns what the log kept in the order events were added, with an EventGap where it
 // left events out.
 func (l *EventLog) Events() []Event {
+	if l == nil {
+		return nil
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	out := make([]Event, 0, len(l.head)+len(l.tail)+1)
