@@ -40,19 +40,22 @@ type timelineCheck struct {
 }
 
 // checkTimelines holds a real grading's timelines to their rule: every failed public scenario
-// has one that is not empty, no other scenario has one (a hidden scenario's would give it away),
+// has one (empty when nothing was recorded: a scenario may fail on a direct observation alone),
+// no other scenario has one (a hidden scenario's would give it away),
 // and the challenge's characteristic failure shows its characteristic events.
 func checkTimelines(t *testing.T, ch grading.Challenge, row Row, v grading.Verdict) {
 	t.Helper()
 	for _, r := range v.Scenarios {
 		switch {
 		case r.Outcome == grading.OutcomeFailed && r.Visibility == scenarios.Public:
-			if r.Timeline == nil || len(r.Timeline.Events) == 0 {
+			if r.Timeline == nil {
 				t.Errorf("%s failed and is public, but has no timeline to show", r.Slug)
 				continue
 			}
 			if r.Timeline.Note != "" {
-				t.Errorf("%s: timeline incomplete: %s", r.Slug, r.Timeline.Note)
+				// The app's traffic can get the agent killed (a flood): then only the harness's
+				// side is there, and the characteristic checks below say whether that matters.
+				t.Logf("%s: timeline incomplete: %s", r.Slug, r.Timeline.Note)
 			}
 			if len(r.Timeline.Events) > scenarios.MaxTimeline+1 {
 				t.Errorf("%s: timeline of %d events; want at most %d and a gap", r.Slug, len(r.Timeline.Events), scenarios.MaxTimeline+1)
