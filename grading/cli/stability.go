@@ -80,6 +80,12 @@ func stability(ctx context.Context, args []string, stdout, stderr io.Writer, log
 			}
 			tally.add(dir, v)
 			fmt.Fprintf(stderr, "%s run %d/%d: %s %d/100\n", dir, i, *runs, v.Status, v.Score)
+			for _, r := range v.Scenarios {
+				if r.Outcome == grading.OutcomeFailed && r.Failure != nil {
+					// A flip in the table is only as useful as what the failing run saw.
+					fmt.Fprintf(stderr, "  %s: expected %s; actual %s\n", r.Slug, r.Failure.Expected, r.Failure.Actual)
+				}
+			}
 		}
 	}
 	flips := tally.write(stdout)
