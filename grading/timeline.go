@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"sort"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -87,7 +88,8 @@ func steps(tl *scenarios.Timeline, bodyWidth int) []step {
 		case agent.EventRestart:
 			out = append(out, step{at: e.At, from: e.From, to: e.To, text: "start"})
 			if e.End != 0 {
-				out = append(out, step{at: e.End, from: e.From, to: e.To, answer: true, text: sh.text(e.Note)})
+				out = append(out, step{at: e.End, from: e.From, to: e.To, answer: true,
+					failed: strings.HasPrefix(e.Note, "did not start"), text: sh.text(e.Note)})
 			}
 		case agent.EventExit:
 			out = append(out, step{at: e.At, from: e.To, text: strings.TrimSpace(e.What + " (" + e.Note + ")")})
@@ -109,16 +111,8 @@ func steps(tl *scenarios.Timeline, bodyWidth int) []step {
 		}
 	}
 	// Answers come after their requests; a stable sort keeps the record's order at equal times.
-	sortSteps(out)
+	sort.SliceStable(out, func(i, j int) bool { return out[i].at < out[j].at })
 	return out
-}
-
-func sortSteps(s []step) {
-	for i := 1; i < len(s); i++ { // insertion sort: the record is nearly in order already
-		for j := i; j > 0 && s[j].at < s[j-1].at; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
 }
 
 // maxDrawnSteps bounds a timeline drawn in a report (a Mermaid diagram, a check run's text
@@ -230,10 +224,9 @@ func TimelineMermaid(tl *scenarios.Timeline) string {
 		}
 		return 1000
 	}
-	for i := 1; i < len(names); i++ {
-		for j := i; j > 0 && rank(names[j]) < rank(names[j-1]); j-- {
-			names[j], names[j-1] = names[j-1], names[j]
-		}
+	sort.SliceStable(names, func(i, j int) bool { return rank(names[i]) < rank(names[j]) })
+	if len(names) == 0 { // only a gap or a note: they sit over the harness
+		names = []string{"harness"}
 	}
 	var b strings.Builder
 	b.WriteString("sequenceDiagram\n")

@@ -213,3 +213,18 @@ func TestTimelineDrawnBounded(t *testing.T) {
 		t.Errorf("the CLI draws %d lines; want all 160 steps and the recorded gap", n)
 	}
 }
+
+// TestTimelineMermaidOfNothing: a timeline with no events, or a gap alone, is still a diagram
+// (GitHub shows an error box for one that does not parse), never a panic.
+func TestTimelineMermaidOfNothing(t *testing.T) {
+	t.Parallel()
+	if got := grading.TimelineMermaid(&scenarios.Timeline{}); got != "sequenceDiagram\n    participant harness as harness\n" {
+		t.Errorf("empty timeline: %q", got)
+	}
+	got := grading.TimelineMermaid(&scenarios.Timeline{Events: []agent.Event{{Kind: agent.EventGap, Omitted: 3}}, Note: "the agent's record could not be read"})
+	want := "sequenceDiagram\n    participant harness as harness\n    Note over harness: … 3 more events …\n" +
+		"    Note over harness: this timeline is incomplete: the agent's record could not be read\n"
+	if got != want {
+		t.Errorf("a gap alone:\n%s\nwant:\n%s", got, want)
+	}
+}
