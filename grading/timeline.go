@@ -22,9 +22,9 @@ func (g *Grader) timeline(ctx context.Context, h *scenarios.Harness, s scenarios
 	// Within the hard cap: a grading out of time keeps its verdict, not the picture.
 	tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	tl := h.Timeline(tctx)
-	if tl.Note != "" {
-		g.log().Warn("scenario timeline incomplete", "scenario", s.Slug, "note", tl.Note)
+	tl, err := h.Timeline(tctx)
+	if err != nil {
+		g.log().Warn("scenario timeline incomplete", "scenario", s.Slug, "err", err)
 	}
 	return &tl
 }

@@ -33,11 +33,12 @@ func (h *Harness) BeginTimeline() { h.events.Reset(true) }
 // Timeline returns what the harness and the agent recorded since BeginTimeline, merged on the
 // harness's clock. The harness records its own requests, the faults it sets through the agent
 // and what it does to the services; the agent records the app's calls and connections, whose
-// times are converted by clockOffset. An agent that cannot be read leaves the harness's side
-// and a Note.
-func (h *Harness) Timeline(ctx context.Context) Timeline {
+// times are converted by clockOffset. An agent that cannot be read leaves the harness's side,
+// a Note for the learner, and the error for the operator.
+func (h *Harness) Timeline(ctx context.Context) (Timeline, error) {
 	events := h.events.Events()
 	var tl Timeline
+	var readErr error
 	if h.Agent != nil {
 		offset, err := h.clockOffset(ctx)
 		var ans agent.EventsAnswer
@@ -45,7 +46,8 @@ func (h *Harness) Timeline(ctx context.Context) Timeline {
 			ans, err = h.Agent.Events(ctx)
 		}
 		if err != nil {
-			tl.Note = "the agent's record (the app's calls and connections) could not be read: " + err.Error()
+			tl.Note = "the app's calls to the fakes and its connections are missing: Holdfast's agent, which records them, did not answer"
+			readErr = fmt.Errorf("read the agent's events: %w", err)
 		} else {
 			names := h.replicaNames()
 			for _, e := range ans.Events {
@@ -62,7 +64,7 @@ func (h *Harness) Timeline(ctx context.Context) Timeline {
 	}
 	sort.SliceStable(events, func(i, j int) bool { return events[i].At < events[j].At })
 	tl.Events = capEvents(foldConnects(events), MaxTimeline)
-	return tl
+	return tl, readErr
 }
 
 // clockProbes is how many times clockOffset asks the agent its time.
