@@ -159,21 +159,50 @@ func engineConfig() docker.Config {
 	return cfg
 }
 
-// progressPrinter prints each stage and scenario as it finishes, hiding hidden scenarios' names
-// in the learner view.
+// progressPrinter prints each stage as it starts and finishes. Scenarios are one stage: the
+// report that follows lists each of them once, so progress does not. On a terminal, one line
+// shows the scenario that just finished, redrawn in place (hidden ones unnamed in the learner
+// view); elsewhere (a CI log, a pipe) nothing is printed between the stage's start and end.
 func progressPrinter(w io.Writer, view grading.View, total int) func(grading.Event) {
-	n := 0
+	return newProgress(w, view, total, isTerminal(w))
+}
+
+// newProgress is progressPrinter, told whether w is a terminal.
+func newProgress(w io.Writer, view grading.View, total int, live bool) func(grading.Event) {
+	n, done := 0, 0
+	var start time.Time
+	redraw := func(line string) {
+		// Up one line, erase it, write anew: the cursor always stays at the start of a fresh
+		// line, so whatever is printed next (the report) never lands on a half-drawn one.
+		fmt.Fprintf(w, "\x1b[1A\x1b[2K%s\n", line)
+	}
 	return func(e grading.Event) {
 		switch {
 		case e.Stage == "scenario" && !e.Done:
-			n++
+			if n++; n == 1 {
+				start = time.Now()
+				fmt.Fprintf(w, "  %-9s … %d to run\n", "scenarios", total)
+			}
 		case e.Stage == "scenario":
+			done++
+			if done == total {
+				line := fmt.Sprintf("  %-9s done in %s", "scenarios", time.Since(start).Round(10*time.Millisecond))
+				if live {
+					redraw(line)
+				} else {
+					fmt.Fprintln(w, line)
+				}
+				return
+			}
+			if !live {
+				return
+			}
 			r := e.Result
 			name, outcome := r.Slug, string(r.Outcome)
 			if view == grading.LearnerView && r.Visibility != scenarios.Public {
 				name, outcome = "hidden scenario", "ran"
 			}
-			fmt.Fprintf(w, "  [%d/%d] %-32s %-7s %s\n", n, total, name, outcome, e.Duration.Round(time.Millisecond))
+			redraw(fmt.Sprintf("  %-9s [%d/%d] %s %s %s", "scenarios", done, total, name, outcome, e.Duration.Round(time.Millisecond)))
 		case !e.Done:
 			fmt.Fprintf(w, "  %-9s …\n", e.Stage)
 		default:
@@ -184,4 +213,14 @@ func progressPrinter(w io.Writer, view grading.View, total int) func(grading.Eve
 			fmt.Fprintf(w, "  %-9s done in %s%s\n", e.Stage, e.Duration.Round(10*time.Millisecond), note)
 		}
 	}
+}
+
+// isTerminal reports whether w is a terminal that can redraw a line (not TERM=dumb).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok || os.Getenv("TERM") == "dumb" {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
