@@ -72,8 +72,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 func usage(w io.Writer) {
 	fmt.Fprint(w, `usage:
-  runner grade --challenge SLUG [--json] [--show-hidden] DIR
-      Build the submission in DIR, run it in a sandbox and print the verdict.
+  runner grade --challenge SLUG [--json] [--show-hidden] [--ctrf FILE] [--junit FILE] DIR
+      Build the submission in DIR, run it in a sandbox and print the verdict; --ctrf and
+      --junit also write it as CTRF JSON and JUnit XML.
       Exit 0 on a pass, 1 on a failed submission, 2 on bad input, 3 on a grader error.
       Learners use holdfast (cmd/holdfast): holdfast test in their repository runs this
       with the public scenarios only, without a Holdfast checkout.

@@ -27,6 +27,9 @@ func grade(ctx context.Context, args []string, stdout, stderr io.Writer, log *sl
 	showHidden := fs.Bool("show-hidden", false, "show hidden and reviewer-only scenarios (authors, reviewers)")
 	hardCap := fs.Duration("timeout", 120*time.Second, "hard cap on build and run together")
 	startTimeout := fs.Duration("start-timeout", 0, "how long the app may take to answer /healthz (default: the challenge's)")
+	var results resultFiles
+	fs.StringVar(&results.ctrf, "ctrf", "", "also write the results to `FILE` as CTRF JSON (the common test report format)")
+	fs.StringVar(&results.junit, "junit", "", "also write the results to `FILE` as JUnit XML")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -44,6 +47,10 @@ func grade(ctx context.Context, args []string, stdout, stderr io.Writer, log *sl
 	}
 	dir, err := checkDir(fs.Arg(0))
 	if err != nil {
+		fmt.Fprintln(stderr, "runner grade:", err)
+		return exitUsage
+	}
+	if err := results.check(); err != nil {
 		fmt.Fprintln(stderr, "runner grade:", err)
 		return exitUsage
 	}
@@ -66,12 +73,17 @@ func grade(ctx context.Context, args []string, stdout, stderr io.Writer, log *sl
 	}
 	g := &grading.Grader{Engine: eng, HardCap: *hardCap, Log: log}
 	fmt.Fprintf(stderr, "grading %s as %s\n", dir, ch.Slug)
-	v, err := g.Grade(ctx, ch, dir, progressPrinter(stderr, view, len(ch.Scenarios)))
+	spans, started := grading.NewSpans(), time.Now()
+	v, err := g.Grade(ctx, ch, dir, spans.Wrap(progressPrinter(stderr, view, len(ch.Scenarios))))
 	if err != nil {
 		fmt.Fprintln(stderr, "runner grade: grader error:", err)
 		return exitGraderError
 	}
 	shown := grading.ForView(v, view)
+	if err := results.write(shown, grading.RunInfo{Start: started, Stop: time.Now(), Spans: spans.All()}); err != nil {
+		fmt.Fprintln(stderr, "runner grade:", err)
+		return exitGraderError
+	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
