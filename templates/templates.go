@@ -1,9 +1,8 @@
-// Package templates embeds what Holdfast needs to know of each built-in challenge at run time:
-// its challenge.yaml and its brief. The starters are published to GitHub by
-// `app templates publish` and read from disk: Go cannot embed a directory that holds a go.mod,
-// and every Go starter does. The catalog (scenarios/catalog) registers these files as the
-// built-in pack, the way an operator's pack registers its own; Parse is the one reader of
-// challenge.yaml for both.
+// Package templates embeds what Holdfast needs of each built-in challenge at run time: its
+// challenge.yaml and brief (Files), and the briefs and starters as an archive (Starters), since
+// Go cannot embed a directory that holds a go.mod, and every Go starter does. The catalog
+// (scenarios/catalog) registers them as the built-in pack, the way an operator's pack registers
+// its own; Parse is the one reader of challenge.yaml for both.
 package templates
 
 import (

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -134,8 +135,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	var prov *provision.Provisioner
 	if cfg.RequireOrg() == nil {
-		// Built-in challenges' starters from disk, each pack's from the pack.
-		tmpl, err := catalog.Templates(os.DirFS(getenvOr(getenv, "HOLDFAST_TEMPLATES_DIR", "templates")))
+		// Every pack's templates from the pack, the built-in ones' embedded, unless the operator
+		// names a templates/ directory for them.
+		var dir fs.FS
+		if d := getenv("HOLDFAST_TEMPLATES_DIR"); d != "" {
+			dir = os.DirFS(d)
+		}
+		tmpl, err := catalog.Templates(dir)
 		if err != nil {
 			return err
 		}

@@ -57,10 +57,9 @@ type Pack struct {
 const Builtin = "github.com/holdfast-ci/holdfast (built-in)"
 
 // builtin is Holdfast's own pack: templates' embedded files and the scenario tables of
-// scenarios/<slug>/. Its Go starters are not in Files (see package templates); Templates reads
-// them from disk.
+// scenarios/<slug>/.
 func builtin() Pack {
-	return Pack{Name: Builtin, Files: templates.Files, Scenarios: map[string]func() []scenarios.Scenario{
+	return Pack{Name: Builtin, Files: builtinFiles{}, Scenarios: map[string]func() []scenarios.Scenario{
 		cachestampede.Slug:        cachestampede.Scenarios,
 		circuitbreaker.Slug:       circuitbreaker.Scenarios,
 		debugretrystorm.Slug:      debugretrystorm.Scenarios,
@@ -71,6 +70,48 @@ func builtin() Pack {
 		refactororderpricing.Slug: refactororderpricing.Scenarios,
 		idempotentpayments.Slug:   idempotentpayments.Scenarios,
 	}}
+}
+
+// builtinFiles is the built-in pack's Files: each challenge.yaml and brief (templates.Files)
+// with the starters of templates.Starters, an embedded archive, since Go cannot embed a
+// directory that holds a go.mod. They are joined on first use.
+type builtinFiles struct{}
+
+var builtinFS = sync.OnceValues(func() (fs.FS, error) {
+	starters, err := templates.Starters()
+	if err != nil {
+		return nil, err
+	}
+	joined := fstest.MapFS{}
+	for _, fsys := range []fs.FS{starters, templates.Files} {
+		err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			b, err := fs.ReadFile(fsys, p)
+			if err != nil {
+				return err
+			}
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			joined[p] = &fstest.MapFile{Data: b, Mode: info.Mode()}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("built-in templates: %w", err)
+		}
+	}
+	return joined, nil
+})
+
+func (builtinFiles) Open(name string) (fs.File, error) {
+	fsys, err := builtinFS()
+	if err != nil {
+		return nil, err
+	}
+	return fsys.Open(name)
 }
 
 // Entry is one challenge: its metadata, what the grader needs and the pack it came from.
@@ -264,9 +305,9 @@ func Lookup(slug string) (grading.Challenge, error) {
 }
 
 // Templates returns every challenge's files as one file system laid out like templates/:
-// <slug>/README.md, <slug>/starter/<lang>/…, each slug served by its own pack's Files. The
-// built-in challenges' files come from builtinDir instead (Holdfast's templates/ directory),
-// because their Go starters hold a go.mod and cannot be embedded.
+// <slug>/README.md, <slug>/starter/<lang>/…, each slug served by its own pack's Files. A
+// non-nil builtinDir serves the built-in challenges instead (a templates/ directory the
+// operator names, HOLDFAST_TEMPLATES_DIR).
 func Templates(builtinDir fs.FS) (fs.FS, error) { return std.templates(builtinDir) }
 
 func (r *registry) templates(builtinDir fs.FS) (fs.FS, error) {
@@ -282,7 +323,7 @@ func (r *registry) templates(builtinDir fs.FS) (fs.FS, error) {
 	for _, e := range es {
 		t.root[e.Slug] = &fstest.MapFile{Mode: fs.ModeDir | 0o555}
 		t.bySlug[e.Slug] = files[e.Pack]
-		if e.Pack == Builtin {
+		if e.Pack == Builtin && builtinDir != nil {
 			t.bySlug[e.Slug] = builtinDir
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"os"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -139,5 +140,17 @@ func TestTemplatesServesEachSlugFromItsPack(t *testing.T) {
 	}
 	if dirs, err := fs.ReadDir(fsys, "."); err != nil || len(dirs) != 10 {
 		t.Errorf("root: %d entries, %v; want 10 slugs", len(dirs), err)
+	}
+	// Without a directory, the built-in pack serves its own files, the same as the one on disk.
+	embedded, err := r.templates(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"idempotent-payments/README.md", "idempotent-payments/challenge.yaml", "idempotent-payments/starter/go/go.mod", "idempotent-payments/starter/ts/.dockerignore"} {
+		got, err := fs.ReadFile(embedded, name)
+		want, _ := os.ReadFile("../../templates/" + name)
+		if err != nil || len(want) == 0 || string(got) != string(want) {
+			t.Errorf("%s: %d bytes, %v; want templates/%s's %d", name, len(got), err, name, len(want))
+		}
 	}
 }
