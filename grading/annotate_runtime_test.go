@@ -24,14 +24,16 @@ func readTrace(t *testing.T, name string) string {
 }
 
 // imageFiles reads files of the recorded TypeScript app's image: only what its Dockerfile
-// copies (dist/), at the paths the app ran from (/app/dist/…).
+// copies (dist/; dist-inline/ is the same build with inlineSourceMap), at the paths the app ran
+// from (/app/dist/…).
 func imageFiles(t *testing.T) func(string) ([]byte, error) {
 	return func(p string) ([]byte, error) {
-		rel, ok := strings.CutPrefix(p, "/app/dist/")
-		if !ok {
-			return nil, fmt.Errorf("read %s: %w", p, fs.ErrNotExist)
+		for _, dir := range []string{"dist", "dist-inline"} {
+			if rel, ok := strings.CutPrefix(p, "/app/"+dir+"/"); ok {
+				return os.ReadFile(filepath.Join("testdata/runtime/node/app", dir, rel))
+			}
 		}
-		return os.ReadFile(filepath.Join("testdata/runtime/node/app/dist", rel))
+		return nil, fmt.Errorf("read %s: %w", p, fs.ErrNotExist)
 	}
 }
 
@@ -73,6 +75,8 @@ func TestRuntimeAnnotations(t *testing.T) {
 		{"node/node-uncaught.log", ts, []Annotation{{"src/pay.ts", 8, 35, typeErr}}},
 		{"node/node-caught.log", ts, []Annotation{{"src/pay.ts", 8, 35, "charge failed: " + typeErr}}},
 		{"node/node-rejection.log", ts, []Annotation{{"src/pay.ts", 15, 11, "RangeError: amount 500 is over the limit"}}},
+		// tsc --inlineSourceMap: the map is a data: URL at the end of the script.
+		{"node/node-inline-uncaught.log", ts, []Annotation{{"src/pay.ts", 8, 35, typeErr}}},
 		// With --enable-source-maps Node maps them itself.
 		{"node/node-sourcemapped-uncaught.log", tsRepo, []Annotation{{"src/pay.ts", 8, 35, typeErr}}},
 		{"node/node-sourcemapped-rejection.log", tsRepo, []Annotation{{"src/pay.ts", 15, 11, "RangeError: amount 500 is over the limit"}}},

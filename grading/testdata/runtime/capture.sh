@@ -14,12 +14,14 @@ docker run --rm -e GOTOOLCHAIN=local -v "$here/go/src:/src" -v "$here/go:/out" h
 	done
 	go version > /out/go-version.txt'
 "${TSC:-tsc}" -p node/app/tsconfig.json
+"${TSC:-tsc}" -p node/app/tsconfig.json --sourceMap false --inlineSourceMap true --outDir node/app/dist-inline
 docker run --rm -v "$here/node/app:/app" -v "$here/node:/out" holdfast/node:local sh -c '
 	cd /app && node --version > /out/node-version.txt
 	for m in uncaught caught rejection; do
 		node dist/index.js $m > /out/node-$m.log 2>&1 || true
 		node --enable-source-maps dist/index.js $m > /out/node-sourcemapped-$m.log 2>&1 || true
-	done'
+	done
+	node dist-inline/index.js uncaught > /out/node-inline-uncaught.log 2>&1 || true'
 docker run --rm -e PYTHONDONTWRITEBYTECODE=1 -v "$here/python/app:/app" -v "$here/python:/out" holdfast/python:local sh -c '
 	cd /app && python3 --version > /out/python-version.txt
 	for m in handler logged chained startup; do python3 app.py $m > /out/python-$m.log 2>&1 || true; done'
