@@ -146,7 +146,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 			return err
 		}
 		prov = &provision.Provisioner{Store: st, GitHub: app, Installation: cfg.Installation, Org: cfg.Org,
-			Templates: tmpl, Challenges: catalog.Slugs()}
+			Templates: tmpl, Challenges: catalog.Slugs(), LocalTool: builtin}
 	}
 	switch args[0] {
 	case "assign", "templates", "invite":

@@ -23,3 +23,18 @@ func listChallenges(w io.Writer) error {
 	}
 	return tw.Flush()
 }
+
+// builtin says whether slug is one of Holdfast's own challenges, which the public holdfast tool
+// knows; a pack's challenge is not (its hidden parts are the reason it is in a pack).
+func builtin(slug string) bool {
+	es, err := catalog.Entries()
+	if err != nil {
+		return false // Main checked the catalog before running any command
+	}
+	for _, e := range es {
+		if e.Slug == slug {
+			return e.Pack == catalog.Builtin
+		}
+	}
+	return false
+}

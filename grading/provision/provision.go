@@ -29,7 +29,11 @@ type Provisioner struct {
 	Templates fs.FS
 	// Challenges are the slugs that can be assigned.
 	Challenges []string
-	Now        func() time.Time
+	// LocalTool says whether the public holdfast tool can run a challenge's public scenarios
+	// (it knows the built-in challenges, not a pack's); an invitation names the tool only then.
+	// Nil: every challenge.
+	LocalTool func(slug string) bool
+	Now       func() time.Time
 }
 
 // AssignRequest is what a reviewer or a course asks for.

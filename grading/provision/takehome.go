@@ -60,7 +60,8 @@ func (p *Provisioner) Invite(ctx context.Context, r InviteRequest) (store.TakeHo
 	if branch == "" {
 		branch = "main"
 	}
-	files["README.md"] = append([]byte(InvitationNote(r.Candidate, deadline, branch, r.Seed)), files["README.md"]...)
+	tool := p.LocalTool == nil || p.LocalTool(r.Challenge)
+	files["README.md"] = append([]byte(InvitationNote(r.Candidate, deadline, branch, r.Seed, tool)), files["README.md"]...)
 	sha, _, err := inst.PushCommit(ctx, p.Org, name, branch, github.Commit{Changed: files,
 		Message: fmt.Sprintf("Take-home: %s for @%s, due %s", r.Challenge, r.Candidate, deadline.Format(time.RFC3339))})
 	if err != nil {
@@ -77,7 +78,9 @@ func (p *Provisioner) Invite(ctx context.Context, r InviteRequest) (store.TakeHo
 }
 
 // InvitationNote is the text that opens a take-home's README: product copy for the candidate.
-func InvitationNote(candidate string, deadline time.Time, branch string, seed *int64) string {
+// With tool, it tells the candidate how to run the public scenarios locally with the holdfast
+// tool; without, that pushing is how to see results.
+func InvitationNote(candidate string, deadline time.Time, branch string, seed *int64, tool bool) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "> **Take-home for @%s** · due **%s** (%s)\n>\n", candidate,
 		deadline.UTC().Format("Monday 2 January 2006, 15:04 MST"), deadline.UTC().Format(time.RFC3339))
@@ -85,9 +88,11 @@ func InvitationNote(candidate string, deadline time.Time, branch string, seed *i
 	b.WriteString("> check run shows you the public scenarios' results (hidden ones count, without details).\n")
 	fmt.Fprintf(&b, "> At the deadline push access ends, and the last commit you pushed to `%s` before it is\n", branch)
 	b.WriteString("> graded as your submission; pushes after the deadline are not considered.\n")
-	b.WriteString(">\n> To check your work before you push, install the holdfast tool:\n")
-	b.WriteString("> `go install github.com/holdfast-ci/holdfast/cmd/holdfast@latest`, then run `holdfast test` in\n")
-	b.WriteString("> your repository; it runs the public scenarios only.\n")
+	if tool {
+		b.WriteString(">\n> To check your work before you push, install the holdfast tool:\n")
+		b.WriteString("> `go install github.com/holdfast-ci/holdfast/cmd/holdfast@latest`, then run `holdfast test` in\n")
+		b.WriteString("> your repository; it runs the public scenarios only.\n")
+	}
 	if seed != nil {
 		fmt.Fprintf(&b, ">\n> Your variant: seed %d (where the brief mentions variants).\n", *seed)
 	}

@@ -76,7 +76,8 @@ func TestInvite(t *testing.T) {
 // public scenarios only, never to Holdfast's source, where references and hidden scenarios are.
 func TestInvitationPointsAtTheLearnerTool(t *testing.T) {
 	t.Parallel()
-	note := provision.InvitationNote("carol", time.Date(2026, 12, 1, 17, 0, 0, 0, time.UTC), "main", nil)
+	due := time.Date(2026, 12, 1, 17, 0, 0, 0, time.UTC)
+	note := provision.InvitationNote("carol", due, "main", nil, true)
 	for _, want := range []string{"go install github.com/holdfast-ci/holdfast/cmd/holdfast@latest", "`holdfast test`", "public scenarios only"} {
 		if !strings.Contains(note, want) {
 			t.Errorf("the invitation does not say %q:\n%s", want, note)
@@ -86,5 +87,10 @@ func TestInvitationPointsAtTheLearnerTool(t *testing.T) {
 		if strings.Contains(note, never) {
 			t.Errorf("the invitation mentions %q, which leads to hidden material:\n%s", never, note)
 		}
+	}
+	// A pack's challenge is unknown to the public tool: its invitation does not send the
+	// candidate to it.
+	if note := provision.InvitationNote("carol", due, "main", nil, false); strings.Contains(note, "holdfast test") || !strings.Contains(note, "every push is graded") {
+		t.Errorf("without the tool, the invitation still names it, or no longer says pushes are graded:\n%s", note)
 	}
 }
