@@ -24,10 +24,7 @@ var (
 // they are matched to files by their longest repo-relative suffix, and lines that match no file
 // of the repository are left out rather than guessed.
 func Annotations(log string, files []string) []Annotation {
-	known := make(map[string]bool, len(files))
-	for _, f := range files {
-		known[strings.TrimPrefix(cleanPath(f), "/")] = true
-	}
+	known := knownFiles(files)
 	var out []Annotation
 	seen := map[Annotation]bool{}
 	add := func(a Annotation) {
@@ -81,6 +78,15 @@ func repoPath(p string, known map[string]bool) string {
 		return cand
 	}
 	return ""
+}
+
+// knownFiles is the set of a repository's files, cleaned, for repoPath.
+func knownFiles(files []string) map[string]bool {
+	known := make(map[string]bool, len(files))
+	for _, f := range files {
+		known[strings.TrimPrefix(cleanPath(f), "/")] = true
+	}
+	return known
 }
 
 // cleanPath cleans a path as an absolute one: "./main.go" → "/main.go".

@@ -24,10 +24,7 @@ type appFileReader interface {
 // and scripts and source maps read from the app's container, or else from the repository.
 func repoOf(ctx context.Context, sb Sandbox, dir string, files []string) Repo {
 	repo := Repo{Files: files, GoModule: goModule(filepath.Join(dir, "go.mod"))}
-	known := make(map[string]bool, len(files))
-	for _, f := range files {
-		known[strings.TrimPrefix(cleanPath(f), "/")] = true
-	}
+	known := knownFiles(files)
 	fromRepo := func(p string) ([]byte, error) {
 		rel := repoPath(p, known)
 		if rel == "" {

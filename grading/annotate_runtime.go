@@ -245,11 +245,7 @@ type resolver struct {
 }
 
 func newResolver(repo Repo) *resolver {
-	known := make(map[string]bool, len(repo.Files))
-	for _, f := range repo.Files {
-		known[strings.TrimPrefix(cleanPath(f), "/")] = true
-	}
-	return &resolver{repo: repo, known: known, maps: map[string]*sourceMap{}}
+	return &resolver{repo: repo, known: knownFiles(repo.Files), maps: map[string]*sourceMap{}}
 }
 
 // annotate points a trace at its innermost frame in the learner's code.
