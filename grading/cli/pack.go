@@ -122,7 +122,7 @@ func packBuild(ctx context.Context, mods []packModule, out string, stderr io.Wri
 		cmd.Dir = work
 		// -mod=mod: go build adds the requirements the packs' imports need; unlike go mod
 		// tidy it does not fetch the modules that only tests of dependencies import.
-		cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS="+strings.TrimSpace(os.Getenv("GOFLAGS")+" -mod=mod"))
+		cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS="+goflags(os.Getenv("GOFLAGS")))
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		if err := cmd.Run(); err != nil {
@@ -147,6 +147,17 @@ func packBuild(ctx context.Context, mods []packModule, out string, stderr io.Wri
 	}
 	fmt.Fprintf(stderr, "built %s and %s\n", filepath.Join(out, "runner"), filepath.Join(out, "app"))
 	return nil
+}
+
+// goflags keeps the operator's GOFLAGS but for -mod, which must be mod here.
+func goflags(env string) string {
+	var keep []string
+	for _, f := range strings.Fields(env) {
+		if !strings.HasPrefix(f, "-mod=") {
+			keep = append(keep, f)
+		}
+	}
+	return strings.Join(append(keep, "-mod=mod"), " ")
 }
 
 func names(ms []packModule) string {
