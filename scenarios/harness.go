@@ -135,11 +135,13 @@ func (r Response) TimedOut() bool {
 	return r.Err != nil && (errors.Is(r.Err, context.DeadlineExceeded) || strings.Contains(r.Err.Error(), "Client.Timeout"))
 }
 
-// Describe renders a response for a learner-facing message.
+// Describe renders a response for a learner-facing message. A request that timed out says how
+// long it waited, so a message that adds the duration uses DescribeTook instead.
 func (r Response) Describe() string {
 	if r.Err != nil {
 		if r.TimedOut() {
-			return fmt.Sprintf("no answer within %s", r.Duration.Round(time.Millisecond))
+			return fmt.Sprintf("no answer within %s, when Holdfast stopped waiting (look for a lock, or a call without a deadline)",
+				r.Duration.Round(time.Millisecond))
 		}
 		return "no HTTP answer (" + shortErr(r.Err) + ")"
 	}
@@ -151,6 +153,16 @@ func (r Response) Describe() string {
 		return fmt.Sprintf("%d with an empty body", r.Status)
 	}
 	return fmt.Sprintf("%d %s", r.Status, body)
+}
+
+// DescribeTook is Describe and how long the answer took ("504 … after 2.01s"), saying the time
+// once: a request that timed out already says how long it waited ("no answer within 6s", never
+// "no answer within 6s after 6s").
+func (r Response) DescribeTook() string {
+	if r.TimedOut() {
+		return r.Describe()
+	}
+	return fmt.Sprintf("%s after %s", r.Describe(), r.Duration.Round(time.Millisecond))
 }
 
 func shortErr(err error) string {

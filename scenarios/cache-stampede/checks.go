@@ -440,7 +440,7 @@ func expectFailure(r scenarios.Response, trouble originTrouble, what string) err
 		hint = "Nothing timed out: the origin answered an error, or refused the connection at once. Answer 502 for those, and 504 only when your 2 s deadline passed."
 	}
 	return scenarios.Failf(fmt.Sprintf("%s within %s for %s", expected, ms(failureBound), what), hint,
-		"%s after %s", r.Describe(), ms(r.Duration))
+		"%s", r.DescribeTook())
 }
 
 // expectRecovery checks that the next read after the origin recovered is a fresh 200, quickly.
@@ -462,7 +462,7 @@ func expectRecovery(ctx context.Context, h *scenarios.Harness, since int, id, wh
 			hint = held + "The origin was back, yet the read failed: never store a failure as the product's value, and call the origin again on the next request."
 		}
 		return scenarios.Failf(fmt.Sprintf("200 within %s for the first read %s", ms(recoveryBound), what), hint,
-			"%s after %s", r.Describe(), ms(r.Duration))
+			"%s", r.DescribeTook())
 	}
 	v, err := expectProduct(r, id, "the first read "+what)
 	if err != nil {
@@ -566,10 +566,10 @@ func crashedFiller(ctx context.Context, h *scenarios.Harness) error {
 		case r.Err == nil && r.Duration > bound:
 			return scenarios.Failf(fmt.Sprintf("503 within %s (nothing to serve after waiting 2.5 s) for %s", ms(bound), what),
 				"A request that waits for another's fill gives up after 2.5 s with 503, even when that fill never finishes: bound the wait by a deadline, not by the lock or the value showing up.",
-				"%s after %s (all answers: %s)", r.Describe(), ms(r.Duration), statusSummary(rs))
+				"%s (all answers: %s)", r.DescribeTook(), statusSummary(rs))
 		default:
 			return scenarios.Failf(fmt.Sprintf("503 within %s (nothing to serve after waiting 2.5 s) for %s", ms(bound), what), hintFor(r),
-				"%s after %s (all answers: %s)", r.Describe(), ms(r.Duration), statusSummary(rs))
+				"%s (all answers: %s)", r.DescribeTook(), statusSummary(rs))
 		}
 	}
 
@@ -591,7 +591,7 @@ func crashedFiller(ctx context.Context, h *scenarios.Harness) error {
 		}
 	}
 	return scenarios.Failf(fmt.Sprintf("200 for the product within %s of its fill's start: whatever locks a product expires by itself within %s when its holder dies", ms(LockExpiry+expirySlack), ms(LockExpiry)),
-		lockHint(ctx, h, id), "%s after %s, %s after the filler was killed", last.Describe(), ms(last.Duration), ms(time.Since(killed)))
+		lockHint(ctx, h, id), "%s, %s after the filler was killed", last.DescribeTook(), ms(time.Since(killed)))
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

@@ -93,7 +93,7 @@ func passthrough(ctx context.Context, h *scenarios.Harness) error {
 	if late := DownstreamTimeout + TimeoutSlack; r.Err != nil || r.Duration > late || r.Status != http.StatusBadGateway {
 		return scenarios.Failf(fmt.Sprintf("502 Bad Gateway within %s when the downstream refuses connections", late),
 			"Treat a connection error like a 5xx: answer 502 (and count it as a failure).",
-			"%s after %s", r.Describe(), r.Duration.Round(time.Millisecond))
+			"%s", r.DescribeTook())
 	}
 	if err := link(ctx, h, true); err != nil {
 		return err

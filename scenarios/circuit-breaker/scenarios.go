@@ -249,7 +249,7 @@ func expectFailure(r scenarios.Response, f failure) error {
 		if late := DownstreamTimeout + TimeoutSlack; r.Err != nil || r.Duration > late {
 			return scenarios.Failf(fmt.Sprintf("an answer within %s while the downstream %s", late, f.what),
 				"Give every downstream call a 500 ms deadline, answer 504 when it passes and 502 when the connection fails.",
-				"%s after %s", r.Describe(), r.Duration.Round(time.Millisecond))
+				"%s", r.DescribeTook())
 		}
 	}
 	if r.Status != f.status {
@@ -373,7 +373,7 @@ func expectOpen(ctx context.Context, h *scenarios.Harness, o openCheck) error {
 func expectRefused(r scenarios.Response, symbol string, o openCheck) error {
 	if r.Status != http.StatusServiceUnavailable {
 		return scenarios.Failf(fmt.Sprintf("503 Service Unavailable at once for a request %s", o.what), o.hint,
-			"%s for symbol %s after %s", r.Describe(), symbol, r.Duration.Round(time.Millisecond))
+			"for symbol %s: %s", symbol, r.DescribeTook())
 	}
 	if got := r.Header.Get("Retry-After"); got != RetryAfter {
 		return scenarios.Failf(fmt.Sprintf("a Retry-After: %s header on the 503 while the breaker is open", RetryAfter),
@@ -426,8 +426,8 @@ func lateLetThrough(ctx context.Context, h *scenarios.Harness, o openCheck, r sc
 	}
 	expected := fmt.Sprintf("the breaker to stay open for its whole %s cooldown: a request sent %s after it opened (at the earliest) to get 503, without a call",
 		Cooldown, sent.Sub(o.openedBy).Round(time.Millisecond))
-	actual := fmt.Sprintf("%s after %s; the downstream got a call at most %s after the breaker opened: %s",
-		r.Describe(), r.Duration.Round(time.Millisecond), early.Start.Sub(o.openedBy).Round(time.Millisecond), describeCalls([]agent.Call{*early}))
+	actual := fmt.Sprintf("%s; the downstream got a call at most %s after the breaker opened: %s",
+		r.DescribeTook(), early.Start.Sub(o.openedBy).Round(time.Millisecond), describeCalls([]agent.Call{*early}))
 	hint := "Keep the breaker open for the whole 1 s cooldown, measured from the moment it opened, before letting a probe through."
 	if o.failure.latency > 0 && !o.failedCall.IsZero() {
 		// The failure that opened it was a deadline: the call started latency before it failed.

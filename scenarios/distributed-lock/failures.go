@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/holdfast-ci/holdfast/scenarios"
@@ -230,10 +229,10 @@ func expectUnavailable(r scenarios.Response, what string) error {
 	case r.Status == http.StatusConflict:
 		return scenarios.Failf(expected,
 			"409 says another run holds the lock, and without Redis nobody can tell: an error from Redis is not a busy lock. Answer 503.",
-			"%s after %s", r.Describe(), r.Duration.Round(10*time.Millisecond))
+			"%s", r.DescribeTook())
 	case r.Status != http.StatusServiceUnavailable:
 		return scenarios.Failf(expected, "Answer 503 when Redis cannot be reached: the run cannot take the lock.",
-			"%s after %s", r.Describe(), r.Duration.Round(10*time.Millisecond))
+			"%s", r.DescribeTook())
 	}
 	var a answer
 	if err := scenarios.Decode(r, &a, "the answer to "+what); err != nil {
@@ -244,7 +243,7 @@ func expectUnavailable(r scenarios.Response, what string) error {
 	}
 	if r.Duration > AnswerWithin {
 		return scenarios.Failf(expected, "Give every Redis call a deadline of its own (about 1 s) and answer 503 when it passes.",
-			"%s after %s", strings.TrimSpace(r.Describe()), r.Duration.Round(10*time.Millisecond))
+			"%s", r.DescribeTook())
 	}
 	return nil
 }

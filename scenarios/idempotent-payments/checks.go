@@ -265,7 +265,7 @@ func providerUnreachable(ctx context.Context, h *scenarios.Harness) error {
 			hint = "The connection to the provider was refused at once; nothing timed out. Answer 504 only when the 2 s deadline passed, and 502 for every other failure to reach the provider."
 		}
 		return scenarios.Failf("502 Bad Gateway when the connection to the provider is refused", hint,
-			"%s after %s", r.Describe(), r.Duration.Round(time.Millisecond))
+			"%s", r.DescribeTook())
 	}
 	if err := h.Agent.Fault(ctx, "provider", agent.Fault{Kind: agent.FaultUp}); err != nil {
 		return err
@@ -296,7 +296,7 @@ func timeoutHandling(ctx context.Context, h *scenarios.Harness) error {
 	if r.Err != nil || r.Duration > ProviderDeadline+Slack {
 		return scenarios.Failf(fmt.Sprintf("an answer within %s while the provider hangs", ProviderDeadline+Slack),
 			"Give the whole provider call, headers and body, a 2 s deadline (Go: context.WithTimeout; Node: a timer that destroys the request; Python: timeout=2 on the call) and answer 504 when it passes.",
-			"%s after %s", r.Describe(), r.Duration.Round(time.Millisecond))
+			"%s", r.DescribeTook())
 	}
 	if r.Status != http.StatusGatewayTimeout {
 		return scenarios.Failf("504 Gateway Timeout when the provider does not answer within 2 s", "Answer 504 when the provider's deadline passes.", "%s", r.Describe())

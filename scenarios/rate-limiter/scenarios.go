@@ -460,7 +460,7 @@ func redisFault(ctx context.Context, h *scenarios.Harness, fault, restore agent.
 			return scenarios.Failf(fmt.Sprintf("an answer within %s while %s, measured from outside", OutageDeadline, while),
 				fmt.Sprintf("Your answer took %s. Give the whole Redis step of a request — every attempt, reconnection and retry included — one deadline of a few hundred milliseconds, do not queue commands while disconnected, and answer 503 when it passes: with 500 ms, a service answers in 0.5–0.7 s even on a busy machine.",
 					r.Duration.Round(10*time.Millisecond)),
-				"%s after %s (replica %d)", r.Describe(), r.Duration.Round(time.Millisecond), req.Replica)
+				"%s (replica %d)", r.DescribeTook(), req.Replica)
 		}
 		if r.Status != http.StatusServiceUnavailable {
 			hint := "Answer 503 when the limiter cannot reach Redis."
