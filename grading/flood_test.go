@@ -168,8 +168,8 @@ func TestAgentKilledByFloodIsTheLearnersFailure(t *testing.T) {
 			t.Errorf("scenario %s: failure %+v; want %q", r.Slug, r.Failure, want)
 		}
 	}
-	if !strings.Contains(v.Message, want) {
-		t.Errorf("verdict message %q; want it to name the flood", v.Message)
+	if !strings.Contains(v.Message, want) || !strings.HasSuffix(v.Message, "reuse connections instead of opening one per request.") {
+		t.Errorf("verdict message %q; want it to name the flood, and end with what to try", v.Message)
 	}
 
 	// An engine slow to note the death: the scenario's error is still the learner's failure.

@@ -364,7 +364,8 @@ func blameFlood(v Verdict, d AgentDeath) Verdict {
 			r.Outcome, r.Failure, r.Error = OutcomeFailed, d.failure(), ""
 		}
 	}
-	v.Message = "Your app's requests got Holdfast's agent (the payment provider and downstream fakes) killed: " + d.failure().Actual + "."
+	f := d.failure()
+	v.Message = "Your app's requests got Holdfast's agent (the payment provider and downstream fakes) killed: " + f.Actual + ". " + f.Hint
 	v.Status = statusOf(v.Scenarios)
 	v.Score = Score(v.Scenarios)
 	return v
