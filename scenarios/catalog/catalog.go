@@ -53,7 +53,7 @@ type Pack struct {
 	Scenarios map[string]func() []scenarios.Scenario
 }
 
-// Builtin names the pack of Holdfast's own challenges in errors.
+// Builtin is the Name of the pack of Holdfast's own challenges (in Entry.Pack and errors).
 const Builtin = "github.com/holdfast-ci/holdfast (built-in)"
 
 // builtin is Holdfast's own pack: templates' embedded files and the scenario tables of
