@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs Debian's chromium when it is missing, for the reviewer pages' browser tests
-# (cmd/app/browser_test.go drives it headless over the DevTools protocol). Idempotent.
+# (grading/app/browser_test.go drives it headless over the DevTools protocol). Idempotent.
 #
 #   bash deploy/chromium.sh && export HOLDFAST_REQUIRE_BROWSER=1
 set -euo pipefail
