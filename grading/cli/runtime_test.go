@@ -48,3 +48,22 @@ func TestLocalGradeSaysItsDefaults(t *testing.T) {
 		t.Fatalf("runsc named: exit %d, stderr %q; want %d under runsc, only the pids cap said", code, stderr, exitFail)
 	}
 }
+
+// TestLocalGradeNeedsNoRoot: a learner's machine without iptables (Docker Desktop, a user who
+// is not root) grades, and says the host's firewall rule is not installed; asked for the rule
+// explicitly, the runner refuses to grade without it rather than grading unguarded.
+func TestLocalGradeNeedsNoRoot(t *testing.T) {
+	ns := dockertest.Engine(t).Namespace()
+	t.Setenv("HOLDFAST_NAMESPACE", ns)
+	t.Setenv("PATH", t.TempDir()) // no iptables: as on a laptop
+	t.Setenv("HOLDFAST_SKIP_HOST_GUARD", "")
+	code, _, stderr := runCLI(t, "grade", "--challenge", "idempotent-payments", "testdata/exits")
+	if code != exitFail || !strings.Contains(stderr, "no firewall rule keeps your app from this machine's services") {
+		t.Fatalf("default: exit %d, stderr %q; want %d (graded) and the missing rule said", code, stderr, exitFail)
+	}
+	t.Setenv("HOLDFAST_SKIP_HOST_GUARD", "0")
+	code, _, stderr = runCLI(t, "grade", "--challenge", "idempotent-payments", "testdata/exits")
+	if code != exitGraderError || !strings.Contains(stderr, "iptables not found") || strings.Contains(stderr, "no firewall rule keeps") {
+		t.Fatalf("rule asked for: exit %d, stderr %q; want %d naming iptables", code, stderr, exitGraderError)
+	}
+}
