@@ -177,10 +177,9 @@ func or(s, alt string) string {
 	return s
 }
 
-// Markdown renders a comparison for a check run's summary and the pull request's comment. r must
+// Markdown renders a comparison with its headline, for the pull request's comment. r must
 // already be ForView'd. The result fits GitHub's limit; what is cut says so.
 func Markdown(r Result) string {
-	var b strings.Builder
 	emoji := "❌"
 	switch r.Status {
 	case grading.Passed:
@@ -188,7 +187,17 @@ func Markdown(r Result) string {
 	case grading.GraderError:
 		emoji = "⚠️"
 	}
-	fmt.Fprintf(&b, "### %s Refactor · %s\n\n", emoji, Title(r))
+	return grading.CapMarkdown(fmt.Sprintf("### %s Refactor · %s\n\n", emoji, Title(r))+markdownBody(r), "compare")
+}
+
+// MarkdownBody is Markdown without its headline, for the check run's summary: GitHub shows the
+// check run's title (Title) right above it, so the verdict is said once.
+func MarkdownBody(r Result) string {
+	return grading.CapMarkdown(markdownBody(r), "compare")
+}
+
+func markdownBody(r Result) string {
+	var b strings.Builder
 	if r.Message != "" {
 		fmt.Fprintf(&b, "%s\n\n", grading.EscapeMarkdown(r.Message))
 	}
@@ -217,7 +226,7 @@ func Markdown(r Result) string {
 		}
 		b.WriteString("\n")
 	}
-	return grading.CapMarkdown(b.String(), "compare")
+	return b.String()
 }
 
 func writeDiffMarkdown(b *strings.Builder, r Result) {

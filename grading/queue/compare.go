@@ -93,7 +93,8 @@ func (s comparisonSubject) report(ctx context.Context, st *store.Store) (github.
 	}
 	learner := compare.ForView(res, grading.LearnerView)
 	body := compare.Markdown(learner)
-	return github.Completion{Conclusion: Conclusion(res.Status), Title: compare.Title(learner), Summary: body,
+	// The check run's title states the verdict, so its summary does not; the comment opens with it.
+	return github.Completion{Conclusion: Conclusion(res.Status), Title: compare.Title(learner), Summary: compare.MarkdownBody(learner),
 			Annotations: annotations(learner.Head.Annotations), Rerun: true},
 		sticky{Key: CommentKey(a.Challenge), PRs: []int{c.PR},
 			Body: fmt.Sprintf("**Holdfast** · `%s` · refactor · base %s → head %s\n\n%s", a.Challenge, short(c.BaseSHA), short(c.HeadSHA), body)}, nil

@@ -159,6 +159,9 @@ func TestComparisonPublishingIsItsOwnLifecycle(t *testing.T) {
 	if !strings.HasPrefix(cr.Output.Title, "Behaviour changed in 1 scenario") || !strings.Contains(cr.Output.Summary, "basic_request_handling") || len(cr.Actions) != 1 {
 		t.Fatalf("title %q, actions %+v; want the behaviour change and a Re-run button\n%s", cr.Output.Title, cr.Actions, cr.Output.Summary)
 	}
+	if strings.Contains(cr.Output.Summary, cr.Output.Title) {
+		t.Fatalf("the summary says the title %q again:\n%s", cr.Output.Title, cr.Output.Summary)
+	}
 	cs := p.fake.Comments(pubOwner, pubName, 4)
 	if len(cs) != 1 || !strings.Contains(cs[0].Body, github.Marker(CommentKey("idempotent-payments"))) ||
 		!strings.Contains(cs[0].Body, "refactor · base "+short(sha("base"))+" → head "+short(sha("head"))) || !strings.Contains(cs[0].Body, "Behaviour changed") {
