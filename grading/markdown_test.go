@@ -119,6 +119,8 @@ func TestHiddenOnlyFailureSaysHowMany(t *testing.T) {
 	}
 	md, txt := grading.Markdown(learner), text(t, learner)
 	body := grading.MarkdownBody(learner)
+	golden(t, "report-hidden-only.md", []byte(md))
+	golden(t, "report-hidden-only.txt", []byte(txt))
 	for what, out := range map[string]string{"markdown": md, "check-run summary": body, "text": txt} {
 		if !strings.Contains(strings.ReplaceAll(out, "**", ""), "1 hidden scenario failed. Hidden scenarios check the brief") {
 			t.Errorf("%s does not say a hidden scenario failed:\n%s", what, out)
@@ -156,6 +158,7 @@ func TestCrashOutputIsShownOpen(t *testing.T) {
 			LogTail: "Step 5/6 : RUN go build\npanic: DATABASE_URL is not set\n"},
 	} {
 		md := grading.Markdown(v)
+		golden(t, "report-"+strings.ReplaceAll(string(v.Status), "_", "-")+".md", []byte(md))
 		if !strings.Contains(outsideDetails(md), "panic: DATABASE_URL is not set") {
 			t.Errorf("%s: the output is collapsed:\n%s", v.Status, md)
 		}
