@@ -117,7 +117,8 @@ environment:
   HOLDFAST_NODE_IMAGE      NODE_IMAGE build argument (default holdfast/node:local; node:20-bookworm-slim works)
   HOLDFAST_PYTHON_IMAGE    PYTHON_IMAGE build argument (default holdfast/python:local; python:3.11-slim-bookworm works)
   HOLDFAST_PIP_INSTALL     PIP_INSTALL build argument: 0 (default) when the Python image has the packages, 1 to pip install
-  HOLDFAST_SKIP_HOST_GUARD set to 1 only for a remote engine whose host has the firewall rule
+  HOLDFAST_SKIP_HOST_GUARD runner work: 1 only for a remote engine whose host has the firewall rule;
+                           grade, compare and holdfast test skip the rule (it needs root) and say so, 0 asks for it
   HOLDFAST_NAMESPACE       label on this runner's sandboxes; its janitor sweeps only these (default "default")
   HOLDFAST_RUNTIME         runtime of learners' app containers: runsc (gVisor, default) or runc; the runner
                            refuses to start when the engine lacks it (deploy/bootstrap.sh registers runsc);
