@@ -89,7 +89,8 @@ type EventLog struct {
 	base  time.Time // the zero of At; monotonic
 	head  []Event
 	tail  []Event // ring, EventTail slots once full
-	added int     // events added since Reset
+	added int     // events added since the log was made: ids are never reused
+	first int     // the id of the first event since the last Reset
 }
 
 // NewEventLog returns an empty log whose clock starts now.
@@ -107,7 +108,7 @@ func (l *EventLog) Reset(restart bool) {
 	if restart {
 		l.base = time.Now()
 	}
-	l.head, l.tail, l.added = l.head[:0], l.tail[:0], 0
+	l.head, l.tail, l.first = l.head[:0], l.tail[:0], l.added
 }
 
 // Since is the log's clock: the time since its zero.
@@ -133,20 +134,20 @@ func (l *EventLog) Add(e Event) int {
 	}
 	id := l.added
 	l.added++
-	if id < EventHead {
+	if n := id - l.first; n < EventHead {
 		l.head = append(l.head, e)
-		return id
-	}
-	if len(l.tail) < EventTail {
+	} else if len(l.tail) < EventTail {
 		l.tail = append(l.tail, e)
 	} else {
-		l.tail[(id-EventHead)%EventTail] = e
+		l.tail[(n-EventHead)%EventTail] = e
 	}
 	return id
 }
 
 // Finish completes the request event id with its answer: End is stamped now and set fills in
-// the rest (status, note). An event the bound already dropped is left alone.
+// the rest (status, note). An event the bound already dropped is left alone, and so is one
+// added before the last Reset: a request of an earlier scenario (a hidden one, maybe) answered
+// during this one is no part of this one's timeline.
 func (l *EventLog) Finish(id int, set func(e *Event)) {
 	if l == nil || id < 0 {
 		return
@@ -154,11 +155,13 @@ func (l *EventLog) Finish(id int, set func(e *Event)) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var e *Event
-	switch {
-	case id < EventHead && id < len(l.head):
-		e = &l.head[id]
-	case id >= EventHead && id >= l.added-EventTail && len(l.tail) > 0:
-		e = &l.tail[(id-EventHead)%EventTail]
+	switch n := id - l.first; {
+	case n < 0:
+		return // added before the last Reset
+	case n < len(l.head):
+		e = &l.head[n]
+	case n >= EventHead && id >= l.added-EventTail:
+		e = &l.tail[(n-EventHead)%EventTail]
 	default:
 		return
 	}
@@ -176,14 +179,14 @@ func (l *EventLog) Events() []Event {
 	defer l.mu.Unlock()
 	out := make([]Event, 0, len(l.head)+len(l.tail)+1)
 	out = append(out, l.head...)
-	if dropped := l.added - len(l.head) - len(l.tail); dropped > 0 {
+	if dropped := l.added - l.first - len(l.head) - len(l.tail); dropped > 0 {
 		at := l.head[len(l.head)-1].At
 		out = append(out, Event{At: at, Kind: EventGap, Omitted: dropped})
 	}
 	if len(l.tail) < EventTail {
 		return append(out, l.tail...)
 	}
-	first := (l.added - EventHead) % EventTail // the oldest slot of a full ring
+	first := (l.added - l.first - EventHead) % EventTail // the oldest slot of a full ring
 	out = append(out, l.tail[first:]...)
 	return append(out, l.tail[:first]...)
 }

@@ -48,6 +48,40 @@ func TestEventLogKeepsHeadAndTail(t *testing.T) {
 	}
 }
 
+// TestEventLogFinishAfterReset: a request added before a Reset (an earlier scenario's, maybe a
+// hidden one's) and answered after it changes nothing in the new record, whether the old
+// request sat in the head or in the ring.
+func TestEventLogFinishAfterReset(t *testing.T) {
+	t.Parallel()
+	l := NewEventLog()
+	var head, ring int
+	for i := range EventHead + EventTail + 100 {
+		id := l.Add(Event{Kind: EventRequest, What: "GET /hidden/" + strconv.Itoa(i)})
+		switch i {
+		case 3:
+			head = id
+		case EventHead + EventTail + 50:
+			ring = id
+		}
+	}
+	l.Reset(true)
+	for i := range EventHead + 10 {
+		l.Add(Event{Kind: EventRequest, What: "GET /public/" + strconv.Itoa(i)})
+	}
+	for _, id := range []int{head, ring} {
+		l.Finish(id, func(e *Event) { e.Status, e.Answer = 418, "the hidden scenario's answer" })
+	}
+	got := l.Events()
+	if len(got) != EventHead+10 {
+		t.Fatalf("%d events after the reset; want %d", len(got), EventHead+10)
+	}
+	for _, e := range got {
+		if e.Status != 0 || e.Answer != "" || e.End != 0 || !strings.HasPrefix(e.What, "GET /public/") {
+			t.Fatalf("event %+v: an answer from before the reset landed on it", e)
+		}
+	}
+}
+
 // TestProviderRecordsCharges: each charge request becomes one event with its key, the start of
 // its body, the status answered and what the provider did (charged, replayed, the fault).
 func TestProviderRecordsCharges(t *testing.T) {
