@@ -9,27 +9,26 @@ import (
 	"os"
 	"slices"
 	"testing"
+	"testing/fstest"
 
 	"gopkg.in/yaml.v3"
 )
 
-var update = flag.Bool("update", false, "write "+StartersArchive+" from the template directories")
+// archiveName is the archive's file, relative to this package's directory.
+const archiveName = "starters.tar.gz"
 
-// onDisk reads the briefs and starters from this directory the way the archive holds them.
-func onDisk(t *testing.T) map[string]File {
+var update = flag.Bool("update", false, "write "+archiveName+" from the template directories")
+
+// onDisk reads the starters from this directory the way the archive holds them.
+func onDisk(t *testing.T) fstest.MapFS {
 	t.Helper()
-	out := map[string]File{}
+	out := fstest.MapFS{}
 	root := os.DirFS(".")
 	metas, err := All()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, m := range metas {
-		brief, err := fs.ReadFile(root, m.Slug+"/README.md")
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[m.Slug+"/README.md"] = File{Body: brief, Mode: 0o644}
 		err = fs.WalkDir(root, m.Slug+"/starter", func(p string, d fs.DirEntry, err error) error {
 			if err != nil || !d.Type().IsRegular() {
 				return err
@@ -42,11 +41,11 @@ func onDisk(t *testing.T) map[string]File {
 			if err != nil {
 				return err
 			}
-			mode := int64(0o644)
+			mode := fs.FileMode(0o644)
 			if info.Mode()&0o100 != 0 {
 				mode = 0o755
 			}
-			out[p] = File{Body: body, Mode: mode}
+			out[p] = &fstest.MapFile{Data: body, Mode: mode}
 			return nil
 		})
 		if err != nil {
@@ -58,7 +57,7 @@ func onDisk(t *testing.T) map[string]File {
 
 // writeArchive is the archive of files: sorted, without times or owners, so the same files
 // always make the same bytes.
-func writeArchive(t *testing.T, files map[string]File) []byte {
+func writeArchive(t *testing.T, files fstest.MapFS) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
@@ -70,10 +69,10 @@ func writeArchive(t *testing.T, files map[string]File) []byte {
 	slices.Sort(names)
 	for _, n := range names {
 		f := files[n]
-		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: n, Mode: f.Mode, Size: int64(len(f.Body)), Format: tar.FormatPAX}); err != nil {
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: n, Mode: int64(f.Mode), Size: int64(len(f.Data)), Format: tar.FormatPAX}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := tw.Write(f.Body); err != nil {
+		if _, err := tw.Write(f.Data); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -91,12 +90,12 @@ func writeArchive(t *testing.T, files map[string]File) []byte {
 func TestStartersArchive(t *testing.T) {
 	disk := onDisk(t)
 	if *update {
-		if err := os.WriteFile(StartersArchive, writeArchive(t, disk), 0o644); err != nil {
+		if err := os.WriteFile(archiveName, writeArchive(t, disk), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		return
 	}
-	got, err := ReadArchive(startersArchive)
+	got, err := readArchive(startersArchive)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,14 +103,14 @@ func TestStartersArchive(t *testing.T) {
 		a, ok := got[p]
 		switch {
 		case !ok:
-			t.Errorf("%s is not in %s; run `go test ./templates -run TestStartersArchive -update`", p, StartersArchive)
-		case !bytes.Equal(a.Body, f.Body) || a.Mode != f.Mode:
-			t.Errorf("%s differs in %s (mode %o, want %o); run `go test ./templates -run TestStartersArchive -update`", p, StartersArchive, a.Mode, f.Mode)
+			t.Errorf("%s is not in %s; run `go test ./templates -run TestStartersArchive -update`", p, archiveName)
+		case !bytes.Equal(a.Data, f.Data) || a.Mode != f.Mode:
+			t.Errorf("%s differs in %s (mode %o, want %o); run `go test ./templates -run TestStartersArchive -update`", p, archiveName, a.Mode, f.Mode)
 		}
 	}
 	for p := range got {
 		if _, ok := disk[p]; !ok {
-			t.Errorf("%s is in %s but no longer in templates/; run `go test ./templates -run TestStartersArchive -update`", p, StartersArchive)
+			t.Errorf("%s is in %s but no longer in templates/; run `go test ./templates -run TestStartersArchive -update`", p, archiveName)
 		}
 	}
 }

@@ -1,6 +1,6 @@
 // Package templates embeds what Holdfast needs of each built-in challenge at run time: its
-// challenge.yaml and brief (Files), and the briefs and starters as an archive (Starters), since
-// Go cannot embed a directory that holds a go.mod, and every Go starter does. The catalog
+// challenge.yaml and brief (Files), and the starters as an archive (Starters), since Go cannot
+// embed a directory that holds a go.mod, and every Go starter does. The catalog
 // (scenarios/catalog) registers them as the built-in pack, the way an operator's pack registers
 // its own; Parse is the one reader of challenge.yaml for both.
 package templates

@@ -26,7 +26,6 @@ import (
 	"github.com/holdfast-ci/holdfast/scenarios"
 	"github.com/holdfast-ci/holdfast/scenarios/agent/agentcmd"
 	"github.com/holdfast-ci/holdfast/scenarios/catalog"
-	"github.com/holdfast-ci/holdfast/templates"
 )
 
 // DetectFile is the file every starter carries (templates/<slug>/starter/<lang>/.holdfast.yaml),
@@ -194,11 +193,7 @@ func starterFiles(slug, lang string) (map[string][]byte, error) {
 	if !slices.Contains(es[i].Languages, lang) {
 		return nil, fmt.Errorf("challenge %s has no %q starter; its languages: %s", slug, lang, strings.Join(es[i].Languages, ", "))
 	}
-	starters, err := templates.Starters()
-	if err != nil {
-		return nil, err
-	}
-	all, err := catalog.Templates(starters)
+	all, err := catalog.Templates(nil) // the built-in pack's files are embedded, starters included
 	if err != nil {
 		return nil, err
 	}
