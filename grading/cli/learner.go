@@ -130,7 +130,7 @@ func initCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("init", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	lang := fs.String("lang", "go", "starter language: go, ts or python")
-	pos, err := parseInterspersed(fs, args)
+	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return exitUsage
 	}
@@ -160,22 +160,6 @@ func initCmd(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "wrote %s (%s) into %s: %s\n", slug, *lang, dir, strings.Join(names, ", "))
 	fmt.Fprintf(stdout, "README.md is the brief. Next: cd %s && holdfast test\n", dir)
 	return exitPass
-}
-
-// parseInterspersed parses flags wherever they are among the positional arguments
-// (`init SLUG --lang go DIR`), which flag.FlagSet alone stops at.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		if fs.NArg() == 0 {
-			return pos, nil
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
 }
 
 // starterFiles is what a learner's repository receives for slug in lang (provisioning's
@@ -283,7 +267,7 @@ func testCmd(ctx context.Context, args []string, env learnerEnv) int {
 	only := fs.String("run", "", "run only this public scenario, e.g. timeout_handling")
 	asJSON := fs.Bool("json", false, "print the verdict as JSON instead of the text report")
 	hardCap := fs.Duration("timeout", 120*time.Second, "hard cap on build and run together")
-	pos, err := parseInterspersed(fs, args)
+	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return exitUsage
 	}
