@@ -1,5 +1,3 @@
-// Command app is Holdfast's GitHub App: it receives webhooks, keeps the App's database and
-// reports queued gradings. `app migrate` applies the schema; `app serve` serves.
 package app
 
 import (
