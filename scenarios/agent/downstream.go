@@ -151,36 +151,19 @@ func (d *Downstream) behaviourFor(path string) DownstreamBehaviour {
 	return best
 }
 
-// ServeHTTP answers and records one call, and records it with its answer for the timeline.
+// ServeHTTP answers one call, and records it with its answer (and its fencing token) for the
+// timeline.
 func (d *Downstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	what := r.Method + " " + r.URL.Path
 	if r.URL.RawQuery != "" {
 		what += "?" + r.URL.RawQuery
 	}
-	if len(what) > MaxEventBody {
-		what = what[:MaxEventBody] + "…"
-	}
-	key := r.Header.Get("Idempotency-Key")
-	if len(key) > MaxEventBody {
-		key = key[:MaxEventBody] + "…"
-	}
-	id := d.events.Add(Event{Kind: EventRequest, From: "app", To: "downstream", What: what, Key: key})
-	body := &headBuffer{}
-	r.Body = readCloser{io.TeeReader(r.Body, body), r.Body}
-	sw := &statusWriter{ResponseWriter: w}
-	d.serve(sw, r)
-	d.events.Finish(id, func(e *Event) {
-		e.Body, e.Status = CutBody(body.b), sw.status
+	d.events.recordCall(w, r, "downstream", what, func(w http.ResponseWriter, r *http.Request) string {
+		d.serve(w, r)
 		if t := r.Header.Get(FencingHeader); t != "" {
-			e.Note = "fencing token " + t
-			if len(e.Note) > MaxEventBody {
-				e.Note = e.Note[:MaxEventBody] + "…"
-			}
+			return cut("fencing token " + t)
 		}
-		if r.Context().Err() != nil {
-			e.Status = 0
-			e.Note = joinNote(e.Note, "the app hung up before the answer")
-		}
+		return ""
 	})
 }
 

@@ -61,16 +61,19 @@ const MaxEventBody = 120
 
 // CutBody keeps the start of a body for an Event, never splitting a character, and says when
 // it cut.
-func CutBody(b []byte) string {
-	b = bytes.TrimSpace(b)
-	if len(b) <= MaxEventBody {
-		return string(b)
+func CutBody(b []byte) string { return cut(bytes.TrimSpace(b)) }
+
+// cut keeps the first MaxEventBody bytes of s for an Event, never splitting a character, and
+// says when it cut. What it keeps of a longer s is a copy: the record holds no app's megabyte.
+func cut[T ~string | ~[]byte](s T) string {
+	if len(s) <= MaxEventBody {
+		return string(s)
 	}
 	end := MaxEventBody
-	for end > 0 && b[end]&0xC0 == 0x80 {
+	for end > 0 && s[end]&0xC0 == 0x80 {
 		end--
 	}
-	return string(b[:end]) + "…"
+	return string(s[:end]) + "…"
 }
 
 // Bounds of an EventLog: the first EventHead events since the last Reset and the latest
@@ -226,6 +229,28 @@ func (w linkWatcher) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// recordCall serves the app's call r to the fake named to, and records it with its answer: what
+// it asked, its Idempotency-Key, the start of its body, the status, and what serve says of it
+// (a charge made, a fault). A nil log only serves.
+func (l *EventLog) recordCall(w http.ResponseWriter, r *http.Request, to, what string, serve func(http.ResponseWriter, *http.Request) (note string)) {
+	if l == nil {
+		serve(w, r)
+		return
+	}
+	id := l.Add(Event{Kind: EventRequest, From: "app", To: to, What: cut(what), Key: cut(r.Header.Get("Idempotency-Key"))})
+	body := &headBuffer{}
+	r.Body = readCloser{io.TeeReader(r.Body, body), r.Body}
+	sw := &statusWriter{ResponseWriter: w}
+	note := serve(sw, r)
+	l.Finish(id, func(e *Event) {
+		e.Body, e.Status, e.Note = CutBody(body.b), sw.status, note
+		if r.Context().Err() != nil {
+			e.Status = 0
+			e.Note = joinNote(e.Note, "the app hung up before the answer")
+		}
+	})
+}
+
 // headBuffer keeps the first bytes written to it (a body on its way to a decoder), enough for
 // CutBody to say it cut.
 type headBuffer struct{ b []byte }
@@ -321,9 +346,6 @@ func downstreamEvent(b DownstreamBehaviour) Event {
 		what = append(what, "normal")
 	}
 	e.What = strings.Join(what, ", ")
-	e.Note = "for " + prefix
-	if len(e.Note) > MaxEventBody {
-		e.Note = e.Note[:MaxEventBody] + "…"
-	}
+	e.Note = cut("for " + prefix)
 	return e
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // TestEventLogKeepsHeadAndTail: past its bound the log keeps the first EventHead and the latest
@@ -117,6 +118,49 @@ func TestProviderRecordsCharges(t *testing.T) {
 	}
 	if e := got[2]; e.Status != 200 || e.Note != "replayed ch_000001, no new charge" {
 		t.Errorf("replay event %+v", e)
+	}
+}
+
+// TestFakesBoundWhatTheyRecord: whatever the app sends the provider and the downstream, an
+// event keeps at most MaxEventBody bytes of its path, key, body and fencing token, cut on a
+// character's boundary: the record is bounded in memory as in the report.
+func TestFakesBoundWhatTheyRecord(t *testing.T) {
+	t.Parallel()
+	log := NewEventLog()
+	p, d := NewProvider(), NewDownstream()
+	p.events, d.events = log, log
+	defer p.Close()
+	defer d.Close()
+	long := strings.Repeat("é", 3000) // two bytes each: a cut may fall inside one
+	for _, c := range []struct {
+		h    http.Handler
+		path string
+	}{{p, "/v1/charges/" + long}, {p, "/v1/charges"}, {d, "/products/" + long + "?q=" + long}} {
+		srv := httptest.NewServer(c.h)
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+c.path, strings.NewReader(`{"amount":1,"payment_id":"`+long+`"}`))
+		req.Header.Set("Idempotency-Key", strings.Repeat("k", 200))
+		req.Header.Set(FencingHeader, long)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		srv.Close()
+	}
+	got := log.Events()
+	if len(got) != 3 {
+		t.Fatalf("%d events, want 3", len(got))
+	}
+	for _, e := range got {
+		for name, v := range map[string]string{"what": e.What, "key": e.Key, "body": e.Body, "note": e.Note} {
+			if len(v) > MaxEventBody+len("…") || !utf8.ValidString(v) {
+				t.Errorf("%s %.30q: %s keeps %d bytes (valid UTF-8: %v); want at most %d and a whole character",
+					e.To, e.What, name, len(v), utf8.ValidString(v), MaxEventBody)
+			}
+		}
+	}
+	if e := got[2]; !strings.HasPrefix(e.Note, "fencing token é") {
+		t.Errorf("downstream call's note %q; want its fencing token", e.Note)
 	}
 }
 

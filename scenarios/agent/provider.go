@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -127,22 +126,7 @@ func (p *Provider) ClearOverflows() { p.overflow.clear() }
 // ServeHTTP answers POST /v1/charges, the only route a learner's app talks to, and records
 // each request with its answer for the timeline.
 func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	key := r.Header.Get("Idempotency-Key")
-	if len(key) > MaxKeyBytes {
-		key = key[:MaxEventBody] + "…"
-	}
-	id := p.events.Add(Event{Kind: EventRequest, From: "app", To: "provider", What: r.Method + " " + r.URL.Path, Key: key})
-	body := &headBuffer{}
-	r.Body = readCloser{io.TeeReader(r.Body, body), r.Body}
-	sw := &statusWriter{ResponseWriter: w}
-	note := p.serve(sw, r)
-	p.events.Finish(id, func(e *Event) {
-		e.Body, e.Status, e.Note = CutBody(body.b), sw.status, note
-		if r.Context().Err() != nil {
-			e.Status = 0
-			e.Note = joinNote(e.Note, "the app hung up before the answer")
-		}
-	})
+	p.events.recordCall(w, r, "provider", r.Method+" "+r.URL.Path, p.serve)
 }
 
 // serve answers one charge request and returns what the timeline should say of it beyond the
