@@ -84,20 +84,25 @@ func grade(ctx context.Context, args []string, stdout, stderr io.Writer, log *sl
 		fmt.Fprintln(stderr, "runner grade:", err)
 		return exitGraderError
 	}
-	if *asJSON {
+	return writeVerdict(stdout, shown, *asJSON)
+}
+
+// writeVerdict prints shown, a verdict as its reader may see it (ForView), as JSON or as the
+// text report, and returns the exit code its status means: runner grade's and holdfast test's.
+func writeVerdict(stdout io.Writer, shown grading.Verdict, asJSON bool) int {
+	var err error
+	if asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(shown); err != nil {
-			return exitGraderError
-		}
-	} else if err := grading.WriteText(stdout, shown); err != nil {
-		return exitGraderError
+		err = enc.Encode(shown)
+	} else {
+		err = grading.WriteText(stdout, shown)
 	}
-	switch v.Status {
-	case grading.Passed:
-		return exitPass
-	case grading.GraderError:
+	switch {
+	case err != nil, shown.Status == grading.GraderError:
 		return exitGraderError
+	case shown.Status == grading.Passed:
+		return exitPass
 	}
 	return exitFail
 }

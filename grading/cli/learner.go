@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -348,22 +347,7 @@ func testCmd(ctx context.Context, args []string, env learnerEnv) int {
 		return exitGraderError
 	}
 	shown := grading.ForView(v, grading.LearnerView)
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(shown); err != nil {
-			return exitGraderError
-		}
-	} else if err := grading.WriteText(stdout, shown); err != nil {
-		return exitGraderError
-	}
-	switch v.Status {
-	case grading.Passed:
-		return exitPass
-	case grading.GraderError:
-		return exitGraderError
-	}
-	return exitFail
+	return writeVerdict(stdout, shown, *asJSON)
 }
 
 // plural is "1 thing" or "n things".
