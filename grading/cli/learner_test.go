@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -287,6 +288,18 @@ func TestLearnerEndToEnd(t *testing.T) {
 	}
 	noHidden("starter's report", out, 0)
 	noHidden("starter's progress", stderr, 1)
+	// Each public scenario is listed once: a row of the report, never a line of the progress.
+	for _, sc := range ch.Scenarios {
+		if sc.Visibility != scenarios.Public {
+			continue
+		}
+		if strings.Contains(stderr, sc.Slug) {
+			t.Errorf("the progress names %s; the report lists it:\n%s", sc.Slug, stderr)
+		}
+		if rows := regexp.MustCompile(`(?m)^(PASS|FAIL) `+sc.Slug+` `).FindAllString(out, -1); len(rows) != 1 {
+			t.Errorf("%d rows for %s in the report; want 1:\n%s", len(rows), sc.Slug, out)
+		}
+	}
 	img, err := cli.ImageInspect(ctx, tag)
 	if err != nil {
 		t.Fatal(err)
