@@ -3,6 +3,7 @@ package scenarios
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/url"
 	"sort"
 	"strings"
@@ -172,6 +173,19 @@ func (h *Harness) record(r Request, method string, replica int) int {
 		}
 	}
 	return h.events.Add(e)
+}
+
+// Sent puts on the timeline a request that a scenario sends through a client of its own (a new
+// connection per request, a connection kept alive), as Do puts its own: call it as the request
+// leaves, and the func it returns with what came back. r.Replica 0 is the first replica. It
+// costs what Do's record costs: a lock and a copy of the body's first MaxEventBody bytes.
+func (h *Harness) Sent(r Request) (answered func(Response)) {
+	method := r.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	id := h.record(r, method, max(1, r.Replica))
+	return func(out Response) { h.answered(id, out) }
 }
 
 // answered completes a recorded request with what came back.

@@ -2,6 +2,7 @@ package scenarios_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -184,5 +185,41 @@ func TestTimelineLeavesOutAnEarlierScenario(t *testing.T) {
 	}
 	if e := tl.Events[0]; e.What != "GET /public" || e.Status != http.StatusOK || e.Answer != `{"ok":true}` {
 		t.Fatalf("the public request reads %+v; want its own 200 and answer", e)
+	}
+}
+
+// TestTimelineHasRequestsSentOutsideDo: a request a scenario sends through a client of its own
+// reads on the timeline as Do's do, with its answer, or with the error that stood for one.
+func TestTimelineHasRequestsSentOutsideDo(t *testing.T) {
+	t.Parallel()
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusCreated)
+		_, _ = w.Write([]byte(`{"id":"t1"}`))
+	}))
+	defer app.Close()
+	h := scenarios.NewHarness(urlTarget{app.URL}, nil, "", "")
+	h.BeginTimeline()
+	r := scenarios.Request{Method: http.MethodPost, Path: "/api/transfers", Body: []byte(`{"id":"t1"}`)}
+	answered := h.Sent(r)
+	resp, err := http.Post(app.URL+r.Path, "application/json", strings.NewReader(string(r.Body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	answered(scenarios.Response{Status: resp.StatusCode, Body: []byte(`{"id":"t1"}`)})
+	h.Sent(scenarios.Request{Path: "/readyz"})(scenarios.Response{Err: errors.New("read tcp: connection reset by peer")})
+	tl, err := h.Timeline(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tl.Events) != 2 {
+		t.Fatalf("%d events %+v; want both requests", len(tl.Events), tl.Events)
+	}
+	if e := tl.Events[0]; e.Kind != agent.EventRequest || e.From != "harness" || e.To != "app" || e.What != "POST /api/transfers" ||
+		e.Body != `{"id":"t1"}` || e.Status != http.StatusCreated || e.Answer != `{"id":"t1"}` || e.End < e.At {
+		t.Errorf("the transfer reads %+v", e)
+	}
+	if e := tl.Events[1]; e.What != "GET /readyz" || e.Status != 0 || e.Note != "connection reset" || e.End == 0 {
+		t.Errorf("the dropped probe reads %+v; want GET, no status, the error", e)
 	}
 }
