@@ -32,6 +32,7 @@ var characteristic = map[string]timelineCheck{
 	"flash-sale":          {Row: "broken-read-then-update", Scenario: "concurrent_no_oversell", Check: oversold},
 	"distributed-lock":    {Row: "broken-no-ttl", Scenario: "paused_holder_is_fenced", Check: lockOutlivesPause},
 	"debug-retry-storm":   {Row: "fix-retry-harder", Scenario: "catalog_hang_budget", Check: moreThanThreeAttempts},
+	"graceful-shutdown":   {Row: "broken-fatal-on-server-closed", Scenario: "in_flight_requests_complete", Check: inFlightCutOff},
 }
 
 type timelineCheck struct {
@@ -272,6 +273,37 @@ func moreThanThreeAttempts(tl *scenarios.Timeline) error {
 	}
 	if hung == "" || attempts[hung] <= 3 {
 		return fmt.Errorf("hanging path %q, attempts at it %d; want more than 3", hung, attempts[hung])
+	}
+	return nil
+}
+
+// inFlightCutOff: transfers sent before SIGTERM, still in flight when it came, were answered
+// with no 201 after it (the connection dropped, a 500): the app stopped instead of draining.
+func inFlightCutOff(tl *scenarios.Timeline) error {
+	var term time.Duration
+	signalled := false
+	for _, e := range tl.Events {
+		if e.Kind == agent.EventSignal && e.To == "app" && e.What == "SIGTERM" {
+			term, signalled = e.At, true
+			break
+		}
+	}
+	if !signalled {
+		return fmt.Errorf("no SIGTERM sent to app")
+	}
+	sent, cut := 0, 0
+	for _, e := range tl.Events {
+		if e.Kind != agent.EventRequest || e.From != "harness" || e.What != "POST /api/transfers" || e.At >= term {
+			continue
+		}
+		sent++
+		if e.End > term && e.Status != http.StatusCreated {
+			cut++
+		}
+	}
+	if sent < 2 || cut == 0 {
+		return fmt.Errorf("%d transfers sent before SIGTERM (+%dms), %d of them answered without a 201 after it; want several sent, one cut off at least",
+			sent, term.Milliseconds(), cut)
 	}
 	return nil
 }
