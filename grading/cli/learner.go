@@ -101,10 +101,11 @@ func learnerUsage(w io.Writer) {
   holdfast init SLUG [--lang go|ts|python] [DIR]
       Write the challenge's brief (README.md) and starter into DIR (default ./SLUG), a new or
       empty directory. holdfast challenges lists the slugs and their languages.
-  holdfast test [--run SCENARIO] [--json] [DIR]
+  holdfast test [--run SCENARIO] [--json] [--timeout 120s] [DIR]
       Build the app in DIR (default .), run it beside real Postgres and Redis and run the
       challenge's public scenarios against it, as the grader does on every push; the hidden
-      ones run only there. Needs Docker. Exit 0 when every scenario passed, 1 when the app
+      ones run only there. --timeout caps build and run together (raise it for a first,
+      uncached build). Needs Docker. Exit 0 when every scenario passed, 1 when the app
       failed, 2 on bad input, 3 when Holdfast itself failed.
   holdfast challenges
       List the challenges: slug, title, languages, public scenarios.
@@ -257,7 +258,7 @@ func readDetected(dir string) (detected, error) {
 	return d, nil
 }
 
-// testCmd is `holdfast test [--run SCENARIO] [--json] [DIR]`: `runner grade` of DIR as the
+// testCmd is `holdfast test [--run SCENARIO] [--json] [--timeout D] [DIR]`: `runner grade` of DIR as the
 // challenge its DetectFile names, with the public scenarios only.
 func testCmd(ctx context.Context, args []string, env learnerEnv) int {
 	stdout, stderr := env.stdout, env.stderr
