@@ -11,6 +11,8 @@ import (
 
 	"github.com/holdfast-ci/holdfast/grading"
 	"github.com/holdfast-ci/holdfast/grading/docker/dockertest"
+	"github.com/holdfast-ci/holdfast/scenarios"
+	"github.com/holdfast-ci/holdfast/scenarios/catalog"
 )
 
 func TestGradeResultFlagsBadInput(t *testing.T) {
@@ -53,6 +55,19 @@ func TestGradeRuntimeAnnotationsAndResults(t *testing.T) {
 		{"panics-py", grading.Crashed, grading.Annotation{Path: "store/db.py", Line: 6, Message: "KeyError: 'DATABSE_URL'"}},
 		// It starts, then panics in a handler during the public scenarios.
 		{"panics-handler-go", grading.Failed, grading.Annotation{Path: "internal/pay/pay.go", Line: 8, Message: "panic: assignment to entry in nil map"}},
+	}
+	ch, err := catalog.Lookup("idempotent-payments")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hidden []string // what neither report may name in a learner's view
+	for _, s := range ch.Scenarios {
+		if s.Visibility != scenarios.Public {
+			hidden = append(hidden, s.Slug, s.Title)
+		}
+	}
+	if len(hidden) == 0 {
+		t.Fatal("idempotent-payments has no hidden scenario to withhold")
 	}
 	for _, c := range cases {
 		t.Run(c.dir, func(t *testing.T) {
@@ -122,6 +137,13 @@ func TestGradeRuntimeAnnotationsAndResults(t *testing.T) {
 			}
 			if len(suites.Suite) != 1 || suites.Suite[0].Name != "idempotent-payments" || len(suites.Suite[0].Cases) != len(v.Scenarios) {
 				t.Fatalf("--junit: %s", x)
+			}
+			for _, h := range hidden {
+				for name, report := range map[string][]byte{"--ctrf": b, "--junit": x} {
+					if strings.Contains(string(report), h) {
+						t.Fatalf("%s shows %q, of a hidden scenario, in the learner's view:\n%s", name, h, report)
+					}
+				}
 			}
 			if left := sandboxes(t, ns); left != "" {
 				t.Fatalf("left behind after grading: %s", left)
