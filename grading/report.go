@@ -70,7 +70,7 @@ func WriteText(w io.Writer, v Verdict) error {
 	case TimedOut:
 		fmt.Fprintf(&b, "TIMED OUT  %s\n", v.Message)
 	case GraderError:
-		b.WriteString("GRADER ERROR  " + graderErrorText + "\n")
+		b.WriteString("GRADER ERROR  " + graderErrorTerminal + "\n")
 	}
 	var passed, failed, notRun int
 	width := 0
@@ -155,6 +155,11 @@ func WriteText(w io.Writer, v Verdict) error {
 
 // graderErrorText is what a learner reads when Holdfast failed.
 const graderErrorText = "Holdfast could not finish grading this commit. This is not your code's fault; use Re-run or push again in a few minutes."
+
+// graderErrorTerminal is graderErrorText for the text report, which a learner reads on the App's
+// run page and also after `holdfast test` or `runner grade` on their own machine, where there is
+// no commit and no Re-run.
+const graderErrorTerminal = "Holdfast could not finish grading. This is not your code's fault; in a few minutes, run the same command again (on GitHub: Re-run, or push again)."
 
 func writeAnnotations(b *strings.Builder, as []Annotation) {
 	for _, a := range as {

@@ -137,3 +137,17 @@ func TestMarkdownFitsGitHub(t *testing.T) {
 			len(md), grading.MaxMarkdown, utf8.ValidString(strings.ReplaceAll(md, "\xff", "")))
 	}
 }
+
+// TestGraderErrorTextSaysWhatToTry: the text report is read after `holdfast test` and `runner
+// grade` as well as on the App's run page, so its grader error says how to grade again in both.
+func TestGraderErrorTextSaysWhatToTry(t *testing.T) {
+	var b strings.Builder
+	if err := grading.WriteText(&b, grading.Verdict{Status: grading.GraderError}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"not your code's fault", "run the same command again", "Re-run"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("the text report of a grader error does not say %q:\n%s", want, b.String())
+		}
+	}
+}
