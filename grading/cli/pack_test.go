@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -124,9 +125,27 @@ func TestPackEndToEnd(t *testing.T) {
 		v.Scenarios[1].Slug != "hidden" || v.Scenarios[1].Outcome != grading.OutcomeWithheld {
 		t.Fatalf("broken: exit %d, status %s, score %d, scenarios %+v; want a failure at 0 with the hidden scenario withheld\n%s", code, v.Status, v.Score, v.Scenarios, out)
 	}
-	code, out = grade("broken")
+	// The text run also writes the machine-readable results a CI system shows the learner.
+	files := t.TempDir()
+	ctrf, junit := filepath.Join(files, "learner.ctrf.json"), filepath.Join(files, "learner.junit.xml")
+	code, out = grade("broken", "--ctrf", ctrf, "--junit", junit)
 	if code != exitFail || !strings.Contains(out, "greets_by_name") || !strings.Contains(out, `"hi, ada"`) {
 		t.Fatalf("broken, text: exit %d; want the public failure in full (greets_by_name, \"hi, ada\")\n%s", code, out)
 	}
-	grade("broken", "--show-hidden") // the control: the same search finds the hidden scenario in the reviewer's view
+	for _, f := range []string{ctrf, junit} {
+		b, err := os.ReadFile(f)
+		if err != nil || !strings.Contains(string(b), "greets_by_name") {
+			t.Fatalf("%s: %v; want the public scenario in it\n%s", filepath.Base(f), err, b)
+		}
+		if m := secret.FindString(string(b)); m != "" {
+			t.Errorf("%s shows %q of the hidden scenario to the learner\n%s", filepath.Base(f), m, b)
+		}
+	}
+	// The control: the same search finds the hidden scenario in the reviewer's view, on the
+	// terminal (grade checks it) and in the CTRF file.
+	reviewerCTRF := filepath.Join(files, "reviewer.ctrf.json")
+	grade("broken", "--show-hidden", "--ctrf", reviewerCTRF)
+	if b, err := os.ReadFile(reviewerCTRF); err != nil || secret.FindString(string(b)) == "" {
+		t.Errorf("reviewer's CTRF: %v; it does not show the hidden scenario, so the learner's search proves nothing\n%s", err, b)
+	}
 }
