@@ -92,6 +92,9 @@ var funcs = template.FuncMap{
 		return t.UTC().Format(time.RFC3339)
 	},
 	"isHidden": func(v scenarios.Visibility) bool { return v != scenarios.Public },
+	// timeline is a failed public scenario's timeline as text: no Mermaid script is served here
+	// (the page loads nothing from elsewhere), and the text reads the same as in the CLI.
+	"timeline": func(tl *scenarios.Timeline) []string { return grading.TimelineText(tl) },
 }
 
 func (w *Web) init() error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"html"
 	"io"
 	"log/slog"
 	"net/http"
@@ -25,6 +26,7 @@ import (
 	"github.com/holdfast-ci/holdfast/grading/store"
 	"github.com/holdfast-ci/holdfast/grading/store/storetest"
 	"github.com/holdfast-ci/holdfast/scenarios"
+	"github.com/holdfast-ci/holdfast/scenarios/agent"
 )
 
 // site is a test App with reviewer pages, seeded with one practice run, one closed take-home
@@ -448,5 +450,88 @@ func TestReviewerCLI(t *testing.T) {
 	}
 	if err := extend(ctx, s.st, []string{"--add", "3h"}, env, &out, io.Discard); err == nil || !strings.Contains(err.Error(), "--takehome") {
 		t.Fatalf("extend without a take-home: %v", err)
+	}
+}
+
+// TestRunPageShowsTimeline: a reviewer's page of a run shows a failed public scenario's timeline
+// as text, escaped (the app wrote its answer); the page a candidate reads shows it too. A hidden
+// or reviewer-only scenario's timeline, were one ever stored, shows on neither.
+func TestRunPageShowsTimeline(t *testing.T) {
+	t.Parallel()
+	s := newSite(t, nil)
+	b, err := os.ReadFile("../testdata/timeline/graceful-shutdown.in_flight_requests_complete.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recorded scenarios.Timeline
+	if err := json.Unmarshal(b, &recorded); err != nil {
+		t.Fatal(err)
+	}
+	recorded.Events = append(recorded.Events, agent.Event{At: 600 * time.Millisecond, End: 610 * time.Millisecond, Kind: agent.EventRequest,
+		From: "harness", To: "app", What: "GET /readyz", Status: 503, Answer: `<script>alert("app")</script>`})
+	secret := func(what string) *scenarios.Timeline {
+		return &scenarios.Timeline{Events: []agent.Event{{Kind: agent.EventRequest, From: "harness", To: "app", What: what, At: time.Millisecond}}}
+	}
+	failure := &scenarios.Failure{Expected: "201 for each transfer in flight", Actual: "no HTTP answer (EOF)"}
+	v := grading.Verdict{Challenge: "idempotent-payments", Status: grading.Failed, Score: 40, Scenarios: []grading.ScenarioResult{
+		{Slug: "in_flight_requests_complete", Title: "In flight", Visibility: scenarios.Public, Weight: 1, Outcome: grading.OutcomeFailed,
+			Failure: failure, Timeline: &recorded},
+		{Slug: "secret_drain", Title: "Hidden", Visibility: scenarios.Hidden, Weight: 1, Outcome: grading.OutcomeFailed,
+			Failure: failure, Timeline: secret("GET /hidden-probe")},
+		{Slug: "reviewer_drain", Title: "Reviewer-only", Visibility: scenarios.ReviewerOnly, Weight: 1, Outcome: grading.OutcomeFailed,
+			Failure: failure, Timeline: secret("GET /reviewer-probe")},
+	}}
+	a, err := s.st.CreateAssignment(context.Background(), store.Assignment{InstallationID: 1, RepoID: 9, Owner: "org", Name: "gs-lea",
+		Challenge: "idempotent-payments", User: "lea"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := s.completed(a.ID, "e", "lea", time.Now(), v)
+	shown := []string{
+		"what happened during in_flight_requests_complete",
+		"+500ms  harness → app   SIGTERM",
+		"+549ms  harness ✕ app   no answer — EOF",
+		`POST /api/transfers {"id":"gs-1","work_ms":3000`,
+		`+610ms  harness ← app   503 — <script>alert("app")</script>`,
+	}
+	never := []string{"/hidden-probe", "/reviewer-probe", "what happened during secret_drain", "what happened during reviewer_drain"}
+
+	rb := s.browser()
+	rb.signIn(s.token)
+	resp, page := rb.do("GET", "/reviewer/runs/"+itoa(id), nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("reviewer page: %d\n%s", resp.StatusCode, page)
+	}
+	for _, want := range shown {
+		if !strings.Contains(html.UnescapeString(page), want) {
+			t.Errorf("the reviewer's page does not show %q:\n%s", want, page)
+		}
+	}
+	if strings.Contains(page, "<script>") || !strings.Contains(page, "&lt;script&gt;alert(&#34;app&#34;)&lt;/script&gt;") {
+		t.Errorf("the reviewer's page does not escape what the app answered:\n%s", page)
+	}
+	for _, secret := range never {
+		if strings.Contains(page, secret) {
+			t.Errorf("the reviewer's page shows %q: only failed public scenarios have a timeline", secret)
+		}
+	}
+
+	token, err := s.st.ReportToken(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, report := s.browser().do("GET", "/runs/"+token, nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("candidate's page: %d\n%s", resp.StatusCode, report)
+	}
+	for _, want := range shown {
+		if !strings.Contains(report, want) {
+			t.Errorf("the candidate's page does not show %q:\n%s", want, report)
+		}
+	}
+	for _, secret := range never {
+		if strings.Contains(report, secret) {
+			t.Errorf("the candidate's page shows %q:\n%s", secret, report)
+		}
 	}
 }
