@@ -181,6 +181,11 @@ func shortErr(err error) string {
 // Do sends one request to the app. Transport errors are part of the Response, not an error:
 // an app that does not answer is behaviour to judge.
 func (h *Harness) Do(ctx context.Context, r Request) Response {
+	if err := ctx.Err(); err != nil {
+		// Its scenario is over: a goroutine the scenario left behind, not waited for. Nothing is
+		// sent, and nothing goes on the next scenario's timeline (that one may be a hidden's).
+		return Response{Err: err}
+	}
 	timeout := r.Timeout
 	if timeout == 0 {
 		timeout = 5 * time.Second

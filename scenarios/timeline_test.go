@@ -149,7 +149,8 @@ func TestTimelineIsBounded(t *testing.T) {
 
 // TestTimelineLeavesOutAnEarlierScenario: a request an earlier scenario (a hidden one, say)
 // left in flight, answered while the next scenario runs, shows nowhere in that scenario's
-// timeline: neither as its own event nor as the answer of one of the next scenario's.
+// timeline: neither as its own event nor as the answer of one of the next scenario's; nor does
+// one that a goroutine it left behind sends once it is over.
 func TestTimelineLeavesOutAnEarlierScenario(t *testing.T) {
 	t.Parallel()
 	reached, release := make(chan struct{}), make(chan struct{})
@@ -166,11 +167,16 @@ func TestTimelineLeavesOutAnEarlierScenario(t *testing.T) {
 	defer app.Close()
 	h := scenarios.NewHarness(urlTarget{app.URL}, nil, "", "")
 	ctx := context.Background()
+	hidden, over := context.WithCancel(ctx)
 	h.BeginTimeline() // the hidden scenario
 	done := make(chan struct{})
 	go func() { defer close(done); h.Do(ctx, scenarios.Request{Path: "/hidden"}) }()
 	<-reached
+	over()
 	h.BeginTimeline() // the public one
+	if r := h.Do(hidden, scenarios.Request{Path: "/hidden-late"}); r.Err == nil {
+		t.Fatalf("a request of a scenario that is over was sent: %s", r.Describe())
+	}
 	if r := h.Do(ctx, scenarios.Request{Path: "/public"}); r.Status != http.StatusOK {
 		t.Fatalf("public request: %s", r.Describe())
 	}
