@@ -120,6 +120,8 @@ type Entry struct {
 	Challenge grading.Challenge
 	// Pack is the Name of the pack that registered the challenge.
 	Pack string
+	// files is that pack's Files, which serve the challenge's brief and starters (Templates).
+	files fs.FS
 }
 
 // registry holds the registered packs and, once read, the entries they make. It is the
@@ -229,7 +231,7 @@ func (p Pack) entries() ([]Entry, error) {
 		if err := scenarios.Validate(sc); err != nil {
 			return nil, wrap(fmt.Errorf("the scenario table of %s: %w", m.Slug, err))
 		}
-		out = append(out, Entry{Meta: m, Pack: p.Name, Challenge: grading.Challenge{Slug: m.Slug, Scenarios: sc,
+		out = append(out, Entry{Meta: m, Pack: p.Name, files: p.Files, Challenge: grading.Challenge{Slug: m.Slug, Scenarios: sc,
 			Limits: grading.Limits{CPUs: m.Limits.CPUs, MemoryMB: m.Limits.MemoryMB, Pids: m.Limits.Pids, StartTimeout: m.StartTimeout, Replicas: m.Replicas}}})
 	}
 	var extra []string
@@ -308,26 +310,25 @@ func Lookup(slug string) (grading.Challenge, error) {
 // <slug>/README.md, <slug>/starter/<lang>/…, each slug served by its own pack's Files. A
 // non-nil builtinDir serves the built-in challenges instead (a templates/ directory the
 // operator names, HOLDFAST_TEMPLATES_DIR).
-func Templates(builtinDir fs.FS) (fs.FS, error) { return std.templates(builtinDir) }
-
-func (r *registry) templates(builtinDir fs.FS) (fs.FS, error) {
-	es, err := r.entries()
+func Templates(builtinDir fs.FS) (fs.FS, error) {
+	es, err := Entries()
 	if err != nil {
 		return nil, err
 	}
-	files := map[string]fs.FS{}
-	for _, p := range r.packs { // read-only once entries ran
-		files[p.Name] = p.Files
-	}
+	return templatesOf(es, builtinDir), nil
+}
+
+// templatesOf is Templates over the entries es.
+func templatesOf(es []Entry, builtinDir fs.FS) fs.FS {
 	t := templateFS{root: fstest.MapFS{}, bySlug: map[string]fs.FS{}}
 	for _, e := range es {
 		t.root[e.Slug] = &fstest.MapFile{Mode: fs.ModeDir | 0o555}
-		t.bySlug[e.Slug] = files[e.Pack]
+		t.bySlug[e.Slug] = e.files
 		if e.Pack == Builtin && builtinDir != nil {
 			t.bySlug[e.Slug] = builtinDir
 		}
 	}
-	return t, nil
+	return t
 }
 
 // templateFS dispatches each path to the pack that owns its first element, the slug, so that a

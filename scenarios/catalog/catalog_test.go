@@ -124,15 +124,12 @@ func TestTemplatesServesEachSlugFromItsPack(t *testing.T) {
 	t.Parallel()
 	p := pack("example.com/p", "mine")
 	p.Files.(fstest.MapFS)["idempotent-payments/README.md"] = &fstest.MapFile{Data: []byte("forged")}
-	r := &registry{packs: []Pack{builtin(), p}}
-	if _, err := r.entries(); err != nil {
-		t.Fatal(err)
-	}
-	disk := fstest.MapFS{"idempotent-payments/README.md": {Data: []byte("real")}}
-	fsys, err := r.templates(disk)
+	es, err := load([]Pack{builtin(), p})
 	if err != nil {
 		t.Fatal(err)
 	}
+	disk := fstest.MapFS{"idempotent-payments/README.md": {Data: []byte("real")}}
+	fsys := templatesOf(es, disk)
 	for name, want := range map[string]string{"mine/README.md": "# brief\n", "idempotent-payments/README.md": "real"} {
 		if b, err := fs.ReadFile(fsys, name); err != nil || string(b) != want {
 			t.Errorf("%s: %q, %v; want %q", name, b, err, want)
@@ -142,10 +139,7 @@ func TestTemplatesServesEachSlugFromItsPack(t *testing.T) {
 		t.Errorf("root: %d entries, %v; want 10 slugs", len(dirs), err)
 	}
 	// Without a directory, the built-in pack serves its own files, the same as the one on disk.
-	embedded, err := r.templates(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	embedded := templatesOf(es, nil)
 	for _, name := range []string{"idempotent-payments/README.md", "idempotent-payments/challenge.yaml", "idempotent-payments/starter/go/go.mod", "idempotent-payments/starter/ts/.dockerignore"} {
 		got, err := fs.ReadFile(embedded, name)
 		want, _ := os.ReadFile("../../templates/" + name)
