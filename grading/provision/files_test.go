@@ -47,10 +47,14 @@ func removeFile(t *testing.T, p string) {
 
 // TestTemplateFilesFromAPack: a pack's files, from any file system, reach the learner as the
 // template repository holds them: the brief as README.md, the starter's README.md as
-// STARTER.md and a Go starter's _go.mod as go.mod.
+// STARTER.md and a Go starter's _go.mod as go.mod; nothing else of the challenge's directory
+// (its challenge.yaml, a reference a pack author left beside the starter) and no other
+// language's starter.
 func TestTemplateFilesFromAPack(t *testing.T) {
 	t.Parallel()
 	fsys := fstest.MapFS{
+		"mine/challenge.yaml":             {Data: []byte("slug: mine\n")},
+		"mine/testdata/reference/main.go": {Data: []byte("package main // the answer\n")},
 		"mine/README.md":                  {Data: []byte("# brief")},
 		"mine/starter/go/README.md":       {Data: []byte("starter notes")},
 		"mine/starter/go/_go.mod":         {Data: []byte("module app\n")},
