@@ -29,9 +29,10 @@ var Files embed.FS
 // debugging task, a refactor graded by comparing base and head.
 var formats = []string{"practice", "take-home", "debug", "refactor"}
 
-// MaxStartTimeout bounds a challenge's start_timeout: the grading's hard cap must leave room
-// for the scenarios.
-const MaxStartTimeout = 2 * time.Minute
+// maxStartTimeout bounds a challenge's start_timeout at the grading's default hard cap
+// (grading.DefaultHardCap, 120 s), which the build, the start and the scenarios share: a longer
+// wait would always end at the cap, never at the start timeout.
+const maxStartTimeout = 2 * time.Minute
 
 // Meta is a challenge.yaml.
 type Meta struct {
@@ -86,8 +87,8 @@ func Parse(fsys fs.FS) ([]Meta, error) {
 		if m.Replicas < 0 || m.Replicas > 4 {
 			return nil, fmt.Errorf("%s: replicas %d out of range 1..4", name, m.Replicas)
 		}
-		if m.StartTimeout <= 0 || m.StartTimeout > MaxStartTimeout {
-			return nil, fmt.Errorf("%s: start_timeout %s out of range (0, %s]", name, m.StartTimeout, MaxStartTimeout)
+		if m.StartTimeout <= 0 || m.StartTimeout > maxStartTimeout {
+			return nil, fmt.Errorf("%s: start_timeout %s out of range (0, %s]", name, m.StartTimeout, maxStartTimeout)
 		}
 		for _, f := range m.Formats {
 			if !slices.Contains(formats, f) {
