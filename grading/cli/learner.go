@@ -286,7 +286,11 @@ func testCmd(ctx context.Context, args []string, env learnerEnv) int {
 	}
 	ch, err := catalog.Lookup(d.Challenge)
 	if err != nil {
-		fmt.Fprintf(stderr, "holdfast test: %s names %v\n", DetectFile, err)
+		// Reports end with `holdfast test` whatever the challenge, and a pack's challenges are in
+		// the operator's runner, not in this public tool: say what to do instead.
+		fmt.Fprintf(stderr, "holdfast test: %s names challenge %q, which this holdfast does not have (holdfast challenges lists the ones it has). "+
+			"A challenge from your organisation's own pack is graded only when you push; a newer built-in one needs a newer holdfast: "+
+			"go install github.com/holdfast-ci/holdfast/cmd/holdfast@latest\n", DetectFile, d.Challenge)
 		return exitUsage
 	}
 	toolchain, ok := toolchainArg[d.Language]

@@ -112,6 +112,10 @@ func TestLearnerBadInput(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(badLang, DetectFile), []byte("challenge: idempotent-payments\nlanguage: rust\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	packChallenge := t.TempDir()
+	if err := os.WriteFile(filepath.Join(packChallenge, DetectFile), []byte("challenge: acme-ledger\nlanguage: go\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	payments := filepath.Join(t.TempDir(), "p")
 	if code, _, stderr := runLearner(t, nil, "init", "idempotent-payments", payments); code != exitPass {
 		t.Fatalf("init: exit %d, %s", code, stderr)
@@ -129,6 +133,7 @@ func TestLearnerBadInput(t *testing.T) {
 		{"unknown language", nil, []string{"init", "debug-retry-storm", "--lang", "ts", t.TempDir()}, `no "ts" starter; its languages: go`},
 		{"non-empty directory", nil, []string{"init", "idempotent-payments", full}, "is not empty"},
 		{"no detection file", nil, []string{"test", noDetect}, "no .holdfast.yaml in"},
+		{"a challenge this tool does not have", nil, []string{"test", packChallenge}, `names challenge "acme-ledger", which this holdfast does not have`},
 		{"unknown language in the file", nil, []string{"test", badLang}, `names language "rust"`},
 		{"unknown scenario", nil, []string{"test", "--run", "nope", payments}, `no public scenario "nope"; its public scenarios: basic_request_handling, missing_key`},
 		{"hidden scenario", nil, []string{"test", "--run", "partial_failure_recovery", payments}, `no public scenario "partial_failure_recovery"`},
