@@ -101,12 +101,13 @@ func learnerUsage(w io.Writer) {
   holdfast init SLUG [--lang go|ts|python] [DIR]
       Write the challenge's brief (README.md) and starter into DIR (default ./SLUG), a new or
       empty directory. holdfast challenges lists the slugs and their languages.
-  holdfast test [--run SCENARIO] [--json] [--timeout 120s] [DIR]
+  holdfast test [--run SCENARIO] [--json] [--ctrf FILE] [--junit FILE] [--timeout 120s] [DIR]
       Build the app in DIR (default .), run it beside real Postgres and Redis and run the
       challenge's public scenarios against it, as the grader does on every push; the hidden
-      ones run only there. --timeout caps build and run together (raise it for a first,
-      uncached build). Needs Docker. Exit 0 when every scenario passed, 1 when the app
-      failed, 2 on bad input, 3 when Holdfast itself failed.
+      ones run only there. --ctrf and --junit also write the results as CTRF JSON and JUnit
+      XML. --timeout caps build and run together (raise it for a first, uncached build).
+      Needs Docker. Exit 0 when every scenario passed, 1 when the app failed, 2 on bad
+      input, 3 when Holdfast itself failed.
   holdfast challenges
       List the challenges: slug, title, languages, public scenarios.
   holdfast version
@@ -258,8 +259,8 @@ func readDetected(dir string) (detected, error) {
 	return d, nil
 }
 
-// testCmd is `holdfast test [--run SCENARIO] [--json] [--timeout D] [DIR]`: `runner grade` of DIR as the
-// challenge its DetectFile names, with the public scenarios only.
+// testCmd is `holdfast test [--run SCENARIO] [--json] [--ctrf FILE] [--junit FILE] [--timeout D] [DIR]`:
+// `runner grade` of DIR as the challenge its DetectFile names, with the public scenarios only.
 func testCmd(ctx context.Context, args []string, env learnerEnv) int {
 	stdout, stderr := env.stdout, env.stderr
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)
@@ -267,6 +268,9 @@ func testCmd(ctx context.Context, args []string, env learnerEnv) int {
 	only := fs.String("run", "", "run only this public scenario, e.g. timeout_handling")
 	asJSON := fs.Bool("json", false, "print the verdict as JSON instead of the text report")
 	hardCap := fs.Duration("timeout", 120*time.Second, "hard cap on build and run together")
+	var results resultFiles
+	fs.StringVar(&results.ctrf, "ctrf", "", "also write the results to `FILE` as CTRF JSON (the common test report format)")
+	fs.StringVar(&results.junit, "junit", "", "also write the results to `FILE` as JUnit XML")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return exitUsage
@@ -317,6 +321,10 @@ func testCmd(ctx context.Context, args []string, env learnerEnv) int {
 		fmt.Fprintln(stderr, "holdfast test:", err)
 		return exitUsage
 	}
+	if err := results.check(); err != nil {
+		fmt.Fprintln(stderr, "holdfast test:", err)
+		return exitUsage
+	}
 
 	images, err := prepareImages(ctx, env, toolchain)
 	if err != nil {
@@ -346,12 +354,18 @@ func testCmd(ctx context.Context, args []string, env learnerEnv) int {
 	fmt.Fprintf(stderr, "testing %s as %s (%s): %s here; %s %s on the grader\n", dir, ch.Slug, d.Language,
 		plural(len(public), "public scenario"), plural(hidden, "hidden scenario"), runs)
 	g := &grading.Grader{Engine: eng, HardCap: *hardCap, Log: log}
-	v, err := g.Grade(ctx, ch, dir, progressPrinter(stderr, grading.LearnerView, len(public)))
+	spans, started := grading.NewSpans(), time.Now()
+	v, err := g.Grade(ctx, ch, dir, spans.Wrap(progressPrinter(stderr, grading.LearnerView, len(public))))
 	if err != nil {
 		fmt.Fprintln(stderr, "holdfast test: grader error:", err)
 		return exitGraderError
 	}
 	shown := grading.ForView(v, grading.LearnerView)
+	// The hidden scenarios never ran here: the files have rows for the public ones only.
+	if err := results.write(shown, grading.RunInfo{Start: started, Stop: time.Now(), Spans: spans.All()}); err != nil {
+		fmt.Fprintln(stderr, "holdfast test:", err)
+		return exitGraderError
+	}
 	return writeVerdict(stdout, shown, *asJSON)
 }
 

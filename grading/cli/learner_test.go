@@ -6,6 +6,7 @@ import (
 	"context"
 	"debug/elf"
 	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"io/fs"
 	"os"
@@ -138,6 +139,8 @@ func TestLearnerBadInput(t *testing.T) {
 		{"unknown scenario", nil, []string{"test", "--run", "nope", payments}, `no public scenario "nope"; its public scenarios: basic_request_handling, missing_key`},
 		{"hidden scenario", nil, []string{"test", "--run", "partial_failure_recovery", payments}, `no public scenario "partial_failure_recovery"`},
 		{"bad image mode", map[string]string{"HOLDFAST_IMAGES": "registry"}, []string{"test", payments}, `HOLDFAST_IMAGES is "registry"; use official`},
+		{"results in no directory", nil, []string{"test", "--ctrf", filepath.Join(full, "nope", "r.json"), payments}, "does not exist; create it first"},
+		{"one results file for both", nil, []string{"test", payments, "--ctrf", filepath.Join(full, "r"), "--junit", filepath.Join(full, "r")}, "give each its own file"},
 	}
 	ch, err := catalog.Lookup("idempotent-payments")
 	if err != nil {
@@ -283,7 +286,8 @@ func TestLearnerEndToEnd(t *testing.T) {
 	dir := filepath.Join(work, "payments")
 
 	start := time.Now()
-	code, out, stderr := holdfast(dir, "test")
+	ctrf, junit := filepath.Join(work, "results.json"), filepath.Join(work, "results.xml")
+	code, out, stderr := holdfast(dir, "test", "--ctrf", ctrf, "--junit", junit)
 	t.Logf("starter graded in %s", time.Since(start).Round(time.Millisecond))
 	first, _, _ := strings.Cut(stderr, "\n")
 	if code != exitFail || !strings.HasPrefix(first, "images: the local stand-ins holdfast/postgres:15, holdfast/redis:7, holdfast/golang:local (as HOLDFAST_IMAGES says)") ||
@@ -293,6 +297,7 @@ func TestLearnerEndToEnd(t *testing.T) {
 	}
 	noHidden("starter's report", out, 0)
 	noHidden("starter's progress", stderr, 1)
+	publicResults(t, ch, ctrf, junit)
 	// Each public scenario is listed once: a row of the report, never a line of the progress.
 	for _, sc := range ch.Scenarios {
 		if sc.Visibility != scenarios.Public {
@@ -352,6 +357,68 @@ func TestLearnerEndToEnd(t *testing.T) {
 	}
 	if left := sandboxes(t, ns); left != "" {
 		t.Fatalf("left behind: %s", left)
+	}
+}
+
+// publicResults checks the CTRF and JUnit files of a starter's `holdfast test`: a row for each
+// public scenario, each failed, and nothing of the hidden ones, which never ran (`runner grade`
+// has a "hidden scenario N" row for each).
+func publicResults(t *testing.T, ch grading.Challenge, ctrf, junit string) {
+	t.Helper()
+	var public []string
+	for _, sc := range ch.Scenarios {
+		if sc.Visibility == scenarios.Public {
+			public = append(public, sc.Slug)
+		}
+	}
+	b, err := os.ReadFile(ctrf)
+	if err != nil {
+		t.Fatalf("--ctrf: %v", err)
+	}
+	var report struct {
+		ReportFormat string `json:"reportFormat"`
+		Results      struct {
+			Tool    struct{ Name string } `json:"tool"`
+			Summary struct{ Tests, Failed int }
+			Tests   []struct{ Name, Status string } `json:"tests"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal(b, &report); err != nil {
+		t.Fatalf("--ctrf: %v\n%s", err, b)
+	}
+	var names []string
+	for _, r := range report.Results.Tests {
+		names = append(names, r.Name)
+	}
+	if report.ReportFormat != "CTRF" || report.Results.Tool.Name != "holdfast" || report.Results.Summary.Tests != len(public) ||
+		report.Results.Summary.Failed != len(public) || !slices.Equal(names, public) {
+		t.Errorf("--ctrf: tests %v; want the public scenarios %v, all failed:\n%s", names, public, b)
+	}
+	x, err := os.ReadFile(junit)
+	if err != nil {
+		t.Fatalf("--junit: %v", err)
+	}
+	var suites struct {
+		Tests    int `xml:"tests,attr"`
+		Failures int `xml:"failures,attr"`
+		Cases    []struct {
+			Name string `xml:"name,attr"`
+		} `xml:"testsuite>testcase"`
+	}
+	if err := xml.Unmarshal(x, &suites); err != nil {
+		t.Fatalf("--junit: %v\n%s", err, x)
+	}
+	names = names[:0]
+	for _, c := range suites.Cases {
+		names = append(names, c.Name)
+	}
+	if suites.Tests != len(public) || suites.Failures != len(public) || !slices.Equal(names, public) {
+		t.Errorf("--junit: %d tests, %d failures, cases %v; want the public scenarios %v, all failed:\n%s", suites.Tests, suites.Failures, names, public, x)
+	}
+	for name, data := range map[string][]byte{"--ctrf": b, "--junit": x} {
+		if strings.Contains(string(data), "hidden") {
+			t.Errorf("%s has a row for a hidden scenario; holdfast test runs none:\n%s", name, data)
+		}
 	}
 }
 
