@@ -11,7 +11,6 @@ import (
 
 	"github.com/holdfast-ci/holdfast/grading"
 	"github.com/holdfast-ci/holdfast/grading/compare"
-	"github.com/holdfast-ci/holdfast/grading/docker"
 )
 
 // compareCmd grades a refactor: BASE_DIR and HEAD_DIR with the same scenarios, one after the
@@ -49,17 +48,11 @@ func compareCmd(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 		ch.Limits.StartTimeout = *startTimeout
 	}
 
-	eng, err := docker.New(ctx, localEngineConfig(stderr), log)
-	if err != nil {
-		fmt.Fprintln(stderr, "runner compare:", err)
+	eng := openLocalEngine(ctx, localEngineConfig(stderr), "runner compare", stderr, log)
+	if eng == nil {
 		return exitGraderError
 	}
 	defer eng.Close()
-	if runs, err := eng.Janitor(ctx, 10*time.Minute); err != nil {
-		log.Warn("janitor", "err", err)
-	} else if len(runs) > 0 {
-		fmt.Fprintf(stderr, "cleaned %d sandbox(es) left by earlier runs\n", len(runs))
-	}
 
 	view := grading.LearnerView
 	if *showHidden {

@@ -55,17 +55,11 @@ func grade(ctx context.Context, args []string, stdout, stderr io.Writer, log *sl
 		return exitUsage
 	}
 
-	eng, err := docker.New(ctx, localEngineConfig(stderr), log)
-	if err != nil {
-		fmt.Fprintln(stderr, "runner grade:", err)
+	eng := openLocalEngine(ctx, localEngineConfig(stderr), "runner grade", stderr, log)
+	if eng == nil {
 		return exitGraderError
 	}
 	defer eng.Close()
-	if runs, err := eng.Janitor(ctx, 10*time.Minute); err != nil {
-		log.Warn("janitor", "err", err)
-	} else if len(runs) > 0 {
-		fmt.Fprintf(stderr, "cleaned %d sandbox(es) left by earlier runs\n", len(runs))
-	}
 
 	view := grading.LearnerView
 	if *showHidden {
@@ -140,6 +134,23 @@ var buildArgEnv = map[string]string{
 // HOLDFAST_BUILD_PIDS say otherwise, the app runs under runc and builds have no pids cap — said
 // on w at every start, never silently. The grading service (runner work) keeps gVisor and the
 // cap by default.
+// openLocalEngine connects to the engine for a command run by hand (grade, compare, holdfast
+// test) and removes the sandboxes its earlier runs left behind. It says why under the command's
+// name and returns nil when there is no engine to grade on.
+func openLocalEngine(ctx context.Context, cfg docker.Config, cmd string, stderr io.Writer, log *slog.Logger) *docker.Engine {
+	eng, err := docker.New(ctx, cfg, log)
+	if err != nil {
+		fmt.Fprintln(stderr, cmd+":", err)
+		return nil
+	}
+	if runs, err := eng.Janitor(ctx, 10*time.Minute); err != nil {
+		log.Warn("janitor", "err", err)
+	} else if len(runs) > 0 {
+		fmt.Fprintf(stderr, "cleaned %d sandbox(es) left by earlier runs\n", len(runs))
+	}
+	return eng
+}
+
 func localEngineConfig(w io.Writer) docker.Config {
 	cfg := engineConfig()
 	var said []string

@@ -20,7 +20,6 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/holdfast-ci/holdfast/grading"
-	"github.com/holdfast-ci/holdfast/grading/docker"
 	"github.com/holdfast-ci/holdfast/grading/provision"
 	"github.com/holdfast-ci/holdfast/scenarios"
 	"github.com/holdfast-ci/holdfast/scenarios/agent/agentcmd"
@@ -335,17 +334,11 @@ func testCmd(ctx context.Context, args []string, env learnerEnv) int {
 	cfg.PostgresImage, cfg.RedisImage, cfg.AgentImage = images.postgres, images.redis, images.agent
 	cfg.BuildArgs = images.buildArgs
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	eng, err := docker.New(ctx, cfg, log)
-	if err != nil {
-		fmt.Fprintln(stderr, "holdfast test:", err)
+	eng := openLocalEngine(ctx, cfg, "holdfast test", stderr, log)
+	if eng == nil {
 		return exitGraderError
 	}
 	defer eng.Close()
-	if runs, err := eng.Janitor(ctx, 10*time.Minute); err != nil {
-		log.Warn("janitor", "err", err)
-	} else if len(runs) > 0 {
-		fmt.Fprintf(stderr, "cleaned %d sandbox(es) left by earlier runs\n", len(runs))
-	}
 
 	runs := "run"
 	if hidden == 1 {
