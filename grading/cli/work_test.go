@@ -106,7 +106,7 @@ func TestRunnerKilledMidGrading(t *testing.T) {
 		t.Fatalf("build: %v %s", err, b.Reason)
 	}
 	bin := filepath.Join(t.TempDir(), "runner")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/runner").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 
