@@ -609,7 +609,11 @@ const noSpace = "no space left on device"
 
 // outOfDisk tells whether a failed build failed because the engine's disk was full: then the
 // failure is the host's (another build, the image cache, a learner's step that filled it), and
-// a "build failed" verdict would blame code that may be fine.
+// a "build failed" verdict would blame code that may be fine. Only the daemon's own error counts
+// (e.g. "failed to register layer: … no space left on device"): the build log and a failed
+// step's "The command '…'" quote the learner's text, and a learner who prints the words must
+// not turn a failed build into a neutral grader error.
 func outOfDisk(b BuildResult) bool {
-	return strings.Contains(strings.ToLower(b.Reason), noSpace) || strings.Contains(strings.ToLower(b.LogTail), noSpace)
+	reason := strings.ToLower(b.Reason)
+	return strings.Contains(reason, noSpace) && !strings.Contains(reason, "the command '")
 }

@@ -417,7 +417,7 @@ func TestGradeBuildOutOfDiskIsNoVerdict(t *testing.T) {
 	t.Parallel()
 	for _, b := range []grading.BuildResult{
 		{Failed: true, Reason: "The image did not build: failed to register layer: write /usr/lib/x.so: no space left on device"},
-		{Failed: true, Reason: "The image did not build: exit 1", LogTail: "Step 4/7 : RUN go build\ngo: writing go.sum: open /go/pkg/x: No space left on device\n"},
+		{Failed: true, Reason: "The image did not build: failed to copy files: copy file range failed: No space left on device"},
 	} {
 		e := &scriptedEngine{t: t, build: b}
 		g := &grading.Grader{Engine: e}
@@ -427,6 +427,21 @@ func TestGradeBuildOutOfDiskIsNoVerdict(t *testing.T) {
 		}
 		if len(e.sandboxes) != 0 {
 			t.Fatalf("a sandbox was provisioned after the failed build")
+		}
+	}
+}
+
+// The learner's own text saying "no space left on device" (in the build log, or in the step the
+// daemon quotes) is a failed build like any other: it cannot turn into a neutral grader error.
+func TestGradeBuildSayingNoSpaceIsStillTheLearners(t *testing.T) {
+	t.Parallel()
+	for _, b := range []grading.BuildResult{
+		{Failed: true, Reason: "The image did not build: exit 1", LogTail: "Step 4/7 : RUN echo 'no space left on device' && exit 1\nno space left on device\n"},
+		{Failed: true, Reason: "The image did not build: The command '/bin/sh -c echo no space left on device; exit 1' returned a non-zero code: 1"},
+	} {
+		v := grade(t, &scriptedEngine{t: t, build: b}, 0, scenario("a", scenarios.Public, 1, pass))
+		if v.Status != grading.BuildFailed {
+			t.Fatalf("build %q / log %q: got %s, want build_failed", b.Reason, b.LogTail, v.Status)
 		}
 	}
 }
