@@ -16,14 +16,19 @@ import (
 // starterVerdict is what the Go starter of idempotent-payments got on its first grading
 // (`runner grade --show-hidden --json`, recorded): every scenario answered 501.
 func starterVerdict(t *testing.T) grading.Verdict {
+	return recorded(t, "testdata/verdict-starter.json")
+}
+
+// recorded reads a verdict recorded with `runner grade --json`.
+func recorded(t *testing.T, path string) grading.Verdict {
 	t.Helper()
-	b, err := os.ReadFile("testdata/verdict-starter.json")
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var v grading.Verdict
 	if err := json.Unmarshal(b, &v); err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s: %v", path, err)
 	}
 	return v
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -19,16 +18,7 @@ import (
 // scenarios/idempotent-payments/testdata/broken-no-provider-key: two failures, one of them
 // hidden, three hidden scenarios in all.
 func recordedVerdict(t *testing.T) grading.Verdict {
-	t.Helper()
-	b, err := os.ReadFile("testdata/results/no-provider-key.verdict.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var v grading.Verdict
-	if err := json.Unmarshal(b, &v); err != nil {
-		t.Fatal(err)
-	}
-	return v
+	return recorded(t, "testdata/results/no-provider-key.verdict.json")
 }
 
 var (
