@@ -7,9 +7,9 @@ go build -o /tmp/holdfast-runner ./cmd/runner
 status=0
 for sub in reference broken-check-then-insert; do
 	echo
-	echo "=== runner grade --challenge idempotent-payments scenarios/idempotent-payments/testdata/$sub"
+	echo "=== runner grade --challenge idempotent-payments scenarios/idempotentpayments/testdata/$sub"
 	set +e
-	/tmp/holdfast-runner grade --challenge idempotent-payments "scenarios/idempotent-payments/testdata/$sub"
+	/tmp/holdfast-runner grade --challenge idempotent-payments "scenarios/idempotentpayments/testdata/$sub"
 	code=$?
 	set -e
 	case "$sub:$code" in

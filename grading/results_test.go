@@ -15,7 +15,7 @@ import (
 )
 
 // testdata/results/no-provider-key.verdict.json is `runner grade --json --show-hidden` of
-// scenarios/idempotent-payments/testdata/broken-no-provider-key: two failures, one of them
+// scenarios/idempotentpayments/testdata/broken-no-provider-key: two failures, one of them
 // hidden, three hidden scenarios in all.
 func recordedVerdict(t *testing.T) grading.Verdict {
 	return recorded(t, "testdata/results/no-provider-key.verdict.json")

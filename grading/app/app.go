@@ -16,13 +16,13 @@ import (
 	"time"
 
 	"github.com/holdfast-ci/holdfast/grading"
-	"github.com/holdfast-ci/holdfast/grading/config"
-	"github.com/holdfast-ci/holdfast/grading/github"
+	"github.com/holdfast-ci/holdfast/grading/app/config"
+	"github.com/holdfast-ci/holdfast/grading/app/github"
+	"github.com/holdfast-ci/holdfast/grading/app/jobs"
+	"github.com/holdfast-ci/holdfast/grading/app/repos"
+	"github.com/holdfast-ci/holdfast/grading/app/store"
+	"github.com/holdfast-ci/holdfast/grading/app/webhook"
 	"github.com/holdfast-ci/holdfast/grading/metrics"
-	"github.com/holdfast-ci/holdfast/grading/provision"
-	"github.com/holdfast-ci/holdfast/grading/queue"
-	"github.com/holdfast-ci/holdfast/grading/store"
-	"github.com/holdfast-ci/holdfast/grading/webhook"
 	"github.com/holdfast-ci/holdfast/scenarios/catalog"
 )
 
@@ -116,7 +116,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, cfg.DatabaseURL, store.Conns(queue.AppReporters, queue.AppHandlers))
+	st, err := store.Open(ctx, cfg.DatabaseURL, store.Conns(jobs.AppReporters, jobs.AppHandlers))
 	if err != nil {
 		return err
 	}
@@ -131,7 +131,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
-	var prov *provision.Provisioner
+	var prov *repos.Provisioner
 	if cfg.RequireOrg() == nil {
 		// Every pack's templates from the pack, the built-in ones' embedded, unless the operator
 		// names a templates/ directory for them.
@@ -143,7 +143,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		if err != nil {
 			return err
 		}
-		prov = &provision.Provisioner{Store: st, GitHub: app, Installation: cfg.Installation, Org: cfg.Org,
+		prov = &repos.Provisioner{Store: st, GitHub: app, Installation: cfg.Installation, Org: cfg.Org,
 			Templates: tmpl, Challenges: catalog.Slugs(), LocalTool: builtin}
 	}
 	switch args[0] {
@@ -163,7 +163,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		}
 		return publish(ctx, prov, os.Stdout)
 	}
-	rc, err := queue.NewClient(queue.Deps{Store: st, GitHub: app, PublicURL: cfg.PublicURL, Log: log}, queue.Options{Reporters: queue.AppReporters, Reconcile: cfg.Reconcile, RecoverDeliveries: cfg.RecoverDeliveries})
+	rc, err := jobs.NewClient(jobs.Deps{Store: st, GitHub: app, PublicURL: cfg.PublicURL, Log: log}, jobs.Options{Reporters: jobs.AppReporters, Reconcile: cfg.Reconcile, RecoverDeliveries: cfg.RecoverDeliveries})
 	if err != nil {
 		return err
 	}

@@ -11,14 +11,14 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/holdfast-ci/holdfast/grading/provision"
+	"github.com/holdfast-ci/holdfast/grading/app/repos"
 )
 
 // assign runs `app assign --challenge SLUG --user LOGIN [--format practice] [--language go]`.
-func assign(ctx context.Context, p *provision.Provisioner, args []string, stdout, stderr io.Writer) error {
+func assign(ctx context.Context, p *repos.Provisioner, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("assign", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var r provision.AssignRequest
+	var r repos.AssignRequest
 	var deadline string
 	fs.StringVar(&r.Challenge, "challenge", "", "challenge slug")
 	fs.StringVar(&r.User, "user", "", "the learner's GitHub login")
@@ -51,7 +51,7 @@ func assign(ctx context.Context, p *provision.Provisioner, args []string, stdout
 var errTakeHomeByInvite = errors.New("take-homes are created with `app invite` (or POST /api/takehomes), which closes them and grades the final commit at the deadline")
 
 // publish runs `app templates publish`.
-func publish(ctx context.Context, p *provision.Provisioner, stdout io.Writer) error {
+func publish(ctx context.Context, p *repos.Provisioner, stdout io.Writer) error {
 	res, err := p.PublishTemplates(ctx)
 	for _, r := range res {
 		switch {
@@ -66,7 +66,7 @@ func publish(ctx context.Context, p *provision.Provisioner, stdout io.Writer) er
 
 // assignHandler is POST /api/assignments: the same as `app assign`, for a reviewer's tools,
 // behind a bearer token.
-func assignHandler(p *provision.Provisioner, token string) http.Handler {
+func assignHandler(p *repos.Provisioner, token string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		fail := func(code int, msg string) {
@@ -81,7 +81,7 @@ func assignHandler(p *provision.Provisioner, token string) http.Handler {
 			fail(http.StatusUnauthorized, "a valid bearer token is required")
 			return
 		}
-		var req provision.AssignRequest
+		var req repos.AssignRequest
 		dec := json.NewDecoder(io.LimitReader(r.Body, 1<<16))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&req); err != nil {
@@ -93,7 +93,7 @@ func assignHandler(p *provision.Provisioner, token string) http.Handler {
 			return
 		}
 		a, err := p.Assign(r.Context(), req)
-		if errors.Is(err, provision.ErrInvalid) {
+		if errors.Is(err, repos.ErrInvalid) {
 			fail(http.StatusUnprocessableEntity, err.Error())
 			return
 		}

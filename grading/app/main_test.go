@@ -15,11 +15,11 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/holdfast-ci/holdfast/grading"
-	"github.com/holdfast-ci/holdfast/grading/github"
-	"github.com/holdfast-ci/holdfast/grading/github/githubtest"
-	"github.com/holdfast-ci/holdfast/grading/provision"
-	"github.com/holdfast-ci/holdfast/grading/store"
-	"github.com/holdfast-ci/holdfast/grading/store/storetest"
+	"github.com/holdfast-ci/holdfast/grading/app/github"
+	"github.com/holdfast-ci/holdfast/grading/app/github/githubtest"
+	"github.com/holdfast-ci/holdfast/grading/app/repos"
+	"github.com/holdfast-ci/holdfast/grading/app/store"
+	"github.com/holdfast-ci/holdfast/grading/app/store/storetest"
 	"github.com/holdfast-ci/holdfast/scenarios"
 )
 
@@ -66,7 +66,7 @@ func TestRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prov := &provision.Provisioner{Store: st, GitHub: app, Installation: 9, Org: "org", Templates: os.DirFS("../../templates"), Challenges: []string{"idempotent-payments"}}
+	prov := &repos.Provisioner{Store: st, GitHub: app, Installation: 9, Org: "org", Templates: os.DirFS("../../templates"), Challenges: []string{"idempotent-payments"}}
 	token := strings.Repeat("t", 32)
 	srv := httptest.NewServer(Routes(http.NotFoundHandler(), st, assignHandler(prov, token), &Web{Store: st, Log: slog.New(slog.DiscardHandler)}))
 	defer srv.Close()

@@ -14,7 +14,7 @@ import (
 	"github.com/riverqueue/river"
 	"riverqueue.com/riverui"
 
-	"github.com/holdfast-ci/holdfast/grading/store"
+	"github.com/holdfast-ci/holdfast/grading/app/store"
 )
 
 // readyz answers 200 only when the database answers and has every migration this binary knows

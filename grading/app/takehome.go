@@ -10,16 +10,16 @@ import (
 	"strings"
 	"time"
 
-	"github.com/holdfast-ci/holdfast/grading/provision"
-	"github.com/holdfast-ci/holdfast/grading/store"
+	"github.com/holdfast-ci/holdfast/grading/app/repos"
+	"github.com/holdfast-ci/holdfast/grading/app/store"
 )
 
 // invite runs `app invite --challenge SLUG --candidate LOGIN --deadline RFC3339|--duration 72h
 // [--language go] [--seed N] [--by LOGIN]`.
-func invite(ctx context.Context, p *provision.Provisioner, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func invite(ctx context.Context, p *repos.Provisioner, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("invite", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var r provision.InviteRequest
+	var r repos.InviteRequest
 	var deadline, duration, seed string
 	fs.StringVar(&r.Challenge, "challenge", "", "challenge slug")
 	fs.StringVar(&r.Candidate, "candidate", "", "the candidate's GitHub login")

@@ -20,8 +20,8 @@ import (
 	"time"
 
 	"github.com/holdfast-ci/holdfast/grading"
-	"github.com/holdfast-ci/holdfast/grading/provision"
-	"github.com/holdfast-ci/holdfast/grading/store"
+	"github.com/holdfast-ci/holdfast/grading/app/repos"
+	"github.com/holdfast-ci/holdfast/grading/app/store"
 	"github.com/holdfast-ci/holdfast/scenarios"
 )
 
@@ -42,7 +42,7 @@ const (
 type Web struct {
 	Store *store.Store
 	// Invite creates a take-home; nil when the App has no organisation configured.
-	Invite func(context.Context, provision.InviteRequest) (store.TakeHome, error)
+	Invite func(context.Context, repos.InviteRequest) (store.TakeHome, error)
 	// Secure marks cookies Secure (the App is served over HTTPS).
 	Secure bool
 	// RiverUI is River's job dashboard, served to reviewers under /riverui/; nil serves none.
@@ -624,10 +624,10 @@ func (w *Web) apiInvite(_ http.ResponseWriter, r *http.Request, rev store.Review
 	if err != nil {
 		return http.StatusUnprocessableEntity, errBody(err)
 	}
-	th, err := w.Invite(r.Context(), provision.InviteRequest{Challenge: b.Challenge, Candidate: b.Candidate, Deadline: deadline,
+	th, err := w.Invite(r.Context(), repos.InviteRequest{Challenge: b.Challenge, Candidate: b.Candidate, Deadline: deadline,
 		Language: b.Language, Seed: b.Seed, InvitedBy: rev.Login})
 	switch {
-	case errors.Is(err, provision.ErrInvalid):
+	case errors.Is(err, repos.ErrInvalid):
 		return http.StatusUnprocessableEntity, errBody(err)
 	case err != nil:
 		w.Log.Error("invite", "err", err)

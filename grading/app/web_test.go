@@ -20,11 +20,11 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/holdfast-ci/holdfast/grading"
-	"github.com/holdfast-ci/holdfast/grading/github"
-	"github.com/holdfast-ci/holdfast/grading/github/githubtest"
-	"github.com/holdfast-ci/holdfast/grading/provision"
-	"github.com/holdfast-ci/holdfast/grading/store"
-	"github.com/holdfast-ci/holdfast/grading/store/storetest"
+	"github.com/holdfast-ci/holdfast/grading/app/github"
+	"github.com/holdfast-ci/holdfast/grading/app/github/githubtest"
+	"github.com/holdfast-ci/holdfast/grading/app/repos"
+	"github.com/holdfast-ci/holdfast/grading/app/store"
+	"github.com/holdfast-ci/holdfast/grading/app/store/storetest"
 	"github.com/holdfast-ci/holdfast/scenarios"
 	"github.com/holdfast-ci/holdfast/scenarios/agent"
 )
@@ -55,7 +55,7 @@ func verdict(score int) grading.Verdict {
 		}}
 }
 
-func newSite(t testing.TB, invite func(context.Context, provision.InviteRequest) (store.TakeHome, error)) *site {
+func newSite(t testing.TB, invite func(context.Context, repos.InviteRequest) (store.TakeHome, error)) *site {
 	t.Helper()
 	st, _ := storetest.New(t)
 	ctx := context.Background()
@@ -371,15 +371,15 @@ func TestTakeHomeAPI(t *testing.T) {
 	t.Parallel()
 	fake := githubtest.New(t)
 	fake.AddInstallation(9, "org")
-	var prov *provision.Provisioner
-	s := newSite(t, func(ctx context.Context, r provision.InviteRequest) (store.TakeHome, error) {
+	var prov *repos.Provisioner
+	s := newSite(t, func(ctx context.Context, r repos.InviteRequest) (store.TakeHome, error) {
 		return prov.Invite(ctx, r)
 	})
 	app, err := github.NewApp(github.Config{AppID: fake.AppID, PrivateKey: fake.PrivateKeyPEM, BaseURL: fake.URL}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	prov = &provision.Provisioner{Store: s.st, GitHub: app, Installation: 9, Org: "org", Templates: os.DirFS("../../templates"), Challenges: []string{"idempotent-payments"}}
+	prov = &repos.Provisioner{Store: s.st, GitHub: app, Installation: 9, Org: "org", Templates: os.DirFS("../../templates"), Challenges: []string{"idempotent-payments"}}
 	if _, err := prov.PublishTemplates(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -14,9 +14,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/holdfast-ci/holdfast/grading/app/github/githubtest"
+	"github.com/holdfast-ci/holdfast/grading/app/store"
 	"github.com/holdfast-ci/holdfast/grading/docker/dockertest"
-	"github.com/holdfast-ci/holdfast/grading/github/githubtest"
-	"github.com/holdfast-ci/holdfast/grading/store"
 )
 
 // plan is how hard a chaos run shakes the system, and for how long.

@@ -2,7 +2,7 @@
 // `runner work` hosts each with its own Docker engine, one Postgres, GitHub — while its parts
 // fail. It has no code of its own: its tests start the built binaries as real processes, a
 // second Docker engine (deploy/second-engine.sh) for the second host, and the fake GitHub
-// (grading/github/githubtest) in the test process, which delivers GitHub's real webhook
+// (grading/app/github/githubtest) in the test process, which delivers GitHub's real webhook
 // payloads to the App as GitHub does.
 //
 //   - TestManyHostsOneQueue: two runners, one engine each, share one queue. The engine of the

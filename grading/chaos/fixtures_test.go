@@ -9,11 +9,11 @@ import (
 	"time"
 
 	"github.com/holdfast-ci/holdfast/grading"
-	"github.com/holdfast-ci/holdfast/grading/github/githubtest"
-	"github.com/holdfast-ci/holdfast/grading/store"
-	wt "github.com/holdfast-ci/holdfast/grading/webhook/webhooktest"
+	"github.com/holdfast-ci/holdfast/grading/app/github/githubtest"
+	"github.com/holdfast-ci/holdfast/grading/app/store"
+	wt "github.com/holdfast-ci/holdfast/grading/app/webhook/webhooktest"
 	"github.com/holdfast-ci/holdfast/scenarios/catalog"
-	idempotentpayments "github.com/holdfast-ci/holdfast/scenarios/idempotent-payments"
+	"github.com/holdfast-ci/holdfast/scenarios/idempotentpayments"
 )
 
 // The learner's repository and the App's installation on the fake GitHub.
@@ -36,8 +36,8 @@ type submission struct {
 // The reference passes; broken-lenient-currency fails one scenario (missing_key) that needs no
 // timing, so its score is the same every time.
 var (
-	passing = submission{dir: repoRoot + "/scenarios/idempotent-payments/testdata/reference", conclusion: "success", title: "Passed · 100/100"}
-	failing = submission{dir: repoRoot + "/scenarios/idempotent-payments/testdata/broken-lenient-currency", conclusion: "failure",
+	passing = submission{dir: repoRoot + "/scenarios/idempotentpayments/testdata/reference", conclusion: "success", title: "Passed · 100/100"}
+	failing = submission{dir: repoRoot + "/scenarios/idempotentpayments/testdata/broken-lenient-currency", conclusion: "failure",
 		title: fmt.Sprintf("Failed · %d/100", scoreWithout("missing_key"))}
 )
 

@@ -10,11 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/holdfast-ci/holdfast/grading/app/jobs"
+	"github.com/holdfast-ci/holdfast/grading/app/store/storetest"
+	"github.com/holdfast-ci/holdfast/grading/app/webhook"
 	"github.com/holdfast-ci/holdfast/grading/docker"
 	"github.com/holdfast-ci/holdfast/grading/docker/dockertest"
-	"github.com/holdfast-ci/holdfast/grading/queue"
-	"github.com/holdfast-ci/holdfast/grading/store/storetest"
-	"github.com/holdfast-ci/holdfast/grading/webhook"
 )
 
 // TestManyHostsOneQueue: two `runner work` processes, each with its own Docker engine, share one
@@ -42,7 +42,7 @@ func TestManyHostsOneQueue(t *testing.T) {
 	fake := newGitHub(t)
 	seed(t, st)
 	log := slog.New(slog.DiscardHandler)
-	rc, err := queue.NewClient(queue.Deps{Store: st, Log: log}, queue.Options{}) // the App's: inserts only
+	rc, err := jobs.NewClient(jobs.Deps{Store: st, Log: log}, jobs.Options{}) // the App's: inserts only
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +110,7 @@ func TestManyHostsOneQueue(t *testing.T) {
 		t.Fatalf("created label %q: %v", created, err)
 	}
 	// Older than any live grading can be: a janitor that saw it would remove it.
-	stale := time.Unix(secs, 0).Add(queue.GradeTimeout(hardCap) + 2*time.Second)
+	stale := time.Unix(secs, 0).Add(jobs.GradeTimeout(hardCap) + 2*time.Second)
 	time.Sleep(time.Until(stale))
 	planted := plantStale(t, "", ns)
 	r1.stop()

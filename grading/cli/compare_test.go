@@ -13,13 +13,13 @@ import (
 	"github.com/holdfast-ci/holdfast/grading"
 	"github.com/holdfast-ci/holdfast/grading/compare"
 	"github.com/holdfast-ci/holdfast/grading/docker/dockertest"
-	refactor "github.com/holdfast-ci/holdfast/scenarios/refactor-order-pricing"
+	refactor "github.com/holdfast-ci/holdfast/scenarios/refactororderpricing"
 	"github.com/holdfast-ci/holdfast/scenarios/scenariotest"
 )
 
 const (
 	pricingStarter = "../../templates/refactor-order-pricing/starter/go"
-	pricingHeads   = "../../scenarios/refactor-order-pricing/testdata/"
+	pricingHeads   = "../../scenarios/refactororderpricing/testdata/"
 )
 
 func runCompare(t *testing.T, lookup func(string) (grading.Challenge, error), args ...string) (code int, stdout, stderr string) {

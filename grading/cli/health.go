@@ -11,10 +11,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/holdfast-ci/holdfast/grading/config"
+	"github.com/holdfast-ci/holdfast/grading/app/config"
+	"github.com/holdfast-ci/holdfast/grading/app/store"
 	"github.com/holdfast-ci/holdfast/grading/health"
 	"github.com/holdfast-ci/holdfast/grading/metrics"
-	"github.com/holdfast-ci/holdfast/grading/store"
 )
 
 // engineChecker is what the health check asks of the Docker engine (*docker.Engine); tests

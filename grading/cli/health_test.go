@@ -16,10 +16,10 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/holdfast-ci/holdfast/grading/app/store"
+	"github.com/holdfast-ci/holdfast/grading/app/store/storetest"
 	"github.com/holdfast-ci/holdfast/grading/docker"
 	"github.com/holdfast-ci/holdfast/grading/docker/dockertest"
-	"github.com/holdfast-ci/holdfast/grading/store"
-	"github.com/holdfast-ci/holdfast/grading/store/storetest"
 )
 
 // fakeEngine is an engine that is down, or up with some images missing.

@@ -20,7 +20,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/holdfast-ci/holdfast/grading"
-	"github.com/holdfast-ci/holdfast/grading/provision"
+	"github.com/holdfast-ci/holdfast/grading/app/repos"
 	"github.com/holdfast-ci/holdfast/scenarios"
 	"github.com/holdfast-ci/holdfast/scenarios/agent/agentcmd"
 	"github.com/holdfast-ci/holdfast/scenarios/catalog"
@@ -181,7 +181,7 @@ func starterFiles(slug, lang string) (map[string][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return provision.TemplateFiles(all, slug, lang)
+	return repos.TemplateFiles(all, slug, lang)
 }
 
 // writeStarter writes files into dir, which must not exist or be empty: a learner's work is

@@ -21,8 +21,8 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/holdfast-ci/holdfast/grading"
+	"github.com/holdfast-ci/holdfast/grading/app/repos"
 	"github.com/holdfast-ci/holdfast/grading/docker/dockertest"
-	"github.com/holdfast-ci/holdfast/grading/provision"
 	"github.com/holdfast-ci/holdfast/scenarios"
 	"github.com/holdfast-ci/holdfast/scenarios/catalog"
 )
@@ -46,7 +46,7 @@ func TestLearnerInitWritesWhatLearnersGet(t *testing.T) {
 	for _, slug := range catalog.Slugs() {
 		for _, lang := range languages(t, slug) {
 			n++
-			want, err := provision.TemplateFiles(os.DirFS("../../templates"), slug, lang)
+			want, err := repos.TemplateFiles(os.DirFS("../../templates"), slug, lang)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -323,7 +323,7 @@ func TestLearnerEndToEnd(t *testing.T) {
 		t.Fatalf("agent image's egress: %v\n%s; want it to run and refuse an empty allow-list", err, out)
 	}
 
-	ref := "../../scenarios/idempotent-payments/testdata/reference"
+	ref := "../../scenarios/idempotentpayments/testdata/reference"
 	entries, err := os.ReadDir(ref)
 	if err != nil {
 		t.Fatal(err)

@@ -34,7 +34,7 @@ func stability(ctx context.Context, args []string, stdout, stderr io.Writer, log
 		return exitUsage
 	}
 	if fs.NArg() == 0 || *slug == "" || *runs < 1 {
-		fmt.Fprintln(stderr, "runner stability: want --challenge SLUG, --runs ≥ 1 and one or more directories, e.g. runner stability --challenge rate-limiter --runs 20 scenarios/rate-limiter/testdata/*")
+		fmt.Fprintln(stderr, "runner stability: want --challenge SLUG, --runs ≥ 1 and one or more directories, e.g. runner stability --challenge rate-limiter --runs 20 scenarios/ratelimiter/testdata/*")
 		return exitUsage
 	}
 	ch, err := catalog.Lookup(*slug)

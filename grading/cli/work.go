@@ -9,11 +9,11 @@ import (
 	"time"
 
 	"github.com/holdfast-ci/holdfast/grading"
-	"github.com/holdfast-ci/holdfast/grading/config"
+	"github.com/holdfast-ci/holdfast/grading/app/config"
+	"github.com/holdfast-ci/holdfast/grading/app/github"
+	"github.com/holdfast-ci/holdfast/grading/app/jobs"
+	"github.com/holdfast-ci/holdfast/grading/app/store"
 	"github.com/holdfast-ci/holdfast/grading/docker"
-	"github.com/holdfast-ci/holdfast/grading/github"
-	"github.com/holdfast-ci/holdfast/grading/queue"
-	"github.com/holdfast-ci/holdfast/grading/store"
 	"github.com/holdfast-ci/holdfast/scenarios/catalog"
 )
 
@@ -46,7 +46,7 @@ func runWorker(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	defer eng.Close()
 	// Sandboxes older than a grading can be were left by a runner that died: remove them.
-	if _, err := eng.Janitor(ctx, queue.GradeTimeout(cfg.HardCap)); err != nil {
+	if _, err := eng.Janitor(ctx, jobs.GradeTimeout(cfg.HardCap)); err != nil {
 		log.Warn("janitor", "err", err)
 	}
 	images, err := docker.NewKeeper(ctx, eng, docker.ImagePolicy{MaxAge: cfg.ImageMaxAge,
@@ -73,9 +73,9 @@ func runWorker(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer stopHealth()
-	deps := queue.Deps{Store: st, GitHub: app, Grader: &grading.Grader{Engine: eng, HardCap: cfg.HardCap, Log: log},
+	deps := jobs.Deps{Store: st, GitHub: app, Grader: &grading.Grader{Engine: eng, HardCap: cfg.HardCap, Log: log},
 		Challenge: catalog.Lookup, PublicURL: cfg.PublicURL, Log: log, Images: images}
-	rc, err := queue.NewClient(deps, queue.Options{Graders: cfg.Graders, Reporters: runnerReporters, Reconcile: cfg.Reconcile, RecoverDeliveries: cfg.RecoverDeliveries})
+	rc, err := jobs.NewClient(deps, jobs.Options{Graders: cfg.Graders, Reporters: runnerReporters, Reconcile: cfg.Reconcile, RecoverDeliveries: cfg.RecoverDeliveries})
 	if err != nil {
 		return err
 	}
@@ -83,7 +83,7 @@ func runWorker(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return fmt.Errorf("start river: %w", err)
 	}
 	log.Info("runner working", "graders", cfg.Graders, "hard_cap", cfg.HardCap)
-	go sweep(ctx, eng, queue.GradeTimeout(cfg.HardCap), log)
+	go sweep(ctx, eng, jobs.GradeTimeout(cfg.HardCap), log)
 	go sweepImages(ctx, images, log)
 	<-ctx.Done()
 	log.Info("runner stopping: no new gradings; waiting for the ones in flight", "grace", shutdownGrace)

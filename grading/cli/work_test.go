@@ -13,19 +13,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/holdfast-ci/holdfast/grading/app/github"
+	"github.com/holdfast-ci/holdfast/grading/app/github/githubtest"
+	"github.com/holdfast-ci/holdfast/grading/app/jobs"
+	"github.com/holdfast-ci/holdfast/grading/app/store"
+	"github.com/holdfast-ci/holdfast/grading/app/store/storetest"
+	"github.com/holdfast-ci/holdfast/grading/app/webhook"
+	wt "github.com/holdfast-ci/holdfast/grading/app/webhook/webhooktest"
 	"github.com/holdfast-ci/holdfast/grading/docker"
 	"github.com/holdfast-ci/holdfast/grading/docker/dockertest"
-	"github.com/holdfast-ci/holdfast/grading/github"
-	"github.com/holdfast-ci/holdfast/grading/github/githubtest"
-	"github.com/holdfast-ci/holdfast/grading/queue"
-	"github.com/holdfast-ci/holdfast/grading/store"
-	"github.com/holdfast-ci/holdfast/grading/store/storetest"
-	"github.com/holdfast-ci/holdfast/grading/webhook"
-	wt "github.com/holdfast-ci/holdfast/grading/webhook/webhooktest"
 	"github.com/holdfast-ci/holdfast/scenarios/catalog"
 )
 
-const reference = "../../scenarios/idempotent-payments/testdata/reference"
+const reference = "../../scenarios/idempotentpayments/testdata/reference"
 
 // runnerProcess is `runner work` as a real process, so that it can be killed like one.
 type runnerProcess struct {
@@ -120,7 +120,7 @@ func TestRunnerKilledMidGrading(t *testing.T) {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	rc, err := queue.NewClient(queue.Deps{Store: st, Log: log}, queue.Options{})
+	rc, err := jobs.NewClient(jobs.Deps{Store: st, Log: log}, jobs.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +211,7 @@ func TestRunnerKilledMidGrading(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	publisher, err := queue.NewClient(queue.Deps{Store: st, GitHub: app, Log: log}, queue.Options{Reporters: 2})
+	publisher, err := jobs.NewClient(jobs.Deps{Store: st, GitHub: app, Log: log}, jobs.Options{Reporters: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

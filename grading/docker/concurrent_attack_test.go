@@ -26,7 +26,7 @@ import (
 	"github.com/holdfast-ci/holdfast/grading/docker"
 	"github.com/holdfast-ci/holdfast/grading/docker/dockertest"
 	"github.com/holdfast-ci/holdfast/scenarios"
-	idempotentpayments "github.com/holdfast-ci/holdfast/scenarios/idempotent-payments"
+	"github.com/holdfast-ci/holdfast/scenarios/idempotentpayments"
 	"github.com/holdfast-ci/holdfast/scenarios/scenariotest"
 )
 
@@ -192,7 +192,7 @@ func TestConcurrentGradingsCannotReachEachOther(t *testing.T) {
 		sctx, done := keeper.Serve(ctx, repo, "b", "reference")
 		defer done()
 		vB, errB = (&grading.Grader{Engine: bEngine, HardCap: 4 * time.Minute}).Grade(sctx, chB,
-			"../../scenarios/idempotent-payments/testdata/reference", nil)
+			"../../scenarios/idempotentpayments/testdata/reference", nil)
 		tookB = time.Since(start)
 	}()
 	wg.Wait()

@@ -12,8 +12,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/holdfast-ci/holdfast/grading/app/store/storetest"
 	"github.com/holdfast-ci/holdfast/grading/metrics"
-	"github.com/holdfast-ci/holdfast/grading/store/storetest"
 )
 
 // scrape fetches h's exposition text.

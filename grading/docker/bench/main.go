@@ -52,7 +52,7 @@ import (
 
 const (
 	composeFile  = "deploy/bench/compose.yaml"
-	referenceDir = "scenarios/idempotent-payments/testdata/reference"
+	referenceDir = "scenarios/idempotentpayments/testdata/reference"
 	cleanupLimit = 60 * time.Second
 )
 

@@ -42,7 +42,7 @@ import (
 func main() {
 	k := flag.Int("k", 20, "distinct commits to build per arm")
 	every := flag.Int("every", 5, "print a row after every this many commits")
-	dir := flag.String("dir", "scenarios/idempotent-payments/testdata/reference", "the submission to build")
+	dir := flag.String("dir", "scenarios/idempotentpayments/testdata/reference", "the submission to build")
 	sweepAge := flag.Duration("sweep-age", 0, "max age of the final sweep of the policy arm (0: everything unheld, as a day later)")
 	only := flag.Bool("policy-only", false, "build only the policy arm: half the time, for long runs (-k 200) where the off arm's growth is known")
 	flag.Parse()

@@ -27,6 +27,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -46,7 +47,7 @@ func main() {
 	flag.Parse()
 	dir := flag.Arg(0)
 	if dir == "" {
-		dir = filepath.Join("scenarios", *slug, "testdata", "reference")
+		dir = filepath.Join("scenarios", strings.ReplaceAll(*slug, "-", ""), "testdata", "reference") // the folder is the package name: the slug without hyphens
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, *slug, dir, max(*runs, 1))
