@@ -21,6 +21,7 @@ import (
 	"github.com/holdfast-ci/holdfast/grading/app/jobs"
 	"github.com/holdfast-ci/holdfast/grading/app/repos"
 	"github.com/holdfast-ci/holdfast/grading/app/store"
+	"github.com/holdfast-ci/holdfast/grading/app/web"
 	"github.com/holdfast-ci/holdfast/grading/app/webhook"
 	"github.com/holdfast-ci/holdfast/grading/metrics"
 	"github.com/holdfast-ci/holdfast/scenarios/catalog"
@@ -179,17 +180,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
-	web := &Web{Store: st, Secure: strings.HasPrefix(cfg.PublicURL, "https://"), Log: log}
-	if web.RiverUI, err = riverUI(ctx, rc, log); err != nil {
+	reviewers := &web.Web{Store: st, Secure: strings.HasPrefix(cfg.PublicURL, "https://"), Log: log}
+	if reviewers.RiverUI, err = riverUI(ctx, rc, log); err != nil {
 		return err
 	}
 	if err := metrics.Register(metrics.JobsCollector(st.Pool)); err != nil {
 		return err
 	}
 	if prov != nil {
-		web.Invite = prov.Invite
+		reviewers.Invite = prov.Invite
 	}
-	srv := &http.Server{Addr: cfg.Listen, Handler: Routes(hook, st, assignHandler(prov, cfg.AdminToken), web), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Addr: cfg.Listen, Handler: Routes(hook, st, assignHandler(prov, cfg.AdminToken), reviewers), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
 	log.Info("app serving", "listen", cfg.Listen, "public_url", cfg.PublicURL)
@@ -206,10 +207,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 // reportToken is the form of a run's report token (migrations/0007_report_tokens.sql).
 var reportToken = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
-// Routes is the App's HTTP surface; web adds the reviewers' pages and API.
-func Routes(hook http.Handler, st *store.Store, assignments http.Handler, web *Web) http.Handler {
+// Routes is the App's HTTP surface; reviewers adds the reviewers' pages and API.
+func Routes(hook http.Handler, st *store.Store, assignments http.Handler, reviewers *web.Web) http.Handler {
 	mux := http.NewServeMux()
-	web.Register(mux)
+	reviewers.Register(mux)
 	mux.Handle("POST /webhooks/github", metrics.Webhook(hook))
 	mux.Handle("POST /api/assignments", assignments)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -219,7 +220,7 @@ func Routes(hook http.Handler, st *store.Store, assignments http.Handler, web *W
 		}
 		fmt.Fprintln(w, "ok")
 	})
-	mux.Handle("GET /readyz", readyz(st, web.Log))
+	mux.Handle("GET /readyz", readyz(st, reviewers.Log))
 	mux.Handle("GET /metrics", metrics.Handler())
 	// A run's learner report, for the check run's "Details" link: what a candidate may see
 	// (hidden scenarios withheld, reviewer-only ones left out), to anyone with the link. The
@@ -244,7 +245,7 @@ func Routes(hook http.Handler, st *store.Store, assignments http.Handler, web *W
 			http.Error(w, "this run has no result yet; it is queued or being graded — this page shows it once it is done", http.StatusNotFound)
 			return
 		case err != nil:
-			web.Log.Error("run report", "run_id", id, "err", err)
+			reviewers.Log.Error("run report", "run_id", id, "err", err)
 			http.Error(w, "could not read this run's report just now; try the link again in a minute", http.StatusInternalServerError)
 			return
 		}

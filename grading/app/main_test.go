@@ -20,6 +20,7 @@ import (
 	"github.com/holdfast-ci/holdfast/grading/app/repos"
 	"github.com/holdfast-ci/holdfast/grading/app/store"
 	"github.com/holdfast-ci/holdfast/grading/app/store/storetest"
+	"github.com/holdfast-ci/holdfast/grading/app/web"
 	"github.com/holdfast-ci/holdfast/scenarios"
 )
 
@@ -68,7 +69,7 @@ func TestRoutes(t *testing.T) {
 	}
 	prov := &repos.Provisioner{Store: st, GitHub: app, Installation: 9, Org: "org", Templates: os.DirFS("../../templates"), Challenges: []string{"idempotent-payments"}}
 	token := strings.Repeat("t", 32)
-	srv := httptest.NewServer(Routes(http.NotFoundHandler(), st, assignHandler(prov, token), &Web{Store: st, Log: slog.New(slog.DiscardHandler)}))
+	srv := httptest.NewServer(Routes(http.NotFoundHandler(), st, assignHandler(prov, token), &web.Web{Store: st, Log: slog.New(slog.DiscardHandler)}))
 	defer srv.Close()
 	get := func(path string) (int, string) {
 		resp, err := http.Get(srv.URL + path)
@@ -130,7 +131,7 @@ func TestRoutes(t *testing.T) {
 	if code, body := post("Bearer "+token, `{"challenge":"idempotent-payments","user":"bob"}`); code != 201 || !strings.Contains(body, `"repo":"org/idempotent-payments-bob"`) {
 		t.Fatalf("assign: %d %s", code, body)
 	}
-	off := httptest.NewServer(Routes(http.NotFoundHandler(), st, assignHandler(nil, ""), &Web{Store: st, Log: slog.New(slog.DiscardHandler)}))
+	off := httptest.NewServer(Routes(http.NotFoundHandler(), st, assignHandler(nil, ""), &web.Web{Store: st, Log: slog.New(slog.DiscardHandler)}))
 	defer off.Close()
 	resp, err := http.Post(off.URL+"/api/assignments", "application/json", strings.NewReader(`{}`))
 	if err != nil || resp.StatusCode != 404 {

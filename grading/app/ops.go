@@ -2,11 +2,9 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 	"riverqueue.com/riverui"
 
 	"github.com/holdfast-ci/holdfast/grading/app/store"
+	"github.com/holdfast-ci/holdfast/grading/app/web"
 )
 
 // readyz answers 200 only when the database answers and has every migration this binary knows
@@ -48,16 +47,13 @@ func readyz(st *store.Store, log *slog.Logger) http.HandlerFunc {
 	}
 }
 
-// riverUIPrefix is where River's job dashboard is mounted.
-const riverUIPrefix = "/riverui"
-
 // riverUI returns River's job dashboard for rc's database, started (it runs background queries
-// until ctx ends), to be mounted at riverUIPrefix+"/" for reviewers.
+// until ctx ends), to be mounted at web.RiverUIPrefix+"/" for reviewers.
 func riverUI(ctx context.Context, rc *river.Client[pgx.Tx], log *slog.Logger) (http.Handler, error) {
 	h, err := riverui.NewHandler(&riverui.HandlerOpts{
 		Endpoints: riverui.NewEndpoints(rc, nil),
 		Logger:    log,
-		Prefix:    riverUIPrefix,
+		Prefix:    web.RiverUIPrefix,
 		// Arguments name repositories and commits: shown on demand, not in every list.
 		JobListHideArgsByDefault: true,
 	})
@@ -68,37 +64,4 @@ func riverUI(ctx context.Context, rc *river.Client[pgx.Tx], log *slog.Logger) (h
 		return nil, fmt.Errorf("start river UI: %w", err)
 	}
 	return h, nil
-}
-
-// reviewerOnly lets only signed-in reviewers through to h (River's dashboard, a single-page app
-// with its own JSON API). A visitor without a session is treated as on every reviewer page: a
-// page load is sent to sign in, an API call is refused. Calls that change something (retry,
-// cancel, delete a job) must also come from this origin; the session cookie is SameSite=Strict,
-// so another site cannot make a browser send it anyway.
-func (w *Web) reviewerOnly(h http.Handler) http.HandlerFunc {
-	return func(rw http.ResponseWriter, r *http.Request) {
-		safe := r.Method == http.MethodGet || r.Method == http.MethodHead
-		_, err := w.session(r)
-		switch {
-		case errors.Is(err, store.ErrNotFound) && safe && !strings.HasPrefix(r.URL.Path, riverUIPrefix+"/api/"):
-			secureHeaders(rw)
-			http.Redirect(rw, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
-			return
-		case errors.Is(err, store.ErrNotFound):
-			w.status(rw, http.StatusUnauthorized, "Sign in first", "River's dashboard is for reviewers; sign in and try again.")
-			return
-		case err != nil:
-			w.fail(rw, err)
-			return
-		case !safe && !sameOrigin(r):
-			w.status(rw, http.StatusForbidden, "Refused", "This change did not come from Holdfast's own pages. Reload the dashboard and try again.")
-			return
-		}
-		// The dashboard runs its own scripts, so the reviewer pages' no-script policy does not
-		// apply; it is still never framed.
-		rw.Header().Set("Content-Security-Policy", "frame-ancestors 'none'")
-		rw.Header().Set("X-Content-Type-Options", "nosniff")
-		rw.Header().Set("Referrer-Policy", "same-origin")
-		h.ServeHTTP(rw, r)
-	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/holdfast-ci/holdfast/grading/app/store"
 	"github.com/holdfast-ci/holdfast/grading/app/store/storetest"
+	"github.com/holdfast-ci/holdfast/grading/app/web"
 	"github.com/holdfast-ci/holdfast/migrations"
 )
 
@@ -36,7 +37,7 @@ func TestReadyz(t *testing.T) {
 	ctx := context.Background()
 	st, dbURL := storetest.New(t)
 	quiet := slog.New(slog.DiscardHandler)
-	srv := httptest.NewServer(Routes(http.NotFoundHandler(), st, http.NotFoundHandler(), &Web{Store: st, Log: quiet}))
+	srv := httptest.NewServer(Routes(http.NotFoundHandler(), st, http.NotFoundHandler(), &web.Web{Store: st, Log: quiet}))
 	defer srv.Close()
 	if code, body := get(t, srv.URL+"/readyz"); code != 200 || body != "ready\n" {
 		t.Fatalf("readyz on a migrated database: %d %q; want 200 ready", code, body)
@@ -68,7 +69,7 @@ func TestReadyz(t *testing.T) {
 	}
 	empty := &store.Store{Pool: pool}
 	defer empty.Close()
-	esrv := httptest.NewServer(Routes(http.NotFoundHandler(), empty, http.NotFoundHandler(), &Web{Store: empty, Log: quiet}))
+	esrv := httptest.NewServer(Routes(http.NotFoundHandler(), empty, http.NotFoundHandler(), &web.Web{Store: empty, Log: quiet}))
 	defer esrv.Close()
 	if code, body := get(t, esrv.URL+"/readyz"); code != 503 || !strings.Contains(body, "river 1") || !strings.Contains(body, files[0]) {
 		t.Fatalf("readyz on an empty schema: %d %q; want 503 naming River's and the App's migrations", code, body)
@@ -84,7 +85,7 @@ func TestMetricsAfterWebhook(t *testing.T) {
 	t.Parallel()
 	st, _ := storetest.New(t)
 	hook := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusAccepted) })
-	srv := httptest.NewServer(Routes(hook, st, http.NotFoundHandler(), &Web{Store: st, Log: slog.New(slog.DiscardHandler)}))
+	srv := httptest.NewServer(Routes(hook, st, http.NotFoundHandler(), &web.Web{Store: st, Log: slog.New(slog.DiscardHandler)}))
 	defer srv.Close()
 	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/webhooks/github", strings.NewReader("{}"))
 	req.Header.Set("X-GitHub-Event", "installation_repositories")
@@ -118,8 +119,8 @@ func TestRiverUIIsForReviewers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	web := &Web{Store: s.st, Log: slog.New(slog.DiscardHandler), RiverUI: ui}
-	srv := httptest.NewServer(Routes(http.NotFoundHandler(), s.st, http.NotFoundHandler(), web))
+	reviewers := &web.Web{Store: s.st, Log: slog.New(slog.DiscardHandler), RiverUI: ui}
+	srv := httptest.NewServer(Routes(http.NotFoundHandler(), s.st, http.NotFoundHandler(), reviewers))
 	defer srv.Close()
 	s.srv = srv
 
@@ -135,7 +136,7 @@ func TestRiverUIIsForReviewers(t *testing.T) {
 		t.Fatalf("anonymous retry: %d; want 401", resp.StatusCode)
 	}
 	forged := s.browser()
-	forged.client.Jar.SetCookies(mustURL(t, srv.URL), []*http.Cookie{{Name: sessionCookie, Value: "made-up", Path: "/"}})
+	forged.client.Jar.SetCookies(mustURL(t, srv.URL), []*http.Cookie{{Name: web.SessionCookie, Value: "made-up", Path: "/"}})
 	if resp, _ := forged.do("GET", "/riverui/", nil); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("made-up session: %d; want 303 to sign in", resp.StatusCode)
 	}
@@ -174,7 +175,7 @@ func TestHealthcheckCommand(t *testing.T) {
 	t.Parallel()
 	// Which address is asked: grading/health's TestLocalURL.
 	st, _ := storetest.New(t)
-	srv := httptest.NewServer(Routes(http.NotFoundHandler(), st, http.NotFoundHandler(), &Web{Store: st, Log: slog.New(slog.DiscardHandler)}))
+	srv := httptest.NewServer(Routes(http.NotFoundHandler(), st, http.NotFoundHandler(), &web.Web{Store: st, Log: slog.New(slog.DiscardHandler)}))
 	defer srv.Close()
 	_, port, _ := strings.Cut(srv.Listener.Addr().String(), ":")
 	var out strings.Builder

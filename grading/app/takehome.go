@@ -34,7 +34,7 @@ func invite(ctx context.Context, p *repos.Provisioner, args []string, getenv fun
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	d, err := inviteDeadline(time.Now(), deadline, duration)
+	d, err := repos.InviteDeadline(time.Now(), deadline, duration)
 	if err != nil {
 		return err
 	}
@@ -90,7 +90,7 @@ func extend(ctx context.Context, st *store.Store, args []string, getenv func(str
 	if err != nil {
 		return err
 	}
-	to, err := newDeadline(*th.Deadline, deadline, add)
+	to, err := repos.ExtendedDeadline(*th.Deadline, deadline, add)
 	if err != nil {
 		return err
 	}

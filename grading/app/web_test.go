@@ -25,6 +25,7 @@ import (
 	"github.com/holdfast-ci/holdfast/grading/app/repos"
 	"github.com/holdfast-ci/holdfast/grading/app/store"
 	"github.com/holdfast-ci/holdfast/grading/app/store/storetest"
+	"github.com/holdfast-ci/holdfast/grading/app/web"
 	"github.com/holdfast-ci/holdfast/scenarios"
 	"github.com/holdfast-ci/holdfast/scenarios/agent"
 )
@@ -112,8 +113,8 @@ func newSite(t testing.TB, invite func(context.Context, repos.InviteRequest) (st
 	if err != nil {
 		t.Fatal(err)
 	}
-	web := &Web{Store: st, Invite: invite, Log: slog.New(slog.DiscardHandler)}
-	s.srv = httptest.NewServer(Routes(http.NotFoundHandler(), st, http.NotFoundHandler(), web))
+	reviewers := &web.Web{Store: st, Invite: invite, Log: slog.New(slog.DiscardHandler)}
+	s.srv = httptest.NewServer(Routes(http.NotFoundHandler(), st, http.NotFoundHandler(), reviewers))
 	t.Cleanup(s.srv.Close)
 	return s
 }
@@ -231,7 +232,7 @@ func TestReviewerSignIn(t *testing.T) {
 	}
 	var session *http.Cookie
 	for _, c := range resp.Cookies() {
-		if c.Name == sessionCookie {
+		if c.Name == web.SessionCookie {
 			session = c
 		}
 	}

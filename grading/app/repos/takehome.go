@@ -2,6 +2,7 @@ package repos
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -98,4 +99,35 @@ func InvitationNote(candidate string, deadline time.Time, branch string, seed *i
 	}
 	b.WriteString("\n")
 	return b.String()
+}
+
+// ExtendedDeadline reads an extension of a take-home whose deadline is current: an absolute
+// RFC 3339 deadline, or a duration added to the current one. The CLI (`app extend`), the
+// reviewers' form and the API read extensions through it.
+func ExtendedDeadline(current time.Time, deadline, add string) (time.Time, error) {
+	switch {
+	case deadline != "" && add != "":
+		return time.Time{}, errors.New("give a new deadline or a duration to add, not both")
+	case deadline != "":
+		t, err := time.Parse(time.RFC3339, strings.TrimSpace(deadline))
+		if err != nil {
+			return time.Time{}, fmt.Errorf("deadline %q is not RFC 3339, e.g. 2026-12-01T17:00:00Z", deadline)
+		}
+		return t, nil
+	case add != "":
+		d, err := time.ParseDuration(strings.TrimSpace(add))
+		if err != nil || d <= 0 {
+			return time.Time{}, fmt.Errorf("%q is not a positive duration, e.g. 24h or 90m", add)
+		}
+		return current.Add(d), nil
+	}
+	return time.Time{}, errors.New("give a new deadline (RFC 3339) or a duration to add (e.g. 24h)")
+}
+
+// InviteDeadline reads a new take-home's deadline, given as RFC 3339 or as a duration from now.
+func InviteDeadline(now time.Time, deadline, duration string) (time.Time, error) {
+	if deadline == "" && duration == "" {
+		return time.Time{}, errors.New("give a deadline (RFC 3339, e.g. 2026-12-01T17:00:00Z) or a duration from now (e.g. 72h)")
+	}
+	return ExtendedDeadline(now, deadline, duration)
 }

@@ -1,4 +1,4 @@
-package app
+package web
 
 import (
 	"context"
@@ -25,13 +25,16 @@ import (
 	"github.com/holdfast-ci/holdfast/scenarios"
 )
 
-//go:embed web
+//go:embed assets
 var webFS embed.FS
+
+// RiverUIPrefix is where River's job dashboard is mounted.
+const RiverUIPrefix = "/riverui"
 
 // Cookie names. The session cookie is HttpOnly and SameSite=Strict: a page on another site can
 // neither read it nor make the browser send it.
 const (
-	sessionCookie = "hf_session"
+	SessionCookie = "hf_session"
 	loginCookie   = "hf_login" // the sign-in form's CSRF token (double submit)
 	sessionTTL    = 12 * time.Hour
 )
@@ -101,7 +104,7 @@ func (w *Web) init() error {
 	if w.tmpl != nil {
 		return nil
 	}
-	t, err := template.New("").Funcs(funcs).ParseFS(webFS, "web/*.html")
+	t, err := template.New("").Funcs(funcs).ParseFS(webFS, "assets/*.html")
 	if err != nil {
 		return fmt.Errorf("reviewer page templates: %w", err)
 	}
@@ -117,7 +120,7 @@ func (w *Web) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /static/holdfast.css", func(rw http.ResponseWriter, r *http.Request) {
 		rw.Header().Set("Content-Type", "text/css; charset=utf-8")
 		rw.Header().Set("Cache-Control", "max-age=3600")
-		b, _ := webFS.ReadFile("web/holdfast.css")
+		b, _ := webFS.ReadFile("assets/holdfast.css")
 		_, _ = rw.Write(b)
 	})
 	mux.HandleFunc("GET /login", w.loginPage)
@@ -136,7 +139,7 @@ func (w *Web) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/takehomes", w.api(w.apiInvite))
 	mux.HandleFunc("POST /api/takehomes/{id}/extensions", w.api(w.apiExtend))
 	if w.RiverUI != nil {
-		mux.Handle(riverUIPrefix+"/", w.reviewerOnly(w.RiverUI))
+		mux.Handle(RiverUIPrefix+"/", w.ReviewerOnly(w.RiverUI))
 	}
 }
 
@@ -158,7 +161,7 @@ type request struct {
 
 // session returns the signed-in reviewer's session, or ErrNotFound.
 func (w *Web) session(r *http.Request) (store.Session, error) {
-	c, err := r.Cookie(sessionCookie)
+	c, err := r.Cookie(SessionCookie)
 	if err != nil {
 		return store.Session{}, store.ErrNotFound
 	}
@@ -259,7 +262,7 @@ func (w *Web) loginForm(rw http.ResponseWriter, r *http.Request, code int, msg s
 
 // safeNext keeps a post-sign-in redirect on the reviewer pages of this App.
 func safeNext(next string) string {
-	if (strings.HasPrefix(next, "/reviewer/") || strings.HasPrefix(next, riverUIPrefix+"/")) && !strings.HasPrefix(next, "//") && !strings.Contains(next, "\\") {
+	if (strings.HasPrefix(next, "/reviewer/") || strings.HasPrefix(next, RiverUIPrefix+"/")) && !strings.HasPrefix(next, "//") && !strings.Contains(next, "\\") {
 		return next
 	}
 	return "/reviewer/"
@@ -289,19 +292,19 @@ func (w *Web) login(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.SetCookie(rw, &http.Cookie{Name: loginCookie, Path: "/login", MaxAge: -1, HttpOnly: true, Secure: w.Secure, SameSite: http.SameSiteStrictMode})
-	http.SetCookie(rw, &http.Cookie{Name: sessionCookie, Value: id, Path: "/", HttpOnly: true, Secure: w.Secure,
+	http.SetCookie(rw, &http.Cookie{Name: SessionCookie, Value: id, Path: "/", HttpOnly: true, Secure: w.Secure,
 		SameSite: http.SameSiteStrictMode, MaxAge: int(sessionTTL.Seconds())})
 	w.Log.Info("reviewer signed in", "reviewer", rev.Login)
 	http.Redirect(rw, r, safeNext(r.PostFormValue("next")), http.StatusSeeOther)
 }
 
 func (w *Web) logout(rw http.ResponseWriter, r *request) error {
-	if c, err := r.Cookie(sessionCookie); err == nil {
+	if c, err := r.Cookie(SessionCookie); err == nil {
 		if err := w.Store.DeleteSession(r.Context(), c.Value); err != nil {
 			return err
 		}
 	}
-	http.SetCookie(rw, &http.Cookie{Name: sessionCookie, Path: "/", MaxAge: -1, HttpOnly: true, Secure: w.Secure, SameSite: http.SameSiteStrictMode})
+	http.SetCookie(rw, &http.Cookie{Name: SessionCookie, Path: "/", MaxAge: -1, HttpOnly: true, Secure: w.Secure, SameSite: http.SameSiteStrictMode})
 	http.Redirect(rw, r.Request, "/login", http.StatusSeeOther)
 	return nil
 }
@@ -522,28 +525,6 @@ func csvSafe(s string) string {
 	return s
 }
 
-// newDeadline reads an extension: an absolute RFC 3339 deadline, or a duration added to the
-// current one.
-func newDeadline(current time.Time, deadline, add string) (time.Time, error) {
-	switch {
-	case deadline != "" && add != "":
-		return time.Time{}, errors.New("give a new deadline or a duration to add, not both")
-	case deadline != "":
-		t, err := time.Parse(time.RFC3339, strings.TrimSpace(deadline))
-		if err != nil {
-			return time.Time{}, fmt.Errorf("deadline %q is not RFC 3339, e.g. 2026-12-01T17:00:00Z", deadline)
-		}
-		return t, nil
-	case add != "":
-		d, err := time.ParseDuration(strings.TrimSpace(add))
-		if err != nil || d <= 0 {
-			return time.Time{}, fmt.Errorf("%q is not a positive duration, e.g. 24h or 90m", add)
-		}
-		return current.Add(d), nil
-	}
-	return time.Time{}, errors.New("give a new deadline (RFC 3339) or a duration to add (e.g. 24h)")
-}
-
 func (w *Web) extendForm(rw http.ResponseWriter, r *request) error {
 	id, err := pathID(r)
 	if err != nil {
@@ -553,7 +534,7 @@ func (w *Web) extendForm(rw http.ResponseWriter, r *request) error {
 	if err != nil {
 		return err
 	}
-	to, err := newDeadline(*th.Deadline, r.PostFormValue("deadline"), r.PostFormValue("add"))
+	to, err := repos.ExtendedDeadline(*th.Deadline, r.PostFormValue("deadline"), r.PostFormValue("add"))
 	if err != nil {
 		w.status(rw, http.StatusUnprocessableEntity, "Extension not recorded", err.Error()+".")
 		return nil
@@ -620,7 +601,7 @@ func (w *Web) apiInvite(_ http.ResponseWriter, r *http.Request, rev store.Review
 	if err := dec.Decode(&b); err != nil {
 		return http.StatusBadRequest, map[string]string{"error": "body must be JSON {challenge, candidate, deadline | duration, language, seed}: " + err.Error()}
 	}
-	deadline, err := inviteDeadline(time.Now(), b.Deadline, b.Duration)
+	deadline, err := repos.InviteDeadline(time.Now(), b.Deadline, b.Duration)
 	if err != nil {
 		return http.StatusUnprocessableEntity, errBody(err)
 	}
@@ -639,14 +620,6 @@ func (w *Web) apiInvite(_ http.ResponseWriter, r *http.Request, rev store.Review
 func takeHomeJSON(th store.TakeHome) map[string]any {
 	return map[string]any{"id": th.ID, "repo": th.Owner + "/" + th.Name, "candidate": th.User, "challenge": th.Challenge,
 		"deadline": th.Deadline, "state": th.State, "seed": th.Seed, "invited_by": th.InvitedBy}
-}
-
-// inviteDeadline reads a deadline given as RFC 3339 or as a duration from now.
-func inviteDeadline(now time.Time, deadline, duration string) (time.Time, error) {
-	if deadline == "" && duration == "" {
-		return time.Time{}, errors.New("give a deadline (RFC 3339, e.g. 2026-12-01T17:00:00Z) or a duration from now (e.g. 72h)")
-	}
-	return newDeadline(now, deadline, duration)
 }
 
 // ExtendBody is POST /api/takehomes/{id}/extensions' body.
@@ -673,7 +646,7 @@ func (w *Web) apiExtend(_ http.ResponseWriter, r *http.Request, rev store.Review
 	if err != nil {
 		return http.StatusInternalServerError, map[string]string{"error": "could not read the take-home"}
 	}
-	to, err := newDeadline(*th.Deadline, b.Deadline, b.Add)
+	to, err := repos.ExtendedDeadline(*th.Deadline, b.Deadline, b.Add)
 	if err != nil {
 		return http.StatusUnprocessableEntity, errBody(err)
 	}
@@ -702,4 +675,37 @@ func short(sha string) string {
 		return sha[:7]
 	}
 	return sha
+}
+
+// ReviewerOnly lets only signed-in reviewers through to h (River's dashboard, a single-page app
+// with its own JSON API). A visitor without a session is treated as on every reviewer page: a
+// page load is sent to sign in, an API call is refused. Calls that change something (retry,
+// cancel, delete a job) must also come from this origin; the session cookie is SameSite=Strict,
+// so another site cannot make a browser send it anyway.
+func (w *Web) ReviewerOnly(h http.Handler) http.HandlerFunc {
+	return func(rw http.ResponseWriter, r *http.Request) {
+		safe := r.Method == http.MethodGet || r.Method == http.MethodHead
+		_, err := w.session(r)
+		switch {
+		case errors.Is(err, store.ErrNotFound) && safe && !strings.HasPrefix(r.URL.Path, RiverUIPrefix+"/api/"):
+			secureHeaders(rw)
+			http.Redirect(rw, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+			return
+		case errors.Is(err, store.ErrNotFound):
+			w.status(rw, http.StatusUnauthorized, "Sign in first", "River's dashboard is for reviewers; sign in and try again.")
+			return
+		case err != nil:
+			w.fail(rw, err)
+			return
+		case !safe && !sameOrigin(r):
+			w.status(rw, http.StatusForbidden, "Refused", "This change did not come from Holdfast's own pages. Reload the dashboard and try again.")
+			return
+		}
+		// The dashboard runs its own scripts, so the reviewer pages' no-script policy does not
+		// apply; it is still never framed.
+		rw.Header().Set("Content-Security-Policy", "frame-ancestors 'none'")
+		rw.Header().Set("X-Content-Type-Options", "nosniff")
+		rw.Header().Set("Referrer-Policy", "same-origin")
+		h.ServeHTTP(rw, r)
+	}
 }
