@@ -34,9 +34,9 @@ func TestScripts(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name   string
-		engine gradingtest.Script // the engine's own script
+		engine gradingtest.Script  // the engine's own script
 		script *gradingtest.Script // the submission's
-		want   string // status score outcomes
+		want   string              // status score outcomes
 	}{
 		{"no script passes", gradingtest.Script{}, nil, "passed 100 answers=passed keeps_state=passed recovers=passed"},
 		{"the engine's script", gradingtest.Script{Fail: []string{"recovers"}}, nil,
