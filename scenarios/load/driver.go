@@ -71,10 +71,13 @@ type Errors struct {
 	Timeout    int // no answer within Config.Timeout
 	Connection int // refused, reset, closed before an answer
 	Dropped    int // never sent: MaxInFlight requests were already outstanding
+	// Invalid counts requests Build returned that could not be sent at all (a bad method or
+	// path): the caller's mistake, not the service's, but counted so that it cannot pass unseen.
+	Invalid int
 }
 
 // Total is every failed request.
-func (e Errors) Total() int { return e.Status + e.Timeout + e.Connection + e.Dropped }
+func (e Errors) Total() int { return e.Status + e.Timeout + e.Connection + e.Dropped + e.Invalid }
 
 // String lists the non-zero kinds, e.g. "3 status, 1 timeout"; "none" when there are none.
 func (e Errors) String() string {
@@ -82,7 +85,7 @@ func (e Errors) String() string {
 	for _, k := range []struct {
 		n    int
 		name string
-	}{{e.Status, "status"}, {e.Timeout, "timeout"}, {e.Connection, "connection"}, {e.Dropped, "dropped"}} {
+	}{{e.Status, "status"}, {e.Timeout, "timeout"}, {e.Connection, "connection"}, {e.Dropped, "dropped"}, {e.Invalid, "invalid"}} {
 		if k.n > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", k.n, k.name))
 		}
@@ -348,13 +351,15 @@ func (r *run) send(ctx context.Context, req Request, intended time.Time) {
 		r.errs.Status++
 	case "timeout":
 		r.errs.Timeout++
+	case "invalid":
+		r.errs.Invalid++
 	default:
 		r.errs.Connection++
 	}
 }
 
-// do sends req and reads its answer; kind is "" for a 2xx, else "status", "timeout" or
-// "connection".
+// do sends req and reads its answer; kind is "" for a 2xx, else "status", "timeout",
+// "connection" or "invalid".
 func (r *run) do(ctx context.Context, req Request) (kind string, status int) {
 	method := req.Method
 	if method == "" {
@@ -370,7 +375,7 @@ func (r *run) do(ctx context.Context, req Request) (kind string, status int) {
 	}
 	hr, err := http.NewRequestWithContext(ctx, method, r.base+path, body)
 	if err != nil {
-		return "connection", 0
+		return "invalid", 0
 	}
 	for k, v := range req.Header {
 		hr.Header[k] = v
