@@ -23,16 +23,20 @@ type Engine interface {
 	// learner's Dockerfile or code is a BuildResult with Failed set, not an error.
 	Build(ctx context.Context, dir string) (BuildResult, error)
 	// Provision starts the sandbox's infrastructure (networks, sidecars, agent) and creates, but
-	// does not start, the app from image. Teardown must work after a failed Provision, so
-	// Provision returns a Sandbox whenever it created anything.
+	// does not start, the app from image; what did not start is a *StartError. Teardown must
+	// work after a failed Provision, so Provision returns a Sandbox whenever it created anything.
 	Provision(ctx context.Context, image string, limits Limits) (Sandbox, error)
 }
 
-// Sandbox is one provisioned run: the scenarios' Target plus the harness wiring and teardown.
+// Sandbox is one provisioned run: the scenarios' Target, where its services answer, and
+// teardown. It reports what it started and how a start failed (*StartError); grading builds the
+// harness (NewHarness) and words the failures (messages.go).
 type Sandbox interface {
+	// Target's Start returns a *StartError for a service that did not start (for an app
+	// replica: that exited, or never answered GET /healthz with 200).
 	scenarios.Target
-	// Harness returns the scenario harness wired to this sandbox's app, agent and sidecars.
-	Harness() *scenarios.Harness
+	// Endpoints reports where the app's replicas, the agent and the sidecars answer now.
+	Endpoints() Endpoints
 	// Intact checks that the sandbox is as the harness left it: the engine answers, every
 	// container it created still exists, none was restarted or stopped by anyone but the harness
 	// (an engine restart stops them all), and the agent answers. A learner's failure is only
@@ -144,8 +148,7 @@ func (g *Grader) Grade(ctx context.Context, ch Challenge, dir string, progress f
 	}
 	timedOut := func(stage string) Verdict {
 		v.Status = TimedOut
-		v.Message = fmt.Sprintf("The %s did not finish within the %s limit for build and run together. "+
-			"Keep dependency downloads in an early, cacheable layer of the Dockerfile, and make sure every request gets an answer within its deadline.", stage, hardCap)
+		v.Message = timedOutMessage(stage, hardCap)
 		v.Scenarios = notRun(ch.Scenarios, v.Scenarios)
 		v.Score = Score(v.Scenarios)
 		return v
@@ -157,7 +160,7 @@ func (g *Grader) Grade(ctx context.Context, ch Challenge, dir string, progress f
 	v.Timings.Build = Millis(time.Since(t))
 	if err != nil {
 		if context.Cause(capped) == errHardCap && ctx.Err() == nil {
-			return finish(timedOut("image build"))
+			return finish(timedOut(stageBuild))
 		}
 		return v, fmt.Errorf("build %s: %w", dir, err)
 	}
@@ -170,7 +173,7 @@ func (g *Grader) Grade(ctx context.Context, ch Challenge, dir string, progress f
 	if build.Failed && outOfDisk(build) {
 		// The engine's disk, not the learner's code: never a verdict. The worker retries (its
 		// disk floor prunes first); `runner grade` says what to free.
-		return v, fmt.Errorf("build %s: the Docker engine ran out of disk space (%q); free space on the grading host (docker system prune, or a larger disk) and grade again: the submission was not judged", dir, noSpace)
+		return v, outOfDiskError(dir)
 	}
 	if build.Failed {
 		v.Status = BuildFailed
@@ -196,7 +199,7 @@ func (g *Grader) Grade(ctx context.Context, ch Challenge, dir string, progress f
 	v.Timings.Provision = Millis(time.Since(t))
 	if err != nil {
 		if context.Cause(capped) == errHardCap && ctx.Err() == nil {
-			return finish(timedOut("sandbox start"))
+			return finish(timedOut(stageProvision))
 		}
 		return v, fmt.Errorf("provision sandbox: %w", err)
 	}
@@ -239,26 +242,29 @@ func (g *Grader) Grade(ctx context.Context, ch Challenge, dir string, progress f
 	if err := startApps(capped, sb); err != nil {
 		if f, ok := scenarios.AsFailure(err); ok {
 			v.Status = Crashed
-			v.Message = fmt.Sprintf("Expected %s, but %s. %s", f.Expected, f.Actual, f.Hint)
+			v.Message = crashMessage(f)
 			v.LogTail = g.logTail(ctx, sb, time.Time{}, 60)
 			v.Annotations = RuntimeAnnotations(v.LogTail, repoOf(ctx, sb, dir, build.Files))
 			v.Scenarios = notRun(ch.Scenarios, nil)
 			return survived(v)
 		}
 		if context.Cause(capped) == errHardCap && ctx.Err() == nil {
-			return survived(timedOut("app start"))
+			return survived(timedOut(stageStart))
 		}
 		return v, fmt.Errorf("start app: %w", err)
 	}
 	progress(Event{Stage: "start", Done: true, Duration: time.Since(t)})
 	metrics.ObserveStage("start", time.Since(t))
 
+	h, err := NewHarness(sb)
+	if err != nil {
+		return v, err
+	}
 	t = time.Now()
-	h := sb.Harness()
 	for i, s := range ch.Scenarios {
 		if context.Cause(capped) == errHardCap {
 			v.Timings.Scenarios = Millis(time.Since(t))
-			return survived(timedOut("scenario run"))
+			return survived(timedOut(stageScenarios))
 		}
 		if err := ctx.Err(); err != nil {
 			return v, err
@@ -292,11 +298,7 @@ func (g *Grader) Grade(ctx context.Context, ch Challenge, dir string, progress f
 				// The app will not come back: the scenarios left cannot pass.
 				for _, rest := range ch.Scenarios[i+1:] {
 					v.Scenarios = append(v.Scenarios, ScenarioResult{Slug: rest.Slug, Title: rest.Title, Visibility: rest.Visibility,
-						Weight: rest.Weight, Outcome: OutcomeFailed, Failure: &scenarios.Failure{
-							Expected: "the app to be running for this scenario",
-							Actual:   "it did not start again after the previous scenario: " + f.Actual,
-							Hint:     f.Hint,
-						}})
+						Weight: rest.Weight, Outcome: OutcomeFailed, Failure: notRestartedFailure(f)})
 				}
 				break
 			}
@@ -311,7 +313,7 @@ func (g *Grader) Grade(ctx context.Context, ch Challenge, dir string, progress f
 	}
 	metrics.ObserveStage("scenarios", time.Duration(v.Timings.Scenarios))
 	if context.Cause(capped) == errHardCap {
-		return survived(timedOut("scenario run"))
+		return survived(timedOut(stageScenarios))
 	}
 	v.Status = statusOf(v.Scenarios)
 	v.Score = Score(v.Scenarios)
@@ -340,8 +342,7 @@ func explainOOM(ctx context.Context, sb Sandbox, limits Limits, f *scenarios.Fai
 	if len(killed) == 0 {
 		return
 	}
-	f.Actual += fmt.Sprintf(" — meanwhile %s was killed by the kernel for using more than its %d MiB of memory", killed[0], limits.MemoryMB)
-	f.Hint = fmt.Sprintf("The app ran out of memory (limit %d MiB). Bound what it keeps per request and in caches, stream large bodies, and check for leaks under load. ", limits.MemoryMB) + f.Hint
+	explainOOMFailure(f, killed[0], limits.MemoryMB)
 }
 
 // AgentDeath is what a sandbox knows of an agent that stopped without the harness asking.
@@ -364,8 +365,7 @@ func blameFlood(v Verdict, d AgentDeath) Verdict {
 			r.Outcome, r.Failure, r.Error = OutcomeFailed, d.failure(), ""
 		}
 	}
-	f := d.failure()
-	v.Message = "Your app's requests got Holdfast's agent (the payment provider and downstream fakes) killed: " + f.Actual + ". " + f.Hint
+	v.Message = agentKilledMessage(d)
 	v.Status = statusOf(v.Scenarios)
 	v.Score = Score(v.Scenarios)
 	return v
@@ -386,35 +386,6 @@ func agentDied(ctx context.Context, sb Sandbox) (AgentDeath, bool) {
 	defer cancel()
 	d, dead := a.AgentDeath(actx)
 	return d, dead && d.OOMKilled
-}
-
-func (d AgentDeath) failure() *scenarios.Failure {
-	sent := "while the app was sending it requests"
-	if d.Requests > 0 {
-		sent = fmt.Sprintf("after the app had sent them %d requests (%.1f MiB)", d.Requests, float64(d.Bytes)/(1<<20))
-	}
-	return &scenarios.Failure{
-		Expected: "the app to call the payment provider and the downstream service at a bounded rate, with small requests",
-		Actual:   fmt.Sprintf("the agent that hosts them was killed for using more than its %d MiB of memory %s", d.MemoryMB, sent),
-		Hint:     "Bound retries (a limit and a backoff), keep headers, keys and bodies small, and reuse connections instead of opening one per request.",
-	}
-}
-
-// overflowFailure is the learner's failure for going beyond the fakes' bounds. Its hint names
-// what to shorten only when the app sent a key or an id too long.
-func overflowFailure(e *agent.OverflowError) *scenarios.Failure {
-	hint := "Bound retries (a limit and a backoff) and keep requests small: a retry loop without a limit floods the service it calls."
-	for _, o := range e.Overflows {
-		if o.Kind == agent.OverflowKey || o.Kind == agent.OverflowPaymentID {
-			hint = fmt.Sprintf("Keep idempotency keys and payment ids short (at most %d bytes). ", agent.MaxKeyBytes) + hint
-			break
-		}
-	}
-	return &scenarios.Failure{
-		Expected: "the app to stay within the brief's bounds on what it sends the payment provider and the downstream service",
-		Actual:   e.Error(),
-		Hint:     hint,
-	}
 }
 
 // learnersFault finds the learner's doing behind an error that would otherwise read as the
@@ -477,11 +448,7 @@ func (g *Grader) runScenario(ctx context.Context, sb Sandbox, h *scenarios.Harne
 	case ctx.Err() != nil:
 		r.Outcome = OutcomeNotRun
 	case sctx.Err() != nil:
-		r.Outcome, r.Failure = OutcomeFailed, &scenarios.Failure{
-			Expected: fmt.Sprintf("the scenario to finish within %s", timeout),
-			Actual:   "the app kept it waiting until the limit",
-			Hint:     "Look for requests that never get an answer: a lock held forever or a call without a deadline.",
-		}
+		r.Outcome, r.Failure = OutcomeFailed, scenarioTimeoutFailure(timeout)
 	default:
 		if f := learnersFault(ctx, sb, h, runErr); f != nil {
 			r.Outcome, r.Failure = OutcomeFailed, f
@@ -496,7 +463,8 @@ func (g *Grader) runScenario(ctx context.Context, sb Sandbox, h *scenarios.Harne
 }
 
 // startApps starts every replica of the app at once and waits until all answer /healthz. The
-// first replica's failure wins: it is the one the learner reads about.
+// first replica's failure wins: it is the one the learner reads about. An app that did not start
+// is the learner's *scenarios.Failure.
 func startApps(ctx context.Context, sb Sandbox) error {
 	n := len(sb.AppURLs())
 	errs := make([]error, max(n, 1))
@@ -505,13 +473,13 @@ func startApps(ctx context.Context, sb Sandbox) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = sb.Start(ctx, scenarios.Replica(i+1))
+			errs[i] = startFailure(sb.Start(ctx, scenarios.Replica(i+1)))
 		}()
 	}
 	wg.Wait()
 	for i, err := range errs {
 		if f, ok := scenarios.AsFailure(err); ok && n > 1 {
-			f.Actual = fmt.Sprintf("replica %d: %s", i+1, f.Actual)
+			onReplica(f, i+1)
 		}
 		if err != nil {
 			return err
@@ -536,7 +504,7 @@ func (g *Grader) recover(ctx context.Context, sb Sandbox, s scenarios.Scenario) 
 			return fmt.Errorf("stop %s: %w", svc, err)
 		}
 		if err := sb.Start(ctx, svc); err != nil {
-			return err
+			return startFailure(err)
 		}
 	}
 	return nil
@@ -603,9 +571,6 @@ func notRun(table []scenarios.Scenario, done []ScenarioResult) []ScenarioResult 
 	}
 	return out
 }
-
-// noSpace is how the kernel's ENOSPC reads in a build's output.
-const noSpace = "no space left on device"
 
 // outOfDisk tells whether a failed build failed because the engine's disk was full: then the
 // failure is the host's (another build, the image cache, a learner's step that filled it), and

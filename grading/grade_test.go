@@ -58,7 +58,7 @@ func (e *scriptedEngine) Provision(ctx context.Context, image string, limits gra
 		w.WriteHeader(http.StatusOK)
 	}))
 	ctl, prov, down := freeAddr(e.t), freeAddr(e.t), freeAddr(e.t)
-	srv, err := agent.NewServer(agent.Config{Token: strings.Repeat("x", 32), ControlAddr: ctl, ProviderAddr: prov, DownstreamAddr: down}, slog.New(slog.DiscardHandler))
+	srv, err := agent.NewServer(agent.Config{Token: agentToken, ControlAddr: ctl, ProviderAddr: prov, DownstreamAddr: down}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return nil, err
 	}
@@ -67,8 +67,8 @@ func (e *scriptedEngine) Provision(ctx context.Context, image string, limits gra
 	go func() { _ = srv.Run(actx); close(done) }()
 	sb.stopAgent = func() { cancel(); <-done }
 	sb.provider, sb.downstream = "http://"+prov, "http://"+down
-	sb.harness = scenarios.NewHarness(sb, agent.NewClient("http://"+ctl, strings.Repeat("x", 32)), "", "")
-	for i := 0; i < 100 && sb.harness.Agent.Healthy(ctx) != nil; i++ {
+	sb.agentURL = "http://" + ctl
+	for i := 0; i < 100 && agent.NewClient(sb.agentURL, agentToken).Healthy(ctx) != nil; i++ {
 		time.Sleep(10 * time.Millisecond)
 	}
 	e.mu.Lock()
@@ -89,7 +89,7 @@ func freeAddr(t *testing.T) string {
 type scriptedSandbox struct {
 	e          *scriptedEngine
 	app        *httptest.Server
-	harness    *scenarios.Harness
+	agentURL   string // the agent's control API
 	stopAgent  func()
 	provider   string // the agent's provider fake, as the app would reach it
 	downstream string // the agent's downstream fake, likewise
@@ -120,7 +120,7 @@ func (s *scriptedSandbox) Start(ctx context.Context, svc scenarios.Service) erro
 	defer s.mu.Unlock()
 	s.starts++
 	if s.starts == s.e.crashOnStart {
-		return &scenarios.Failure{Expected: "the app to keep running", Actual: "it exited with code 2", Hint: "Read its output."}
+		return &grading.StartError{Service: svc, Kind: grading.StartExited, ExitCode: 2, After: time.Second}
 	}
 	s.running = true
 	s.generation++
@@ -131,7 +131,12 @@ func (s *scriptedSandbox) Logs(ctx context.Context, svc scenarios.Service, since
 	return "panic: boom\n\ngoroutine 1 [running]:\nmain.main()\n\t/src/main.go:42 +0x1d\n./main.go:42:7: this line is an annotation\n", nil
 }
 
-func (s *scriptedSandbox) Harness() *scenarios.Harness { return s.harness }
+// agentToken is every scripted sandbox's agent token.
+var agentToken = strings.Repeat("x", 32)
+
+func (s *scriptedSandbox) Endpoints() grading.Endpoints {
+	return grading.Endpoints{Apps: s.AppURLs(), Agent: s.agentURL, AgentToken: agentToken}
+}
 
 func (s *scriptedSandbox) Intact(context.Context) error { return s.e.broken }
 

@@ -30,7 +30,7 @@ func (s *sandbox) AgentDeath(ctx context.Context) (grading.AgentDeath, bool) {
 		// An agent that answers is alive: waiting for its exit would cost every scenario that
 		// did not pass the whole wait (the grader asks after each).
 		hctx, cancel := context.WithTimeout(ctx, time.Second)
-		alive := s.harness.Agent.Healthy(hctx) == nil
+		alive := s.agent.Healthy(hctx) == nil
 		cancel()
 		if alive {
 			return grading.AgentDeath{}, false

@@ -54,7 +54,7 @@ func startedSandbox(t *testing.T, eng *docker.Engine, dir string) (context.Conte
 func TestAppReachesFakesOnlyThroughProxies(t *testing.T) {
 	eng := dockertest.Engine(t)
 	ctx, sb := startedSandbox(t, eng, "testdata/hostile")
-	h := sb.Harness()
+	h := harness(t, sb)
 	direct := []string{"provider:8081", "provider:8082", "downstream:8081", "downstream:8082"}
 	proxied := []string{"provider:8080", "downstream:8070"}
 	q := url.Values{"dial": append(append([]string{}, direct...), proxied...)}
@@ -107,7 +107,7 @@ func TestAppReachesFakesOnlyThroughProxies(t *testing.T) {
 func TestHarnessBoundsHostileAnswers(t *testing.T) {
 	eng := dockertest.Engine(t)
 	ctx, sb := startedSandbox(t, eng, "testdata/flood")
-	h := sb.Harness()
+	h := harness(t, sb)
 	stop := peakSys()
 	huge := h.Do(ctx, scenarios.Request{Path: "/huge", Timeout: 20 * time.Second})
 	trickle := h.Do(ctx, scenarios.Request{Path: "/trickle", Timeout: 2 * time.Second})

@@ -54,7 +54,7 @@ func TestIntactTellsTheHarnessFromOthers(t *testing.T) {
 	if err := sb.Start(ctx, scenarios.App); err != nil {
 		t.Fatal(err)
 	}
-	if r := sb.Harness().Do(ctx, scenarios.Request{Path: "/probe"}); !strings.Contains(string(r.Body), `"write_tmp":"ok"`) {
+	if r := harness(t, sb).Do(ctx, scenarios.Request{Path: "/probe"}); !strings.Contains(string(r.Body), `"write_tmp":"ok"`) {
 		t.Fatalf("/tmp after the app's restart: %d %s", r.Status, r.Body)
 	}
 	if err := sb.Intact(ctx); err != nil {
@@ -109,7 +109,7 @@ func TestOOMDuringAScenarioIsSaid(t *testing.T) {
 	if got := oom.OOMKilled(ctx); len(got) != 0 {
 		t.Fatalf("OOM-killed before anything: %v", got)
 	}
-	r := sb.Harness().Do(ctx, scenarios.Request{Path: "/eat"})
+	r := harness(t, sb).Do(ctx, scenarios.Request{Path: "/eat"})
 	if r.Status == 200 {
 		t.Fatalf("the app allocated past its limit and answered: %s", r.Body)
 	}

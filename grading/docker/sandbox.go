@@ -59,13 +59,16 @@ type sandbox struct {
 	mu      sync.Mutex
 	ids     map[string]string // role → container id
 	appURLs []string          // per replica; "" until it started
+	// agentURL is the agent's control API, pgURL and redisURL the sidecars at their current
+	// addresses: with appURLs, what Endpoints reports.
+	agentURL, pgURL, redisURL string
 	// started is each container's State.StartedAt after the harness last started it, and
 	// stopped the containers the harness signalled since: what Intact compares the engine's
 	// view with.
 	started map[string]string
 	stopped map[string]bool
 
-	harness *scenarios.Harness
+	agent *agent.Client // the sandbox's own client, to tell whether the agent is alive
 }
 
 func randHex(n int) string {
@@ -213,22 +216,24 @@ func (s *sandbox) provision(ctx context.Context, image string) error {
 	if err != nil {
 		return err
 	}
-	pgIP, err := s.ip(ctx, string(scenarios.Postgres), s.backNet)
-	if err != nil {
-		return err
+	agentURL := fmt.Sprintf("http://%s:%d", agentIP, agent.ControlPort)
+	s.mu.Lock()
+	s.agentURL = agentURL
+	s.mu.Unlock()
+	s.agent = agent.NewClient(agentURL, s.token)
+	for _, svc := range []scenarios.Service{scenarios.Postgres, scenarios.Redis} {
+		if err := s.locateSidecar(ctx, svc); err != nil {
+			return err
+		}
 	}
-	redisIP, err := s.ip(ctx, string(scenarios.Redis), s.backNet)
-	if err != nil {
-		return err
-	}
-	s.harness = scenarios.NewHarness(s, agent.NewClient(fmt.Sprintf("http://%s:%d", agentIP, agent.ControlPort), s.token),
-		s.pgURL(pgIP), "redis://"+redisIP+":6379/0")
 	return nil
 }
 
-func (s *sandbox) pgURL(ip string) string {
+func (s *sandbox) postgresURL(ip string) string {
 	return fmt.Sprintf("postgres://%s:%s@%s:5432/%s?sslmode=disable&connect_timeout=2", dbUser, s.password, ip, dbName)
 }
+
+func redisURL(ip string) string { return "redis://" + ip + ":6379/0" }
 
 func (s *sandbox) create(ctx context.Context, role string, cfg *container.Config, host *container.HostConfig, net string, aliases []string) error {
 	if err := ctx.Err(); err != nil {
@@ -300,7 +305,7 @@ func (s *sandbox) startAndWait(ctx context.Context, role string) error {
 	switch role {
 	case string(scenarios.Postgres):
 		probe = func(ctx context.Context) error {
-			conn, err := pgx.Connect(ctx, s.pgURL(ip))
+			conn, err := pgx.Connect(ctx, s.postgresURL(ip))
 			if err != nil {
 				return err
 			}
@@ -338,23 +343,30 @@ func (s *sandbox) startAndWait(ctx context.Context, role string) error {
 	}
 }
 
-// refreshObservers points the harness at a restarted sidecar's address, which may have changed.
-func (s *sandbox) refreshObservers(ctx context.Context, svc scenarios.Service) error {
+// locateSidecar records a started sidecar's address, which may have changed since it last ran.
+func (s *sandbox) locateSidecar(ctx context.Context, svc scenarios.Service) error {
 	ip, err := s.ip(ctx, string(svc), s.backNet)
 	if err != nil {
 		return err
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	switch svc {
 	case scenarios.Postgres:
-		s.harness.PostgresURL = s.pgURL(ip)
+		s.pgURL = s.postgresURL(ip)
 	case scenarios.Redis:
-		s.harness.RedisURL = "redis://" + ip + ":6379/0"
+		s.redisURL = redisURL(ip)
 	}
 	return nil
 }
 
-// Harness returns the scenario harness wired to this sandbox.
-func (s *sandbox) Harness() *scenarios.Harness { return s.harness }
+// Endpoints reports where the app's replicas, the agent and the sidecars answer now.
+func (s *sandbox) Endpoints() grading.Endpoints {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return grading.Endpoints{Apps: slices.Clone(s.appURLs), Agent: s.agentURL, AgentToken: s.token,
+		Postgres: s.pgURL, Redis: s.redisURL}
+}
 
 // AppURL is the first replica's base URL at its current address.
 func (s *sandbox) AppURL() string {
@@ -453,14 +465,14 @@ func (s *sandbox) Wait(ctx context.Context, svc scenarios.Service) (int, error) 
 }
 
 // Start starts a service. For an app replica it waits until GET /healthz answers 200; an app
-// that exits or never answers is the learner's failure (*scenarios.Failure), with the reason in
-// words.
+// that exits or never answers is a *grading.StartError of the kind that says which, worded for
+// the learner by grading.
 func (s *sandbox) Start(ctx context.Context, svc scenarios.Service) error {
 	if !scenarios.IsApp(svc) {
 		if err := s.startAndWait(ctx, string(svc)); err != nil {
 			return err
 		}
-		return s.refreshObservers(ctx, svc)
+		return s.locateSidecar(ctx, svc)
 	}
 	replica, err := s.replicaIndex(svc)
 	if err != nil {
@@ -480,7 +492,10 @@ func (s *sandbox) Start(ctx context.Context, svc scenarios.Service) error {
 	deadline := started.Add(s.limits.StartTimeout)
 	// No keep-alive: an idle probe connection would hold up a graceful shutdown the scenarios judge.
 	httpc := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	last := "no answer yet"
+	// The last probe's answer (status) or transport error; both zero until the app has an
+	// address.
+	var lastStatus int
+	var lastErr error
 	for {
 		// State first: an app that exited at once never got an address.
 		state, err := s.e.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
@@ -489,12 +504,11 @@ func (s *sandbox) Start(ctx context.Context, svc scenarios.Service) error {
 		}
 		c := state.Container
 		if st := c.State; st != nil && !st.Running {
-			why := fmt.Sprintf("it exited with code %d after %s", st.ExitCode, time.Since(started).Round(100*time.Millisecond))
+			e := &grading.StartError{Service: svc, Kind: grading.StartExited, ExitCode: st.ExitCode, After: time.Since(started)}
 			if st.OOMKilled {
-				why = fmt.Sprintf("it was killed for using more than %d MiB of memory", s.limits.MemoryMB)
+				e.Kind, e.MemoryMB = grading.StartOOMKilled, s.limits.MemoryMB
 			}
-			return &scenarios.Failure{Expected: "the app to keep running and answer GET /healthz with 200", Actual: why,
-				Hint: "Its last output is below. Read configuration from the environment (PORT, DATABASE_URL, REDIS_URL, PROVIDER_URL, DOWNSTREAM_URL) and retry connections while the database starts."}
+			return e
 		}
 		if c.NetworkSettings != nil {
 			if ep := c.NetworkSettings.Networks[s.appNet]; ep != nil && ep.IPAddress.IsValid() {
@@ -504,23 +518,19 @@ func (s *sandbox) Start(ctx context.Context, svc scenarios.Service) error {
 				s.mu.Unlock()
 				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/healthz", nil)
 				resp, err := httpc.Do(req)
-				switch {
-				case err == nil:
+				lastStatus, lastErr = 0, err
+				if err == nil {
 					resp.Body.Close()
 					if resp.StatusCode == http.StatusOK {
 						return nil
 					}
-					last = fmt.Sprintf("status %d", resp.StatusCode)
-				case strings.Contains(err.Error(), "connection refused"):
-					last = fmt.Sprintf("connection refused on port %d", appPort)
-				default:
-					last = err.Error()
+					lastStatus = resp.StatusCode
 				}
 			}
 		}
 		if time.Now().After(deadline) {
-			return &scenarios.Failure{Expected: fmt.Sprintf("GET /healthz to answer 200 within %s of start", s.limits.StartTimeout),
-				Actual: last, Hint: fmt.Sprintf("Listen on 0.0.0.0:$PORT (%d), not localhost, and answer 200 on /healthz once ready.", appPort)}
+			return &grading.StartError{Service: svc, Kind: grading.StartNeverHealthy, Timeout: s.limits.StartTimeout,
+				Port: appPort, LastStatus: lastStatus, LastErr: lastErr}
 		}
 		select {
 		case <-ctx.Done():

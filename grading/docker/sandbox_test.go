@@ -44,7 +44,7 @@ func TestSandboxConfinesHostileApp(t *testing.T) {
 	if err := sb.Start(ctx, scenarios.App); err != nil {
 		t.Fatal(err)
 	}
-	h := sb.Harness()
+	h := harness(t, sb)
 	pg, _ := url.Parse(h.PostgresURL)
 	rd, _ := url.Parse(h.RedisURL)
 	q := url.Values{"dial": {pg.Host, rd.Host, "postgres:5432"}}
@@ -137,7 +137,7 @@ func TestSandboxConfinesHostileApp(t *testing.T) {
 	if err := sb.Kill(ctx, scenarios.Postgres, "SIGKILL"); err != nil {
 		t.Fatal(err)
 	}
-	if err := sb.Start(ctx, scenarios.Postgres); err != nil {
+	if err := h.Target.Start(ctx, scenarios.Postgres); err != nil { // as a scenario does: h observes its new address
 		t.Fatalf("restart postgres sidecar: %v", err)
 	}
 	pgc, err = h.Postgres(ctx)
@@ -192,7 +192,7 @@ func TestSandboxRunsReplicasAndPauses(t *testing.T) {
 	if len(urls) != 2 || urls[0] == urls[1] || urls[0] != sb.AppURL() {
 		t.Fatalf("replica URLs %v", urls)
 	}
-	h := sb.Harness()
+	h := harness(t, sb)
 	probe := func(replica int, timeout time.Duration) (string, scenarios.Response) {
 		r := h.Do(ctx, scenarios.Request{Path: "/probe?dial=downstream:8070", Replica: replica, Timeout: timeout})
 		var got struct {

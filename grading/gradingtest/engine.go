@@ -216,8 +216,7 @@ func (e *Engine) Provision(ctx context.Context, image string, limits grading.Lim
 		}
 		addrs[i] = a
 	}
-	token := strings.Repeat("x", 32)
-	srv, err := agent.NewServer(agent.Config{Token: token, ControlAddr: addrs[0], ProviderAddr: addrs[1], DownstreamAddr: addrs[2]},
+	srv, err := agent.NewServer(agent.Config{Token: agentToken, ControlAddr: addrs[0], ProviderAddr: addrs[1], DownstreamAddr: addrs[2]},
 		slog.New(slog.DiscardHandler))
 	if err != nil {
 		return sb, fmt.Errorf("agent: %w", err)
@@ -226,8 +225,8 @@ func (e *Engine) Provision(ctx context.Context, image string, limits grading.Lim
 	done := make(chan struct{})
 	go func() { _ = srv.Run(actx); close(done) }()
 	sb.stopAgent = func() { cancel(); <-done }
-	sb.harness = scenarios.NewHarness(sb, agent.NewClient("http://"+addrs[0], token), "", "")
-	for sb.harness.Agent.Healthy(ctx) != nil {
+	sb.agentURL = "http://" + addrs[0]
+	for agent.NewClient(sb.agentURL, agentToken).Healthy(ctx) != nil {
 		select {
 		case <-ctx.Done():
 			return sb, fmt.Errorf("the agent did not answer: %w", ctx.Err())
@@ -267,7 +266,7 @@ func (e *Engine) Sandboxes() (provisioned, left int) {
 type sandbox struct {
 	script    Script
 	app       *httptest.Server
-	harness   *scenarios.Harness
+	agentURL  string // the agent's control API, on loopback
 	stopAgent func()
 
 	mu         sync.Mutex
@@ -315,12 +314,12 @@ func (s *sandbox) Kill(context.Context, scenarios.Service, string) error {
 	return nil
 }
 
-func (s *sandbox) Start(context.Context, scenarios.Service) error {
+func (s *sandbox) Start(_ context.Context, svc scenarios.Service) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.starts++
 	if s.starts == s.script.CrashOnStart {
-		return &scenarios.Failure{Expected: "the app to keep running", Actual: "it exited with code 2", Hint: "Read its output."}
+		return &grading.StartError{Service: svc, Kind: grading.StartExited, ExitCode: 2, After: time.Second}
 	}
 	s.running = true
 	s.generation++
@@ -331,7 +330,12 @@ func (s *sandbox) Logs(context.Context, scenarios.Service, time.Time, int) (stri
 	return s.script.AppLog, nil
 }
 
-func (s *sandbox) Harness() *scenarios.Harness { return s.harness }
+// agentToken is every scripted sandbox's agent token.
+var agentToken = strings.Repeat("x", 32)
+
+func (s *sandbox) Endpoints() grading.Endpoints {
+	return grading.Endpoints{Apps: s.AppURLs(), Agent: s.agentURL, AgentToken: agentToken}
+}
 
 func (s *sandbox) Intact(context.Context) error {
 	if s.script.Broken != "" {

@@ -182,7 +182,10 @@ func Stable(t *testing.T, ch grading.Challenge, repeats []Repeat) {
 			ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 			defer cancel()
 			sb := start(ctx, t, eng, ch, filepath.Join("testdata", dir))
-			h := sb.Harness()
+			h, err := grading.NewHarness(sb)
+			if err != nil {
+				t.Fatal(err)
+			}
 			for _, r := range repeats {
 				if r.Dir != dir {
 					continue
@@ -281,7 +284,10 @@ func StartersServe(t *testing.T, ch grading.Challenge, starterRoot string, probe
 			ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 			defer cancel()
 			sb := start(ctx, t, eng, ch, filepath.Join(starterRoot, e.Name()))
-			h := sb.Harness()
+			h, err := grading.NewHarness(sb)
+			if err != nil {
+				t.Fatal(err)
+			}
 			for i := range h.Replicas() {
 				if err := expectStatus(ctx, h, scenarios.Request{Path: "/healthz", Replica: i + 1}, http.StatusOK); err != nil {
 					t.Error(err)
