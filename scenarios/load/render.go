@@ -47,6 +47,9 @@ func (r *Result) Table() string {
 		if s.DriverLate {
 			verdict += ", driver late"
 		}
+		if s.Rerun {
+			verdict += ", run again"
+		}
 		fmt.Fprintf(&b, "%-7s %9.0f %10.0f %9s %9s %9s %9s  %-22s %s\n", s.Phase, s.Rate, s.Achieved,
 			fmtDur(s.Latency.P50), fmtDur(s.Latency.P90), fmtDur(s.Latency.P99), fmtDur(s.Latency.Max), errs, verdict)
 	}
@@ -68,9 +71,10 @@ func (r *Result) Summary() string {
 	return fmt.Sprintf("Knee: %.0f requests/s held; %.0f requests/s broke the SLO.", r.Knee, r.BrokeAt)
 }
 
-// byRate is the steps sorted by offered rate, for charts.
+// byRate is the steps that count (not the attempts run again) sorted by offered rate, for
+// charts.
 func (r *Result) byRate() []Step {
-	s := slices.Clone(r.Steps)
+	s := slices.DeleteFunc(slices.Clone(r.Steps), func(s Step) bool { return s.Rerun })
 	slices.SortStableFunc(s, func(a, b Step) int { return cmp.Compare(a.Rate, b.Rate) })
 	return s
 }

@@ -14,14 +14,18 @@ func TestResultRendersTableAndCharts(t *testing.T) {
 			Latency: Summary{Count: uint64(sent), P50: p50, P90: p50 * 2, P99: p99, Max: p99 + ms}}
 		return judge(phase, &rep, SLO{P99: 100 * ms, ErrorBudget: 0.01})
 	}
+	late := step("step-up", 200, 120, 300*ms, 900*ms, Errors{}, 200)
+	late.DriverLate, late.Rerun = true, true
 	res := &Result{SLO: SLO{P99: 100 * ms, ErrorBudget: 0.01}, Knee: 150, BrokeAt: 200, Steps: []Step{
 		step("step-up", 100, 99.6, 20*ms, 40*ms, Errors{}, 100),
+		late,
 		step("step-up", 200, 160.2, 150*ms, 450*ms, Errors{Timeout: 3, Dropped: 2}, 198),
 		step("refine", 150, 149.1, 25*ms, 90*ms, Errors{Status: 1}, 150),
 	}}
 	const table = `SLO: p99 ≤ 100.0ms, errors ≤ 1%
 step    offered/s achieved/s       p50       p90       p99       max  errors                 SLO
 step-up       100        100    20.0ms    40.0ms    40.0ms    41.0ms  0%                     held
+step-up       200        120   300.0ms   600.0ms   900.0ms   901.0ms  0%                     BROKEN, driver late, run again
 step-up       200        160   150.0ms   300.0ms   450.0ms   451.0ms  2.5% (3 timeout, 2 dropped) BROKEN
 refine        150        149    25.0ms    50.0ms    90.0ms    91.0ms  0.67% (1 status)       held
 Knee: 150 requests/s held; 200 requests/s broke the SLO.

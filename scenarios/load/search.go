@@ -39,6 +39,10 @@ type SearchConfig struct {
 	// Pause is the rest between steps, so that one step's backlog does not spill into the next
 	// (default 250 ms; at most 10 s).
 	Pause time.Duration
+	// Retries is how many times a step that broke the SLO while the driver itself was late
+	// (Step.DriverLate: on a shared machine the generator was not scheduled) is run again before
+	// its break is believed (default 1; -1 for none; at most 3). Every attempt stays a row.
+	Retries int
 }
 
 // Step is one rate tried: its run's report and the SLO's verdict on it.
@@ -51,6 +55,9 @@ type Step struct {
 	// DriverLate is set when the driver itself sent late (lag p99 above a quarter of the p99
 	// bound): this step measured the generator as much as the service.
 	DriverLate bool
+	// Rerun is set on an attempt that broke while the driver was late and was run again
+	// (SearchConfig.Retries); the attempt after it counts instead.
+	Rerun bool
 }
 
 // Result is a search's outcome.
@@ -84,15 +91,29 @@ func Search(ctx context.Context, cfg SearchConfig) (*Result, error) {
 		}
 		lc := cfg.Load
 		lc.Rate = rate
-		rep, err := Run(ctx, lc)
-		if err != nil {
-			return false, fmt.Errorf("load: search step at %.0f requests/s: %w", rate, err)
+		var st Step
+		for attempt := 0; ; attempt++ {
+			if attempt > 0 {
+				res.Steps[len(res.Steps)-1].Rerun = true
+				select {
+				case <-ctx.Done():
+					return false, fmt.Errorf("load: search stopped before %.0f requests/s: %w", rate, ctx.Err())
+				case <-time.After(cfg.Pause):
+				}
+			}
+			rep, err := Run(ctx, lc)
+			if err != nil {
+				return false, fmt.Errorf("load: search step at %.0f requests/s: %w", rate, err)
+			}
+			if ctx.Err() != nil {
+				return false, fmt.Errorf("load: search stopped during %.0f requests/s: %w", rate, ctx.Err())
+			}
+			st = judge(phase, rep, cfg.SLO)
+			res.Steps = append(res.Steps, st)
+			if st.Held || !st.DriverLate || attempt >= cfg.Retries {
+				break
+			}
 		}
-		if ctx.Err() != nil {
-			return false, fmt.Errorf("load: search stopped during %.0f requests/s: %w", rate, ctx.Err())
-		}
-		st := judge(phase, rep, cfg.SLO)
-		res.Steps = append(res.Steps, st)
 		if st.Held {
 			res.Knee = max(res.Knee, rate)
 		} else if res.BrokeAt == 0 || rate < res.BrokeAt {
@@ -136,6 +157,12 @@ func (cfg *SearchConfig) validate() error {
 	if cfg.Pause == 0 {
 		cfg.Pause = 250 * time.Millisecond
 	}
+	switch cfg.Retries {
+	case 0:
+		cfg.Retries = 1
+	case -1:
+		cfg.Retries = 0
+	}
 	switch {
 	case cfg.SLO.P99 <= 0:
 		return fmt.Errorf("load: the SLO needs a p99 bound above 0, not %v", cfg.SLO.P99)
@@ -149,6 +176,8 @@ func (cfg *SearchConfig) validate() error {
 		return fmt.Errorf("load: the maximum rate %v must be at least the start rate %v and at most %d", cfg.MaxRate, cfg.Start, MaxRate)
 	case cfg.Refine < 0 || cfg.Refine > 8:
 		return fmt.Errorf("load: refine %d is out of range: give 0 (default 2), -1 for none, or up to 8", cfg.Refine)
+	case cfg.Retries < 0 || cfg.Retries > 3:
+		return fmt.Errorf("load: retries %d is out of range: give 0 (default 1), -1 for none, or up to 3", cfg.Retries)
 	case cfg.Pause < 0 || cfg.Pause > 10*time.Second:
 		return fmt.Errorf("load: the pause between steps %v must be from 0 to 10s", cfg.Pause)
 	}
