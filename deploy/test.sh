@@ -5,7 +5,7 @@
 # It keeps both cores busy: set-up steps that wait on different things (Debian's mirror, the Go
 # module proxy, the CPU) run side by side, the challenges' submissions build while the platform's
 # packages run two at a time (their sandboxes are told apart by namespace, docker.Config.Namespace),
-# then the challenges' kill matrices run four at a time, with the many-hosts and chaos tests
+# then the challenges' kill matrices run four gradings at a time, with the many-hosts and chaos tests
 # (grading/chaos, on a second Docker engine) beside them. Background logs are in $logs.
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 logs=${TMPDIR:-/tmp}/holdfast-test
@@ -79,11 +79,14 @@ go test -p 2 -count=1 -timeout 25m "$@" $(go list ./... | grep -v '/scenarios\(/
 platform=$!
 pids+=("$platform")
 
-# 4. The scenarios and every challenge's kill matrix, four packages at a time, once every
-# submission is built and the platform is done (on a new machine the builds take longer than
-# the platform; later they take seconds): a grading mostly waits on purpose (windows, leases,
-# cooldowns; the CPU was ~60 % busy at three packages), its timing-sensitive scenarios share
-# the CPU with no build, and the stability tests repeat those scenarios under this load.
+# 4. The scenarios and every challenge's kill matrix, four gradings at a time (two packages,
+# each grading two of its rows side by side, HOLDFAST_GRADINGS), once every submission is built
+# and the platform is done (on a new machine the builds take longer than the platform; later
+# they take seconds): a grading mostly waits on purpose (windows, leases, cooldowns; the CPU was
+# ~60 % busy at three gradings), its timing-sensitive scenarios share the CPU with no build, and
+# the stability tests repeat those scenarios under this load. Two rows of a package at a time,
+# not one row of four packages: the longest package (distributed-lock, ~10 min alone) no
+# longer finishes last, alone on an idle machine.
 # Beside them, outside those four, grading/chaos (~6 min, two gradings at a time at most, mostly
 # waiting on faults, rescues and janitors) uses the CPU they leave idle.
 waitfor "$prebuild" "$logs/prebuild.log" "building the challenges' submissions"
@@ -96,7 +99,7 @@ say "the platform's tests ended (exit $status); go test, the scenarios and every
 go test -count=1 -timeout 25m "$@" ./grading/chaos >"$logs/chaos.log" 2>&1 &
 chaos=$!
 pids+=("$chaos")
-go test -p 4 -count=1 -timeout 25m "$@" ./scenarios/... || status=1
+HOLDFAST_GRADINGS=${HOLDFAST_GRADINGS:-2} go test -p 2 -count=1 -timeout 25m "$@" ./scenarios/... || status=1
 if ! wait "$chaos"; then status=1; fi
 cat "$logs/chaos.log"
 if wait "$vet"; then

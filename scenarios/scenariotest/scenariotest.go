@@ -98,21 +98,32 @@ func EveryScenarioHasAKiller(t *testing.T, table []scenarios.Scenario, rows []Ro
 	}
 }
 
-// KillMatrix grades every row for real, in Docker, one at a time (the scenarios measure time,
-// and two cores shared with a build would blur them), and checks each fails exactly what it
+// KillMatrix grades every row for real, in Docker, and checks each fails exactly what it
 // should with the status and score that go with it.
+//
+// Rows are graded side by side, GradingsEnv at a time: a grading mostly waits
+// on purpose (windows, leases, cooldowns), so a package's rows share its waits instead of
+// queueing behind them, and the scenarios' margins hold at the load the test command makes (the
+// stability tests repeat the timing-sensitive ones at that load). Not beside a build: the
+// images are built before (deploy/test.sh) or by the first grading that needs them. The test
+// itself runs in parallel (t.Parallel) with the package's Stable and StartersServe, which
+// take their sandboxes from the same GradingsEnv.
 func KillMatrix(t *testing.T, ch grading.Challenge, rows []Row) {
 	t.Helper()
+	t.Parallel()
 	eng := dockertest.Engine(t)
 	g := &grading.Grader{Engine: eng, HardCap: 300 * time.Second} // a cold build downloads modules
 	for _, row := range rows {
 		t.Run(row.Dir, func(t *testing.T) {
+			t.Parallel()
+			defer hold(t)()
 			ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 			defer cancel()
 			v, err := g.Grade(ctx, ch, filepath.Join("testdata", row.Dir), nil)
 			if err != nil {
 				t.Fatalf("grader error: %v", err)
 			}
+			logTimings(t, v)
 			var failed []string
 			for _, r := range v.Scenarios {
 				switch r.Outcome {
@@ -160,9 +171,11 @@ type Repeat struct {
 
 // Stable runs each Repeat in one sandbox per directory (all replicas started), resetting the
 // agent and recovering the app between runs as the grader does, so a verdict cannot flip
-// between gradings.
+// between gradings. The directories run side by side, as KillMatrix's rows do: the repeats
+// prove the verdicts at that load. It runs in parallel with KillMatrix (t.Parallel).
 func Stable(t *testing.T, ch grading.Challenge, repeats []Repeat) {
 	t.Helper()
+	t.Parallel()
 	eng := dockertest.Engine(t)
 	byslug := map[string]scenarios.Scenario{}
 	for _, s := range ch.Scenarios {
@@ -179,6 +192,8 @@ func Stable(t *testing.T, ch grading.Challenge, repeats []Repeat) {
 	}
 	for _, dir := range dirs {
 		t.Run(dir, func(t *testing.T) {
+			t.Parallel()
+			defer hold(t)()
 			ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 			defer cancel()
 			sb := start(ctx, t, eng, ch, filepath.Join("testdata", dir))
@@ -264,8 +279,10 @@ func start(ctx context.Context, t *testing.T, eng grading.Engine, ch grading.Cha
 // StartersServe builds each starter in starterRoot/<lang> (e.g. ../../templates/<slug>/starter),
 // starts it as the challenge would, and checks it answers GET /healthz with 200 and each probe
 // with 501: a learner's first push must reach the scenarios, not stop at build_failed or crashed.
+// The starters run side by side, in parallel with KillMatrix (t.Parallel).
 func StartersServe(t *testing.T, ch grading.Challenge, starterRoot string, probes ...scenarios.Request) {
 	t.Helper()
+	t.Parallel()
 	if len(probes) == 0 {
 		t.Fatal("give at least one route the starter leaves unimplemented")
 	}
@@ -281,6 +298,8 @@ func StartersServe(t *testing.T, ch grading.Challenge, starterRoot string, probe
 		}
 		langs++
 		t.Run(e.Name(), func(t *testing.T) {
+			t.Parallel()
+			defer hold(t)()
 			ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 			defer cancel()
 			sb := start(ctx, t, eng, ch, filepath.Join(starterRoot, e.Name()))
@@ -331,4 +350,19 @@ func ReadBrief(t testing.TB, slug string) string {
 		t.Fatal(err)
 	}
 	return strings.ReplaceAll(string(b), "\r\n", "\n")
+}
+
+// logTimings says where a row's time went (go test -v): the pipeline's stages, then each
+// scenario, longest first.
+func logTimings(t *testing.T, v grading.Verdict) {
+	t.Helper()
+	ms := func(m grading.Millis) time.Duration { return time.Duration(m).Round(10 * time.Millisecond) }
+	rs := slices.Clone(v.Scenarios)
+	slices.SortStableFunc(rs, func(a, b grading.ScenarioResult) int { return int(b.Duration - a.Duration) })
+	var each []string
+	for _, r := range rs {
+		each = append(each, fmt.Sprintf("%s %s", r.Slug, ms(r.Duration)))
+	}
+	t.Logf("timings: total %s, build %s, provision %s, scenarios %s: %s", ms(v.Timings.Total), ms(v.Timings.Build),
+		ms(v.Timings.Provision), ms(v.Timings.Scenarios), strings.Join(each, ", "))
 }
