@@ -123,8 +123,8 @@ func TestSearchFindsTheKneeOfAHardCapacity(t *testing.T) {
 	const capacity = 160.0
 	srv := capacityServer(t, 16, 100*time.Millisecond)
 	res, err := Search(t.Context(), SearchConfig{
-		Load:  Config{Target: srv.URL, Duration: 1500 * time.Millisecond, Timeout: 2 * time.Second},
-		SLO:   SLO{P99: 300 * time.Millisecond, ErrorBudget: 0.01},
+		Load: Config{Target: srv.URL, Duration: 1500 * time.Millisecond, Timeout: 2 * time.Second},
+		SLO:  SLO{P99: 300 * time.Millisecond, ErrorBudget: 0.01}, Retries: 2,
 		Start: 90, Factor: 1.5, MaxRate: 1000, Refine: 2,
 	})
 	if err != nil {
