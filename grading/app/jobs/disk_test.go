@@ -17,6 +17,7 @@ import (
 	"github.com/holdfast-ci/holdfast/grading"
 	"github.com/holdfast-ci/holdfast/grading/docker"
 	"github.com/holdfast-ci/holdfast/grading/docker/dockertest"
+	"github.com/holdfast-ci/holdfast/grading/gradingtest"
 )
 
 // TestDiskBelowFloorSpendsNoAttempt: a runner whose engine's disk is below the floor (a real
@@ -29,7 +30,8 @@ func TestDiskBelowFloorSpendsNoAttempt(t *testing.T) {
 	id := p.push("main", "disk-low", false)
 	k := dockertest.Keeper(t, eng, docker.ImagePolicy{FloorPercent: 99.99})
 	w := &GradeWorker{Deps: p.deps}
-	w.Grader = &grading.Grader{Engine: upEngine{t: t}}
+	scripted := &gradingtest.Engine{} // answers pings; never gets a build here
+	w.Grader = &grading.Grader{Engine: scripted}
 	w.Challenge = func(string) (grading.Challenge, error) { return grading.Challenge{Slug: "idempotent-payments"}, nil }
 	w.Images = k
 	job := func() error {
@@ -54,6 +56,9 @@ func TestDiskBelowFloorSpendsNoAttempt(t *testing.T) {
 	}
 	w.Images = k2
 	snoozedByRateLimit(t, p, w, id, "with room again (past the floor)")
+	if n := scripted.Builds(); n != 0 {
+		t.Errorf("the grading went on without its source: %d builds", n)
+	}
 }
 
 // snoozedByRateLimit works w's grading of run id, in a transaction rolled back after, while

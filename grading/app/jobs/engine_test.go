@@ -11,13 +11,12 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/holdfast-ci/holdfast/grading"
+	"github.com/holdfast-ci/holdfast/grading/gradingtest"
 )
 
 // downEngine is a Docker engine that does not answer.
-type downEngine struct{ grading.Engine }
-
-func (downEngine) Ping(context.Context) error {
-	return errors.New("Cannot connect to the Docker daemon")
+func downEngine() *gradingtest.Engine {
+	return &gradingtest.Engine{Down: errors.New("Cannot connect to the Docker daemon")}
 }
 
 // TestEngineDownSpendsNoAttempt: a runner whose engine does not answer hands the grading back
@@ -26,7 +25,7 @@ func TestEngineDownSpendsNoAttempt(t *testing.T) {
 	p := newPublisher(t, Options{})
 	id := p.push("main", "engine-down", false)
 	w := &GradeWorker{Deps: p.deps}
-	w.Grader = &grading.Grader{Engine: downEngine{}}
+	w.Grader = &grading.Grader{Engine: downEngine()}
 	err := w.Work(context.Background(), &river.Job[GradeArgs]{JobRow: &rivertype.JobRow{Attempt: 1, MaxAttempts: GradeAttempts}, Args: GradeArgs{RunID: id}})
 	var snooze *river.JobSnoozeError
 	if !errors.As(err, &snooze) || snooze.Duration != EngineRetry {
@@ -38,28 +37,19 @@ func TestEngineDownSpendsNoAttempt(t *testing.T) {
 	}
 }
 
-// upEngine answers pings; a grading that gets as far as building it fails the test.
-type upEngine struct {
-	grading.Engine
-	t *testing.T
-}
-
-func (upEngine) Ping(ctx context.Context) error { return ctx.Err() } // answers, within the caller's time
-
-func (e upEngine) Build(context.Context, string) (grading.BuildResult, error) {
-	e.t.Error("the grading went on without its source")
-	return grading.BuildResult{}, errors.New("no")
-}
-
 // TestRateLimitedDownloadSpendsNoAttempt: GitHub rate-limits the tarball for longer than the
 // client waits inline; the grading is snoozed until GitHub's time, not failed.
 func TestRateLimitedDownloadSpendsNoAttempt(t *testing.T) {
 	p := newPublisher(t, Options{})
 	id := p.push("main", "limited", false)
 	w := &GradeWorker{Deps: p.deps}
-	w.Grader = &grading.Grader{Engine: upEngine{t: t}}
+	eng := &gradingtest.Engine{} // answers pings
+	w.Grader = &grading.Grader{Engine: eng}
 	w.Challenge = func(string) (grading.Challenge, error) { return grading.Challenge{Slug: "idempotent-payments"}, nil }
 	snoozedByRateLimit(t, p, w, id, "rate-limited download")
+	if n := eng.Builds(); n != 0 {
+		t.Errorf("the grading went on without its source: %d builds", n)
+	}
 }
 
 // TestGradeRetries: Holdfast's own failures are retried after 15 s, 1 min and 4 min, four
@@ -81,13 +71,13 @@ func TestGradeRetries(t *testing.T) {
 // outside the expired context; an engine that answers means the failure counts (an attempt is
 // spent) rather than being snoozed forever as "engine down".
 func TestTimedOutGradingIsNotAnEngineDown(t *testing.T) {
-	d := &Deps{Grader: &grading.Grader{Engine: upEngine{t: t}}, Log: slog.New(slog.DiscardHandler)}
+	d := &Deps{Grader: &grading.Grader{Engine: &gradingtest.Engine{}}, Log: slog.New(slog.DiscardHandler)}
 	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
 	defer cancel()
 	if err := d.handBack(ctx, "run_id", 1, context.DeadlineExceeded); err != nil {
 		t.Fatalf("handBack after the job's deadline: %v; want nil (the failure counts)", err)
 	}
-	d.Grader = &grading.Grader{Engine: downEngine{}}
+	d.Grader = &grading.Grader{Engine: downEngine()}
 	var snooze *river.JobSnoozeError
 	if err := d.handBack(context.Background(), "run_id", 1, errors.New("boom")); !errors.As(err, &snooze) {
 		t.Fatalf("handBack with the engine down: %v; want a snooze", err)

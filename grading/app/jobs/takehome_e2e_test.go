@@ -4,50 +4,36 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"net/http/httptest"
 	"os"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/riverqueue/river"
-
 	"github.com/holdfast-ci/holdfast/grading"
-	"github.com/holdfast-ci/holdfast/grading/app/github"
-	"github.com/holdfast-ci/holdfast/grading/app/github/githubtest"
+	"github.com/holdfast-ci/holdfast/grading/app/apptest"
 	"github.com/holdfast-ci/holdfast/grading/app/jobs"
 	"github.com/holdfast-ci/holdfast/grading/app/repos"
 	"github.com/holdfast-ci/holdfast/grading/app/store"
-	"github.com/holdfast-ci/holdfast/grading/app/store/storetest"
-	"github.com/holdfast-ci/holdfast/grading/app/webhook"
 	wt "github.com/holdfast-ci/holdfast/grading/app/webhook/webhooktest"
-	"github.com/holdfast-ci/holdfast/grading/docker/dockertest"
+	"github.com/holdfast-ci/holdfast/grading/gradingtest"
 	"github.com/holdfast-ci/holdfast/scenarios"
 	"github.com/holdfast-ci/holdfast/scenarios/catalog"
 )
 
-// TestTakeHomeDeadline is a take-home end to end, with real Postgres, River, Docker gradings
-// and the fake GitHub. The candidate pushes the reference before the deadline; after it, a
-// broken commit and a force-push arrive. The App's worker is down when the deadline passes:
-// when it starts it closes the take-home anyway, removes push access and grades the last commit
-// pushed before the deadline — the reference — for the reviewers, hidden scenarios included.
-// A second take-home, extended before its deadline, stays open.
+// TestTakeHomeDeadline is a take-home end to end, with real Postgres, River, the fake GitHub,
+// and gradings on the scripted engine (gradingtest: no Docker). The candidate pushes a passing
+// commit before the deadline; after it, a broken commit and a force-push arrive. The App's
+// worker is down when the deadline passes: when it starts it closes the take-home anyway,
+// removes push access and grades the last commit pushed before the deadline — the passing one —
+// for the reviewers, hidden scenarios included. A second take-home, extended before its
+// deadline, stays open.
 func TestTakeHomeDeadline(t *testing.T) {
-	st, _ := storetest.New(t)
-	eng := dockertest.Engine(t)
-	ctx := context.Background()
-	fake := githubtest.New(t)
-	fake.AddInstallation(inst, owner)
-	if err := st.SyncChallenges(ctx, catalog.Metadata()); err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	app, err := github.NewApp(github.Config{AppID: fake.AppID, PrivateKey: fake.PrivateKeyPEM, BaseURL: fake.URL, MaxWait: 5 * time.Second}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	prov := &repos.Provisioner{Store: st, GitHub: app, Installation: inst, Org: owner, Templates: os.DirFS("../../../templates"),
+	// The runner grades pushes (scripted: no Docker); the App, which runs the deadline job, is
+	// not running yet.
+	a := apptest.New(t, apptest.Options{Engine: &gradingtest.Engine{}, Challenges: catalog.Metadata(), Lookup: gradingtest.Lookup,
+		Jobs: &jobs.Options{Graders: 1, DeadlineScan: time.Second}})
+	passing, broken, _ := scripted(t)
+	st, fake, ctx := a.Store, a.GitHub, context.Background()
+	prov := &repos.Provisioner{Store: st, GitHub: a.Deps.GitHub, Installation: inst, Org: owner, Templates: os.DirFS("../../../templates"),
 		Challenges: []string{"idempotent-payments"}}
 	if _, err := prov.PublishTemplates(ctx); err != nil {
 		t.Fatal(err)
@@ -62,52 +48,27 @@ func TestTakeHomeDeadline(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	deps := jobs.Deps{Store: st, GitHub: app, Grader: &grading.Grader{Engine: eng, HardCap: 240 * time.Second, Log: log},
-		Challenge: catalog.Lookup, PublicURL: "http://holdfast.test", Log: log}
-	start := func(opts jobs.Options) *river.Client[pgx.Tx] {
-		rc, err := jobs.NewClient(deps, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := rc.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			sctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			rc.StopAndCancel(sctx)
-		})
-		return rc
-	}
-	// The runner grades pushes; the App, which runs the deadline job, is not running yet.
-	runner := start(jobs.Options{Graders: 1, DeadlineScan: time.Second})
-	h, err := webhook.New([]byte(secret), st, runner, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hook := httptest.NewServer(h)
-	defer hook.Close()
 	n := 0
 	push := func(th store.TakeHome, sha, dir string, forced bool) {
 		t.Helper()
 		n++
 		fake.SetTarball(owner, th.Name, sha, dir)
 		p := wt.Load(t, "push.new-branch").Repo(inst, th.RepoID, owner, th.Name).Push("main", th.InvitationSHA, sha).Set("forced", forced)
-		resp, out := wt.Deliver(t, hook.URL, secret, "push", fmt.Sprintf("takehome-%d-%d", time.Now().UnixNano(), n), p)
+		resp, out := wt.Deliver(t, a.Hook, apptest.Secret, "push", fmt.Sprintf("takehome-%d-%d", time.Now().UnixNano(), n), p)
 		if resp.StatusCode != 202 || out["result"] != "queued" {
 			t.Fatalf("push of %s: %d %v", sha[:7], resp.StatusCode, out)
 		}
 	}
 
-	push(carol, commit("th-ref"), reference, false)
+	push(carol, commit("th-ref"), passing, false)
 	if _, err := st.ExtendDeadline(ctx, erin.ID, "rita", deadline.Add(time.Hour)); err != nil {
 		t.Fatalf("extend before the deadline: %v", err)
 	}
 	if err := sleepUntil(ctx, deadline.Add(store.SettleTime+time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	push(carol, commit("th-late"), compileError, false)  // after the deadline
-	push(carol, commit("th-forced"), compileError, true) // a force-push rewriting history
+	push(carol, commit("th-late"), broken, false)  // after the deadline
+	push(carol, commit("th-forced"), broken, true) // a force-push rewriting history
 	if _, err := st.ExtendDeadline(ctx, carol.ID, "rita", time.Now().Add(time.Hour)); !errors.Is(err, store.ErrDeadlinePassed) {
 		t.Fatalf("extend after the deadline: %v; want ErrDeadlinePassed", err)
 	}
@@ -116,13 +77,13 @@ func TestTakeHomeDeadline(t *testing.T) {
 	}
 
 	// The App starts: its first deadline scan runs at once and finds the passed deadline.
-	start(jobs.Options{Reporters: 1, DeadlineScan: time.Second})
+	a.Start(t, jobs.Options{Reporters: 1, DeadlineScan: time.Second})
 	th := waitTakeHome(t, st, carol.ID, store.TakeHomeDone, 6*time.Minute)
 	if th.FinalSHA != commit("th-ref") || th.FinalPushedAt == nil || th.AccessRevokedAt == nil {
 		t.Fatalf("final commit %s (pushed %v, access revoked %v); want %s", th.FinalSHA, th.FinalPushedAt, th.AccessRevokedAt, commit("th-ref")[:7])
 	}
 	if th.FinalStatus != string(grading.Passed) || th.FinalScore == nil || *th.FinalScore != 100 {
-		t.Fatalf("final verdict %s %v; want passed 100 (the reference, not the later broken pushes)", th.FinalStatus, th.FinalScore)
+		t.Fatalf("final verdict %s %v; want passed 100 (the passing commit, not the later broken pushes)", th.FinalStatus, th.FinalScore)
 	}
 	if perm := fake.Collaborators(owner, carol.Name)["carol"]; perm != "pull" {
 		t.Fatalf("carol's permission after the deadline: %q; want pull (read only)", perm)

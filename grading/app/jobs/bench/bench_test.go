@@ -22,7 +22,7 @@
 //     unrecorded deliveries (for Holdfast, to a repository that is no assignment) to open the
 //     connections. The App uses pgxpool's default pool (max(4, CPUs) connections), as does
 //     this benchmark; handler logs are at warn level.
-//   - Grading: the App in process as in ../e2e_test.go (real Postgres, River with one grader
+//   - Grading: the App in process, wired by grading/app/apptest (real Postgres, River with one grader
 //     and two reporters, the fake GitHub, Docker). The clock starts when the push is posted.
 //     "queued" is when the fake first holds the commit's check run (the ReportQueued job);
 //     "completed" when it is completed. The Grade split comes from the stored verdict's
@@ -51,8 +51,7 @@ import (
 	"time"
 
 	"github.com/holdfast-ci/holdfast/grading"
-	"github.com/holdfast-ci/holdfast/grading/app/github"
-	"github.com/holdfast-ci/holdfast/grading/app/github/githubtest"
+	"github.com/holdfast-ci/holdfast/grading/app/apptest"
 	"github.com/holdfast-ci/holdfast/grading/app/jobs"
 	"github.com/holdfast-ci/holdfast/grading/app/store"
 	"github.com/holdfast-ci/holdfast/grading/app/store/storetest"
@@ -63,10 +62,10 @@ import (
 )
 
 const (
-	secret    = "bench-secret"
-	inst      = 7
+	secret    = apptest.Secret // the App in process (newApp) checks deliveries with it
+	inst      = apptest.Installation
 	repoID    = 5001
-	owner     = "holdfast-org"
+	owner     = apptest.Owner
 	name      = "pay-alice"
 	n         = 500
 	inFlight  = 32
@@ -289,46 +288,14 @@ func burstTable(t *testing.T) {
 		n, 2*n, n, n, n)
 }
 
-// app is the whole App in process, as in ../e2e_test.go.
-type app struct {
-	st   *store.Store
-	fake *githubtest.Server
-	hook string
-}
+// app is the whole App in process (apptest), grading in Docker.
+type app struct{ *apptest.App }
 
 func newApp(t *testing.T) *app {
 	t.Helper()
-	st := newAssignment(t)
-	eng := dockertest.Engine(t)
-	fake := githubtest.New(t)
-	fake.AddInstallation(inst, owner)
-	fake.AddRepo(inst, owner, name, &githubtest.RepoOpts{ID: repoID})
-	log := quietLog()
-	gh, err := github.NewApp(github.Config{AppID: fake.AppID, PrivateKey: fake.PrivateKeyPEM, BaseURL: fake.URL, MaxWait: 5 * time.Second}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	deps := jobs.Deps{Store: st, GitHub: gh, Grader: &grading.Grader{Engine: eng, HardCap: 240 * time.Second, Log: log},
-		Challenge: catalog.Lookup, PublicURL: "http://holdfast.test", Log: log}
-	rc, err := jobs.NewClient(deps, jobs.Options{Graders: 1, Reporters: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rc.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		rc.StopAndCancel(ctx)
-	})
-	h, err := webhook.New([]byte(secret), st, rc, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return &app{st: st, fake: fake, hook: srv.URL}
+	a := apptest.New(t, apptest.Options{Engine: dockertest.Engine(t), Challenges: catalog.Metadata(), Lookup: catalog.Lookup, Log: quietLog()})
+	a.Assign(t, name, repoID, "idempotent-payments", "alice")
+	return &app{a}
 }
 
 // timing is one push followed to its completed check run.
@@ -341,9 +308,9 @@ type timing struct {
 // follow pushes sha (the reference's content) and polls the fake every 2 ms.
 func (a *app) follow(t *testing.T, sha string) timing {
 	t.Helper()
-	a.fake.SetTarball(owner, name, sha, reference)
+	a.GitHub.SetTarball(owner, name, sha, reference)
 	begin := time.Now()
-	code, body, err := post(a.hook, push(t, "grade-"+sha[:12], repoID, name, "main", sha))
+	code, body, err := post(a.Hook, push(t, "grade-"+sha[:12], repoID, name, "main", sha))
 	var out struct {
 		Result string `json:"result"`
 		RunID  int64  `json:"run_id"`
@@ -353,7 +320,7 @@ func (a *app) follow(t *testing.T, sha string) timing {
 	}
 	var tm timing
 	for deadline := begin.Add(6 * time.Minute); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
-		for _, cr := range a.fake.CheckRuns(owner, name) {
+		for _, cr := range a.GitHub.CheckRuns(owner, name) {
 			if cr.HeadSHA != sha {
 				continue
 			}
@@ -362,7 +329,7 @@ func (a *app) follow(t *testing.T, sha string) timing {
 			}
 			if cr.Status == "completed" {
 				tm.completed, tm.conclusion = time.Since(begin), cr.Conclusion
-				v, err := a.st.RunVerdict(context.Background(), out.RunID)
+				v, err := a.Store.RunVerdict(context.Background(), out.RunID)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -371,7 +338,7 @@ func (a *app) follow(t *testing.T, sha string) timing {
 			}
 		}
 	}
-	t.Fatalf("the check run of %s did not complete within 6 minutes: %+v", sha[:7], a.fake.CheckRuns(owner, name))
+	t.Fatalf("the check run of %s did not complete within 6 minutes: %+v", sha[:7], a.GitHub.CheckRuns(owner, name))
 	return tm
 }
 
