@@ -11,8 +11,8 @@
 // The grader's pipeline runs for real against it: Grader.Grade builds, provisions, starts the
 // app, runs the scenarios (a real agent on loopback answers the harness), restarts after
 // disruptive ones, checks that the sandbox is intact and tears it down. Only the app is a script:
-// an HTTP server on loopback whose scenario endpoints pass or fail as the script says. Scenarios
-// and Challenge give the scenario table that asks it.
+// an HTTP server on loopback whose scenario endpoints pass or fail as the script says. Scenario
+// makes a scenario that asks it, Challenge a table of three (Lookup serves it for any slug).
 //
 // Tests that prove Docker behaviour (builds, the sandbox's promises, a real reference graded
 // 100) keep grading/docker's engine (dockertest.Engine).

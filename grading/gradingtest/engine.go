@@ -41,7 +41,7 @@ type Script struct {
 	EngineError string `json:"engine_error,omitempty"`
 	// CrashOnStart makes the app's nth start fail as an app that exits (1: the first start).
 	CrashOnStart int `json:"crash_on_start,omitempty"`
-	// Fail names the scenarios (of Scenarios) the app fails; every other one passes.
+	// Fail names the scenarios (made by Scenario) the app fails; every other one passes.
 	Fail []string `json:"fail,omitempty"`
 	// AppLog is the app's output, as the sandbox's logs return it.
 	AppLog string `json:"app_log,omitempty"`
