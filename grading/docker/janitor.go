@@ -63,7 +63,8 @@ func (e *Engine) removeRun(ctx context.Context, run string) error {
 }
 
 // Janitor removes what runs of this engine's namespace older than maxAge left behind: a runner
-// that crashed or was killed never got to tear its sandbox down. Sandboxes labelled with no
+// that crashed or was killed never got to tear its sandbox down. A Pool's sandbox is older than
+// maxAge only once its pool's MaxIdle (LabelPoolIdle) has passed too. Sandboxes labelled with no
 // namespace (made before namespaces existed) count as the default one's. It returns the run
 // ids it cleaned.
 func (e *Engine) Janitor(ctx context.Context, maxAge time.Duration) ([]string, error) {
@@ -89,7 +90,10 @@ func (e *Engine) janitor(ctx context.Context, maxAge time.Duration, everyNamespa
 			return
 		}
 		created, err := strconv.ParseInt(labels[LabelCreated], 10, 64)
-		if err != nil || created <= cutoff {
+		// A pooled sandbox may wait its pool's idle time before a grading takes it: its age
+		// counts from then. A killed runner's pool goes once both have passed.
+		idle, _ := strconv.ParseInt(labels[LabelPoolIdle], 10, 64)
+		if err != nil || created+max(idle, 0) <= cutoff {
 			old[labels[LabelRun]] = true
 		}
 	}

@@ -34,6 +34,9 @@ const (
 	LabelRole    = "holdfast.role"    // app, postgres, redis, agent
 	// LabelNamespace holds the engine's Config.Namespace; the Janitor sweeps only its own.
 	LabelNamespace = "holdfast.namespace"
+	// LabelPoolIdle is on a pooled sandbox: the seconds it may wait in its Pool before a
+	// grading takes it. The Janitor counts a run's age from holdfast.created plus this.
+	LabelPoolIdle = "holdfast.pool.idle"
 )
 
 const (
@@ -55,6 +58,12 @@ type sandbox struct {
 	limits   grading.Limits
 	appNet   string
 	backNet  string
+	// idle is how long a pooled sandbox may wait for a grading (LabelPoolIdle); 0 outside a Pool.
+	idle time.Duration
+	// began is when provisioning (or a Pool's hand-over) began; phases are how long each of
+	// its steps took (Phases).
+	began  time.Time
+	phases []Phase
 
 	mu      sync.Mutex
 	ids     map[string]string // role → container id
@@ -80,19 +89,33 @@ func randHex(n int) string {
 // Provision creates the run's networks, starts the sidecars and the agent, waits until they are
 // ready, and creates the app container from image.
 func (e *Engine) Provision(ctx context.Context, image string, limits grading.Limits) (grading.Sandbox, error) {
-	s := &sandbox{e: e, id: randHex(5), created: fmt.Sprint(time.Now().Unix()), token: randHex(16),
-		password: randHex(12), limits: limits.WithDefaults(), ids: map[string]string{},
-		started: map[string]string{}, stopped: map[string]bool{}}
-	s.appURLs = make([]string, s.limits.Replicas)
-	s.appNet, s.backNet = "hf-"+s.id+"-app", "hf-"+s.id+"-back"
+	s := e.newSandbox(limits, 0)
 	if err := s.provision(ctx, image); err != nil {
 		return s, err
 	}
 	return s, nil
 }
 
+// newSandbox names a sandbox and draws its secrets; idle > 0 makes it a pooled one.
+func (e *Engine) newSandbox(limits grading.Limits, idle time.Duration) *sandbox {
+	s := &sandbox{e: e, id: randHex(5), created: fmt.Sprint(time.Now().Unix()), token: randHex(16),
+		password: randHex(12), idle: idle, ids: map[string]string{},
+		started: map[string]string{}, stopped: map[string]bool{}}
+	s.setLimits(limits)
+	s.appNet, s.backNet = "hf-"+s.id+"-app", "hf-"+s.id+"-back"
+	return s
+}
+
+func (s *sandbox) setLimits(limits grading.Limits) {
+	s.limits = limits.WithDefaults()
+	s.appURLs = make([]string, s.limits.Replicas)
+}
+
 func (s *sandbox) labels(role string) map[string]string {
 	l := map[string]string{LabelRun: s.id, LabelCreated: s.created, LabelNamespace: s.e.cfg.Namespace}
+	if s.idle > 0 {
+		l[LabelPoolIdle] = fmt.Sprint(int64(s.idle / time.Second))
+	}
 	if role != "" {
 		l[LabelRole] = role
 	}
@@ -108,25 +131,36 @@ func creating(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 }
 
+// provision creates the run's networks and infrastructure (sidecars, agent), starts it and
+// waits until it serves. With an image it also creates the app's containers, while the
+// infrastructure starts; a Pool provisions without one, and createApps runs when a grading
+// takes the sandbox. Independent creates run side by side: on a 2-core engine they overlap
+// the daemon's work with the round trips.
 func (s *sandbox) provision(ctx context.Context, image string) error {
 	cli := s.e.cli
-	for i, n := range []string{s.appNet, s.backNet} {
+	s.began = time.Now()
+	t := time.Now()
+	nets := []string{s.appNet, s.backNet}
+	if err := parallel(len(nets), func(i int) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		cctx, cancel := creating(ctx)
 		defer cancel()
 		bridge := bridgePrefix + s.id + string(rune('a'+i))
-		if _, err := cli.NetworkCreate(cctx, n, client.NetworkCreateOptions{Driver: "bridge", Internal: true, Labels: s.labels(""),
+		if _, err := cli.NetworkCreate(cctx, nets[i], client.NetworkCreateOptions{Driver: "bridge", Internal: true, Labels: s.labels(""),
 			Options: map[string]string{"com.docker.network.bridge.name": bridge}}); err != nil {
-			return fmt.Errorf("create network %s: %w", n, err)
+			return fmt.Errorf("create network %s: %w", nets[i], err)
 		}
+		return nil
+	}); err != nil {
+		return err
 	}
+	s.mark("networks (2, side by side)", t)
 	sidecarLimits := container.Resources{Memory: 512 << 20, MemorySwap: 512 << 20, NanoCPUs: 1e9}
 	// The agent has a limit of its own: the learner's traffic is what makes it grow (AgentDeath).
 	agentMem := s.e.cfg.AgentMemoryMB << 20
 	agentLimits := container.Resources{Memory: agentMem, MemorySwap: agentMem, NanoCPUs: 1e9}
-	logs := container.LogConfig{Type: "json-file", Config: map[string]string{"max-size": "1m", "max-file": "1"}}
 	specs := []struct {
 		role string
 		cfg  container.Config
@@ -139,18 +173,20 @@ func (s *sandbox) provision(ctx context.Context, image string) error {
 			// never survives anyway. synchronous_commit stays on: with it off, killing the
 			// sidecar loses committed transactions, and a correct app would fail "nothing lost".
 			Cmd: []string{"postgres", "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "max_connections=200"},
-		}, s.backNet, container.HostConfig{Resources: sidecarLimits, LogConfig: logs, ShmSize: 128 << 20}},
+		}, s.backNet, container.HostConfig{Resources: sidecarLimits, LogConfig: containerLogs, ShmSize: 128 << 20}},
 		{string(scenarios.Redis), container.Config{Image: s.e.cfg.RedisImage,
 			Cmd: []string{"redis-server", "--save", "", "--appendonly", "no", "--protected-mode", "no"},
-		}, s.backNet, container.HostConfig{Resources: sidecarLimits, LogConfig: logs}},
+		}, s.backNet, container.HostConfig{Resources: sidecarLimits, LogConfig: containerLogs}},
 		{roleAgent, container.Config{Image: s.e.cfg.AgentImage, Env: []string{
 			"HOLDFAST_AGENT_TOKEN=" + s.token,
 			fmt.Sprintf("HOLDFAST_AGENT_LINKS=postgres=:5432>%s:5432,redis=:6379>%s:6379,provider=:8080>127.0.0.1:%d,downstream=:%d>127.0.0.1:%d",
 				s.name(string(scenarios.Postgres)), s.name(string(scenarios.Redis)), agent.ProviderPort, downstreamPort, agent.DownstreamPort),
-		}}, s.appNet, container.HostConfig{Resources: agentLimits, LogConfig: logs, ReadonlyRootfs: true,
+		}}, s.appNet, container.HostConfig{Resources: agentLimits, LogConfig: containerLogs, ReadonlyRootfs: true,
 			CapDrop: []string{"ALL"}, SecurityOpt: []string{"no-new-privileges"}}},
 	}
-	for _, sp := range specs {
+	t = time.Now()
+	if err := parallel(len(specs), func(i int) error {
+		sp := specs[i]
 		var aliases []string
 		if sp.role == roleAgent {
 			aliases = []string{"postgres", "redis", "provider", "downstream"}
@@ -161,57 +197,42 @@ func (s *sandbox) provision(ctx context.Context, image string) error {
 		if err := s.create(ctx, sp.role, &cfg, &host, sp.net, aliases); err != nil {
 			return err
 		}
-	}
-	cctx, cancel := creating(ctx)
-	defer cancel()
-	if _, err := cli.NetworkConnect(cctx, s.backNet, client.NetworkConnectOptions{Container: s.ids[roleAgent]}); err != nil {
-		return fmt.Errorf("connect agent to %s: %w", s.backNet, err)
-	}
-
-	// The app is created now, started later: Start is where a learner's failure shows. It alone
-	// runs under Config.Runtime (gVisor by default): it is the only container running the
-	// learner's code. The sidecars and the agent are ours and stay on the engine's default.
-	pids := s.limits.Pids
-	appHost := container.HostConfig{
-		Runtime: s.e.cfg.Runtime,
-		Resources: container.Resources{NanoCPUs: int64(s.limits.CPUs * 1e9), Memory: s.limits.MemoryMB << 20,
-			MemorySwap: s.limits.MemoryMB << 20, PidsLimit: &pids},
-		ReadonlyRootfs: true,
-		Tmpfs:          map[string]string{"/tmp": "rw,nosuid,nodev,size=64m,mode=1777" + tmpfsOwner(ctx, cli, image)},
-		CapDrop:        []string{"ALL"},
-		SecurityOpt:    []string{"no-new-privileges"},
-		LogConfig:      logs,
-	}
-	for i := range s.limits.Replicas {
-		role := string(scenarios.Replica(i + 1))
-		appCfg := container.Config{Image: image, Labels: s.labels(role), Env: []string{
-			fmt.Sprintf("PORT=%d", appPort),
-			fmt.Sprintf("DATABASE_URL=postgres://%s:%s@postgres:5432/%s?sslmode=disable", dbUser, s.password, dbName),
-			"REDIS_URL=redis://redis:6379/0",
-			"PROVIDER_URL=http://provider:8080",
-			fmt.Sprintf("DOWNSTREAM_URL=http://downstream:%d", downstreamPort),
-			fmt.Sprintf("INSTANCE_ID=app-%d", i+1),
-			fmt.Sprintf("REPLICAS=%d", s.limits.Replicas),
-		}}
-		host := appHost
-		if err := s.create(ctx, role, &appCfg, &host, s.appNet, nil); err != nil {
+		if sp.role != roleAgent {
+			return nil
+		}
+		id, err := s.containerID(roleAgent)
+		if err != nil {
 			return err
 		}
+		cctx, cancel := creating(ctx)
+		defer cancel()
+		if _, err := cli.NetworkConnect(cctx, s.backNet, client.NetworkConnectOptions{Container: id}); err != nil {
+			return fmt.Errorf("connect agent to %s: %w", s.backNet, err)
+		}
+		return nil
+	}); err != nil {
+		return err
 	}
+	s.mark("containers (3 side by side; agent joins the back network)", t)
 
+	roles := []string{string(scenarios.Postgres), string(scenarios.Redis), roleAgent}
+	errs := make([]error, len(roles)+1)
 	var wg sync.WaitGroup
-	errs := make([]error, 3)
-	for i, role := range []string{string(scenarios.Postgres), string(scenarios.Redis), roleAgent} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	for i, role := range roles {
+		wg.Go(func() {
+			t := time.Now()
 			errs[i] = s.startAndWait(ctx, role)
-		}()
+			s.mark("start + ready: "+role, t)
+		})
+	}
+	if image != "" {
+		wg.Go(func() { errs[len(roles)] = s.createApps(ctx, image) })
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
+	t = time.Now()
 	agentIP, err := s.ip(ctx, roleAgent, s.appNet)
 	if err != nil {
 		return err
@@ -226,7 +247,46 @@ func (s *sandbox) provision(ctx context.Context, image string) error {
 			return err
 		}
 	}
+	s.mark("addresses", t)
 	return nil
+}
+
+// containerLogs caps every sandbox container's log.
+var containerLogs = container.LogConfig{Type: "json-file", Config: map[string]string{"max-size": "1m", "max-file": "1"}}
+
+// createApps creates, but does not start, the app's containers from image. Start is where a
+// learner's failure shows. They alone run under Config.Runtime (gVisor by default): they are
+// the only containers running the learner's code. The sidecars and the agent are ours and stay
+// on the engine's default.
+func (s *sandbox) createApps(ctx context.Context, image string) error {
+	t := time.Now()
+	pids := s.limits.Pids
+	appHost := container.HostConfig{
+		Runtime: s.e.cfg.Runtime,
+		Resources: container.Resources{NanoCPUs: int64(s.limits.CPUs * 1e9), Memory: s.limits.MemoryMB << 20,
+			MemorySwap: s.limits.MemoryMB << 20, PidsLimit: &pids},
+		ReadonlyRootfs: true,
+		Tmpfs:          map[string]string{"/tmp": "rw,nosuid,nodev,size=64m,mode=1777" + tmpfsOwner(ctx, s.e.cli, image)},
+		CapDrop:        []string{"ALL"},
+		SecurityOpt:    []string{"no-new-privileges"},
+		LogConfig:      containerLogs,
+	}
+	err := parallel(s.limits.Replicas, func(i int) error {
+		role := string(scenarios.Replica(i + 1))
+		appCfg := container.Config{Image: image, Labels: s.labels(role), Env: []string{
+			fmt.Sprintf("PORT=%d", appPort),
+			fmt.Sprintf("DATABASE_URL=postgres://%s:%s@postgres:5432/%s?sslmode=disable", dbUser, s.password, dbName),
+			"REDIS_URL=redis://redis:6379/0",
+			"PROVIDER_URL=http://provider:8080",
+			fmt.Sprintf("DOWNSTREAM_URL=http://downstream:%d", downstreamPort),
+			fmt.Sprintf("INSTANCE_ID=app-%d", i+1),
+			fmt.Sprintf("REPLICAS=%d", s.limits.Replicas),
+		}}
+		host := appHost
+		return s.create(ctx, role, &appCfg, &host, s.appNet, nil)
+	})
+	s.mark(fmt.Sprintf("app containers (%d)", s.limits.Replicas), t)
+	return err
 }
 
 func (s *sandbox) postgresURL(ip string) string {
