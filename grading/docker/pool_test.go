@@ -99,6 +99,8 @@ func TestPoolHitCreatesOnlyTheApp(t *testing.T) {
 	if len(containers) != 3 || len(networks) != 2 {
 		t.Fatalf("a waiting sandbox has %d containers and %d networks; want postgres, redis and agent on 2 networks", len(containers), len(networks))
 	}
+	// The pool refills as soon as the sandbox is taken: compare the taken run's own resources.
+	run := dockerCLI(t, "inspect", "-f", `{{index .Config.Labels "`+docker.LabelRun+`"}}`, containers[0])
 
 	sb, err := p.Provision(ctx, image, grading.Limits{})
 	if sb != nil {
@@ -107,20 +109,23 @@ func TestPoolHitCreatesOnlyTheApp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	f := "label=" + docker.LabelRun + "=" + run
 	var created []string
-	for _, id := range inNamespace(t, eng, "container") {
+	for _, id := range strings.Fields(dockerCLI(t, "ps", "-a", "-q", "--no-trunc", "--filter", f)) {
 		if !slices.Contains(containers, id) {
 			created = append(created, id)
 		}
 	}
 	if len(created) != 1 {
-		t.Fatalf("a pool hit created %d containers (%v); want only the app's", len(created), created)
+		t.Fatalf("a pool hit created %d containers (%v) in run %s; want only the app's", len(created), created, run)
 	}
 	if role := dockerCLI(t, "inspect", "-f", `{{index .Config.Labels "`+docker.LabelRole+`"}}`, created[0]); role != string(scenarios.App) {
 		t.Fatalf("the container a pool hit created has role %q; want %q", role, scenarios.App)
 	}
-	if after := inNamespace(t, eng, "network"); !slices.Equal(after, networks) {
-		t.Fatalf("networks before the hit %v, after %v; want the pooled sandbox's own", networks, after)
+	after := strings.Fields(dockerCLI(t, "network", "ls", "-q", "--no-trunc", "--filter", f))
+	slices.Sort(after)
+	if !slices.Equal(after, networks) {
+		t.Fatalf("run %s's networks before the hit %v, after %v; want the pooled sandbox's own", run, networks, after)
 	}
 	if st := p.Stats(); st.Hits != 1 || st.Misses != 0 {
 		t.Fatalf("pool stats %+v; want 1 hit, 0 misses", st)
