@@ -5,9 +5,15 @@
 //
 // It prints one markdown table on stdout (progress goes to stderr). Reading it:
 //
-//   - "Holdfast: sandbox ready" is Engine.Provision with the reference submission's image (built
-//     first; a cache hit after the first time): two internal networks, postgres, redis and the
-//     agent started and answering (pgx login, PING, /healthz), the app container created.
+//   - "pool hit" is Pool.Provision with a sandbox waiting (docker.Pool, as `runner work` runs
+//     it): an Intact check of the waiting sandbox, then the app container created from the
+//     reference submission's image (built first; a cache hit after the first time).
+//   - "pool miss" is Pool.Provision with none waiting, which is Engine.Provision: two internal
+//     networks, postgres, redis and the agent started and answering (pgx login, PING,
+//     /healthz), the app container created. Its steps (docker.Phases) are printed after the
+//     table: where each millisecond of the cold path goes.
+//   - The pool refills in the background after a hit; each measurement starts only once it
+//     holds a sandbox again, so no refill runs beside what is measured.
 //   - "docker-compose: sidecars ready" runs `docker-compose up -d` of deploy/bench/compose.yaml
 //     (the same postgres and redis, same commands and limits, one internal network) and polls
 //     every 50 ms, as the engine does, until postgres accepts a pgx login and redis answers PING
@@ -104,20 +110,50 @@ func run(ctx context.Context, runs int, skipCold bool) error {
 		return fmt.Errorf("build reference: %v %s", err, build.Reason)
 	}
 
-	var ready, teardown, up, upCmd, down []time.Duration
+	// One sandbox waits in the pool; every measurement starts once it is there, so that its
+	// refill never runs beside the thing measured.
+	pool := docker.NewPool(ctx, eng, docker.PoolOptions{Size: 1}, log)
+	defer func() {
+		if err := cleanup(ctx, pool.Close); err != nil {
+			progress("warning: close the pool: %v", err)
+		}
+	}()
+	empty := docker.NewPool(ctx, eng, docker.PoolOptions{Size: 0}, log) // every Provision a miss
+	defer empty.Close(context.WithoutCancel(ctx))
+
+	var hit, miss, teardown, up, upCmd, down []time.Duration
+	hitPhases, missPhases := phaseLog{}, phaseLog{}
 	for i := 0; i <= runs; i++ { // i == 0 is the warm-up
-		r, t, err := provision(ctx, eng, build.Image)
+		if err := waitPool(ctx, pool); err != nil {
+			return err
+		}
+		h, _, hp, err := provision(ctx, pool, build.Image)
 		if err != nil {
-			return fmt.Errorf("holdfast run %d: %w", i, err)
+			return fmt.Errorf("pool hit, run %d: %w", i, err)
+		}
+		if err := waitPool(ctx, pool); err != nil {
+			return err
+		}
+		m, t, mp, err := provision(ctx, empty, build.Image)
+		if err != nil {
+			return fmt.Errorf("pool miss, run %d: %w", i, err)
+		}
+		if err := waitPool(ctx, pool); err != nil {
+			return err
 		}
 		u, uc, d, err := composeRun(ctx, cli, fmt.Sprintf("hfbench-%d-%d", os.Getpid(), i))
 		if err != nil {
 			return fmt.Errorf("compose run %d: %w", i, err)
 		}
-		progress("run %d/%d: holdfast ready %s, teardown %s; compose ready %s, down %s", i, runs, secs(r), secs(t), secs(u), secs(d))
+		progress("run %d/%d: holdfast pool hit %s, miss %s, teardown %s; compose ready %s, down %s", i, runs, secs(h), secs(m), secs(t), secs(u), secs(d))
 		if i > 0 {
-			ready, teardown, up, upCmd, down = append(ready, r), append(teardown, t), append(up, u), append(upCmd, uc), append(down, d)
+			hit, miss, teardown, up, upCmd, down = append(hit, h), append(miss, m), append(teardown, t), append(up, u), append(upCmd, uc), append(down, d)
+			hitPhases.add(hp)
+			missPhases.add(mp)
 		}
+	}
+	if st := pool.Stats(); st.Misses != 0 || st.Hits != runs+1 {
+		return fmt.Errorf("the pool served %d hits and %d misses; want %d hits", st.Hits, st.Misses, runs+1)
 	}
 
 	ch, err := catalog.Lookup("idempotent-payments")
@@ -125,11 +161,19 @@ func run(ctx context.Context, runs int, skipCold bool) error {
 		return err
 	}
 	g := &grading.Grader{Engine: eng, Log: log}
-	var warm, cold []string
-	var warmT, coldT []time.Duration
+	pooled := &grading.Grader{Engine: pool, Log: log}
+	var warm, warmPool, cold []string
+	var warmT, warmPoolT, coldT []time.Duration
 	for i := range 2 {
 		progress("grade, warm %d/2", i+1)
 		if warm, warmT, err = grade(ctx, g, ch, warm, warmT); err != nil {
+			return err
+		}
+		if err := waitPool(ctx, pool); err != nil {
+			return err
+		}
+		progress("grade, warm, pool hit %d/2", i+1)
+		if warmPool, warmPoolT, err = grade(ctx, pooled, ch, warmPool, warmPoolT); err != nil {
 			return err
 		}
 	}
@@ -148,30 +192,92 @@ func run(ctx context.Context, runs int, skipCold bool) error {
 	fmt.Printf("\nSidecars: %s, %s; agent %s; %d runs after one warm-up.\n\n", c.PostgresImage, c.RedisImage, c.AgentImage, runs)
 	fmt.Println("| Measurement | Runs | Min | Median | Max | Notes |")
 	fmt.Println("|---|---|---|---|---|---|")
-	row("Holdfast: sandbox ready (`Engine.Provision`)", ready, "2 internal networks; postgres + redis + agent started and answering; app container created")
-	row("docker-compose: sidecars ready (`up -d` + probes)", up, "postgres + redis only, 1 internal network: strictly less work than the row above")
+	row("Holdfast: sandbox ready, pool hit (`Pool.Provision`)", hit, fmt.Sprintf("an intact check of a waiting sandbox + the app container created; %.2f× compose's median", ratio(hit, up)))
+	row("Holdfast: sandbox ready, pool miss (= `Engine.Provision`)", miss, fmt.Sprintf("2 internal networks; postgres + redis + agent started and answering; app container created; %.2f× compose's median", ratio(miss, up)))
+	row("docker-compose: sidecars ready (`up -d` + probes)", up, "postgres + redis only, 1 internal network: strictly less work than a miss")
 	row("… of which `docker-compose up -d` until it exits", upCmd, "network and containers created and started; the gap to the row above is the probes after it returns")
 	row("Holdfast: teardown (`Sandbox.Teardown`)", teardown, "4 containers, 2 networks")
 	row("docker-compose: `down -v`", down, "2 containers, 1 network")
 	row("Full grade, warm (image cached)", warmT, strings.Join(warm, "; "))
+	row("Full grade, warm, pool hit", warmPoolT, strings.Join(warmPool, "; "))
 	if !skipCold {
 		row("Full grade, cold (no image, no build cache)", coldT, strings.Join(cold, "; "))
 	}
+	fmt.Println()
+	missPhases.print("Where a pool miss's time goes (median of each step over the runs; steps on one line ran side by side)")
+	hitPhases.print("Where a pool hit's time goes")
 	return nil
 }
 
-// provision times Engine.Provision and, separately, the teardown that always follows it.
-func provision(ctx context.Context, eng *docker.Engine, image string) (ready, teardown time.Duration, err error) {
+// provision times eng.Provision and, separately, the teardown that always follows it.
+func provision(ctx context.Context, eng grading.Engine, image string) (ready, teardown time.Duration, phases []docker.Phase, err error) {
 	t := time.Now()
 	sb, err := eng.Provision(ctx, image, grading.Limits{})
 	ready = time.Since(t)
 	if sb != nil {
+		phases = docker.Phases(sb)
 		t = time.Now()
 		err = errors.Join(err, cleanup(ctx, sb.Teardown))
 		teardown = time.Since(t)
 	}
-	return ready, teardown, err
+	return ready, teardown, phases, err
 }
+
+// waitPool waits (at most a minute) until the pool holds a sandbox.
+func waitPool(ctx context.Context, p *docker.Pool) error {
+	deadline := time.Now().Add(time.Minute)
+	for p.Stats().Ready == 0 {
+		if time.Now().After(deadline) {
+			return errors.New("the pool did not fill within a minute")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// phaseLog gathers the steps of several provisions, by name, in the order they first ended.
+type phaseLog struct {
+	names       []string
+	start, took map[string][]time.Duration
+}
+
+func (l *phaseLog) add(phases []docker.Phase) {
+	if l.start == nil {
+		l.start, l.took = map[string][]time.Duration{}, map[string][]time.Duration{}
+	}
+	for _, p := range phases {
+		if _, ok := l.took[p.Name]; !ok {
+			l.names = append(l.names, p.Name)
+		}
+		l.start[p.Name] = append(l.start[p.Name], p.Start)
+		l.took[p.Name] = append(l.took[p.Name], p.Took)
+	}
+}
+
+func (l *phaseLog) print(title string) {
+	fmt.Printf("%s:\n\n| step | starts at | takes (median) | min | max |\n|---|---|---|---|---|\n", title)
+	for _, n := range l.names {
+		took := slices.Sorted(slices.Values(l.took[n]))
+		fmt.Printf("| %s | %s | %s | %s | %s |\n", n, ms(median(l.start[n])), ms(median(took)), ms(took[0]), ms(took[len(took)-1]))
+	}
+	fmt.Println()
+}
+
+func median(d []time.Duration) time.Duration {
+	s := slices.Sorted(slices.Values(d))
+	if len(s)%2 == 0 {
+		return (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	return s[len(s)/2]
+}
+
+func ratio(a, b []time.Duration) float64 { return median(a).Seconds() / median(b).Seconds() }
+
+func ms(d time.Duration) string { return fmt.Sprintf("%d ms", d.Milliseconds()) }
 
 // cleanup runs remove with a deadline of its own. After an interrupt it runs it again a second
 // later: a create request the client gave up on may still complete in the daemon after the first
@@ -331,11 +437,7 @@ func dropBuildCache(ctx context.Context, cli *client.Client, goImage string) err
 
 func row(name string, d []time.Duration, note string) {
 	s := slices.Sorted(slices.Values(d))
-	med := s[len(s)/2]
-	if len(s)%2 == 0 {
-		med = (s[len(s)/2-1] + med) / 2
-	}
-	fmt.Printf("| %s | %d | %s | %s | %s | %s |\n", name, len(s), secs(s[0]), secs(med), secs(s[len(s)-1]), note)
+	fmt.Printf("| %s | %d | %s | %s | %s | %s |\n", name, len(s), secs(s[0]), secs(median(s)), secs(s[len(s)-1]), note)
 }
 
 // grade grades the reference once and appends its wall time and a note with the stage split.
