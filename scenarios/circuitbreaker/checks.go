@@ -2,6 +2,7 @@ package circuitbreaker
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -204,7 +205,15 @@ func singleProbe(ctx context.Context, h *scenarios.Harness) error {
 	if err := sleepUntil(ctx, t.probeDue()); err != nil {
 		return err
 	}
-	rs := h.Concurrent(ctx, burst, func(int) scenarios.Request { return quoteRequest("PROBE") })
+	reqs := make([]scenarios.Request, burst)
+	for i := range reqs {
+		reqs[i] = quoteRequest("PROBE")
+	}
+	answers := quotesTimed(ctx, h, reqs)
+	rs := make([]scenarios.Response, burst)
+	for i, a := range answers {
+		rs[i] = a.Response
+	}
 	calls, err := callsSince(ctx, h, t.seq)
 	if err != nil {
 		return err
@@ -231,18 +240,17 @@ func singleProbe(ctx context.Context, h *scenarios.Harness) error {
 			"In half-open let exactly one request through; answer 503 to every other request until the probe's result is in.",
 			"%d calls started before the probe's answer: %s (answers: %s)", len(during)+1, describeCalls(calls), statuses(rs))
 	}
-	var refusedIn []time.Duration
-	var letThrough []scenarios.Response
-	for _, r := range rs {
+	var refusedIn, letThrough []timed
+	for i, r := range rs {
 		switch r.Status {
 		case http.StatusOK:
-			letThrough = append(letThrough, r)
+			letThrough = append(letThrough, answers[i])
 		case http.StatusServiceUnavailable:
 			if got := r.Header.Get("Retry-After"); got != RetryAfter {
 				return scenarios.Failf(fmt.Sprintf("the same 503 with Retry-After: %s for the requests that arrive while the probe is in flight", RetryAfter),
 					"While the probe runs the breaker is as good as open: answer 503 with Retry-After: 1, as while open.", "Retry-After %q", got)
 			}
-			refusedIn = append(refusedIn, r.Duration)
+			refusedIn = append(refusedIn, answers[i])
 		default:
 			return scenarios.Failf("200 for the probe and 503 for the requests that arrived while it was in flight",
 				"Requests that are not the probe get 503 at once.", "%s (answers: %s)", r.Describe(), statuses(rs))
@@ -252,24 +260,47 @@ func singleProbe(ctx context.Context, h *scenarios.Harness) error {
 		return scenarios.Failf(fmt.Sprintf("200 for the probe: the downstream answered it in %d ms, within the 500 ms deadline", probeLatency),
 			"Give the probe the same 500 ms deadline as any call, and return its answer.", "answers: %s", statuses(rs))
 	}
-	if len(letThrough) > 1 {
-		// Every call after the probe's started once its answer was in (checked above): the
-		// others waited for the probe instead of being refused.
-		fastest := letThrough[0].Duration
-		for _, r := range letThrough {
+	// Every call after the probe's started once its answer was in (checked above). A request let
+	// through besides the probe waited for it if the app answered the control sent with it
+	// before the probe's answer: the app was answering while the probe was in flight, so the
+	// request had reached it. One whose control came back later may have reached the app only
+	// then, on a loaded machine, and a closed breaker rightly lets it through.
+	var waited []timed
+	for _, a := range letThrough {
+		if seqOf(a.Response) != probe.Seq && (a.ControlAt.IsZero() || a.ControlAt.Before(end)) {
+			waited = append(waited, a)
+		}
+	}
+	if len(waited) > 0 {
+		fastest := waited[0].Duration
+		for _, r := range waited {
 			fastest = min(fastest, r.Duration)
 		}
 		return scenarios.Failf(fmt.Sprintf("a fast 503 for the %d requests that arrived with the probe, while it was in flight (the downstream took %d ms to answer it)", burst-1, probeLatency),
 			"Decide every request at once from the breaker's state: while the probe is in flight answer the others 503 straight away, without waiting for its result (a lock held across the probe's call makes them wait).",
-			"%d of them were answered 200 after %s or more, each with a downstream call that started only after the probe's answer: %s (answers: %s)",
-			len(letThrough)-1, fastest.Round(time.Millisecond), describeCalls(calls), statuses(rs))
+			"%d of them were answered 200 after %s or more, each with a downstream call that started only after the probe's answer, though the app answered the GET /healthz sent with each while the probe was in flight: %s (answers: %s)",
+			len(waited), fastest.Round(time.Millisecond), describeCalls(calls), statuses(rs))
 	}
-	if median, slowest := spread(refusedIn); median > FastMedian || slowest > FastMax {
-		return scenarios.Failf(fmt.Sprintf("a fast 503 for the requests that arrived while the probe was in flight (the grader allows a median of %s and at most %s on a shared machine)", FastMedian, FastMax),
-			"Do not make the other requests wait for the probe: refuse them from the breaker's state alone.",
-			"median %s, slowest %s over %d answers", median.Round(time.Millisecond), slowest.Round(time.Millisecond), len(refusedIn))
+	if len(refusedIn) == 0 {
+		// Every other request reached the app after the probe's answer: nothing to time.
+		return expectClosed(ctx, h, "after a successful probe")
+	}
+	if f := slowRefusals(refusedIn, "a fast 503 for the requests that arrived while the probe was in flight",
+		"Do not make the other requests wait for the probe: refuse them from the breaker's state alone."); f != nil {
+		return f
 	}
 	return expectClosed(ctx, h, "after a successful probe")
+}
+
+// seqOf reads the downstream's call number from an answer passed on (0 if it has none).
+func seqOf(r scenarios.Response) int {
+	var body struct {
+		Seq int `json:"seq"`
+	}
+	if json.Unmarshal(r.Body, &body) != nil {
+		return 0
+	}
+	return body.Seq
 }
 
 // expectClosed checks, with a healthy downstream, that three requests one after another are each
