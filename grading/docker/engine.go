@@ -54,26 +54,37 @@ type Config struct {
 	Runtime string
 }
 
+// The images an engine configured without them uses: the stand-ins deploy/bootstrap.sh builds
+// and tags. DefaultPipInstall "0" tells the Python starter that its image already has the
+// packages (PyPI may be out of reach); with the official python image it is "1".
+const (
+	DefaultPostgresImage = "holdfast/postgres:15"
+	DefaultRedisImage    = "holdfast/redis:7"
+	DefaultAgentImage    = "holdfast/agent:dev"
+	DefaultGoImage       = "holdfast/golang:local"
+	DefaultNodeImage     = "holdfast/node:local"
+	DefaultPythonImage   = "holdfast/python:local"
+	DefaultPipInstall    = "0"
+)
+
 // DefaultBuildArgs name the toolchain images deploy/bootstrap.sh builds and tags.
-// PIP_INSTALL=0 tells the Python starter that its image already has the packages (PyPI may be
-// out of reach); with the official python image set it to 1.
 var DefaultBuildArgs = map[string]string{
-	"GO_IMAGE":     "holdfast/golang:local",
-	"NODE_IMAGE":   "holdfast/node:local",
-	"PYTHON_IMAGE": "holdfast/python:local",
-	"PIP_INSTALL":  "0",
+	"GO_IMAGE":     DefaultGoImage,
+	"NODE_IMAGE":   DefaultNodeImage,
+	"PYTHON_IMAGE": DefaultPythonImage,
+	"PIP_INSTALL":  DefaultPipInstall,
 }
 
 // Defaults returns c with every unset field at its default.
 func (c Config) Defaults() Config {
 	if c.PostgresImage == "" {
-		c.PostgresImage = "holdfast/postgres:15"
+		c.PostgresImage = DefaultPostgresImage
 	}
 	if c.RedisImage == "" {
-		c.RedisImage = "holdfast/redis:7"
+		c.RedisImage = DefaultRedisImage
 	}
 	if c.AgentImage == "" {
-		c.AgentImage = "holdfast/agent:dev"
+		c.AgentImage = DefaultAgentImage
 	}
 	if c.AgentMemoryMB == 0 {
 		c.AgentMemoryMB = 512
@@ -133,10 +144,7 @@ var ErrNoEngine = errors.New("no Docker engine answers")
 // version, and checks that the sidecar and agent images exist.
 func New(ctx context.Context, cfg Config, log *slog.Logger) (*Engine, error) {
 	cfg = cfg.Defaults()
-	if !namespaceRE.MatchString(cfg.Namespace) {
-		return nil, fmt.Errorf("sandbox namespace %q (HOLDFAST_NAMESPACE): use 1 to 63 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit", cfg.Namespace)
-	}
-	if err := cfg.Build.validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	cli, err := client.New(client.FromEnv)

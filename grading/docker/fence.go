@@ -62,6 +62,9 @@ var DefaultBuildAllow = []string{
 	"deb.debian.org", "security.debian.org",
 }
 
+// DefaultBuildPids is BuildConfig.Pids when none is configured.
+const DefaultBuildPids = 256
+
 // Build network modes.
 const (
 	BuildNetworkFenced = "fenced"
@@ -76,7 +79,7 @@ func (c BuildConfig) withDefaults() BuildConfig {
 		c.MemoryBytes = 2 << 30
 	}
 	if c.Pids == 0 {
-		c.Pids = 256
+		c.Pids = DefaultBuildPids
 	}
 	if c.Network == "" {
 		c.Network = BuildNetworkFenced
