@@ -77,23 +77,29 @@ func getenvOr(getenv func(string) string, k, def string) string {
 	return def
 }
 
+// roles is the configuration each command reads (config.Role).
+var roles = map[string]config.Role{
+	"serve": config.App, "assign": config.Provision, "templates": config.Provision, "invite": config.Provision,
+	"migrate": config.Migrate, "extend": config.Migrate, "reviewer": config.Migrate, "healthcheck": config.AppHealth,
+}
+
 func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer, log *slog.Logger) error {
 	if len(args) == 0 || !known(args) {
 		fmt.Fprint(stderr, usage)
 		return errors.New("bad usage")
 	}
-	if args[0] == "healthcheck" {
-		return healthcheck(ctx, getenvOr(getenv, "HOLDFAST_LISTEN", ":8080"), os.Stdout)
-	}
 	if args[0] == "challenges" {
 		return listChallenges(os.Stdout)
 	}
-	if args[0] == "migrate" || args[0] == "extend" || args[0] == "reviewer" {
-		dbURL := getenv("DATABASE_URL")
-		if dbURL == "" {
-			return errors.New("DATABASE_URL is not set")
-		}
-		st, err := store.Open(ctx, dbURL, store.Conns(0, 2))
+	cfg, err := config.FromEnv(getenv, roles[args[0]])
+	if err != nil {
+		return err
+	}
+	if args[0] == "healthcheck" {
+		return healthcheck(ctx, cfg.Listen, os.Stdout)
+	}
+	if cfg.Role == config.Migrate {
+		st, err := store.Open(ctx, cfg.DatabaseURL, store.Conns(0, 2))
 		if err != nil {
 			return err
 		}
@@ -108,14 +114,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 			return reviewer(ctx, st, args[1:], os.Stdout)
 		}
 		return st.SyncChallenges(ctx, catalog.Metadata())
-	}
-	role := config.App
-	if args[0] != "serve" {
-		role = config.Runner // assign and publish need no webhook secret
-	}
-	cfg, err := config.FromEnv(getenv, role)
-	if err != nil {
-		return err
 	}
 	st, err := store.Open(ctx, cfg.DatabaseURL, store.Conns(jobs.AppReporters, jobs.AppHandlers))
 	if err != nil {
@@ -137,8 +135,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		// Every pack's templates from the pack, the built-in ones' embedded, unless the operator
 		// names a templates/ directory for them.
 		var dir fs.FS
-		if d := getenv("HOLDFAST_TEMPLATES_DIR"); d != "" {
-			dir = os.DirFS(d)
+		if cfg.TemplatesDir != "" {
+			dir = os.DirFS(cfg.TemplatesDir)
 		}
 		tmpl, err := catalog.Templates(dir)
 		if err != nil {

@@ -13,13 +13,14 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/holdfast-ci/holdfast/grading"
+	"github.com/holdfast-ci/holdfast/grading/app/config"
 	"github.com/holdfast-ci/holdfast/grading/docker"
 )
 
 // buildCmd builds the images of submissions without grading them, a few at a time: the grader
 // (and the tests) then find each image by its context hash and skip the build. The test command
 // uses it to build every challenge's submissions while the platform's tests leave the CPU idle.
-func buildCmd(ctx context.Context, args []string, stdout, stderr io.Writer, log *slog.Logger) int {
+func buildCmd(ctx context.Context, args []string, cfg config.Config, stdout, stderr io.Writer, log *slog.Logger) int {
 	fs := flag.NewFlagSet("build", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	jobs := fs.Int("jobs", 2, "builds at a time")
@@ -39,7 +40,7 @@ func buildCmd(ctx context.Context, args []string, stdout, stderr io.Writer, log 
 		}
 		dirs[i] = dir
 	}
-	eng, err := docker.New(ctx, engineConfig(), log)
+	eng, err := docker.New(ctx, cfg.Engine(), log)
 	if err != nil {
 		fmt.Fprintln(stderr, "runner build:", err)
 		return exitGraderError

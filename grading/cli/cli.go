@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/holdfast-ci/holdfast/grading/app/config"
 	"github.com/holdfast-ci/holdfast/scenarios/catalog"
 )
 
@@ -30,37 +31,52 @@ func Main() {
 	if err := catalog.Check(); err != nil { // a broken challenge pack stops every command
 		fmt.Fprintln(os.Stderr, "runner:", err)
 	} else {
-		code = run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+		code = run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	}
 	stop()
 	os.Exit(code)
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// roles is the configuration each command that grades reads (config.Role); work and
+// healthcheck read theirs themselves.
+var roles = map[string]config.Role{
+	"grade": config.Local, "compare": config.Local, "build": config.Sandbox, "stability": config.Sandbox, "janitor": config.Sandbox,
+}
+
+// run runs the command args names, with its configuration from getenv (os.Getenv in production).
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if len(args) == 0 {
 		usage(stderr)
 		return exitUsage
 	}
+	var cfg config.Config
+	if role, ok := roles[args[0]]; ok {
+		var err error
+		if cfg, err = config.FromEnv(getenv, role); err != nil {
+			fmt.Fprintf(stderr, "runner %s: %v\n", args[0], err)
+			return exitUsage
+		}
+	}
 	switch args[0] {
 	case "grade":
-		return grade(ctx, args[1:], stdout, stderr, log)
+		return grade(ctx, args[1:], cfg, stdout, stderr, log)
 	case "build":
-		return buildCmd(ctx, args[1:], stdout, stderr, log)
+		return buildCmd(ctx, args[1:], cfg, stdout, stderr, log)
 	case "compare":
-		return compareCmd(ctx, args[1:], stdout, stderr, log, catalog.Lookup)
+		return compareCmd(ctx, args[1:], cfg, stdout, stderr, log, catalog.Lookup)
 	case "janitor":
-		return janitor(ctx, args[1:], stderr, log)
+		return janitor(ctx, args[1:], cfg, stderr, log)
 	case "stability":
-		return stability(ctx, args[1:], stdout, stderr, log)
+		return stability(ctx, args[1:], cfg, stdout, stderr, log)
 	case "challenges":
 		return challenges(stdout, stderr)
 	case "pack":
 		return packCmd(ctx, args[1:], stderr)
 	case "work":
-		return work(ctx, os.Getenv, stderr, slog.New(slog.NewJSONHandler(stderr, nil)))
+		return work(ctx, getenv, stderr, slog.New(slog.NewJSONHandler(stderr, nil)))
 	case "healthcheck":
-		return healthcheck(ctx, os.Getenv, stdout, stderr)
+		return healthcheck(ctx, getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		usage(stdout)
 		return exitPass

@@ -7,22 +7,22 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"time"
 
 	"github.com/holdfast-ci/holdfast/grading"
+	"github.com/holdfast-ci/holdfast/grading/app/config"
 	"github.com/holdfast-ci/holdfast/grading/compare"
 )
 
 // compareCmd grades a refactor: BASE_DIR and HEAD_DIR with the same scenarios, one after the
 // other, then reports every behaviour that changed and the code's quality deltas. lookup finds
 // the challenge (catalog.Lookup; tests pass their own).
-func compareCmd(ctx context.Context, args []string, stdout, stderr io.Writer, log *slog.Logger, lookup func(string) (grading.Challenge, error)) int {
+func compareCmd(ctx context.Context, args []string, cfg config.Config, stdout, stderr io.Writer, log *slog.Logger, lookup func(string) (grading.Challenge, error)) int {
 	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	slug := fs.String("challenge", "", "challenge slug, e.g. refactor-order-pricing")
 	asJSON := fs.Bool("json", false, "print the comparison as JSON instead of the text report")
 	showHidden := fs.Bool("show-hidden", false, "show hidden and reviewer-only scenarios (authors, reviewers)")
-	hardCap := fs.Duration("timeout", 120*time.Second, "hard cap on build and run together, per side")
+	hardCap := fs.Duration("timeout", config.DefaultHardCap, "hard cap on build and run together, per side")
 	startTimeout := fs.Duration("start-timeout", 0, "how long the app may take to answer /healthz (default: the challenge's)")
 	dirs, err := parseInterleaved(fs, args)
 	if err != nil {
@@ -48,7 +48,7 @@ func compareCmd(ctx context.Context, args []string, stdout, stderr io.Writer, lo
 		ch.Limits.StartTimeout = *startTimeout
 	}
 
-	eng := openLocalEngine(ctx, localEngineConfig(stderr), "runner compare", stderr, log)
+	eng := openLocalEngine(ctx, localEngineConfig(cfg, stderr), "runner compare", stderr, log)
 	if eng == nil {
 		return exitGraderError
 	}

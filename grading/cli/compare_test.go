@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/holdfast-ci/holdfast/grading"
+	"github.com/holdfast-ci/holdfast/grading/app/config"
 	"github.com/holdfast-ci/holdfast/grading/compare"
 	"github.com/holdfast-ci/holdfast/grading/docker/dockertest"
 	refactor "github.com/holdfast-ci/holdfast/scenarios/refactororderpricing"
@@ -26,8 +28,12 @@ func runCompare(t *testing.T, lookup func(string) (grading.Challenge, error), ar
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
+	cfg, err := config.FromEnv(os.Getenv, config.Local)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var out, errb bytes.Buffer
-	code = compareCmd(ctx, args, &out, &errb, slog.New(slog.DiscardHandler), lookup)
+	code = compareCmd(ctx, args, cfg, &out, &errb, slog.New(slog.DiscardHandler), lookup)
 	return code, out.String(), errb.String()
 }
 

@@ -14,18 +14,19 @@ import (
 	"time"
 
 	"github.com/holdfast-ci/holdfast/grading"
+	"github.com/holdfast-ci/holdfast/grading/app/config"
 	"github.com/holdfast-ci/holdfast/grading/docker"
 	"github.com/holdfast-ci/holdfast/scenarios"
 	"github.com/holdfast-ci/holdfast/scenarios/catalog"
 )
 
-func grade(ctx context.Context, args []string, stdout, stderr io.Writer, log *slog.Logger) int {
+func grade(ctx context.Context, args []string, cfg config.Config, stdout, stderr io.Writer, log *slog.Logger) int {
 	fs := flag.NewFlagSet("grade", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	slug := fs.String("challenge", "", "challenge slug, e.g. idempotent-payments")
 	asJSON := fs.Bool("json", false, "print the verdict as JSON instead of the text report")
 	showHidden := fs.Bool("show-hidden", false, "show hidden and reviewer-only scenarios (authors, reviewers)")
-	hardCap := fs.Duration("timeout", 120*time.Second, "hard cap on build and run together")
+	hardCap := fs.Duration("timeout", config.DefaultHardCap, "hard cap on build and run together")
 	startTimeout := fs.Duration("start-timeout", 0, "how long the app may take to answer /healthz (default: the challenge's)")
 	var results resultFiles
 	fs.StringVar(&results.ctrf, "ctrf", "", "also write the results to `FILE` as CTRF JSON (the common test report format)")
@@ -55,7 +56,7 @@ func grade(ctx context.Context, args []string, stdout, stderr io.Writer, log *sl
 		return exitUsage
 	}
 
-	eng := openLocalEngine(ctx, localEngineConfig(stderr), "runner grade", stderr, log)
+	eng := openLocalEngine(ctx, localEngineConfig(cfg, stderr), "runner grade", stderr, log)
 	if eng == nil {
 		return exitGraderError
 	}
@@ -120,20 +121,6 @@ func checkDir(arg string) (string, error) {
 	return dir, nil
 }
 
-// buildArgEnv maps environment variables to the build arguments learners' Dockerfiles declare.
-var buildArgEnv = map[string]string{
-	"HOLDFAST_GO_IMAGE":     "GO_IMAGE",
-	"HOLDFAST_NODE_IMAGE":   "NODE_IMAGE",
-	"HOLDFAST_PYTHON_IMAGE": "PYTHON_IMAGE",
-	"HOLDFAST_PIP_INSTALL":  "PIP_INSTALL",
-}
-
-// localEngineConfig is engineConfig for the commands a learner runs on their own machine
-// (grade, compare): there the code graded is their own, and their engine usually has neither
-// gVisor nor cgroup v1 (Docker Desktop, cgroup v2 distributions). Unless HOLDFAST_RUNTIME or
-// HOLDFAST_BUILD_PIDS say otherwise, the app runs under runc and builds have no pids cap — said
-// on w at every start, never silently. The grading service (runner work) keeps gVisor and the
-// cap by default.
 // openLocalEngine connects to the engine for a command run by hand (grade, compare, holdfast
 // test) and removes the sandboxes its earlier runs left behind. It says why under the command's
 // name and returns nil when there is no engine to grade on.
@@ -151,46 +138,30 @@ func openLocalEngine(ctx context.Context, cfg docker.Config, cmd string, stderr 
 	return eng
 }
 
-func localEngineConfig(w io.Writer) docker.Config {
-	cfg := engineConfig()
+// localEngineConfig is the engine's configuration for the commands a learner runs on their own
+// machine (grade, compare, holdfast test: config.Local and config.Learner): there the code
+// graded is their own, and their engine usually has neither gVisor nor cgroup v1 (Docker
+// Desktop, cgroup v2 distributions). Unless HOLDFAST_RUNTIME, HOLDFAST_BUILD_PIDS or
+// HOLDFAST_SKIP_HOST_GUARD say otherwise, the app runs under runc, builds have no pids cap and
+// no firewall rule is installed — said on w at every start, never silently. The grading service
+// (runner work) keeps gVisor, the cap and the rule by default.
+func localEngineConfig(cfg config.Config, w io.Writer) docker.Config {
 	var said []string
-	if os.Getenv("HOLDFAST_RUNTIME") == "" {
-		cfg.Runtime = "runc"
-		said = append(said, "your app runs under runc (HOLDFAST_RUNTIME=runsc for gVisor, as the grading service does)")
+	if !cfg.Given("HOLDFAST_RUNTIME") {
+		said = append(said, fmt.Sprintf("your app runs under %s (HOLDFAST_RUNTIME=%s for gVisor, as the grading service does)", cfg.Runtime, config.DefaultRuntime))
 	}
-	if os.Getenv("HOLDFAST_BUILD_PIDS") == "" {
-		cfg.Build.Pids = -1
-		said = append(said, "builds have no pids cap (HOLDFAST_BUILD_PIDS=256 sets the service's)")
+	if !cfg.Given("HOLDFAST_BUILD_PIDS") {
+		said = append(said, fmt.Sprintf("builds have no pids cap (HOLDFAST_BUILD_PIDS=%d sets the service's)", config.DefaultBuildPids))
 	}
-	if os.Getenv("HOLDFAST_SKIP_HOST_GUARD") == "" {
+	if !cfg.Given("HOLDFAST_SKIP_HOST_GUARD") {
 		// The rule needs root and iptables, which Docker Desktop and most laptops lack; it
 		// guards a shared grading host from learners, not a learner from their own code.
-		cfg.SkipHostGuard = true
 		said = append(said, "no firewall rule keeps your app from this machine's services (HOLDFAST_SKIP_HOST_GUARD=0 installs the service's; it needs root and iptables)")
 	}
 	if len(said) > 0 {
 		fmt.Fprintf(w, "grading on your own machine: %s\n", strings.Join(said, "; "))
 	}
-	return cfg
-}
-
-func engineConfig() docker.Config {
-	cfg := docker.Config{
-		PostgresImage: os.Getenv("HOLDFAST_POSTGRES_IMAGE"),
-		RedisImage:    os.Getenv("HOLDFAST_REDIS_IMAGE"),
-		AgentImage:    os.Getenv("HOLDFAST_AGENT_IMAGE"),
-		SkipHostGuard: os.Getenv("HOLDFAST_SKIP_HOST_GUARD") == "1",
-		Namespace:     os.Getenv("HOLDFAST_NAMESPACE"),
-		Build:         docker.BuildConfigFromEnv(os.Getenv),
-		Runtime:       os.Getenv("HOLDFAST_RUNTIME"),
-	}
-	cfg.BuildArgs = map[string]string{}
-	for env, arg := range buildArgEnv {
-		if v := os.Getenv(env); v != "" {
-			cfg.BuildArgs[arg] = v
-		}
-	}
-	return cfg
+	return cfg.Engine()
 }
 
 // progressPrinter prints each stage as it starts and finishes. Scenarios are one stage: the

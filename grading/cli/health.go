@@ -125,15 +125,16 @@ func serveHealth(addr string, h http.Handler, log *slog.Logger) (bound string, s
 // healthCheckTimeout). It is the container's health check (deploy/compose.yaml), since the
 // image has neither curl nor wget.
 func healthcheck(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) int {
-	listen := getenv("RUNNER_HEALTH_LISTEN")
-	switch listen {
-	case "":
-		listen = config.DefaultHealthListen
-	case "off":
+	cfg, err := config.FromEnv(getenv, config.RunnerHealth)
+	if err != nil {
+		fmt.Fprintln(stderr, "runner healthcheck:", err)
+		return exitUsage
+	}
+	if cfg.HealthAddr() == "" {
 		fmt.Fprintln(stderr, "runner healthcheck: RUNNER_HEALTH_LISTEN is off: there is no health endpoint to ask")
 		return exitUsage
 	}
-	url, err := health.LocalURL(listen, "/healthz")
+	url, err := health.LocalURL(cfg.HealthAddr(), "/healthz")
 	if err != nil {
 		fmt.Fprintf(stderr, "runner healthcheck: RUNNER_HEALTH_LISTEN=%v\n", err)
 		return exitUsage

@@ -8,10 +8,11 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/holdfast-ci/holdfast/grading/app/config"
 	"github.com/holdfast-ci/holdfast/grading/docker"
 )
 
-func janitor(ctx context.Context, args []string, stderr io.Writer, log *slog.Logger) int {
+func janitor(ctx context.Context, args []string, cfg config.Config, stderr io.Writer, log *slog.Logger) int {
 	fs := flag.NewFlagSet("janitor", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	olderThan := fs.Duration("older-than", 10*time.Minute, "remove sandboxes created longer ago than this")
@@ -19,7 +20,7 @@ func janitor(ctx context.Context, args []string, stderr io.Writer, log *slog.Log
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	eng, err := docker.New(ctx, engineConfig(), log)
+	eng, err := docker.New(ctx, cfg.Engine(), log)
 	if err != nil {
 		fmt.Fprintln(stderr, "runner janitor:", err)
 		return exitGraderError

@@ -20,6 +20,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/holdfast-ci/holdfast/grading"
+	"github.com/holdfast-ci/holdfast/grading/app/config"
 	"github.com/holdfast-ci/holdfast/grading/app/repos"
 	"github.com/holdfast-ci/holdfast/scenarios"
 	"github.com/holdfast-ci/holdfast/scenarios/agent/agentcmd"
@@ -72,7 +73,12 @@ func learner(ctx context.Context, args []string, env learnerEnv) int {
 	case "init":
 		return initCmd(args[1:], env.stdout, env.stderr)
 	case "test":
-		return testCmd(ctx, args[1:], env)
+		cfg, err := config.FromEnv(env.getenv, config.Learner)
+		if err != nil {
+			fmt.Fprintln(env.stderr, "holdfast test:", err)
+			return exitUsage
+		}
+		return testCmd(ctx, args[1:], cfg, env)
 	case "challenges":
 		return learnerChallenges(env.stdout, env.stderr)
 	case "version":
@@ -260,13 +266,13 @@ func readDetected(dir string) (detected, error) {
 
 // testCmd is `holdfast test [--run SCENARIO] [--json] [--ctrf FILE] [--junit FILE] [--timeout D] [DIR]`:
 // `runner grade` of DIR as the challenge its DetectFile names, with the public scenarios only.
-func testCmd(ctx context.Context, args []string, env learnerEnv) int {
+func testCmd(ctx context.Context, args []string, cfg config.Config, env learnerEnv) int {
 	stdout, stderr := env.stdout, env.stderr
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	only := fs.String("run", "", "run only this public scenario, e.g. timeout_handling")
 	asJSON := fs.Bool("json", false, "print the verdict as JSON instead of the text report")
-	hardCap := fs.Duration("timeout", 120*time.Second, "hard cap on build and run together")
+	hardCap := fs.Duration("timeout", config.DefaultHardCap, "hard cap on build and run together")
 	var results resultFiles
 	fs.StringVar(&results.ctrf, "ctrf", "", "also write the results to `FILE` as CTRF JSON (the common test report format)")
 	fs.StringVar(&results.junit, "junit", "", "also write the results to `FILE` as JUnit XML")
@@ -325,16 +331,16 @@ func testCmd(ctx context.Context, args []string, env learnerEnv) int {
 		return exitUsage
 	}
 
-	images, err := prepareImages(ctx, env, toolchain)
+	images, err := prepareImages(ctx, cfg, env, toolchain)
 	if err != nil {
 		fmt.Fprintln(stderr, "holdfast test:", err)
 		return exitGraderError
 	}
-	cfg := localEngineConfig(stderr)
-	cfg.PostgresImage, cfg.RedisImage, cfg.AgentImage = images.postgres, images.redis, images.agent
-	cfg.BuildArgs = images.buildArgs
+	ecfg := localEngineConfig(cfg, stderr)
+	ecfg.PostgresImage, ecfg.RedisImage, ecfg.AgentImage = images.postgres, images.redis, images.agent
+	ecfg.BuildArgs = images.buildArgs
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	eng := openLocalEngine(ctx, cfg, "holdfast test", stderr, log)
+	eng := openLocalEngine(ctx, ecfg, "holdfast test", stderr, log)
 	if eng == nil {
 		return exitGraderError
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/holdfast-ci/holdfast/grading"
+	"github.com/holdfast-ci/holdfast/grading/app/config"
 	"github.com/holdfast-ci/holdfast/grading/app/repos"
 	"github.com/holdfast-ci/holdfast/grading/docker/dockertest"
 	"github.com/holdfast-ci/holdfast/scenarios"
@@ -138,7 +139,7 @@ func TestLearnerBadInput(t *testing.T) {
 		{"unknown language in the file", nil, []string{"test", badLang}, `names language "rust"`},
 		{"unknown scenario", nil, []string{"test", "--run", "nope", payments}, `no public scenario "nope"; its public scenarios: basic_request_handling, missing_key`},
 		{"hidden scenario", nil, []string{"test", "--run", "partial_failure_recovery", payments}, `no public scenario "partial_failure_recovery"`},
-		{"bad image mode", map[string]string{"HOLDFAST_IMAGES": "registry"}, []string{"test", payments}, `HOLDFAST_IMAGES is "registry"; use official`},
+		{"bad image mode", map[string]string{"HOLDFAST_IMAGES": "registry"}, []string{"test", payments}, `HOLDFAST_IMAGES="registry" must be official (from Docker Hub), local`},
 		{"results in no directory", nil, []string{"test", "--ctrf", filepath.Join(full, "nope", "r.json"), payments}, "does not exist; create it first"},
 		{"one results file for both", nil, []string{"test", payments, "--ctrf", filepath.Join(full, "r"), "--junit", filepath.Join(full, "r")}, "give each its own file"},
 	}
@@ -150,9 +151,6 @@ func TestLearnerBadInput(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			code, _, stderr := runLearner(t, c.env, c.args...)
 			want := exitUsage
-			if c.name == "bad image mode" {
-				want = exitGraderError
-			}
 			if code != want || !strings.Contains(stderr, c.say) {
 				t.Fatalf("exit %d, stderr %q; want exit %d saying %q", code, stderr, want, c.say)
 			}
@@ -181,7 +179,11 @@ func TestLearnerImageChoice(t *testing.T) {
 	choose := func(env map[string]string, official imageSet, probe func(context.Context) error) (imageSet, string, error) {
 		var errb bytes.Buffer
 		le := learnerEnv{stderr: &errb, getenv: func(k string) string { return env[k] }, probe: probe}
-		set, err := chooseImages(ctx, cli, le, official.withEnv(le.getenv), local.withEnv(le.getenv), "GO_IMAGE")
+		cfg, err := config.FromEnv(le.getenv, config.Learner)
+		if err != nil {
+			t.Fatal(err)
+		}
+		set, err := chooseImages(ctx, cli, cfg.Images, le, official.withConfig(cfg), local.withConfig(cfg), "GO_IMAGE")
 		return set, errb.String(), err
 	}
 	// What this engine has, in the official set's role: as if the official images were here.

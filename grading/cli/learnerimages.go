@@ -26,6 +26,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
 
+	"github.com/holdfast-ci/holdfast/grading/app/config"
 	"github.com/holdfast-ci/holdfast/grading/docker"
 )
 
@@ -52,20 +53,16 @@ func localImages() imageSet {
 	return imageSet{name: "the local stand-ins", postgres: d.PostgresImage, redis: d.RedisImage, buildArgs: maps.Clone(d.BuildArgs)}
 }
 
-// withEnv applies the per-image variables (HOLDFAST_POSTGRES_IMAGE, …), which win over the set.
-func (s imageSet) withEnv(getenv func(string) string) imageSet {
+// withConfig applies the images cfg names (HOLDFAST_POSTGRES_IMAGE, …), which win over the set.
+func (s imageSet) withConfig(cfg config.Config) imageSet {
 	s.buildArgs = maps.Clone(s.buildArgs)
-	if v := getenv("HOLDFAST_POSTGRES_IMAGE"); v != "" {
-		s.postgres = v
+	if cfg.PostgresImage != "" {
+		s.postgres = cfg.PostgresImage
 	}
-	if v := getenv("HOLDFAST_REDIS_IMAGE"); v != "" {
-		s.redis = v
+	if cfg.RedisImage != "" {
+		s.redis = cfg.RedisImage
 	}
-	for env, arg := range buildArgEnv {
-		if v := getenv(env); v != "" {
-			s.buildArgs[arg] = v
-		}
-	}
+	maps.Copy(s.buildArgs, cfg.Engine().BuildArgs) // only the ones cfg names
 	return s
 }
 
@@ -84,10 +81,7 @@ type learnerImages struct {
 // engine, saying which on the first line of stderr: HOLDFAST_IMAGES=official pulls the official
 // images, local uses the stand-ins; unset, official when they are here or Docker Hub answers,
 // else the stand-ins, with the reason. Neither: an error that names both fixes.
-func prepareImages(ctx context.Context, env learnerEnv, toolchain string) (learnerImages, error) {
-	if m := env.getenv("HOLDFAST_IMAGES"); m != "" && m != "official" && m != "local" {
-		return learnerImages{}, fmt.Errorf("HOLDFAST_IMAGES is %q; use official (from Docker Hub), local (the holdfast/* stand-ins) or leave it unset to choose by what answers", m)
-	}
+func prepareImages(ctx context.Context, cfg config.Config, env learnerEnv, toolchain string) (learnerImages, error) {
 	cli, err := client.New(client.FromEnv)
 	if err != nil {
 		return learnerImages{}, fmt.Errorf("docker client: %w", err)
@@ -99,8 +93,8 @@ func prepareImages(ctx context.Context, env learnerEnv, toolchain string) (learn
 		return learnerImages{}, fmt.Errorf("%w at %s (%v). Start Docker (Docker Desktop, or `sudo systemctl start docker`), or point DOCKER_HOST at a running engine", docker.ErrNoEngine, cli.DaemonHost(), err)
 	}
 
-	official, local := officialImages.withEnv(env.getenv), localImages().withEnv(env.getenv)
-	set, err := chooseImages(ctx, cli, env, official, local, toolchain)
+	official, local := officialImages.withConfig(cfg), localImages().withConfig(cfg)
+	set, err := chooseImages(ctx, cli, cfg.Images, env, official, local, toolchain)
 	if err != nil {
 		return learnerImages{}, err
 	}
@@ -110,7 +104,7 @@ func prepareImages(ctx context.Context, env learnerEnv, toolchain string) (learn
 	args[toolchain] = set.buildArgs[toolchain]
 	args["PIP_INSTALL"] = set.buildArgs["PIP_INSTALL"]
 
-	agent := env.getenv("HOLDFAST_AGENT_IMAGE")
+	agent := cfg.AgentImage
 	if agent == "" {
 		agent = "holdfast/agent:" + agentTag(env.exe)
 	}
@@ -120,11 +114,12 @@ func prepareImages(ctx context.Context, env learnerEnv, toolchain string) (learn
 	return learnerImages{postgres: set.postgres, redis: set.redis, agent: agent, buildArgs: args}, nil
 }
 
-func chooseImages(ctx context.Context, cli *client.Client, env learnerEnv, official, local imageSet, toolchain string) (imageSet, error) {
+// chooseImages chooses the set mode (HOLDFAST_IMAGES) names, or by what answers when it is "".
+func chooseImages(ctx context.Context, cli *client.Client, mode string, env learnerEnv, official, local imageSet, toolchain string) (imageSet, error) {
 	say := func(s imageSet, how string) {
 		fmt.Fprintf(env.stderr, "images: %s %s (%s)\n", s.name, strings.Join(s.need(toolchain), ", "), how)
 	}
-	switch mode := env.getenv("HOLDFAST_IMAGES"); mode {
+	switch mode {
 	case "official":
 		missing, err := missingImages(ctx, cli, official.need(toolchain))
 		if err != nil {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/holdfast-ci/holdfast/grading"
+	"github.com/holdfast-ci/holdfast/grading/app/config"
 	"github.com/holdfast-ci/holdfast/grading/docker"
 	"github.com/holdfast-ci/holdfast/scenarios/catalog"
 )
@@ -23,13 +24,13 @@ import (
 // failed: a scenario whose verdict flips between runs of the same code is a grader defect to
 // fix, never one to retry. With --stress, stress-ng keeps both cores busy meanwhile, as a
 // loaded grading host would.
-func stability(ctx context.Context, args []string, stdout, stderr io.Writer, log *slog.Logger) int {
+func stability(ctx context.Context, args []string, cfg config.Config, stdout, stderr io.Writer, log *slog.Logger) int {
 	fs := flag.NewFlagSet("stability", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	slug := fs.String("challenge", "", "challenge slug, e.g. idempotent-payments")
 	runs := fs.Int("runs", 20, "gradings of each directory")
 	stress := fs.Bool("stress", false, "load every core with stress-ng while grading")
-	hardCap := fs.Duration("timeout", 120*time.Second, "hard cap on build and run of one grading")
+	hardCap := fs.Duration("timeout", config.DefaultHardCap, "hard cap on build and run of one grading")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -59,7 +60,7 @@ func stability(ctx context.Context, args []string, stdout, stderr io.Writer, log
 		}
 		defer stop()
 	}
-	eng, err := docker.New(ctx, engineConfig(), log)
+	eng, err := docker.New(ctx, cfg.Engine(), log)
 	if err != nil {
 		fmt.Fprintln(stderr, "runner stability:", err)
 		return exitGraderError

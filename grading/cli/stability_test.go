@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"os"
 	"strings"
 	"testing"
 
@@ -43,7 +44,7 @@ func TestStabilityRefusesBadInput(t *testing.T) {
 		{"--challenge", "idempotent-payments", "/no/such/dir"},
 	} {
 		var stderr bytes.Buffer
-		if code := run(t.Context(), append([]string{"stability"}, args...), &bytes.Buffer{}, &stderr); code != exitUsage || stderr.Len() == 0 {
+		if code := run(t.Context(), append([]string{"stability"}, args...), os.Getenv, &bytes.Buffer{}, &stderr); code != exitUsage || stderr.Len() == 0 {
 			t.Errorf("%v: exit %d, %q; want %d with a reason", args, code, stderr.String(), exitUsage)
 		}
 	}

@@ -40,7 +40,7 @@ func work(ctx context.Context, getenv func(string) string, stderr io.Writer, log
 }
 
 func runWorker(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	eng, err := docker.New(ctx, engineConfig(), log)
+	eng, err := docker.New(ctx, cfg.Engine(), log)
 	if err != nil {
 		return err
 	}
@@ -49,8 +49,9 @@ func runWorker(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if _, err := eng.Janitor(ctx, jobs.GradeTimeout(cfg.HardCap)); err != nil {
 		log.Warn("janitor", "err", err)
 	}
+	floorBytes, floorPercent := cfg.DiskFloor()
 	images, err := docker.NewKeeper(ctx, eng, docker.ImagePolicy{MaxAge: cfg.ImageMaxAge,
-		FloorBytes: cfg.DiskFloorBytes, FloorPercent: cfg.DiskFloorPercent, DiskPath: cfg.DiskPath}, log)
+		FloorBytes: floorBytes, FloorPercent: floorPercent, DiskPath: cfg.DiskPath}, log)
 	if err != nil {
 		return err
 	}
@@ -68,7 +69,7 @@ func runWorker(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	_, stopHealth, err := serveHealth(cfg.HealthListen, healthHandler(eng, st, images.Ready), log)
+	_, stopHealth, err := serveHealth(cfg.HealthAddr(), healthHandler(eng, st, images.Ready), log)
 	if err != nil {
 		return err
 	}

@@ -49,8 +49,6 @@ type BuildConfig struct {
 	// NoCache builds every step again, reusing neither a tagged submission image nor the
 	// builder's layer cache: for tests and measurements of the build path itself.
 	NoCache bool
-
-	envErr error // what BuildConfigFromEnv could not parse
 }
 
 // DefaultBuildAllow is what the starters and the challenges' submissions fetch while
@@ -92,8 +90,6 @@ func (c BuildConfig) withDefaults() BuildConfig {
 
 func (c BuildConfig) validate() error {
 	switch {
-	case c.envErr != nil:
-		return c.envErr
 	case c.Network != BuildNetworkFenced && c.Network != BuildNetworkOpen:
 		return fmt.Errorf("build network %q (HOLDFAST_BUILD_NETWORK): use %q (default) or %q", c.Network, BuildNetworkFenced, BuildNetworkOpen)
 	case c.Pids < -1:
@@ -395,23 +391,4 @@ func (g *buildCgroup) remove() {
 	for _, c := range ctrls {
 		os.Remove(filepath.Join(cgroupRoot, c.Name(), g.parent))
 	}
-}
-
-// BuildConfigFromEnv reads HOLDFAST_BUILD_NETWORK, HOLDFAST_BUILD_PIDS and
-// HOLDFAST_BUILD_ALLOW. A value that does not parse is reported by New, with the variable's name.
-func BuildConfigFromEnv(getenv func(string) string) BuildConfig {
-	c := BuildConfig{Network: getenv("HOLDFAST_BUILD_NETWORK")}
-	if v := getenv("HOLDFAST_BUILD_PIDS"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n == 0 {
-			c.envErr = fmt.Errorf("HOLDFAST_BUILD_PIDS=%q: use a positive number of processes, or -1 for no cap", v)
-		}
-		c.Pids = n
-	}
-	for _, h := range strings.Split(getenv("HOLDFAST_BUILD_ALLOW"), ",") {
-		if h = strings.TrimSpace(h); h != "" {
-			c.Allow = append(c.Allow, h)
-		}
-	}
-	return c
 }
