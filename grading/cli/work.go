@@ -74,7 +74,17 @@ func runWorker(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer stopHealth()
-	deps := jobs.Deps{Store: st, GitHub: app, Grader: &grading.Grader{Engine: eng, HardCap: cfg.HardCap, Log: log},
+	// Sandboxes provisioned ahead: a grading takes one and creates only its app. The pool stops
+	// filling when ctx ends and is torn down after the gradings in flight have finished.
+	pool := docker.NewPool(ctx, eng, docker.PoolOptions{Size: max(cfg.PoolSize, 0)}, log)
+	defer func() {
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+		defer cancel()
+		if err := pool.Close(pctx); err != nil {
+			log.Warn("tearing down the sandbox pool; the janitor will finish it", "err", err)
+		}
+	}()
+	deps := jobs.Deps{Store: st, GitHub: app, Grader: &grading.Grader{Engine: pool, HardCap: cfg.HardCap, Log: log},
 		Challenge: catalog.Lookup, PublicURL: cfg.PublicURL, Log: log, Images: images}
 	rc, err := jobs.NewClient(deps, jobs.Options{Graders: cfg.Graders, Reporters: runnerReporters, Reconcile: cfg.Reconcile, RecoverDeliveries: cfg.RecoverDeliveries})
 	if err != nil {
@@ -83,7 +93,7 @@ func runWorker(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err := rc.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("start river: %w", err)
 	}
-	log.Info("runner working", "graders", cfg.Graders, "hard_cap", cfg.HardCap)
+	log.Info("runner working", "graders", cfg.Graders, "hard_cap", cfg.HardCap, "pool_size", cfg.PoolSize)
 	go sweep(ctx, eng, jobs.GradeTimeout(cfg.HardCap), log)
 	go sweepImages(ctx, images, log)
 	<-ctx.Done()

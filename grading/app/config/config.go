@@ -105,6 +105,11 @@ type Config struct {
 	// DiskPath is HOLDFAST_DISK_PATH, where the runner sees the engine's data root, to measure
 	// its free space. Unset: the data root `docker info` names.
 	DiskPath string
+	// PoolSize is HOLDFAST_POOL_SIZE, the sandboxes `runner work` keeps provisioned ahead of
+	// its gradings (docker.Pool), from 1 to MaxPoolSize; -1 (0 or off) keeps none.
+	//
+	// Defaults to DefaultPoolSize.
+	PoolSize int
 
 	// The sandbox's settings, read for Runner, Sandbox, Local and Learner. (A warm sandbox
 	// pool's size, when there is one, belongs here too.)
@@ -205,6 +210,8 @@ const (
 	DefaultListen            = ":8080"
 	DefaultGraders           = 1
 	MinGraders, MaxGraders   = 1, 64
+	DefaultPoolSize          = 1
+	MaxPoolSize              = 16 // each waiting sandbox holds two of the engine's networks
 	DefaultHardCap           = grading.DefaultHardCap
 	MinHardCap               = 10 * time.Second
 	DefaultHealthListen      = "127.0.0.1:9090"
@@ -366,6 +373,15 @@ func FromEnv(getenv func(string) string, role Role) (Config, error) {
 			}
 			c.Graders = n
 		}
+		if v := get("HOLDFAST_POOL_SIZE"); v == Off || v == "0" {
+			c.PoolSize = -1
+		} else if v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || n > MaxPoolSize {
+				bad("HOLDFAST_POOL_SIZE=%q must be a whole number from 0 (no pool) to %d, or off", v, MaxPoolSize)
+			}
+			c.PoolSize = n
+		}
 		c.HardCap = duration("HOLDFAST_HARD_CAP", MinHardCap, "120s", false)
 		c.Reconcile = duration("HOLDFAST_RECONCILE_EVERY", MinInterval, "1m", false)
 		c.RecoverDeliveries = duration("HOLDFAST_RECOVER_DELIVERIES_EVERY", MinInterval, "2m", true)
@@ -442,6 +458,7 @@ func (c Config) WithDefaults() Config {
 	}
 	if p&partRunner != 0 {
 		c.Graders = orZero(c.Graders, DefaultGraders)
+		c.PoolSize = orZero(c.PoolSize, DefaultPoolSize)
 		c.HardCap = orZero(c.HardCap, DefaultHardCap)
 		c.Reconcile = orZero(c.Reconcile, DefaultReconcile)
 		c.RecoverDeliveries = orZero(c.RecoverDeliveries, DefaultRecoverDeliveries)

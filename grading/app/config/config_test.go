@@ -38,6 +38,8 @@ func TestFromEnv(t *testing.T) {
 		{"no database", map[string]string{"DATABASE_URL": ""}, Runner, "DATABASE_URL is not set"},
 		{"mysql", map[string]string{"DATABASE_URL": "mysql://x"}, Runner, "postgres:// URL"},
 		{"concurrency", map[string]string{"RUNNER_CONCURRENCY": "0"}, Runner, "RUNNER_CONCURRENCY"},
+		{"pool size", map[string]string{"HOLDFAST_POOL_SIZE": "-1"}, Runner, `HOLDFAST_POOL_SIZE="-1" must be a whole number from 0`},
+		{"pool too big", map[string]string{"HOLDFAST_POOL_SIZE": "17"}, Runner, "to 16"},
 		{"hard cap", map[string]string{"HOLDFAST_HARD_CAP": "1s"}, Runner, "HOLDFAST_HARD_CAP"},
 		{"health listen", map[string]string{"RUNNER_HEALTH_LISTEN": "9090"}, Runner, "RUNNER_HEALTH_LISTEN"},
 		{"image max age", map[string]string{"HOLDFAST_IMAGE_MAX_AGE": "5s"}, Runner, "HOLDFAST_IMAGE_MAX_AGE"},
@@ -313,7 +315,8 @@ func TestREADMEConfigurationTable(t *testing.T) {
 	for name, want := range map[string]any{
 		"GITHUB_API_URL": DefaultGitHubURL, "HOLDFAST_PUBLIC_URL": DefaultPublicURL, "HOLDFAST_LISTEN": DefaultListen,
 		"RUNNER_CONCURRENCY": strconv.Itoa(DefaultGraders), "RUNNER_HEALTH_LISTEN": DefaultHealthListen,
-		"HOLDFAST_HARD_CAP": sameDuration(DefaultHardCap), "HOLDFAST_RECONCILE_EVERY": sameDuration(DefaultReconcile),
+		"HOLDFAST_POOL_SIZE": strconv.Itoa(DefaultPoolSize),
+		"HOLDFAST_HARD_CAP":  sameDuration(DefaultHardCap), "HOLDFAST_RECONCILE_EVERY": sameDuration(DefaultReconcile),
 		"HOLDFAST_RECOVER_DELIVERIES_EVERY": sameDuration(DefaultRecoverDeliveries), "HOLDFAST_IMAGE_MAX_AGE": sameDuration(DefaultImageMaxAge),
 		"HOLDFAST_DISK_FLOOR":     func(v string) bool { n, _, err := parseDiskFloor(v); return err == nil && n == DefaultDiskFloorBytes },
 		"HOLDFAST_POSTGRES_IMAGE": DefaultPostgresImage, "HOLDFAST_REDIS_IMAGE": DefaultRedisImage, "HOLDFAST_AGENT_IMAGE": DefaultAgentImage,
@@ -331,6 +334,24 @@ func TestREADMEConfigurationTable(t *testing.T) {
 		}
 		if !found {
 			t.Errorf("README: %s's default is %q; the constant is %v", name, strings.TrimSpace(defaults[name]), want)
+		}
+	}
+}
+
+func TestPoolSize(t *testing.T) {
+	t.Parallel()
+	base := map[string]string{"GITHUB_APP_ID": "42", "GITHUB_PRIVATE_KEY": pem, "DATABASE_URL": "postgres://u@h/db"}
+	for _, c := range []struct {
+		value string
+		want  int
+	}{{"", DefaultPoolSize}, {"0", -1}, {"off", -1}, {"4", 4}, {"16", 16}} {
+		m := map[string]string{"HOLDFAST_POOL_SIZE": c.value}
+		for k, v := range base {
+			m[k] = v
+		}
+		got, err := FromEnv(env(m), Runner)
+		if err != nil || got.PoolSize != c.want {
+			t.Errorf("HOLDFAST_POOL_SIZE=%q: pool size %d, %v; want %d", c.value, got.PoolSize, err, c.want)
 		}
 	}
 }
