@@ -141,6 +141,12 @@ func TestKillMatrix(t *testing.T) {
 			if wantStatus := map[bool]grading.Status{true: grading.Passed, false: grading.Failed}[len(want) == 0]; r.Status != wantStatus {
 				t.Fatalf("status %s; want %s", r.Status, wantStatus)
 			}
+			// What the learner reads on the pull request's check (runner compare's report).
+			var report strings.Builder
+			if err := compare.WriteText(&report, compare.ForView(r, grading.LearnerView)); err != nil {
+				t.Fatal(err)
+			}
+			scenariotest.MatchTranscript(t, row.Dir, report.String())
 		})
 	}
 }

@@ -99,7 +99,8 @@ func EveryScenarioHasAKiller(t *testing.T, table []scenarios.Scenario, rows []Ro
 }
 
 // KillMatrix grades every row for real, in Docker, and checks each fails exactly what it
-// should with the status and score that go with it.
+// should with the status and score that go with it, and that the learner reads what was
+// recorded in testdata/transcripts/<row>.txt (Transcript; -update records it).
 //
 // Rows are graded side by side, GradingsEnv at a time: a grading mostly waits
 // on purpose (windows, leases, cooldowns), so a package's rows share its waits instead of
@@ -156,6 +157,11 @@ func KillMatrix(t *testing.T, ch grading.Challenge, rows []Row) {
 				t.Fatalf("status %s score %d; want %s", v.Status, v.Score, wantStatus)
 			}
 			checkTimelines(t, ch, row, v)
+			var report strings.Builder
+			if err := grading.WriteText(&report, grading.ForView(v, grading.LearnerView)); err != nil {
+				t.Fatal(err)
+			}
+			MatchTranscript(t, transcriptName(row, eng.Runtime()), report.String())
 		})
 	}
 }
