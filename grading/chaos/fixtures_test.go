@@ -126,10 +126,12 @@ func appEnv(fake *githubtest.Server, dbURL string) []string {
 }
 
 // runnerEnv is the environment of a `runner work` of this repository's App; hardCap "" is the
-// production default.
+// production default. No sandbox pool: the test's sweeps and "no sandbox left" count gradings'
+// sandboxes, and a killed runner's pool is swept only after its idle time (grading/docker's
+// TestPoolOfAKilledRunnerIsSwept tests that).
 func runnerEnv(fake *githubtest.Server, dbURL, ns, hardCap string) []string {
 	return append(appEnv(fake, dbURL), "HOLDFAST_HARD_CAP="+hardCap, "RUNNER_CONCURRENCY=1",
-		"HOLDFAST_NAMESPACE="+ns, "RUNNER_HEALTH_LISTEN=127.0.0.1:0")
+		"HOLDFAST_NAMESPACE="+ns, "RUNNER_HEALTH_LISTEN=127.0.0.1:0", "HOLDFAST_POOL_SIZE=0")
 }
 
 // openStore opens the App's store on url for the test's own queries.

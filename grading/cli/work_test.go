@@ -144,7 +144,10 @@ func TestRunnerKilledMidGrading(t *testing.T) {
 	}
 	env := []string{"GITHUB_APP_ID=" + fmt.Sprint(fake.AppID), "GITHUB_PRIVATE_KEY=" + string(fake.PrivateKeyPEM),
 		"GITHUB_API_URL=" + fake.URL, "DATABASE_URL=" + dbURL, "HOLDFAST_HARD_CAP=20s", "RUNNER_CONCURRENCY=1",
-		"HOLDFAST_NAMESPACE=" + ns, "RUNNER_HEALTH_LISTEN=127.0.0.1:0"}
+		"HOLDFAST_NAMESPACE=" + ns, "RUNNER_HEALTH_LISTEN=127.0.0.1:0",
+		// No sandbox pool: "swept" and "left" below count gradings' sandboxes; a killed runner's
+		// pool goes after its idle time (grading/docker's TestPoolOfAKilledRunnerIsSwept).
+		"HOLDFAST_POOL_SIZE=0"}
 
 	// 1. SIGKILL mid-grading.
 	a := startRunner(t, bin, env, "runner-a")
