@@ -125,12 +125,19 @@ func Normalise(report string) string {
 }
 
 // transcriptName is a row's name in testdata/transcripts/: its directory, and for a row whose
-// verdict depends on the runtime (GVisorFails) the runtime too, one transcript per runtime.
+// verdict depends on the runtime (GVisorFails) the runtime too, one transcript per runtime. A
+// row outside testdata/ (debug-retry-storm's starter, ../../../templates/…) is named by its
+// path from there, with dashes, so that its transcript stays beside the others.
 func transcriptName(row Row, runtime string) string {
-	if row.GVisorFails != nil {
-		return row.Dir + "." + runtime
+	name := filepath.ToSlash(filepath.Clean(row.Dir))
+	for strings.HasPrefix(name, "../") {
+		name = strings.TrimPrefix(name, "../")
 	}
-	return row.Dir
+	name = strings.ReplaceAll(name, "/", "-")
+	if row.GVisorFails != nil {
+		return name + "." + runtime
+	}
+	return name
 }
 
 // MatchTranscript holds report, the text a learner reads for the kill-matrix row name, to
