@@ -60,7 +60,9 @@ const durationPattern = `(\d+(\.\d+)?(ms|µs|us|ns|h|m|s))+`
 //     clock times read <addr>, <id>, <time>;
 //   - in what actually happened (a failure's "actual:"), numbers but HTTP statuses read <n>:
 //     how many requests a race let through, which round and replica it caught, how much stock
-//     a stale read saw, vary with the interleaving; the words and the statuses do not. An
+//     a stale read saw, vary with the interleaving; the words and the statuses do not. Its
+//     parenthesised details read "(…)": whether the last attempt was still out when Holdfast
+//     stopped waiting, say, is timing. An
 //     expectation or a hint quotes them in parentheses ("(round 1 of 2)", "(replica 1
 //     answered 4, replica 2 answered 0)"): numbers there read <n> too, and their own numbers,
 //     outside parentheses, stay.
@@ -116,7 +118,7 @@ func Normalise(report string) string {
 	for i, l := range lines {
 		switch t := strings.TrimSpace(l); {
 		case strings.HasPrefix(t, "actual:"):
-			lines[i] = numbers(l)
+			lines[i] = numbers(parenRE.ReplaceAllString(l, "(…)"))
 		case strings.HasPrefix(t, "hint:"), strings.HasPrefix(t, "expected:"):
 			lines[i] = parenRE.ReplaceAllStringFunc(l, numbers)
 		}

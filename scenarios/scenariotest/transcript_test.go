@@ -62,7 +62,7 @@ func TestTranscriptKeepsWordingDropsNoise(t *testing.T) {
 	}
 	for _, want := range []string{
 		"PASS single_run <d>\n", "FAIL release_only_by_owner <d>\n",
-		"actual:   the lock of <addr> deleted after <d> (request gs-<id>-<n>, pay_<id>, at <time>, window [<time>, <time>), <d>): <n> of <n> on replica <n> → 200",
+		"actual:   the lock of <addr> deleted after <d> (…), <d>): <n> of <n> on replica <n> → 200",
 		"hint:     Delete the key only if it still holds your token, within 2 s (replica <n> answered <n>, replica <n> answered <n>).",
 		"--- what happened during release_only_by_owner (ms from its start)\n  …\n---",
 		"1 hidden scenario failed too.",
