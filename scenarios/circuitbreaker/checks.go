@@ -202,6 +202,10 @@ func singleProbe(ctx context.Context, h *scenarios.Harness) error {
 	if err := downstream(ctx, h, agent.DownstreamBehaviour{LatencyMS: probeLatency}); err != nil {
 		return err
 	}
+	// Open the connections the burst will use now: dialled during the burst, some of its
+	// requests reach the app a few hundred milliseconds after the others on a loaded machine,
+	// after the probe's answer.
+	h.Concurrent(ctx, 2*burst, func(int) scenarios.Request { return scenarios.Request{Path: "/healthz"} })
 	if err := sleepUntil(ctx, t.probeDue()); err != nil {
 		return err
 	}
@@ -262,12 +266,13 @@ func singleProbe(ctx context.Context, h *scenarios.Harness) error {
 	}
 	// Every call after the probe's started once its answer was in (checked above). A request let
 	// through besides the probe waited for it if the app answered the control sent with it
-	// before the probe's answer: the app was answering while the probe was in flight, so the
-	// request had reached it. One whose control came back later may have reached the app only
-	// then, on a loaded machine, and a closed breaker rightly lets it through.
+	// well before the probe's answer: the app was answering while the probe was in flight, so
+	// the request had reached it. One whose control came back later may have reached the app
+	// only after the answer, on a loaded machine, and a closed breaker rightly lets it through.
+	answering := end.Add(-arrivalSkew)
 	var waited []timed
 	for _, a := range letThrough {
-		if seqOf(a.Response) != probe.Seq && (a.ControlAt.IsZero() || a.ControlAt.Before(end)) {
+		if seqOf(a.Response) != probe.Seq && (a.ControlAt.IsZero() || a.ControlAt.Before(answering)) {
 			waited = append(waited, a)
 		}
 	}
@@ -281,13 +286,24 @@ func singleProbe(ctx context.Context, h *scenarios.Harness) error {
 			"%d of them were answered 200 after %s or more, each with a downstream call that started only after the probe's answer, though the app answered the GET /healthz sent with each while the probe was in flight: %s (answers: %s)",
 			len(waited), fastest.Round(time.Millisecond), describeCalls(calls), statuses(rs))
 	}
-	if len(refusedIn) == 0 {
-		// Every other request reached the app after the probe's answer: nothing to time.
-		return expectClosed(ctx, h, "after a successful probe")
+	// The 503s must not wait for the probe either. Under load, refusals that contend for one
+	// lock come back slower than their controls, but not after the probe's answer: most of them
+	// coming back only then, while the app answered their controls before it, waited for it.
+	var refusedLate []timed
+	for _, a := range refusedIn {
+		if a.At.After(end) && (a.ControlAt.IsZero() || a.ControlAt.Before(answering)) {
+			refusedLate = append(refusedLate, a)
+		}
 	}
-	if f := slowRefusals(refusedIn, "a fast 503 for the requests that arrived while the probe was in flight",
-		"Do not make the other requests wait for the probe: refuse them from the breaker's state alone."); f != nil {
-		return f
+	if len(refusedLate) > 0 && 2*len(refusedLate) >= len(refusedIn) {
+		fastest := refusedLate[0].Duration
+		for _, r := range refusedLate {
+			fastest = min(fastest, r.Duration)
+		}
+		return scenarios.Failf(fmt.Sprintf("a 503 at once for the requests that arrived while the probe was in flight (the downstream took %d ms to answer it), without waiting for its result", probeLatency),
+			"Do not make the other requests wait for the probe: refuse them from the breaker's state alone.",
+			"%d of the %d 503s came back only after the probe's answer, after %s or more, though the app answered the GET /healthz sent with each before it (answers: %s)",
+			len(refusedLate), len(refusedIn), fastest.Round(time.Millisecond), statuses(rs))
 	}
 	return expectClosed(ctx, h, "after a successful probe")
 }
@@ -582,16 +598,18 @@ func retryStorm(ctx context.Context, h *scenarios.Harness) error {
 	tried := 0
 	for _, r := range first {
 		switch r.Status {
-		case http.StatusBadGateway:
+		case http.StatusBadGateway, http.StatusGatewayTimeout:
+			// A 504: on a loaded machine 20 calls at once can pass their 500 ms deadline
+			// before the downstream's 503 is in. Tried and failed either way.
 			tried++
 		case http.StatusServiceUnavailable:
 		default:
-			return scenarios.Failf(fmt.Sprintf("502 or 503 for each of %d requests sent together while the downstream answers 503", n),
-				"Answer 502 for a failed call and 503 once the breaker is open.", "%s (answers: %s)", r.Describe(), statuses(first))
+			return scenarios.Failf(fmt.Sprintf("502 (or 504) or 503 for each of %d requests sent together while the downstream answers 503", n),
+				"Answer 502 for a failed call, 504 for one past its deadline, and 503 once the breaker is open.", "%s (answers: %s)", r.Describe(), statuses(first))
 		}
 	}
 	if tried < Threshold {
-		return scenarios.Failf(fmt.Sprintf("at least %d of %d requests sent together to be tried (502) before the breaker opens", Threshold, n),
+		return scenarios.Failf(fmt.Sprintf("at least %d of %d requests sent together to be tried (502 or 504) before the breaker opens", Threshold, n),
 			"Open the breaker at the fifth consecutive failure, not before.", "answers: %s", statuses(first))
 	}
 	second := h.Concurrent(ctx, n, build)

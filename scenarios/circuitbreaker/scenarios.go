@@ -54,6 +54,10 @@ const (
 	probeLatency = 250 // ms
 	// burst is how many requests the concurrent checks send at once.
 	burst = 10
+	// arrivalSkew is how far apart two requests released together may reach the app on a
+	// loaded machine (seen: 30 ms at a load of 40 on 2 cores). A request whose control came
+	// back this long before the probe's answer had reached the app while the probe ran.
+	arrivalSkew = 100 * time.Millisecond
 )
 
 // quotePrefix is the downstream path the app calls.
@@ -90,9 +94,10 @@ type timed struct {
 	// quote wait. A control that was not a 200 does not count: Beyond is then the answer's
 	// whole duration.
 	Beyond time.Duration
-	// ControlAt is when the control's 200 came back (zero if it was not a 200): by then the
-	// app was answering, and the quote sent with it had most likely reached it too.
-	ControlAt time.Time
+	// At is when the answer came back; ControlAt when the control's 200 did (zero if it was
+	// not a 200): by then the app was answering, and the quote sent with it had most likely
+	// reached it too.
+	At, ControlAt time.Time
 }
 
 // quotesTimed sends each request together with its control, all released at once, and returns
@@ -129,7 +134,7 @@ func quotesTimed(ctx context.Context, h *scenarios.Harness, reqs []scenarios.Req
 	done.Wait()
 	out := make([]timed, n)
 	for i := range n {
-		out[i] = timed{Response: rs[i], Beyond: rs[i].Duration}
+		out[i] = timed{Response: rs[i], Beyond: rs[i].Duration, At: at[i]}
 		if c := rs[n+i]; c.Err == nil && c.Status == http.StatusOK {
 			out[i].Beyond = max(0, rs[i].Duration-c.Duration)
 			out[i].ControlAt = at[n+i]
