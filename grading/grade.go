@@ -55,6 +55,9 @@ type BuildResult struct {
 	LogTail string   // the end of the build log
 	Files   []string // the build context's files, repo-relative, for annotations
 	Cached  bool     // the same context was built before
+	// OutOfDisk: the build failed because the engine's disk was full (the daemon's own error
+	// said so). Then the failure is the host's, not the learner's: never a verdict.
+	OutOfDisk bool
 }
 
 // Limits are the resource limits of the learner's container.
@@ -170,7 +173,7 @@ func (g *Grader) Grade(ctx context.Context, ch Challenge, dir string, progress f
 	}
 	progress(Event{Stage: "build", Done: true, Duration: time.Since(t), Note: note})
 	metrics.ObserveStage("build", time.Since(t))
-	if build.Failed && outOfDisk(build) {
+	if build.Failed && build.OutOfDisk {
 		// The engine's disk, not the learner's code: never a verdict. The worker retries (its
 		// disk floor prunes first); `runner grade` says what to free.
 		return v, outOfDiskError(dir)
@@ -570,15 +573,4 @@ func notRun(table []scenarios.Scenario, done []ScenarioResult) []ScenarioResult 
 		out = append(out, ScenarioResult{Slug: s.Slug, Title: s.Title, Visibility: s.Visibility, Weight: s.Weight, Outcome: OutcomeNotRun})
 	}
 	return out
-}
-
-// outOfDisk tells whether a failed build failed because the engine's disk was full: then the
-// failure is the host's (another build, the image cache, a learner's step that filled it), and
-// a "build failed" verdict would blame code that may be fine. Only the daemon's own error counts
-// (e.g. "failed to register layer: … no space left on device"): the build log and a failed
-// step's "The command '…'" quote the learner's text, and a learner who prints the words must
-// not turn a failed build into a neutral grader error.
-func outOfDisk(b BuildResult) bool {
-	reason := strings.ToLower(b.Reason)
-	return strings.Contains(reason, noSpace) && !strings.Contains(reason, "the command '")
 }

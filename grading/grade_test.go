@@ -421,8 +421,8 @@ func TestGradeSaysTheAppRanOutOfMemory(t *testing.T) {
 func TestGradeBuildOutOfDiskIsNoVerdict(t *testing.T) {
 	t.Parallel()
 	for _, b := range []grading.BuildResult{
-		{Failed: true, Reason: "The image did not build: failed to register layer: write /usr/lib/x.so: no space left on device"},
-		{Failed: true, Reason: "The image did not build: failed to copy files: copy file range failed: No space left on device"},
+		{Failed: true, Reason: "The image did not build: failed to register layer: write /usr/lib/x.so: no space left on device", OutOfDisk: true},
+		{Failed: true, Reason: "The image did not build: failed to copy files: copy file range failed: No space left on device", OutOfDisk: true},
 	} {
 		e := &scriptedEngine{t: t, build: b}
 		g := &grading.Grader{Engine: e}
@@ -438,6 +438,7 @@ func TestGradeBuildOutOfDiskIsNoVerdict(t *testing.T) {
 
 // The learner's own text saying "no space left on device" (in the build log, or in the step the
 // daemon quotes) is a failed build like any other: it cannot turn into a neutral grader error.
+// grading/docker's errors.go tells the daemon's ENOSPC from these (TestDaemonErrors).
 func TestGradeBuildSayingNoSpaceIsStillTheLearners(t *testing.T) {
 	t.Parallel()
 	for _, b := range []grading.BuildResult{

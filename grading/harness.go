@@ -58,7 +58,7 @@ func (k StartKind) String() string {
 // for the learner (grading words it, messages.go). Provision and Start return it, so callers
 // tell a crash from a full disk with errors.As.
 type StartError struct {
-	Service scenarios.Service
+	Service scenarios.Service // "" for the sandbox's networks
 	Kind    StartKind
 	// ExitCode and After: the exit code and how long after its start the app exited
 	// (StartExited).

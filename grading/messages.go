@@ -33,7 +33,8 @@ func outOfDiskError(dir string) error {
 	return fmt.Errorf("build %s: the Docker engine ran out of disk space (%q); free space on the grading host (docker system prune, or a larger disk) and grade again: the submission was not judged", dir, noSpace)
 }
 
-// noSpace is how the kernel's ENOSPC reads in the daemon's errors.
+// noSpace is how the kernel's ENOSPC reads in the daemon's errors (grading/docker's errors.go
+// tells them).
 const noSpace = "no space left on device"
 
 // startFailure words an app that did not start as the learner's failure. Any other error (a

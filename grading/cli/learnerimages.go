@@ -23,7 +23,6 @@ import (
 	"strings"
 	"time"
 
-	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
 
 	"github.com/holdfast-ci/holdfast/grading/app/config"
@@ -175,7 +174,7 @@ func missingImages(ctx context.Context, cli *client.Client, images []string) ([]
 	var missing []string
 	for _, img := range images {
 		if _, err := cli.ImageInspect(ctx, img); err != nil {
-			if !cerrdefs.IsNotFound(err) {
+			if !docker.IsNotFound(err) {
 				return nil, fmt.Errorf("inspect image %s: %w", img, err)
 			}
 			if !slices.Contains(missing, img) {
@@ -280,7 +279,7 @@ var engineArch = map[string][]string{"amd64": {"x86_64", "amd64"}, "arm64": {"aa
 func ensureAgentImage(ctx context.Context, cli *client.Client, tag, exe string, w io.Writer) error {
 	if _, err := cli.ImageInspect(ctx, tag); err == nil {
 		return nil
-	} else if !cerrdefs.IsNotFound(err) {
+	} else if !docker.IsNotFound(err) {
 		return fmt.Errorf("inspect image %s: %w", tag, err)
 	}
 	fix := "or set HOLDFAST_AGENT_IMAGE to an agent image the engine has"

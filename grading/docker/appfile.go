@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"path"
 
-	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
 
 	"github.com/holdfast-ci/holdfast/scenarios"
@@ -28,7 +27,7 @@ func (s *sandbox) ReadAppFile(ctx context.Context, p string, max int64) ([]byte,
 		return nil, err
 	}
 	res, err := s.e.cli.CopyFromContainer(ctx, id, client.CopyFromContainerOptions{SourcePath: p})
-	if cerrdefs.IsNotFound(err) {
+	if isNotFound(err) {
 		return nil, fmt.Errorf("read %s from the app: %w", p, fs.ErrNotExist)
 	}
 	if err != nil {

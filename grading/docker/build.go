@@ -18,7 +18,6 @@ import (
 	"syscall"
 	"time"
 
-	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/build"
 	"github.com/moby/moby/client"
 	"github.com/moby/patternmatcher"
@@ -161,6 +160,7 @@ func (e *Engine) Build(ctx context.Context, dir string) (grading.BuildResult, er
 		return result, fmt.Errorf("read build output: %w", err)
 	case failure != "":
 		result.Failed = true
+		result.OutOfDisk = isNoSpace(firstLine(failure))
 		result.Reason = "The image did not build: " + firstLine(failure) + ". Fix the error the build log ends with (below) and push again; `docker build .` reproduces it locally."
 		return result, nil
 	}
@@ -178,7 +178,7 @@ func (e *Engine) stopBuild(ctx context.Context, cg *buildCgroup) {
 			break
 		}
 		for _, id := range ids {
-			if _, err := e.cli.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+			if _, err := e.cli.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true}); err != nil && !isNotFound(err) {
 				e.log.Warn("remove build step container", "container", id[:12], "err", err)
 			}
 		}

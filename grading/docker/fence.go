@@ -16,7 +16,6 @@ import (
 	"strings"
 	"time"
 
-	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
@@ -147,10 +146,10 @@ func (e *Engine) ensureFence(ctx context.Context, bc BuildConfig) (string, error
 			return "", fmt.Errorf("egress proxy %s does not run on %s (see `docker logs %s`)", name, egressNetwork, name)
 		}
 		switch {
-		case cerrdefs.IsNotFound(err):
+		case isNotFound(err):
 			e.removeStaleProxies(ctx, name, img.ID)
 			err = e.createProxy(ctx, name, sum, bc, deny)
-			if cerrdefs.IsConflict(err) {
+			if isConflict(err) {
 				err = nil // another runner created it: inspect again
 			}
 		case err == nil:
@@ -199,7 +198,7 @@ func (e *Engine) buildNetwork(ctx context.Context, bc BuildConfig) (string, stri
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
 		e.cli.NetworkDisconnect(rctx, name, client.NetworkDisconnectOptions{Container: proxy, Force: true})
-		if _, err := e.cli.NetworkRemove(rctx, name, client.NetworkRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+		if _, err := e.cli.NetworkRemove(rctx, name, client.NetworkRemoveOptions{}); err != nil && !isNotFound(err) {
 			e.log.Warn("remove build network", "network", name, "err", err)
 		}
 	}
@@ -239,10 +238,10 @@ func (e *Engine) ensureNetwork(ctx context.Context, name string, opts client.Net
 	if err == nil {
 		return nil
 	}
-	if !cerrdefs.IsNotFound(err) {
+	if !isNotFound(err) {
 		return fmt.Errorf("inspect network %s: %w", name, err)
 	}
-	if _, err := e.cli.NetworkCreate(ctx, name, opts); err != nil && !cerrdefs.IsConflict(err) && !strings.Contains(err.Error(), "already exists") {
+	if _, err := e.cli.NetworkCreate(ctx, name, opts); err != nil && !isAlreadyExists(err) {
 		return fmt.Errorf("create network %s: %w", name, err)
 	}
 	return nil

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
 )
 
@@ -38,7 +37,7 @@ func (e *Engine) MissingImages(ctx context.Context) ([]string, error) {
 	var missing []string
 	for _, img := range e.RequiredImages() {
 		if _, err := e.cli.ImageInspect(ctx, img); err != nil {
-			if cerrdefs.IsNotFound(err) {
+			if isNotFound(err) {
 				missing = append(missing, img)
 				continue
 			}

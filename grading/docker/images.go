@@ -17,7 +17,6 @@ import (
 	"syscall"
 	"time"
 
-	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
 
 	"github.com/holdfast-ci/holdfast/grading/metrics"
@@ -162,7 +161,7 @@ func (e *Engine) tagStages(ctx context.Context, tag string, steps map[string]boo
 			continue
 		}
 		n++
-		if _, err := e.cli.ImageTag(ctx, client.ImageTagOptions{Source: img.ID, Target: fmt.Sprintf("%s:%s-%d", stageRepo, hash, n)}); err != nil && !cerrdefs.IsNotFound(err) {
+		if _, err := e.cli.ImageTag(ctx, client.ImageTagOptions{Source: img.ID, Target: fmt.Sprintf("%s:%s-%d", stageRepo, hash, n)}); err != nil && !isNotFound(err) {
 			return fmt.Errorf("tag the build's stage %s: %w", shortID(img.ID), err)
 		}
 	}
@@ -184,7 +183,7 @@ func (k *Keeper) removeStages(ctx context.Context, l client.ImageListResult, gon
 			if !gone(hash) {
 				continue
 			}
-			if _, err := k.eng.cli.ImageRemove(ctx, t, client.ImageRemoveOptions{PruneChildren: true}); err != nil && !cerrdefs.IsNotFound(err) && !cerrdefs.IsConflict(err) {
+			if _, err := k.eng.cli.ImageRemove(ctx, t, client.ImageRemoveOptions{PruneChildren: true}); err != nil && !isNotFound(err) && !isConflict(err) {
 				errs = append(errs, fmt.Errorf("remove build stage %s: %w", t, err))
 				continue
 			}
@@ -433,7 +432,7 @@ func (k *Keeper) Serve(ctx context.Context, repo, branch, commit string) (contex
 		holds, image := s.holds, s.image
 		s.mu.Unlock()
 		for _, h := range holds {
-			if _, err := k.eng.cli.ImageRemove(cctx, h, client.ImageRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+			if _, err := k.eng.cli.ImageRemove(cctx, h, client.ImageRemoveOptions{}); err != nil && !isNotFound(err) {
 				k.log.Warn("release the grading's image hold; the sweep removes it when it expires", "tag", h, "err", err)
 			}
 		}
@@ -525,9 +524,9 @@ func (k *Keeper) remove(ctx context.Context, id, reason string) (ok bool, err er
 	case err == nil:
 		metrics.ImagesRemoved(reason, 1)
 		return true, nil
-	case cerrdefs.IsNotFound(err):
+	case isNotFound(err):
 		return false, nil
-	case cerrdefs.IsConflict(err):
+	case isConflict(err):
 		k.log.Debug("image in use: kept", "image", shortID(id), "err", err)
 		return false, nil
 	}
@@ -575,7 +574,7 @@ func (k *Keeper) sweep(ctx context.Context, maxAge time.Duration, reason string)
 			if !ok || now.Before(exp) {
 				continue
 			}
-			if _, err := k.eng.cli.ImageRemove(ctx, t, client.ImageRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+			if _, err := k.eng.cli.ImageRemove(ctx, t, client.ImageRemoveOptions{}); err != nil && !isNotFound(err) {
 				errs = append(errs, fmt.Errorf("release expired hold %s: %w", t, err))
 				continue
 			}
@@ -598,7 +597,7 @@ func (k *Keeper) sweep(ctx context.Context, maxAge time.Duration, reason string)
 		}
 		used, err := k.lastUsed(ctx, img.ID)
 		if err != nil {
-			if !cerrdefs.IsNotFound(err) {
+			if !isNotFound(err) {
 				errs = append(errs, err)
 			}
 			continue
@@ -635,7 +634,7 @@ func (k *Keeper) sweep(ctx context.Context, maxAge time.Duration, reason string)
 			if !buildLeftover(c.Labels, c.Image, c.Command, c.Created, now) {
 				continue
 			}
-			if _, err := k.eng.cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+			if _, err := k.eng.cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{}); err != nil && !isNotFound(err) {
 				errs = append(errs, fmt.Errorf("remove build container %s: %w", shortID(c.ID), err))
 				continue
 			}

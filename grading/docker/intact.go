@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
@@ -50,7 +49,7 @@ func (s *sandbox) Intact(ctx context.Context) error {
 	var problems []string
 	for _, role := range roles {
 		res, err := s.e.cli.ContainerInspect(ctx, ids[role], client.ContainerInspectOptions{})
-		if cerrdefs.IsNotFound(err) {
+		if isNotFound(err) {
 			problems = append(problems, fmt.Sprintf("the %s container was removed", role))
 			continue
 		}

@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
-	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
 )
 
@@ -17,7 +15,7 @@ func (e *Engine) waitGone(ctx context.Context, id string) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		_, err := e.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
-		if cerrdefs.IsNotFound(err) {
+		if isNotFound(err) {
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -41,12 +39,12 @@ func (e *Engine) removeRun(ctx context.Context, run string) error {
 	}
 	for _, c := range cs.Items {
 		_, err := e.cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
-		if err != nil && strings.Contains(err.Error(), "already in progress") {
+		if isRemovalInProgress(err) {
 			// Another teardown (the run's own, or a second runner's janitor) is removing it: wait
 			// for that to finish, or the network removal below would find it still attached.
 			err = e.waitGone(ctx, c.ID)
 		}
-		if err != nil && !cerrdefs.IsNotFound(err) {
+		if err != nil && !isNotFound(err) {
 			errs = append(errs, fmt.Errorf("remove container %s: %w", c.ID[:12], err))
 		}
 	}
@@ -55,7 +53,7 @@ func (e *Engine) removeRun(ctx context.Context, run string) error {
 		return errors.Join(append(errs, fmt.Errorf("list networks of run %s: %w", run, err))...)
 	}
 	for _, n := range ns.Items {
-		if _, err := e.cli.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+		if _, err := e.cli.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil && !isNotFound(err) {
 			errs = append(errs, fmt.Errorf("remove network %s: %w", n.Name, err))
 		}
 	}

@@ -14,7 +14,6 @@ import (
 	"sync"
 	"time"
 
-	cerrdefs "github.com/containerd/errdefs"
 	"github.com/jackc/pgx/v5"
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
@@ -150,7 +149,7 @@ func (s *sandbox) provision(ctx context.Context, image string) error {
 		bridge := bridgePrefix + s.id + string(rune('a'+i))
 		if _, err := cli.NetworkCreate(cctx, nets[i], client.NetworkCreateOptions{Driver: "bridge", Internal: true, Labels: s.labels(""),
 			Options: map[string]string{"com.docker.network.bridge.name": bridge}}); err != nil {
-			return fmt.Errorf("create network %s: %w", nets[i], err)
+			return startError("", fmt.Errorf("create network %s: %w", nets[i], err))
 		}
 		return nil
 	}); err != nil {
@@ -207,7 +206,7 @@ func (s *sandbox) provision(ctx context.Context, image string) error {
 		cctx, cancel := creating(ctx)
 		defer cancel()
 		if _, err := cli.NetworkConnect(cctx, s.backNet, client.NetworkConnectOptions{Container: id}); err != nil {
-			return fmt.Errorf("connect agent to %s: %w", s.backNet, err)
+			return startError(roleAgent, fmt.Errorf("connect agent to %s: %w", s.backNet, err))
 		}
 		return nil
 	}); err != nil {
@@ -306,7 +305,7 @@ func (s *sandbox) create(ctx context.Context, role string, cfg *container.Config
 		NetworkingConfig: &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{net: {Aliases: aliases}}},
 	})
 	if err != nil {
-		return fmt.Errorf("create %s container from %s: %w", role, cfg.Image, err)
+		return startError(scenarios.Service(role), fmt.Errorf("create %s container from %s: %w", role, cfg.Image, err))
 	}
 	s.mu.Lock()
 	s.ids[role] = res.ID
@@ -348,7 +347,7 @@ func (s *sandbox) startAndWait(ctx context.Context, role string) error {
 		return err
 	}
 	if _, err := s.e.cli.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
-		return fmt.Errorf("start %s: %w", role, err)
+		return startError(scenarios.Service(role), fmt.Errorf("start %s: %w", role, err))
 	}
 	if err := s.noteStart(ctx, role, id); err != nil {
 		return err
@@ -397,7 +396,8 @@ func (s *sandbox) startAndWait(ctx context.Context, role string) error {
 				return err
 			}
 			logs, _ := s.Logs(context.WithoutCancel(ctx), scenarios.Service(role), time.Time{}, 20)
-			return fmt.Errorf("%s not ready within %s: %v; last output:\n%s", role, readyTimeout, last, logs)
+			return &grading.StartError{Service: scenarios.Service(role), Kind: grading.StartNeverHealthy, Timeout: readyTimeout,
+				Err: fmt.Errorf("%s not ready within %s: %v; last output:\n%s", role, readyTimeout, last, logs)}
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -471,7 +471,7 @@ func (s *sandbox) Unpause(ctx context.Context, svc scenarios.Service) error {
 		return err
 	}
 	if _, err := s.e.cli.ContainerUnpause(ctx, id, client.ContainerUnpauseOptions{}); err != nil {
-		if cerrdefs.IsConflict(err) || strings.Contains(err.Error(), "is not paused") || strings.Contains(err.Error(), "is not running") {
+		if isNotPaused(err) {
 			return nil
 		}
 		return fmt.Errorf("unpause %s: %w", svc, err)
@@ -490,7 +490,7 @@ func (s *sandbox) Kill(ctx context.Context, svc scenarios.Service, signal string
 	s.stopped[string(svc)] = true // it may exit now: that is the harness's doing
 	s.mu.Unlock()
 	if _, err := s.e.cli.ContainerKill(ctx, id, client.ContainerKillOptions{Signal: signal}); err != nil {
-		if cerrdefs.IsConflict(err) || strings.Contains(err.Error(), "is not running") {
+		if isNotRunning(err) {
 			return nil
 		}
 		return fmt.Errorf("kill %s with %s: %w", svc, signal, err)
@@ -544,7 +544,7 @@ func (s *sandbox) Start(ctx context.Context, svc scenarios.Service) error {
 	}
 	started := time.Now()
 	if _, err := s.e.cli.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
-		return fmt.Errorf("start app: %w", err)
+		return startError(svc, fmt.Errorf("start app: %w", err))
 	}
 	if err := s.noteStart(ctx, string(svc), id); err != nil {
 		return err
