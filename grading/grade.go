@@ -90,11 +90,21 @@ func (l Limits) WithDefaults() Limits {
 	return l
 }
 
-// Challenge is what the grader needs to know of a challenge.
+// Challenge is one challenge, the one type every layer uses: the grader reads its slug,
+// scenario table and limits; `runner challenges`, `app challenges` and the App's challenges
+// table read the rest. templates.Challenge builds it from <slug>/challenge.yaml and the
+// scenario table, for the built-in challenges and for packs' (scenarios/catalog) alike.
 type Challenge struct {
-	Slug      string
-	Scenarios []scenarios.Scenario
-	Limits    Limits
+	Slug       string
+	Title      string
+	Difficulty string   // free text: "easy", "medium", …
+	Languages  []string // the starters' languages: go, ts, python
+	Formats    []string // practice, take-home, debug, refactor
+	Scenarios  []scenarios.Scenario
+	Limits     Limits
+	// Pack names the challenge pack it came from (catalog.Builtin for Holdfast's own); empty
+	// for a challenge built outside the catalog, as tests do.
+	Pack string
 }
 
 // Event reports progress while grading; the CLI prints them as they come.

@@ -24,12 +24,12 @@ func onDisk(t *testing.T) fstest.MapFS {
 	t.Helper()
 	out := fstest.MapFS{}
 	root := os.DirFS(".")
-	metas, err := All()
+	slugs, err := Slugs(Files)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range metas {
-		err = fs.WalkDir(root, m.Slug+"/starter", func(p string, d fs.DirEntry, err error) error {
+	for _, slug := range slugs {
+		err = fs.WalkDir(root, slug+"/starter", func(p string, d fs.DirEntry, err error) error {
 			if err != nil || !d.Type().IsRegular() {
 				return err
 			}
@@ -118,7 +118,7 @@ func TestStartersArchive(t *testing.T) {
 // TestStarterDetection checks that every starter in the archive carries the file
 // `holdfast test` detects its challenge by, naming its own challenge and language.
 func TestStarterDetection(t *testing.T) {
-	metas, err := All()
+	slugs, err := Slugs(Files)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +127,11 @@ func TestStarterDetection(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := 0
-	for _, m := range metas {
+	for _, slug := range slugs {
+		m, err := parse(Files, slug)
+		if err != nil {
+			t.Fatal(err)
+		}
 		for _, lang := range m.Languages {
 			n++
 			dir := m.Slug + "/starter/" + lang

@@ -113,7 +113,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		case "reviewer":
 			return reviewer(ctx, st, args[1:], os.Stdout)
 		}
-		return st.SyncChallenges(ctx, catalog.Metadata())
+		return st.SyncChallenges(ctx, catalog.Challenges())
 	}
 	st, err := store.Open(ctx, cfg.DatabaseURL, store.Conns(jobs.AppReporters, jobs.AppHandlers))
 	if err != nil {
@@ -123,7 +123,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err := st.Migrate(ctx, log); err != nil {
 		return err
 	}
-	if err := st.SyncChallenges(ctx, catalog.Metadata()); err != nil {
+	if err := st.SyncChallenges(ctx, catalog.Challenges()); err != nil {
 		return err
 	}
 	app, err := github.NewApp(github.Config{AppID: cfg.AppID, PrivateKey: cfg.PrivateKey, BaseURL: cfg.GitHubURL}, log)

@@ -43,7 +43,7 @@ func TestRoutes(t *testing.T) {
 	t.Parallel()
 	st, _ := storetest.New(t)
 	ctx := context.Background()
-	if err := st.SyncChallenges(ctx, []store.Challenge{{Slug: "idempotent-payments", Title: "x"}}); err != nil {
+	if err := st.SyncChallenges(ctx, []grading.Challenge{{Slug: "idempotent-payments", Title: "x"}}); err != nil {
 		t.Fatal(err)
 	}
 	a, err := st.CreateAssignment(ctx, store.Assignment{InstallationID: 1, RepoID: 1, Owner: "o", Name: "r", Challenge: "idempotent-payments", User: "u"})

@@ -61,7 +61,7 @@ func newSite(t testing.TB, invite func(context.Context, repos.InviteRequest) (st
 	st, _ := storetest.New(t)
 	ctx := context.Background()
 	s := &site{t: t, st: st}
-	if err := st.SyncChallenges(ctx, []store.Challenge{{Slug: "idempotent-payments", Title: "Idempotent payments"}}); err != nil {
+	if err := st.SyncChallenges(ctx, []grading.Challenge{{Slug: "idempotent-payments", Title: "Idempotent payments"}}); err != nil {
 		t.Fatal(err)
 	}
 	var err error

@@ -11,16 +11,16 @@ import (
 
 // challenges prints the catalog.
 func challenges(stdout, stderr io.Writer) int {
-	es, err := catalog.Entries()
+	cs, err := catalog.All()
 	if err != nil {
 		fmt.Fprintln(stderr, "runner challenges:", err)
 		return exitGraderError
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SLUG\tTITLE\tDIFFICULTY\tLANGUAGES\tFORMATS\tSCENARIOS")
-	for _, e := range es {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\n", e.Slug, e.Title, e.Difficulty, strings.Join(e.Languages, ","),
-			strings.Join(e.Formats, ","), len(e.Challenge.Scenarios))
+	for _, c := range cs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\n", c.Slug, c.Title, c.Difficulty, strings.Join(c.Languages, ","),
+			strings.Join(c.Formats, ","), len(c.Scenarios))
 	}
 	if err := tw.Flush(); err != nil {
 		return exitGraderError

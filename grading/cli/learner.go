@@ -171,17 +171,12 @@ func initCmd(args []string, stdout, stderr io.Writer) int {
 // starterFiles is what a learner's repository receives for slug in lang (provisioning's
 // TemplateFiles), read from the embedded starters: holdfast runs without a Holdfast checkout.
 func starterFiles(slug, lang string) (map[string][]byte, error) {
-	es, err := catalog.Entries()
+	c, err := catalog.Lookup(slug) // the error lists the challenges
 	if err != nil {
 		return nil, err
 	}
-	i := slices.IndexFunc(es, func(e catalog.Entry) bool { return e.Slug == slug })
-	if i < 0 {
-		_, err := catalog.Lookup(slug) // lists the challenges
-		return nil, err
-	}
-	if !slices.Contains(es[i].Languages, lang) {
-		return nil, fmt.Errorf("challenge %s has no %q starter; its languages: %s", slug, lang, strings.Join(es[i].Languages, ", "))
+	if !slices.Contains(c.Languages, lang) {
+		return nil, fmt.Errorf("challenge %s has no %q starter; its languages: %s", slug, lang, strings.Join(c.Languages, ", "))
 	}
 	all, err := catalog.Templates(nil) // the built-in pack's files are embedded, starters included
 	if err != nil {
@@ -218,16 +213,16 @@ func writeStarter(dir string, files map[string][]byte) error {
 
 // learnerChallenges lists what `holdfast init` can start: only public scenarios are counted.
 func learnerChallenges(stdout, stderr io.Writer) int {
-	es, err := catalog.Entries()
+	cs, err := catalog.All()
 	if err != nil {
 		fmt.Fprintln(stderr, "holdfast challenges:", err)
 		return exitGraderError
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SLUG\tTITLE\tLANGUAGES\tPUBLIC SCENARIOS")
-	for _, e := range es {
-		public, _ := splitPublic(e.Challenge.Scenarios)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", e.Slug, e.Title, strings.Join(e.Languages, ","), len(public))
+	for _, c := range cs {
+		public, _ := splitPublic(c.Scenarios)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", c.Slug, c.Title, strings.Join(c.Languages, ","), len(public))
 	}
 	if err := tw.Flush(); err != nil {
 		return exitGraderError

@@ -89,13 +89,13 @@ func TestLearnerInitWritesWhatLearnersGet(t *testing.T) {
 
 func languages(t *testing.T, slug string) []string {
 	t.Helper()
-	es, err := catalog.Entries()
+	cs, err := catalog.All()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range es {
-		if e.Slug == slug {
-			return e.Languages
+	for _, c := range cs {
+		if c.Slug == slug {
+			return c.Languages
 		}
 	}
 	t.Fatalf("no challenge %s", slug)

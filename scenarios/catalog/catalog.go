@@ -4,8 +4,8 @@
 // scenarios/<slug>/; an operator adds private challenges with a pack of their own, a Go module
 // outside this repository that calls Register from its init function and is compiled into the
 // runner and the App by `runner pack build` (README, "Challenge packs"). Both kinds take the
-// same path: parsed by templates.Parse, their tables checked by scenarios.Validate, their slugs
-// unique across packs.
+// same path: each challenge built by templates.Challenge from its challenge.yaml and scenario
+// table, the slugs unique across packs.
 package catalog
 
 import (
@@ -18,7 +18,6 @@ import (
 	"testing/fstest"
 
 	"github.com/holdfast-ci/holdfast/grading"
-	"github.com/holdfast-ci/holdfast/grading/app/store"
 	"github.com/holdfast-ci/holdfast/scenarios"
 	"github.com/holdfast-ci/holdfast/scenarios/cachestampede"
 	"github.com/holdfast-ci/holdfast/scenarios/circuitbreaker"
@@ -53,7 +52,8 @@ type Pack struct {
 	Scenarios map[string]func() []scenarios.Scenario
 }
 
-// Builtin is the Name of the pack of Holdfast's own challenges (in Entry.Pack and errors).
+// Builtin is the Name of the pack of Holdfast's own challenges (in grading.Challenge.Pack and
+// errors).
 const Builtin = "github.com/holdfast-ci/holdfast (built-in)"
 
 // builtin is Holdfast's own pack: templates' embedded files and the scenario tables of
@@ -114,13 +114,10 @@ func (builtinFiles) Open(name string) (fs.File, error) {
 	return fsys.Open(name)
 }
 
-// Entry is one challenge: its metadata, what the grader needs and the pack it came from.
-type Entry struct {
-	templates.Meta
-	Challenge grading.Challenge
-	// Pack is the Name of the pack that registered the challenge.
-	Pack string
-	// files is that pack's Files, which serve the challenge's brief and starters (Templates).
+// entry is one challenge and the Files of the pack that registered it, which serve its brief
+// and starters (Templates).
+type entry struct {
+	grading.Challenge
 	files fs.FS
 }
 
@@ -131,7 +128,7 @@ type registry struct {
 	mu    sync.Mutex
 	packs []Pack
 	read  bool
-	es    []Entry
+	es    []entry
 	err   error
 }
 
@@ -155,7 +152,7 @@ func (r *registry) register(p Pack) {
 	r.packs = append(r.packs, p)
 }
 
-func (r *registry) entries() ([]Entry, error) {
+func (r *registry) entries() ([]entry, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if !r.read {
@@ -167,8 +164,8 @@ func (r *registry) entries() ([]Entry, error) {
 
 // load checks every pack and joins their challenges, sorted by slug. All problems are
 // reported at once.
-func load(packs []Pack) ([]Entry, error) {
-	var out []Entry
+func load(packs []Pack) ([]entry, error) {
+	var out []entry
 	var errs []error
 	owner := map[string]string{} // slug → pack name
 	named := map[string]bool{}
@@ -199,8 +196,8 @@ func load(packs []Pack) ([]Entry, error) {
 	return out, nil
 }
 
-// entries parses one pack and joins its challenge.yaml files with its scenario tables.
-func (p Pack) entries() ([]Entry, error) {
+// entries builds one pack's challenges from its challenge.yaml files and scenario tables.
+func (p Pack) entries() ([]entry, error) {
 	name := p.Name
 	if name == "" {
 		name = "(no name)"
@@ -212,27 +209,24 @@ func (p Pack) entries() ([]Entry, error) {
 	if p.Files == nil {
 		return nil, wrap(errors.New("Files is required (<slug>/challenge.yaml, brief and starters)"))
 	}
-	metas, err := templates.Parse(p.Files)
+	slugs, err := templates.Slugs(p.Files)
 	if err != nil {
 		return nil, wrap(err)
 	}
-	var out []Entry
+	var out []entry
 	seen := map[string]bool{}
-	for _, m := range metas {
-		table, ok := p.Scenarios[m.Slug]
+	for _, slug := range slugs {
+		table, ok := p.Scenarios[slug]
 		if !ok || table == nil {
-			return nil, wrap(fmt.Errorf("%s/challenge.yaml has no scenario table (Scenarios[%q])", m.Slug, m.Slug))
+			return nil, wrap(fmt.Errorf("%s/challenge.yaml has no scenario table (Scenarios[%q])", slug, slug))
 		}
-		seen[m.Slug] = true
-		sc := table()
-		if len(sc) == 0 {
-			return nil, wrap(fmt.Errorf("the scenario table of %s is empty", m.Slug))
+		seen[slug] = true
+		ch, err := templates.Challenge(p.Files, slug, table())
+		if err != nil {
+			return nil, wrap(err)
 		}
-		if err := scenarios.Validate(sc); err != nil {
-			return nil, wrap(fmt.Errorf("the scenario table of %s: %w", m.Slug, err))
-		}
-		out = append(out, Entry{Meta: m, Pack: p.Name, files: p.Files, Challenge: grading.Challenge{Slug: m.Slug, Scenarios: sc,
-			Limits: grading.Limits{CPUs: m.Limits.CPUs, MemoryMB: m.Limits.MemoryMB, Pids: m.Limits.Pids, StartTimeout: m.StartTimeout, Replicas: m.Replicas}}})
+		ch.Pack = p.Name
+		out = append(out, entry{Challenge: ch, files: p.Files})
 	}
 	var extra []string
 	for slug := range p.Scenarios {
@@ -247,48 +241,42 @@ func (p Pack) entries() ([]Entry, error) {
 	return out, nil
 }
 
-// Entries returns every registered challenge, sorted by slug, or what is wrong with the packs.
-func Entries() ([]Entry, error) { return std.entries() }
+// All returns every registered challenge, sorted by slug, or what is wrong with the packs.
+func All() ([]grading.Challenge, error) {
+	es, err := std.entries()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]grading.Challenge, 0, len(es))
+	for _, e := range es {
+		out = append(out, e.Challenge)
+	}
+	return out, nil
+}
 
 // Check reads the catalog and returns what is wrong with it. Commands call it at start-up so
 // that a broken pack stops them with the reason before any work; after a nil Check the
 // functions below cannot fail.
 func Check() error {
-	_, err := Entries()
+	_, err := std.entries()
 	return err
 }
 
-func mustEntries() []Entry {
-	es, err := Entries()
+// Challenges returns every registered challenge, sorted by slug: what the grader grades, what
+// `runner challenges` lists and what the App writes to its challenges table.
+func Challenges() []grading.Challenge {
+	cs, err := All()
 	if err != nil {
 		panic(err) // Check at start-up reports this first; TestCatalog covers the built-in pack
 	}
-	return es
-}
-
-// Challenges returns every gradeable challenge.
-func Challenges() []grading.Challenge {
-	var out []grading.Challenge
-	for _, e := range mustEntries() {
-		out = append(out, e.Challenge)
-	}
-	return out
-}
-
-// Metadata lists the challenges for the App's catalog table.
-func Metadata() []store.Challenge {
-	var out []store.Challenge
-	for _, e := range mustEntries() {
-		out = append(out, store.Challenge{Slug: e.Slug, Title: e.Title, Difficulty: e.Difficulty, Languages: e.Languages, Formats: e.Formats})
-	}
-	return out
+	return cs
 }
 
 // Slugs lists the challenges' slugs.
 func Slugs() []string {
 	var out []string
-	for _, e := range mustEntries() {
-		out = append(out, e.Slug)
+	for _, c := range Challenges() {
+		out = append(out, c.Slug)
 	}
 	return out
 }
@@ -311,7 +299,7 @@ func Lookup(slug string) (grading.Challenge, error) {
 // non-nil builtinDir serves the built-in challenges instead (a templates/ directory the
 // operator names, HOLDFAST_TEMPLATES_DIR).
 func Templates(builtinDir fs.FS) (fs.FS, error) {
-	es, err := Entries()
+	es, err := std.entries()
 	if err != nil {
 		return nil, err
 	}
@@ -319,7 +307,7 @@ func Templates(builtinDir fs.FS) (fs.FS, error) {
 }
 
 // templatesOf is Templates over the entries es.
-func templatesOf(es []Entry, builtinDir fs.FS) fs.FS {
+func templatesOf(es []entry, builtinDir fs.FS) fs.FS {
 	t := templateFS{root: fstest.MapFS{}, bySlug: map[string]fs.FS{}}
 	for _, e := range es {
 		t.root[e.Slug] = &fstest.MapFile{Mode: fs.ModeDir | 0o555}

@@ -14,19 +14,19 @@ import (
 )
 
 func TestCatalog(t *testing.T) {
-	es, err := Entries()
+	cs, err := All()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(es) == 0 {
+	if len(cs) == 0 {
 		t.Fatal("no challenges")
 	}
-	for _, e := range es {
-		if err := scenarios.Validate(e.Challenge.Scenarios); err != nil {
-			t.Errorf("%s: %v", e.Slug, err)
+	for _, c := range cs {
+		if err := scenarios.Validate(c.Scenarios); err != nil {
+			t.Errorf("%s: %v", c.Slug, err)
 		}
-		if e.Challenge.Limits.StartTimeout <= 0 || e.Challenge.Limits.StartTimeout > 2*time.Minute {
-			t.Errorf("%s: start_timeout %s", e.Slug, e.Challenge.Limits.StartTimeout)
+		if c.Limits.StartTimeout <= 0 || c.Limits.StartTimeout > 2*time.Minute {
+			t.Errorf("%s: start_timeout %s", c.Slug, c.Limits.StartTimeout)
 		}
 	}
 	if _, err := Lookup("nope"); err == nil {

@@ -24,21 +24,14 @@ import (
 )
 
 // Challenge joins a scenario table with its templates/<slug>/challenge.yaml (limits, replicas,
-// start timeout), as the catalog does.
+// start timeout) by templates.Challenge, as the catalog does.
 func Challenge(t testing.TB, slug string, table []scenarios.Scenario) grading.Challenge {
 	t.Helper()
-	metas, err := templates.All()
+	ch, err := templates.Challenge(templates.Files, slug, table)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range metas {
-		if m.Slug == slug {
-			return grading.Challenge{Slug: slug, Scenarios: table, Limits: grading.Limits{CPUs: m.Limits.CPUs,
-				MemoryMB: m.Limits.MemoryMB, Pids: m.Limits.Pids, StartTimeout: m.StartTimeout, Replicas: m.Replicas}}
-		}
-	}
-	t.Fatalf("no templates/%s/challenge.yaml", slug)
-	return grading.Challenge{}
+	return ch
 }
 
 // Row is one submission of the kill matrix: testdata/<Dir> must fail exactly Fails (every other

@@ -44,7 +44,7 @@ type Options struct {
 	HardCap time.Duration
 	// Challenges are synced into the store (what assignments may name), and Lookup finds a
 	// challenge's scenarios for the grader (jobs.Deps.Challenge). Both required.
-	Challenges []store.Challenge
+	Challenges []grading.Challenge
 	Lookup     func(slug string) (grading.Challenge, error)
 	// Jobs are the queues the webhook handler's River client works. Defaults to a runner and
 	// the App together: 1 grader, 2 reporters. &jobs.Options{} only inserts.

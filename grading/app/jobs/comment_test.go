@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/holdfast-ci/holdfast/grading"
 	"github.com/holdfast-ci/holdfast/grading/app/github"
 	"github.com/holdfast-ci/holdfast/grading/app/github/githubtest"
 	"github.com/holdfast-ci/holdfast/grading/app/store"
@@ -23,7 +24,7 @@ func TestStickyCommentWhenGradingsFinishTogether(t *testing.T) {
 	fake.AddInstallation(3, "org")
 	fake.AddRepo(3, "org", "repo", &githubtest.RepoOpts{ID: 33})
 	fake.AddComment("org", "repo", 5, "alice", "a human's comment, to be left alone")
-	if err := st.SyncChallenges(ctx, []store.Challenge{{Slug: "c", Title: "c"}}); err != nil {
+	if err := st.SyncChallenges(ctx, []grading.Challenge{{Slug: "c", Title: "c"}}); err != nil {
 		t.Fatal(err)
 	}
 	a, err := st.CreateAssignment(ctx, store.Assignment{InstallationID: 3, RepoID: 33, Owner: "org", Name: "repo", Challenge: "c", User: "alice"})

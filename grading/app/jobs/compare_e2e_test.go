@@ -30,7 +30,7 @@ const (
 
 // refactorChallenge is the refactor challenge as the store knows it: the App knows it by its
 // formats.
-var refactorChallenge = []store.Challenge{{Slug: refactor.Slug, Title: "Refactor the order pricing service",
+var refactorChallenge = []grading.Challenge{{Slug: refactor.Slug, Title: "Refactor the order pricing service",
 	Difficulty: "intermediate", Languages: []string{"go", "python"}, Formats: []string{"refactor"}}}
 
 // refactorApp is the App with a runner grading on eng, the refactor challenge assigned in

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/holdfast-ci/holdfast/grading"
 	"github.com/holdfast-ci/holdfast/grading/app/apptest"
 	"github.com/holdfast-ci/holdfast/grading/app/github"
 	"github.com/holdfast-ci/holdfast/grading/app/github/githubtest"
@@ -32,7 +33,7 @@ func commit(label string) string { return apptest.Commit(label) }
 // dockerApp is the App with a runner grading in Docker, the payments challenge assigned in name.
 func dockerApp(t *testing.T) (*apptest.App, store.Assignment) {
 	t.Helper()
-	a := apptest.New(t, apptest.Options{Engine: dockertest.Engine(t), Challenges: catalog.Metadata(), Lookup: catalog.Lookup})
+	a := apptest.New(t, apptest.Options{Engine: dockertest.Engine(t), Challenges: catalog.Challenges(), Lookup: catalog.Lookup})
 	return a, a.Assign(t, name, repoID, "idempotent-payments", "alice")
 }
 
@@ -41,7 +42,7 @@ func dockerApp(t *testing.T) (*apptest.App, store.Assignment) {
 func scriptedApp(t *testing.T) (*apptest.App, store.Assignment) {
 	t.Helper()
 	a := apptest.New(t, apptest.Options{Engine: &gradingtest.Engine{},
-		Challenges: []store.Challenge{{Slug: "idempotent-payments", Title: "Payments"}}, Lookup: gradingtest.Lookup})
+		Challenges: []grading.Challenge{{Slug: "idempotent-payments", Title: "Payments"}}, Lookup: gradingtest.Lookup})
 	return a, a.Assign(t, name, repoID, "idempotent-payments", "alice")
 }
 

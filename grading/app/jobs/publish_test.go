@@ -47,7 +47,7 @@ func newPublisher(t *testing.T, opts Options) *publisher {
 	fake := githubtest.New(t)
 	fake.AddInstallation(pubInst, pubOwner)
 	fake.AddRepo(pubInst, pubOwner, pubName, &githubtest.RepoOpts{ID: pubRepo})
-	if err := st.SyncChallenges(ctx, []store.Challenge{{Slug: "idempotent-payments", Title: "Payments"}}); err != nil {
+	if err := st.SyncChallenges(ctx, []grading.Challenge{{Slug: "idempotent-payments", Title: "Payments"}}); err != nil {
 		t.Fatal(err)
 	}
 	a, err := st.CreateAssignment(ctx, store.Assignment{InstallationID: pubInst, RepoID: pubRepo, Owner: pubOwner, Name: pubName,

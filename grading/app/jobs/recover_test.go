@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
+	"github.com/holdfast-ci/holdfast/grading"
 	"github.com/holdfast-ci/holdfast/grading/app/github"
 	"github.com/holdfast-ci/holdfast/grading/app/github/githubtest"
 	"github.com/holdfast-ci/holdfast/grading/app/jobs"
@@ -46,7 +47,7 @@ func newRecovery(t *testing.T) *recovery {
 	fake := githubtest.New(t)
 	fake.AddInstallation(pubInst, pubOwner)
 	fake.AddRepo(pubInst, pubOwner, pubName, &githubtest.RepoOpts{ID: pubRepo})
-	if err := st.SyncChallenges(ctx, []store.Challenge{{Slug: "idempotent-payments", Title: "Payments"}}); err != nil {
+	if err := st.SyncChallenges(ctx, []grading.Challenge{{Slug: "idempotent-payments", Title: "Payments"}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.CreateAssignment(ctx, store.Assignment{InstallationID: pubInst, RepoID: pubRepo, Owner: pubOwner, Name: pubName,

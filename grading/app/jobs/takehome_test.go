@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/holdfast-ci/holdfast/grading"
 	"github.com/holdfast-ci/holdfast/grading/app/github"
 	"github.com/holdfast-ci/holdfast/grading/app/github/githubtest"
 	"github.com/holdfast-ci/holdfast/grading/app/jobs"
@@ -22,7 +23,7 @@ func TestCloseWithoutRunner(t *testing.T) {
 	ctx := context.Background()
 	fake := githubtest.New(t)
 	fake.AddInstallation(inst, owner)
-	if err := st.SyncChallenges(ctx, []store.Challenge{{Slug: "c", Title: "c"}}); err != nil {
+	if err := st.SyncChallenges(ctx, []grading.Challenge{{Slug: "c", Title: "c"}}); err != nil {
 		t.Fatal(err)
 	}
 	var ids []int64

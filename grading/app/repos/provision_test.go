@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/holdfast-ci/holdfast/grading"
 	"github.com/holdfast-ci/holdfast/grading/app/github"
 	"github.com/holdfast-ci/holdfast/grading/app/github/githubtest"
 	"github.com/holdfast-ci/holdfast/grading/app/repos"
@@ -22,7 +23,7 @@ const org = "holdfast-org"
 func setup(t *testing.T) (*repos.Provisioner, *githubtest.Server, *store.Store) {
 	t.Helper()
 	st, _ := storetest.New(t)
-	if err := st.SyncChallenges(context.Background(), []store.Challenge{{Slug: "idempotent-payments", Title: "x"}}); err != nil {
+	if err := st.SyncChallenges(context.Background(), []grading.Challenge{{Slug: "idempotent-payments", Title: "x"}}); err != nil {
 		t.Fatal(err)
 	}
 	fake := githubtest.New(t)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/holdfast-ci/holdfast/grading"
 	"github.com/holdfast-ci/holdfast/grading/app/store"
 )
 
@@ -176,7 +177,7 @@ func TestIntakeOrdersPushesOfABranch(t *testing.T) {
 	if r, err := in.Store(ctx, stranger); err != nil || r.Outcome != store.PushNoAssignment {
 		t.Fatalf("a stranger's push: %+v %v", r, err)
 	}
-	if err := s.SyncChallenges(ctx, []store.Challenge{{Slug: "refactor-x", Title: "x", Formats: []string{"refactor"}}}); err != nil {
+	if err := s.SyncChallenges(ctx, []grading.Challenge{{Slug: "refactor-x", Title: "x", Formats: []string{"refactor"}}}); err != nil {
 		t.Fatal(err)
 	}
 	ra, err := s.CreateAssignment(ctx, store.Assignment{InstallationID: 1, RepoID: 11, Owner: "org", Name: "ref-alice", Challenge: "refactor-x", User: "alice"})

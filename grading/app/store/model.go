@@ -13,14 +13,10 @@ import (
 	"github.com/holdfast-ci/holdfast/grading"
 )
 
-// Challenge is a challenge's catalog entry.
-type Challenge struct {
-	Slug, Title, Difficulty string
-	Languages, Formats      []string
-}
-
-// SyncChallenges inserts or updates the catalog.
-func (s *Store) SyncChallenges(ctx context.Context, cs []Challenge) error {
+// SyncChallenges inserts or updates the challenges table from the catalog: each challenge's
+// slug, title, difficulty, languages and formats (its scenarios and limits stay with the
+// grader).
+func (s *Store) SyncChallenges(ctx context.Context, cs []grading.Challenge) error {
 	for _, c := range cs {
 		if c.Languages == nil {
 			c.Languages = []string{}

@@ -19,7 +19,7 @@ func setup(t *testing.T) (*store.Store, store.Assignment) {
 	t.Helper()
 	s, _ := storetest.New(t)
 	ctx := context.Background()
-	if err := s.SyncChallenges(ctx, []store.Challenge{{Slug: "idempotent-payments", Title: "Idempotent payments"}}); err != nil {
+	if err := s.SyncChallenges(ctx, []grading.Challenge{{Slug: "idempotent-payments", Title: "Idempotent payments"}}); err != nil {
 		t.Fatal(err)
 	}
 	a, err := s.CreateAssignment(ctx, store.Assignment{InstallationID: 1, RepoID: 10, Owner: "org", Name: "pay-alice", Challenge: "idempotent-payments", User: "alice"})

@@ -99,7 +99,7 @@ func push(t *testing.T, st *store.Store, a int64, c, branch, pusher string, at t
 func newTakeHome(t *testing.T, st *store.Store, user string, deadline time.Time) store.TakeHome {
 	t.Helper()
 	ctx := context.Background()
-	if err := st.SyncChallenges(ctx, []store.Challenge{{Slug: "c", Title: "c"}}); err != nil {
+	if err := st.SyncChallenges(ctx, []grading.Challenge{{Slug: "c", Title: "c"}}); err != nil {
 		t.Fatal(err)
 	}
 	th, err := st.CreateTakeHome(ctx, store.TakeHome{Assignment: store.Assignment{InstallationID: 1, Owner: "org", Name: "c-" + user,

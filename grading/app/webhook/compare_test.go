@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/holdfast-ci/holdfast/grading/app/store"
+	"github.com/holdfast-ci/holdfast/grading"
 	wt "github.com/holdfast-ci/holdfast/grading/app/webhook/webhooktest"
 )
 
@@ -15,7 +15,7 @@ import (
 func refactorSetup(t *testing.T) env {
 	t.Helper()
 	e := setup(t)
-	if err := e.st.SyncChallenges(context.Background(), []store.Challenge{{Slug: "idempotent-payments", Title: "x", Formats: []string{"refactor"}}}); err != nil {
+	if err := e.st.SyncChallenges(context.Background(), []grading.Challenge{{Slug: "idempotent-payments", Title: "x", Formats: []string{"refactor"}}}); err != nil {
 		t.Fatal(err)
 	}
 	return e

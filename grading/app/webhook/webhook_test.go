@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/holdfast-ci/holdfast/grading"
 	"github.com/holdfast-ci/holdfast/grading/app/jobs"
 	"github.com/holdfast-ci/holdfast/grading/app/store"
 	"github.com/holdfast-ci/holdfast/grading/app/store/storetest"
@@ -34,7 +35,7 @@ func setup(t *testing.T) env {
 	t.Helper()
 	st, _ := storetest.New(t)
 	ctx := context.Background()
-	if err := st.SyncChallenges(ctx, []store.Challenge{{Slug: "idempotent-payments", Title: "x"}}); err != nil {
+	if err := st.SyncChallenges(ctx, []grading.Challenge{{Slug: "idempotent-payments", Title: "x"}}); err != nil {
 		t.Fatal(err)
 	}
 	a, err := st.CreateAssignment(ctx, store.Assignment{InstallationID: 1, RepoID: 186853002, Owner: "Codertocat", Name: "Hello-World",
