@@ -102,7 +102,7 @@ type Challenge struct {
 	Formats    []string // practice, take-home, debug, refactor
 	Scenarios  []scenarios.Scenario
 	Limits     Limits
-	// Pack names the challenge pack it came from (catalog.Builtin for Holdfast's own); empty
+	// Pack names the challenge pack it came from (catalog.BuiltinName for Holdfast's own); empty
 	// for a challenge built outside the catalog, as tests do.
 	Pack string
 }

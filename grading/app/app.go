@@ -27,15 +27,16 @@ import (
 	"github.com/holdfast-ci/holdfast/scenarios/catalog"
 )
 
-// Main runs the App with the process's arguments and environment until done or interrupted,
-// and exits 1 with the reason when it fails. A challenge pack that cannot be read stops it
-// before anything else.
-func Main() {
+// Main runs the App with the challenges of packs (catalog.Builtin first, then any operator's;
+// cmd/app and `runner pack build` pass them) and the process's arguments and environment until
+// done or interrupted, and exits 1 with the reason when it fails. A challenge pack that cannot
+// be read stops it before anything else.
+func Main(packs ...catalog.Pack) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	err := catalog.Check()
+	cat, err := catalog.New(packs...)
 	if err == nil {
-		err = run(ctx, os.Args[1:], os.Getenv, os.Stderr, log)
+		err = run(ctx, cat, os.Args[1:], os.Getenv, os.Stderr, log)
 	}
 	stop()
 	if err != nil {
@@ -83,13 +84,13 @@ var roles = map[string]config.Role{
 	"migrate": config.Migrate, "extend": config.Migrate, "reviewer": config.Migrate, "healthcheck": config.AppHealth,
 }
 
-func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer, log *slog.Logger) error {
+func run(ctx context.Context, cat *catalog.Catalog, args []string, getenv func(string) string, stderr io.Writer, log *slog.Logger) error {
 	if len(args) == 0 || !known(args) {
 		fmt.Fprint(stderr, usage)
 		return errors.New("bad usage")
 	}
 	if args[0] == "challenges" {
-		return listChallenges(os.Stdout)
+		return listChallenges(cat, os.Stdout)
 	}
 	cfg, err := config.FromEnv(getenv, roles[args[0]])
 	if err != nil {
@@ -113,7 +114,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		case "reviewer":
 			return reviewer(ctx, st, args[1:], os.Stdout)
 		}
-		return st.SyncChallenges(ctx, catalog.Challenges())
+		return st.SyncChallenges(ctx, cat.Challenges())
 	}
 	st, err := store.Open(ctx, cfg.DatabaseURL, store.Conns(jobs.AppReporters, jobs.AppHandlers))
 	if err != nil {
@@ -123,7 +124,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err := st.Migrate(ctx, log); err != nil {
 		return err
 	}
-	if err := st.SyncChallenges(ctx, catalog.Challenges()); err != nil {
+	if err := st.SyncChallenges(ctx, cat.Challenges()); err != nil {
 		return err
 	}
 	app, err := github.NewApp(github.Config{AppID: cfg.AppID, PrivateKey: cfg.PrivateKey, BaseURL: cfg.GitHubURL}, log)
@@ -138,12 +139,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		if cfg.TemplatesDir != "" {
 			dir = os.DirFS(cfg.TemplatesDir)
 		}
-		tmpl, err := catalog.Templates(dir)
-		if err != nil {
-			return err
-		}
 		prov = &repos.Provisioner{Store: st, GitHub: app, Installation: cfg.Installation, Org: cfg.Org,
-			Templates: tmpl, Challenges: catalog.Slugs(), LocalTool: builtin}
+			Templates: cat.Templates(dir), Challenges: cat.Slugs(), LocalTool: builtin(cat)}
 	}
 	switch args[0] {
 	case "assign", "templates", "invite":

@@ -22,16 +22,17 @@ import (
 	"github.com/holdfast-ci/holdfast/grading/app/store/storetest"
 	"github.com/holdfast-ci/holdfast/grading/app/web"
 	"github.com/holdfast-ci/holdfast/scenarios"
+	"github.com/holdfast-ci/holdfast/scenarios/catalog"
 )
 
 func TestUsageAndConfigErrors(t *testing.T) {
 	t.Parallel()
 	var stderr bytes.Buffer
 	noenv := func(string) string { return "" }
-	if err := run(context.Background(), []string{"frob"}, noenv, &stderr, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(stderr.String(), "app templates publish") {
+	if err := run(context.Background(), catalog.MustNew(catalog.Builtin()), []string{"frob"}, noenv, &stderr, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(stderr.String(), "app templates publish") {
 		t.Fatalf("unknown command: %v, %q", err, stderr.String())
 	}
-	err := run(context.Background(), []string{"serve"}, noenv, io.Discard, slog.New(slog.DiscardHandler))
+	err := run(context.Background(), catalog.MustNew(catalog.Builtin()), []string{"serve"}, noenv, io.Discard, slog.New(slog.DiscardHandler))
 	for _, want := range []string{"GITHUB_APP_ID", "GITHUB_WEBHOOK_SECRET", "DATABASE_URL"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Fatalf("serve without configuration: %v; want it to name %s", err, want)

@@ -19,6 +19,7 @@ import (
 	"github.com/holdfast-ci/holdfast/grading/app/store/storetest"
 	"github.com/holdfast-ci/holdfast/grading/app/web"
 	"github.com/holdfast-ci/holdfast/migrations"
+	"github.com/holdfast-ci/holdfast/scenarios/catalog"
 )
 
 func get(t *testing.T, url string) (int, string) {
@@ -179,7 +180,7 @@ func TestHealthcheckCommand(t *testing.T) {
 	defer srv.Close()
 	_, port, _ := strings.Cut(srv.Listener.Addr().String(), ":")
 	var out strings.Builder
-	if err := run(context.Background(), []string{"healthcheck"}, func(k string) string {
+	if err := run(context.Background(), catalog.MustNew(catalog.Builtin()), []string{"healthcheck"}, func(k string) string {
 		if k == "HOLDFAST_LISTEN" {
 			return ":" + port
 		}

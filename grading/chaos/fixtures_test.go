@@ -70,7 +70,7 @@ func seed(t *testing.T, st *store.Store) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := st.SyncChallenges(ctx, catalog.Challenges()); err != nil {
+	if err := st.SyncChallenges(ctx, catalog.MustNew(catalog.Builtin()).Challenges()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.CreateAssignment(ctx, store.Assignment{InstallationID: inst, RepoID: repoID, Owner: owner, Name: name,

@@ -10,15 +10,10 @@ import (
 )
 
 // challenges prints the catalog.
-func challenges(stdout, stderr io.Writer) int {
-	cs, err := catalog.All()
-	if err != nil {
-		fmt.Fprintln(stderr, "runner challenges:", err)
-		return exitGraderError
-	}
+func challenges(cat *catalog.Catalog, stdout io.Writer) int {
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SLUG\tTITLE\tDIFFICULTY\tLANGUAGES\tFORMATS\tSCENARIOS")
-	for _, c := range cs {
+	for _, c := range cat.Challenges() {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\n", c.Slug, c.Title, c.Difficulty, strings.Join(c.Languages, ","),
 			strings.Join(c.Formats, ","), len(c.Scenarios))
 	}

@@ -23,15 +23,16 @@ const (
 	exitGraderError = 3 // Holdfast itself failed
 )
 
-// Main runs the runner with the process's arguments until done or interrupted and exits
-// with its code.
-func Main() {
+// Main runs the runner with the challenges of packs (catalog.Builtin first, then any
+// operator's; cmd/runner and `runner pack build` pass them) and the process's arguments until
+// done or interrupted, and exits with its code.
+func Main(packs ...catalog.Pack) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := exitGraderError
-	if err := catalog.Check(); err != nil { // a broken challenge pack stops every command
+	if cat, err := catalog.New(packs...); err != nil { // a broken challenge pack stops every command
 		fmt.Fprintln(os.Stderr, "runner:", err)
 	} else {
-		code = run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+		code = run(ctx, cat, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	}
 	stop()
 	os.Exit(code)
@@ -43,8 +44,9 @@ var roles = map[string]config.Role{
 	"grade": config.Local, "compare": config.Local, "build": config.Sandbox, "stability": config.Sandbox, "janitor": config.Sandbox,
 }
 
-// run runs the command args names, with its configuration from getenv (os.Getenv in production).
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+// run runs the command args names, with the challenges of cat and its configuration from getenv
+// (os.Getenv in production).
+func run(ctx context.Context, cat *catalog.Catalog, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if len(args) == 0 {
 		usage(stderr)
@@ -60,21 +62,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	switch args[0] {
 	case "grade":
-		return grade(ctx, args[1:], cfg, stdout, stderr, log)
+		return grade(ctx, cat.Lookup, args[1:], cfg, stdout, stderr, log)
 	case "build":
 		return buildCmd(ctx, args[1:], cfg, stdout, stderr, log)
 	case "compare":
-		return compareCmd(ctx, args[1:], cfg, stdout, stderr, log, catalog.Lookup)
+		return compareCmd(ctx, args[1:], cfg, stdout, stderr, log, cat.Lookup)
 	case "janitor":
 		return janitor(ctx, args[1:], cfg, stderr, log)
 	case "stability":
-		return stability(ctx, args[1:], cfg, stdout, stderr, log)
+		return stability(ctx, cat.Lookup, args[1:], cfg, stdout, stderr, log)
 	case "challenges":
-		return challenges(stdout, stderr)
+		return challenges(cat, stdout)
 	case "pack":
 		return packCmd(ctx, args[1:], stderr)
 	case "work":
-		return work(ctx, getenv, stderr, slog.New(slog.NewJSONHandler(stderr, nil)))
+		return work(ctx, cat.Lookup, getenv, stderr, slog.New(slog.NewJSONHandler(stderr, nil)))
 	case "healthcheck":
 		return healthcheck(ctx, getenv, stdout, stderr)
 	case "help", "-h", "--help":
@@ -120,8 +122,8 @@ func usage(w io.Writer) {
       Remove sandboxes that crashed runners left behind (HOLDFAST_NAMESPACE's, or all).
   runner pack build --with MODULE[@VERSION][=DIR]... [-o DIR]
       Build runner and app with challenge packs (README, "Challenge packs"): a temporary
-      module imports Holdfast's commands and each pack, then go build writes DIR/runner and
-      DIR/app. =DIR uses a local directory. Say which Holdfast with
+      module passes the built-in pack and each pack's Pack() to Holdfast's commands, then
+      go build writes DIR/runner and DIR/app. =DIR uses a local directory. Say which Holdfast with
       --with github.com/holdfast-ci/holdfast=CHECKOUT (or @VERSION; default this runner's).
       Needs the go command. Exit 0 when built, 1 when go failed, 2 on bad input.
 

@@ -15,7 +15,7 @@ import (
 
 // compareCmd grades a refactor: BASE_DIR and HEAD_DIR with the same scenarios, one after the
 // other, then reports every behaviour that changed and the code's quality deltas. lookup finds
-// the challenge (catalog.Lookup; tests pass their own).
+// the challenge (the catalog's Lookup; tests pass their own).
 func compareCmd(ctx context.Context, args []string, cfg config.Config, stdout, stderr io.Writer, log *slog.Logger, lookup func(string) (grading.Challenge, error)) int {
 	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
 	fs.SetOutput(stderr)

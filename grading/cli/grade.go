@@ -17,10 +17,10 @@ import (
 	"github.com/holdfast-ci/holdfast/grading/app/config"
 	"github.com/holdfast-ci/holdfast/grading/docker"
 	"github.com/holdfast-ci/holdfast/scenarios"
-	"github.com/holdfast-ci/holdfast/scenarios/catalog"
 )
 
-func grade(ctx context.Context, args []string, cfg config.Config, stdout, stderr io.Writer, log *slog.Logger) int {
+// grade is `runner grade`; lookup finds the challenge (the catalog's Lookup).
+func grade(ctx context.Context, lookup func(string) (grading.Challenge, error), args []string, cfg config.Config, stdout, stderr io.Writer, log *slog.Logger) int {
 	fs := flag.NewFlagSet("grade", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	slug := fs.String("challenge", "", "challenge slug, e.g. idempotent-payments")
@@ -38,7 +38,7 @@ func grade(ctx context.Context, args []string, cfg config.Config, stdout, stderr
 		fmt.Fprintln(stderr, "runner grade: want --challenge SLUG and one directory, e.g. runner grade --challenge idempotent-payments ./my-solution")
 		return exitUsage
 	}
-	ch, err := catalog.Lookup(*slug)
+	ch, err := lookup(*slug)
 	if err != nil {
 		fmt.Fprintln(stderr, "runner grade:", err)
 		return exitUsage

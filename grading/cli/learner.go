@@ -46,18 +46,21 @@ func LearnerMain() {
 		exe = "" // said when the agent image is needed
 	}
 	code := exitGraderError
-	if err := catalog.Check(); err != nil { // as runner's Main: a broken challenge pack stops every command
+	// The built-in pack only, always: this public tool must never hold an operator's pack.
+	if cat, err := catalog.New(catalog.Builtin()); err != nil {
 		fmt.Fprintln(os.Stderr, "holdfast:", err)
 	} else {
-		code = learner(ctx, os.Args[1:], learnerEnv{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, exe: exe, probe: probeRegistry})
+		code = learner(ctx, os.Args[1:], learnerEnv{cat: cat, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, exe: exe, probe: probeRegistry})
 	}
 	stop()
 	os.Exit(code)
 }
 
-// learnerEnv is what holdfast takes from its process: its output, its environment, its own
-// executable (the agent image is built from it) and how it asks whether the registry answers.
+// learnerEnv is what holdfast takes from its process: its challenges (the built-in pack's), its
+// output, its environment, its own executable (the agent image is built from it) and how it
+// asks whether the registry answers.
 type learnerEnv struct {
+	cat            *catalog.Catalog
 	stdout, stderr io.Writer
 	getenv         func(string) string
 	exe            string
@@ -71,7 +74,7 @@ func learner(ctx context.Context, args []string, env learnerEnv) int {
 	}
 	switch args[0] {
 	case "init":
-		return initCmd(args[1:], env.stdout, env.stderr)
+		return initCmd(env.cat, args[1:], env.stdout, env.stderr)
 	case "test":
 		cfg, err := config.FromEnv(env.getenv, config.Learner)
 		if err != nil {
@@ -80,7 +83,7 @@ func learner(ctx context.Context, args []string, env learnerEnv) int {
 		}
 		return testCmd(ctx, args[1:], cfg, env)
 	case "challenges":
-		return learnerChallenges(env.stdout, env.stderr)
+		return learnerChallenges(env.cat, env.stdout)
 	case "version":
 		fmt.Fprintln(env.stdout, "holdfast", toolVersion())
 		return exitPass
@@ -132,7 +135,7 @@ environment:
 }
 
 // initCmd is `holdfast init SLUG --lang LANG [DIR]`.
-func initCmd(args []string, stdout, stderr io.Writer) int {
+func initCmd(cat *catalog.Catalog, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("init", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	lang := fs.String("lang", "go", "starter language: go, ts or python")
@@ -145,7 +148,7 @@ func initCmd(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	slug := pos[0]
-	files, err := starterFiles(slug, *lang)
+	files, err := starterFiles(cat, slug, *lang)
 	if err != nil {
 		fmt.Fprintln(stderr, "holdfast init:", err)
 		return exitUsage
@@ -170,19 +173,16 @@ func initCmd(args []string, stdout, stderr io.Writer) int {
 
 // starterFiles is what a learner's repository receives for slug in lang (provisioning's
 // TemplateFiles), read from the embedded starters: holdfast runs without a Holdfast checkout.
-func starterFiles(slug, lang string) (map[string][]byte, error) {
-	c, err := catalog.Lookup(slug) // the error lists the challenges
+func starterFiles(cat *catalog.Catalog, slug, lang string) (map[string][]byte, error) {
+	c, err := cat.Lookup(slug) // the error lists the challenges
 	if err != nil {
 		return nil, err
 	}
 	if !slices.Contains(c.Languages, lang) {
 		return nil, fmt.Errorf("challenge %s has no %q starter; its languages: %s", slug, lang, strings.Join(c.Languages, ", "))
 	}
-	all, err := catalog.Templates(nil) // the built-in pack's files are embedded, starters included
-	if err != nil {
-		return nil, err
-	}
-	return repos.TemplateFiles(all, slug, lang)
+	// The built-in pack's files are embedded, starters included.
+	return repos.TemplateFiles(cat.Templates(nil), slug, lang)
 }
 
 // writeStarter writes files into dir, which must not exist or be empty: a learner's work is
@@ -212,15 +212,10 @@ func writeStarter(dir string, files map[string][]byte) error {
 }
 
 // learnerChallenges lists what `holdfast init` can start: only public scenarios are counted.
-func learnerChallenges(stdout, stderr io.Writer) int {
-	cs, err := catalog.All()
-	if err != nil {
-		fmt.Fprintln(stderr, "holdfast challenges:", err)
-		return exitGraderError
-	}
+func learnerChallenges(cat *catalog.Catalog, stdout io.Writer) int {
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SLUG\tTITLE\tLANGUAGES\tPUBLIC SCENARIOS")
-	for _, c := range cs {
+	for _, c := range cat.Challenges() {
 		public, _ := splitPublic(c.Scenarios)
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", c.Slug, c.Title, strings.Join(c.Languages, ","), len(public))
 	}
@@ -288,7 +283,7 @@ func testCmd(ctx context.Context, args []string, cfg config.Config, env learnerE
 		fmt.Fprintln(stderr, "holdfast test:", err)
 		return exitUsage
 	}
-	ch, err := catalog.Lookup(d.Challenge)
+	ch, err := env.cat.Lookup(d.Challenge)
 	if err != nil {
 		// Reports end with `holdfast test` whatever the challenge, and a pack's challenges are in
 		// the operator's runner, not in this public tool: say what to do instead.

@@ -34,7 +34,7 @@ func runLearner(t *testing.T, env map[string]string, args ...string) (code int, 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var out, errb bytes.Buffer
-	code = learner(ctx, args, learnerEnv{stdout: &out, stderr: &errb, getenv: func(k string) string { return env[k] },
+	code = learner(ctx, args, learnerEnv{cat: catalog.MustNew(catalog.Builtin()), stdout: &out, stderr: &errb, getenv: func(k string) string { return env[k] },
 		probe: func(context.Context) error { return errors.New("no registry in this test") }})
 	return code, out.String(), errb.String()
 }
@@ -44,7 +44,7 @@ func runLearner(t *testing.T, env map[string]string, args ...string) (code int, 
 // starter, .holdfast.yaml included), from the embedded archive.
 func TestLearnerInitWritesWhatLearnersGet(t *testing.T) {
 	n := 0
-	for _, slug := range catalog.Slugs() {
+	for _, slug := range catalog.MustNew(catalog.Builtin()).Slugs() {
 		for _, lang := range languages(t, slug) {
 			n++
 			want, err := repos.TemplateFiles(os.DirFS("../../templates"), slug, lang)
@@ -89,11 +89,7 @@ func TestLearnerInitWritesWhatLearnersGet(t *testing.T) {
 
 func languages(t *testing.T, slug string) []string {
 	t.Helper()
-	cs, err := catalog.All()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range cs {
+	for _, c := range catalog.MustNew(catalog.Builtin()).Challenges() {
 		if c.Slug == slug {
 			return c.Languages
 		}
@@ -143,7 +139,7 @@ func TestLearnerBadInput(t *testing.T) {
 		{"results in no directory", nil, []string{"test", "--ctrf", filepath.Join(full, "nope", "r.json"), payments}, "does not exist; create it first"},
 		{"one results file for both", nil, []string{"test", payments, "--ctrf", filepath.Join(full, "r"), "--junit", filepath.Join(full, "r")}, "give each its own file"},
 	}
-	ch, err := catalog.Lookup("idempotent-payments")
+	ch, err := catalog.MustNew(catalog.Builtin()).Lookup("idempotent-payments")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +261,7 @@ func TestLearnerEndToEnd(t *testing.T) {
 		}
 		return cmd.ProcessState.ExitCode(), out.String(), errb.String()
 	}
-	ch, err := catalog.Lookup("idempotent-payments")
+	ch, err := catalog.MustNew(catalog.Builtin()).Lookup("idempotent-payments")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/holdfast-ci/holdfast/grading"
 	"github.com/holdfast-ci/holdfast/grading/docker/dockertest"
+	"github.com/holdfast-ci/holdfast/scenarios/catalog"
 )
 
 func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
@@ -18,7 +19,7 @@ func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var out, errb bytes.Buffer
-	code = run(ctx, args, os.Getenv, &out, &errb)
+	code = run(ctx, catalog.MustNew(catalog.Builtin()), args, os.Getenv, &out, &errb)
 	return code, out.String(), errb.String()
 }
 

@@ -56,7 +56,7 @@ func TestGradeRuntimeAnnotationsAndResults(t *testing.T) {
 		// It starts, then panics in a handler during the public scenarios.
 		{"panics-handler-go", grading.Failed, grading.Annotation{Path: "internal/pay/pay.go", Line: 8, Message: "panic: assignment to entry in nil map"}},
 	}
-	ch, err := catalog.Lookup("idempotent-payments")
+	ch, err := catalog.MustNew(catalog.Builtin()).Lookup("idempotent-payments")
 	if err != nil {
 		t.Fatal(err)
 	}

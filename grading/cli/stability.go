@@ -17,14 +17,13 @@ import (
 	"github.com/holdfast-ci/holdfast/grading"
 	"github.com/holdfast-ci/holdfast/grading/app/config"
 	"github.com/holdfast-ci/holdfast/grading/docker"
-	"github.com/holdfast-ci/holdfast/scenarios/catalog"
 )
 
 // stability grades each directory N times and prints, per scenario, how often it passed and
 // failed: a scenario whose verdict flips between runs of the same code is a grader defect to
 // fix, never one to retry. With --stress, stress-ng keeps both cores busy meanwhile, as a
 // loaded grading host would.
-func stability(ctx context.Context, args []string, cfg config.Config, stdout, stderr io.Writer, log *slog.Logger) int {
+func stability(ctx context.Context, lookup func(string) (grading.Challenge, error), args []string, cfg config.Config, stdout, stderr io.Writer, log *slog.Logger) int {
 	fs := flag.NewFlagSet("stability", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	slug := fs.String("challenge", "", "challenge slug, e.g. idempotent-payments")
@@ -38,7 +37,7 @@ func stability(ctx context.Context, args []string, cfg config.Config, stdout, st
 		fmt.Fprintln(stderr, "runner stability: want --challenge SLUG, --runs ≥ 1 and one or more directories, e.g. runner stability --challenge rate-limiter --runs 20 scenarios/ratelimiter/testdata/*")
 		return exitUsage
 	}
-	ch, err := catalog.Lookup(*slug)
+	ch, err := lookup(*slug)
 	if err != nil {
 		fmt.Fprintln(stderr, "runner stability:", err)
 		return exitUsage

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/holdfast-ci/holdfast/grading"
+	"github.com/holdfast-ci/holdfast/scenarios/catalog"
 )
 
 func TestStabilityTallyFindsFlips(t *testing.T) {
@@ -44,7 +45,7 @@ func TestStabilityRefusesBadInput(t *testing.T) {
 		{"--challenge", "idempotent-payments", "/no/such/dir"},
 	} {
 		var stderr bytes.Buffer
-		if code := run(t.Context(), append([]string{"stability"}, args...), os.Getenv, &bytes.Buffer{}, &stderr); code != exitUsage || stderr.Len() == 0 {
+		if code := run(t.Context(), catalog.MustNew(catalog.Builtin()), append([]string{"stability"}, args...), os.Getenv, &bytes.Buffer{}, &stderr); code != exitUsage || stderr.Len() == 0 {
 			t.Errorf("%v: exit %d, %q; want %d with a reason", args, code, stderr.String(), exitUsage)
 		}
 	}

@@ -14,7 +14,6 @@ import (
 	"github.com/holdfast-ci/holdfast/grading/app/jobs"
 	"github.com/holdfast-ci/holdfast/grading/app/store"
 	"github.com/holdfast-ci/holdfast/grading/docker"
-	"github.com/holdfast-ci/holdfast/scenarios/catalog"
 )
 
 // shutdownGrace is how long a stopping runner lets in-flight gradings finish before it cancels
@@ -25,21 +24,22 @@ const shutdownGrace = 30 * time.Second
 // beside its gradings.
 const runnerReporters = 2
 
-// work runs the River worker until ctx ends (SIGTERM, SIGINT).
-func work(ctx context.Context, getenv func(string) string, stderr io.Writer, log *slog.Logger) int {
+// work runs the River worker until ctx ends (SIGTERM, SIGINT); lookup finds each job's
+// challenge (the catalog's Lookup).
+func work(ctx context.Context, lookup func(string) (grading.Challenge, error), getenv func(string) string, stderr io.Writer, log *slog.Logger) int {
 	cfg, err := config.FromEnv(getenv, config.Runner)
 	if err != nil {
 		fmt.Fprintln(stderr, "runner work:", err)
 		return exitUsage
 	}
-	if err := runWorker(ctx, cfg, log); err != nil {
+	if err := runWorker(ctx, cfg, lookup, log); err != nil {
 		fmt.Fprintln(stderr, "runner work:", err)
 		return exitGraderError
 	}
 	return exitPass
 }
 
-func runWorker(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+func runWorker(ctx context.Context, cfg config.Config, lookup func(string) (grading.Challenge, error), log *slog.Logger) error {
 	eng, err := docker.New(ctx, cfg.Engine(), log)
 	if err != nil {
 		return err
@@ -85,7 +85,7 @@ func runWorker(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		}
 	}()
 	deps := jobs.Deps{Store: st, GitHub: app, Grader: &grading.Grader{Engine: pool, HardCap: cfg.HardCap, Log: log},
-		Challenge: catalog.Lookup, PublicURL: cfg.PublicURL, Log: log, Images: images}
+		Challenge: lookup, PublicURL: cfg.PublicURL, Log: log, Images: images}
 	rc, err := jobs.NewClient(deps, jobs.Options{Graders: cfg.Graders, Reporters: runnerReporters, Reconcile: cfg.Reconcile, RecoverDeliveries: cfg.RecoverDeliveries})
 	if err != nil {
 		return err

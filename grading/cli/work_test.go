@@ -113,7 +113,7 @@ func TestRunnerKilledMidGrading(t *testing.T) {
 	fake := githubtest.New(t)
 	fake.AddInstallation(4, "org")
 	fake.AddRepo(4, "org", "repo", &githubtest.RepoOpts{ID: 44})
-	if err := st.SyncChallenges(ctx, catalog.Challenges()); err != nil {
+	if err := st.SyncChallenges(ctx, catalog.MustNew(catalog.Builtin()).Challenges()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.CreateAssignment(ctx, store.Assignment{InstallationID: 4, RepoID: 44, Owner: "org", Name: "repo", Challenge: "idempotent-payments", User: "alice"}); err != nil {

@@ -1,11 +1,11 @@
 // Package catalog lists the challenges Holdfast can grade. Challenges come in packs: a pack
 // holds its challenges' files (<slug>/challenge.yaml, the brief, the starters) and their
-// scenario tables. Holdfast's nine challenges are one pack, built from templates/ and
+// scenario tables. Holdfast's nine challenges are one pack (Builtin), built from templates/ and
 // scenarios/<slug>/; an operator adds private challenges with a pack of their own, a Go module
-// outside this repository that calls Register from its init function and is compiled into the
-// runner and the App by `runner pack build` (README, "Challenge packs"). Both kinds take the
-// same path: each challenge built by templates.Challenge from its challenge.yaml and scenario
-// table, the slugs unique across packs.
+// outside this repository whose root package has a Pack function, compiled into the runner and
+// the App by `runner pack build` (README, "Challenge packs"). The commands' wiring passes the
+// packs to New; both kinds take the same path: each challenge built by templates.Challenge from
+// its challenge.yaml and scenario table, the slugs unique across packs.
 package catalog
 
 import (
@@ -31,7 +31,8 @@ import (
 	"github.com/holdfast-ci/holdfast/templates"
 )
 
-// Pack is a set of challenges registered together.
+// Pack is a set of challenges given together: an operator's pack module returns it from its
+// root package's Pack function, Holdfast's own is Builtin.
 type Pack struct {
 	// Name says whose pack it is in errors: its module path, e.g. "example.com/holdfastpack".
 	// Required and unique.
@@ -52,14 +53,14 @@ type Pack struct {
 	Scenarios map[string]func() []scenarios.Scenario
 }
 
-// Builtin is the Name of the pack of Holdfast's own challenges (in grading.Challenge.Pack and
-// errors).
-const Builtin = "github.com/holdfast-ci/holdfast (built-in)"
+// BuiltinName is the Name of the pack of Holdfast's own challenges (in grading.Challenge.Pack
+// and errors).
+const BuiltinName = "github.com/holdfast-ci/holdfast (built-in)"
 
-// builtin is Holdfast's own pack: templates' embedded files and the scenario tables of
-// scenarios/<slug>/.
-func builtin() Pack {
-	return Pack{Name: Builtin, Files: builtinFiles{}, Scenarios: map[string]func() []scenarios.Scenario{
+// Builtin is Holdfast's own pack: templates' embedded files and the scenario tables of
+// scenarios/<slug>/. cmd/runner and cmd/app pass it to the commands, first.
+func Builtin() Pack {
+	return Pack{Name: BuiltinName, Files: builtinFiles{join: sync.OnceValues(joinBuiltin)}, Scenarios: map[string]func() []scenarios.Scenario{
 		cachestampede.Slug:        cachestampede.Scenarios,
 		circuitbreaker.Slug:       circuitbreaker.Scenarios,
 		debugretrystorm.Slug:      debugretrystorm.Scenarios,
@@ -74,10 +75,13 @@ func builtin() Pack {
 
 // builtinFiles is the built-in pack's Files: each challenge.yaml and brief (templates.Files)
 // with the starters of templates.Starters, an embedded archive, since Go cannot embed a
-// directory that holds a go.mod. They are joined on first use.
-type builtinFiles struct{}
+// directory that holds a go.mod. They are joined on first use (join), once per Builtin value.
+type builtinFiles struct {
+	join func() (fs.FS, error)
+}
 
-var builtinFS = sync.OnceValues(func() (fs.FS, error) {
+// joinBuiltin joins templates.Files and the starters archive into one file system.
+func joinBuiltin() (fs.FS, error) {
 	starters, err := templates.Starters()
 	if err != nil {
 		return nil, err
@@ -104,62 +108,41 @@ var builtinFS = sync.OnceValues(func() (fs.FS, error) {
 		}
 	}
 	return joined, nil
-})
+}
 
-func (builtinFiles) Open(name string) (fs.File, error) {
-	fsys, err := builtinFS()
+func (b builtinFiles) Open(name string) (fs.File, error) {
+	fsys, err := b.join()
 	if err != nil {
 		return nil, err
 	}
 	return fsys.Open(name)
 }
 
-// entry is one challenge and the Files of the pack that registered it, which serve its brief
+// entry is one challenge and the Files of the pack it came from, which serve its brief
 // and starters (Templates).
 type entry struct {
 	grading.Challenge
 	files fs.FS
 }
 
-// registry holds the registered packs and, once read, the entries they make. It is the
-// catalog's one piece of package state: packs register from init functions, before main runs,
-// and the catalog is read-only after its first read.
-type registry struct {
-	mu    sync.Mutex
-	packs []Pack
-	read  bool
-	es    []entry
-	err   error
+// Catalog is the challenges one binary offers, from the packs given to New: read-only, safe
+// for concurrent use.
+type Catalog struct {
+	es []entry // sorted by slug
 }
 
-// std is the process's catalog: the built-in pack first, then the packs that register.
-var std = &registry{packs: []Pack{builtin()}}
-
-// Register adds a pack's challenges to the catalog. Call it from the pack's init function, so
-// that importing the pack's package is all a main package has to do (Caddy's modules register
-// the same way; `runner pack build` writes that main package). A pack is checked when the
-// catalog is first read — Check, which the runner and the App call at start-up — and any
-// problem, such as a slug another pack already has, stops them with a message naming both
-// packs. Registering after the catalog was read panics: the pack would be missing silently.
-func Register(p Pack) { std.register(p) }
-
-func (r *registry) register(p Pack) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.read {
-		panic(fmt.Sprintf("catalog.Register(%q) after the catalog was read: call Register from the pack's init function", p.Name))
+// New checks every pack and joins their challenges. Every problem is reported at once, each
+// naming its pack; a slug two packs share names both. The commands call it before anything
+// else, so a broken pack stops them with the reason. At least one pack is needed.
+func New(packs ...Pack) (*Catalog, error) {
+	if len(packs) == 0 {
+		return nil, errors.New("no challenge pack: pass catalog.Builtin() and any operator's packs")
 	}
-	r.packs = append(r.packs, p)
-}
-
-func (r *registry) entries() ([]entry, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.read {
-		r.es, r.err = load(r.packs)
-		r.read = true
+	es, err := load(packs)
+	if err != nil {
+		return nil, err
 	}
-	return r.es, r.err
+	return &Catalog{es: es}, nil
 }
 
 // load checks every pack and joins their challenges, sorted by slug. All problems are
@@ -241,78 +224,55 @@ func (p Pack) entries() ([]entry, error) {
 	return out, nil
 }
 
-// All returns every registered challenge, sorted by slug, or what is wrong with the packs.
-func All() ([]grading.Challenge, error) {
-	es, err := std.entries()
+// MustNew is New for packs fixed at compile time, as tests' and benchmarks' catalogs are: it
+// panics with New's error. The commands use New, to say what is wrong with an operator's pack.
+func MustNew(packs ...Pack) *Catalog {
+	c, err := New(packs...)
 	if err != nil {
-		return nil, err
+		panic(err)
 	}
-	out := make([]grading.Challenge, 0, len(es))
-	for _, e := range es {
+	return c
+}
+
+// Challenges returns every challenge, sorted by slug: what the grader grades, what `runner
+// challenges` lists and what the App writes to its challenges table.
+func (c *Catalog) Challenges() []grading.Challenge {
+	out := make([]grading.Challenge, 0, len(c.es))
+	for _, e := range c.es {
 		out = append(out, e.Challenge)
 	}
-	return out, nil
+	return out
 }
 
-// Check reads the catalog and returns what is wrong with it. Commands call it at start-up so
-// that a broken pack stops them with the reason before any work; after a nil Check the
-// functions below cannot fail.
-func Check() error {
-	_, err := std.entries()
-	return err
-}
-
-// Challenges returns every registered challenge, sorted by slug: what the grader grades, what
-// `runner challenges` lists and what the App writes to its challenges table.
-func Challenges() []grading.Challenge {
-	cs, err := All()
-	if err != nil {
-		panic(err) // Check at start-up reports this first; TestCatalog covers the built-in pack
-	}
-	return cs
-}
-
-// Slugs lists the challenges' slugs.
-func Slugs() []string {
-	var out []string
-	for _, c := range Challenges() {
-		out = append(out, c.Slug)
+// Slugs lists the challenges' slugs, sorted.
+func (c *Catalog) Slugs() []string {
+	out := make([]string, 0, len(c.es))
+	for _, e := range c.es {
+		out = append(out, e.Slug)
 	}
 	return out
 }
 
 // Lookup finds a challenge by slug; the error lists the known ones.
-func Lookup(slug string) (grading.Challenge, error) {
-	var known []string
-	for _, c := range Challenges() {
-		if c.Slug == slug {
-			return c, nil
+func (c *Catalog) Lookup(slug string) (grading.Challenge, error) {
+	for _, e := range c.es {
+		if e.Slug == slug {
+			return e.Challenge, nil
 		}
-		known = append(known, c.Slug)
 	}
-	sort.Strings(known)
-	return grading.Challenge{}, fmt.Errorf("unknown challenge %q; known challenges: %s", slug, strings.Join(known, ", "))
+	return grading.Challenge{}, fmt.Errorf("unknown challenge %q; known challenges: %s", slug, strings.Join(c.Slugs(), ", "))
 }
 
 // Templates returns every challenge's files as one file system laid out like templates/:
 // <slug>/README.md, <slug>/starter/<lang>/…, each slug served by its own pack's Files. A
 // non-nil builtinDir serves the built-in challenges instead (a templates/ directory the
 // operator names, HOLDFAST_TEMPLATES_DIR).
-func Templates(builtinDir fs.FS) (fs.FS, error) {
-	es, err := std.entries()
-	if err != nil {
-		return nil, err
-	}
-	return templatesOf(es, builtinDir), nil
-}
-
-// templatesOf is Templates over the entries es.
-func templatesOf(es []entry, builtinDir fs.FS) fs.FS {
+func (c *Catalog) Templates(builtinDir fs.FS) fs.FS {
 	t := templateFS{root: fstest.MapFS{}, bySlug: map[string]fs.FS{}}
-	for _, e := range es {
+	for _, e := range c.es {
 		t.root[e.Slug] = &fstest.MapFile{Mode: fs.ModeDir | 0o555}
 		t.bySlug[e.Slug] = e.files
-		if e.Pack == Builtin && builtinDir != nil {
+		if e.Pack == BuiltinName && builtinDir != nil {
 			t.bySlug[e.Slug] = builtinDir
 		}
 	}

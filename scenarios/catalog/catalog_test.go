@@ -2,7 +2,6 @@ package catalog
 
 import (
 	"context"
-	"fmt"
 	"io/fs"
 	"os"
 	"strings"
@@ -14,10 +13,11 @@ import (
 )
 
 func TestCatalog(t *testing.T) {
-	cs, err := All()
+	cat, err := New(Builtin())
 	if err != nil {
 		t.Fatal(err)
 	}
+	cs := cat.Challenges()
 	if len(cs) == 0 {
 		t.Fatal("no challenges")
 	}
@@ -29,10 +29,10 @@ func TestCatalog(t *testing.T) {
 			t.Errorf("%s: start_timeout %s", c.Slug, c.Limits.StartTimeout)
 		}
 	}
-	if _, err := Lookup("nope"); err == nil {
+	if _, err := cat.Lookup("nope"); err == nil {
 		t.Fatal("unknown slug: want an error")
 	}
-	p, err := Lookup("idempotent-payments")
+	p, err := cat.Lookup("idempotent-payments")
 	if err != nil || p.Limits.MemoryMB != 512 || p.Limits.StartTimeout != 30*time.Second {
 		t.Fatalf("idempotent-payments: %+v %v", p.Limits, err)
 	}
@@ -69,8 +69,8 @@ func TestPacks(t *testing.T) {
 		packs []Pack
 		say   []string
 	}{
-		{"clash with the built-in pack", []Pack{builtin(), pack("example.com/p", "idempotent-payments")},
-			[]string{`challenge "idempotent-payments" is in two packs`, Builtin, "example.com/p"}},
+		{"clash with the built-in pack", []Pack{Builtin(), pack("example.com/p", "idempotent-payments")},
+			[]string{`challenge "idempotent-payments" is in two packs`, BuiltinName, "example.com/p"}},
 		{"clash between two packs", []Pack{pack("example.com/a", "mine"), pack("example.com/b", "mine")},
 			[]string{`challenge "mine" is in two packs, example.com/a and example.com/b`}},
 		{"a pack twice", []Pack{pack("example.com/a", "mine"), pack("example.com/a", "other")}, []string{"example.com/a is registered twice"}},
@@ -96,25 +96,37 @@ func TestPacks(t *testing.T) {
 			}
 		})
 	}
-	es, err := load([]Pack{builtin(), pack("example.com/p", "mine")})
+	es, err := load([]Pack{Builtin(), pack("example.com/p", "mine")})
 	if err != nil || len(es) != 10 {
 		t.Fatalf("built-in and one pack: %d entries, %v; want 10", len(es), err)
 	}
 }
 
-func TestRegisterAfterReadPanics(t *testing.T) {
+// TestNew: the catalog is what the packs passed to New make, each challenge naming its pack;
+// no pack at all is a mistake of the wiring, said as such.
+func TestNew(t *testing.T) {
 	t.Parallel()
-	r := &registry{packs: []Pack{pack("example.com/a", "mine")}}
-	r.register(pack("example.com/b", "other")) // before the first read: fine
-	if es, err := r.entries(); err != nil || len(es) != 2 {
-		t.Fatalf("entries: %d, %v", len(es), err)
+	if _, err := New(); err == nil || !strings.Contains(err.Error(), "no challenge pack") {
+		t.Fatalf("New(): %v; want an error saying no pack was given", err)
 	}
-	defer func() {
-		if p := recover(); p == nil || !strings.Contains(fmt.Sprint(p), "after the catalog was read") {
-			t.Fatalf("recovered %v; want a panic saying Register came too late", p)
+	if _, err := New(Builtin(), pack("example.com/p", "idempotent-payments")); err == nil || !strings.Contains(err.Error(), "in two packs") {
+		t.Fatalf("New with a clash: %v; want the clash", err)
+	}
+	cat, err := New(Builtin(), pack("example.com/p", "mine"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cat.Slugs(); len(got) != 10 || got[0] != "cache-stampede" || got[6] != "idempotent-payments" || got[7] != "mine" {
+		t.Fatalf("slugs %v; want the nine and mine, sorted", got)
+	}
+	for slug, pack := range map[string]string{"mine": "example.com/p", "idempotent-payments": BuiltinName} {
+		if c, err := cat.Lookup(slug); err != nil || c.Pack != pack || c.Title == "" || len(c.Scenarios) == 0 {
+			t.Errorf("Lookup(%q): pack %q, title %q, %d scenarios, %v; want pack %q", slug, c.Pack, c.Title, len(c.Scenarios), err, pack)
 		}
-	}()
-	r.register(pack("example.com/c", "late"))
+	}
+	if _, err := cat.Lookup("nope"); err == nil || !strings.Contains(err.Error(), "known challenges: cache-stampede, circuit-breaker") || !strings.Contains(err.Error(), "mine") {
+		t.Fatalf("Lookup(nope): %v; want the known challenges listed, the pack's too", err)
+	}
 }
 
 // TestTemplatesServesEachSlugFromItsPack: the merged file system gives a pack's brief from the
@@ -124,12 +136,12 @@ func TestTemplatesServesEachSlugFromItsPack(t *testing.T) {
 	t.Parallel()
 	p := pack("example.com/p", "mine")
 	p.Files.(fstest.MapFS)["idempotent-payments/README.md"] = &fstest.MapFile{Data: []byte("forged")}
-	es, err := load([]Pack{builtin(), p})
+	cat, err := New(Builtin(), p)
 	if err != nil {
 		t.Fatal(err)
 	}
 	disk := fstest.MapFS{"idempotent-payments/README.md": {Data: []byte("real")}}
-	fsys := templatesOf(es, disk)
+	fsys := cat.Templates(disk)
 	for name, want := range map[string]string{"mine/README.md": "# brief\n", "idempotent-payments/README.md": "real"} {
 		if b, err := fs.ReadFile(fsys, name); err != nil || string(b) != want {
 			t.Errorf("%s: %q, %v; want %q", name, b, err, want)
@@ -139,7 +151,7 @@ func TestTemplatesServesEachSlugFromItsPack(t *testing.T) {
 		t.Errorf("root: %d entries, %v; want 10 slugs", len(dirs), err)
 	}
 	// Without a directory, the built-in pack serves its own files, the same as the one on disk.
-	embedded := templatesOf(es, nil)
+	embedded := cat.Templates(nil)
 	for _, name := range []string{"idempotent-payments/README.md", "idempotent-payments/challenge.yaml", "idempotent-payments/starter/go/go.mod", "idempotent-payments/starter/ts/.dockerignore"} {
 		got, err := fs.ReadFile(embedded, name)
 		want, _ := os.ReadFile("../../templates/" + name)

@@ -33,7 +33,7 @@ func commit(label string) string { return apptest.Commit(label) }
 // dockerApp is the App with a runner grading in Docker, the payments challenge assigned in name.
 func dockerApp(t *testing.T) (*apptest.App, store.Assignment) {
 	t.Helper()
-	a := apptest.New(t, apptest.Options{Engine: dockertest.Engine(t), Challenges: catalog.Challenges(), Lookup: catalog.Lookup})
+	a := apptest.New(t, apptest.Options{Engine: dockertest.Engine(t), Challenges: catalog.MustNew(catalog.Builtin()).Challenges(), Lookup: catalog.MustNew(catalog.Builtin()).Lookup})
 	return a, a.Assign(t, name, repoID, "idempotent-payments", "alice")
 }
 

@@ -29,7 +29,7 @@ import (
 func TestTakeHomeDeadline(t *testing.T) {
 	// The runner grades pushes (scripted: no Docker); the App, which runs the deadline job, is
 	// not running yet.
-	a := apptest.New(t, apptest.Options{Engine: &gradingtest.Engine{}, Challenges: catalog.Challenges(), Lookup: gradingtest.Lookup,
+	a := apptest.New(t, apptest.Options{Engine: &gradingtest.Engine{}, Challenges: catalog.MustNew(catalog.Builtin()).Challenges(), Lookup: gradingtest.Lookup,
 		Jobs: &jobs.Options{Graders: 1, DeadlineScan: time.Second}})
 	passing, broken, _ := scripted(t)
 	st, fake, ctx := a.Store, a.GitHub, context.Background()

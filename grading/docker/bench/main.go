@@ -156,7 +156,11 @@ func run(ctx context.Context, runs int, skipCold bool) error {
 		return fmt.Errorf("the pool served %d hits and %d misses; want %d hits", st.Hits, st.Misses, runs+1)
 	}
 
-	ch, err := catalog.Lookup("idempotent-payments")
+	cat, err := catalog.New(catalog.Builtin())
+	if err != nil {
+		return err
+	}
+	ch, err := cat.Lookup("idempotent-payments")
 	if err != nil {
 		return err
 	}

@@ -217,7 +217,7 @@ func newAssignment(t *testing.T) *store.Store {
 	t.Helper()
 	st, _ := storetest.New(t)
 	ctx := context.Background()
-	if err := st.SyncChallenges(ctx, catalog.Challenges()); err != nil {
+	if err := st.SyncChallenges(ctx, catalog.MustNew(catalog.Builtin()).Challenges()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.CreateAssignment(ctx, store.Assignment{InstallationID: inst, RepoID: repoID, Owner: owner, Name: name,
@@ -293,7 +293,7 @@ type app struct{ *apptest.App }
 
 func newApp(t *testing.T) *app {
 	t.Helper()
-	a := apptest.New(t, apptest.Options{Engine: dockertest.Engine(t), Challenges: catalog.Challenges(), Lookup: catalog.Lookup, Log: quietLog()})
+	a := apptest.New(t, apptest.Options{Engine: dockertest.Engine(t), Challenges: catalog.MustNew(catalog.Builtin()).Challenges(), Lookup: catalog.MustNew(catalog.Builtin()).Lookup, Log: quietLog()})
 	a.Assign(t, name, repoID, "idempotent-payments", "alice")
 	return &app{a}
 }

@@ -181,7 +181,7 @@ func runIntake(t *testing.T, c condition, n int, how intakeSetup) intakeRow {
 		t.Fatal(err)
 	}
 	t.Cleanup(st.Close)
-	if err := st.SyncChallenges(ctx, catalog.Challenges()); err != nil {
+	if err := st.SyncChallenges(ctx, catalog.MustNew(catalog.Builtin()).Challenges()); err != nil {
 		t.Fatal(err)
 	}
 

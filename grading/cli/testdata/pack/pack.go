@@ -1,7 +1,8 @@
 // Package holdfastpack is a challenge pack in a module of its own, as an operator would write
 // one: one challenge, pack-greeting, with a public and a hidden scenario. Its templates
 // (challenge.yaml, brief, starter) are embedded; its reference solution and broken variant
-// live in testdata/ and are never compiled in. Importing the package registers the pack.
+// live in testdata/ and are never compiled in. Pack is what `runner pack build` passes to the
+// runner's and the App's commands.
 package holdfastpack
 
 import (
@@ -19,13 +20,14 @@ import (
 //go:embed all:templates
 var templates embed.FS
 
-func init() {
+// Pack is the pack: its templates and pack-greeting's scenario table.
+func Pack() catalog.Pack {
 	files, err := fs.Sub(templates, "templates")
 	if err != nil {
 		panic(err) // a constant path into an embedded directory
 	}
-	catalog.Register(catalog.Pack{Name: "example.com/holdfastpack", Files: files,
-		Scenarios: map[string]func() []scenarios.Scenario{"pack-greeting": Scenarios}})
+	return catalog.Pack{Name: "example.com/holdfastpack", Files: files,
+		Scenarios: map[string]func() []scenarios.Scenario{"pack-greeting": Scenarios}}
 }
 
 // Scenarios is pack-greeting's table: greet by name (public), answer the handshake (hidden).

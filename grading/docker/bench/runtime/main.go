@@ -62,7 +62,11 @@ func run(ctx context.Context, slug, dir string, runs int) error {
 	if _, err := os.Stat(filepath.Join(dir, "Dockerfile")); err != nil {
 		return fmt.Errorf("no submission at %s (run from the repository root, or name a DIR): %w", dir, err)
 	}
-	ch, err := catalog.Lookup(slug)
+	cat, err := catalog.New(catalog.Builtin())
+	if err != nil {
+		return err
+	}
+	ch, err := cat.Lookup(slug)
 	if err != nil {
 		return err
 	}
