@@ -283,7 +283,7 @@ func singleProbe(ctx context.Context, h *scenarios.Harness) error {
 		}
 		return scenarios.Failf(fmt.Sprintf("a fast 503 for the %d requests that arrived with the probe, while it was in flight (the downstream took %d ms to answer it)", burst-1, probeLatency),
 			"Decide every request at once from the breaker's state: while the probe is in flight answer the others 503 straight away, without waiting for its result (a lock held across the probe's call makes them wait).",
-			"%d of them were answered 200 after %s or more, each with a downstream call that started only after the probe's answer, though the app answered the GET /healthz sent with each while the probe was in flight: %s (answers: %s)",
+			"%d of them were answered 200 after %s or more, each with a downstream call that started only after the probe's answer: %s (answers: %s)",
 			len(waited), fastest.Round(time.Millisecond), describeCalls(calls), statuses(rs))
 	}
 	// The 503s must not wait for the probe either. Under load, refusals that contend for one
