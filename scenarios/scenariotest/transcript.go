@@ -58,7 +58,8 @@ const durationPattern = `(\d+(\.\d+)?(ms|µs|us|ns|h|m|s))+`
 //     title and reads "…", so that it is pinned that the learner gets one, not its interleaving;
 //   - addresses (ip:port), container, run and request ids (8+ hex digits, UUIDs) and timestamps or
 //     clock times read <addr>, <id>, <time>;
-//   - in what actually happened (a failure's "actual:"), numbers but HTTP statuses read <n>:
+//   - in what actually happened (a failure's "actual:") and what was expected (which may quote
+//     a measured value: "a token greater than 15"), numbers but HTTP statuses read <n>:
 //     how many requests a race let through, which round and replica it caught, how much stock
 //     a stale read saw, vary with the interleaving; the words and the statuses do not. Its
 //     parenthesised details read "(…)": whether the last attempt was still out when Holdfast
@@ -119,7 +120,9 @@ func Normalise(report string) string {
 		switch t := strings.TrimSpace(l); {
 		case strings.HasPrefix(t, "actual:"):
 			lines[i] = numbers(parenRE.ReplaceAllString(l, "(…)"))
-		case strings.HasPrefix(t, "hint:"), strings.HasPrefix(t, "expected:"):
+		case strings.HasPrefix(t, "expected:"): // it may quote what it measured: "a token greater than 15"
+			lines[i] = numbers(l)
+		case strings.HasPrefix(t, "hint:"):
 			lines[i] = parenRE.ReplaceAllStringFunc(l, numbers)
 		}
 	}
