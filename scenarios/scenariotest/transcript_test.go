@@ -1,6 +1,7 @@
 package scenariotest_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -108,5 +109,33 @@ func TestLineDiff(t *testing.T) {
 	want := "  PASS a\n  FAIL b\n-      hint: old\n+      hint: new\n  end\n"
 	if got != want {
 		t.Fatalf("diff:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// TestTranscriptFoldsOnNormalisedWording: the report folds failures whose outcome and hint read
+// the same; two failures that differ only in a count must fold whatever the counts were, or the
+// transcript of the same code changes from one grading to the next (distributed-lock's
+// broken-no-ttl: two scenarios' "3 triggers …" and "4 triggers …").
+func TestTranscriptFoldsOnNormalisedWording(t *testing.T) {
+	t.Parallel()
+	grade := func(first, second int) string {
+		fail := func(slug string, n int) grading.ScenarioResult {
+			return grading.ScenarioResult{Slug: slug, Visibility: scenarios.Public, Weight: 10, Outcome: grading.OutcomeFailed,
+				Failure: &scenarios.Failure{Expected: "a frozen holder's lock to expire",
+					Actual: fmt.Sprintf("%d triggers on app-2 all answered 409 without writing", n), Hint: "A lock must expire by itself (after 2 s)."}}
+		}
+		s, err := scenariotest.Transcript(grading.Verdict{Challenge: "distributed-lock", Status: grading.Failed,
+			Scenarios: []grading.ScenarioResult{fail("paused_holder_is_fenced", first), fail("killed_holder_lease_expires", second)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	same, differ := grade(3, 3), grade(3, 4)
+	if !strings.Contains(same, "and 1 more scenario, failing the same way") {
+		t.Fatalf("equal failures did not fold:\n%s", same)
+	}
+	if differ != same {
+		t.Errorf("failures that differ only in a count read differently:\n%s", scenariotest.LineDiff(same, differ))
 	}
 }
