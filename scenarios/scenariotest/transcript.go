@@ -84,7 +84,8 @@ const durationPattern = `(\d+(\.\d+)?(ms|µs|us|ns|h|m|s))+`
 //     how many requests a race let through, which round and replica it caught, how much stock
 //     a stale read saw, vary with the interleaving; the words and the statuses do not. Its
 //     parenthesised details read "(…)": whether the last attempt was still out when Holdfast
-//     stopped waiting, say, is timing. An
+//     stopped waiting, say, is timing; and a list of equal items there keeps one of each run
+//     (how many replicas a list names before Holdfast stopped looking is timing). An
 //     expectation or a hint quotes them in parentheses ("(round 1 of 2)", "(replica 1
 //     answered 4, replica 2 answered 0)"): numbers there read <n> too, and their own numbers,
 //     outside parentheses, stay.
@@ -140,7 +141,7 @@ func Normalise(report string) string {
 	for i, l := range lines {
 		switch t := strings.TrimSpace(l); {
 		case strings.HasPrefix(t, "actual:"):
-			lines[i] = numbers(parenRE.ReplaceAllString(l, "(…)"))
+			lines[i] = collapseRepeats(numbers(parenRE.ReplaceAllString(l, "(…)")))
 		case strings.HasPrefix(t, "expected:"): // it may quote what it measured: "a token greater than 15"
 			lines[i] = numbers(l)
 		case strings.HasPrefix(t, "hint:"):
@@ -148,6 +149,20 @@ func Normalise(report string) string {
 		}
 	}
 	return strings.Join(lines, "\n")
+}
+
+// collapseRepeats keeps one of each run of equal comma-separated items: once its numbers are
+// gone, a list of what each replica answered ("replica <n>: <n>, replica <n>: <n>, …") is as long
+// as the number of replicas that answered before Holdfast stopped looking, which is timing.
+func collapseRepeats(l string) string {
+	parts := strings.Split(l, ", ")
+	out := parts[:1]
+	for _, p := range parts[1:] {
+		if p != out[len(out)-1] {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 // transcriptName is a row's name in testdata/transcripts/: its directory, and for a row whose
