@@ -19,18 +19,3 @@ func TestTranscriptNameStaysInTestdata(t *testing.T) {
 		}
 	}
 }
-
-// TestTranscriptListLengthIsTiming: a list of what each replica answered is as long as the
-// replicas that answered before Holdfast stopped looking (flash-sale's broken-replica-cache
-// named two in one grading, three in the next); its transcript reads the same.
-func TestTranscriptListLengthIsTiming(t *testing.T) {
-	t.Parallel()
-	two := Normalise("     actual:   round 1 of 2 (x): GET /api/items/{sku} answered: replica 1: 5, replica 2: 3")
-	three := Normalise("     actual:   round 2 of 2 (y): GET /api/items/{sku} answered: replica 1: 5, replica 2: 3, replica 1: 4")
-	if two != three {
-		t.Errorf("two and three replicas read differently:\n%s\n%s", two, three)
-	}
-	if got := Normalise("     actual:   all answers: 201, 409, 201"); got != "     actual:   all answers: 201, 409, 201" {
-		t.Errorf("different items were collapsed: %q", got)
-	}
-}

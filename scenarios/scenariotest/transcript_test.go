@@ -1,7 +1,6 @@
 package scenariotest_test
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -63,14 +62,16 @@ func TestTranscriptKeepsWordingDropsNoise(t *testing.T) {
 	}
 	for _, want := range []string{
 		"PASS single_run <d>\n", "FAIL release_only_by_owner <d>\n",
-		"actual:   the lock of <addr> deleted after <d> (…), <d>): <n> of <n> on replica <n> → 200",
-		"hint:     Delete the key only if it still holds your token, within 2 s (replica <n> answered <n>, replica <n> answered <n>).",
-		"--- what happened during release_only_by_owner (ms from its start)\n  …\n---",
 		"1 hidden scenario failed too.",
 		"1 passed, 2 failed (1 hidden) · score 50/100 · failed",
 	} {
 		if !strings.Contains(first, want) {
 			t.Errorf("the transcript lacks %q:\n%s", want, first)
+		}
+	}
+	for _, detail := range []string{"actual:", "hint:", "expected:", "what happened", "Delete the key"} {
+		if strings.Contains(first, detail) {
+			t.Errorf("the transcript keeps a failure's details (%q), which vary with the race a check caught:\n%s", detail, first)
 		}
 	}
 	if strings.Contains(first, "app output") || strings.Contains(first, "released lock") {
@@ -81,15 +82,10 @@ func TestTranscriptKeepsWordingDropsNoise(t *testing.T) {
 	}
 
 	for name, change := range map[string]func(*grading.Verdict){
-		"a hint reworded": func(v *grading.Verdict) { v.Scenarios[1].Failure.Hint = "Compare the token before deleting." },
-		"a hint's number": func(v *grading.Verdict) {
-			v.Scenarios[1].Failure.Hint = strings.Replace(v.Scenarios[1].Failure.Hint, "2 s", "3 s", 1)
-		},
-		"an outcome": func(v *grading.Verdict) { v.Scenarios[0].Outcome = grading.OutcomeFailed },
-		"a count": func(v *grading.Verdict) {
-			v.Scenarios[1].Failure.Actual = strings.Replace(v.Scenarios[1].Failure.Actual, "lock", "2 locks", 1)
-		},
-		"the score": func(v *grading.Verdict) { v.Score = 49 },
+		"an outcome":       func(v *grading.Verdict) { v.Scenarios[0].Outcome = grading.OutcomeFailed },
+		"the score":        func(v *grading.Verdict) { v.Score = 49 },
+		"the status":       func(v *grading.Verdict) { v.Status = grading.Crashed },
+		"a hidden outcome": func(v *grading.Verdict) { v.Scenarios[2].Outcome = grading.OutcomePassed },
 	} {
 		v := firstGrading()
 		change(&v)
@@ -101,6 +97,20 @@ func TestTranscriptKeepsWordingDropsNoise(t *testing.T) {
 			t.Errorf("%s: the transcript did not change:\n%s", name, got)
 		}
 	}
+	// A failure's wording is not pinned here (Outline says why): a reworded hint or another
+	// count reads the same.
+	for name, change := range map[string]func(*grading.Verdict){
+		"a hint reworded": func(v *grading.Verdict) { v.Scenarios[1].Failure.Hint = "Compare the token before deleting." },
+		"a count": func(v *grading.Verdict) {
+			v.Scenarios[1].Failure.Actual = strings.Replace(v.Scenarios[1].Failure.Actual, "lock", "2 locks", 1)
+		},
+	} {
+		v := firstGrading()
+		change(&v)
+		if got, err := scenariotest.Transcript(v); err != nil || got != first {
+			t.Errorf("%s: the transcript changed (%v):\n%s", name, err, scenariotest.LineDiff(first, got))
+		}
+	}
 }
 
 func TestLineDiff(t *testing.T) {
@@ -109,33 +119,5 @@ func TestLineDiff(t *testing.T) {
 	want := "  PASS a\n  FAIL b\n-      hint: old\n+      hint: new\n  end\n"
 	if got != want {
 		t.Fatalf("diff:\n%s\nwant:\n%s", got, want)
-	}
-}
-
-// TestTranscriptFoldsOnNormalisedWording: the report folds failures whose outcome and hint read
-// the same; two failures that differ only in a count must fold whatever the counts were, or the
-// transcript of the same code changes from one grading to the next (distributed-lock's
-// broken-no-ttl: two scenarios' "3 triggers …" and "4 triggers …").
-func TestTranscriptFoldsOnNormalisedWording(t *testing.T) {
-	t.Parallel()
-	grade := func(first, second int) string {
-		fail := func(slug string, n int) grading.ScenarioResult {
-			return grading.ScenarioResult{Slug: slug, Visibility: scenarios.Public, Weight: 10, Outcome: grading.OutcomeFailed,
-				Failure: &scenarios.Failure{Expected: "a frozen holder's lock to expire",
-					Actual: fmt.Sprintf("%d triggers on app-2 all answered 409 without writing", n), Hint: "A lock must expire by itself (after 2 s)."}}
-		}
-		s, err := scenariotest.Transcript(grading.Verdict{Challenge: "distributed-lock", Status: grading.Failed,
-			Scenarios: []grading.ScenarioResult{fail("paused_holder_is_fenced", first), fail("killed_holder_lease_expires", second)}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	same, differ := grade(3, 3), grade(3, 4)
-	if !strings.Contains(same, "and 1 more scenario, failing the same way") {
-		t.Fatalf("equal failures did not fold:\n%s", same)
-	}
-	if differ != same {
-		t.Errorf("failures that differ only in a count read differently:\n%s", scenariotest.LineDiff(same, differ))
 	}
 }
