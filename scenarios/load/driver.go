@@ -13,7 +13,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -243,10 +242,9 @@ type run struct {
 	slots  chan struct{} // one per outstanding request
 
 	latency, lag Histogram
-	ok           atomic.Int64
-	peak         atomic.Int64
 
-	mu              sync.Mutex // guards errs, statuses and the times below
+	mu              sync.Mutex // guards ok, errs, statuses and the times below
+	ok              int
 	errs            Errors
 	statuses        map[int]int
 	last            time.Time // last answer or failure
@@ -260,7 +258,7 @@ func (r *run) drive(ctx context.Context) *Report {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	var wg sync.WaitGroup
-	sent := 0
+	sent, dropped, peak := 0, 0, 0 // the sending loop's own counts
 	for i := 0; ; i++ {
 		due := start.Add(time.Duration(float64(i) * interval))
 		if due.Sub(start) >= r.cfg.Duration {
@@ -285,14 +283,10 @@ func (r *run) drive(ctx context.Context) *Report {
 		select {
 		case r.slots <- struct{}{}:
 		default:
-			r.mu.Lock()
-			r.errs.Dropped++
-			r.mu.Unlock()
+			dropped++
 			continue
 		}
-		if n := int64(len(r.slots)); n > r.peak.Load() {
-			r.peak.Store(n) // only this goroutine raises it
-		}
+		peak = max(peak, len(r.slots))
 		req := r.cfg.Request
 		if r.cfg.Build != nil {
 			req = r.cfg.Build(i)
@@ -306,10 +300,10 @@ func (r *run) drive(ctx context.Context) *Report {
 		}()
 	}
 	wg.Wait() // each request is bounded by Timeout
-	rep.Sent = sent
-	rep.OK = int(r.ok.Load())
+	rep.Sent, rep.PeakInFlight = sent, peak
 	r.mu.Lock()
-	rep.Errors, rep.Statuses = r.errs, r.statuses
+	rep.OK, rep.Errors, rep.Statuses = r.ok, r.errs, r.statuses
+	rep.Errors.Dropped = dropped
 	if !r.last.IsZero() {
 		rep.Elapsed = r.last.Sub(start)
 	}
@@ -318,7 +312,6 @@ func (r *run) drive(ctx context.Context) *Report {
 	}
 	r.mu.Unlock()
 	rep.Latency, rep.Lag = r.latency.Summary(), r.lag.Summary()
-	rep.PeakInFlight = int(r.peak.Load())
 	return rep
 }
 
@@ -340,7 +333,7 @@ func (r *run) send(ctx context.Context, req Request, intended time.Time) {
 	}
 	switch kind {
 	case "":
-		r.ok.Add(1)
+		r.ok++
 		if r.firstOK.IsZero() || end.Before(r.firstOK) {
 			r.firstOK = end
 		}
