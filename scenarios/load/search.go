@@ -82,19 +82,14 @@ func Search(ctx context.Context, cfg SearchConfig) (*Result, error) {
 	}
 	res := &Result{SLO: cfg.SLO}
 	try := func(phase string, rate float64) (bool, error) {
-		if len(res.Steps) > 0 {
-			select {
-			case <-ctx.Done():
-				return false, fmt.Errorf("load: search stopped before %.0f requests/s: %w", rate, ctx.Err())
-			case <-time.After(cfg.Pause):
-			}
-		}
 		lc := cfg.Load
 		lc.Rate = rate
 		var st Step
 		for attempt := 0; ; attempt++ {
 			if attempt > 0 {
 				res.Steps[len(res.Steps)-1].Rerun = true
+			}
+			if len(res.Steps) > 0 { // rest after every run, a re-run's included
 				select {
 				case <-ctx.Done():
 					return false, fmt.Errorf("load: search stopped before %.0f requests/s: %w", rate, ctx.Err())
