@@ -178,13 +178,14 @@ type Role int
 // The roles. Every role reads only the variables it uses, so that a learner's own
 // DATABASE_URL, say, never stops `holdfast test`.
 const (
-	// App is `app serve`: the GitHub App's settings, the webhook secret, the database.
+	// App is `app serve`: the GitHub App's settings, the organisation, the webhook secret and
+	// admin token, the database, HOLDFAST_LISTEN and the job client's.
 	App Role = iota
-	// Runner is `runner work`: the App's settings but the webhook secret, the runner's and
-	// the sandbox's.
+	// Runner is `runner work`: the GitHub App's settings, the database, the job client's, the
+	// runner's, RUNNER_HEALTH_LISTEN and the sandbox's.
 	Runner
-	// Provision is `app assign`, `app templates publish` and `app invite`: as App, without
-	// the webhook secret.
+	// Provision is `app assign`, `app templates publish` and `app invite`: the GitHub App's
+	// settings, the organisation and the database.
 	Provision
 	// Migrate is `app migrate`, `app extend` and `app reviewer`: the database only.
 	Migrate
@@ -246,38 +247,36 @@ const (
 type part int
 
 const (
-	partGitHub   part = 1 << iota // the App's settings, shared by App, Runner and Provision
-	partSecret                    // the webhook secret
+	partGitHub   part = 1 << iota // GITHUB_APP_ID, the private key, GITHUB_API_URL
+	partOrg                       // HOLDFAST_ORG, HOLDFAST_INSTALLATION_ID, HOLDFAST_TEMPLATES_DIR
+	partServe                     // GITHUB_WEBHOOK_SECRET, HOLDFAST_ADMIN_TOKEN
 	partDatabase                  // DATABASE_URL
 	partListen                    // HOLDFAST_LISTEN
+	partJobs                      // the job client's: HOLDFAST_PUBLIC_URL and its intervals
 	partRunner                    // the runner's own settings
 	partHealth                    // RUNNER_HEALTH_LISTEN
 	partSandbox                   // the sandbox's settings
 	partImages                    // HOLDFAST_IMAGES
 )
 
+// roleParts is what each role reads: only what its commands use.
+var roleParts = [...]part{
+	App:          partGitHub | partOrg | partServe | partDatabase | partListen | partJobs,
+	Runner:       partGitHub | partDatabase | partJobs | partRunner | partHealth | partSandbox,
+	Provision:    partGitHub | partOrg | partDatabase,
+	Migrate:      partDatabase,
+	AppHealth:    partListen,
+	RunnerHealth: partHealth,
+	Sandbox:      partSandbox,
+	Local:        partSandbox,
+	Learner:      partSandbox | partImages,
+}
+
 func (r Role) parts() part {
-	app := partGitHub | partDatabase | partListen
-	sandbox := partSandbox
-	switch r {
-	case App:
-		return app | partSecret | partRunner | partHealth
-	case Runner:
-		return app | partRunner | partHealth | sandbox
-	case Provision:
-		return app | partRunner | partHealth
-	case Migrate:
-		return partDatabase
-	case AppHealth:
-		return partListen
-	case RunnerHealth:
-		return partHealth
-	case Sandbox, Local:
-		return sandbox
-	case Learner:
-		return sandbox | partImages
+	if r < 0 || int(r) >= len(roleParts) {
+		return 0
 	}
-	return 0
+	return roleParts[r]
 }
 
 // local says whether the role runs on a learner's own machine.
@@ -339,7 +338,8 @@ func FromEnv(getenv func(string) string, role Role) (Config, error) {
 			bad("GITHUB_PRIVATE_KEY or GITHUB_PRIVATE_KEY_FILE is not set: generate a private key in the App's settings")
 		}
 		c.GitHubURL = get("GITHUB_API_URL")
-		c.PublicURL = strings.TrimRight(get("HOLDFAST_PUBLIC_URL"), "/")
+	}
+	if p&partOrg != 0 {
 		c.Org = get("HOLDFAST_ORG")
 		if v := get("HOLDFAST_INSTALLATION_ID"); v != "" {
 			if n, err := strconv.ParseInt(v, 10, 64); err != nil || n <= 0 {
@@ -348,14 +348,14 @@ func FromEnv(getenv func(string) string, role Role) (Config, error) {
 				c.Installation = n
 			}
 		}
-		c.AdminToken = get("HOLDFAST_ADMIN_TOKEN")
 		c.TemplatesDir = get("HOLDFAST_TEMPLATES_DIR")
 	}
-	if p&partSecret != 0 {
+	if p&partServe != 0 {
 		c.WebhookSecret = get("GITHUB_WEBHOOK_SECRET")
 		if c.WebhookSecret == "" {
 			bad("GITHUB_WEBHOOK_SECRET is not set: the App refuses to accept unsigned webhooks; use the secret from the App's webhook settings")
 		}
+		c.AdminToken = get("HOLDFAST_ADMIN_TOKEN")
 	}
 	if p&partDatabase != 0 {
 		if c.DatabaseURL = get("DATABASE_URL"); c.DatabaseURL == "" {
@@ -364,6 +364,11 @@ func FromEnv(getenv func(string) string, role Role) (Config, error) {
 	}
 	if p&partListen != 0 {
 		c.Listen = get("HOLDFAST_LISTEN")
+	}
+	if p&partJobs != 0 {
+		c.PublicURL = strings.TrimRight(get("HOLDFAST_PUBLIC_URL"), "/")
+		c.Reconcile = duration("HOLDFAST_RECONCILE_EVERY", MinInterval, "1m", false)
+		c.RecoverDeliveries = duration("HOLDFAST_RECOVER_DELIVERIES_EVERY", MinInterval, "2m", true)
 	}
 	if p&partRunner != 0 {
 		if v := get("RUNNER_CONCURRENCY"); v != "" {
@@ -383,8 +388,6 @@ func FromEnv(getenv func(string) string, role Role) (Config, error) {
 			c.PoolSize = n
 		}
 		c.HardCap = duration("HOLDFAST_HARD_CAP", MinHardCap, "120s", false)
-		c.Reconcile = duration("HOLDFAST_RECONCILE_EVERY", MinInterval, "1m", false)
-		c.RecoverDeliveries = duration("HOLDFAST_RECOVER_DELIVERIES_EVERY", MinInterval, "2m", true)
 		c.ImageMaxAge = duration("HOLDFAST_IMAGE_MAX_AGE", MinImageMaxAge, "24h", false)
 		if v := get("HOLDFAST_DISK_FLOOR"); v != "" {
 			var err error
@@ -451,17 +454,19 @@ func (c Config) WithDefaults() Config {
 	p := c.Role.parts()
 	if p&partGitHub != 0 {
 		c.GitHubURL = or(c.GitHubURL, DefaultGitHubURL)
-		c.PublicURL = or(c.PublicURL, DefaultPublicURL)
 	}
 	if p&partListen != 0 {
 		c.Listen = or(c.Listen, DefaultListen)
+	}
+	if p&partJobs != 0 {
+		c.PublicURL = or(c.PublicURL, DefaultPublicURL)
+		c.Reconcile = orZero(c.Reconcile, DefaultReconcile)
+		c.RecoverDeliveries = orZero(c.RecoverDeliveries, DefaultRecoverDeliveries)
 	}
 	if p&partRunner != 0 {
 		c.Graders = orZero(c.Graders, DefaultGraders)
 		c.PoolSize = orZero(c.PoolSize, DefaultPoolSize)
 		c.HardCap = orZero(c.HardCap, DefaultHardCap)
-		c.Reconcile = orZero(c.Reconcile, DefaultReconcile)
-		c.RecoverDeliveries = orZero(c.RecoverDeliveries, DefaultRecoverDeliveries)
 		c.ImageMaxAge = orZero(c.ImageMaxAge, DefaultImageMaxAge)
 		if c.DiskFloorBytes == 0 && c.DiskFloorPercent == 0 {
 			c.DiskFloorBytes = DefaultDiskFloorBytes
@@ -509,11 +514,13 @@ func (c Config) validate() error {
 		if u, err := url.Parse(c.GitHubURL); err != nil || u.Scheme == "" || u.Host == "" {
 			bad("GITHUB_API_URL=%q is not an absolute URL, e.g. https://github.example.com/api/v3", c.GitHubURL)
 		}
+	}
+	if p&partServe != 0 && c.AdminToken != "" && len(c.AdminToken) < MinAdminToken {
+		bad("HOLDFAST_ADMIN_TOKEN is shorter than %d characters: use a long random token (openssl rand -hex 32)", MinAdminToken)
+	}
+	if p&partJobs != 0 {
 		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			bad("HOLDFAST_PUBLIC_URL=%q is not an http:// or https:// URL, e.g. https://holdfast.example.com", c.PublicURL)
-		}
-		if c.AdminToken != "" && len(c.AdminToken) < MinAdminToken {
-			bad("HOLDFAST_ADMIN_TOKEN is shorter than %d characters: use a long random token (openssl rand -hex 32)", MinAdminToken)
 		}
 	}
 	if p&partDatabase != 0 && c.DatabaseURL != "" {

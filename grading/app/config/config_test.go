@@ -18,7 +18,7 @@ func TestFromEnv(t *testing.T) {
 	t.Parallel()
 	good := map[string]string{"GITHUB_APP_ID": "42", "GITHUB_PRIVATE_KEY": pem, "GITHUB_WEBHOOK_SECRET": "s",
 		"DATABASE_URL": "postgres://u@h/db", "RUNNER_CONCURRENCY": "2", "HOLDFAST_HARD_CAP": "90s"}
-	c, err := FromEnv(env(good), App)
+	c, err := FromEnv(env(good), Runner)
 	if err != nil || c.AppID != 42 || c.Graders != 2 || c.HardCap != 90*time.Second || c.GitHubURL != "https://api.github.com" {
 		t.Fatalf("got %+v, %v", c, err)
 	}
@@ -220,6 +220,20 @@ func TestRolesReadOnlyWhatTheyUse(t *testing.T) {
 			}
 		}
 	}
+	// The service's roles, with what they require set, ignore the other roles' variables:
+	// compose gives `app serve` and `runner work` each its own environment.
+	service := map[string]string{"GITHUB_APP_ID": "42", "GITHUB_PRIVATE_KEY": pem, "GITHUB_WEBHOOK_SECRET": "s", "DATABASE_URL": "postgres://u@h/db"}
+	for role, others := range map[Role]map[string]string{
+		App: {"RUNNER_CONCURRENCY": "0", "HOLDFAST_HARD_CAP": "1s", "HOLDFAST_POOL_SIZE": "99", "HOLDFAST_DISK_FLOOR": "lots",
+			"HOLDFAST_IMAGE_MAX_AGE": "5s", "RUNNER_HEALTH_LISTEN": "nope", "HOLDFAST_BUILD_PIDS": "nope"},
+		Runner: {"HOLDFAST_LISTEN": "nope", "HOLDFAST_ADMIN_TOKEN": "short", "HOLDFAST_INSTALLATION_ID": "acme"},
+		Provision: {"HOLDFAST_LISTEN": "nope", "HOLDFAST_PUBLIC_URL": "nope", "HOLDFAST_RECONCILE_EVERY": "soon",
+			"RUNNER_CONCURRENCY": "0", "RUNNER_HEALTH_LISTEN": "nope", "HOLDFAST_ADMIN_TOKEN": "short"},
+	} {
+		if _, err := FromEnv(withEnv(service, others), role); err != nil {
+			t.Errorf("role %d with another role's variables wrong: %v; want them ignored", role, err)
+		}
+	}
 	if c, err := FromEnv(env(nil), Learner); err != nil || c.DatabaseURL != "" {
 		t.Fatalf("holdfast with an empty environment: %+v, %v", c, err)
 	}
@@ -240,7 +254,7 @@ func TestDefaults(t *testing.T) {
 		t.Fatalf("FromEnv's defaults differ from WithDefaults':\n%+v\n%+v", c, want)
 	}
 	for i, p := range [][2]any{
-		{c.GitHubURL, DefaultGitHubURL}, {c.PublicURL, DefaultPublicURL}, {c.Listen, DefaultListen}, {c.Graders, DefaultGraders},
+		{c.GitHubURL, DefaultGitHubURL}, {c.PublicURL, DefaultPublicURL}, {c.Graders, DefaultGraders},
 		{c.HardCap, DefaultHardCap}, {c.HealthListen, DefaultHealthListen}, {c.Reconcile, DefaultReconcile},
 		{c.RecoverDeliveries, DefaultRecoverDeliveries}, {c.ImageMaxAge, DefaultImageMaxAge}, {c.DiskFloorBytes, int64(DefaultDiskFloorBytes)},
 		{c.PostgresImage, DefaultPostgresImage}, {c.RedisImage, DefaultRedisImage}, {c.AgentImage, DefaultAgentImage},
@@ -251,6 +265,9 @@ func TestDefaults(t *testing.T) {
 		if p[0] != p[1] {
 			t.Errorf("runner default #%d is %v, want %v", i, p[0], p[1])
 		}
+	}
+	if a, err := FromEnv(env(map[string]string{"GITHUB_APP_ID": "1", "GITHUB_PRIVATE_KEY": pem, "GITHUB_WEBHOOK_SECRET": "s", "DATABASE_URL": "postgres://x"}), App); err != nil || a.Listen != DefaultListen {
+		t.Errorf("app's listen address by default: %q, %v; want %q", a.Listen, err, DefaultListen)
 	}
 	if e := c.Engine(); e.Runtime != "runsc" || e.Build.Pids != 256 || e.SkipHostGuard || e.BuildArgs["GO_IMAGE"] != "holdfast/golang:local" {
 		t.Errorf("runner's engine %+v; want gVisor, 256 pids, the host guard and the local Go image", e)
