@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/holdfast-ci/holdfast/grading"
+	"github.com/holdfast-ci/holdfast/grading/gradingtest"
 	"github.com/holdfast-ci/holdfast/scenarios"
 )
 
@@ -14,7 +15,6 @@ import (
 func TestGradeRuntimeAnnotations(t *testing.T) {
 	t.Parallel()
 	panicAt42 := []grading.Annotation{{Path: "main.go", Line: 42, Message: "panic: boom"}}
-	files := []string{"Dockerfile", "go.mod", "main.go"}
 	cases := []struct {
 		name  string
 		crash int
@@ -30,7 +30,7 @@ func TestGradeRuntimeAnnotations(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			e := &scriptedEngine{t: t, crashOnStart: c.crash, build: grading.BuildResult{Files: files}}
+			e := engine(gradingtest.Script{CrashOnStart: c.crash})
 			v := grade(t, e, 0, c.table...)
 			if !reflect.DeepEqual(v.Annotations, c.want) {
 				t.Fatalf("%s (%s): annotations %+v, want %+v", c.name, v.Status, v.Annotations, c.want)

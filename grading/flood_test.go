@@ -10,13 +10,14 @@ import (
 	"testing"
 
 	"github.com/holdfast-ci/holdfast/grading"
+	"github.com/holdfast-ci/holdfast/grading/gradingtest"
 	"github.com/holdfast-ci/holdfast/scenarios"
 )
 
 // chargeWithKey sends the provider fake one charge, as a learner's app would.
 func chargeWithKey(h *scenarios.Harness, key string) error {
-	sb := scenarios.Unwrap(h.Target).(*scriptedSandbox)
-	req, _ := http.NewRequest(http.MethodPost, sb.provider+"/v1/charges",
+	sb := scenarios.Unwrap(h.Target).(*gradingtest.Sandbox)
+	req, _ := http.NewRequest(http.MethodPost, sb.ProviderURL()+"/v1/charges",
 		strings.NewReader(`{"amount":100,"currency":"usd","payment_id":"pay_1"}`))
 	req.Header.Set("Idempotency-Key", key)
 	resp, err := http.DefaultClient.Do(req)
@@ -32,7 +33,7 @@ func chargeWithKey(h *scenarios.Harness, key string) error {
 // error; so does one whose scenario never reads the ledger but errs for it.
 func TestOverflowIsTheLearnersFailure(t *testing.T) {
 	t.Parallel()
-	e := &scriptedEngine{t: t}
+	e := engine(gradingtest.Script{})
 	hugeKey := strings.Repeat("k", 60<<10)
 	readsLedger := func(ctx context.Context, h *scenarios.Harness) error {
 		if err := chargeWithKey(h, hugeKey); err != nil {
@@ -72,9 +73,9 @@ func TestOverflowIsTheLearnersFailure(t *testing.T) {
 // never sent, nor that it flooded the payment provider.
 func TestDownstreamOverflowHintsAtTheDownstream(t *testing.T) {
 	t.Parallel()
-	e := &scriptedEngine{t: t}
+	e := engine(gradingtest.Script{})
 	longPath := func(ctx context.Context, h *scenarios.Harness) error {
-		resp, err := http.Get(scenarios.Unwrap(h.Target).(*scriptedSandbox).downstream + "/" + strings.Repeat("p", 4<<10))
+		resp, err := http.Get(scenarios.Unwrap(h.Target).(*gradingtest.Sandbox).DownstreamURL() + "/" + strings.Repeat("p", 4<<10))
 		if err != nil {
 			return err
 		}
@@ -98,7 +99,7 @@ func TestDownstreamOverflowHintsAtTheDownstream(t *testing.T) {
 // dyingEngine's sandboxes report an agent death, as grading/docker's do when the kernel kills
 // the agent.
 type dyingEngine struct {
-	*scriptedEngine
+	*gradingtest.Engine
 	death grading.AgentDeath
 	dead  atomic.Bool // the agent of the last sandbox is dead
 	// lateBy hides the death from the first lateBy questions, as an engine that has not yet
@@ -107,8 +108,16 @@ type dyingEngine struct {
 }
 
 type dyingSandbox struct {
-	*scriptedSandbox
+	*gradingtest.Sandbox
 	e *dyingEngine
+}
+
+// Intact fails once the agent is dead, as it does when a real agent container is gone.
+func (s *dyingSandbox) Intact(ctx context.Context) error {
+	if s.e.dead.Load() {
+		return errors.New("agent container exited")
+	}
+	return s.Sandbox.Intact(ctx)
 }
 
 func (s *dyingSandbox) AgentDeath(context.Context) (grading.AgentDeath, bool) {
@@ -119,22 +128,18 @@ func (s *dyingSandbox) AgentDeath(context.Context) (grading.AgentDeath, bool) {
 }
 
 func (e *dyingEngine) Provision(ctx context.Context, image string, limits grading.Limits) (grading.Sandbox, error) {
-	sb, err := e.scriptedEngine.Provision(ctx, image, limits)
+	sb, err := e.Engine.Provision(ctx, image, limits)
 	if err != nil {
 		return sb, err
 	}
-	return &dyingSandbox{scriptedSandbox: sb.(*scriptedSandbox), e: e}, nil
+	return &dyingSandbox{Sandbox: sb.(*gradingtest.Sandbox), e: e}, nil
 }
 
 // kill stops the scripted agent and makes the sandbox report its death; Intact fails from then
-// on, as it does when a real agent container is gone.
+// on.
 func kill(e *dyingEngine) func(context.Context, *scenarios.Harness) error {
 	return func(ctx context.Context, h *scenarios.Harness) error {
-		e.mu.Lock()
-		sb := e.sandboxes[len(e.sandboxes)-1]
-		e.broken = errors.New("agent container exited")
-		e.mu.Unlock()
-		sb.stopAgent()
+		scenarios.Unwrap(h.Target).(*dyingSandbox).StopAgent()
 		e.dead.Store(true)
 		_, err := h.Agent.Ledger(ctx)
 		return err
@@ -147,18 +152,17 @@ func kill(e *dyingEngine) func(context.Context, *scenarios.Harness) error {
 func TestAgentKilledByFloodIsTheLearnersFailure(t *testing.T) {
 	t.Parallel()
 	death := grading.AgentDeath{OOMKilled: true, MemoryMB: 64, Requests: 44_000, Bytes: 90 << 20}
-	e := &dyingEngine{scriptedEngine: &scriptedEngine{t: t}, death: death}
+	e := &dyingEngine{Engine: engine(gradingtest.Script{}), death: death}
 	g := &grading.Grader{Engine: e}
 	table := []scenarios.Scenario{
 		scenario("before", scenarios.Public, 20, pass),
 		scenario("flood", scenarios.Public, 40, kill(e)),
 		scenario("after", scenarios.Hidden, 40, pass),
 	}
-	v, err := g.Grade(context.Background(), grading.Challenge{Slug: "c", Scenarios: table}, "dir", nil)
+	v, err := gradeErr(t, g, grading.Challenge{Slug: "c", Scenarios: table})
 	if err != nil {
 		t.Fatalf("Grade: %v; want a learner's verdict", err)
 	}
-	e.allTornDown(t)
 	if v.Status != grading.Failed || outcomes(v) != "before=passed flood=failed after=failed" {
 		t.Fatalf("got %s (%s); want failed, with the flood's scenario and the ones after it failed", v.Status, outcomes(v))
 	}
@@ -174,22 +178,20 @@ func TestAgentKilledByFloodIsTheLearnersFailure(t *testing.T) {
 
 	// An engine slow to note the death: the scenario's error is still the learner's failure.
 	for _, late := range []int32{1, 2} {
-		e := &dyingEngine{scriptedEngine: &scriptedEngine{t: t}, death: death}
+		e := &dyingEngine{Engine: engine(gradingtest.Script{}), death: death}
 		e.lateBy.Store(late)
 		table[1] = scenario("flood", scenarios.Public, 40, kill(e))
-		v, err := (&grading.Grader{Engine: e}).Grade(context.Background(), grading.Challenge{Slug: "c", Scenarios: table}, "dir", nil)
+		v, err := gradeErr(t, &grading.Grader{Engine: e}, grading.Challenge{Slug: "c", Scenarios: table})
 		if err != nil || v.Status != grading.Failed || outcomes(v) != "before=passed flood=failed after=failed" || !strings.Contains(v.Message, want) {
 			t.Errorf("death noted %d question(s) late: %s (%s) %q, %v; want failed naming the flood", late, v.Status, outcomes(v), v.Message, err)
 		}
-		e.allTornDown(t)
 	}
 
 	// The same death without the kernel's OOM kill is the grader's failure, to be retried.
-	e2 := &dyingEngine{scriptedEngine: &scriptedEngine{t: t}, death: grading.AgentDeath{MemoryMB: 64}}
+	e2 := &dyingEngine{Engine: engine(gradingtest.Script{}), death: grading.AgentDeath{MemoryMB: 64}}
 	table[1] = scenario("flood", scenarios.Public, 40, kill(e2))
-	_, err = (&grading.Grader{Engine: e2}).Grade(context.Background(), grading.Challenge{Slug: "c", Scenarios: table}, "dir", nil)
+	_, err = gradeErr(t, &grading.Grader{Engine: e2}, grading.Challenge{Slug: "c", Scenarios: table})
 	if err == nil || !strings.Contains(err.Error(), "did not survive") {
 		t.Fatalf("an agent that died without an OOM kill: got %v; want the grader's error", err)
 	}
-	e2.allTornDown(t)
 }

@@ -7,13 +7,14 @@ import (
 	"time"
 
 	"github.com/holdfast-ci/holdfast/grading"
+	"github.com/holdfast-ci/holdfast/grading/gradingtest"
 	"github.com/holdfast-ci/holdfast/scenarios"
 )
 
 // replicasEngine provisions scripted sandboxes with two replicas of the app (the same server
 // twice) whose outputs are scripted per replica.
 type replicasEngine struct {
-	*scriptedEngine
+	*gradingtest.Engine
 	logs map[scenarios.Service]string
 }
 
@@ -29,7 +30,7 @@ func (s replicasSandbox) Logs(ctx context.Context, svc scenarios.Service, since 
 }
 
 func (e replicasEngine) Provision(ctx context.Context, image string, l grading.Limits) (grading.Sandbox, error) {
-	sb, err := e.scriptedEngine.Provision(ctx, image, l)
+	sb, err := e.Engine.Provision(ctx, image, l)
 	return replicasSandbox{sb, e.logs}, err
 }
 
@@ -37,12 +38,12 @@ func (e replicasEngine) Provision(ctx context.Context, image string, l grading.L
 // gets no "── replica 1 ──" heading over nothing; the others' output is kept, made plain.
 func TestReplicaLogsHaveNoEmptySections(t *testing.T) {
 	t.Parallel()
-	e := replicasEngine{&scriptedEngine{t: t}, map[scenarios.Service]string{
+	e := replicasEngine{engine(gradingtest.Script{}), map[scenarios.Service]string{
 		scenarios.Replica(1): "\x1b[0m\n",
 		scenarios.Replica(2): "\x1b[31mpanic: boom\x1b[0m\n",
 	}}
 	ch := grading.Challenge{Slug: "x", Scenarios: []scenarios.Scenario{scenario("a", scenarios.Public, 1, fail)}}
-	v, err := (&grading.Grader{Engine: e}).Grade(context.Background(), ch, t.TempDir(), nil)
+	v, err := gradeErr(t, &grading.Grader{Engine: e}, ch)
 	if err != nil {
 		t.Fatal(err)
 	}

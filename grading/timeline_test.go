@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/holdfast-ci/holdfast/grading"
+	"github.com/holdfast-ci/holdfast/grading/gradingtest"
 	"github.com/holdfast-ci/holdfast/scenarios"
 	"github.com/holdfast-ci/holdfast/scenarios/agent"
 )
@@ -36,7 +37,7 @@ func doubleCharge(ctx context.Context, h *scenarios.Harness) error {
 // carry none, in the verdict as stored, so no view can leak one.
 func TestTimelineOnlyForFailedPublic(t *testing.T) {
 	t.Parallel()
-	e := &scriptedEngine{t: t}
+	e := engine(gradingtest.Script{})
 	v := grade(t, e, 0,
 		scenario("hidden_double", scenarios.Hidden, 10, doubleCharge),
 		scenario("reviewer_double", scenarios.ReviewerOnly, 10, doubleCharge),

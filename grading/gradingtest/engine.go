@@ -36,6 +36,9 @@ type Script struct {
 	// submission's files).
 	BuildFailed string `json:"build_failed,omitempty"`
 	BuildLog    string `json:"build_log,omitempty"`
+	// BuildOutOfDisk, with BuildFailed, says the engine's full disk failed the build, as
+	// grading/docker reports it (BuildResult.OutOfDisk): Holdfast's failure, never a verdict.
+	BuildOutOfDisk bool `json:"build_out_of_disk,omitempty"`
 	// EngineError, when set, makes the build return this error: Holdfast's failure, retried by a
 	// worker, never the learner's verdict.
 	EngineError string `json:"engine_error,omitempty"`
@@ -122,7 +125,7 @@ type Engine struct {
 	mu        sync.Mutex
 	builds    int
 	images    map[string]Script
-	sandboxes []*sandbox
+	sandboxes []*Sandbox
 }
 
 var _ grading.Engine = (*Engine)(nil)
@@ -165,7 +168,7 @@ func (e *Engine) Build(ctx context.Context, dir string) (grading.BuildResult, er
 		return grading.BuildResult{}, err
 	}
 	if s.BuildFailed != "" {
-		return grading.BuildResult{Failed: true, Reason: s.BuildFailed, LogTail: s.BuildLog, Files: files}, nil
+		return grading.BuildResult{Failed: true, Reason: s.BuildFailed, LogTail: s.BuildLog, Files: files, OutOfDisk: s.BuildOutOfDisk}, nil
 	}
 	return grading.BuildResult{Image: image, Files: files}, nil
 }
@@ -203,7 +206,7 @@ func (e *Engine) Provision(ctx context.Context, image string, limits grading.Lim
 	if !ok {
 		return nil, fmt.Errorf("provision %q: no image of that name was built by this engine", image)
 	}
-	sb := &sandbox{script: s}
+	sb := &Sandbox{script: s}
 	sb.app = httptest.NewServer(http.HandlerFunc(sb.serve))
 	e.mu.Lock()
 	e.sandboxes = append(e.sandboxes, sb)
@@ -225,7 +228,7 @@ func (e *Engine) Provision(ctx context.Context, image string, limits grading.Lim
 	done := make(chan struct{})
 	go func() { _ = srv.Run(actx); close(done) }()
 	sb.stopAgent = func() { cancel(); <-done }
-	sb.agentURL = "http://" + addrs[0]
+	sb.agentURL, sb.provider, sb.downstream = "http://"+addrs[0], "http://"+addrs[1], "http://"+addrs[2]
 	for agent.NewClient(sb.agentURL, agentToken).Healthy(ctx) != nil {
 		select {
 		case <-ctx.Done():
@@ -262,12 +265,15 @@ func (e *Engine) Sandboxes() (provisioned, left int) {
 	return len(e.sandboxes), left
 }
 
-// sandbox is one scripted grading.Sandbox.
-type sandbox struct {
-	script    Script
-	app       *httptest.Server
-	agentURL  string // the agent's control API, on loopback
-	stopAgent func()
+// Sandbox is one scripted grading.Sandbox, as Provision returns it. A scenario reaches it
+// through its harness (scenarios.Unwrap(h.Target)) to play the app's part towards the agent.
+type Sandbox struct {
+	script     Script
+	app        *httptest.Server
+	agentURL   string // the agent's control API, on loopback
+	provider   string // the agent's provider fake, likewise
+	downstream string // the agent's downstream fake, likewise
+	stopAgent  func()
 
 	mu         sync.Mutex
 	running    bool
@@ -279,7 +285,7 @@ type sandbox struct {
 // serve is the scripted app: /healthz, /generation (how many times it started), and one
 // endpoint per scenario (ScenarioPath) that passes or fails as the script says. A stopped app
 // drops its connections.
-func (s *sandbox) serve(w http.ResponseWriter, r *http.Request) {
+func (s *Sandbox) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	running, generation := s.running, s.generation
 	s.mu.Unlock()
@@ -300,21 +306,23 @@ func (s *sandbox) serve(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *sandbox) AppURL() string    { return s.app.URL }
-func (s *sandbox) AppURLs() []string { return []string{s.app.URL} }
+// AppURL, AppURLs, Pause, Unpause, Wait, Kill, Start, Logs, Endpoints, Intact and Teardown
+// implement grading.Sandbox; only Kill and Start change the scripted app (stopped, started).
+func (s *Sandbox) AppURL() string    { return s.app.URL }
+func (s *Sandbox) AppURLs() []string { return []string{s.app.URL} }
 
-func (s *sandbox) Pause(context.Context, scenarios.Service) error       { return nil }
-func (s *sandbox) Unpause(context.Context, scenarios.Service) error     { return nil }
-func (s *sandbox) Wait(context.Context, scenarios.Service) (int, error) { return 0, nil }
+func (s *Sandbox) Pause(context.Context, scenarios.Service) error       { return nil }
+func (s *Sandbox) Unpause(context.Context, scenarios.Service) error     { return nil }
+func (s *Sandbox) Wait(context.Context, scenarios.Service) (int, error) { return 0, nil }
 
-func (s *sandbox) Kill(context.Context, scenarios.Service, string) error {
+func (s *Sandbox) Kill(context.Context, scenarios.Service, string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.running = false
 	return nil
 }
 
-func (s *sandbox) Start(_ context.Context, svc scenarios.Service) error {
+func (s *Sandbox) Start(_ context.Context, svc scenarios.Service) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.starts++
@@ -326,25 +334,41 @@ func (s *sandbox) Start(_ context.Context, svc scenarios.Service) error {
 	return nil
 }
 
-func (s *sandbox) Logs(context.Context, scenarios.Service, time.Time, int) (string, error) {
+func (s *Sandbox) Logs(context.Context, scenarios.Service, time.Time, int) (string, error) {
 	return s.script.AppLog, nil
 }
 
 // agentToken is every scripted sandbox's agent token.
 var agentToken = strings.Repeat("x", 32)
 
-func (s *sandbox) Endpoints() grading.Endpoints {
+func (s *Sandbox) Endpoints() grading.Endpoints {
 	return grading.Endpoints{Apps: s.AppURLs(), Agent: s.agentURL, AgentToken: agentToken}
 }
 
-func (s *sandbox) Intact(context.Context) error {
+func (s *Sandbox) Intact(context.Context) error {
 	if s.script.Broken != "" {
 		return errors.New(s.script.Broken)
 	}
 	return nil
 }
 
-func (s *sandbox) Teardown(context.Context) error {
+// ProviderURL and DownstreamURL are where the app would reach the agent's payment provider and
+// downstream fakes, for a scenario that plays the app's part towards them.
+func (s *Sandbox) ProviderURL() string   { return s.provider }
+func (s *Sandbox) DownstreamURL() string { return s.downstream }
+
+// StopAgent stops the agent, as the kernel's kill of a real agent container does; the sandbox
+// does not notice (Intact still follows the script).
+func (s *Sandbox) StopAgent() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopAgent != nil {
+		s.stopAgent()
+		s.stopAgent = nil
+	}
+}
+
+func (s *Sandbox) Teardown(context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.tornDown {
@@ -354,6 +378,7 @@ func (s *sandbox) Teardown(context.Context) error {
 	s.app.Close()
 	if s.stopAgent != nil {
 		s.stopAgent()
+		s.stopAgent = nil
 	}
 	return nil
 }
