@@ -425,11 +425,12 @@ func FromEnv(getenv func(string) string, role Role) (Config, error) {
 			}
 		}
 		if v := get("HOLDFAST_BUILD_PIDS"); v != "" {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || n == 0 || n < -1 {
+			// A refused value is not kept: the engine's own check would say it again.
+			if n, err := strconv.ParseInt(v, 10, 64); err != nil || n == 0 || n < -1 {
 				bad("HOLDFAST_BUILD_PIDS=%q must be a positive number of processes, or -1 for no cap", v)
+			} else {
+				c.BuildPids = n
 			}
-			c.BuildPids = n
 		}
 	}
 	if p&partImages != 0 {

@@ -189,6 +189,8 @@ func TestBadValuesAreRefused(t *testing.T) {
 		_, err := FromEnv(withEnv(service, c.change), c.role)
 		if err == nil || !strings.Contains(err.Error(), c.say) {
 			t.Errorf("role %d, %v: got %v, want an error saying %q", c.role, c.change, err, c.say)
+		} else if n := strings.Count(err.Error(), "\n  - "); n != 1 {
+			t.Errorf("role %d, %v: %d problems listed, want one (each said once):\n%v", c.role, c.change, n, err)
 		}
 	}
 }
