@@ -71,7 +71,6 @@ type Pool struct {
 
 	mu     sync.Mutex
 	ready  []*sandbox // oldest first
-	closed bool
 	hits   int
 	misses int
 }
@@ -257,7 +256,7 @@ func (p *Pool) fill(ctx context.Context) {
 func (p *Pool) wanted() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return !p.closed && len(p.ready) < p.opts.Size
+	return len(p.ready) < p.opts.Size
 }
 
 // retire tears down the waiting sandboxes that have outlived MaxIdle.
@@ -285,10 +284,6 @@ func (p *Pool) provisionOne(ctx context.Context) error {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed {
-		p.discardLocked(s)
-		return nil
-	}
 	p.ready = append(p.ready, s)
 	return nil
 }
@@ -302,8 +297,8 @@ func (p *Pool) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("close the sandbox pool: a provision did not end: %w", ctx.Err())
 	}
+	// The fill loop, the only one that adds to the pool, has ended: what waits now is all.
 	p.mu.Lock()
-	p.closed = true
 	waiting := p.ready
 	p.ready = nil
 	p.mu.Unlock()
