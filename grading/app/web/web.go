@@ -139,7 +139,7 @@ func (w *Web) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/takehomes", w.api(w.apiInvite))
 	mux.HandleFunc("POST /api/takehomes/{id}/extensions", w.api(w.apiExtend))
 	if w.RiverUI != nil {
-		mux.Handle(RiverUIPrefix+"/", w.ReviewerOnly(w.RiverUI))
+		mux.Handle(RiverUIPrefix+"/", w.reviewerOnly(w.RiverUI))
 	}
 }
 
@@ -677,12 +677,12 @@ func short(sha string) string {
 	return sha
 }
 
-// ReviewerOnly lets only signed-in reviewers through to h (River's dashboard, a single-page app
+// reviewerOnly lets only signed-in reviewers through to h (River's dashboard, a single-page app
 // with its own JSON API). A visitor without a session is treated as on every reviewer page: a
 // page load is sent to sign in, an API call is refused. Calls that change something (retry,
 // cancel, delete a job) must also come from this origin; the session cookie is SameSite=Strict,
 // so another site cannot make a browser send it anyway.
-func (w *Web) ReviewerOnly(h http.Handler) http.HandlerFunc {
+func (w *Web) reviewerOnly(h http.Handler) http.HandlerFunc {
 	return func(rw http.ResponseWriter, r *http.Request) {
 		safe := r.Method == http.MethodGet || r.Method == http.MethodHead
 		_, err := w.session(r)
