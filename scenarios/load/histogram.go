@@ -10,7 +10,7 @@ import (
 // Histogram counts durations in log-linear buckets, HDR-style: exact below 256 ns, then 128
 // buckets per power of two, so a value read back is at most 1/128 (0.8 %) above the value
 // recorded, from nanoseconds to hours. It is used instead of keeping every sample because its size
-// is fixed (7 296 counters, 58 KiB) however long or fast a run is, recording is one atomic add
+// is fixed (7 296 counters, 57 KiB) however long or fast a run is, recording is one atomic add
 // from any goroutine, and 0.8 % is far below what a shared machine's noise moves a p99. The
 // minimum and maximum are kept exactly. The zero value is ready to use.
 type Histogram struct {
