@@ -138,7 +138,9 @@ func (p *Pool) Provision(ctx context.Context, image string, limits grading.Limit
 		return s, s.createApps(ctx, image)
 	}
 	p.count(false)
-	p.log.Info("sandbox pool empty: provisioning one for this grading", "pool_size", p.opts.Size)
+	if p.opts.Size > 0 { // a pool of none (HOLDFAST_POOL_SIZE off) misses by design
+		p.log.Info("sandbox pool empty: provisioning one for this grading; if this is frequent, raise HOLDFAST_POOL_SIZE (memory allowing)", "pool_size", p.opts.Size)
+	}
 	return p.e.Provision(ctx, image, limits)
 }
 
@@ -219,7 +221,7 @@ func (p *Pool) fill(ctx context.Context) {
 			if low != short {
 				short = low
 				if low {
-					p.log.Warn("memory is short: the sandbox pool provisions no more ahead", "available_mb", free, "min_free_mb", p.opts.MinFreeMB, "err", err)
+					p.log.Warn("memory is short: the sandbox pool provisions no more ahead, and gradings provision their own sandbox, cold; free memory on the runner's host or lower HOLDFAST_POOL_SIZE", "available_mb", free, "min_free_mb", p.opts.MinFreeMB, "err", err)
 				} else {
 					p.log.Info("memory is back: the sandbox pool fills again", "available_mb", free)
 				}
