@@ -131,7 +131,7 @@ func healthcheck(ctx context.Context, getenv func(string) string, stdout, stderr
 		return exitUsage
 	}
 	if cfg.HealthAddr() == "" {
-		fmt.Fprintln(stderr, "runner healthcheck: RUNNER_HEALTH_LISTEN is off: there is no health endpoint to ask")
+		fmt.Fprintln(stderr, "runner healthcheck: RUNNER_HEALTH_LISTEN is off: there is no health endpoint to ask; give it the address `runner work` serves on, or drop the container's health check")
 		return exitUsage
 	}
 	url, err := health.LocalURL(cfg.HealthAddr(), "/healthz")

@@ -319,7 +319,7 @@ func FromEnv(getenv func(string) string, role Role) (Config, error) {
 		if v := get("GITHUB_APP_ID"); v == "" {
 			bad("GITHUB_APP_ID is not set: use the App ID from the App's settings page")
 		} else if id, err := strconv.ParseInt(v, 10, 64); err != nil || id <= 0 {
-			bad("GITHUB_APP_ID=%q is not a positive number", v)
+			bad("GITHUB_APP_ID=%q is not a positive number: use the App ID from the App's settings page", v)
 		} else {
 			c.AppID = id
 		}
@@ -331,7 +331,7 @@ func FromEnv(getenv func(string) string, role Role) (Config, error) {
 		case file != "":
 			b, err := os.ReadFile(file)
 			if err != nil {
-				bad("GITHUB_PRIVATE_KEY_FILE: %v", err)
+				bad("GITHUB_PRIVATE_KEY_FILE: %v: name a file this process can read holding the App's private key (.pem), or set GITHUB_PRIVATE_KEY to its text", err)
 			}
 			c.PrivateKey = b
 		default:
@@ -510,7 +510,7 @@ func (c Config) validate() error {
 	p := c.Role.parts()
 	if p&partGitHub != 0 {
 		if len(c.PrivateKey) > 0 && !strings.Contains(string(c.PrivateKey), "PRIVATE KEY-----") {
-			bad("the GitHub private key is not PEM (it should start with -----BEGIN RSA PRIVATE KEY-----)")
+			bad("the GitHub private key is not PEM (it should start with -----BEGIN RSA PRIVATE KEY-----): use the .pem file the App's settings page generated")
 		}
 		if u, err := url.Parse(c.GitHubURL); err != nil || u.Scheme == "" || u.Host == "" {
 			bad("GITHUB_API_URL=%q is not an absolute URL, e.g. https://github.example.com/api/v3", c.GitHubURL)
@@ -526,7 +526,7 @@ func (c Config) validate() error {
 	}
 	if p&partDatabase != 0 && c.DatabaseURL != "" {
 		if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-			bad("DATABASE_URL must be a postgres:// URL")
+			bad("DATABASE_URL must be a postgres:// URL, e.g. postgres://holdfast:PASSWORD@localhost:5432/holdfast")
 		}
 	}
 	if p&partListen != 0 && !hostPort(c.Listen) {
@@ -597,10 +597,10 @@ func (c Config) DiskFloor() (bytes uint64, percent float64) {
 func (c Config) RequireOrg() error {
 	var problems []string
 	if c.Org == "" {
-		problems = append(problems, "HOLDFAST_ORG is not set: the organisation for template and learner repositories")
+		problems = append(problems, "HOLDFAST_ORG is not set: set it to the organisation that holds template and learner repositories")
 	}
 	if c.Installation <= 0 {
-		problems = append(problems, "HOLDFAST_INSTALLATION_ID is not set: the App's installation id on that organisation (in its installation URL)")
+		problems = append(problems, "HOLDFAST_INSTALLATION_ID is not set: set it to the App's installation id on that organisation (the number that ends its installation's settings URL)")
 	}
 	if len(problems) > 0 {
 		return errors.New("configuration:\n  - " + strings.Join(problems, "\n  - "))
