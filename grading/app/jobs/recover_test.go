@@ -11,69 +11,25 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
 	"github.com/holdfast-ci/holdfast/grading"
-	"github.com/holdfast-ci/holdfast/grading/app/github"
+	"github.com/holdfast-ci/holdfast/grading/app/apptest"
 	"github.com/holdfast-ci/holdfast/grading/app/github/githubtest"
 	"github.com/holdfast-ci/holdfast/grading/app/jobs"
-	"github.com/holdfast-ci/holdfast/grading/app/store"
-	"github.com/holdfast-ci/holdfast/grading/app/store/storetest"
 	"github.com/holdfast-ci/holdfast/grading/app/webhook"
 	wt "github.com/holdfast-ci/holdfast/grading/app/webhook/webhooktest"
+	"github.com/holdfast-ci/holdfast/grading/gradingtest"
 )
-
-const (
-	pubInst  = 11
-	pubRepo  = 1101
-	pubOwner = "classroom"
-	pubName  = "pay-bob"
-)
-
-type recovery struct {
-	st   *store.Store
-	fake *githubtest.Server
-	deps jobs.Deps
-	rc   *river.Client[pgx.Tx]
-}
-
-// newRecovery is the App without workers: the store with one assignment, the fake GitHub, and a
-// River client that only inserts (as the webhook handler's).
-func newRecovery(t *testing.T) *recovery {
-	t.Helper()
-	st, _ := storetest.New(t)
-	ctx := context.Background()
-	fake := githubtest.New(t)
-	fake.AddInstallation(pubInst, pubOwner)
-	fake.AddRepo(pubInst, pubOwner, pubName, &githubtest.RepoOpts{ID: pubRepo})
-	if err := st.SyncChallenges(ctx, []grading.Challenge{{Slug: "idempotent-payments", Title: "Payments"}}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.CreateAssignment(ctx, store.Assignment{InstallationID: pubInst, RepoID: pubRepo, Owner: pubOwner, Name: pubName,
-		Challenge: "idempotent-payments", User: "bob"}); err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.DiscardHandler)
-	app, err := github.NewApp(github.Config{AppID: fake.AppID, PrivateKey: fake.PrivateKeyPEM, BaseURL: fake.URL}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	deps := jobs.Deps{Store: st, GitHub: app, Log: log}
-	rc, err := jobs.NewClient(deps, jobs.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &recovery{st: st, fake: fake, deps: deps, rc: rc}
-}
-
-func label(s string) string { return commit(s) }
 
 // TestMissedDeliveriesAreRedelivered: a push GitHub could not deliver (the App answered 503) is
 // asked for again once the App is back, stored once, and counted from GitHub's first attempt.
 func TestMissedDeliveriesAreRedelivered(t *testing.T) {
-	p := newRecovery(t)
-	h, err := webhook.New([]byte("s3cret"), p.st, p.rc, p.deps.Log)
+	// The App without workers: its River client only inserts, as the webhook handler's.
+	p := apptest.New(t, apptest.Options{Challenges: []grading.Challenge{{Slug: "idempotent-payments", Title: "Payments"}},
+		Lookup: gradingtest.Lookup, Jobs: &jobs.Options{}, Log: slog.New(slog.DiscardHandler)})
+	as := p.Assign(t, "pay-bob", 1101, "idempotent-payments", "bob")
+	h, err := webhook.New([]byte(apptest.Secret), p.Store, p.River, p.Deps.Log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,34 +42,34 @@ func TestMissedDeliveriesAreRedelivered(t *testing.T) {
 		h.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
-	p.fake.SetWebhook(srv.URL, []byte("s3cret"))
+	p.GitHub.SetWebhook(srv.URL, []byte(apptest.Secret))
 	payload := func(branch, lbl string) []byte {
-		return mustJSON(t, wt.Load(t, "push.new-branch").Repo(pubInst, pubRepo, pubOwner, pubName).Push(branch, label("before"), label(lbl)))
+		return mustJSON(t, wt.Load(t, "push.new-branch").Repo(as.InstallationID, as.RepoID, as.Owner, as.Name).Push(branch, commit("before"), commit(lbl)))
 	}
-	ok, status := p.fake.Deliver("push", payload("main", "took"))
+	ok, status := p.GitHub.Deliver("push", payload("main", "took"))
 	if status != http.StatusAccepted {
 		t.Fatalf("a delivery while up: %d", status)
 	}
 	down.Store(true)
-	missed, status := p.fake.Deliver("push", payload("late", "missed"))
+	missed, status := p.GitHub.Deliver("push", payload("late", "missed"))
 	if status != http.StatusServiceUnavailable {
 		t.Fatalf("a delivery while down: %d", status)
 	}
-	first := p.fake.Deliveries()[1].DeliveredAt
+	first := p.GitHub.Deliveries()[1].DeliveredAt
 	time.Sleep(1100 * time.Millisecond) // GitHub's clock has whole seconds
 	down.Store(false)
 
-	w := &jobs.RecoverDeliveriesWorker{Deps: p.deps}
+	w := &jobs.RecoverDeliveriesWorker{Deps: p.Deps}
 	work := func() {
 		t.Helper()
 		if err := w.Work(context.Background(), &river.Job[jobs.RecoverDeliveriesArgs]{}); err != nil {
 			t.Fatal(err)
 		}
-		p.fake.WaitDeliveries()
+		p.GitHub.WaitDeliveries()
 	}
 	work()
 	var got []githubtest.Delivery
-	for _, d := range p.fake.Deliveries() {
+	for _, d := range p.GitHub.Deliveries() {
 		if d.GUID == missed {
 			got = append(got, d)
 		}
@@ -125,21 +81,21 @@ func TestMissedDeliveriesAreRedelivered(t *testing.T) {
 		}
 		t.Fatalf("attempts of the missed delivery: %v; want the failed one and a redelivery answered 202", seen)
 	}
-	for _, d := range p.fake.Deliveries() {
+	for _, d := range p.GitHub.Deliveries() {
 		if d.GUID == ok && d.Redelivery {
 			t.Fatal("a delivery the App took was redelivered")
 		}
 	}
 	var received time.Time
-	if err := p.st.Pool.QueryRow(context.Background(), `SELECT created_at FROM submissions WHERE delivery_id=$1`, missed).Scan(&received); err != nil {
+	if err := p.Store.Pool.QueryRow(context.Background(), `SELECT created_at FROM submissions WHERE delivery_id=$1`, missed).Scan(&received); err != nil {
 		t.Fatalf("the recovered push was not stored: %v", err)
 	}
 	if !received.Equal(first) {
 		t.Fatalf("the recovered push counts from %s; want GitHub's first attempt, %s", received, first)
 	}
-	n := len(p.fake.Deliveries())
+	n := len(p.GitHub.Deliveries())
 	work()
-	if len(p.fake.Deliveries()) != n {
+	if len(p.GitHub.Deliveries()) != n {
 		t.Fatal("a second scan redelivered again")
 	}
 }
