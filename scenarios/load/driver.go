@@ -97,12 +97,12 @@ func (e Errors) String() string {
 
 // Report is what one run measured.
 type Report struct {
-	// Rate is the offered rate; Due how many requests the schedule held (Rate × Duration, or
-	// MaxRequests); Sent how many were sent; OK how many got a 2xx answer.
-	Rate          float64
-	Due, Sent, OK int
-	Errors        Errors
-	Statuses      map[int]int // every answer's status code and how many
+	// Rate is the offered rate; Sent how many requests were sent (with Errors.Dropped, every one
+	// the schedule held unless Stopped says otherwise); OK how many got a 2xx answer.
+	Rate     float64
+	Sent, OK int
+	Errors   Errors
+	Statuses map[int]int // every answer's status code and how many
 	// Latency is each sent request's time from its intended start (its place in the schedule,
 	// not when it was actually sent) to its answer or failure.
 	Latency Summary
@@ -252,7 +252,7 @@ type run struct {
 }
 
 func (r *run) drive(ctx context.Context) *Report {
-	rep := &Report{Rate: r.cfg.Rate, Due: r.cfg.MaxRequests}
+	rep := &Report{Rate: r.cfg.Rate}
 	interval := float64(time.Second) / r.cfg.Rate
 	start := time.Now()
 	timer := time.NewTimer(time.Hour)

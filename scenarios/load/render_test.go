@@ -10,7 +10,7 @@ func TestResultRendersTableAndCharts(t *testing.T) {
 	t.Parallel()
 	ms := time.Millisecond
 	step := func(phase string, rate, achieved float64, p50, p99 time.Duration, errs Errors, sent int) Step {
-		rep := Report{Rate: rate, Due: sent + errs.Dropped, Sent: sent, OK: sent - errs.Total() + errs.Dropped, Errors: errs, Achieved: achieved,
+		rep := Report{Rate: rate, Sent: sent, OK: sent - errs.Total() + errs.Dropped, Errors: errs, Achieved: achieved,
 			Latency: Summary{Count: uint64(sent), P50: p50, P90: p50 * 2, P99: p99, Max: p99 + ms}}
 		return judge(phase, &rep, SLO{P99: 100 * ms, ErrorBudget: 0.01})
 	}
