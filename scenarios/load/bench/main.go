@@ -42,6 +42,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -247,10 +248,10 @@ end
 delay = function() return pace end
 done = function(summary, latency, requests)
   local e = summary.errors
-  io.write(string.format("HOLDFAST %d %d %d %d %d %d %d %d %d %d %d %d %d\n",
+  io.write(string.format("HOLDFAST %d %d %d %d %d %d %d %d %d %d %d %d\n",
     summary.requests, summary.duration,
     latency:percentile(50), latency:percentile(90), latency:percentile(99), latency:percentile(99.9), latency.max,
-    e.connect, e.read, e.write, e.status, e.timeout, 0))
+    e.connect, e.read, e.write, e.status, e.timeout))
 end
 `
 
@@ -335,19 +336,11 @@ func ms(d time.Duration) string {
 }
 
 func printTable(rows []row, before, after string, dur time.Duration) {
-	fmt.Printf("Load average (1, 5, 15 min) before: %s; after: %s. Each run %v; %d cores.\n\n", before, after, dur, numCPU())
+	fmt.Printf("Load average (1, 5, 15 min) before: %s; after: %s. Each run %v; %d cores.\n\n", before, after, dur, runtime.NumCPU())
 	fmt.Println("| test | generator | model | answers | achieved/s | p50 | p90 | p99 | p99.9 | max | errors | generator CPU s / 10k | server CPU s / 10k | how |")
 	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rows {
 		fmt.Printf("| %s | %s | %s | %d | %.0f | %s | %s | %s | %s | %s | %s | %.2f | %.2f | %s |\n", r.test, r.tool, r.model, r.answers, r.achieved,
 			ms(r.p50), ms(r.p90), ms(r.p99), ms(r.p999), ms(r.max), r.errors, r.cpuGen, r.cpuServer, r.note)
 	}
-}
-
-func numCPU() int {
-	b, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return 0
-	}
-	return strings.Count(string(b), "\nprocessor") + 1
 }
