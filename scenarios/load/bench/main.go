@@ -54,7 +54,7 @@ import (
 
 func main() {
 	serve := flag.Bool("serve", false, "internal: run the bare server and print its address")
-	dur := flag.Duration("d", 5*time.Second, "length of each measured run")
+	dur := flag.Duration("d", 5*time.Second, "length of each measured run, whole seconds, at least 2s")
 	rate := flag.Float64("rate", 1000, "the fixed, moderate rate (requests/s)")
 	conns := flag.Int("conns", 64, "connections (wrk) and requests in flight (ours) for the ceiling")
 	flag.Parse()
@@ -121,6 +121,10 @@ type row struct {
 }
 
 func run(ctx context.Context, dur time.Duration, rate float64, conns int) error {
+	if dur < 2*time.Second || dur%time.Second != 0 {
+		// The freeze rows freeze the server 1 s into the run, for 1 s; wrk takes whole seconds.
+		return fmt.Errorf("-d %v: give whole seconds, at least 2s (the server freezes 1 s into the run, for 1 s)", dur)
+	}
 	wrk, err := exec.LookPath("wrk")
 	if err != nil {
 		return errors.New("wrk is not installed: apt-get install -y wrk (the comparison needs it)")
