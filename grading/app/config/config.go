@@ -111,8 +111,8 @@ type Config struct {
 	// Defaults to DefaultPoolSize.
 	PoolSize int
 
-	// The sandbox's settings, read for Runner, Sandbox, Local and Learner. (A warm sandbox
-	// pool's size, when there is one, belongs here too.)
+	// The sandbox's settings, read for Runner, Sandbox, Local and Learner. (The warm pool's
+	// size, PoolSize above, is the runner's alone: no other command keeps a pool.)
 
 	// PostgresImage is HOLDFAST_POSTGRES_IMAGE, the Postgres sidecar's image; postgres:16 works
 	// the same.
