@@ -47,14 +47,7 @@ func TestFromEnv(t *testing.T) {
 		{"disk floor share", map[string]string{"HOLDFAST_DISK_FLOOR": "150%"}, Runner, "below 100%"},
 	}
 	for _, c := range cases {
-		m := map[string]string{}
-		for k, v := range good {
-			m[k] = v
-		}
-		for k, v := range c.change {
-			m[k] = v
-		}
-		if _, err := FromEnv(env(m), c.role); err == nil || !strings.Contains(err.Error(), c.say) {
+		if _, err := FromEnv(withEnv(good, c.change), c.role); err == nil || !strings.Contains(err.Error(), c.say) {
 			t.Errorf("%s: got %v, want an error saying %q", c.name, err, c.say)
 		}
 	}
@@ -62,11 +55,7 @@ func TestFromEnv(t *testing.T) {
 		t.Fatalf("health address by default: %q, want %q", c.HealthListen, DefaultHealthListen)
 	}
 	for v, want := range map[string]string{"off": "", ":9191": ":9191", "0.0.0.0:9090": "0.0.0.0:9090"} {
-		m := map[string]string{"RUNNER_HEALTH_LISTEN": v}
-		for k, v := range good {
-			m[k] = v
-		}
-		if c, err := FromEnv(env(m), Runner); err != nil || c.HealthAddr() != want {
+		if c, err := FromEnv(withEnv(good, map[string]string{"RUNNER_HEALTH_LISTEN": v}), Runner); err != nil || c.HealthAddr() != want {
 			t.Errorf("RUNNER_HEALTH_LISTEN=%q: %q, %v; want %q", v, c.HealthAddr(), err, want)
 		}
 	}
@@ -364,11 +353,7 @@ func TestPoolSize(t *testing.T) {
 		value string
 		want  int
 	}{{"", DefaultPoolSize}, {"0", -1}, {"off", -1}, {"4", 4}, {"16", 16}} {
-		m := map[string]string{"HOLDFAST_POOL_SIZE": c.value}
-		for k, v := range base {
-			m[k] = v
-		}
-		got, err := FromEnv(env(m), Runner)
+		got, err := FromEnv(withEnv(base, map[string]string{"HOLDFAST_POOL_SIZE": c.value}), Runner)
 		if err != nil || got.PoolSize != c.want {
 			t.Errorf("HOLDFAST_POOL_SIZE=%q: pool size %d, %v; want %d", c.value, got.PoolSize, err, c.want)
 		}
