@@ -111,8 +111,10 @@ func capacityServer(t *testing.T, slots int, service time.Duration) *httptest.Se
 // The search finds the knee of a service with a hard capacity (16 slots × 100 ms = 160
 // requests/s) within 25 % below and 10 % above it: below the capacity constant arrivals never
 // queue (p99 ≈ the service time), above it the queue grows by (rate − 160) every second, so a
-// 1.5 s step at 10 % over it ends with requests waiting 150 ms extra and p99 passes the 300 ms
-// bound. Steps over the capacity are served at about the capacity. The rates are low and the
+// 1.5 s step ends with requests waiting (rate − 160) × 1.5 / 160 s extra. The knee is a rate
+// the search tried: 90, 135, 202, then 169 and 152 or 186. 169 waits ~85 ms extra (p99 ≈ 185 ms)
+// and holds; 186 waits ~240 ms (p99 ≈ 340 ms) and breaks the 300 ms bound, as 202 (~400 ms)
+// does. Steps over the capacity are served at about the capacity. The rates are low and the
 // service time long so that a busy machine's scheduling delays (up to ~80 ms at a load average
 // of 30 on 2 cores, measured) stay well under the bound.
 func TestSearchFindsTheKneeOfAHardCapacity(t *testing.T) {
