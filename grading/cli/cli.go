@@ -38,10 +38,10 @@ func Main(packs ...catalog.Pack) {
 	os.Exit(code)
 }
 
-// roles is the configuration each command that grades reads (config.Role); work and
-// healthcheck read theirs themselves.
+// roles is the configuration each command reads (config.Role), checked before it starts.
 var roles = map[string]config.Role{
 	"grade": config.Local, "compare": config.Local, "build": config.Sandbox, "stability": config.Sandbox, "janitor": config.Sandbox,
+	"work": config.Runner, "healthcheck": config.RunnerHealth,
 }
 
 // run runs the command args names, with the challenges of cat and its configuration from getenv
@@ -76,9 +76,9 @@ func run(ctx context.Context, cat *catalog.Catalog, args []string, getenv func(s
 	case "pack":
 		return packCmd(ctx, args[1:], stderr)
 	case "work":
-		return work(ctx, cat.Lookup, getenv, stderr, slog.New(slog.NewJSONHandler(stderr, nil)))
+		return work(ctx, cfg, cat.Lookup, stderr, slog.New(slog.NewJSONHandler(stderr, nil)))
 	case "healthcheck":
-		return healthcheck(ctx, getenv, stdout, stderr)
+		return healthcheck(ctx, cfg, stdout, stderr)
 	case "help", "-h", "--help":
 		usage(stdout)
 		return exitPass

@@ -124,12 +124,8 @@ func serveHealth(addr string, h http.Handler, log *slog.Logger) (bound string, s
 // RUNNER_HEALTH_LISTEN must answer 200 within 10 s (each of its three parts may take
 // healthCheckTimeout). It is the container's health check (deploy/compose.yaml), since the
 // image has neither curl nor wget.
-func healthcheck(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) int {
-	cfg, err := config.FromEnv(getenv, config.RunnerHealth)
-	if err != nil {
-		fmt.Fprintln(stderr, "runner healthcheck:", err)
-		return exitUsage
-	}
+// cfg is config.RunnerHealth's.
+func healthcheck(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) int {
 	if cfg.HealthAddr() == "" {
 		fmt.Fprintln(stderr, "runner healthcheck: RUNNER_HEALTH_LISTEN is off: there is no health endpoint to ask; give it the address `runner work` serves on, or drop the container's health check")
 		return exitUsage

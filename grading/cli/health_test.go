@@ -190,7 +190,7 @@ func TestHealthcheckCommand(t *testing.T) {
 			}
 			return ""
 		}
-		if code := healthcheck(context.Background(), env, &stdout, &stderr); code != tc.code {
+		if code := run(context.Background(), nil, []string{"healthcheck"}, env, &stdout, &stderr); code != tc.code {
 			t.Errorf("RUNNER_HEALTH_LISTEN=%s answering %d: exit %d, want %d (%s)", tc.listen, tc.status, code, tc.code, stderr.String())
 		}
 	}

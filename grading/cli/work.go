@@ -24,14 +24,9 @@ const shutdownGrace = 30 * time.Second
 // beside its gradings.
 const runnerReporters = 2
 
-// work runs the River worker until ctx ends (SIGTERM, SIGINT); lookup finds each job's
-// challenge (the catalog's Lookup).
-func work(ctx context.Context, lookup func(string) (grading.Challenge, error), getenv func(string) string, stderr io.Writer, log *slog.Logger) int {
-	cfg, err := config.FromEnv(getenv, config.Runner)
-	if err != nil {
-		fmt.Fprintln(stderr, "runner work:", err)
-		return exitUsage
-	}
+// work runs the River worker with cfg (config.Runner's) until ctx ends (SIGTERM, SIGINT);
+// lookup finds each job's challenge (the catalog's Lookup).
+func work(ctx context.Context, cfg config.Config, lookup func(string) (grading.Challenge, error), stderr io.Writer, log *slog.Logger) int {
 	if err := runWorker(ctx, cfg, lookup, log); err != nil {
 		fmt.Fprintln(stderr, "runner work:", err)
 		return exitGraderError
