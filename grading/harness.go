@@ -10,12 +10,11 @@ import (
 	"github.com/holdfast-ci/holdfast/scenarios/agent"
 )
 
-// Endpoints are where a sandbox's services answer, as the runner reaches them. A sandbox
-// reports them; grading builds the scenario harness from them (NewHarness).
+// Endpoints are where a sandbox's services other than the app answer, as the runner reaches
+// them. A sandbox reports them; grading builds the scenario harness from them (NewHarness). The
+// app's replicas are the Target's AppURLs, read on every request: their addresses change when
+// they start again.
 type Endpoints struct {
-	// Apps are the app replicas' base URLs (http://172.20.0.5:3000), Replica(1)'s first; ""
-	// for a replica not started yet. A replica's address may change when it starts again.
-	Apps []string
 	// Agent is the base URL of the agent's control API; AgentToken authenticates to it.
 	Agent      string
 	AgentToken string

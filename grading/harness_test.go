@@ -32,7 +32,7 @@ func (s *movingSandbox) Start(ctx context.Context, svc scenarios.Service) error 
 // start as the learner's failure.
 func TestHarnessFromEndpoints(t *testing.T) {
 	t.Parallel()
-	sb := &movingSandbox{ep: grading.Endpoints{Apps: []string{"http://app"}, Agent: "http://agent:9090", AgentToken: "t",
+	sb := &movingSandbox{ep: grading.Endpoints{Agent: "http://agent:9090", AgentToken: "t",
 		Postgres: "postgres://first", Redis: "redis://first"}}
 	h, err := grading.NewHarness(sb)
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,13 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/holdfast-ci/holdfast/grading/app/github"
+	"github.com/holdfast-ci/holdfast/grading/app/apptest"
 	"github.com/holdfast-ci/holdfast/grading/app/github/githubtest"
 	"github.com/holdfast-ci/holdfast/grading/app/jobs"
-	"github.com/holdfast-ci/holdfast/grading/app/store"
-	"github.com/holdfast-ci/holdfast/grading/app/store/storetest"
-	"github.com/holdfast-ci/holdfast/grading/app/webhook"
-	wt "github.com/holdfast-ci/holdfast/grading/app/webhook/webhooktest"
 	"github.com/holdfast-ci/holdfast/grading/docker"
 	"github.com/holdfast-ci/holdfast/grading/docker/dockertest"
 	"github.com/holdfast-ci/holdfast/scenarios/catalog"
@@ -95,7 +90,6 @@ func waitUntil(t *testing.T, within time.Duration, what string, ok func() bool) 
 // away. Then a SIGTERM mid-grading lets the grading finish before the runner exits.
 func TestRunnerKilledMidGrading(t *testing.T) {
 	eng := dockertest.Engine(t)
-	st, dbURL := storetest.New(t)
 	ctx := context.Background()
 	ns := eng.Namespace() // the runners' too: their janitors sweep only what this test made
 	if left := sandboxes(t, ns); left != "" {
@@ -110,32 +104,15 @@ func TestRunnerKilledMidGrading(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 
-	fake := githubtest.New(t)
-	fake.AddInstallation(4, "org")
-	fake.AddRepo(4, "org", "repo", &githubtest.RepoOpts{ID: 44})
-	if err := st.SyncChallenges(ctx, catalog.MustNew(catalog.Builtin()).Challenges()); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.CreateAssignment(ctx, store.Assignment{InstallationID: 4, RepoID: 44, Owner: "org", Name: "repo", Challenge: "idempotent-payments", User: "alice"}); err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.DiscardHandler)
-	rc, err := jobs.NewClient(jobs.Deps{Store: st, Log: log}, jobs.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := webhook.New([]byte("s"), st, rc, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hook := httptest.NewServer(h)
-	defer hook.Close()
-	push := func(sha string) {
-		fake.SetTarball("org", "repo", sha, reference)
-		wt.Deliver(t, hook.URL, "s", "push", "d-"+sha, wt.Load(t, "push.new-branch").Repo(4, 44, "org", "repo").Push("main", strings.Repeat("0", 39)+"1", sha))
-	}
+	// The App without workers (its River client only inserts): the runners are processes.
+	cat := catalog.MustNew(catalog.Builtin())
+	app := apptest.New(t, apptest.Options{Challenges: cat.Challenges(), Lookup: cat.Lookup, Jobs: &jobs.Options{},
+		Log: slog.New(slog.DiscardHandler)})
+	as := app.Assign(t, "repo", 44, "idempotent-payments", "alice")
+	fake, st := app.GitHub, app.Store
+	push := func(sha string) { app.Push(t, as, "main", strings.Repeat("0", 39)+"1", sha, reference) }
 	checkRun := func(sha string) githubtest.CheckRun {
-		for _, cr := range fake.CheckRuns("org", "repo") {
+		for _, cr := range fake.CheckRuns(as.Owner, as.Name) {
 			if cr.HeadSHA == sha {
 				return cr
 			}
@@ -143,7 +120,7 @@ func TestRunnerKilledMidGrading(t *testing.T) {
 		return githubtest.CheckRun{}
 	}
 	env := []string{"GITHUB_APP_ID=" + fmt.Sprint(fake.AppID), "GITHUB_PRIVATE_KEY=" + string(fake.PrivateKeyPEM),
-		"GITHUB_API_URL=" + fake.URL, "DATABASE_URL=" + dbURL, "HOLDFAST_HARD_CAP=20s", "RUNNER_CONCURRENCY=1",
+		"GITHUB_API_URL=" + fake.URL, "DATABASE_URL=" + app.DatabaseURL, "HOLDFAST_HARD_CAP=20s", "RUNNER_CONCURRENCY=1",
 		"HOLDFAST_NAMESPACE=" + ns, "RUNNER_HEALTH_LISTEN=127.0.0.1:0",
 		// No sandbox pool: "swept" and "left" below count gradings' sandboxes; a killed runner's
 		// pool goes after its idle time (grading/docker's TestPoolOfAKilledRunnerIsSwept).
@@ -210,18 +187,7 @@ func TestRunnerKilledMidGrading(t *testing.T) {
 	if left := sandboxes(t, ns); left != "" {
 		t.Fatalf("left after SIGTERM: %s", left)
 	}
-	app, err := github.NewApp(github.Config{AppID: fake.AppID, PrivateKey: fake.PrivateKeyPEM, BaseURL: fake.URL}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	publisher, err := jobs.NewClient(jobs.Deps{Store: st, GitHub: app, Log: log}, jobs.Options{Reporters: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := publisher.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer publisher.StopAndCancel(context.WithoutCancel(ctx))
+	app.Start(t, jobs.Options{Reporters: 2}) // the publishers
 	waitUntil(t, time.Minute, "the stored verdict to be published", func() bool { return checkRun(second).Status == "completed" })
 	if cr := checkRun(second); cr.Conclusion != "success" {
 		t.Fatalf("published %s %q; want success", cr.Conclusion, cr.Output.Title)

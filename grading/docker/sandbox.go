@@ -424,7 +424,7 @@ func (s *sandbox) locateSidecar(ctx context.Context, svc scenarios.Service) erro
 func (s *sandbox) Endpoints() grading.Endpoints {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return grading.Endpoints{Apps: slices.Clone(s.appURLs), Agent: s.agentURL, AgentToken: s.token,
+	return grading.Endpoints{Agent: s.agentURL, AgentToken: s.token,
 		Postgres: s.pgURL, Redis: s.redisURL}
 }
 
