@@ -58,10 +58,6 @@ type Config struct {
 	// that many are outstanding is not sent and counts as Errors.Dropped: the schedule is never
 	// delayed to wait for a slot.
 	MaxInFlight int
-	// Client sends the requests (default: a client of its own, MaxInFlight idle connections,
-	// no redirects, dialling only addresses the network rule allows). A client given here is
-	// used as it is: its transport should not follow redirects or reach other hosts.
-	Client *http.Client
 }
 
 // Errors counts the requests that did not get a 2xx answer, by what went wrong.
@@ -193,8 +189,8 @@ func allowedAddr(a netip.Addr) bool {
 	return a.IsLoopback() || a.IsPrivate()
 }
 
-// newClient is the default client: it dials only allowed addresses (so "localhost" resolving
-// somewhere odd is refused too) and never follows a redirect.
+// newClient is a run's client, maxInFlight idle connections: it dials only allowed addresses
+// (so "localhost" resolving somewhere odd is refused too) and never follows a redirect.
 func newClient(maxInFlight int, timeout time.Duration) *http.Client {
 	dialer := &net.Dialer{Timeout: timeout, Control: func(_, address string, _ syscall.RawConn) error {
 		ap, err := netip.ParseAddrPort(address)
@@ -224,11 +220,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("load: run at %v requests/s: %w", cfg.Rate, err)
 	}
-	client := cfg.Client
-	if client == nil {
-		client = newClient(cfg.MaxInFlight, cfg.Timeout)
-		defer client.CloseIdleConnections()
-	}
+	client := newClient(cfg.MaxInFlight, cfg.Timeout)
+	defer client.CloseIdleConnections()
 	r := &run{cfg: cfg, base: strings.TrimSuffix(base.String(), "/"), client: client,
 		slots: make(chan struct{}, cfg.MaxInFlight), statuses: map[int]int{}}
 	return r.drive(ctx), nil

@@ -291,7 +291,7 @@ func TestTargetsOffTheMachineAreRefused(t *testing.T) {
 			t.Errorf("AllowedTarget(%s) = %v, want %q", tc.target, err, tc.want)
 		}
 	}
-	// The default client's dialer enforces the rule too, whatever a name resolves to.
+	// A run's client's dialer enforces the rule too, whatever a name resolves to.
 	_, err := newClient(1, time.Second).Transport.(*http.Transport).DialContext(t.Context(), "tcp", "8.8.8.8:53")
 	if err == nil || !strings.Contains(err.Error(), "refusing to dial") {
 		t.Fatalf("dialling 8.8.8.8:53 = %v, want a refusal", err)

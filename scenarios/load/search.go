@@ -23,7 +23,7 @@ func (s SLO) String() string {
 // SearchConfig is a step-up search for the knee.
 type SearchConfig struct {
 	// Load is every step's run: its Target, Request or Build, Duration (each step's length),
-	// MaxRequests, Timeout, MaxInFlight and Client apply to each step; its Rate is ignored.
+	// MaxRequests, Timeout and MaxInFlight apply to each step; its Rate is ignored.
 	Load Config
 	SLO  SLO
 	// Start is the first step's rate (requests per second), > 0.
