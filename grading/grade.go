@@ -424,7 +424,9 @@ func learnersFault(ctx context.Context, sb Sandbox, h *scenarios.Harness, err er
 const DefaultHardCap = 120 * time.Second
 
 // runScenario runs one scenario with its own deadline, after clearing faults left by the last.
-// It returns an error only when the grading must stop (the caller's context ended).
+// A round that could not judge (*scenarios.Inconclusive) is run again on a restarted app, up to
+// scenarios.Rounds rounds. It returns an error only when the grading must stop (the caller's
+// context ended).
 func (g *Grader) runScenario(ctx context.Context, sb Sandbox, h *scenarios.Harness, s scenarios.Scenario) (r ScenarioResult, err error) {
 	r = ScenarioResult{Slug: s.Slug, Title: s.Title, Visibility: s.Visibility, Weight: s.Weight}
 	timeout := s.Timeout
@@ -433,25 +435,58 @@ func (g *Grader) runScenario(ctx context.Context, sb Sandbox, h *scenarios.Harne
 	}
 	start := time.Now()
 	defer func() { r.Duration = Millis(time.Since(start)) }()
-	if err := h.Agent.Reset(ctx); err != nil {
-		if f := learnersFault(ctx, sb, h, err); f != nil {
-			r.Outcome, r.Failure = OutcomeFailed, f
+	for round := 1; ; round++ {
+		if err := h.Agent.Reset(ctx); err != nil {
+			if f := learnersFault(ctx, sb, h, err); f != nil {
+				r.Outcome, r.Failure = OutcomeFailed, f
+				return r, nil
+			}
+			r.Outcome, r.Error = OutcomeError, "reset agent: "+err.Error()
 			return r, nil
 		}
-		r.Outcome, r.Error = OutcomeError, "reset agent: "+err.Error()
-		return r, nil
+		h.BeginTimeline()
+		runErr, timedOut := runRound(ctx, h, s, timeout)
+		var inc *scenarios.Inconclusive
+		if !errors.As(runErr, &inc) || ctx.Err() != nil {
+			g.judge(ctx, sb, h, s, &r, runErr, timedOut, timeout)
+			break
+		}
+		if round == scenarios.Rounds {
+			r.Outcome, r.Error = OutcomeError, fmt.Sprintf("none of %d rounds could judge (the last: %s): the machine is too loaded for this scenario; grade again when it is less busy", round, inc.Reason)
+			g.log().Error("scenario could not judge", "scenario", s.Slug, "rounds", round, "err", runErr)
+			break
+		}
+		g.log().Warn("scenario round could not judge; restarting the app for another", "scenario", s.Slug, "round", round, "err", runErr)
+		again := s
+		again.Disruptive = true // whatever the round left behind, the next starts on a fresh app
+		if err := g.recover(ctx, sb, again); err != nil {
+			if f, ok := scenarios.AsFailure(err); ok {
+				r.Outcome, r.Failure = OutcomeFailed, f
+			} else {
+				g.judge(ctx, sb, h, s, &r, fmt.Errorf("restart the app for round %d: %w", round+1, err), false, timeout)
+			}
+			break
+		}
 	}
-	h.BeginTimeline()
+	r.Timeline = g.timeline(ctx, h, s, r.Outcome)
+	return r, nil
+}
+
+// runRound runs one round of a scenario under its deadline; timedOut says the deadline ended it.
+func runRound(ctx context.Context, h *scenarios.Harness, s scenarios.Scenario, timeout time.Duration) (err error, timedOut bool) {
 	sctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	runErr := func() (err error) {
-		defer func() {
-			if p := recover(); p != nil {
-				err = fmt.Errorf("scenario panicked: %v\n%s", p, debug.Stack())
-			}
-		}()
-		return s.Run(sctx, h)
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("scenario panicked: %v\n%s", p, debug.Stack())
+		}
+		timedOut = sctx.Err() != nil
 	}()
+	return s.Run(sctx, h), false
+}
+
+// judge sets a scenario's outcome from what its last round returned.
+func (g *Grader) judge(ctx context.Context, sb Sandbox, h *scenarios.Harness, s scenarios.Scenario, r *ScenarioResult, runErr error, timedOut bool, timeout time.Duration) {
 	f, isFailure := scenarios.AsFailure(runErr)
 	switch {
 	case runErr == nil:
@@ -460,19 +495,17 @@ func (g *Grader) runScenario(ctx context.Context, sb Sandbox, h *scenarios.Harne
 		r.Outcome, r.Failure = OutcomeFailed, f
 	case ctx.Err() != nil:
 		r.Outcome = OutcomeNotRun
-	case sctx.Err() != nil:
+	case timedOut:
 		r.Outcome, r.Failure = OutcomeFailed, scenarioTimeoutFailure(timeout)
 	default:
 		if f := learnersFault(ctx, sb, h, runErr); f != nil {
 			r.Outcome, r.Failure = OutcomeFailed, f
 			g.log().Info("scenario could not judge because of the app's traffic", "scenario", s.Slug, "err", runErr)
-			break
+			return
 		}
 		r.Outcome, r.Error = OutcomeError, runErr.Error()
 		g.log().Error("scenario could not judge", "scenario", s.Slug, "err", runErr)
 	}
-	r.Timeline = g.timeline(ctx, h, s, r.Outcome)
-	return r, nil
 }
 
 // startApps starts every replica of the app at once and waits until all answer /healthz. The

@@ -167,6 +167,38 @@ func TestGradeRestartsAfterDisruptiveScenario(t *testing.T) {
 	}
 }
 
+// TestGradeRepeatsAnInconclusiveRound: a round that could not judge runs again on a restarted
+// app; scenarios.Rounds of them are Holdfast's error, never the learner's verdict.
+func TestGradeRepeatsAnInconclusiveRound(t *testing.T) {
+	t.Parallel()
+	generation := func(ctx context.Context, h *scenarios.Harness) string {
+		return string(h.Do(ctx, scenarios.Request{Path: "/generation"}).Body)
+	}
+	var seen []string
+	late := func(judgeIn int) func(context.Context, *scenarios.Harness) error {
+		round := 0
+		return func(ctx context.Context, h *scenarios.Harness) error {
+			seen = append(seen, generation(ctx, h))
+			if round++; round < judgeIn {
+				return scenarios.Inconclusivef("the signal came %d s late", round)
+			}
+			return nil
+		}
+	}
+	v := grade(t, engine(gradingtest.Script{}), 0, scenario("late", scenarios.Public, 1, late(scenarios.Rounds)))
+	if v.Status != grading.Passed || strings.Join(seen, ",") != "1,2,3" {
+		t.Fatalf("got %s (%s); app generations seen %v, want 1, 2, 3 (restarted before each round)", v.Status, outcomes(v), seen)
+	}
+	seen = nil
+	v = grade(t, engine(gradingtest.Script{}), 0, scenario("late", scenarios.Public, 1, late(scenarios.Rounds+1)), scenario("b", scenarios.Public, 1, pass))
+	if v.Status != grading.GraderError || outcomes(v) != "late=error b=passed" || len(seen) != scenarios.Rounds {
+		t.Fatalf("got %s (%s) after %d rounds; want late=error after %d", v.Status, outcomes(v), len(seen), scenarios.Rounds)
+	}
+	if r := v.Scenarios[0]; r.Failure != nil || !strings.Contains(r.Error, "the signal came 3 s late") {
+		t.Fatalf("an inconclusive scenario must be Holdfast's error naming the last round's reason: %+v", r)
+	}
+}
+
 func TestGradeAppThatDoesNotComeBack(t *testing.T) {
 	t.Parallel()
 	e := engine(gradingtest.Script{CrashOnStart: 2})

@@ -30,8 +30,28 @@ type Scenario struct {
 	// Disruptive scenarios leave the app in a state later scenarios must not inherit (killed,
 	// disconnected, restarted): the harness restarts the app after them.
 	Disruptive bool
-	// Run drives the app and returns nil, a *Failure (the learner's), or another error (ours).
+	// Run drives the app and returns nil, a *Failure (the learner's), an *Inconclusive round
+	// (run again), or another error (ours).
 	Run func(ctx context.Context, h *Harness) error
+}
+
+// Rounds is how many times the harness runs a scenario whose rounds are Inconclusive before
+// it gives up with Holdfast's error.
+const Rounds = 3
+
+// Inconclusive is a round of a scenario that could not judge the app: the machine was too slow
+// for the attack to test what it tests (a signal or a kill delivered too late). The harness
+// restarts the app, as after a disruptive scenario, and runs the scenario again; Rounds such
+// rounds are Holdfast's error, never a verdict.
+type Inconclusive struct {
+	Reason string // why this round could not judge, for the operator
+}
+
+func (e *Inconclusive) Error() string { return "the round could not judge: " + e.Reason }
+
+// Inconclusivef returns an *Inconclusive round. The reason takes fmt arguments.
+func Inconclusivef(format string, args ...any) error {
+	return &Inconclusive{Reason: fmt.Sprintf(format, args...)}
 }
 
 // Failure is what the learner did wrong, in words a learner can act on.
