@@ -284,10 +284,7 @@ func (g *Grader) Grade(ctx context.Context, ch Challenge, dir string, progress f
 		}
 		progress(Event{Stage: "scenario", Note: s.Slug})
 		started := time.Now()
-		r, err := g.runScenario(capped, sb, h, s)
-		if err != nil {
-			return v, err
-		}
+		r := g.RunScenario(capped, sb, h, s)
 		if r.Outcome == OutcomeFailed {
 			r.LogTail = g.logTail(ctx, sb, started, 30)
 			explainOOM(ctx, sb, limits, r.Failure)
@@ -306,7 +303,7 @@ func (g *Grader) Grade(ctx context.Context, ch Challenge, dir string, progress f
 		if i == len(ch.Scenarios)-1 {
 			break
 		}
-		if err := g.recover(capped, sb, s); err != nil {
+		if err := g.Recover(capped, sb, s); err != nil {
 			if f, ok := scenarios.AsFailure(err); ok {
 				// The app will not come back: the scenarios left cannot pass.
 				for _, rest := range ch.Scenarios[i+1:] {
@@ -423,11 +420,12 @@ func learnersFault(ctx context.Context, sb Sandbox, h *scenarios.Harness, err er
 // DefaultHardCap bounds build and run together when Grader.HardCap is zero.
 const DefaultHardCap = 120 * time.Second
 
-// runScenario runs one scenario with its own deadline, after clearing faults left by the last.
-// A round that could not judge (*scenarios.Inconclusive) is run again on a restarted app, up to
-// scenarios.Rounds rounds. It returns an error only when the grading must stop (the caller's
-// context ended).
-func (g *Grader) runScenario(ctx context.Context, sb Sandbox, h *scenarios.Harness, s scenarios.Scenario) (r ScenarioResult, err error) {
+// RunScenario runs one scenario of a grading with its own deadline, after clearing faults left
+// by the last, and judges it. A round that could not judge (*scenarios.Inconclusive) is run
+// again on a restarted app, up to scenarios.Rounds rounds. When ctx ends the outcome is
+// OutcomeNotRun. Grade calls it for each scenario (and Recover between them); so do the
+// stability tests (scenariotest.Stable), to repeat one as a grading runs it.
+func (g *Grader) RunScenario(ctx context.Context, sb Sandbox, h *scenarios.Harness, s scenarios.Scenario) (r ScenarioResult) {
 	r = ScenarioResult{Slug: s.Slug, Title: s.Title, Visibility: s.Visibility, Weight: s.Weight}
 	timeout := s.Timeout
 	if timeout == 0 {
@@ -439,10 +437,10 @@ func (g *Grader) runScenario(ctx context.Context, sb Sandbox, h *scenarios.Harne
 		if err := h.Agent.Reset(ctx); err != nil {
 			if f := learnersFault(ctx, sb, h, err); f != nil {
 				r.Outcome, r.Failure = OutcomeFailed, f
-				return r, nil
+				return r
 			}
 			r.Outcome, r.Error = OutcomeError, "reset agent: "+err.Error()
-			return r, nil
+			return r
 		}
 		h.BeginTimeline()
 		runErr, timedOut := runRound(ctx, h, s, timeout)
@@ -459,7 +457,7 @@ func (g *Grader) runScenario(ctx context.Context, sb Sandbox, h *scenarios.Harne
 		g.log().Warn("scenario round could not judge; restarting the app for another", "scenario", s.Slug, "round", round, "err", runErr)
 		again := s
 		again.Disruptive = true // whatever the round left behind, the next starts on a fresh app
-		if err := g.recover(ctx, sb, again); err != nil {
+		if err := g.Recover(ctx, sb, again); err != nil {
 			if f, ok := scenarios.AsFailure(err); ok {
 				r.Outcome, r.Failure = OutcomeFailed, f
 			} else {
@@ -469,7 +467,7 @@ func (g *Grader) runScenario(ctx context.Context, sb Sandbox, h *scenarios.Harne
 		}
 	}
 	r.Timeline = g.timeline(ctx, h, s, r.Outcome)
-	return r, nil
+	return r
 }
 
 // runRound runs one round of a scenario under its deadline; timedOut says the deadline ended it.
@@ -534,9 +532,10 @@ func startApps(ctx context.Context, sb Sandbox) error {
 	return nil
 }
 
-// recover puts every replica of the app back into a clean running state after a scenario that
-// disturbed it (or paused it), or that left it unhealthy.
-func (g *Grader) recover(ctx context.Context, sb Sandbox, s scenarios.Scenario) error {
+// Recover puts every replica of the app back into a clean running state after a scenario that
+// disturbed it (or paused it), or that left it unhealthy. An app that does not start again is
+// the learner's *scenarios.Failure.
+func (g *Grader) Recover(ctx context.Context, sb Sandbox, s scenarios.Scenario) error {
 	urls := sb.AppURLs()
 	for i := range max(len(urls), 1) {
 		svc := scenarios.Replica(i + 1)

@@ -168,14 +168,16 @@ type Repeat struct {
 	Pass     bool
 }
 
-// Stable runs each Repeat in one sandbox per directory (all replicas started), resetting the
-// agent and recovering the app between runs as the grader does, so a verdict cannot flip
-// between gradings. The directories run side by side, as KillMatrix's rows do: the repeats
-// prove the verdicts at that load. It runs in parallel with KillMatrix (t.Parallel).
+// Stable runs each Repeat in one sandbox per directory (all replicas started), each run as a
+// grading runs the scenario and recovering the app between runs (grading.Grader's RunScenario
+// and Recover), so a verdict cannot flip between gradings. The directories run side by side,
+// as KillMatrix's rows do: the repeats prove the verdicts at that load. It runs in parallel
+// with KillMatrix (t.Parallel).
 func Stable(t *testing.T, ch grading.Challenge, repeats []Repeat) {
 	t.Helper()
 	t.Parallel()
 	eng := dockertest.Engine(t)
+	g := &grading.Grader{Engine: eng}
 	byslug := map[string]scenarios.Scenario{}
 	for _, s := range ch.Scenarios {
 		byslug[s.Slug] = s
@@ -206,50 +208,20 @@ func Stable(t *testing.T, ch grading.Challenge, repeats []Repeat) {
 				}
 				s := byslug[r.Scenario]
 				for i := 1; i <= r.Runs; i++ {
-					if err := h.Agent.Reset(ctx); err != nil {
-						t.Fatal(err)
+					res := g.RunScenario(ctx, sb, h, s)
+					switch {
+					case res.Outcome == grading.OutcomeError || res.Outcome == grading.OutcomeNotRun:
+						t.Fatalf("%s run %d: grader error (%s): %s", r.Scenario, i, res.Outcome, res.Error)
+					case (res.Outcome == grading.OutcomePassed) != r.Pass:
+						t.Fatalf("%s run %d of %d: %s, want passed=%v every time (%+v)", r.Scenario, i, r.Runs, res.Outcome, r.Pass, res.Failure)
 					}
-					timeout := s.Timeout
-					if timeout == 0 {
-						timeout = 30 * time.Second
-					}
-					sctx, scancel := context.WithTimeout(ctx, timeout)
-					err := s.Run(sctx, h)
-					scancel()
-					_, isFailure := scenarios.AsFailure(err)
-					if err != nil && !isFailure {
-						t.Fatalf("%s run %d: grader error: %v", r.Scenario, i, err)
-					}
-					if (err == nil) != r.Pass {
-						t.Fatalf("%s run %d of %d: passed=%v, want passed=%v every time (%v)", r.Scenario, i, r.Runs, err == nil, r.Pass, err)
-					}
-					if err := restartIfNeeded(ctx, sb, s); err != nil {
+					if err := g.Recover(ctx, sb, s); err != nil {
 						t.Fatalf("after %s run %d: %v", r.Scenario, i, err)
 					}
 				}
 			}
 		})
 	}
-}
-
-// restartIfNeeded brings every replica back after a disruptive scenario, as the grader does.
-func restartIfNeeded(ctx context.Context, sb grading.Sandbox, s scenarios.Scenario) error {
-	for i := range len(sb.AppURLs()) {
-		svc := scenarios.Replica(i + 1)
-		if err := sb.Unpause(ctx, svc); err != nil {
-			return err
-		}
-		if !s.Disruptive {
-			continue
-		}
-		if err := sb.Kill(ctx, svc, "SIGKILL"); err != nil {
-			return err
-		}
-		if err := sb.Start(ctx, svc); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // start builds dir, provisions a sandbox for ch and starts every replica.
