@@ -24,6 +24,42 @@ waitfor() {
 	fi
 }
 
+# 0. Disk. A run needs room for Go's build cache, the challenges' images and the sandboxes'
+# databases (README: what a run takes); a disk that
+# fills midway fails builds with "no space left on device" and tells nothing. Short of
+# HOLDFAST_TEST_MIN_FREE_GB, the run first reclaims what it made itself and can make again
+# (the submissions' images, dangling build layers, Go's build cache), saying so, then refuses.
+min_free=${HOLDFAST_TEST_MIN_FREE_GB:-12}
+case $min_free in '' | *[!0-9]*) echo "HOLDFAST_TEST_MIN_FREE_GB must be a whole number of GB, not '$min_free'" >&2; exit 2 ;; esac
+disk_paths() { # where the run writes: Go's cache, the temporary files, the engine's data
+	local p
+	for p in "$(go env GOCACHE)" "${TMPDIR:-/tmp}" /var/lib/docker; do
+		while [ ! -e "$p" ]; do p=$(dirname "$p"); done
+		echo "$p"
+	done
+}
+free_gb() { # the least free space, in GB, among the places the run writes
+	df -P -k $(disk_paths) | awk 'NR > 1 && (min == "" || $4 < min) { min = $4 } END { print int(min / 1048576) }'
+}
+if [ "$(free_gb)" -lt "$min_free" ]; then
+	say "only $(free_gb) GB free where the run writes ($(disk_paths | sort -u | tr '\n' ' ')); it needs $min_free GB: reclaiming what earlier runs made"
+	if docker info >/dev/null 2>&1; then
+		# shellcheck disable=SC2046 # one argument per image
+		docker image rm $(docker image ls -q --filter reference='holdfast-submission' | sort -u) >/dev/null 2>&1 || :
+		docker image prune -f >/dev/null || :
+		say "removed the submissions' images and dangling layers: $(free_gb) GB free"
+	fi
+	if [ "$(free_gb)" -lt "$min_free" ]; then
+		go clean -cache
+		say "emptied Go's build cache: $(free_gb) GB free"
+	fi
+	if [ "$(free_gb)" -lt "$min_free" ]; then
+		say "only $(free_gb) GB free, $min_free GB needed: free space on $(disk_paths | sort -u | tr '\n' ' ')or set HOLDFAST_TEST_MIN_FREE_GB lower at your own risk" >&2
+		exit 1
+	fi
+fi
+say "$(free_gb) GB free where the run writes (needs $min_free)"
+
 # 1. Set-up. The runner compiles at once; go vet runs niced (the CPU is the bottleneck while the
 # images build, and vet is needed only for the verdict), and is waited for at the end. The
 # engine comes first among the Debian packages, then Chromium installs while the images build.
