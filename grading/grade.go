@@ -252,7 +252,9 @@ func (g *Grader) Grade(ctx context.Context, ch Challenge, dir string, progress f
 
 	progress(Event{Stage: "start"})
 	t = time.Now()
-	if err := startApps(capped, sb); err != nil {
+	err = startApps(capped, sb)
+	v.Timings.Start = Millis(time.Since(t))
+	if err != nil {
 		if f, ok := scenarios.AsFailure(err); ok {
 			v.Status = Crashed
 			v.Message = crashMessage(f)

@@ -352,3 +352,39 @@ func TestGradeBuildSayingNoSpaceIsStillTheLearners(t *testing.T) {
 		}
 	}
 }
+
+// slowStarts is gradingtest's engine whose apps take d to start.
+type slowStarts struct {
+	*gradingtest.Engine
+	d time.Duration
+}
+
+func (e slowStarts) Provision(ctx context.Context, image string, l grading.Limits) (grading.Sandbox, error) {
+	sb, err := e.Engine.Provision(ctx, image, l)
+	if sb != nil {
+		sb = slowStart{sb, e.d}
+	}
+	return sb, err
+}
+
+type slowStart struct {
+	grading.Sandbox
+	d time.Duration
+}
+
+func (s slowStart) Start(ctx context.Context, svc scenarios.Service) error {
+	time.Sleep(s.d)
+	return s.Sandbox.Start(ctx, svc)
+}
+
+// TestGradeTimesTheAppsStart: the verdict says how long the app took to start, apart from the
+// provision and the scenarios (the App's benchmark splits a push's time by them).
+func TestGradeTimesTheAppsStart(t *testing.T) {
+	t.Parallel()
+	const d = 150 * time.Millisecond
+	v := grade(t, slowStarts{engine(gradingtest.Script{}), d}, 0, scenario("a", scenarios.Public, 1, pass))
+	tm := v.Timings
+	if time.Duration(tm.Start) < d || tm.Start+tm.Provision+tm.Scenarios+tm.Build > tm.Total {
+		t.Fatalf("timings %+v: want start ≥ %s, and build + provision + start + scenarios within the total", tm, d)
+	}
+}

@@ -64,6 +64,7 @@ type Annotation struct {
 type Timings struct {
 	Build     Millis `json:"build_ms"`
 	Provision Millis `json:"provision_ms"`
+	Start     Millis `json:"start_ms"` // the app's replicas started and healthy
 	Scenarios Millis `json:"scenarios_ms"`
 	Total     Millis `json:"total_ms"`
 }

@@ -22,14 +22,15 @@
 //     unrecorded deliveries (for Holdfast, to a repository that is no assignment) to open the
 //     connections. The App uses pgxpool's default pool (max(4, CPUs) connections), as does
 //     this benchmark; handler logs are at warn level.
-//   - Grading: the App in process, wired by grading/app/apptest (real Postgres, River with one grader
-//     and two reporters, the fake GitHub, Docker). The clock starts when the push is posted.
-//     "queued" is when the fake first holds the commit's check run (the ReportQueued job);
-//     "completed" when it is completed. The Grade split comes from the stored verdict's
-//     timings; "outside Grade" is the rest: River picking the job up, the tarball download,
-//     and the check-run reports. "cold" is this process's first grading: the image may still
-//     be cached by Docker from an earlier run, which its build time shows (under a second
-//     means cached). "warm" pushes another commit of the same content, so its image is cached.
+//   - Grading (push_test.go, also alone: run.sh push): K pushes of the payments reference, each a
+//     new commit, one at a time, through the App in process, wired by grading/app/apptest (real
+//     Postgres, River with one grader and two publishers, the fake GitHub, Docker behind the
+//     runner's warm sandbox pool). The clock starts when the push is posted and stops when the
+//     fake holds its check run completed; the parts between come from what the system stores
+//     (the answer, River's grade and publish jobs, the run's started_at and completed_at, the
+//     verdict's stage timings) and from when Grade began (its build). They add up to the whole.
+//   - Throughput (throughput_test.go, run.sh throughput): M pushes of a mix of challenges'
+//     references and broken variants at once, at each RUNNER_CONCURRENCY level.
 package bench_test
 
 import (
@@ -50,14 +51,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/holdfast-ci/holdfast/grading"
 	"github.com/holdfast-ci/holdfast/grading/app/apptest"
 	"github.com/holdfast-ci/holdfast/grading/app/jobs"
 	"github.com/holdfast-ci/holdfast/grading/app/store"
 	"github.com/holdfast-ci/holdfast/grading/app/store/storetest"
 	"github.com/holdfast-ci/holdfast/grading/app/webhook"
 	wt "github.com/holdfast-ci/holdfast/grading/app/webhook/webhooktest"
-	"github.com/holdfast-ci/holdfast/grading/docker/dockertest"
 	"github.com/holdfast-ci/holdfast/scenarios/catalog"
 )
 
@@ -79,7 +78,7 @@ func TestWebhookBench(t *testing.T) {
 	}
 	start := time.Now()
 	burstTable(t)
-	gradingTable(t)
+	pushTable(t, *pushesFlag)
 	fmt.Printf("\nbenchmark wall time: %.1f s\n", time.Since(start).Seconds())
 }
 
@@ -286,91 +285,4 @@ func burstTable(t *testing.T) {
 	again.row("Holdfast webhook: the same deliveries again (claim fails → 200)")
 	fmt.Printf("\nVerified: %d runs, %d River jobs (%d grade, %d report_queued), %d deliveries, before and after the redeliveries.\n",
 		n, 2*n, n, n, n)
-}
-
-// app is the whole App in process (apptest), grading in Docker.
-type app struct{ *apptest.App }
-
-func newApp(t *testing.T) *app {
-	t.Helper()
-	a := apptest.New(t, apptest.Options{Engine: dockertest.Engine(t), Challenges: catalog.MustNew(catalog.Builtin()).Challenges(), Lookup: catalog.MustNew(catalog.Builtin()).Lookup, Log: quietLog()})
-	a.Assign(t, name, repoID, "idempotent-payments", "alice")
-	return &app{a}
-}
-
-// timing is one push followed to its completed check run.
-type timing struct {
-	queued, completed time.Duration
-	conclusion        string
-	split             grading.Timings
-}
-
-// follow pushes sha (the reference's content) and polls the fake every 2 ms.
-func (a *app) follow(t *testing.T, sha string) timing {
-	t.Helper()
-	a.GitHub.SetTarball(owner, name, sha, reference)
-	begin := time.Now()
-	code, body, err := post(a.Hook, push(t, "grade-"+sha[:12], repoID, name, "main", sha))
-	var out struct {
-		Result string `json:"result"`
-		RunID  int64  `json:"run_id"`
-	}
-	if err != nil || code != http.StatusAccepted || json.Unmarshal(body, &out) != nil || out.Result != "queued" {
-		t.Fatalf("push %s: %d %s %v", sha[:7], code, body, err)
-	}
-	var tm timing
-	for deadline := begin.Add(6 * time.Minute); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
-		for _, cr := range a.GitHub.CheckRuns(owner, name) {
-			if cr.HeadSHA != sha {
-				continue
-			}
-			if tm.queued == 0 {
-				tm.queued = time.Since(begin)
-			}
-			if cr.Status == "completed" {
-				tm.completed, tm.conclusion = time.Since(begin), cr.Conclusion
-				v, err := a.Store.RunVerdict(context.Background(), out.RunID)
-				if err != nil {
-					t.Fatal(err)
-				}
-				tm.split = v.Timings
-				return tm
-			}
-		}
-	}
-	t.Fatalf("the check run of %s did not complete within 6 minutes: %+v", sha[:7], a.GitHub.CheckRuns(owner, name))
-	return tm
-}
-
-func gradingTable(t *testing.T) {
-	a := newApp(t)
-	t.Log("grading: cold")
-	cold := a.follow(t, commit("cold"))
-	t.Log("grading: warm")
-	warm := a.follow(t, commit("warm"))
-	for _, tm := range []timing{cold, warm} {
-		if tm.conclusion != "success" {
-			t.Fatalf("the reference concluded %s; want success", tm.conclusion)
-		}
-	}
-
-	secs := func(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
-	split := func(tm timing) string {
-		s := tm.split
-		cached := "image built"
-		if time.Duration(s.Build) < time.Second {
-			cached = "image cached"
-		}
-		return fmt.Sprintf("%s: build %s · provision %s · scenarios %s", cached, secs(time.Duration(s.Build)),
-			secs(time.Duration(s.Provision)), secs(time.Duration(s.Scenarios)))
-	}
-	fmt.Printf("\nThe reference solution of idempotent-payments pushed once per column; 1 grader, 2 reporters; one run.\n\n")
-	fmt.Println("| from posting the push to | cold (first grading) | warm (same content, new commit) | notes |")
-	fmt.Println("|---|---|---|---|")
-	fmt.Printf("| check run `queued` on the fake | %s | %s | the ReportQueued job on the github queue |\n", ms(cold.queued), ms(warm.queued))
-	fmt.Printf("| check run `completed` (success) | %s | %s | |\n", secs(cold.completed), secs(warm.completed))
-	fmt.Printf("| … of which `Grader.Grade` | %s | %s | cold %s; warm %s |\n", secs(time.Duration(cold.split.Total)),
-		secs(time.Duration(warm.split.Total)), split(cold), split(warm))
-	fmt.Printf("| … of which outside `Grade` | %s | %s | job pickup, tarball download, check-run reports |\n",
-		secs(cold.completed-time.Duration(cold.split.Total)), secs(warm.completed-time.Duration(warm.split.Total)))
 }
