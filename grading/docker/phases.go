@@ -19,8 +19,13 @@ type Phase struct {
 // that ran side by side overlap. A sandbox taken from a Pool lists the hand-over's steps only.
 // A Sandbox that is not this package's has none.
 func Phases(sb grading.Sandbox) []Phase {
-	s, ok := sb.(*sandbox)
-	if !ok {
+	var s *sandbox
+	switch sb := sb.(type) {
+	case *sandbox:
+		s = sb
+	case *handed:
+		s = sb.sandbox
+	default:
 		return nil
 	}
 	s.mu.Lock()

@@ -230,6 +230,40 @@ func TestPoolGradingsShareNothing(t *testing.T) {
 	waitReady(t, p, 2) // refilled in the background
 }
 
+// TestPoolTeardownRunsInTheBackground: a grading's Teardown of a sandbox the pool handed it
+// returns while the removal runs on (the verdict is not kept waiting for it), and Close waits
+// until it is done.
+func TestPoolTeardownRunsInTheBackground(t *testing.T) {
+	eng := dockertest.Engine(t)
+	image := buildHostile(t, eng)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	p := docker.NewPool(ctx, eng, docker.PoolOptions{Size: 1, MinFreeMB: -1}, testLog())
+	waitReady(t, p, 1)
+	sb, err := p.Provision(ctx, image, grading.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sb.Teardown(ctx); err != nil {
+		t.Fatalf("teardown: %v", err)
+	}
+	if st := p.Stats(); st.TearingDown != 1 {
+		t.Fatalf("pool stats %+v right after the grading's Teardown returned; want its sandbox still being removed (1)", st)
+	}
+	if err := sb.Teardown(ctx); err != nil {
+		t.Fatalf("a second teardown: %v", err)
+	}
+	if err := p.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := p.Stats(); st.TearingDown != 0 {
+		t.Fatalf("pool stats %+v after Close; want no removal under way", st)
+	}
+	if c, n := inNamespace(t, eng, "container"), inNamespace(t, eng, "network"); len(c)+len(n) != 0 {
+		t.Fatalf("after Close: containers %v, networks %v; want none", c, n)
+	}
+}
+
 // TestPoolCloseTearsDown closes a full pool, and one still provisioning, and checks that
 // nothing of either is left on the engine.
 func TestPoolCloseTearsDown(t *testing.T) {

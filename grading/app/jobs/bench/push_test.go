@@ -204,7 +204,7 @@ var parts = []part{
 		tm := p.v.Timings
 		return dur(tm.Total - tm.Build - tm.Provision - tm.Start - tm.Scenarios)
 	}},
-	{"teardown + store", "Grade returned → verdict stored (the sandbox torn down first)", func(p pushed) time.Duration { return p.completed.Sub(p.gradeEnd()) }},
+	{"teardown + store", "Grade returned → verdict stored (a pool removes the sandbox in the background)", func(p pushed) time.Duration { return p.completed.Sub(p.gradeEnd()) }},
 	{"publish pickup", "verdict stored (publish job inserted) → River hands it to a publisher", func(p pushed) time.Duration { return p.pubAttempted.Sub(p.completed) }},
 	{"publish", "check run completed on the fake GitHub (token, update)", func(p pushed) time.Duration { return p.done.Sub(p.pubAttempted) }},
 }
