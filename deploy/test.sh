@@ -98,8 +98,10 @@ fi
 # 2. Every challenge's submissions (kill-matrix rows, second references, starters) are built,
 # two at a time, while the platform's tests run; the challenge packages then find each image
 # built (the tag is the build context's hash) and start when the last is done.
+# --timeout 5m: these builds only warm the cache, beside the platform's tests; on a loaded machine
+# a cold TypeScript starter (npm install, tsc) took 1m45s, over a grading's 100 s build cap.
 # shellcheck disable=SC2046 # one argument per directory
-"$runner" build --jobs 2 $(ls -d scenarios/*/testdata/*/Dockerfile templates/*/starter/*/Dockerfile | xargs -n1 dirname) >"$logs/prebuild.log" 2>&1 &
+"$runner" build --jobs 2 --timeout 5m $(ls -d scenarios/*/testdata/*/Dockerfile templates/*/starter/*/Dockerfile | xargs -n1 dirname) >"$logs/prebuild.log" 2>&1 &
 prebuild=$!
 pids+=("$prebuild")
 say "building every challenge's submissions (log: $logs/prebuild.log)"

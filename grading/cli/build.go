@@ -24,11 +24,12 @@ func buildCmd(ctx context.Context, args []string, cfg config.Config, stdout, std
 	fs := flag.NewFlagSet("build", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	jobs := fs.Int("jobs", 2, "builds at a time")
+	timeout := fs.Duration("timeout", 0, "bound on each build (default: a grading's, 100s); a longer one only warms the image cache on a busy machine, a grading still applies its own")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	if fs.NArg() == 0 || *jobs < 1 {
-		fmt.Fprintln(stderr, "runner build: want one or more directories (and --jobs of 1 or more), e.g. runner build ./my-solution")
+	if fs.NArg() == 0 || *jobs < 1 || *timeout < 0 {
+		fmt.Fprintln(stderr, "runner build: want one or more directories (and --jobs of 1 or more, a --timeout of 0 or more), e.g. runner build ./my-solution")
 		return exitUsage
 	}
 	dirs := make([]string, fs.NArg())
@@ -40,7 +41,11 @@ func buildCmd(ctx context.Context, args []string, cfg config.Config, stdout, std
 		}
 		dirs[i] = dir
 	}
-	eng, err := docker.New(ctx, cfg.Engine(), log)
+	ecfg := cfg.Engine()
+	if *timeout > 0 {
+		ecfg.BuildTimeout = *timeout
+	}
+	eng, err := docker.New(ctx, ecfg, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "runner build:", err)
 		return exitGraderError

@@ -38,6 +38,7 @@ func TestBadInputWithoutDocker(t *testing.T) {
 		{"a file, not a directory", []string{"grade", "--challenge", "idempotent-payments", "testdata/no-dockerfile/README"}, exitUsage, "is a file"},
 		{"no Dockerfile", []string{"grade", "--challenge", "idempotent-payments", "testdata/no-dockerfile"}, exitUsage, "has no Dockerfile"},
 		{"build without directories", []string{"build"}, exitUsage, "want one or more directories"},
+		{"build, negative timeout", []string{"build", "--timeout", "-1s", "testdata/exits"}, exitUsage, "a --timeout of 0 or more"},
 		{"build, one without Dockerfile", []string{"build", "testdata/exits", "testdata/no-dockerfile"}, exitUsage, "has no Dockerfile"},
 	}
 	code, out, _ := runCLI(t, "challenges")
@@ -74,6 +75,12 @@ func TestBuild(t *testing.T) {
 	code, out, stderr = runCLI(t, "build", "testdata/exits")
 	if code != exitPass || !strings.Contains(out, "(already built)") {
 		t.Fatalf("second build: exit %d; want %d and the image found built\nstdout:\n%s\nstderr:\n%s", code, exitPass, out, stderr)
+	}
+	// --timeout bounds each build (the test command gives its cache-warming builds more room
+	// than a grading's 100 s): slow-build sleeps 60 s in a RUN step.
+	code, out, stderr = runCLI(t, "build", "--timeout", "1s", "testdata/slow-build")
+	if code != exitFail || !strings.Contains(out, "did not finish within 1s") {
+		t.Fatalf("--timeout 1s: exit %d; want %d and the build stopped at 1 s\nstdout:\n%s\nstderr:\n%s", code, exitFail, out, stderr)
 	}
 }
 
