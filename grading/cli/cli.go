@@ -100,10 +100,10 @@ func usage(w io.Writer) {
       Grade a refactor: run the same scenarios on BASE_DIR and HEAD_DIR and report every
       behaviour that changed, with the code's quality deltas (information, not graded).
       Exit 0 when no behaviour changed, 1 when some did or the head failed, 2, 3 as above.
-  runner build [--jobs 2] DIR...
+  runner build [--jobs 2] [--timeout 100s] DIR...
       Build the images of the submissions in DIR... the way the grader does, without grading;
-      a later grading of the same files reuses the image. Exit 0 when all built, 1 when one
-      did not, 2, 3 as above.
+      a later grading of the same files reuses the image. --timeout bounds each build (a
+      grading's 100 s by default). Exit 0 when all built, 1 when one did not, 2, 3 as above.
   runner stability --challenge SLUG [--runs 20] [--stress] DIR...
       Grade each DIR --runs times and print, per scenario, how often it passed and failed.
       A scenario that flips is a grader defect. --stress loads every core with stress-ng.
