@@ -194,7 +194,7 @@ var parts = []part{
 	{"take", "engine ping, disk room, run marked in progress, its publication queued", func(p pushed) time.Duration { return p.started.Sub(p.jobAttempted) }},
 	{"download", "the commit's tarball from the fake GitHub, unpacked", func(p pushed) time.Duration { return p.graded.Sub(p.started) }},
 	{"build", "the image, cached: same content, same tag", func(p pushed) time.Duration { return dur(p.v.Timings.Build) }},
-	{"provision", "pool hit: intact check + the app container created", func(p pushed) time.Duration { return dur(p.v.Timings.Provision) }},
+	{"provision", "sandbox ready: a pool hit checks a waiting one and creates the app container; a miss creates it all", func(p pushed) time.Duration { return dur(p.v.Timings.Provision) }},
 	{"app start", "the app started and /healthz answered", func(p pushed) time.Duration { return dur(p.v.Timings.Start) }},
 	{"scenarios", "**the challenge's scenarios, their deliberate waits included** (below)", scenarioTime},
 	{"between scenarios", "faults cleared, the app restarted after a disruptive scenario", func(p pushed) time.Duration {
