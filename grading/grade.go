@@ -20,7 +20,8 @@ import (
 // Docker Engine API.
 type Engine interface {
 	// Build builds the image of the submission in dir. A build that fails because of the
-	// learner's Dockerfile or code is a BuildResult with Failed set, not an error.
+	// learner's Dockerfile or code is a BuildResult whose Failure says how, not an error; a
+	// build the host failed is an error (a full disk: a *BuildError of kind BuildOutOfDisk).
 	Build(ctx context.Context, dir string) (BuildResult, error)
 	// Provision starts the sandbox's infrastructure (networks, sidecars, agent) and creates, but
 	// does not start, the app from image; what did not start is a *StartError. Teardown must
@@ -45,19 +46,6 @@ type Sandbox interface {
 	// Teardown removes everything the sandbox created. It is idempotent and safe after a
 	// failed Provision.
 	Teardown(ctx context.Context) error
-}
-
-// BuildResult is the outcome of building a learner's image.
-type BuildResult struct {
-	Image   string
-	Failed  bool
-	Reason  string   // why it failed, in a sentence
-	LogTail string   // the end of the build log
-	Files   []string // the build context's files, repo-relative, for annotations
-	Cached  bool     // the same context was built before
-	// OutOfDisk: the build failed because the engine's disk was full (the daemon's own error
-	// said so). Then the failure is the host's, not the learner's: never a verdict.
-	OutOfDisk bool
 }
 
 // Limits are the resource limits of the learner's container.
@@ -183,14 +171,14 @@ func (g *Grader) Grade(ctx context.Context, ch Challenge, dir string, progress f
 	}
 	progress(Event{Stage: "build", Done: true, Duration: time.Since(t), Note: note})
 	metrics.ObserveStage("build", time.Since(t))
-	if build.Failed && build.OutOfDisk {
-		// The engine's disk, not the learner's code: never a verdict. The worker retries (its
-		// disk floor prunes first); `runner grade` says what to free.
-		return v, outOfDiskError(dir)
+	if build.Failed() && !build.Failure.Learners() {
+		// The host's disk, not the learner's code: never a verdict. The worker retries (its disk
+		// floor prunes first); `runner grade` says what to free.
+		return v, fmt.Errorf("build %s: %w", dir, build.Failure)
 	}
-	if build.Failed {
+	if build.Failed() {
 		v.Status = BuildFailed
-		v.Message = build.Reason
+		v.Message = buildMessage(build.Failure)
 		v.LogTail = build.LogTail
 		v.Annotations = Annotations(build.LogTail, build.Files)
 		v.Scenarios = notRun(ch.Scenarios, nil)

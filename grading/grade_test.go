@@ -92,11 +92,14 @@ func TestGradeAllPassIs100(t *testing.T) {
 
 func TestGradeBuildFailure(t *testing.T) {
 	t.Parallel()
-	e := engine(gradingtest.Script{BuildFailed: "The image did not build: exit 1",
+	e := engine(gradingtest.Script{BuildFailed: "exit 1",
 		BuildLog: "Step 6/9 : RUN go build\n ---> Running in 1\n./main.go:12:5: undefined: handler\n"})
 	v := grade(t, e, 0, scenario("a", scenarios.Public, 1, pass))
 	if n, _ := e.Sandboxes(); v.Status != grading.BuildFailed || v.Score != 0 || n != 0 {
 		t.Fatalf("got %s %d with %d sandboxes; want build_failed, 0, none", v.Status, v.Score, n)
+	}
+	if want := "The image did not build: exit 1. Fix the error the build log ends with (below) and push again; `docker build .` reproduces it locally."; v.Message != want {
+		t.Fatalf("message: got %q, want %q", v.Message, want)
 	}
 	want := grading.Annotation{Path: "main.go", Line: 12, Column: 5, Message: "undefined: handler"}
 	if len(v.Annotations) != 1 || v.Annotations[0] != want {
@@ -323,8 +326,8 @@ func TestGradeSaysTheAppRanOutOfMemory(t *testing.T) {
 func TestGradeBuildOutOfDiskIsNoVerdict(t *testing.T) {
 	t.Parallel()
 	for _, b := range []gradingtest.Script{
-		{BuildFailed: "The image did not build: failed to register layer: write /usr/lib/x.so: no space left on device", BuildOutOfDisk: true},
-		{BuildFailed: "The image did not build: failed to copy files: copy file range failed: No space left on device", BuildOutOfDisk: true},
+		{BuildFailed: "failed to register layer: write /usr/lib/x.so: no space left on device", BuildKind: "out_of_disk"},
+		{BuildFailed: "failed to copy files: copy file range failed: No space left on device", BuildKind: "out_of_disk"},
 	} {
 		e := engine(b)
 		v, err := gradeErr(t, &grading.Grader{Engine: e}, grading.Challenge{Slug: "c", Scenarios: []scenarios.Scenario{scenario("a", scenarios.Public, 1, pass)}})
@@ -343,8 +346,8 @@ func TestGradeBuildOutOfDiskIsNoVerdict(t *testing.T) {
 func TestGradeBuildSayingNoSpaceIsStillTheLearners(t *testing.T) {
 	t.Parallel()
 	for _, b := range []gradingtest.Script{
-		{BuildFailed: "The image did not build: exit 1", BuildLog: "Step 4/7 : RUN echo 'no space left on device' && exit 1\nno space left on device\n"},
-		{BuildFailed: "The image did not build: The command '/bin/sh -c echo no space left on device; exit 1' returned a non-zero code: 1"},
+		{BuildFailed: "exit 1", BuildLog: "Step 4/7 : RUN echo 'no space left on device' && exit 1\nno space left on device\n"},
+		{BuildFailed: "The command '/bin/sh -c echo no space left on device; exit 1' returned a non-zero code: 1"},
 	} {
 		v := grade(t, engine(b), 0, scenario("a", scenarios.Public, 1, pass))
 		if v.Status != grading.BuildFailed {

@@ -28,9 +28,68 @@ func timedOutMessage(stage string, hardCap time.Duration) string {
 		"Keep dependency downloads in an early, cacheable layer of the Dockerfile, and make sure every request gets an answer within its deadline.", stage, hardCap)
 }
 
-// outOfDiskError is Holdfast's error, never a verdict, for a build the engine's full disk failed.
-func outOfDiskError(dir string) error {
-	return fmt.Errorf("build %s: the Docker engine ran out of disk space (%q); free space on the grading host (docker system prune, or a larger disk) and grade again: the submission was not judged", dir, noSpace)
+// buildMessage words an image that did not build: for the learner, or, for a full disk, for the
+// operator (Holdfast's error, never a verdict; the grader puts "build <dir>: " before it).
+func buildMessage(e *BuildError) string {
+	switch e.Kind {
+	case BuildNoDockerfile:
+		return "There is no Dockerfile at the root of the repository. Add one (the starter has a working example)."
+	case BuildSymlink:
+		return fmt.Sprintf("The %s is a symbolic link. Make it a regular file at the root of the repository.", e.File)
+	case BuildContextTooLarge:
+		return fmt.Sprintf("The build context is larger than %d MiB. Add a .dockerignore that leaves out dependencies, build output and data files.", e.MaxContextBytes>>20)
+	case BuildTimedOut:
+		return fmt.Sprintf("The image build did not finish within %s. Check for steps that download a lot or wait for input.", e.Timeout)
+	case BuildRefused:
+		if e.Refusal == nil {
+			return "The Dockerfile policy refused the Dockerfile."
+		}
+		return refusalMessage(e.Refusal)
+	case BuildOutOfDisk:
+		return fmt.Sprintf("the Docker engine ran out of disk space (%q); free space on the grading host (docker system prune, or a larger disk) and grade again: the submission was not judged", noSpace)
+	}
+	return "The image did not build: " + e.Step + ". Fix the error the build log ends with (below) and push again; `docker build .` reproduces it locally."
+}
+
+// refusalMessage words what the Dockerfile policy refused, naming the line.
+func refusalMessage(r *DockerfileRefusal) string {
+	switch r.Rule {
+	case RuleTooLong:
+		return fmt.Sprintf("The Dockerfile is larger than %d KiB. Shorten it.", r.Limit>>10)
+	case RuleUnparsable:
+		return "The Dockerfile does not parse: " + r.Err + ". `docker build .` shows the same error locally."
+	case RuleTooManyInstructions:
+		return fmt.Sprintf("The Dockerfile has %d instructions; at most %d are built here. Combine RUN steps (`RUN a && b`) and COPY whole directories.", r.Count, r.Limit)
+	}
+	// An image reference is a FROM's, or an ADD's or COPY's --from.
+	image := r.Instr + " --from=" + r.Arg
+	if r.Instr == "FROM" {
+		image = "FROM " + r.Arg
+	}
+	what := ""
+	switch r.Rule {
+	case RuleTooManyLayers:
+		what = fmt.Sprintf("this stage has more than %d RUN, COPY and ADD steps, more layers than an image can hold. Combine RUN steps (`RUN a && b`) and COPY whole directories.", r.Limit)
+	case RuleImageUnreadable:
+		what = fmt.Sprintf("cannot read the image name %q (%s). Write the name out, or use ${NAME} with NAME set by an ARG before the first FROM.", r.Arg, r.Err)
+	case RuleLaterStage:
+		what = fmt.Sprintf("%s names stage %d, which is not an earlier stage.", image, r.Count)
+	case RuleImageURL:
+		what = image + " is a URL: images come from a registry or an earlier stage."
+	case RuleRegistryAddress:
+		what = image + " names a registry by address or port, which is not reached from here. Use an image on a public registry (Docker Hub, ghcr.io, quay.io, …)."
+	case RuleRegistryNotAllowed:
+		what = fmt.Sprintf("%s names the registry %s, which is not reached from here. Use an image on Docker Hub, ghcr.io, gcr.io, quay.io, public.ecr.aws, mcr.microsoft.com or registry.k8s.io.", image, r.Host)
+	case RuleRemoteFlag:
+		what = fmt.Sprintf("%s --%s is for remote sources, which are not fetched here. Put the file in the repository and COPY it.", r.Instr, r.Arg)
+	case RuleAddVariable:
+		what = fmt.Sprintf("%s %s: ADD sources may not use variables here (a variable could name a URL). Write the path out, or use COPY.", r.Instr, r.Arg)
+	case RuleRemoteSource:
+		what = fmt.Sprintf("%s %s: remote sources are not fetched here (the build may only reach package registries, through its proxy). Download the file in a RUN step (curl or wget), or commit it to the repository and COPY it.", r.Instr, r.Arg)
+	default:
+		what = fmt.Sprintf("%s is refused (rule %d).", r.Instr, int(r.Rule))
+	}
+	return fmt.Sprintf("Dockerfile line %d: %s", r.Line, what)
 }
 
 // noSpace is how the kernel's ENOSPC reads in the daemon's errors (grading/docker's errors.go

@@ -86,8 +86,6 @@ func TestPipelineWording(t *testing.T) {
 	}
 	check("timed out", timedOutMessage(stageStart, 120*time.Second),
 		"The app start did not finish within the 2m0s limit for build and run together. Keep dependency downloads in an early, cacheable layer of the Dockerfile, and make sure every request gets an answer within its deadline.")
-	check("out of disk", outOfDiskError("dir").Error(),
-		`build dir: the Docker engine ran out of disk space ("no space left on device"); free space on the grading host (docker system prune, or a larger disk) and grade again: the submission was not judged`)
 
 	f := &scenarios.Failure{Expected: "the app to keep running and answer GET /healthz with 200", Actual: "it exited with code 1 after 0s", Hint: "Read its output."}
 	onReplica(f, 2)
@@ -114,4 +112,95 @@ func TestPipelineWording(t *testing.T) {
 	over := overflowFailure(&agent.OverflowError{Overflows: []agent.Overflow{{Kind: agent.OverflowKey}}})
 	check("overflow", over.Expected+"|"+over.Hint, "the app to stay within the brief's bounds on what it sends the payment provider and the downstream service|"+
 		"Keep idempotency keys and payment ids short (at most 255 bytes). Bound retries (a limit and a backoff) and keep requests small: a retry loop without a limit floods the service it calls.")
+}
+
+// TestBuildFailureWording pins how each way an image fails to build reads: the words
+// grading/docker wrote before the engine reported kinds instead, and, for a full disk, the
+// operator's.
+func TestBuildFailureWording(t *testing.T) {
+	t.Parallel()
+	const fix = ". Fix the error the build log ends with (below) and push again; `docker build .` reproduces it locally."
+	for _, tc := range []struct {
+		name string
+		err  *BuildError
+		want string
+	}{
+		{"no dockerfile", &BuildError{Kind: BuildNoDockerfile},
+			"There is no Dockerfile at the root of the repository. Add one (the starter has a working example)."},
+		{"dockerfile symlink", &BuildError{Kind: BuildSymlink, File: "Dockerfile"},
+			"The Dockerfile is a symbolic link. Make it a regular file at the root of the repository."},
+		{"dockerignore symlink", &BuildError{Kind: BuildSymlink, File: ".dockerignore"},
+			"The .dockerignore is a symbolic link. Make it a regular file at the root of the repository."},
+		{"context too large", &BuildError{Kind: BuildContextTooLarge, MaxContextBytes: 50 << 20},
+			"The build context is larger than 50 MiB. Add a .dockerignore that leaves out dependencies, build output and data files."},
+		{"timed out", &BuildError{Kind: BuildTimedOut, Timeout: 100 * time.Second},
+			"The image build did not finish within 1m40s. Check for steps that download a lot or wait for input."},
+		{"step failed", &BuildError{Kind: BuildStepFailed, Step: "The command '/bin/sh -c go build -o /app .' returned a non-zero code: 1"},
+			"The image did not build: The command '/bin/sh -c go build -o /app .' returned a non-zero code: 1" + fix},
+		{"policy", &BuildError{Kind: BuildRefused, Refusal: &DockerfileRefusal{Rule: RuleRemoteSource, Line: 3, Instr: "ADD", Arg: "http://127.0.0.1:8080/secret"}},
+			"Dockerfile line 3: ADD http://127.0.0.1:8080/secret: remote sources are not fetched here (the build may only reach package registries, through its proxy). Download the file in a RUN step (curl or wget), or commit it to the repository and COPY it."},
+	} {
+		if got := tc.err.Error(); got != tc.want {
+			t.Errorf("%s:\n got %q\nwant %q", tc.name, got, tc.want)
+		}
+		if !tc.err.Learners() {
+			t.Errorf("%s: Learners() = false; every kind but a full disk is the learner's", tc.name)
+		}
+	}
+
+	// A full disk is Holdfast's: an error the grader returns ("build <dir>: " before it).
+	daemon := &BuildError{Kind: BuildOutOfDisk, Step: "failed to register layer: write /usr/lib/x.so: no space left on device"}
+	for _, tc := range []struct {
+		err  *BuildError
+		want string
+	}{
+		{daemon, `build dir: the Docker engine ran out of disk space ("no space left on device"); free space on the grading host (docker system prune, or a larger disk) and grade again: the submission was not judged`},
+	} {
+		if got := fmt.Errorf("build dir: %w", tc.err).Error(); got != tc.want {
+			t.Errorf("out of disk:\n got %q\nwant %q", got, tc.want)
+		}
+		if tc.err.Learners() {
+			t.Errorf("out of disk: Learners() = true; a full disk is Holdfast's")
+		}
+	}
+}
+
+// TestDockerfileRefusalWording pins each Dockerfile policy rule's words, as grading/docker's
+// checkDockerfile wrote them before it reported the rule instead.
+func TestDockerfileRefusalWording(t *testing.T) {
+	t.Parallel()
+	const combine = "Combine RUN steps (`RUN a && b`) and COPY whole directories."
+	for _, tc := range []struct {
+		r    DockerfileRefusal
+		want string
+	}{
+		{DockerfileRefusal{Rule: RuleTooLong, Limit: 1 << 20}, "The Dockerfile is larger than 1024 KiB. Shorten it."},
+		{DockerfileRefusal{Rule: RuleUnparsable, Err: "unterminated heredoc"},
+			"The Dockerfile does not parse: unterminated heredoc. `docker build .` shows the same error locally."},
+		{DockerfileRefusal{Rule: RuleTooManyInstructions, Count: 401, Limit: 400},
+			"The Dockerfile has 401 instructions; at most 400 are built here. " + combine},
+		{DockerfileRefusal{Rule: RuleTooManyLayers, Line: 102, Instr: "RUN", Limit: 100},
+			"Dockerfile line 102: this stage has more than 100 RUN, COPY and ADD steps, more layers than an image can hold. " + combine},
+		{DockerfileRefusal{Rule: RuleImageUnreadable, Line: 1, Instr: "FROM", Arg: "${X", Err: "missing '}'"},
+			"Dockerfile line 1: cannot read the image name \"${X\" (missing '}'). Write the name out, or use ${NAME} with NAME set by an ARG before the first FROM."},
+		{DockerfileRefusal{Rule: RuleLaterStage, Line: 2, Instr: "COPY", Arg: "3", Count: 3},
+			"Dockerfile line 2: COPY --from=3 names stage 3, which is not an earlier stage."},
+		{DockerfileRefusal{Rule: RuleImageURL, Line: 2, Instr: "ONBUILD COPY", Arg: "http://127.0.0.1/x"},
+			"Dockerfile line 2: ONBUILD COPY --from=http://127.0.0.1/x is a URL: images come from a registry or an earlier stage."},
+		{DockerfileRefusal{Rule: RuleRegistryAddress, Line: 1, Instr: "FROM", Arg: "localhost:5000/img"},
+			"Dockerfile line 1: FROM localhost:5000/img names a registry by address or port, which is not reached from here. Use an image on a public registry (Docker Hub, ghcr.io, quay.io, …)."},
+		{DockerfileRefusal{Rule: RuleRegistryNotAllowed, Line: 1, Instr: "FROM", Arg: "evil.example/img", Host: "evil.example"},
+			"Dockerfile line 1: FROM evil.example/img names the registry evil.example, which is not reached from here. Use an image on Docker Hub, ghcr.io, gcr.io, quay.io, public.ecr.aws, mcr.microsoft.com or registry.k8s.io."},
+		{DockerfileRefusal{Rule: RuleRemoteFlag, Line: 2, Instr: "ADD", Arg: "checksum"},
+			"Dockerfile line 2: ADD --checksum is for remote sources, which are not fetched here. Put the file in the repository and COPY it."},
+		{DockerfileRefusal{Rule: RuleAddVariable, Line: 3, Instr: "ADD", Arg: "$U"},
+			"Dockerfile line 3: ADD $U: ADD sources may not use variables here (a variable could name a URL). Write the path out, or use COPY."},
+		{DockerfileRefusal{Rule: RuleRemoteSource, Line: 2, Instr: "ONBUILD ADD", Arg: "http://169.254.169.254/"},
+			"Dockerfile line 2: ONBUILD ADD http://169.254.169.254/: remote sources are not fetched here (the build may only reach package registries, through its proxy). Download the file in a RUN step (curl or wget), or commit it to the repository and COPY it."},
+	} {
+		r := tc.r
+		if got := (&BuildError{Kind: BuildRefused, Refusal: &r}).Error(); got != tc.want {
+			t.Errorf("rule %d:\n got %q\nwant %q", r.Rule, got, tc.want)
+		}
+	}
 }

@@ -108,8 +108,8 @@ func shareImage(t *testing.T, eng *docker.Engine, host2, dir string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	b, err := eng.Build(ctx, dir)
-	if err != nil || b.Failed {
-		t.Fatalf("build %s: %v %s", dir, err, b.Reason)
+	if err != nil || b.Failed() {
+		t.Fatalf("build %s: %v %s", dir, err, b.Failure)
 	}
 	if _, err := dockerOut(host2, "image", "inspect", "--format", "{{.Id}}", b.Image); err == nil {
 		return

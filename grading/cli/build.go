@@ -76,10 +76,10 @@ func buildCmd(ctx context.Context, args []string, cfg config.Config, stdout, std
 			case err != nil:
 				results[i] = err
 				fmt.Fprintf(stderr, "%s: grader error: %v\n", arg, err)
-			case b.Failed:
+			case b.Failed():
 				results[i] = errBuildFailed
 				fmt.Fprintf(stdout, "%s: build failed after %s\n", arg, took)
-				grading.WriteText(stdout, grading.Verdict{Status: grading.BuildFailed, Message: b.Reason,
+				grading.WriteText(stdout, grading.Verdict{Status: grading.BuildFailed, Message: b.Failure.Error(),
 					LogTail: b.LogTail, Annotations: grading.Annotations(b.LogTail, b.Files)})
 			case b.Cached:
 				fmt.Fprintf(stdout, "%s: %s (already built)\n", arg, b.Image)

@@ -98,8 +98,8 @@ func TestRunnerKilledMidGrading(t *testing.T) {
 	// The learner's image is built once up front, so the gradings fit a short hard cap (River
 	// rescues a job 15 s after its cap: the test waits for that). 40 s, not 20: a grading of the
 	// payments reference took over 20 s at load 23 on 2 cores.
-	if b, err := eng.Build(ctx, reference); err != nil || b.Failed {
-		t.Fatalf("build: %v %s", err, b.Reason)
+	if b, err := eng.Build(ctx, reference); err != nil || b.Failed() {
+		t.Fatalf("build: %v %s", err, b.Failure)
 	}
 	bin := filepath.Join(t.TempDir(), "runner")
 	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/runner").CombinedOutput(); err != nil {

@@ -46,8 +46,8 @@ func TestColouredBuildErrorsBecomeAnnotations(t *testing.T) {
 		}
 	}
 	b, err := eng.Build(ctx, dir)
-	if err != nil || !b.Failed {
-		t.Fatalf("build: %v, failed %v; want a failed build\n%s", err, b.Failed, b.LogTail)
+	if err != nil || !b.Failed() {
+		t.Fatalf("build: %v, failed %v; want a failed build\n%s", err, b.Failed(), b.LogTail)
 	}
 	if strings.Contains(b.LogTail, "\x1b") {
 		t.Fatalf("the build log keeps escape codes: %q", b.LogTail)

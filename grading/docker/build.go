@@ -33,23 +33,25 @@ const submissionRepo = "holdfast-submission"
 
 // Build builds the image of the submission in dir with the classic builder.
 func (e *Engine) Build(ctx context.Context, dir string) (grading.BuildResult, error) {
+	failed := func(f *grading.BuildError) (grading.BuildResult, error) {
+		return grading.BuildResult{Failure: f}, nil
+	}
 	dockerfile, err := readDockerfile(filepath.Join(dir, "Dockerfile"))
 	if errors.Is(err, errSymlink) {
-		return grading.BuildResult{Failed: true, Reason: "The Dockerfile is a symbolic link. Make it a regular file at the root of the repository."}, nil
+		return failed(&grading.BuildError{Kind: grading.BuildSymlink, File: "Dockerfile"})
 	}
 	if err != nil {
-		return grading.BuildResult{Failed: true, Reason: "There is no Dockerfile at the root of the repository. Add one (the starter has a working example)."}, nil
+		return failed(&grading.BuildError{Kind: grading.BuildNoDockerfile})
 	}
-	if reason := checkDockerfile(dockerfile, e.cfg.BuildArgs); reason != "" {
-		return grading.BuildResult{Failed: true, Reason: reason}, nil
+	if r := checkDockerfile(dockerfile, e.cfg.BuildArgs); r != nil {
+		return failed(&grading.BuildError{Kind: grading.BuildRefused, Refusal: r})
 	}
 	ctxTar, files, sum, err := contextTar(dir, e.cfg.MaxContextBytes)
 	if errors.Is(err, errSymlink) {
-		return grading.BuildResult{Failed: true, Reason: "The .dockerignore is a symbolic link. Make it a regular file at the root of the repository."}, nil
+		return failed(&grading.BuildError{Kind: grading.BuildSymlink, File: ".dockerignore"})
 	}
 	if errors.Is(err, errContextTooLarge) {
-		return grading.BuildResult{Failed: true, Files: files, Reason: fmt.Sprintf(
-			"The build context is larger than %d MiB. Add a .dockerignore that leaves out dependencies, build output and data files.", e.cfg.MaxContextBytes>>20)}, nil
+		return grading.BuildResult{Files: files, Failure: &grading.BuildError{Kind: grading.BuildContextTooLarge, MaxContextBytes: e.cfg.MaxContextBytes}}, nil
 	}
 	if err != nil {
 		return grading.BuildResult{}, fmt.Errorf("pack build context: %w", err)
@@ -131,8 +133,7 @@ func (e *Engine) Build(ctx context.Context, dir string) (grading.BuildResult, er
 	bctx, cancel := context.WithTimeout(ctx, e.cfg.BuildTimeout)
 	defer cancel()
 	timedOut := func() bool { return bctx.Err() != nil && ctx.Err() == nil }
-	timeout := grading.BuildResult{Image: tag, Files: files, Failed: true, Reason: fmt.Sprintf(
-		"The image build did not finish within %s. Check for steps that download a lot or wait for input.", e.cfg.BuildTimeout)}
+	timeout := grading.BuildResult{Image: tag, Files: files, Failure: &grading.BuildError{Kind: grading.BuildTimedOut, Timeout: e.cfg.BuildTimeout}}
 	resp, err := e.cli.ImageBuild(bctx, bytes.NewReader(ctxTar), opts)
 	if err != nil {
 		if timedOut() {
@@ -159,9 +160,11 @@ func (e *Engine) Build(ctx context.Context, dir string) (grading.BuildResult, er
 	case err != nil:
 		return result, fmt.Errorf("read build output: %w", err)
 	case failure != "":
-		result.Failed = true
-		result.OutOfDisk = isNoSpace(firstLine(failure))
-		result.Reason = "The image did not build: " + firstLine(failure) + ". Fix the error the build log ends with (below) and push again; `docker build .` reproduces it locally."
+		step := firstLine(failure)
+		if isNoSpace(step) { // the daemon's own error: the engine's disk is full
+			return result, &grading.BuildError{Kind: grading.BuildOutOfDisk, Step: step}
+		}
+		result.Failure = &grading.BuildError{Kind: grading.BuildStepFailed, Step: step}
 		return result, nil
 	}
 	return result, e.markUsed(ctx, tag)

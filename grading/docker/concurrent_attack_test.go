@@ -60,8 +60,8 @@ func TestConcurrentGradingsCannotReachEachOther(t *testing.T) {
 	// A's image is built first: the control below runs it on B's networks while A is still
 	// being provisioned.
 	built, err := eng.Build(ctx, "testdata/attack")
-	if err != nil || built.Failed {
-		t.Fatalf("build testdata/attack: %v %s\n%s", err, built.Reason, built.LogTail)
+	if err != nil || built.Failed() {
+		t.Fatalf("build testdata/attack: %v %s\n%s", err, built.Failure, built.LogTail)
 	}
 	keeper := dockertest.Keeper(t, eng, docker.ImagePolicy{})
 	repo := "test/" + ns

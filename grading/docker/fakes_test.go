@@ -25,8 +25,8 @@ func startedSandbox(t *testing.T, eng *docker.Engine, dir string) (context.Conte
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	t.Cleanup(cancel) // registered first, so it runs after the teardown below
 	b, err := eng.Build(ctx, dir)
-	if err != nil || b.Failed {
-		t.Fatalf("build %s: %v %s\n%s", dir, err, b.Reason, b.LogTail)
+	if err != nil || b.Failed() {
+		t.Fatalf("build %s: %v %s\n%s", dir, err, b.Failure, b.LogTail)
 	}
 	sb, err := eng.Provision(ctx, b.Image, grading.Limits{})
 	if sb != nil {

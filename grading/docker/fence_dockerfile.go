@@ -2,13 +2,14 @@ package docker
 
 import (
 	"bytes"
-	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
 
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
+
+	"github.com/holdfast-ci/holdfast/grading"
 )
 
 // Caps on a learner's Dockerfile, checked before the build. Docker's overlay storage allows
@@ -32,21 +33,21 @@ var imageRegistries = map[string]bool{
 
 // checkDockerfile refuses, before anything is sent to the daemon, what would make the daemon
 // fetch from a URL or a registry of the learner's choosing (on the grading host's network, not
-// the build's fenced one), and Dockerfiles too long to build. The answer is a learner-facing
-// reason naming the line, or "" when the Dockerfile may be built. args are the build args the
-// grader passes (they decide what `FROM ${GO_IMAGE}` names).
-func checkDockerfile(src []byte, args map[string]string) string {
+// the build's fenced one), and Dockerfiles too long to build. The answer is what it refused and
+// where (grading words it for the learner), or nil when the Dockerfile may be built. args are
+// the build args the grader passes (they decide what `FROM ${GO_IMAGE}` names).
+func checkDockerfile(src []byte, args map[string]string) *grading.DockerfileRefusal {
 	if len(src) > maxDockerfileLength {
-		return fmt.Sprintf("The Dockerfile is larger than %d KiB. Shorten it.", maxDockerfileLength>>10)
+		return &grading.DockerfileRefusal{Rule: grading.RuleTooLong, Limit: maxDockerfileLength}
 	}
 	res, err := parser.Parse(bytes.NewReader(src))
 	if err != nil {
-		return "The Dockerfile does not parse: " + firstLine(err.Error()) + ". `docker build .` shows the same error locally."
+		return &grading.DockerfileRefusal{Rule: grading.RuleUnparsable, Err: firstLine(err.Error())}
 	}
 	lex := shell.NewLex(res.EscapeToken)
 	nodes := res.AST.Children
 	if len(nodes) > maxInstructions {
-		return fmt.Sprintf("The Dockerfile has %d instructions; at most %d are built here. Combine RUN steps (`RUN a && b`) and COPY whole directories.", len(nodes), maxInstructions)
+		return &grading.DockerfileRefusal{Rule: grading.RuleTooManyInstructions, Count: len(nodes), Limit: maxInstructions}
 	}
 	// ARGs before the first FROM (with the grader's values over their defaults) are what FROM
 	// lines may use.
@@ -76,12 +77,13 @@ func checkDockerfile(src []byte, args map[string]string) string {
 			}
 			ref, _, err := lex.ProcessWord(n.Next.Value, envMap(meta))
 			if err != nil {
-				return fmt.Sprintf("Dockerfile line %d: cannot read the image name %q (%v). Write the name out, or use ${NAME} with NAME set by an ARG before the first FROM.", line, n.Next.Value, err)
+				return &grading.DockerfileRefusal{Rule: grading.RuleImageUnreadable, Line: line, Instr: "FROM", Arg: n.Next.Value, Err: err.Error()}
 			}
 			// An image the operator names in a build arg (HOLDFAST_GO_IMAGE=registry.internal/…)
 			// is theirs to choose, registry and all.
-			if why := refusedImage(ref, stages); why != "" && !operatorImage(ref, args) {
-				return fmt.Sprintf("Dockerfile line %d: FROM %s %s", line, ref, why)
+			if r := refusedImage(ref, stages); r != nil && !operatorImage(ref, args) {
+				r.Line, r.Instr = line, "FROM"
+				return r
 			}
 			name := ""
 			if as := n.Next.Next; as != nil && strings.EqualFold(as.Value, "as") && as.Next != nil {
@@ -93,38 +95,42 @@ func checkDockerfile(src []byte, args map[string]string) string {
 			if n.Next != nil && len(n.Next.Children) > 0 {
 				inner := n.Next.Children[0]
 				if v := strings.ToLower(inner.Value); v == "add" || v == "copy" {
-					if why := checkCopy(inner, stages, lex); why != "" {
-						return fmt.Sprintf("Dockerfile line %d: ONBUILD %s", line, why)
+					if r := checkCopy(inner, stages, lex); r != nil {
+						r.Line, r.Instr = line, "ONBUILD "+r.Instr
+						return r
 					}
 				}
 			}
 		case "add", "copy":
-			if why := checkCopy(n, stages, lex); why != "" {
-				return fmt.Sprintf("Dockerfile line %d: %s", line, why)
+			if r := checkCopy(n, stages, lex); r != nil {
+				r.Line = line
+				return r
 			}
 		}
 		if instr == "run" || instr == "add" || instr == "copy" {
 			layers++
 			if layers > maxLayersPerStage {
-				return fmt.Sprintf("Dockerfile line %d: this stage has more than %d RUN, COPY and ADD steps, more layers than an image can hold. Combine RUN steps (`RUN a && b`) and COPY whole directories.", line, maxLayersPerStage)
+				return &grading.DockerfileRefusal{Rule: grading.RuleTooManyLayers, Line: line, Instr: strings.ToUpper(n.Value), Limit: maxLayersPerStage}
 			}
 		}
 	}
-	return ""
+	return nil
 }
 
 // checkCopy refuses an ADD or COPY that would make the daemon fetch: a URL or git source, an
 // ADD --checksum (only meant for URLs), or --from naming something other than an earlier stage.
-func checkCopy(n *parser.Node, stages []string, lex *shell.Lex) string {
+// The refusal has no line yet.
+func checkCopy(n *parser.Node, stages []string, lex *shell.Lex) *grading.DockerfileRefusal {
 	instr := strings.ToUpper(n.Value)
 	for _, f := range n.Flags {
 		name, val, _ := strings.Cut(strings.TrimLeft(f, "-"), "=")
 		switch strings.ToLower(name) {
 		case "checksum", "keep-git-dir":
-			return fmt.Sprintf("%s --%s is for remote sources, which are not fetched here. Put the file in the repository and COPY it.", instr, name)
+			return &grading.DockerfileRefusal{Rule: grading.RuleRemoteFlag, Instr: instr, Arg: name}
 		case "from":
-			if why := refusedImage(val, stages); why != "" {
-				return fmt.Sprintf("%s --from=%s %s", instr, val, why)
+			if r := refusedImage(val, stages); r != nil {
+				r.Instr = instr
+				return r
 			}
 		}
 	}
@@ -134,17 +140,17 @@ func checkCopy(n *parser.Node, stages []string, lex *shell.Lex) string {
 	}
 	for _, raw := range srcs {
 		if instr == "ADD" && strings.Contains(raw, "$") {
-			return fmt.Sprintf("ADD %s: ADD sources may not use variables here (a variable could name a URL). Write the path out, or use COPY.", raw)
+			return &grading.DockerfileRefusal{Rule: grading.RuleAddVariable, Instr: instr, Arg: raw}
 		}
 		src := raw
 		if w, _, err := lex.ProcessWord(raw, envMap(nil)); err == nil {
 			src = w
 		}
 		if isRemote(src) {
-			return fmt.Sprintf("%s %s: remote sources are not fetched here (the build may only reach package registries, through its proxy). Download the file in a RUN step (curl or wget), or commit it to the repository and COPY it.", instr, raw)
+			return &grading.DockerfileRefusal{Rule: grading.RuleRemoteSource, Instr: instr, Arg: raw}
 		}
 	}
-	return ""
+	return nil
 }
 
 // isRemote reports whether an ADD source names something to download rather than a path in
@@ -154,38 +160,46 @@ func isRemote(src string) bool {
 	return strings.Contains(s, "://") || strings.HasPrefix(s, "git@") || strings.HasPrefix(s, "github.com/")
 }
 
-// refusedImage says why an image reference (a FROM or --from) may not be used, or "" if it may:
-// an earlier stage, or an image on a public registry.
-func refusedImage(ref string, stages []string) string {
+// refusedImage says why an image reference (a FROM or --from) may not be used, or nil if it
+// may: an earlier stage, or an image on a public registry. The refusal has no line or
+// instruction yet.
+func refusedImage(ref string, stages []string) *grading.DockerfileRefusal {
 	low := strings.ToLower(ref)
 	if low == "scratch" {
-		return ""
+		return nil
 	}
 	for _, s := range stages {
 		if s != "" && s == low {
-			return ""
+			return nil
 		}
+	}
+	refuse := func(rule grading.DockerfileRule) *grading.DockerfileRefusal {
+		return &grading.DockerfileRefusal{Rule: rule, Arg: ref}
 	}
 	if i, err := strconv.Atoi(ref); err == nil {
 		if i >= 0 && i < len(stages) {
-			return ""
+			return nil
 		}
-		return fmt.Sprintf("names stage %d, which is not an earlier stage.", i)
+		r := refuse(grading.RuleLaterStage)
+		r.Count = i
+		return r
 	}
 	if isRemote(ref) {
-		return "is a URL: images come from a registry or an earlier stage."
+		return refuse(grading.RuleImageURL)
 	}
 	host, _, found := strings.Cut(ref, "/")
 	if !found || !(strings.ContainsAny(host, ".:") || host == "localhost") {
-		return "" // Docker Hub
+		return nil // Docker Hub
 	}
 	if imageRegistries[strings.ToLower(host)] {
-		return ""
+		return nil
 	}
 	if _, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil || strings.Contains(host, ":") || host == "localhost" {
-		return "names a registry by address or port, which is not reached from here. Use an image on a public registry (Docker Hub, ghcr.io, quay.io, …)."
+		return refuse(grading.RuleRegistryAddress)
 	}
-	return fmt.Sprintf("names the registry %s, which is not reached from here. Use an image on Docker Hub, ghcr.io, gcr.io, quay.io, public.ecr.aws, mcr.microsoft.com or registry.k8s.io.", host)
+	r := refuse(grading.RuleRegistryNotAllowed)
+	r.Host = host
+	return r
 }
 
 func operatorImage(ref string, args map[string]string) bool {

@@ -46,7 +46,12 @@ func TestCheckDockerfile(t *testing.T) {
 		{"does not parse", "FROM scratch\nRUN <<EOF\n", "does not parse: unterminated heredoc"},
 	}
 	for _, c := range cases {
-		got := checkDockerfile([]byte(c.src), args)
+		// The refusal as the learner reads it (grading words it; messages_test.go pins each
+		// rule's words in full).
+		got := ""
+		if r := checkDockerfile([]byte(c.src), args); r != nil {
+			got = r.Error()
+		}
 		if c.want == "" && got != "" {
 			t.Errorf("%s: refused: %s", c.name, got)
 		}
@@ -54,8 +59,8 @@ func TestCheckDockerfile(t *testing.T) {
 			t.Errorf("%s: got %q, want it to contain %q", c.name, got, c.want)
 		}
 	}
-	if got := checkDockerfile(make([]byte, maxDockerfileLength+1), args); !strings.Contains(got, "larger than") {
-		t.Errorf("huge Dockerfile: got %q", got)
+	if got := checkDockerfile(make([]byte, maxDockerfileLength+1), args); got == nil || !strings.Contains(got.Error(), "larger than") {
+		t.Errorf("huge Dockerfile: got %v", got)
 	}
 }
 

@@ -65,7 +65,7 @@ func TestBuildRefusesRemoteSources(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%q: %v", df, err)
 		}
-		if !res.Failed || !strings.Contains(res.Reason, "Dockerfile line ") {
+		if !res.Failed() || !strings.Contains(res.Failure.Error(), "Dockerfile line ") {
 			t.Errorf("%q built (or failed without naming the line): %+v", df, res)
 		}
 	}
@@ -111,8 +111,8 @@ done`
 	defer cancel()
 	start := time.Now()
 	res, err := eng.Build(ctx, dir)
-	if err != nil || res.Failed {
-		t.Fatalf("build: %v %s\n%s", err, res.Reason, res.LogTail)
+	if err != nil || res.Failed() {
+		t.Fatalf("build: %v %s\n%s", err, res.Failure, res.LogTail)
 	}
 	t.Logf("probe build took %s\n%s", time.Since(start).Round(time.Millisecond), res.LogTail)
 	for _, l := range strings.Split(res.LogTail, "\n") {
@@ -151,7 +151,7 @@ func peerListener(t *testing.T, eng *docker.Engine) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	res, err := eng.Build(ctx, writeDockerfile(t, "FROM holdfast/redis:7\nRUN echo "+dockertest.Namespace()+"\n", map[string]string{}))
-	if err != nil || res.Failed {
+	if err != nil || res.Failed() {
 		t.Fatalf("a build to make the fence: %v %+v", err, res)
 	}
 	exec.Command("docker", "rmi", res.Image).Run()
@@ -197,7 +197,7 @@ func TestBuildPidsCapped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !res.Failed || strings.Contains(res.LogTail, "all-2-started") || !strings.Contains(strings.ToLower(res.LogTail), "fork") {
+	if !res.Failed() || strings.Contains(res.LogTail, "all-2-started") || !strings.Contains(strings.ToLower(res.LogTail), "fork") {
 		t.Fatalf("300 processes in a build step capped at 64: %+v", res)
 	}
 }
@@ -219,7 +219,7 @@ func TestBuildTimeoutStopsTheDaemonsWork(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !res.Failed || !strings.Contains(res.Reason, "did not finish within 10s") {
+	if !res.Failed() || !strings.Contains(res.Failure.Error(), "did not finish within 10s") {
 		t.Fatalf("a 600 s step under a 10 s cap: %+v", res)
 	}
 	returned := time.Since(start)
@@ -253,8 +253,8 @@ func TestStartersBuildFenced(t *testing.T) {
 		t0 := time.Now()
 		res, err := eng.Build(ctx, "../../templates/idempotent-payments/starter/"+lang)
 		cancel()
-		if err != nil || res.Failed {
-			t.Fatalf("%s starter on the fenced network: %v %s\n%s", lang, err, res.Reason, res.LogTail)
+		if err != nil || res.Failed() {
+			t.Fatalf("%s starter on the fenced network: %v %s\n%s", lang, err, res.Failure, res.LogTail)
 		}
 		t.Logf("%s starter built in %s", lang, time.Since(t0).Round(100*time.Millisecond))
 		exec.Command("docker", "rmi", res.Image).Run()

@@ -93,8 +93,8 @@ func grade(t *testing.T, k *Keeper, repo, branch, commit, dir string) (string, f
 	t.Helper()
 	ctx, done := k.Serve(context.Background(), repo, branch, commit)
 	b, err := k.eng.Build(ctx, dir)
-	if err != nil || b.Failed {
-		t.Fatalf("build %s: %v %s %s", commit, err, b.Reason, b.LogTail)
+	if err != nil || b.Failed() {
+		t.Fatalf("build %s: %v %s %s", commit, err, b.Failure, b.LogTail)
 	}
 	img, err := k.eng.cli.ImageInspect(context.Background(), b.Image)
 	if err != nil {
@@ -316,8 +316,8 @@ func TestStagesGoWithTheirImage(t *testing.T) {
 		ctx, done := k.Serve(context.Background(), repo, "main", commit)
 		b, err := e.Build(ctx, dir)
 		done()
-		if err != nil || b.Failed {
-			t.Fatalf("build %s: %v %s", commit, err, b.Reason)
+		if err != nil || b.Failed() {
+			t.Fatalf("build %s: %v %s", commit, err, b.Failure)
 		}
 		return b.Image
 	}

@@ -21,8 +21,8 @@ func TestIntactTellsTheHarnessFromOthers(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	b, err := eng.Build(ctx, "testdata/hostile")
-	if err != nil || b.Failed {
-		t.Fatalf("build: %v %s", err, b.Reason)
+	if err != nil || b.Failed() {
+		t.Fatalf("build: %v %s", err, b.Failure)
 	}
 	sb, err := eng.Provision(ctx, b.Image, grading.Limits{})
 	if sb != nil {
@@ -90,8 +90,8 @@ func TestOOMDuringAScenarioIsSaid(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	b, err := eng.Build(ctx, "testdata/hostile")
-	if err != nil || b.Failed {
-		t.Fatalf("build: %v %s", err, b.Reason)
+	if err != nil || b.Failed() {
+		t.Fatalf("build: %v %s", err, b.Failure)
 	}
 	sb, err := eng.Provision(ctx, b.Image, grading.Limits{MemoryMB: 64})
 	if sb != nil {

@@ -70,8 +70,8 @@ func buildHostile(t *testing.T, eng *docker.Engine) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	b, err := eng.Build(ctx, "testdata/hostile")
-	if err != nil || b.Failed {
-		t.Fatalf("build: %v %s\n%s", err, b.Reason, b.LogTail)
+	if err != nil || b.Failed() {
+		t.Fatalf("build: %v %s\n%s", err, b.Failure, b.LogTail)
 	}
 	return b.Image
 }

@@ -37,8 +37,8 @@ func TestRebuiltToolchainRebuildsSubmissions(t *testing.T) {
 	}
 	tag("holdfast/redis:7")
 	first, err := eng.Build(ctx, dir)
-	if err != nil || first.Failed {
-		t.Fatalf("first build: %v %s", err, first.Reason)
+	if err != nil || first.Failed() {
+		t.Fatalf("first build: %v %s", err, first.Failure)
 	}
 	again, _ := eng.Build(ctx, dir)
 	if !again.Cached || again.Image != first.Image {
@@ -46,7 +46,7 @@ func TestRebuiltToolchainRebuildsSubmissions(t *testing.T) {
 	}
 	tag("holdfast/postgres:15") // the "toolchain" rebuilt: same name, another image
 	rebuilt, err := eng.Build(ctx, dir)
-	if err != nil || rebuilt.Failed || rebuilt.Cached || rebuilt.Image == first.Image {
+	if err != nil || rebuilt.Failed() || rebuilt.Cached || rebuilt.Image == first.Image {
 		t.Fatalf("after the toolchain changed: %+v, %v; want a new build", rebuilt, err)
 	}
 	exec.Command("docker", "rmi", first.Image, rebuilt.Image).Run()

@@ -23,8 +23,8 @@ func TestSandboxConfinesHostileApp(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	b, err := eng.Build(ctx, "testdata/hostile")
-	if err != nil || b.Failed {
-		t.Fatalf("build: %v %s\n%s", err, b.Reason, b.LogTail)
+	if err != nil || b.Failed() {
+		t.Fatalf("build: %v %s\n%s", err, b.Failure, b.LogTail)
 	}
 	sb, err := eng.Provision(ctx, b.Image, grading.Limits{})
 	if sb != nil {
@@ -170,8 +170,8 @@ func TestSandboxRunsReplicasAndPauses(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	b, err := eng.Build(ctx, "testdata/hostile")
-	if err != nil || b.Failed {
-		t.Fatalf("build: %v %s\n%s", err, b.Reason, b.LogTail)
+	if err != nil || b.Failed() {
+		t.Fatalf("build: %v %s\n%s", err, b.Failure, b.LogTail)
 	}
 	sb, err := eng.Provision(ctx, b.Image, grading.Limits{Replicas: 2})
 	if sb != nil {

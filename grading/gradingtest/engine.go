@@ -31,14 +31,19 @@ type Script struct {
 	// BuildDelay is how long its build takes (JSON: a Go duration such as "2s"), for tests that
 	// need a grading in progress.
 	BuildDelay Duration `json:"build_delay,omitempty"`
-	// BuildFailed, when set, fails the build as the learner's Dockerfile or code would, with this
-	// reason; BuildLog is the build log's tail (compiler lines in it become annotations on the
-	// submission's files).
+	// BuildFailed, when set, fails the build as the learner's Dockerfile or code would: a step
+	// that failed with this error (the builder's first line, e.g. "The command '/bin/sh -c go
+	// build' returned a non-zero code: 1"), or, with BuildKind, another way. BuildLog is the
+	// build log's tail (compiler lines in it become annotations on the submission's files).
 	BuildFailed string `json:"build_failed,omitempty"`
 	BuildLog    string `json:"build_log,omitempty"`
-	// BuildOutOfDisk, with BuildFailed, says the engine's full disk failed the build, as
-	// grading/docker reports it (BuildResult.OutOfDisk): Holdfast's failure, never a verdict.
-	BuildOutOfDisk bool `json:"build_out_of_disk,omitempty"`
+	// BuildKind, with BuildFailed, is how the build fails, by grading.BuildKind's name, with the
+	// data grading/docker gives each: step_failed (the default), no_dockerfile, symlink
+	// (BuildFailed names the file), context_too_large (over 50 MiB), timed_out (after 100 s),
+	// policy (BuildFailed is the image line 1's FROM names, on a registry not allowed), or
+	// out_of_disk: the engine's full disk failed the step BuildFailed names, which Build returns
+	// as its error (Holdfast's failure, never a verdict).
+	BuildKind string `json:"build_kind,omitempty"`
 	// EngineError, when set, makes the build return this error: Holdfast's failure, retried by a
 	// worker, never the learner's verdict.
 	EngineError string `json:"engine_error,omitempty"`
@@ -168,9 +173,43 @@ func (e *Engine) Build(ctx context.Context, dir string) (grading.BuildResult, er
 		return grading.BuildResult{}, err
 	}
 	if s.BuildFailed != "" {
-		return grading.BuildResult{Failed: true, Reason: s.BuildFailed, LogTail: s.BuildLog, Files: files, OutOfDisk: s.BuildOutOfDisk}, nil
+		f, err := s.buildError()
+		if err != nil {
+			return grading.BuildResult{}, err
+		}
+		if !f.Learners() {
+			return grading.BuildResult{LogTail: s.BuildLog, Files: files}, f
+		}
+		return grading.BuildResult{Failure: f, LogTail: s.BuildLog, Files: files}, nil
 	}
 	return grading.BuildResult{Image: image, Files: files}, nil
+}
+
+// buildError is the failure a script's BuildFailed and BuildKind describe.
+func (s Script) buildError() (*grading.BuildError, error) {
+	kind := grading.BuildStepFailed
+	if s.BuildKind != "" {
+		k, err := grading.ParseBuildKind(s.BuildKind)
+		if err != nil {
+			return nil, fmt.Errorf("%s: build_kind: %w", ScriptFile, err)
+		}
+		kind = k
+	}
+	f := &grading.BuildError{Kind: kind}
+	switch kind {
+	case grading.BuildStepFailed, grading.BuildOutOfDisk:
+		f.Step = s.BuildFailed
+	case grading.BuildSymlink:
+		f.File = s.BuildFailed
+	case grading.BuildContextTooLarge:
+		f.MaxContextBytes = 50 << 20
+	case grading.BuildTimedOut:
+		f.Timeout = 100 * time.Second
+	case grading.BuildRefused:
+		host, _, _ := strings.Cut(s.BuildFailed, "/")
+		f.Refusal = &grading.DockerfileRefusal{Rule: grading.RuleRegistryNotAllowed, Line: 1, Instr: "FROM", Arg: s.BuildFailed, Host: host}
+	}
+	return f, nil
 }
 
 // listFiles returns dir's regular files, slash-separated and relative to it.

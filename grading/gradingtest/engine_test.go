@@ -43,7 +43,7 @@ func TestScripts(t *testing.T) {
 			"failed 75 answers=passed keeps_state=passed recovers=failed"},
 		{"the submission's script wins", gradingtest.Script{Fail: []string{"recovers"}},
 			&gradingtest.Script{Fail: []string{"answers"}}, "failed 50 answers=failed keeps_state=passed recovers=passed"},
-		{"build failure", gradingtest.Script{}, &gradingtest.Script{BuildFailed: "The Go build failed.", BuildLog: "./main.go:6:10: undefined: undefined"},
+		{"build failure", gradingtest.Script{}, &gradingtest.Script{BuildFailed: "The command '/bin/sh -c go build' returned a non-zero code: 1", BuildLog: "./main.go:6:10: undefined: undefined"},
 			"build_failed 0 answers=not_run keeps_state=not_run recovers=not_run"},
 		{"crash on start", gradingtest.Script{}, &gradingtest.Script{CrashOnStart: 1}, "crashed 0 answers=not_run keeps_state=not_run recovers=not_run"},
 	} {
@@ -70,12 +70,46 @@ func TestScripts(t *testing.T) {
 
 func TestBuildFailureAnnotatesTheSubmission(t *testing.T) {
 	t.Parallel()
-	v, err := grade(t, &gradingtest.Engine{}, &gradingtest.Script{BuildFailed: "The Go build failed.", BuildLog: "./main.go:6:10: undefined: undefined"})
-	if err != nil || v.Message != "The Go build failed." {
-		t.Fatalf("verdict %+v, %v", v, err)
+	v, err := grade(t, &gradingtest.Engine{}, &gradingtest.Script{BuildFailed: "The command '/bin/sh -c go build' returned a non-zero code: 1", BuildLog: "./main.go:6:10: undefined: undefined"})
+	if want := "The image did not build: The command '/bin/sh -c go build' returned a non-zero code: 1. Fix the error the build log ends with (below) and push again; `docker build .` reproduces it locally."; err != nil || v.Message != want {
+		t.Fatalf("verdict %+v, %v; want the message %q", v, err, want)
 	}
 	if len(v.Annotations) != 1 || v.Annotations[0].Path != "main.go" || v.Annotations[0].Line != 6 {
 		t.Fatalf("annotations %+v; want main.go line 6", v.Annotations)
+	}
+}
+
+// TestScriptsEachBuildKind: a script fails the build each way grading/docker reports, and the
+// grader words each kind (a full disk is Holdfast's error, not a verdict).
+func TestScriptsEachBuildKind(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		kind, failed string
+		want         string // the verdict's message starts so, or, for out_of_disk, the error says so
+	}{
+		{"", "exit 1", "The image did not build: exit 1. Fix"},
+		{"step_failed", "exit 2", "The image did not build: exit 2. Fix"},
+		{"no_dockerfile", "-", "There is no Dockerfile at the root of the repository."},
+		{"symlink", ".dockerignore", "The .dockerignore is a symbolic link."},
+		{"context_too_large", "-", "The build context is larger than 50 MiB."},
+		{"timed_out", "-", "The image build did not finish within 1m40s."},
+		{"policy", "evil.example/img", "Dockerfile line 1: FROM evil.example/img names the registry evil.example,"},
+		{"out_of_disk", "failed to register layer: no space left on device", "the Docker engine ran out of disk space"},
+	} {
+		v, err := grade(t, &gradingtest.Engine{}, &gradingtest.Script{BuildFailed: tc.failed, BuildKind: tc.kind})
+		if tc.kind == "out_of_disk" {
+			var be *grading.BuildError
+			if !errors.As(err, &be) || be.Kind != grading.BuildOutOfDisk || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("out_of_disk: verdict %s (%q), error %v; want Holdfast's error saying %q", v.Status, v.Message, err, tc.want)
+			}
+			continue
+		}
+		if err != nil || v.Status != grading.BuildFailed || !strings.HasPrefix(v.Message, tc.want) {
+			t.Errorf("%q: verdict %s (%q), error %v; want build_failed saying %q", tc.kind, v.Status, v.Message, err, tc.want)
+		}
+	}
+	if _, err := grade(t, &gradingtest.Engine{}, &gradingtest.Script{BuildFailed: "x", BuildKind: "disk_melted"}); err == nil || !strings.Contains(err.Error(), "disk_melted") {
+		t.Errorf("an unknown build_kind: %v; want an error naming it", err)
 	}
 }
 

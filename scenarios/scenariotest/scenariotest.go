@@ -228,8 +228,8 @@ func Stable(t *testing.T, ch grading.Challenge, repeats []Repeat) {
 func start(ctx context.Context, t *testing.T, eng grading.Engine, ch grading.Challenge, dir string) grading.Sandbox {
 	t.Helper()
 	b, err := eng.Build(ctx, dir)
-	if err != nil || b.Failed {
-		t.Fatalf("build %s: %v %s\n%s", dir, err, b.Reason, b.LogTail)
+	if err != nil || b.Failed() {
+		t.Fatalf("build %s: %v %s\n%s", dir, err, b.Failure, b.LogTail)
 	}
 	sb, err := eng.Provision(ctx, b.Image, ch.Limits)
 	if sb != nil {

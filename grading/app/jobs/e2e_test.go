@@ -57,7 +57,7 @@ func scripted(t *testing.T) (pass, broken, slow string) {
 		script gradingtest.Script
 	}{
 		{&pass, "pass", gradingtest.Script{}},
-		{&broken, "broken", gradingtest.Script{BuildFailed: "The Go build failed.", BuildLog: "./main.go:6:10: undefined: undefined"}},
+		{&broken, "broken", gradingtest.Script{BuildFailed: "The command '/bin/sh -c go build' returned a non-zero code: 1", BuildLog: "./main.go:6:10: undefined: undefined"}},
 		{&slow, "slow", gradingtest.Script{BuildDelay: gradingtest.Duration(2 * time.Second)}},
 	} {
 		p, err := gradingtest.WriteSubmission(dir, s.name, s.script)

@@ -106,8 +106,8 @@ func run(ctx context.Context, runs int, skipCold bool) error {
 
 	progress("building the reference image (cached after the first time)")
 	build, err := eng.Build(ctx, referenceDir)
-	if err != nil || build.Failed {
-		return fmt.Errorf("build reference: %v %s", err, build.Reason)
+	if err != nil || build.Failed() {
+		return fmt.Errorf("build reference: %v %s", err, build.Failure)
 	}
 
 	// One sandbox waits in the pool; every measurement starts once it is there, so that its

@@ -179,8 +179,8 @@ func TestThroughputBench(t *testing.T) {
 		t0 := time.Now()
 		b, err := eng.Build(ctx, mx.dir())
 		cancel()
-		if err != nil || b.Failed {
-			t.Fatalf("build %s: %v %s\n%s", mx, err, b.Reason, b.LogTail)
+		if err != nil || b.Failed() {
+			t.Fatalf("build %s: %v %s\n%s", mx, err, b.Failure, b.LogTail)
 		}
 		fmt.Printf("- %s: %.1f s%s\n", mx, time.Since(t0).Seconds(), map[bool]string{true: " (cached)"}[b.Cached])
 	}

@@ -151,8 +151,8 @@ func run(ctx context.Context, k, every int, src string, sweepAge time.Duration, 
 		return err
 	}
 	warm, err := eng.Build(ctx, wd)
-	if err != nil || warm.Failed {
-		return fmt.Errorf("warm-up build: %v %s", err, warm.Reason)
+	if err != nil || warm.Failed() {
+		return fmt.Errorf("warm-up build: %v %s", err, warm.Failure)
 	}
 	defer cli.ImageRemove(context.WithoutCancel(ctx), warm.Image, client.ImageRemoveOptions{PruneChildren: true})
 	if err := row("0 commits", nil); err != nil {
@@ -184,7 +184,7 @@ func run(ctx context.Context, k, every int, src string, sweepAge time.Duration, 
 			b, err := eng.Build(gctx, d)
 			took[a.name] = time.Since(start)
 			done()
-			if err == nil && !b.Failed {
+			if err == nil && !b.Failed() {
 				if err := attribute(ctx, cli, a, b.Image, before); err != nil {
 					return err
 				}
@@ -192,8 +192,8 @@ func run(ctx context.Context, k, every int, src string, sweepAge time.Duration, 
 			if err != nil {
 				return fmt.Errorf("build %s commit %d: %w", a.name, i, err)
 			}
-			if b.Failed {
-				return fmt.Errorf("build %s commit %d failed: %s\n%s", a.name, i, b.Reason, b.LogTail)
+			if b.Failed() {
+				return fmt.Errorf("build %s commit %d failed: %s\n%s", a.name, i, b.Failure, b.LogTail)
 			}
 			os.RemoveAll(d)
 			fmt.Fprintf(os.Stderr, "%s commit %d built in %s\n", a.name, i, took[a.name].Round(100*time.Millisecond))

@@ -87,8 +87,8 @@ func run(ctx context.Context, slug, dir string, runs int) error {
 		graders[rt] = &grading.Grader{Engine: eng, Log: log}
 	}
 	progress("building %s once (both runtimes grade this image)", dir)
-	if b, err := eng.Build(ctx, dir); err != nil || b.Failed {
-		return fmt.Errorf("build %s: %v %s", dir, err, b.Reason)
+	if b, err := eng.Build(ctx, dir); err != nil || b.Failed() {
+		return fmt.Errorf("build %s: %v %s", dir, err, b.Failure)
 	}
 
 	times := map[string]map[string][]time.Duration{}
