@@ -72,6 +72,10 @@ type BuildError struct {
 	// Step is the builder's error that ended the build, its first line (BuildStepFailed; for
 	// BuildOutOfDisk, the error that said the disk was full).
 	Step string
+	// DiskUnchecked, for a BuildStepFailed whose output says the disk ran out of space: why
+	// Holdfast could not measure the engine's free disk to tell the host's full disk from the
+	// learner's own words. Empty when it measured room, or the output says nothing of the kind.
+	DiskUnchecked string
 	// File is the file that is a symbolic link (BuildSymlink): "Dockerfile" or ".dockerignore".
 	File string
 	// MaxContextBytes is the build context's cap (BuildContextTooLarge).
@@ -80,6 +84,11 @@ type BuildError struct {
 	Timeout time.Duration
 	// Refusal is what the Dockerfile policy refused (BuildRefused).
 	Refusal *DockerfileRefusal
+	// DiskPath, DiskFree and DiskTotal are the engine's data root as this process sees it and
+	// the least free and the total bytes measured there (BuildOutOfDisk, when measured).
+	DiskPath  string
+	DiskFree  uint64
+	DiskTotal uint64
 }
 
 func (e *BuildError) Error() string { return buildMessage(e) }

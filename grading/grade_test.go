@@ -342,7 +342,8 @@ func TestGradeBuildOutOfDiskIsNoVerdict(t *testing.T) {
 
 // The learner's own text saying "no space left on device" (in the build log, or in the step the
 // daemon quotes) is a failed build like any other: it cannot turn into a neutral grader error.
-// grading/docker's errors.go tells the daemon's ENOSPC from these (TestDaemonErrors).
+// grading/docker tells the daemon's ENOSPC from these (TestDaemonErrors), and a step's words on
+// a full disk by measuring the disk (TestBuildStepSayingNoSpace).
 func TestGradeBuildSayingNoSpaceIsStillTheLearners(t *testing.T) {
 	t.Parallel()
 	for _, b := range []gradingtest.Script{

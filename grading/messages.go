@@ -46,9 +46,17 @@ func buildMessage(e *BuildError) string {
 		}
 		return refusalMessage(e.Refusal)
 	case BuildOutOfDisk:
-		return fmt.Sprintf("the Docker engine ran out of disk space (%q); free space on the grading host (docker system prune, or a larger disk) and grade again: the submission was not judged", noSpace)
+		measured := ""
+		if e.DiskPath != "" {
+			measured = fmt.Sprintf(": a build step failed with it, and %s of %s was free at %s", bytesText(e.DiskFree), bytesText(e.DiskTotal), e.DiskPath)
+		}
+		return fmt.Sprintf("the Docker engine ran out of disk space (%q%s); free space on the grading host (docker system prune, or a larger disk) and grade again: the submission was not judged", noSpace, measured)
 	}
-	return "The image did not build: " + e.Step + ". Fix the error the build log ends with (below) and push again; `docker build .` reproduces it locally."
+	msg := "The image did not build: " + e.Step + ". Fix the error the build log ends with (below) and push again; `docker build .` reproduces it locally."
+	if e.DiskUnchecked != "" {
+		msg += fmt.Sprintf(" The build log says the disk ran out of space (%q), and Holdfast could not check the grading host's disk: if your build did not print that itself, the host's disk may be full; grade again later, or tell whoever runs Holdfast.", noSpace)
+	}
+	return msg
 }
 
 // refusalMessage words what the Dockerfile policy refused, naming the line.
@@ -92,8 +100,16 @@ func refusalMessage(r *DockerfileRefusal) string {
 	return fmt.Sprintf("Dockerfile line %d: %s", r.Line, what)
 }
 
-// noSpace is how the kernel's ENOSPC reads in the daemon's errors (grading/docker's errors.go
-// tells them).
+// bytesText is a size as an operator reads it.
+func bytesText(n uint64) string {
+	if n >= 1<<30 {
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	}
+	return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20))
+}
+
+// noSpace is how the kernel's ENOSPC reads in the daemon's errors and in a build's output
+// (grading/docker's errors.go tells the daemon's from a learner's).
 const noSpace = "no space left on device"
 
 // startFailure words an app that did not start as the learner's failure. Any other error (a

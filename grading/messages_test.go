@@ -115,8 +115,9 @@ func TestPipelineWording(t *testing.T) {
 }
 
 // TestBuildFailureWording pins how each way an image fails to build reads: the words
-// grading/docker wrote before the engine reported kinds instead, and, for a full disk, the
-// operator's.
+// grading/docker wrote before the engine reported kinds instead (one sentence is new: a step's
+// "no space left on device" on a disk Holdfast could not measure), and, for a full disk,
+// the operator's.
 func TestBuildFailureWording(t *testing.T) {
 	t.Parallel()
 	const fix = ". Fix the error the build log ends with (below) and push again; `docker build .` reproduces it locally."
@@ -137,6 +138,11 @@ func TestBuildFailureWording(t *testing.T) {
 			"The image build did not finish within 1m40s. Check for steps that download a lot or wait for input."},
 		{"step failed", &BuildError{Kind: BuildStepFailed, Step: "The command '/bin/sh -c go build -o /app .' returned a non-zero code: 1"},
 			"The image did not build: The command '/bin/sh -c go build -o /app .' returned a non-zero code: 1" + fix},
+		{"step failed saying no space, disk not measured", &BuildError{Kind: BuildStepFailed, Step: "The command '/bin/sh -c go build' returned a non-zero code: 1",
+			DiskUnchecked: "the engine is at tcp://10.0.0.2:2376, not on this machine"},
+			"The image did not build: The command '/bin/sh -c go build' returned a non-zero code: 1" + fix +
+				` The build log says the disk ran out of space ("no space left on device"), and Holdfast could not check the grading host's disk: ` +
+				"if your build did not print that itself, the host's disk may be full; grade again later, or tell whoever runs Holdfast."},
 		{"policy", &BuildError{Kind: BuildRefused, Refusal: &DockerfileRefusal{Rule: RuleRemoteSource, Line: 3, Instr: "ADD", Arg: "http://127.0.0.1:8080/secret"}},
 			"Dockerfile line 3: ADD http://127.0.0.1:8080/secret: remote sources are not fetched here (the build may only reach package registries, through its proxy). Download the file in a RUN step (curl or wget), or commit it to the repository and COPY it."},
 	} {
@@ -148,13 +154,18 @@ func TestBuildFailureWording(t *testing.T) {
 		}
 	}
 
-	// A full disk is Holdfast's: an error the grader returns ("build <dir>: " before it).
+	// A full disk is Holdfast's: an error the grader returns ("build <dir>: " before it), with
+	// what was measured when a step's words were checked against the disk.
 	daemon := &BuildError{Kind: BuildOutOfDisk, Step: "failed to register layer: write /usr/lib/x.so: no space left on device"}
+	measured := &BuildError{Kind: BuildOutOfDisk, Step: "The command '/bin/sh -c go build' returned a non-zero code: 1",
+		DiskPath: "/var/lib/docker", DiskFree: 200 << 20, DiskTotal: 40 << 30}
 	for _, tc := range []struct {
 		err  *BuildError
 		want string
 	}{
 		{daemon, `build dir: the Docker engine ran out of disk space ("no space left on device"); free space on the grading host (docker system prune, or a larger disk) and grade again: the submission was not judged`},
+		{measured, `build dir: the Docker engine ran out of disk space ("no space left on device": a build step failed with it, and 200 MiB of 40.0 GiB was free at /var/lib/docker); ` +
+			"free space on the grading host (docker system prune, or a larger disk) and grade again: the submission was not judged"},
 	} {
 		if got := fmt.Errorf("build dir: %w", tc.err).Error(); got != tc.want {
 			t.Errorf("out of disk:\n got %q\nwant %q", got, tc.want)

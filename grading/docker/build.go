@@ -134,6 +134,9 @@ func (e *Engine) Build(ctx context.Context, dir string) (grading.BuildResult, er
 	defer cancel()
 	timedOut := func() bool { return bctx.Err() != nil && ctx.Err() == nil }
 	timeout := grading.BuildResult{Image: tag, Files: files, Failure: &grading.BuildError{Kind: grading.BuildTimedOut, Timeout: e.cfg.BuildTimeout}}
+	// A step that fails saying the disk is full is decided by the disk itself (noSpace below).
+	disk := e.watchDisk(bctx)
+	defer disk.end()
 	resp, err := e.cli.ImageBuild(bctx, bytes.NewReader(ctxTar), opts)
 	if err != nil {
 		if timedOut() {
@@ -164,10 +167,35 @@ func (e *Engine) Build(ctx context.Context, dir string) (grading.BuildResult, er
 		if isNoSpace(step) { // the daemon's own error: the engine's disk is full
 			return result, &grading.BuildError{Kind: grading.BuildOutOfDisk, Step: step}
 		}
-		result.Failure = &grading.BuildError{Kind: grading.BuildStepFailed, Step: step}
+		f := &grading.BuildError{Kind: grading.BuildStepFailed, Step: step}
+		if saysNoSpace(logTail) {
+			if full := e.noSpace(ctx, tag, disk, f); full != nil {
+				return result, full
+			}
+		}
+		result.Failure = f
 		return result, nil
 	}
 	return result, e.markUsed(ctx, tag)
+}
+
+// noSpace decides a failed build whose output says "no space left on device": a step's words
+// are the learner's to print, so the engine's free disk decides. On a (nearly) full disk the
+// failure is the host's, returned as a BuildOutOfDisk; with room it stays the learner's f. A
+// disk this process cannot measure leaves f the learner's, saying so (f.DiskUnchecked).
+func (e *Engine) noSpace(ctx context.Context, tag string, w *diskWatch, f *grading.BuildError) *grading.BuildError {
+	d, err := w.result(ctx, e)
+	switch {
+	case err != nil:
+		f.DiskUnchecked = err.Error()
+		e.log.Warn("a build step failed saying no space left on device, and the engine's free disk cannot be measured: the learner is told it may be the host's", "image", tag, "err", err)
+	case d.nearlyFull():
+		e.log.Error("a build step ran out of disk space: the engine's disk is full; the submission is not judged", "image", tag, "path", d.path, "free_bytes", d.free, "total_bytes", d.total)
+		return &grading.BuildError{Kind: grading.BuildOutOfDisk, Step: f.Step, DiskPath: d.path, DiskFree: d.free, DiskTotal: d.total}
+	default:
+		e.log.Info("a build step failed saying no space left on device, but the engine's disk has room: the learner's failure", "image", tag, "path", d.path, "free_bytes", d.free)
+	}
+	return nil
 }
 
 // stopBuild removes the containers still running under a build's cgroup (none, once dockerd

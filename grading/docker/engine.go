@@ -46,6 +46,10 @@ type Config struct {
 	// hard cap would otherwise sweep a 5-minute grading). Lowercase letters, digits, '.', '_'
 	// and '-', at most 63. Default "default".
 	Namespace string
+	// DiskPath is where this process sees the engine's data root (HOLDFAST_DISK_PATH), to
+	// measure its free disk when a build step fails saying "no space left on device". Default:
+	// the engine's own DockerRootDir (docker info), when the engine is on this machine.
+	DiskPath string
 	// Runtime is the OCI runtime the learner's app containers run under (HOLDFAST_RUNTIME).
 	// Default "runsc": gVisor, a kernel of its own between the learner's code and the host's.
 	// "runc" (the engine's usual one) only when asked for by name. The sidecars, the agent and
@@ -129,6 +133,11 @@ type Engine struct {
 	cfg Config
 	cli *client.Client
 	log *slog.Logger
+
+	// diskFree measures the engine's data root (disk.go); nil measures it with statfs. Tests
+	// set it to decide a build step's "no space left on device" with a disk of their choosing.
+	diskFree func(context.Context) (disk, error)
+	root     dataRootCache
 }
 
 // Namespace is the namespace this engine's sandboxes carry and its Janitor sweeps.

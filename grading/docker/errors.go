@@ -64,11 +64,17 @@ const noSpace = "no space left on device"
 // isNoSpace: the engine's disk is full. For a build, msg is the daemon's error that ended it
 // (e.g. "failed to register layer: … no space left on device"); a failed RUN step's error
 // quotes the learner's command ("The command '/bin/sh -c …' returned a non-zero code: 1"), and
-// a learner who prints the words must not turn a failed build into Holdfast's failure.
+// a learner who prints the words must not turn a failed build into Holdfast's failure by
+// words alone (saysNoSpace).
 func isNoSpace(msg string) bool {
 	msg = strings.ToLower(msg)
 	return strings.Contains(msg, noSpace) && !strings.Contains(msg, "the command '")
 }
+
+// saysNoSpace: a build's output says the disk ran out of space, in words a step (the learner's
+// command) may have printed itself. Only the engine's free disk tells the host's full disk from
+// those words (Engine.noSpace).
+func saysNoSpace(log string) bool { return strings.Contains(strings.ToLower(log), noSpace) }
 
 // startError is a sandbox's service that did not start because of the engine, with the engine's
 // error classified; its text is err's.

@@ -9,12 +9,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/moby/moby/client"
@@ -298,13 +295,8 @@ func NewKeeper(ctx context.Context, eng *Engine, policy ImagePolicy, log *slog.L
 		}
 		k.policy.DiskPath = info.Info.DockerRootDir
 	}
-	// The data root holds image/ and containers/; a path without them is not the engine's (a
-	// runner in a container sees its own /var/lib/docker, empty), and measuring it would watch
-	// the wrong disk.
-	for _, sub := range []string{"image", "containers"} {
-		if fi, err := os.Stat(filepath.Join(k.policy.DiskPath, sub)); err != nil || !fi.IsDir() {
-			return nil, fmt.Errorf("cannot measure the Docker engine's free disk: %s is not its data root as this process sees it (no %s/ there). Run the runner on the Docker host, mount the data root read-only at the same path (e.g. -v /var/lib/docker:/var/lib/docker:ro), set HOLDFAST_DISK_PATH to where it is mounted, or turn the floor off with HOLDFAST_DISK_FLOOR=off", k.policy.DiskPath, sub)
-		}
+	if err := checkDataRoot(k.policy.DiskPath); err != nil {
+		return nil, fmt.Errorf("cannot measure the Docker engine's free disk: %v. Run the runner on the Docker host, mount the data root read-only at the same path (e.g. -v /var/lib/docker:/var/lib/docker:ro), set HOLDFAST_DISK_PATH to where it is mounted, or turn the floor off with HOLDFAST_DISK_FLOOR=off", err)
 	}
 	if _, _, err := k.DiskFree(); err != nil {
 		return nil, err
@@ -319,13 +311,7 @@ func (k *Keeper) Policy() ImagePolicy { return k.policy }
 
 // DiskFree returns the free and total bytes of the filesystem holding the engine's data root.
 func (k *Keeper) DiskFree() (free, total uint64, err error) {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(k.policy.DiskPath, &st); err != nil {
-		return 0, 0, fmt.Errorf("measure free disk at %s: %w", k.policy.DiskPath, err)
-	}
-	// Bavail, not Bfree: what an unprivileged writer (dockerd's layers count as root, but the
-	// reserved blocks are the last resort of the whole host) can still use.
-	return st.Bavail * uint64(st.Bsize), st.Blocks * uint64(st.Bsize), nil
+	return statfs(k.policy.DiskPath)
 }
 
 // floor returns the floor in bytes for a filesystem of total bytes.

@@ -103,7 +103,8 @@ type Config struct {
 	DiskFloorBytes   int64
 	DiskFloorPercent float64
 	// DiskPath is HOLDFAST_DISK_PATH, where the runner sees the engine's data root, to measure
-	// its free space. Unset: the data root `docker info` names.
+	// its free space: for the floor, and when a build step fails saying "no space left on
+	// device" (docker.Config.DiskPath). Unset: the data root `docker info` names.
 	DiskPath string
 	// PoolSize is HOLDFAST_POOL_SIZE, the sandboxes `runner work` keeps provisioned ahead of
 	// its gradings (docker.Pool), from 1 to MaxPoolSize; -1 (0 or off) keeps none.
@@ -575,6 +576,7 @@ func (c Config) Engine() docker.Config {
 		Build:         docker.BuildConfig{Pids: c.BuildPids, Network: c.BuildNetwork, Allow: c.BuildAllow},
 		Namespace:     c.Namespace,
 		Runtime:       c.Runtime,
+		DiskPath:      c.DiskPath,
 	}
 }
 
