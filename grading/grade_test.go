@@ -340,6 +340,25 @@ func TestGradeBuildOutOfDiskIsNoVerdict(t *testing.T) {
 	}
 }
 
+// outOfDiskResult is an engine that reports a full disk as a build's Failure instead of its
+// error, as an engine written without reading grading.Engine's comment might.
+type outOfDiskResult struct{ *gradingtest.Engine }
+
+func (e outOfDiskResult) Build(context.Context, string) (grading.BuildResult, error) {
+	return grading.BuildResult{Failure: &grading.BuildError{Kind: grading.BuildOutOfDisk, Step: "no space left on device"}}, nil
+}
+
+// TestGradeBuildFailureOfOursIsNoVerdict: a Failure that is not the learner's (a full disk) is
+// never a verdict, whichever way the engine reports it.
+func TestGradeBuildFailureOfOursIsNoVerdict(t *testing.T) {
+	t.Parallel()
+	e := outOfDiskResult{engine(gradingtest.Script{})}
+	v, err := gradeErr(t, &grading.Grader{Engine: e}, grading.Challenge{Slug: "c", Scenarios: []scenarios.Scenario{scenario("a", scenarios.Public, 1, pass)}})
+	if err == nil || !strings.Contains(err.Error(), "ran out of disk space") || v.Status == grading.BuildFailed {
+		t.Fatalf("got verdict %s (%q) and error %v; want Holdfast's error naming the full disk", v.Status, v.Message, err)
+	}
+}
+
 // The learner's own text saying "no space left on device" (in the build log, or in the step the
 // daemon quotes) is a failed build like any other: it cannot turn into a neutral grader error.
 // grading/docker tells the daemon's ENOSPC from these (TestDaemonErrors), and a step's words on
