@@ -77,7 +77,7 @@ func TestBuild(t *testing.T) {
 		t.Fatalf("second build: exit %d; want %d and the image found built\nstdout:\n%s\nstderr:\n%s", code, exitPass, out, stderr)
 	}
 	// --timeout bounds each build (the test command gives its cache-warming builds more room
-	// than a grading's 100 s): slow-build sleeps 60 s in a RUN step.
+	// than a grading's 100 s): slow-build sleeps 60 s in a RUN step, then fails.
 	code, out, stderr = runCLI(t, "build", "--timeout", "1s", "testdata/slow-build")
 	if code != exitFail || !strings.Contains(out, "did not finish within 1s") {
 		t.Fatalf("--timeout 1s: exit %d; want %d and the build stopped at 1 s\nstdout:\n%s\nstderr:\n%s", code, exitFail, out, stderr)
