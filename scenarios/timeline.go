@@ -28,7 +28,9 @@ type Timeline struct {
 const MaxTimeline = 80
 
 // BeginTimeline starts a scenario's timeline: the harness's record and its clock start again.
-// The grader calls it right after resetting the agent, whose record starts at the reset.
+// The grader calls it right after resetting the agent, whose record starts at the reset. A
+// scenario of several rounds calls it again at each round's start, so that the timeline of a
+// failed scenario is the failing round's (the agent's earlier events are left out too).
 func (h *Harness) BeginTimeline() { h.events.Reset(true) }
 
 // Timeline returns what the harness and the agent recorded since BeginTimeline, merged on the
@@ -52,6 +54,9 @@ func (h *Harness) Timeline(ctx context.Context) (Timeline, error) {
 		} else {
 			names := h.replicaNames()
 			for _, e := range ans.Events {
+				if e.At+offset < -time.Millisecond {
+					continue // before BeginTimeline: an earlier round's (the offset is right to well under 1 ms)
+				}
 				e.At = max(0, e.At+offset)
 				if e.End != 0 {
 					e.End = max(e.At, e.End+offset)

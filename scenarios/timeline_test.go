@@ -229,3 +229,45 @@ func TestTimelineHasRequestsSentOutsideDo(t *testing.T) {
 		t.Errorf("the dropped probe reads %+v; want GET, no status, the error", e)
 	}
 }
+
+// TestTimelineBegunAgainShowsOnlyTheRound: a scenario of several rounds begins the timeline
+// again at each round, and the agent's events of the earlier round are left out with the
+// harness's (a round's events would otherwise read as +0).
+func TestTimelineBegunAgainShowsOnlyTheRound(t *testing.T) {
+	t.Parallel()
+	c, provider := startAgent(t)
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		resp, err := http.Post(provider+"/v1/charges", "application/json", strings.NewReader(`{"amount":5,"currency":"usd","payment_id":"`+r.URL.Query().Get("id")+`"}`))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		resp.Body.Close()
+		w.WriteHeader(http.StatusCreated)
+	}))
+	defer app.Close()
+	h := scenarios.NewHarness(urlTarget{app.URL}, c, "", "")
+	ctx := context.Background()
+	if err := c.Reset(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h.BeginTimeline()
+	for _, id := range []string{"round-1", "round-2"} {
+		h.BeginTimeline()
+		if r := h.Do(ctx, scenarios.Request{Method: http.MethodPost, Path: "/pay?id=" + id}); r.Status != http.StatusCreated {
+			t.Fatalf("app answered %s", r.Describe())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	tl, err := h.Timeline(ctx)
+	if err != nil || tl.Note != "" {
+		t.Fatalf("timeline: %v (note %q)", err, tl.Note)
+	}
+	var got []string
+	for _, e := range tl.Events {
+		got = append(got, string(e.Kind)+":"+e.From+">"+e.To+" "+e.What)
+	}
+	if len(got) != 2 || !strings.Contains(got[0], "round-2") || !strings.HasPrefix(got[1], "request:app>provider") {
+		t.Fatalf("events %q; want round 2's request and its charge only", got)
+	}
+}

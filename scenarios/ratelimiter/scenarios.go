@@ -216,6 +216,7 @@ func burstAcrossReplicas(ctx context.Context, h *scenarios.Harness) error {
 		return err
 	}
 	for round := 1; round <= burstRounds; round++ {
+		h.BeginTimeline() // a failure shows its own round: two would not fit in MaxTimeline
 		var client string
 		var rs []scenarios.Response
 		fits, err := fitWindow(ctx, func(ctx context.Context) {
