@@ -19,7 +19,9 @@ var killMatrix = []scenariotest.Row{
 	{Dir: "broken-global-key", Fails: []string{"client_isolation"}},
 	{Dir: "broken-no-headers", Fails: []string{"rejection_headers", "recovery_after_window"}},
 	{Dir: "broken-refresh-expiry", Fails: []string{"recovery_after_window"}},
-	{Dir: "broken-fail-open", Fails: []string{"redis_outage", "redis_unresponsive"}},
+	// Under load a Redis call of the burst can time out (500 ms): failing open, the app then
+	// admits it, and the burst counts over the limit (seen at load 15-20: 12 of 30).
+	{Dir: "broken-fail-open", Fails: []string{"redis_outage", "redis_unresponsive"}, MayAlsoFail: []string{"burst_across_replicas"}},
 	{Dir: "broken-no-redis-timeout", Fails: []string{"redis_outage", "redis_unresponsive"}},
 	{Dir: "broken-window-from-first-request", Fails: []string{"recovery_after_window"}},
 	{Dir: "broken-redis-retry", Fails: []string{"redis_unresponsive"}},

@@ -44,6 +44,12 @@ type Row struct {
 	// runtimes: gVisor's PID 1 dies of a SIGTERM it has no handler for, where Linux's ignores
 	// it. Only for that; the scenarios of a correct app pass alike under both.
 	GVisorFails []string
+	// MayAlsoFail are scenarios a broken row may fail besides Fails when the machine is slow,
+	// because its own defect shows there too (a limiter that fails open admits extra requests
+	// when Redis times out under load): a true verdict, not a flip. Never for a reference, and
+	// never a scenario that must catch the row. When one of them failed, the transcript (which
+	// records the row's usual outcome) is not compared.
+	MayAlsoFail []string
 }
 
 // EveryScenarioHasAKiller holds a matrix to the rule: every scenario catches at least one
@@ -73,6 +79,14 @@ func EveryScenarioHasAKiller(t *testing.T, table []scenarios.Scenario, rows []Ro
 		for _, s := range r.GVisorFails {
 			if !slugs[s] {
 				t.Errorf("kill matrix row %s names %s under gVisor, which is not a scenario", r.Dir, s)
+			}
+		}
+		if len(r.MayAlsoFail) > 0 && len(r.Fails) == 0 {
+			t.Errorf("kill matrix row %s is a reference: it may not fail anything (MayAlsoFail %v)", r.Dir, r.MayAlsoFail)
+		}
+		for _, s := range r.MayAlsoFail {
+			if !slugs[s] || slices.Contains(r.Fails, s) {
+				t.Errorf("kill matrix row %s may also fail %s, which is not a scenario or is in its Fails", r.Dir, s)
 			}
 		}
 	}
@@ -134,6 +148,14 @@ func KillMatrix(t *testing.T, ch grading.Challenge, rows []Row) {
 				want = slices.Clone(row.GVisorFails)
 			}
 			sort.Strings(want)
+			var also []string // of row.MayAlsoFail, those that failed
+			failed = slices.DeleteFunc(failed, func(slug string) bool {
+				if slices.Contains(row.MayAlsoFail, slug) && !slices.Contains(want, slug) {
+					also = append(also, slug)
+					return true
+				}
+				return false
+			})
 			if !slices.Equal(failed, want) {
 				for _, r := range v.Scenarios {
 					if r.Failure != nil {
@@ -153,6 +175,10 @@ func KillMatrix(t *testing.T, ch grading.Challenge, rows []Row) {
 			var report strings.Builder
 			if err := grading.WriteText(&report, grading.ForView(v, grading.LearnerView)); err != nil {
 				t.Fatal(err)
+			}
+			if len(also) > 0 {
+				t.Logf("also failed %v, which the row allows (MayAlsoFail): its transcript is not compared", also)
+				return
 			}
 			MatchTranscript(t, transcriptName(row, eng.Runtime()), report.String())
 		})
