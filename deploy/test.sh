@@ -25,7 +25,7 @@ waitfor() {
 }
 
 # 0. Disk. A run needs room for Go's build cache, the challenges' images and the sandboxes'
-# databases (README: two runs from an empty Go cache grew it by 7 GB); a disk that
+# databases (README: Go's cache alone grew to 8.9 GB from empty); a disk that
 # fills midway fails builds with "no space left on device" and tells nothing. Short of
 # HOLDFAST_TEST_MIN_FREE_GB, the run first reclaims what it made itself and can make again
 # (the submissions' images, dangling build layers, Go's build cache), saying so, then refuses.
