@@ -501,16 +501,7 @@ func (g *Grader) judge(ctx context.Context, sb Sandbox, h *scenarios.Harness, s 
 // is the learner's *scenarios.Failure.
 func startApps(ctx context.Context, sb Sandbox) error {
 	n := len(sb.AppURLs())
-	errs := make([]error, max(n, 1))
-	var wg sync.WaitGroup
-	for i := range errs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = startFailure(sb.Start(ctx, scenarios.Replica(i+1)))
-		}()
-	}
-	wg.Wait()
+	errs := sideBySide(n, func(i int) error { return startFailure(sb.Start(ctx, scenarios.Replica(i+1))) })
 	for i, err := range errs {
 		if f, ok := scenarios.AsFailure(err); ok && n > 1 {
 			onReplica(f, i+1)
@@ -522,25 +513,48 @@ func startApps(ctx context.Context, sb Sandbox) error {
 	return nil
 }
 
+// sideBySide runs do for each of n replicas (at least one) at once, and returns their errors in
+// replica order. A replica's restart is mostly the engine's and the app's own start-up, which no
+// other replica needs to wait for.
+func sideBySide(n int, do func(i int) error) []error {
+	errs := make([]error, max(n, 1))
+	var wg sync.WaitGroup
+	for i := range errs {
+		wg.Go(func() { errs[i] = do(i) })
+	}
+	wg.Wait()
+	return errs
+}
+
 // Recover puts every replica of the app back into a clean running state after a scenario that
-// disturbed it (or paused it), or that left it unhealthy. An app that does not start again is
-// the learner's *scenarios.Failure.
+// disturbed it (or paused it), or that left it unhealthy. The replicas recover side by side. An
+// app that does not start again is the learner's *scenarios.Failure; the first replica's error
+// wins.
 func (g *Grader) Recover(ctx context.Context, sb Sandbox, s scenarios.Scenario) error {
 	urls := sb.AppURLs()
-	for i := range max(len(urls), 1) {
-		svc := scenarios.Replica(i + 1)
-		if err := sb.Unpause(ctx, svc); err != nil {
-			return fmt.Errorf("unpause %s: %w", svc, err)
+	for _, err := range sideBySide(len(urls), func(i int) error { return recoverReplica(ctx, sb, s, urls, i) }) {
+		if err != nil {
+			return err
 		}
-		if !s.Disruptive && i < len(urls) && healthy(ctx, urls[i]) {
-			continue
-		}
-		if err := sb.Kill(ctx, svc, "SIGKILL"); err != nil {
-			return fmt.Errorf("stop %s: %w", svc, err)
-		}
-		if err := sb.Start(ctx, svc); err != nil {
-			return startFailure(err)
-		}
+	}
+	return nil
+}
+
+// recoverReplica is Recover for the replica at index i: thawed, then, unless the scenario was
+// not disruptive and it still answers /healthz, killed and started again.
+func recoverReplica(ctx context.Context, sb Sandbox, s scenarios.Scenario, urls []string, i int) error {
+	svc := scenarios.Replica(i + 1)
+	if err := sb.Unpause(ctx, svc); err != nil {
+		return fmt.Errorf("unpause %s: %w", svc, err)
+	}
+	if !s.Disruptive && i < len(urls) && healthy(ctx, urls[i]) {
+		return nil
+	}
+	if err := sb.Kill(ctx, svc, "SIGKILL"); err != nil {
+		return fmt.Errorf("stop %s: %w", svc, err)
+	}
+	if err := sb.Start(ctx, svc); err != nil {
+		return startFailure(err)
 	}
 	return nil
 }

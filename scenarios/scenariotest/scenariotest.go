@@ -14,6 +14,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -250,7 +251,8 @@ func Stable(t *testing.T, ch grading.Challenge, repeats []Repeat) {
 	}
 }
 
-// start builds dir, provisions a sandbox for ch and starts every replica.
+// start builds dir, provisions a sandbox for ch and starts every replica, side by side as a
+// grading does.
 func start(ctx context.Context, t *testing.T, eng grading.Engine, ch grading.Challenge, dir string) grading.Sandbox {
 	t.Helper()
 	b, err := eng.Build(ctx, dir)
@@ -264,8 +266,14 @@ func start(ctx context.Context, t *testing.T, eng grading.Engine, ch grading.Cha
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := range max(ch.Limits.Replicas, 1) {
-		if err := sb.Start(ctx, scenarios.Replica(i+1)); err != nil {
+	errs := make([]error, max(ch.Limits.Replicas, 1))
+	var wg sync.WaitGroup
+	for i := range errs {
+		wg.Go(func() { errs[i] = sb.Start(ctx, scenarios.Replica(i+1)) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
 			logs, _ := sb.Logs(context.Background(), scenarios.Replica(i+1), time.Time{}, 40)
 			t.Fatalf("start replica %d of %s: %v\n%s", i+1, dir, err, logs)
 		}
