@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/moby/moby/client"
@@ -29,25 +30,31 @@ func (e *Engine) waitGone(ctx context.Context, id string) error {
 	}
 }
 
-// removeRun removes every container and network labelled with the run id.
+// removeRun removes every container and network labelled with the run id: the containers all at
+// once (each removal mostly waits for its container's runtime to stop), then the networks.
 func (e *Engine) removeRun(ctx context.Context, run string) error {
 	f := make(client.Filters).Add("label", LabelRun+"="+run)
-	var errs []error
 	cs, err := e.cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
 	if err != nil {
 		return fmt.Errorf("list containers of run %s: %w", run, err)
 	}
-	for _, c := range cs.Items {
-		_, err := e.cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
-		if isRemovalInProgress(err) {
-			// Another teardown (the run's own, or a second runner's janitor) is removing it: wait
-			// for that to finish, or the network removal below would find it still attached.
-			err = e.waitGone(ctx, c.ID)
-		}
-		if err != nil && !isNotFound(err) {
-			errs = append(errs, fmt.Errorf("remove container %s: %w", c.ID[:12], err))
-		}
+	errs := make([]error, len(cs.Items))
+	var wg sync.WaitGroup
+	for i, c := range cs.Items {
+		wg.Go(func() {
+			_, err := e.cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+			if isRemovalInProgress(err) {
+				// Another teardown (the run's own, or a second runner's janitor) is removing it:
+				// wait for that to finish, or the network removal below would find it still
+				// attached.
+				err = e.waitGone(ctx, c.ID)
+			}
+			if err != nil && !isNotFound(err) {
+				errs[i] = fmt.Errorf("remove container %s: %w", c.ID[:12], err)
+			}
+		})
 	}
+	wg.Wait()
 	ns, err := e.cli.NetworkList(ctx, client.NetworkListOptions{Filters: f})
 	if err != nil {
 		return errors.Join(append(errs, fmt.Errorf("list networks of run %s: %w", run, err))...)
