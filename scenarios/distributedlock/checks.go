@@ -471,8 +471,36 @@ func releaseOnlyByOwner(ctx context.Context, h *scenarios.Harness) error {
 			return scenarios.Failf("409 for triggers on replica 1 while replica 2 holds the lock", hintFor(r), "%s", r.Describe())
 		}
 	}
-	return expectFailed(late, http.StatusConflict, holder.first.Token, "replica 1's run, frozen past its lease and replaced",
-		`A holder woken after its lease ran out finds its next write refused: stop there and answer 409 {"ran": false, "token": n}.`)
+	if err := expectFailed(late, http.StatusConflict, holder.first.Token, "replica 1's run, frozen past its lease and replaced",
+		`A holder woken after its lease ran out finds its next write refused: stop there and answer 409 {"ran": false, "token": n}.`); err != nil {
+		return err
+	}
+	// Nothing went wrong; but a release that frees replica 2's lock shows only if replica 1's
+	// thawed run ended (and released) while replica 2 still had writes to make, with time for
+	// a trigger on replica 1 to start a run between. On a stalled machine the thaw can come
+	// too late for that: then this round tested nothing.
+	stale, ok := staleWrite(ws, holder, taker)
+	if last := mine[len(mine)-1]; !ok || last.Start.Sub(stale.End) < releaseWindow {
+		return scenarios.Inconclusivef("replica 1's thawed run ended %s before replica 2's last write: too late for a release of the wrong lock to show (needs %s)",
+			last.Start.Sub(stale.End).Round(10*time.Millisecond), releaseWindow)
+	}
+	return nil
+}
+
+// releaseWindow is how long before replica 2's last write replica 1's thawed run must have
+// ended for release_only_by_owner to judge: a trigger on replica 1 (every 100 ms), a run
+// taking the freed lock and its first write.
+const releaseWindow = 300 * time.Millisecond
+
+// staleWrite is the thawed holder's refused write after the taker's run began: where its run
+// ended and released.
+func staleWrite(ws []write, holder, taker started) (write, bool) {
+	for _, w := range ws {
+		if w.Seq > taker.first.Seq && w.Token == holder.first.Token && w.refused() {
+			return w, true
+		}
+	}
+	return write{}, false
 }
 
 // intrusion explains a refused write of the run that took over (under taker's token) from the
@@ -485,13 +513,7 @@ func intrusion(ws []write, holder, taker started, refused write, leased bool) er
 		return scenarios.Failf(expected, hintOneLock, "replica 2's step %d was refused (%s)", refused.Step, refused.describe())
 	}
 	in := intruders[0]
-	var stale write
-	for _, w := range ws {
-		if w.Seq > taker.first.Seq && w.Token == holder.first.Token && w.refused() {
-			stale = w
-			break
-		}
-	}
+	stale, _ := staleWrite(ws, holder, taker)
 	if stale.Seq != 0 && !stale.End.After(in.Start) && !leased {
 		return scenarios.Failf(expected, hintOneLock,
 			"Redis held no key with a lease while replica 2's run was under way; replica 1's thawed run (token %d) was refused at step %d and ended there, %s later a new run under token %d started, and replica 2's step %d was refused: %s",
