@@ -46,16 +46,18 @@ func startAgent(t *testing.T) (*agent.Client, string) {
 	return c, "http://" + prov
 }
 
-// TestTimelineOnOneClock: the agent's events land on the harness's clock, measured from the
-// scenario's start, not from the agent's: a charge made 100 ms into a scenario that began
-// 400 ms after the agent started reads as about +100ms, between the request that caused it and
-// its answer.
-func TestTimelineOnOneClock(t *testing.T) {
-	t.Parallel()
-	c, provider := startAgent(t)
+// chargingApp is a learner's app on loopback: each request waits think, then charges the
+// provider once (payment_id: the request's id query parameter, or pay_1) and answers 201, or
+// 502 when the provider cannot be reached.
+func chargingApp(t *testing.T, provider string, think time.Duration) *httptest.Server {
+	t.Helper()
 	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(100 * time.Millisecond)
-		resp, err := http.Post(provider+"/v1/charges", "application/json", strings.NewReader(`{"amount":5,"currency":"usd","payment_id":"pay_1"}`))
+		time.Sleep(think)
+		id := r.URL.Query().Get("id")
+		if id == "" {
+			id = "pay_1"
+		}
+		resp, err := http.Post(provider+"/v1/charges", "application/json", strings.NewReader(`{"amount":5,"currency":"usd","payment_id":"`+id+`"}`))
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadGateway)
 			return
@@ -63,7 +65,18 @@ func TestTimelineOnOneClock(t *testing.T) {
 		resp.Body.Close()
 		w.WriteHeader(http.StatusCreated)
 	}))
-	defer app.Close()
+	t.Cleanup(app.Close)
+	return app
+}
+
+// TestTimelineOnOneClock: the agent's events land on the harness's clock, measured from the
+// scenario's start, not from the agent's: a charge made 100 ms into a scenario that began
+// 400 ms after the agent started reads as about +100ms, between the request that caused it and
+// its answer.
+func TestTimelineOnOneClock(t *testing.T) {
+	t.Parallel()
+	c, provider := startAgent(t)
+	app := chargingApp(t, provider, 100*time.Millisecond)
 	h := scenarios.NewHarness(urlTarget{app.URL}, c, "", "")
 	ctx := context.Background()
 	time.Sleep(400 * time.Millisecond)
@@ -236,16 +249,7 @@ func TestTimelineHasRequestsSentOutsideDo(t *testing.T) {
 func TestTimelineBegunAgainShowsOnlyTheRound(t *testing.T) {
 	t.Parallel()
 	c, provider := startAgent(t)
-	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		resp, err := http.Post(provider+"/v1/charges", "application/json", strings.NewReader(`{"amount":5,"currency":"usd","payment_id":"`+r.URL.Query().Get("id")+`"}`))
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		resp.Body.Close()
-		w.WriteHeader(http.StatusCreated)
-	}))
-	defer app.Close()
+	app := chargingApp(t, provider, 0)
 	h := scenarios.NewHarness(urlTarget{app.URL}, c, "", "")
 	ctx := context.Background()
 	if err := c.Reset(ctx); err != nil {
