@@ -48,17 +48,21 @@ var (
 	blip    = scenarios.Stall{App: 30 * time.Millisecond, Agent: 25 * time.Millisecond, Harness: 5 * time.Millisecond}
 )
 
+// judgeCase is one judgement: the app's answer, the catalog's record of its attempts, the stall
+// measured meanwhile, and the verdict wanted (pass, fail or inconclusive).
+type judgeCase struct {
+	name  string
+	r     scenarios.Response
+	reads []agent.Call
+	stall scenarios.Stall
+	want  string
+}
+
 // A stall decides only what it can explain: on a responsive machine every check stays as
 // strict as its slack, and what no stall can cause (a 4th attempt) fails whatever the stall.
 func TestJudgeFailingUnderStall(t *testing.T) {
 	ms := time.Millisecond
-	for _, c := range []struct {
-		name  string
-		r     scenarios.Response
-		reads []agent.Call
-		stall scenarios.Stall
-		want  string
-	}{
+	for _, c := range []judgeCase{
 		{"backoff kept", answer(http.StatusBadGateway, 160*ms), attempts(0, 200, 52*ms, 101*ms), idle, "pass"},
 		{"no backoff, responsive", answer(http.StatusBadGateway, 10*ms), attempts(0, 200, 2*ms, 3*ms), idle, "fail"},
 		{"no backoff, a small stall", answer(http.StatusBadGateway, 10*ms), attempts(0, 200, 2*ms, 3*ms), blip, "fail"},
@@ -82,13 +86,7 @@ func TestJudgeFailingUnderStall(t *testing.T) {
 func TestJudgeHangUnderStall(t *testing.T) {
 	ms := time.Millisecond
 	timedOut := scenarios.Response{Err: errors.New("context deadline exceeded (Client.Timeout exceeded while awaiting headers)"), Duration: 5 * time.Second}
-	for _, c := range []struct {
-		name  string
-		r     scenarios.Response
-		reads []agent.Call
-		stall scenarios.Stall
-		want  string
-	}{
+	for _, c := range []judgeCase{
 		{"300 ms attempts", answer(http.StatusGatewayTimeout, 1060*ms), attempts(302*ms, 0, 51*ms, 101*ms), idle, "pass"},
 		// drs-fail.txt, fix-no-invalidation: one attempt given up 578 ms after it began.
 		{"an attempt given up late in a stall", answer(http.StatusGatewayTimeout, 1560*ms), attempts(578*ms, 0, 50*ms, 101*ms), stalled, "inconclusive"},
