@@ -1,6 +1,7 @@
 package distributedlock
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -123,5 +124,37 @@ func TestDiagnosis(t *testing.T) {
 	hist := calls(t, "app-1 5 200", "app-2 6 200", "app-1 5 409", "app-1 2 409")
 	if starts := refusedStarts(hist, hist); len(starts) != 1 || starts[0].Token != 2 {
 		t.Errorf("refused starts: %+v", starts)
+	}
+}
+
+// TestThawedInTime: release_only_by_owner judges only a round where replica 1's thawed run
+// ended at least releaseWindow before replica 2's last write; a later thaw (the machine
+// stalled) is Inconclusive, never a pass, and a thaw that wrote nothing judges as before. The
+// writes are 300 ms apart and 1 ms long (calls).
+func TestThawedInTime(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name         string
+		lines        []string
+		inconclusive bool
+	}{
+		{"thawed 599 ms before the last write", []string{"app-1 5 200", "app-2 6 200", "app-1 5 409", "app-2 6 200", "app-2 6 200"}, false},
+		{"thawed 299 ms before the last write", []string{"app-1 5 200", "app-2 6 200", "app-1 5 409", "app-2 6 200"}, true},
+		{"thawed after the last write", []string{"app-1 5 200", "app-2 6 200", "app-2 6 200", "app-1 5 409"}, true},
+		{"the thaw wrote nothing", []string{"app-1 5 200", "app-2 6 200", "app-2 6 200"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ws := calls(t, tt.lines...)
+			err := thawedInTime(ws, started{first: ws[0]}, started{first: ws[1]})
+			var inc *scenarios.Inconclusive
+			if got := errors.As(err, &inc); got != tt.inconclusive || (!got && err != nil) {
+				t.Fatalf("thawedInTime: %v; want inconclusive %v", err, tt.inconclusive)
+			}
+			if tt.inconclusive && !strings.Contains(inc.Reason, "needs 300ms") {
+				t.Fatalf("reason %q; want the window it needs", inc.Reason)
+			}
+		})
 	}
 }
