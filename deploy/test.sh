@@ -12,9 +12,37 @@ logs=${TMPDIR:-/tmp}/holdfast-test
 mkdir -p "$logs"
 runner=$logs/runner
 started=$SECONDS
-say() { printf 'test: [%dm%02ds] %s\n' $(((SECONDS - started) / 60)) $(((SECONDS - started) % 60)) "$*"; }
+# cpu_since sets cpu_note to how busy the machine's CPUs were since the previous call, from
+# /proc/stat (every process on the machine, not only this run's: on a shared machine others
+# count too), so each line says whether the step before it was short of CPU or waiting.
+cpu_prev= cpu_note=
+cpu_since() {
+	local now busy all
+	cpu_note=
+	now=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6; exit }' /proc/stat 2>/dev/null) || return 0
+	if [ -n "$cpu_prev" ] && [ -n "$now" ]; then
+		# shellcheck disable=SC2086 # two numbers each
+		set -- $cpu_prev $now
+		busy=$(($3 - $1)) all=$(($3 - $1 + $4 - $2))
+		[ "$all" -le 0 ] || cpu_note=" (CPU $((100 * busy / all))% busy since the last line)"
+	fi
+	cpu_prev=$now
+}
+say() {
+	cpu_since
+	printf 'test: [%dm%02ds] %s%s\n' $(((SECONDS - started) / 60)) $(((SECONDS - started) % 60)) "$*" "$cpu_note"
+}
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || :' EXIT # a failing step stops what runs beside it
+# Every 30 s, the CPU's use and the load in $logs/cpu.log: where a step leaves the CPU idle.
+(
+	exec >"$logs/cpu.log" 2>&1 </dev/null
+	while sleep 30; do
+		cpu_since
+		echo "[$(((SECONDS - started) / 60))m$(((SECONDS - started) % 60))s]${cpu_note:- (first sample)} load $(cut -d' ' -f1-3 /proc/loadavg)"
+	done
+) &
+pids+=($!)
 # waitfor PID LOG WHAT — waits for a background step; on failure shows its log and stops.
 waitfor() {
 	if ! wait "$1"; then
