@@ -26,6 +26,7 @@ var killMatrix = []scenariotest.Row{
 	{Dir: "fix-no-invalidation", Fails: []string{"fresh_after_update"}},
 	{Dir: "fix-default-currency-only", Fails: []string{"fresh_after_update"}},
 	{Dir: "fix-no-retry-on-timeout", Fails: []string{"catalog_hang_budget"}},
+	{Dir: "fix-no-backoff", Fails: []string{"catalog_errors_backoff"}},
 	{Dir: "fix-validate-before-default", Fails: []string{"bad_requests"}},
 	{Dir: "fix-zero-price", Fails: []string{"bad_requests"}},
 	{Dir: "fix-retry-writes", Fails: []string{"catalog_write_failures"}},
@@ -89,6 +90,7 @@ func TestVerdictsAreStable(t *testing.T) {
 		{Dir: starter, Scenario: "slow_catalog_price_import", Runs: 3, Pass: false},
 		{Dir: "fix-raise-timeout", Scenario: "slow_catalog_price_import", Runs: 3, Pass: false},
 		{Dir: "fix-no-retry-on-timeout", Scenario: "catalog_hang_budget", Runs: 2, Pass: false},
+		{Dir: "fix-no-backoff", Scenario: "catalog_errors_backoff", Runs: 2, Pass: false},
 		{Dir: "fix-write-no-timeout", Scenario: "catalog_write_failures", Runs: 2, Pass: false},
 	})
 }
