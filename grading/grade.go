@@ -87,7 +87,7 @@ type Challenge struct {
 	Title      string
 	Difficulty string   // free text: "easy", "medium", …
 	Languages  []string // the starters' languages: go, ts, python
-	Formats    []string // practice, take-home, debug, refactor
+	Formats    []string // practice, take-home, debug, refactor, capacity
 	Scenarios  []scenarios.Scenario
 	Limits     Limits
 	// Pack names the challenge pack it came from (catalog.BuiltinName for Holdfast's own); empty
@@ -263,6 +263,7 @@ func (g *Grader) Grade(ctx context.Context, ch Challenge, dir string, progress f
 	if err != nil {
 		return v, err
 	}
+	h.SourceDir = dir
 	t = time.Now()
 	for i, s := range ch.Scenarios {
 		if context.Cause(capped) == errHardCap {

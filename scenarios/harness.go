@@ -74,6 +74,9 @@ type Harness struct {
 	// observations.
 	PostgresURL string
 	RedisURL    string
+	// SourceDir is the submission's directory as the grading built it, for the files a learner
+	// ships beside the code (ReadSource); "" when the grading has none.
+	SourceDir string
 
 	http *http.Client
 	next atomic.Uint64 // round-robin over replicas

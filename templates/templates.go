@@ -31,8 +31,9 @@ import (
 var Files embed.FS
 
 // formats are the ways a challenge can be given: practice and take-home repositories, a
-// debugging task, a refactor graded by comparing base and head.
-var formats = []string{"practice", "take-home", "debug", "refactor"}
+// debugging task, a refactor graded by comparing base and head, a capacity claim graded for
+// its honesty under load (issue 17).
+var formats = []string{"practice", "take-home", "debug", "refactor", "capacity"}
 
 // maxStartTimeout bounds a challenge's start_timeout at the grading's default hard cap, which
 // the build, the start and the scenarios share: a longer wait would always end at the cap,

@@ -229,6 +229,7 @@ func Stable(t *testing.T, ch grading.Challenge, repeats []Repeat) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			h.SourceDir = filepath.Join("testdata", dir)
 			for _, r := range repeats {
 				if r.Dir != dir {
 					continue
