@@ -82,8 +82,8 @@ func TestLearnerInitWritesWhatLearnersGet(t *testing.T) {
 			}
 		}
 	}
-	if n != 24 {
-		t.Errorf("%d starters initialised, want 24", n)
+	if n != 27 {
+		t.Errorf("%d starters initialised, want 27", n)
 	}
 }
 

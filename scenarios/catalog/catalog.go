@@ -1,6 +1,6 @@
 // Package catalog lists the challenges Holdfast can grade. Challenges come in packs: a pack
 // holds its challenges' files (<slug>/challenge.yaml, the brief, the starters) and their
-// scenario tables. Holdfast's nine challenges are one pack (Builtin), built from templates/ and
+// scenario tables. Holdfast's ten challenges are one pack (Builtin), built from templates/ and
 // scenarios/<slug>/; an operator adds private challenges with a pack of their own, a Go module
 // outside this repository whose root package has a Pack function, compiled into the runner and
 // the App by `runner pack build` (README, "Challenge packs"). The commands' wiring passes the
@@ -26,6 +26,7 @@ import (
 	"github.com/holdfast-ci/holdfast/scenarios/flashsale"
 	"github.com/holdfast-ci/holdfast/scenarios/gracefulshutdown"
 	"github.com/holdfast-ci/holdfast/scenarios/idempotentpayments"
+	"github.com/holdfast-ci/holdfast/scenarios/loadshedding"
 	"github.com/holdfast-ci/holdfast/scenarios/ratelimiter"
 	"github.com/holdfast-ci/holdfast/scenarios/refactororderpricing"
 	"github.com/holdfast-ci/holdfast/templates"
@@ -70,6 +71,7 @@ func Builtin() Pack {
 		ratelimiter.Slug:          ratelimiter.Scenarios,
 		refactororderpricing.Slug: refactororderpricing.Scenarios,
 		idempotentpayments.Slug:   idempotentpayments.Scenarios,
+		loadshedding.Slug:         loadshedding.Scenarios,
 	}}
 }
 

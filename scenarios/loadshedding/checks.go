@@ -1,0 +1,353 @@
+package loadshedding
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/holdfast-ci/holdfast/scenarios"
+	"github.com/holdfast-ci/holdfast/scenarios/agent"
+)
+
+// workPath is the downstream path the app calls; workRoute the app's own.
+const (
+	workPath  = "/work"
+	workRoute = "/api/work"
+)
+
+// workRequest asks the app to do the work named id.
+func workRequest(id string) scenarios.Request {
+	return scenarios.Request{Method: http.MethodPost, Path: workRoute, Body: scenarios.JSON(map[string]string{"id": id}),
+		Timeout: answerWait}
+}
+
+// downstream sets how the downstream answers /work; the zero behaviour makes it healthy again.
+func downstream(ctx context.Context, h *scenarios.Harness, b agent.DownstreamBehaviour) error {
+	b.PathPrefix = workPath
+	if err := h.Agent.Downstream(ctx, b); err != nil {
+		return fmt.Errorf("set downstream behaviour: %w", err)
+	}
+	return nil
+}
+
+// link takes the downstream's link down (connections refused) or brings it back up.
+func link(ctx context.Context, h *scenarios.Harness, up bool) error {
+	kind := agent.FaultDown
+	if up {
+		kind = agent.FaultUp
+	}
+	if err := h.Agent.Fault(ctx, "downstream", agent.Fault{Kind: kind}); err != nil {
+		return fmt.Errorf("downstream link %s: %w", kind, err)
+	}
+	return nil
+}
+
+func callsSince(ctx context.Context, h *scenarios.Harness, seq int) ([]agent.Call, error) {
+	calls, err := h.Agent.Calls(ctx, seq)
+	if err != nil {
+		return nil, fmt.Errorf("read downstream calls: %w", err)
+	}
+	return calls, nil
+}
+
+// sleepUntil waits until t or the end of ctx.
+func sleepUntil(ctx context.Context, t time.Time) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(time.Until(t)):
+		return nil
+	}
+}
+
+// idOf reads the id a call carried in its JSON body ("" if it carried none).
+func idOf(c agent.Call) string {
+	var body struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal([]byte(c.Body), &body) != nil {
+		return ""
+	}
+	return body.ID
+}
+
+// settle waits until the app serves a request, as every scenario does first: up to three
+// requests to a healthy downstream, RetryAfter apart. It returns the downstream's last call number
+// once one was served, from which the scenario counts its own calls.
+func settle(ctx context.Context, h *scenarios.Harness) (int, error) {
+	const attempts = 3
+	var last scenarios.Response
+	for i := 1; i <= attempts; i++ {
+		last = h.Do(ctx, workRequest(fmt.Sprintf("settle-%d", i)))
+		if last.Status == http.StatusOK {
+			return h.Agent.LastCall(ctx)
+		}
+		if i < attempts {
+			if err := sleepUntil(ctx, time.Now().Add(settleGap)); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return 0, scenarios.Failf(
+		fmt.Sprintf("a request to be served once nothing is in flight and the downstream is healthy: %d requests %s apart, after each one's Retry-After", attempts, settleGap),
+		"Release a permit on every path out of a request — success, a 5xx, a refused connection, the deadline — (a defer, a finally), and do not keep refusing once the work in flight is done.",
+		"the last one answered %s", last.Describe())
+}
+
+// timed is an answer whose speed the harness judges, with the control sent alongside it: a
+// GET /healthz released at the same moment.
+type timed struct {
+	scenarios.Response
+	ID string
+	// Beyond is how much longer the answer took than its control (0 if not longer): the app's
+	// own delay. A loaded machine stalls the harness, the network and the app for both requests
+	// alike; a limiter that waits for a permit makes only the work wait. A control that got no
+	// HTTP answer does not count: Beyond is then the answer's whole duration.
+	Beyond time.Duration
+	// At is when the answer came back; ControlAt when the control's answer did (zero if it got
+	// none): by then the app was answering, and the request sent with it had most likely reached
+	// it too.
+	At, ControlAt time.Time
+}
+
+// burst sends a work request for each id, all released at once, and returns the answers in
+// order. With controls, each is sent together with a GET /healthz, whose answer judges its speed
+// (timed's Beyond and ControlAt). A scenario that needs every permit for its own requests sends
+// none: an app that (wrongly) counts its health checks against the limit would shed them.
+func burst(ctx context.Context, h *scenarios.Harness, ids []string, controls bool) []timed {
+	n := len(ids)
+	all := n
+	if controls {
+		all = 2 * n
+	}
+	rs := make([]scenarios.Response, all)
+	at := make([]time.Time, all)
+	var ready, done sync.WaitGroup
+	gate := make(chan struct{})
+	ready.Add(all)
+	done.Add(all)
+	for i := range all {
+		go func() {
+			defer done.Done()
+			r := scenarios.Request{Path: "/healthz", Replica: 1}
+			if i < n {
+				r = workRequest(ids[i])
+				r.Replica = 1
+			}
+			ready.Done()
+			select {
+			case <-gate:
+			case <-ctx.Done():
+				rs[i] = scenarios.Response{Err: ctx.Err()}
+				return
+			}
+			rs[i] = h.Do(ctx, r)
+			at[i] = time.Now()
+		}()
+	}
+	ready.Wait()
+	close(gate)
+	done.Wait()
+	out := make([]timed, n)
+	for i := range n {
+		out[i] = timed{Response: rs[i], ID: ids[i], Beyond: rs[i].Duration, At: at[i]}
+		if c := rs[min(n+i, all-1)]; controls && c.Err == nil {
+			out[i].Beyond = max(0, rs[i].Duration-c.Duration)
+			out[i].ControlAt = at[n+i]
+		}
+	}
+	return out
+}
+
+// ids returns n ids: prefix-1, prefix-2, …
+func ids(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s-%d", prefix, i+1)
+	}
+	return out
+}
+
+// byID groups calls by the id each carried.
+func byID(calls []agent.Call) map[string][]agent.Call {
+	out := map[string][]agent.Call{}
+	for _, c := range calls {
+		out[idOf(c)] = append(out[idOf(c)], c)
+	}
+	return out
+}
+
+// inFlight is the most calls the downstream had in flight at once (a call without an end is
+// still in flight at now), and when that was first reached.
+func inFlight(calls []agent.Call, now time.Time) (most int, at time.Time) {
+	type edge struct {
+		t     time.Time
+		delta int
+	}
+	var edges []edge
+	for _, c := range calls {
+		end := c.End
+		if end.IsZero() {
+			end = now
+		}
+		edges = append(edges, edge{c.Start, 1}, edge{end, -1})
+	}
+	// Ends before starts at the same moment: a permit released and taken again is not two.
+	sort.Slice(edges, func(i, j int) bool {
+		if edges[i].t.Equal(edges[j].t) {
+			return edges[i].delta < edges[j].delta
+		}
+		return edges[i].t.Before(edges[j].t)
+	})
+	n := 0
+	for _, e := range edges {
+		n += e.delta
+		if n > most {
+			most, at = n, e.t
+		}
+	}
+	return most, at
+}
+
+// expectLimit checks the downstream never had more than Limit calls in flight at once.
+func expectLimit(calls []agent.Call, what string) error {
+	most, at := inFlight(calls, time.Now())
+	if most <= Limit {
+		return nil
+	}
+	var during []agent.Call
+	for _, c := range calls {
+		if !c.Start.After(at) && (c.End.IsZero() || c.End.After(at)) {
+			during = append(during, c)
+		}
+	}
+	return scenarios.Failf(fmt.Sprintf("at most %d downstream calls in flight at any moment for %s", Limit, what),
+		fmt.Sprintf("Hold a permit for every request admitted (%d permits: a buffered channel, a semaphore, a counter the event loop checks and changes without an await in between) and answer 503 at once when none is free: without a limit, every request beyond it waits for the slow downstream too, and the pile grows until nobody is served.", Limit),
+		"%d calls in flight at once: %s", most, describeCalls(during))
+}
+
+// expectOnceEach checks the work of each answered request was done as its answer says: exactly
+// one call carrying its id for an admitted one, none for one shed (503) or refused (400), and
+// no call for an id nobody sent.
+func expectOnceEach(answers []timed, calls []agent.Call, what string) error {
+	got := byID(calls)
+	sent := map[string]bool{}
+	for _, a := range answers {
+		sent[a.ID] = true
+		n := len(got[a.ID])
+		switch {
+		case admitted(a.Response) && n != 1:
+			hint := "Call the downstream exactly once for every admitted request: no retries inside a request."
+			if n == 0 {
+				hint = fmt.Sprintf("Call POST $DOWNSTREAM_URL%s with the body {\"id\": \"<id>\"}, the client's id unchanged.", workPath)
+			}
+			return scenarios.Failf(fmt.Sprintf("exactly one downstream call carrying id %q for its request, answered %d (%s)", a.ID, a.Status, what),
+				hint, "%d call(s) carrying it: %s", n, describeCalls(got[a.ID]))
+		case !admitted(a.Response) && a.Err == nil && n > 0:
+			return scenarios.Failf(fmt.Sprintf("no downstream call for the request with id %q, answered %d (%s)", a.ID, a.Status, what),
+				"Decide before calling the downstream: a request that is shed (503) or refused (400) does no work.",
+				"%d call(s) carrying it: %s", n, describeCalls(got[a.ID]))
+		}
+	}
+	for id, cs := range got {
+		if !sent[id] {
+			return scenarios.Failf(fmt.Sprintf("every downstream call to carry the id of a request (%s)", what),
+				fmt.Sprintf("Send POST $DOWNSTREAM_URL%s with the JSON body {\"id\": \"<id>\"}: the client's id, unchanged.", workPath),
+				"%d call(s) carrying id %q: %s", len(cs), id, describeCalls(cs))
+		}
+	}
+	return nil
+}
+
+// admitted says whether an answer is one a request gets once admitted: its work was tried.
+func admitted(r scenarios.Response) bool {
+	return r.Err == nil && (r.Status == http.StatusOK || r.Status == http.StatusBadGateway || r.Status == http.StatusGatewayTimeout)
+}
+
+// expectShed checks a 503 carries Retry-After: 1.
+func expectShed(a timed) error {
+	if got := a.Header.Get("Retry-After"); got != RetryAfter {
+		return scenarios.Failf(fmt.Sprintf("a Retry-After: %s header on every 503 for a request that found no free permit", RetryAfter),
+			"Tell a shed client when to come back: send Retry-After: 1 with the 503.",
+			"for id %s: Retry-After %q", a.ID, got)
+	}
+	return nil
+}
+
+// slowSheds judges how fast the app shed (answers non-empty): by the time each 503 took beyond
+// its control, a median under FastMedian and every one under FastMax.
+func slowSheds(answers []timed, what string) error {
+	beyond := make([]time.Duration, len(answers))
+	took := make([]time.Duration, len(answers))
+	for i, a := range answers {
+		beyond[i], took[i] = a.Beyond, a.Duration
+	}
+	median, slowest := spread(beyond)
+	if median <= FastMedian && slowest <= FastMax {
+		return nil
+	}
+	tookMedian, tookSlowest := spread(took)
+	return scenarios.Failf(
+		fmt.Sprintf("503 within %s for the requests %s that found no free permit (measured from outside on a shared machine, beyond the time a GET /healthz sent alongside took: the grader allows a median of %s and at most %s)", MaxWait, what, FastMedian, FastMax),
+		fmt.Sprintf("Wait for a permit %s at most, then answer 503: a client that waits long to be refused has lost that time too, and a wait as long as the work itself is a queue.", MaxWait),
+		"median %s, slowest %s beyond /healthz over %d answers (they took a median of %s, the slowest %s)",
+		median.Round(time.Millisecond), slowest.Round(time.Millisecond), len(answers), tookMedian.Round(time.Millisecond), tookSlowest.Round(time.Millisecond))
+}
+
+// spread returns the median and the maximum of ds (non-empty).
+func spread(ds []time.Duration) (median, slowest time.Duration) {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2], s[len(s)-1]
+}
+
+// statuses renders a burst's answers in short.
+func statuses(as []timed) string {
+	var parts []string
+	for _, a := range as {
+		if a.Err != nil {
+			parts = append(parts, "no answer")
+			continue
+		}
+		parts = append(parts, fmt.Sprint(a.Status))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// describeCalls renders downstream calls for a learner: the id each carried, when it started
+// relative to the first, how long it lasted, and what the downstream answered.
+func describeCalls(cs []agent.Call) string {
+	if len(cs) == 0 {
+		return "none"
+	}
+	var parts []string
+	for i, c := range cs {
+		if i == 6 {
+			parts = append(parts, fmt.Sprintf("and %d more", len(cs)-6))
+			break
+		}
+		status := "no answer (the caller gave up)"
+		if c.Status != 0 {
+			status = fmt.Sprint(c.Status)
+		}
+		if c.End.IsZero() {
+			status = "still in flight"
+		}
+		at := ""
+		if i > 0 {
+			at = fmt.Sprintf(" +%s", c.Start.Sub(cs[0].Start).Round(time.Millisecond))
+		}
+		lasted := ""
+		if !c.End.IsZero() {
+			lasted = fmt.Sprintf(" (%s)", c.End.Sub(c.Start).Round(time.Millisecond))
+		}
+		parts = append(parts, fmt.Sprintf("%s %s id %q%s → %s%s", c.Method, c.Path, idOf(c), at, status, lasted))
+	}
+	return strings.Join(parts, "; ")
+}
