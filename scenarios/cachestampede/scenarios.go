@@ -48,10 +48,10 @@ const (
 	flowEvery        = 50 * time.Millisecond // two requests (one per replica) each tick
 	flowMaxCalls     = 3                     // origin calls in flowFor with a 2 s TTL
 	ageSlack         = 500 * time.Millisecond
-	failureBound     = 3 * time.Second // an error answer while the origin fails or hangs
-	recoveryBound    = time.Second     // the first good answer after the origin recovered
-	fillerLatency    = time.Second     // the origin's latency while the filler that will die works
-	waitSlack        = time.Second     // on top of WaitLimit, for the sandbox under load
+	failureBound     = 3 * time.Second         // an error answer while the origin fails or hangs
+	recoveryBound    = time.Second             // the first good answer after the origin recovered
+	fillerLatency    = 1800 * time.Millisecond // the origin's latency while the filler that will die works: under OriginTimeout
+	waitSlack        = time.Second             // on top of WaitLimit, for the sandbox under load
 	expirySlack      = 1500 * time.Millisecond
 )
 
