@@ -82,8 +82,8 @@ func TestLearnerInitWritesWhatLearnersGet(t *testing.T) {
 			}
 		}
 	}
-	if n != 27 {
-		t.Errorf("%d starters initialised, want 27", n)
+	if n != 28 {
+		t.Errorf("%d starters initialised, want 28", n)
 	}
 }
 
@@ -127,7 +127,7 @@ func TestLearnerBadInput(t *testing.T) {
 		{"no command", nil, nil, "usage"},
 		{"unknown command", nil, []string{"grade"}, `unknown command "grade"`},
 		{"init without challenge", nil, []string{"init"}, "want a challenge"},
-		{"unknown challenge", nil, []string{"init", "payments"}, "known challenges: cache-stampede, circuit-breaker"},
+		{"unknown challenge", nil, []string{"init", "payments"}, "known challenges: cache-stampede, capacity-checkout, circuit-breaker"},
 		{"unknown language", nil, []string{"init", "debug-retry-storm", "--lang", "ts", t.TempDir()}, `no "ts" starter; its languages: go`},
 		{"non-empty directory", nil, []string{"init", "idempotent-payments", full}, "is not empty"},
 		{"no detection file", nil, []string{"test", noDetect}, "no .holdfast.yaml in"},

@@ -1,6 +1,6 @@
 // Package catalog lists the challenges Holdfast can grade. Challenges come in packs: a pack
 // holds its challenges' files (<slug>/challenge.yaml, the brief, the starters) and their
-// scenario tables. Holdfast's ten challenges are one pack (Builtin), built from templates/ and
+// scenario tables. Holdfast's eleven challenges are one pack (Builtin), built from templates/ and
 // scenarios/<slug>/; an operator adds private challenges with a pack of their own, a Go module
 // outside this repository whose root package has a Pack function, compiled into the runner and
 // the App by `runner pack build` (README, "Challenge packs"). The commands' wiring passes the
@@ -20,6 +20,7 @@ import (
 	"github.com/holdfast-ci/holdfast/grading"
 	"github.com/holdfast-ci/holdfast/scenarios"
 	"github.com/holdfast-ci/holdfast/scenarios/cachestampede"
+	"github.com/holdfast-ci/holdfast/scenarios/capacitycheckout"
 	"github.com/holdfast-ci/holdfast/scenarios/circuitbreaker"
 	"github.com/holdfast-ci/holdfast/scenarios/debugretrystorm"
 	"github.com/holdfast-ci/holdfast/scenarios/distributedlock"
@@ -63,6 +64,7 @@ const BuiltinName = "github.com/holdfast-ci/holdfast (built-in)"
 func Builtin() Pack {
 	return Pack{Name: BuiltinName, Files: builtinFiles{join: sync.OnceValues(joinBuiltin)}, Scenarios: map[string]func() []scenarios.Scenario{
 		cachestampede.Slug:        cachestampede.Scenarios,
+		capacitycheckout.Slug:     capacitycheckout.Scenarios,
 		circuitbreaker.Slug:       circuitbreaker.Scenarios,
 		debugretrystorm.Slug:      debugretrystorm.Scenarios,
 		distributedlock.Slug:      distributedlock.Scenarios,

@@ -97,8 +97,8 @@ func TestPacks(t *testing.T) {
 		})
 	}
 	es, err := load([]Pack{Builtin(), pack("example.com/p", "mine")})
-	if err != nil || len(es) != 11 {
-		t.Fatalf("built-in and one pack: %d entries, %v; want 11", len(es), err)
+	if err != nil || len(es) != 12 {
+		t.Fatalf("built-in and one pack: %d entries, %v; want 12", len(es), err)
 	}
 }
 
@@ -116,15 +116,15 @@ func TestNew(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := cat.Slugs(); len(got) != 11 || got[0] != "cache-stampede" || got[6] != "idempotent-payments" || got[8] != "mine" {
-		t.Fatalf("slugs %v; want the ten and mine, sorted", got)
+	if got := cat.Slugs(); len(got) != 12 || got[0] != "cache-stampede" || got[7] != "idempotent-payments" || got[9] != "mine" {
+		t.Fatalf("slugs %v; want the eleven and mine, sorted", got)
 	}
 	for slug, pack := range map[string]string{"mine": "example.com/p", "idempotent-payments": BuiltinName} {
 		if c, err := cat.Lookup(slug); err != nil || c.Pack != pack || c.Title == "" || len(c.Scenarios) == 0 {
 			t.Errorf("Lookup(%q): pack %q, title %q, %d scenarios, %v; want pack %q", slug, c.Pack, c.Title, len(c.Scenarios), err, pack)
 		}
 	}
-	if _, err := cat.Lookup("nope"); err == nil || !strings.Contains(err.Error(), "known challenges: cache-stampede, circuit-breaker") || !strings.Contains(err.Error(), "mine") {
+	if _, err := cat.Lookup("nope"); err == nil || !strings.Contains(err.Error(), "known challenges: cache-stampede, capacity-checkout, circuit-breaker") || !strings.Contains(err.Error(), "mine") {
 		t.Fatalf("Lookup(nope): %v; want the known challenges listed, the pack's too", err)
 	}
 }
@@ -147,8 +147,8 @@ func TestTemplatesServesEachSlugFromItsPack(t *testing.T) {
 			t.Errorf("%s: %q, %v; want %q", name, b, err, want)
 		}
 	}
-	if dirs, err := fs.ReadDir(fsys, "."); err != nil || len(dirs) != 11 {
-		t.Errorf("root: %d entries, %v; want 11 slugs", len(dirs), err)
+	if dirs, err := fs.ReadDir(fsys, "."); err != nil || len(dirs) != 12 {
+		t.Errorf("root: %d entries, %v; want 12 slugs", len(dirs), err)
 	}
 	// Without a directory, the built-in pack serves its own files, the same as the one on disk.
 	embedded := cat.Templates(nil)

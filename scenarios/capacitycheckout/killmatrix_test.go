@@ -1,0 +1,52 @@
+package capacitycheckout_test
+
+import (
+	"testing"
+
+	"github.com/holdfast-ci/holdfast/grading"
+	"github.com/holdfast-ci/holdfast/scenarios"
+	"github.com/holdfast-ci/holdfast/scenarios/capacitycheckout"
+	"github.com/holdfast-ci/holdfast/scenarios/scenariotest"
+)
+
+// killMatrix says which scenarios each submission in testdata/ must fail; every other scenario
+// must pass. The reference fails none.
+var killMatrix = []scenariotest.Row{
+	{Dir: "reference"},
+	// The reference's code with a claim written before measuring: three times its knee, and
+	// the CPU blamed for what its 8 connections do.
+	{Dir: "reference-wrong-claim", Fails: []string{"claim_is_honest"}},
+	{Dir: "broken-no-pool-limit", Fails: []string{"overload_at_2x"}},
+	{Dir: "broken-unbounded-queue", Fails: []string{"overload_at_2x"}},
+	{Dir: "broken-retry-no-budget", Fails: []string{"provider_fault_under_load"}},
+}
+
+func challenge(t *testing.T) grading.Challenge {
+	return scenariotest.Challenge(t, capacitycheckout.Slug, capacitycheckout.Scenarios())
+}
+
+func TestEveryScenarioHasAKiller(t *testing.T) {
+	scenariotest.EveryScenarioHasAKiller(t, capacitycheckout.Scenarios(), killMatrix)
+}
+
+func TestKillMatrix(t *testing.T) { scenariotest.KillMatrix(t, challenge(t), killMatrix) }
+
+// TestVerdictsAreStable repeats the load scenarios, which measure time on a shared machine,
+// against the reference (pass every time) and the variants they catch (fail every time).
+func TestVerdictsAreStable(t *testing.T) {
+	scenariotest.Stable(t, challenge(t), []scenariotest.Repeat{
+		{Dir: "reference", Scenario: "claim_is_honest", Runs: 2, Pass: true},
+		{Dir: "reference", Scenario: "overload_at_2x", Runs: 2, Pass: true},
+		{Dir: "reference", Scenario: "provider_fault_under_load", Runs: 2, Pass: true},
+		{Dir: "broken-unbounded-queue", Scenario: "overload_at_2x", Runs: 2, Pass: false},
+		{Dir: "broken-no-pool-limit", Scenario: "overload_at_2x", Runs: 1, Pass: false},
+		{Dir: "broken-retry-no-budget", Scenario: "provider_fault_under_load", Runs: 1, Pass: false},
+	})
+}
+
+// TestStartersBuildAndServe: each starter a learner can pick builds, starts, and answers 501 on
+// the route left to implement.
+func TestStartersBuildAndServe(t *testing.T) {
+	scenariotest.StartersServe(t, challenge(t), "../../templates/capacity-checkout/starter",
+		scenarios.Request{Method: "POST", Path: "/checkout", Body: scenarios.JSON(map[string]any{"sku": "sku_load", "quantity": 1})})
+}
