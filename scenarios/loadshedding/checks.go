@@ -77,16 +77,22 @@ func idOf(c agent.Call) string {
 	return body.ID
 }
 
-// settle waits until the app serves a request, as every scenario does first: up to three
-// requests to a healthy downstream, RetryAfter apart. It returns the downstream's last call number
-// once one was served, from which the scenario counts its own calls.
+// settle waits until the app serves a request, as every scenario does first: a request to a
+// healthy downstream, sent again RetryAfter later while it is shed, three at most. It returns
+// the downstream's last call number once one was served, from which the scenario counts its own
+// calls. An answer other than 200 or 503 fails at once: no wait would change it.
 func settle(ctx context.Context, h *scenarios.Harness) (int, error) {
 	const attempts = 3
 	var last scenarios.Response
 	for i := 1; i <= attempts; i++ {
 		last = h.Do(ctx, workRequest(fmt.Sprintf("settle-%d", i)))
-		if last.Status == http.StatusOK {
+		switch {
+		case last.Status == http.StatusOK:
 			return h.Agent.LastCall(ctx)
+		case last.Err != nil || last.Status != http.StatusServiceUnavailable:
+			return 0, scenarios.Failf("200 with the downstream's answer for a request while nothing is in flight and the downstream is healthy",
+				fmt.Sprintf("Serve POST %s: take a permit, call POST $DOWNSTREAM_URL%s with the request's id, and return the downstream's 200 answer.", workRoute, workPath),
+				"%s", last.DescribeTook())
 		}
 		if i < attempts {
 			if err := sleepUntil(ctx, time.Now().Add(settleGap)); err != nil {
@@ -97,7 +103,7 @@ func settle(ctx context.Context, h *scenarios.Harness) (int, error) {
 	return 0, scenarios.Failf(
 		fmt.Sprintf("a request to be served once nothing is in flight and the downstream is healthy: %d requests %s apart, after each one's Retry-After", attempts, settleGap),
 		"Release a permit on every path out of a request — success, a 5xx, a refused connection, the deadline — (a defer, a finally), and do not keep refusing once the work in flight is done.",
-		"the last one answered %s", last.Describe())
+		"all %d shed, the last one answered %s", attempts, last.Describe())
 }
 
 // timed is an answer whose speed the harness judges, with the control sent alongside it: a
