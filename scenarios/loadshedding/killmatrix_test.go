@@ -23,6 +23,10 @@ var killMatrix = []scenariotest.Row{
 	{Dir: "broken-permit-leak", Fails: []string{"permits_released_on_failures"}, MayAlsoFail: []string{"health_while_saturated", "recovers_when_load_drops"}},
 	{Dir: "broken-cooldown-after-shed", Fails: []string{"recovers_when_load_drops"}},
 	{Dir: "broken-mutex-limit", Fails: []string{"serves_within_limit", "health_while_saturated", "recovers_when_load_drops", "permits_released_on_failures"}},
+	// TypeScript: the references' limit as a counter on the event loop, and the mistake fetch
+	// invites, a call without a deadline that holds its permit as long as the downstream hangs.
+	{Dir: "reference-ts"},
+	{Dir: "broken-ts-no-deadline", Fails: []string{"permits_released_on_failures"}},
 }
 
 func challenge(t *testing.T) grading.Challenge {
