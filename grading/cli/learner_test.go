@@ -82,8 +82,8 @@ func TestLearnerInitWritesWhatLearnersGet(t *testing.T) {
 			}
 		}
 	}
-	if n != 28 {
-		t.Errorf("%d starters initialised, want 28", n)
+	if n != 29 {
+		t.Errorf("%d starters initialised, want 29", n)
 	}
 }
 

@@ -53,9 +53,10 @@ const (
 	// claim of 1.5× the quiet machine's knee would not have survived the loaded one.
 	ClaimLow  = 0.6
 	ClaimHigh = 1.5
-	// overloadMax bounds the overload rate, and calmMax the steady rate of the recovery and
-	// fault phases (half the claim): low enough that the reference holds it on a loaded machine.
-	overloadMin, overloadMax = 60.0, 240.0
+	// overloadMax bounds the overload rate (twice the knee the brief's limits allow), and
+	// calmMax the steady rate of the recovery and fault phases (half the claim): low enough that
+	// the reference holds them on a loaded machine (at 240/s its p99 reached 1.09 s, load 17).
+	overloadMin, overloadMax = 60.0, 160.0
 	calmMin, calmMax         = 15.0, 40.0
 	// defaultClaim stands in for a claim that cannot be read, so that the overload and fault
 	// scenarios still judge the service's behaviour.
@@ -277,7 +278,7 @@ func overloadAt2x(ctx context.Context, h *scenarios.Harness) error {
 	}
 	answered := over.Sent - over.Errors.Timeout - over.Errors.Connection - over.Errors.Invalid
 	bad := over.Sent - over.Statuses[http.StatusServiceUnavailable] - over.OK
-	if over.Latency.P99 > overloadP99 || float64(bad) > ErrorBudget*float64(over.Sent) || answered == 0 {
+	if over.Latency.P99 > overloadP99+stall.Max() || float64(bad) > ErrorBudget*float64(over.Sent) || answered == 0 {
 		return scenarios.Failf(fmt.Sprintf("at twice the claimed rate, every request answered within %s: a checkout or a fast 503", overloadP99),
 			"Do not queue without a bound: wait a short, fixed time for a connection (or an in-flight slot), then answer 503 with Retry-After. A queue that grows with the overload keeps every later request waiting.",
 			"at %.0f checkouts/s for %s: p99 %s; answers: %s", rate, overloadFor, over.Latency.P99.Round(time.Millisecond), statusesOf(over))
