@@ -278,6 +278,11 @@ func overloadAt2x(ctx context.Context, h *scenarios.Harness) error {
 	}
 	answered := over.Sent - over.Errors.Timeout - over.Errors.Connection - over.Errors.Invalid
 	bad := over.Sent - over.Statuses[http.StatusServiceUnavailable] - over.OK
+	if over.OK == 0 && answered > 0 {
+		return scenarios.Failf("at twice the claimed rate, some checkouts answered 201 and the rest a fast 503",
+			"POST /checkout must work before its capacity can be measured: answer 201 with the order (the brief's API section).",
+			"at %.0f checkouts/s for %s, not one checkout succeeded; answers: %s", rate, overloadFor, statusesOf(over))
+	}
 	if over.Latency.P99 > overloadP99+stall.Max() || float64(bad) > ErrorBudget*float64(over.Sent) || answered == 0 {
 		return scenarios.Failf(fmt.Sprintf("at twice the claimed rate, every request answered within %s: a checkout or a fast 503", overloadP99),
 			"Do not queue without a bound: wait a short, fixed time for a connection (or an in-flight slot), then answer 503 with Retry-After. A queue that grows with the overload keeps every later request waiting.",
