@@ -227,15 +227,20 @@ func expectLimit(calls []agent.Call, what string) error {
 	if most <= Limit {
 		return nil
 	}
-	var during []agent.Call
-	for _, c := range calls {
-		if !c.Start.After(at) && (c.End.IsZero() || c.End.After(at)) {
-			during = append(during, c)
-		}
-	}
 	return scenarios.Failf(fmt.Sprintf("at most %d downstream calls in flight at any moment for %s", Limit, what),
 		fmt.Sprintf("Hold a permit for every request admitted (%d permits: a buffered channel, a semaphore, a counter the event loop checks and changes without an await in between) and answer 503 at once when none is free: without a limit, every request beyond it waits for the slow downstream too, and the pile grows until nobody is served.", Limit),
-		"%d calls in flight at once: %s", most, describeCalls(during))
+		"%d calls in flight at once: %s", most, describeCalls(during(calls, at)))
+}
+
+// during is the calls in flight at the moment at.
+func during(calls []agent.Call, at time.Time) []agent.Call {
+	var out []agent.Call
+	for _, c := range calls {
+		if !c.Start.After(at) && (c.End.IsZero() || c.End.After(at)) {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // expectOnceEach checks the work of each answered request was done as its answer says: exactly

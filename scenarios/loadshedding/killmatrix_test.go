@@ -27,6 +27,15 @@ var killMatrix = []scenariotest.Row{
 	// invites, a call without a deadline that holds its permit as long as the downstream hangs.
 	{Dir: "reference-ts"},
 	{Dir: "broken-ts-no-deadline", Fails: []string{"permits_released_on_failures"}},
+	// Written blind, from the brief and the TypeScript starter only (never scenarios/): a correct
+	// service whose permits are a state machine with a transition table, and three honest
+	// mistakes. The first, a deadline raced against a fetch it never aborts, passed every
+	// scenario until permits_released_on_failures counted the abandoned calls still in flight
+	// at the downstream beside the next requests' (P7).
+	{Dir: "reference-blind-ts"},
+	{Dir: "broken-blind-ts-abandoned-fetch", Fails: []string{"permits_released_on_failures"}},
+	{Dir: "broken-blind-ts-timeout-as-502", Fails: []string{"permits_released_on_failures"}},
+	{Dir: "broken-blind-ts-stale-waiters", Fails: []string{"health_while_saturated", "recovers_when_load_drops", "permits_released_on_failures"}},
 }
 
 func challenge(t *testing.T) grading.Challenge {

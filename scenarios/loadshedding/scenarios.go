@@ -420,6 +420,9 @@ func permitsReleasedOnFailures(ctx context.Context, h *scenarios.Harness) error 
 	stages := []stage{
 		{"fail", "answers 503", behave(agent.DownstreamBehaviour{Status: http.StatusServiceUnavailable}), http.StatusBadGateway, false},
 		{"hang", "never answers", behave(agent.DownstreamBehaviour{Hang: true}), http.StatusGatewayTimeout, false},
+		// Again: a call given up at the deadline but never cancelled is still in flight at the
+		// downstream when the next ones begin (checked after the stages).
+		{"hang-again", "still never answers", behave(agent.DownstreamBehaviour{Hang: true}), http.StatusGatewayTimeout, false},
 		{"down", "refuses connections", func(ctx context.Context, h *scenarios.Harness) error {
 			if err := downstream(ctx, h, agent.DownstreamBehaviour{}); err != nil {
 				return err
@@ -433,6 +436,7 @@ func permitsReleasedOnFailures(ctx context.Context, h *scenarios.Harness) error 
 			return downstream(ctx, h, agent.DownstreamBehaviour{LatencyMS: serveLatency})
 		}, http.StatusOK, false},
 	}
+	start := since
 	var before []string // what the stages so far did
 	for _, s := range stages {
 		if err := s.apply(ctx, h); err != nil {
@@ -477,6 +481,18 @@ func permitsReleasedOnFailures(ctx context.Context, h *scenarios.Harness) error 
 			since = calls[len(calls)-1].Seq
 		}
 		before = append(before, fmt.Sprintf("%d requests answered %d while it %s", Limit, s.status, s.what))
+	}
+	// A call the service gave up at its deadline must end there: one only abandoned (a timer
+	// raced against it, its connection left open) still runs at the downstream, without a
+	// permit, beside the next requests' calls.
+	calls, err := callsSince(ctx, h, start)
+	if err != nil {
+		return err
+	}
+	if most, at := inFlight(calls, time.Now()); most > Limit {
+		return scenarios.Failf(fmt.Sprintf("at most %d downstream calls in flight at any moment, a call given up at its 1 s deadline included", Limit),
+			"Cancel a downstream call when its deadline passes (an AbortSignal passed to fetch, the request's context, closing the connection), not only stop waiting for it: an abandoned call still runs at the downstream without a permit, and the limit no longer holds.",
+			"%d calls in flight at once after %s: %s", most, strings.Join(before, ", then "), describeCalls(during(calls, at)))
 	}
 	return nil
 }
