@@ -19,6 +19,16 @@ var killMatrix = []scenariotest.Row{
 	{Dir: "broken-no-pool-limit", Fails: []string{"overload_at_2x"}},
 	{Dir: "broken-unbounded-queue", Fails: []string{"overload_at_2x"}},
 	{Dir: "broken-retry-no-budget", Fails: []string{"provider_fault_under_load"}},
+	// Written blind, from the brief and the Go starter only (never scenarios/): a correct service
+	// in an unusual style (eight worker goroutines each owning one connection, a bounded
+	// mailbox, a retry budget from a token bucket; claims 75/s) and honest mistakes, each
+	// caught as the writer predicted: a 256-slot mailbox "for headroom" (p99 2 s at twice the
+	// claim), and /healthz pinging the database on a ninth connection (9 open: over P3, and the
+	// claimed postgres-connections no longer what saturated). A third, retries without a
+	// budget, failed provider_fault_under_load like broken-retry-no-budget and is not a row.
+	{Dir: "reference-blind"},
+	{Dir: "broken-blind-big-mailbox", Fails: []string{"overload_at_2x"}},
+	{Dir: "broken-blind-health-connection", Fails: []string{"claim_is_honest", "overload_at_2x"}},
 }
 
 func challenge(t *testing.T) grading.Challenge {
