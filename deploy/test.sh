@@ -177,7 +177,7 @@ go test -count=1 -timeout 25m "$@" ./grading/chaos >"$logs/chaos.log" 2>&1 &
 chaos=$!
 pids+=("$chaos")
 # shellcheck disable=SC2046 # one argument per package
-HOLDFAST_GRADINGS=${HOLDFAST_GRADINGS:-2} go test -p 2 -count=1 -timeout 25m "$@" $(longest_first "scenarios/distributedlock scenarios/gracefulshutdown scenarios/circuitbreaker scenarios/ratelimiter scenarios/cachestampede scenarios/idempotentpayments scenarios/flashsale scenarios/debugretrystorm scenarios/refactororderpricing" $(go list ./scenarios/...)) || status=1
+HOLDFAST_GRADINGS=${HOLDFAST_GRADINGS:-2} go test -p 2 -count=1 -timeout 25m "$@" $(longest_first "scenarios/distributedlock scenarios/gracefulshutdown scenarios/circuitbreaker scenarios/ratelimiter scenarios/cachestampede scenarios/idempotentpayments scenarios/capacitycheckout scenarios/flashsale scenarios/debugretrystorm scenarios/refactororderpricing scenarios/loadshedding" $(go list ./scenarios/...)) || status=1
 if ! wait "$chaos"; then status=1; fi
 cat "$logs/chaos.log"
 if wait "$vet"; then
