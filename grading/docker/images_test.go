@@ -204,8 +204,12 @@ func TestSweepByLastUse(t *testing.T) {
 			left[id] = true
 		}
 	}
-	if left[old] || !left[used] || left[dead] || rep.Images != 2 || rep.Holds < 1 {
-		t.Fatalf("after the sweep (%+v): old %v, used %v, dead runner's %v; want only the used one left, 2 images and the expired hold removed", rep, left[old], left[used], left[dead])
+	// An expired hold is any runner's to release: another test's keeper sweeping beside this one
+	// (grading/cli and grading/app/jobs run theirs at the same time) may have released it first,
+	// so what is checked is that it is gone, not who counted it.
+	_, holdErr := e.cli.ImageInspect(context.Background(), expired)
+	if left[old] || !left[used] || left[dead] || rep.Images != 2 || !isNotFound(holdErr) {
+		t.Fatalf("after the sweep (%+v): old %v, used %v, dead runner's %v, expired hold %v; want only the used one left, 2 images removed and the expired hold gone", rep, left[old], left[used], left[dead], holdErr)
 	}
 }
 
