@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -166,6 +167,38 @@ func (r Response) DescribeTook() string {
 		return r.Describe()
 	}
 	return fmt.Sprintf("%s after %s", r.Describe(), r.Duration.Round(time.Millisecond))
+}
+
+// StatusCounts counts answers by status for a learner-facing message, e.g. "58×200, 2×503,
+// 1×no answer": statuses first, then the requests that got no answer (timed out) or no HTTP
+// answer (connection refused, reset…), each kind once, in a fixed order so that the same
+// answers always read the same. The answers of a burst sent together arrive in no order worth
+// showing; how many got which status is what tells the learner what happened.
+func StatusCounts(rs []Response) string {
+	counts := map[string]int{}
+	var kinds []string
+	for _, r := range rs {
+		k := fmt.Sprint(r.Status)
+		if r.Err != nil {
+			k = "no answer"
+			if !r.TimedOut() {
+				k = "no HTTP answer (" + shortErr(r.Err) + ")"
+			}
+		}
+		if counts[k] == 0 {
+			kinds = append(kinds, k)
+		}
+		counts[k]++
+	}
+	if len(kinds) == 0 {
+		return "none"
+	}
+	slices.Sort(kinds)
+	parts := make([]string, len(kinds))
+	for i, k := range kinds {
+		parts[i] = fmt.Sprintf("%d×%s", counts[k], k)
+	}
+	return strings.Join(parts, ", ")
 }
 
 func shortErr(err error) string {

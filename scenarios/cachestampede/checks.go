@@ -112,7 +112,7 @@ func hotKeyFlush(ctx context.Context, h *scenarios.Harness) error {
 			v, err := expectProduct(r, id, "each of "+what)
 			if err != nil {
 				if f, ok := scenarios.AsFailure(err); ok {
-					f.Actual += " (all answers: " + statusSummary(rs) + ")"
+					f.Actual += " (all answers: " + scenarios.StatusCounts(rs) + ")"
 				}
 				return err
 			}
@@ -176,7 +176,7 @@ func latencyRoundsOf(ctx context.Context, h *scenarios.Harness, id string) ([]ti
 		for _, r := range rs {
 			if _, err := expectProduct(r, id, fmt.Sprintf("each of %d concurrent reads after a flush", stampedeRequests)); err != nil {
 				if f, ok := scenarios.AsFailure(err); ok {
-					f.Actual += " (all answers: " + statusSummary(rs) + ")"
+					f.Actual += " (all answers: " + scenarios.StatusCounts(rs) + ")"
 				}
 				return nil, err
 			}
@@ -223,7 +223,7 @@ func distinctProducts(ctx context.Context, h *scenarios.Harness) error {
 	for i, r := range rs {
 		if _, err := expectProduct(r, ids[i/perKey], "each of "+what); err != nil {
 			if f, ok := scenarios.AsFailure(err); ok {
-				f.Actual += " (all answers: " + statusSummary(rs) + ")"
+				f.Actual += " (all answers: " + scenarios.StatusCounts(rs) + ")"
 			}
 			return err
 		}
@@ -337,7 +337,7 @@ flow:
 		v, err := expectProduct(t.resp, id, "each of "+what)
 		if err != nil {
 			if f, ok := scenarios.AsFailure(err); ok {
-				f.Actual += " (all answers: " + statusSummary(responses) + ")"
+				f.Actual += " (all answers: " + scenarios.StatusCounts(responses) + ")"
 			}
 			return err
 		}
@@ -386,7 +386,7 @@ func originFailure(ctx context.Context, h *scenarios.Harness) error {
 	for _, r := range rs {
 		if err := expectFailure(r, originError, "each of 8 concurrent reads while the origin answers 500"); err != nil {
 			if f, ok := scenarios.AsFailure(err); ok {
-				f.Actual += " (all answers: " + statusSummary(rs) + ")"
+				f.Actual += " (all answers: " + scenarios.StatusCounts(rs) + ")"
 			}
 			return err
 		}
@@ -614,10 +614,10 @@ func crashedFiller(ctx context.Context, h *scenarios.Harness) error {
 		case r.Err == nil && r.Duration > bound:
 			return scenarios.Failf(fmt.Sprintf("503 within %s (nothing to serve after waiting 2.5 s) for %s", ms(bound), what),
 				"A request that waits for another's fill gives up after 2.5 s with 503, even when that fill never finishes: bound the wait by a deadline, not by the lock or the value showing up.",
-				"%s (all answers: %s)", r.DescribeTook(), statusSummary(rs))
+				"%s (all answers: %s)", r.DescribeTook(), scenarios.StatusCounts(rs))
 		default:
 			return scenarios.Failf(fmt.Sprintf("503 within %s (nothing to serve after waiting 2.5 s) for %s", ms(bound), what), hintFor(r),
-				"%s (all answers: %s)", r.DescribeTook(), statusSummary(rs))
+				"%s (all answers: %s)", r.DescribeTook(), scenarios.StatusCounts(rs))
 		}
 	}
 

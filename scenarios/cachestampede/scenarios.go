@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/holdfast-ci/holdfast/scenarios"
@@ -188,28 +187,6 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 	slices.Sort(s)
 	i := int(float64(len(s))*p+0.999999) - 1
 	return s[min(max(i, 0), len(s)-1)]
-}
-
-// statusSummary counts answers by status, e.g. "58×200, 2×503".
-func statusSummary(rs []scenarios.Response) string {
-	counts := map[string]int{}
-	var order []string
-	for _, r := range rs {
-		k := fmt.Sprint(r.Status)
-		if r.Err != nil {
-			k = "no answer"
-		}
-		if counts[k] == 0 {
-			order = append(order, k)
-		}
-		counts[k]++
-	}
-	slices.Sort(order)
-	var parts []string
-	for _, k := range order {
-		parts = append(parts, fmt.Sprintf("%d×%s", counts[k], k))
-	}
-	return strings.Join(parts, ", ")
 }
 
 func ms(d time.Duration) string { return d.Round(time.Millisecond).String() }

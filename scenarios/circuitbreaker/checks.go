@@ -43,7 +43,7 @@ func passthrough(ctx context.Context, h *scenarios.Harness) error {
 	if len(calls) != together {
 		return scenarios.Failf(fmt.Sprintf("exactly %d downstream calls for %d quotes requested at the same time", together, together),
 			"While the breaker is closed, call the downstream once for every request, concurrent ones included.",
-			"%d call(s): %s (answers: %s)", len(calls), describeCalls(calls), statuses(rs))
+			"%d call(s): %s (answers: %s)", len(calls), describeCalls(calls), scenarios.StatusCounts(rs))
 	}
 	for i, r := range rs {
 		if err := expectPassthrough(r, calls, fmt.Sprintf("C%d", i+1)); err != nil {
@@ -226,7 +226,7 @@ func singleProbe(ctx context.Context, h *scenarios.Harness) error {
 	if len(calls) == 0 {
 		return scenarios.Failf(fmt.Sprintf("one of %d requests sent together %s after the breaker opened to reach the downstream as a probe", burst, wait),
 			"After the 1 s cooldown, let the first request through as a probe.",
-			"no downstream call; answers: %s", statuses(rs))
+			"no downstream call; answers: %s", scenarios.StatusCounts(rs))
 	}
 	probe := calls[0]
 	end := probe.End
@@ -242,7 +242,7 @@ func singleProbe(ctx context.Context, h *scenarios.Harness) error {
 	if len(during) > 0 {
 		return scenarios.Failf(fmt.Sprintf("exactly one downstream call while the probe was in flight (the downstream took %d ms to answer it), for %d requests sent together after the cooldown", probeLatency, burst),
 			"In half-open let exactly one request through; answer 503 to every other request until the probe's result is in.",
-			"%d calls started before the probe's answer: %s (answers: %s)", len(during)+1, describeCalls(calls), statuses(rs))
+			"%d calls started before the probe's answer: %s (answers: %s)", len(during)+1, describeCalls(calls), scenarios.StatusCounts(rs))
 	}
 	var refusedIn, letThrough []timed
 	for i, r := range rs {
@@ -257,12 +257,12 @@ func singleProbe(ctx context.Context, h *scenarios.Harness) error {
 			refusedIn = append(refusedIn, answers[i])
 		default:
 			return scenarios.Failf("200 for the probe and 503 for the requests that arrived while it was in flight",
-				"Requests that are not the probe get 503 at once.", "%s (answers: %s)", r.Describe(), statuses(rs))
+				"Requests that are not the probe get 503 at once.", "%s (answers: %s)", r.Describe(), scenarios.StatusCounts(rs))
 		}
 	}
 	if len(letThrough) == 0 {
 		return scenarios.Failf(fmt.Sprintf("200 for the probe: the downstream answered it in %d ms, within the 500 ms deadline", probeLatency),
-			"Give the probe the same 500 ms deadline as any call, and return its answer.", "answers: %s", statuses(rs))
+			"Give the probe the same 500 ms deadline as any call, and return its answer.", "answers: %s", scenarios.StatusCounts(rs))
 	}
 	// Every call after the probe's started once its answer was in (checked above). A request let
 	// through besides the probe waited for it if the app answered the control sent with it
@@ -284,7 +284,7 @@ func singleProbe(ctx context.Context, h *scenarios.Harness) error {
 		return scenarios.Failf(fmt.Sprintf("a fast 503 for the %d requests that arrived with the probe, while it was in flight (the downstream took %d ms to answer it)", burst-1, probeLatency),
 			"Decide every request at once from the breaker's state: while the probe is in flight answer the others 503 straight away, without waiting for its result (a lock held across the probe's call makes them wait).",
 			"%d of them were answered 200 after %s or more, each with a downstream call that started only after the probe's answer: %s (answers: %s)",
-			len(waited), fastest.Round(time.Millisecond), describeCalls(calls), statuses(rs))
+			len(waited), fastest.Round(time.Millisecond), describeCalls(calls), scenarios.StatusCounts(rs))
 	}
 	// The 503s must not wait for the probe either. Under load, refusals that contend for one
 	// lock come back slower than their controls, but not after the probe's answer: most of them
@@ -303,7 +303,7 @@ func singleProbe(ctx context.Context, h *scenarios.Harness) error {
 		return scenarios.Failf(fmt.Sprintf("a 503 at once for the requests that arrived while the probe was in flight (the downstream took %d ms to answer it), without waiting for its result", probeLatency),
 			"Do not make the other requests wait for the probe: refuse them from the breaker's state alone.",
 			"%d of the %d 503s came back only after the probe's answer, after %s or more, though the app answered the GET /healthz sent with each before it (answers: %s)",
-			len(refusedLate), len(refusedIn), fastest.Round(time.Millisecond), statuses(rs))
+			len(refusedLate), len(refusedIn), fastest.Round(time.Millisecond), scenarios.StatusCounts(rs))
 	}
 	return expectClosed(ctx, h, "after a successful probe")
 }
@@ -605,12 +605,12 @@ func retryStorm(ctx context.Context, h *scenarios.Harness) error {
 		case http.StatusServiceUnavailable:
 		default:
 			return scenarios.Failf(fmt.Sprintf("502 (or 504) or 503 for each of %d requests sent together while the downstream answers 503", n),
-				"Answer 502 for a failed call, 504 for one past its deadline, and 503 once the breaker is open.", "%s (answers: %s)", r.Describe(), statuses(first))
+				"Answer 502 for a failed call, 504 for one past its deadline, and 503 once the breaker is open.", "%s (answers: %s)", r.Describe(), scenarios.StatusCounts(first))
 		}
 	}
 	if tried < Threshold {
 		return scenarios.Failf(fmt.Sprintf("at least %d of %d requests sent together to be tried (502 or 504) before the breaker opens", Threshold, n),
-			"Open the breaker at the fifth consecutive failure, not before.", "answers: %s", statuses(first))
+			"Open the breaker at the fifth consecutive failure, not before.", "answers: %s", scenarios.StatusCounts(first))
 	}
 	second := h.Concurrent(ctx, n, build)
 	calls, err := callsSince(ctx, h, from.seq)
@@ -632,7 +632,7 @@ func retryStorm(ctx context.Context, h *scenarios.Harness) error {
 	if len(afterOpen) > 0 {
 		return scenarios.Failf(fmt.Sprintf("no downstream call for a second burst of %d requests, sent once the first burst's failures had opened the breaker", n),
 			"While the breaker is open, answer 503 from the breaker alone.",
-			"%d call(s) during the second burst (answers: %s)", len(afterOpen), statuses(second))
+			"%d call(s) during the second burst (answers: %s)", len(afterOpen), scenarios.StatusCounts(second))
 	}
 	if len(inCooldown) > n {
 		return scenarios.Failf(fmt.Sprintf("at most %d downstream calls for two bursts of %d requests (one call per request at most, none once the breaker is open)", n, n),

@@ -556,19 +556,6 @@ func expectPassthrough(r scenarios.Response, calls []agent.Call, symbol string) 
 		"%s", r.Describe())
 }
 
-// statuses renders a burst's answers in short.
-func statuses(rs []scenarios.Response) string {
-	var parts []string
-	for _, r := range rs {
-		if r.Err != nil {
-			parts = append(parts, "no answer")
-			continue
-		}
-		parts = append(parts, fmt.Sprint(r.Status))
-	}
-	return strings.Join(parts, ", ")
-}
-
 // describeCalls renders downstream calls for a learner: when each started, relative to the
 // first, and what the downstream answered.
 func describeCalls(cs []agent.Call) string {

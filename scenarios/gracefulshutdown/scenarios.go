@@ -514,12 +514,13 @@ func hintFor(r scenarios.Response) string {
 	return "Compare your routes and status codes with the brief."
 }
 
-func statuses(rs []answer) string {
-	words := make([]string, len(rs))
-	for i, r := range rs {
-		words[i] = statusWord(r.Response)
+// statuses counts the transfers' answers by status (scenarios.StatusCounts).
+func statuses(as []answer) string {
+	rs := make([]scenarios.Response, len(as))
+	for i, a := range as {
+		rs[i] = a.Response
 	}
-	return strings.Join(words, ", ")
+	return scenarios.StatusCounts(rs)
 }
 
 func statusWord(r scenarios.Response) string {

@@ -318,17 +318,13 @@ func spread(ds []time.Duration) (median, slowest time.Duration) {
 	return s[len(s)/2], s[len(s)-1]
 }
 
-// statuses renders a burst's answers in short.
+// statuses counts a burst's answers by status (scenarios.StatusCounts).
 func statuses(as []timed) string {
-	var parts []string
-	for _, a := range as {
-		if a.Err != nil {
-			parts = append(parts, "no answer")
-			continue
-		}
-		parts = append(parts, fmt.Sprint(a.Status))
+	rs := make([]scenarios.Response, len(as))
+	for i, a := range as {
+		rs[i] = a.Response
 	}
-	return strings.Join(parts, ", ")
+	return scenarios.StatusCounts(rs)
 }
 
 // describeCalls renders downstream calls for a learner: the id each carried, when it started
