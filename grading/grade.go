@@ -435,12 +435,12 @@ func (g *Grader) RunScenario(ctx context.Context, sb Sandbox, h *scenarios.Harne
 		}
 		h.BeginTimeline()
 		runErr, timedOut := runRound(ctx, h, s, timeout)
-		var inc *scenarios.Inconclusive
-		if !errors.As(runErr, &inc) || ctx.Err() != nil {
+		if scenarios.VerdictOf(runErr) != scenarios.VerdictInconclusive || ctx.Err() != nil {
 			g.judge(ctx, sb, h, s, &r, runErr, timedOut, timeout)
 			break
 		}
 		if round == scenarios.Rounds {
+			inc, _ := scenarios.AsInconclusive(runErr)
 			r.Outcome, r.Error = OutcomeError, fmt.Sprintf("none of %d rounds could judge (the last: %s): the machine is too loaded for this scenario; grade again when it is less busy", round, inc.Reason)
 			g.log().Error("scenario could not judge", "scenario", s.Slug, "rounds", round, "err", runErr)
 			break
@@ -476,13 +476,13 @@ func runRound(ctx context.Context, h *scenarios.Harness, s scenarios.Scenario, t
 
 // judge sets a scenario's outcome from what its last round returned.
 func (g *Grader) judge(ctx context.Context, sb Sandbox, h *scenarios.Harness, s scenarios.Scenario, r *ScenarioResult, runErr error, timedOut bool, timeout time.Duration) {
-	f, isFailure := scenarios.AsFailure(runErr)
-	switch {
-	case runErr == nil:
+	f, _ := scenarios.AsFailure(runErr)
+	switch verdict := scenarios.VerdictOf(runErr); {
+	case verdict == scenarios.VerdictPass:
 		r.Outcome = OutcomePassed
-	case isFailure:
+	case verdict == scenarios.VerdictFail:
 		r.Outcome, r.Failure = OutcomeFailed, f
-	case ctx.Err() != nil:
+	case ctx.Err() != nil: // an Inconclusive round reaches here only when the grading ended
 		r.Outcome = OutcomeNotRun
 	case timedOut:
 		r.Outcome, r.Failure = OutcomeFailed, scenarioTimeoutFailure(timeout)

@@ -2,6 +2,8 @@ package scenarios_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -137,5 +139,32 @@ func TestFailureIsTheLearners(t *testing.T) {
 	}
 	if _, ok := scenarios.AsFailure(context.DeadlineExceeded); ok {
 		t.Fatal("an infrastructure error must not read as a learner failure")
+	}
+}
+
+// TestVerdictOf: a scenario's error reads the same for a grading and for a judge's test, wrapped
+// or not: nil passes, a Failure fails, an Inconclusive round is neither, anything else is ours.
+func TestVerdictOf(t *testing.T) {
+	t.Parallel()
+	failure := scenarios.Failf("201", "hint", "%d", 500)
+	inconclusive := scenarios.Inconclusivef("the signal came %s late", "2s")
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{nil, "pass"},
+		{failure, "fail"},
+		{fmt.Errorf("second burst: %w", failure), "fail"},
+		{inconclusive, "inconclusive"},
+		{fmt.Errorf("round 2: %w", inconclusive), "inconclusive"},
+		{context.DeadlineExceeded, "error"},
+		{errors.New("read downstream calls: connection refused"), "error"},
+	} {
+		if got := scenarios.VerdictOf(c.err).String(); got != c.want {
+			t.Errorf("VerdictOf(%v) = %s, want %s", c.err, got, c.want)
+		}
+	}
+	if inc, ok := scenarios.AsInconclusive(fmt.Errorf("wrapped: %w", inconclusive)); !ok || inc.Reason != "the signal came 2s late" {
+		t.Errorf("AsInconclusive = %v, %v; want the round's reason", inc, ok)
 	}
 }

@@ -77,6 +77,54 @@ func AsFailure(err error) (*Failure, bool) {
 	return f, ok
 }
 
+// AsInconclusive reports whether err is a round that could not judge the app.
+func AsInconclusive(err error) (*Inconclusive, bool) {
+	var inc *Inconclusive
+	ok := errors.As(err, &inc)
+	return inc, ok
+}
+
+// Verdict is what a scenario's error says about the app: the one reading of it that a grading
+// (grading's RunScenario and judge) and a test of a judge share.
+type Verdict int
+
+const (
+	VerdictPass         Verdict = iota // nil: the app did what the scenario checks
+	VerdictFail                        // a *Failure: the learner's, told to them
+	VerdictInconclusive                // an *Inconclusive round: run it again, never a verdict
+	VerdictError                       // anything else: Holdfast could not judge (ours, not the learner's)
+)
+
+// VerdictOf reads a scenario's error. A round that could not judge is Inconclusive even if what
+// it wraps mentions a Failure: the grading runs it again rather than judge on it.
+func VerdictOf(err error) Verdict {
+	if err == nil {
+		return VerdictPass
+	}
+	if _, ok := AsInconclusive(err); ok {
+		return VerdictInconclusive
+	}
+	if _, ok := AsFailure(err); ok {
+		return VerdictFail
+	}
+	return VerdictError
+}
+
+// String names a verdict as tests and logs write it: "pass", "fail", "inconclusive", "error".
+func (v Verdict) String() string {
+	switch v {
+	case VerdictPass:
+		return "pass"
+	case VerdictFail:
+		return "fail"
+	case VerdictInconclusive:
+		return "inconclusive"
+	case VerdictError:
+		return "error"
+	}
+	return fmt.Sprintf("Verdict(%d)", int(v))
+}
+
 // Validate checks a scenario table for mistakes an author can make.
 func Validate(table []Scenario) error {
 	seen := map[string]bool{}

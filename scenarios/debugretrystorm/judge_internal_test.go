@@ -26,22 +26,6 @@ func answer(status int, took time.Duration) scenarios.Response {
 	return scenarios.Response{Status: status, Duration: took}
 }
 
-// verdict names what a judge returned: "pass", "fail" or "inconclusive".
-func verdict(t *testing.T, err error) string {
-	t.Helper()
-	var inc *scenarios.Inconclusive
-	switch _, failed := scenarios.AsFailure(err); {
-	case err == nil:
-		return "pass"
-	case failed:
-		return "fail"
-	case errors.As(err, &inc):
-		return "inconclusive"
-	}
-	t.Fatalf("neither a Failure nor Inconclusive: %v", err)
-	return ""
-}
-
 var (
 	idle    = scenarios.Stall{App: 2 * time.Millisecond, Agent: 3 * time.Millisecond, Harness: time.Millisecond}
 	stalled = scenarios.Stall{App: 430 * time.Millisecond, Agent: 460 * time.Millisecond, Harness: 40 * time.Millisecond}
@@ -77,8 +61,9 @@ func TestJudgeFailingUnderStall(t *testing.T) {
 		{"504 after a starved attempt", answer(http.StatusGatewayTimeout, 700*ms), attempts(0, 200, 52*ms, 101*ms), stalled, "inconclusive"},
 		{"5 attempts, a stall", answer(http.StatusBadGateway, 10*ms), attempts(0, 200, 0, 0, 0, 0), stalled, "fail"},
 	} {
-		if got := verdict(t, judgeFailing(c.r, c.reads, c.stall, "the catalog answers 503")); got != c.want {
-			t.Errorf("%s: %s, want %s", c.name, got, c.want)
+		err := judgeFailing(c.r, c.reads, c.stall, "the catalog answers 503")
+		if got := scenarios.VerdictOf(err).String(); got != c.want {
+			t.Errorf("%s: %s (%v), want %s", c.name, got, err, c.want)
 		}
 	}
 }
@@ -97,8 +82,9 @@ func TestJudgeHangUnderStall(t *testing.T) {
 		{"page late, a small stall", answer(http.StatusGatewayTimeout, 1700*ms), attempts(450*ms, 0, 50*ms, 100*ms), blip, "fail"},
 		{"502 for a hang, a stall", answer(http.StatusBadGateway, 1060*ms), attempts(302*ms, 0, 51*ms, 101*ms), stalled, "fail"},
 	} {
-		if got := verdict(t, judgeHang(c.r, c.reads, c.stall)); got != c.want {
-			t.Errorf("%s: %s, want %s", c.name, got, c.want)
+		err := judgeHang(c.r, c.reads, c.stall)
+		if got := scenarios.VerdictOf(err).String(); got != c.want {
+			t.Errorf("%s: %s (%v), want %s", c.name, got, err, c.want)
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package distributedlock
 
 import (
-	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -148,10 +147,14 @@ func TestThawedInTime(t *testing.T) {
 			t.Parallel()
 			ws := calls(t, tt.lines...)
 			err := thawedInTime(ws, started{first: ws[0]}, started{first: ws[1]})
-			var inc *scenarios.Inconclusive
-			if got := errors.As(err, &inc); got != tt.inconclusive || (!got && err != nil) {
-				t.Fatalf("thawedInTime: %v; want inconclusive %v", err, tt.inconclusive)
+			want := scenarios.VerdictPass
+			if tt.inconclusive {
+				want = scenarios.VerdictInconclusive
 			}
+			if got := scenarios.VerdictOf(err); got != want {
+				t.Fatalf("thawedInTime: %v (%s); want %s", err, got, want)
+			}
+			inc, _ := scenarios.AsInconclusive(err)
 			if tt.inconclusive && !strings.Contains(inc.Reason, "needs 300ms") {
 				t.Fatalf("reason %q; want the window it needs", inc.Reason)
 			}
