@@ -22,7 +22,7 @@ func passthrough(ctx context.Context, h *scenarios.Harness) error {
 	// AT&T must reach the downstream URL-encoded, or the downstream reads the symbol "AT".
 	for _, symbol := range []string{"ACME", "AT&T", "HF1"} {
 		r := quote(ctx, h, symbol)
-		calls, err := callsSince(ctx, h, since)
+		calls, err := h.DownstreamCalls(ctx, since)
 		if err != nil {
 			return err
 		}
@@ -36,7 +36,7 @@ func passthrough(ctx context.Context, h *scenarios.Harness) error {
 	}
 	const together = 6
 	rs := h.Concurrent(ctx, together, func(i int) scenarios.Request { return quoteRequest(fmt.Sprintf("C%d", i+1)) })
-	calls, err := callsSince(ctx, h, since)
+	calls, err := h.DownstreamCalls(ctx, since)
 	if err != nil {
 		return err
 	}
@@ -62,7 +62,7 @@ func passthrough(ctx context.Context, h *scenarios.Harness) error {
 			return scenarios.Failf(fmt.Sprintf("400 Bad Request for GET %s (a request %s)", c.path, c.what),
 				"Check that the symbol is present and not empty before calling the downstream.", "%s", r.Describe())
 		}
-		if calls, err := callsSince(ctx, h, since); err != nil {
+		if calls, err := h.DownstreamCalls(ctx, since); err != nil {
 			return err
 		} else if len(calls) > 0 {
 			return scenarios.Failf(fmt.Sprintf("no downstream call for a request %s", c.what), "Answer 400 before calling the downstream.", "%s", describeCalls(calls))
@@ -78,7 +78,7 @@ func passthrough(ctx context.Context, h *scenarios.Harness) error {
 		if err := expectFailure(r, f); err != nil {
 			return err
 		}
-		calls, err := callsSince(ctx, h, since)
+		calls, err := h.DownstreamCalls(ctx, since)
 		if err != nil {
 			return err
 		}
@@ -96,12 +96,12 @@ func passthrough(ctx context.Context, h *scenarios.Harness) error {
 			"Treat a connection error like a 5xx: answer 502 (and count it as a failure).",
 			"%s", r.DescribeTook())
 	}
-	if err := link(ctx, h, true); err != nil {
+	if err := h.DownstreamLink(ctx, true); err != nil {
 		return err
 	}
 	// Three failures are below the threshold: the next request goes through.
 	r = quote(ctx, h, "BACK")
-	calls, err = callsSince(ctx, h, since)
+	calls, err = h.DownstreamCalls(ctx, since)
 	if err != nil {
 		return err
 	}
@@ -146,7 +146,7 @@ func opensAfterThreshold(ctx context.Context, h *scenarios.Harness) error {
 // five failures of one symbol open it: the mark of one breaker per symbol. It returns the
 // learner's failure if so, nil otherwise.
 func breakerPerSymbol(ctx context.Context, h *scenarios.Harness, t tripped, failing []string) (*scenarios.Failure, error) {
-	leaked, err := callsSince(ctx, h, t.seq)
+	leaked, err := h.DownstreamCalls(ctx, t.seq)
 	if err != nil || len(leaked) == 0 {
 		return nil, err
 	}
@@ -161,7 +161,7 @@ func breakerPerSymbol(ctx context.Context, h *scenarios.Harness, t tripped, fail
 		}
 	}
 	r := quote(ctx, h, symbol)
-	calls, err := callsSince(ctx, h, since)
+	calls, err := h.DownstreamCalls(ctx, since)
 	if err != nil || r.Status != http.StatusServiceUnavailable || len(calls) != Threshold {
 		return nil, err
 	}
@@ -206,7 +206,7 @@ func singleProbe(ctx context.Context, h *scenarios.Harness) error {
 	// requests reach the app a few hundred milliseconds after the others on a loaded machine,
 	// after the probe's answer.
 	h.Concurrent(ctx, 2*burst, func(int) scenarios.Request { return scenarios.Request{Path: "/healthz"} })
-	if err := sleepUntil(ctx, t.probeDue()); err != nil {
+	if err := scenarios.SleepUntil(ctx, t.probeDue()); err != nil {
 		return err
 	}
 	reqs := make([]scenarios.Request, burst)
@@ -218,7 +218,7 @@ func singleProbe(ctx context.Context, h *scenarios.Harness) error {
 	for i, a := range answers {
 		rs[i] = a.Response
 	}
-	calls, err := callsSince(ctx, h, t.seq)
+	calls, err := h.DownstreamCalls(ctx, t.seq)
 	if err != nil {
 		return err
 	}
@@ -335,7 +335,7 @@ func expectClosed(ctx context.Context, h *scenarios.Harness, what string) error 
 			return scenarios.Failf(fmt.Sprintf("the breaker closed %s: request %d of 3 to reach the healthy downstream", what, i),
 				"When the probe succeeds, close the breaker and reset the failure count.", "%s", r.Describe())
 		}
-		calls, err := callsSince(ctx, h, since)
+		calls, err := h.DownstreamCalls(ctx, since)
 		if err != nil {
 			return err
 		}
@@ -381,7 +381,7 @@ func recoversUnderTraffic(ctx context.Context, h *scenarios.Harness) error {
 				"Measure the cooldown from the moment the breaker opened: a request refused while open must not restart it.",
 				"%d requests refused with 503 over %s", refused, time.Since(t.fifthRecv).Round(time.Millisecond))
 		}
-		if err := sleepUntil(ctx, time.Now().Add(interval)); err != nil {
+		if err := scenarios.SleepUntil(ctx, time.Now().Add(interval)); err != nil {
 			return err
 		}
 	}
@@ -429,7 +429,7 @@ func consecutiveFailures(ctx context.Context, h *scenarios.Harness) error {
 			return scenarios.Failf(fmt.Sprintf("the request after %d failures (fewer than %d) to be tried: the downstream answers %d", failures, Threshold, answer),
 				"Open the breaker only at the fifth consecutive failure.", "%s", r.Describe())
 		}
-		calls, err := callsSince(ctx, h, since)
+		calls, err := h.DownstreamCalls(ctx, since)
 		if err != nil {
 			return err
 		}
@@ -443,7 +443,7 @@ func consecutiveFailures(ctx context.Context, h *scenarios.Harness) error {
 		}
 		previous = answer
 	}
-	calls, err := callsSince(ctx, h, since)
+	calls, err := h.DownstreamCalls(ctx, since)
 	if err != nil {
 		return err
 	}
@@ -474,7 +474,7 @@ func probeFailureReopens(ctx context.Context, h *scenarios.Harness) error {
 		if err := apply(ctx, h, f); err != nil {
 			return err
 		}
-		if err := sleepUntil(ctx, due); err != nil {
+		if err := scenarios.SleepUntil(ctx, due); err != nil {
 			return err
 		}
 		since, err := h.Agent.LastCall(ctx)
@@ -485,7 +485,7 @@ func probeFailureReopens(ctx context.Context, h *scenarios.Harness) error {
 		r := quote(ctx, h, "REOPEN")
 		probeRecv := time.Now()
 		if f.refuse {
-			if err := link(ctx, h, true); err != nil {
+			if err := h.DownstreamLink(ctx, true); err != nil {
 				return err
 			}
 		}
@@ -495,7 +495,7 @@ func probeFailureReopens(ctx context.Context, h *scenarios.Harness) error {
 		if err := expectFailure(r, f); err != nil {
 			return err
 		}
-		calls, err := callsSince(ctx, h, since)
+		calls, err := h.DownstreamCalls(ctx, since)
 		if err != nil {
 			return err
 		}
@@ -525,7 +525,7 @@ func probeFailureReopens(ctx context.Context, h *scenarios.Harness) error {
 	if err := downstream(ctx, h, agent.DownstreamBehaviour{}); err != nil {
 		return err
 	}
-	if err := sleepUntil(ctx, due); err != nil {
+	if err := scenarios.SleepUntil(ctx, due); err != nil {
 		return err
 	}
 	since, err := h.Agent.LastCall(ctx)
@@ -559,11 +559,11 @@ func probeFailureReopens(ctx context.Context, h *scenarios.Harness) error {
 // downstream's record to tell a breaker that never probes again from one that is merely slow.
 func notProbed(ctx context.Context, h *scenarios.Harness, since int, due time.Time, previous string, lastProbe time.Time) error {
 	again := time.Now().Add(Cooldown + afterCooldown)
-	if err := sleepUntil(ctx, again); err != nil {
+	if err := scenarios.SleepUntil(ctx, again); err != nil {
 		return err
 	}
 	r := quote(ctx, h, "REOPEN")
-	calls, err := callsSince(ctx, h, since)
+	calls, err := h.DownstreamCalls(ctx, since)
 	if err != nil {
 		return err
 	}
@@ -613,7 +613,7 @@ func retryStorm(ctx context.Context, h *scenarios.Harness) error {
 			"Open the breaker at the fifth consecutive failure, not before.", "answers: %s", scenarios.StatusCounts(first))
 	}
 	second := h.Concurrent(ctx, n, build)
-	calls, err := callsSince(ctx, h, from.seq)
+	calls, err := h.DownstreamCalls(ctx, from.seq)
 	if err != nil {
 		return err
 	}

@@ -154,41 +154,7 @@ func quoteRequest(symbol string) scenarios.Request {
 
 // downstream sets how the downstream answers /quote; the zero behaviour makes it healthy again.
 func downstream(ctx context.Context, h *scenarios.Harness, b agent.DownstreamBehaviour) error {
-	b.PathPrefix = quotePrefix
-	if err := h.Agent.Downstream(ctx, b); err != nil {
-		return fmt.Errorf("set downstream behaviour: %w", err)
-	}
-	return nil
-}
-
-// link takes the downstream's link down (connections refused) or brings it back up.
-func link(ctx context.Context, h *scenarios.Harness, up bool) error {
-	kind := agent.FaultDown
-	if up {
-		kind = agent.FaultUp
-	}
-	if err := h.Agent.Fault(ctx, "downstream", agent.Fault{Kind: kind}); err != nil {
-		return fmt.Errorf("downstream link %s: %w", kind, err)
-	}
-	return nil
-}
-
-func callsSince(ctx context.Context, h *scenarios.Harness, seq int) ([]agent.Call, error) {
-	calls, err := h.Agent.Calls(ctx, seq)
-	if err != nil {
-		return nil, fmt.Errorf("read downstream calls: %w", err)
-	}
-	return calls, nil
-}
-
-// sleepUntil waits until t or the end of ctx.
-func sleepUntil(ctx context.Context, t time.Time) error {
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(time.Until(t)):
-		return nil
-	}
+	return h.SetDownstream(ctx, quotePrefix, b)
 }
 
 // closed is the breaker's state when a scenario starts judging.
@@ -209,7 +175,7 @@ func closeBreaker(ctx context.Context, h *scenarios.Harness) (closed, error) {
 			return closed{seq: seq, probed: i > 1}, err
 		}
 		if i < attempts {
-			if err := sleepUntil(ctx, time.Now().Add(Cooldown+100*time.Millisecond)); err != nil {
+			if err := scenarios.SleepUntil(ctx, time.Now().Add(Cooldown+100*time.Millisecond)); err != nil {
 				return closed{}, err
 			}
 		}
@@ -242,7 +208,7 @@ func apply(ctx context.Context, h *scenarios.Harness, f failure) error {
 		return err
 	}
 	if f.refuse {
-		return link(ctx, h, false)
+		return h.DownstreamLink(ctx, false)
 	}
 	return nil
 }
@@ -294,14 +260,14 @@ func trip(ctx context.Context, h *scenarios.Harness, from closed, f failure, sym
 		if err := downstream(ctx, h, serverError.behaviour); err != nil {
 			return t, err
 		}
-		if err := link(ctx, h, true); err != nil {
+		if err := h.DownstreamLink(ctx, true); err != nil {
 			return t, err
 		}
 		seq, err := h.Agent.LastCall(ctx)
 		t.seq = seq
 		return t, err
 	}
-	calls, err := callsSince(ctx, h, from.seq)
+	calls, err := h.DownstreamCalls(ctx, from.seq)
 	if err != nil {
 		return t, err
 	}
@@ -401,7 +367,7 @@ func expectOpen(ctx context.Context, h *scenarios.Harness, o openCheck) error {
 		answers = append(answers, r)
 	}
 	if lateAt := o.openedBy.Add(Cooldown - LateInCooldown); o.late && time.Now().Before(lateAt) {
-		if err := sleepUntil(ctx, lateAt); err != nil {
+		if err := scenarios.SleepUntil(ctx, lateAt); err != nil {
 			return err
 		}
 		r, symbol := ask()
@@ -414,7 +380,7 @@ func expectOpen(ctx context.Context, h *scenarios.Harness, o openCheck) error {
 			return err
 		}
 	}
-	calls, err := callsSince(ctx, h, o.since)
+	calls, err := h.DownstreamCalls(ctx, o.since)
 	if err != nil {
 		return err
 	}
@@ -478,7 +444,7 @@ func withCalls(ctx context.Context, h *scenarios.Harness, err error, since int) 
 	if !ok {
 		return err
 	}
-	calls, cerr := callsSince(ctx, h, since)
+	calls, cerr := h.DownstreamCalls(ctx, since)
 	if cerr != nil {
 		return cerr
 	}
@@ -495,7 +461,7 @@ func withCalls(ctx context.Context, h *scenarios.Harness, err error, since int) 
 // end shows the breaker reopened early; a request that reached the app only after it could
 // have ended (a slow hop on a loaded machine) proves nothing.
 func lateLetThrough(ctx context.Context, h *scenarios.Harness, o openCheck, r scenarios.Response, symbol string, sent time.Time) error {
-	calls, err := callsSince(ctx, h, o.since)
+	calls, err := h.DownstreamCalls(ctx, o.since)
 	if err != nil {
 		return err
 	}

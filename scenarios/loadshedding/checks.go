@@ -29,42 +29,17 @@ func workRequest(id string) scenarios.Request {
 
 // downstream sets how the downstream answers /work; the zero behaviour makes it healthy again.
 func downstream(ctx context.Context, h *scenarios.Harness, b agent.DownstreamBehaviour) error {
-	b.PathPrefix = workPath
-	if err := h.Agent.Downstream(ctx, b); err != nil {
-		return fmt.Errorf("set downstream behaviour: %w", err)
-	}
-	return nil
+	return h.SetDownstream(ctx, workPath, b)
 }
 
-// link takes the downstream's link down (connections refused) or brings it back up.
-func link(ctx context.Context, h *scenarios.Harness, up bool) error {
-	kind := agent.FaultDown
-	if up {
-		kind = agent.FaultUp
-	}
-	if err := h.Agent.Fault(ctx, "downstream", agent.Fault{Kind: kind}); err != nil {
-		return fmt.Errorf("downstream link %s: %w", kind, err)
-	}
-	return nil
-}
-
+// callsSince and sleepUntil are the harness's (DownstreamCalls, SleepUntil) under the names
+// this package's scenarios call them by; healthWhileSaturated and recoversWhenLoadDrops use
+// them too, which the stall work is changing at the same time, so the names stay until it lands.
 func callsSince(ctx context.Context, h *scenarios.Harness, seq int) ([]agent.Call, error) {
-	calls, err := h.Agent.Calls(ctx, seq)
-	if err != nil {
-		return nil, fmt.Errorf("read downstream calls: %w", err)
-	}
-	return calls, nil
+	return h.DownstreamCalls(ctx, seq)
 }
 
-// sleepUntil waits until t or the end of ctx.
-func sleepUntil(ctx context.Context, t time.Time) error {
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(time.Until(t)):
-		return nil
-	}
-}
+func sleepUntil(ctx context.Context, t time.Time) error { return scenarios.SleepUntil(ctx, t) }
 
 // idOf reads the id a call carried in its JSON body ("" if it carried none).
 func idOf(c agent.Call) string {

@@ -427,10 +427,10 @@ func permitsReleasedOnFailures(ctx context.Context, h *scenarios.Harness) error 
 			if err := downstream(ctx, h, agent.DownstreamBehaviour{}); err != nil {
 				return err
 			}
-			return link(ctx, h, false)
+			return h.DownstreamLink(ctx, false)
 		}, http.StatusBadGateway, true},
 		{"after", fmt.Sprintf("is healthy again and takes %d ms", serveLatency), func(ctx context.Context, h *scenarios.Harness) error {
-			if err := link(ctx, h, true); err != nil {
+			if err := h.DownstreamLink(ctx, true); err != nil {
 				return err
 			}
 			return downstream(ctx, h, agent.DownstreamBehaviour{LatencyMS: serveLatency})
