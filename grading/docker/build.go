@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/moby/moby/api/types/build"
@@ -24,6 +23,7 @@ import (
 	"github.com/moby/patternmatcher/ignorefile"
 
 	"github.com/holdfast-ci/holdfast/grading"
+	"github.com/holdfast-ci/holdfast/internal/untrusted"
 )
 
 // submissionRepo is the repository name of built learner images; the tag is the context hash
@@ -36,8 +36,8 @@ func (e *Engine) Build(ctx context.Context, dir string) (grading.BuildResult, er
 	failed := func(f *grading.BuildError) (grading.BuildResult, error) {
 		return grading.BuildResult{Failure: f}, nil
 	}
-	dockerfile, err := readDockerfile(filepath.Join(dir, "Dockerfile"))
-	if errors.Is(err, errSymlink) {
+	dockerfile, err := readDockerfile(dir)
+	if errors.Is(err, untrusted.ErrSymlink) {
 		return failed(&grading.BuildError{Kind: grading.BuildSymlink, File: "Dockerfile"})
 	}
 	if err != nil {
@@ -47,7 +47,7 @@ func (e *Engine) Build(ctx context.Context, dir string) (grading.BuildResult, er
 		return failed(&grading.BuildError{Kind: grading.BuildRefused, Refusal: r})
 	}
 	ctxTar, files, sum, err := contextTar(dir, e.cfg.MaxContextBytes)
-	if errors.Is(err, errSymlink) {
+	if errors.Is(err, untrusted.ErrSymlink) {
 		return failed(&grading.BuildError{Kind: grading.BuildSymlink, File: ".dockerignore"})
 	}
 	if errors.Is(err, errContextTooLarge) {
@@ -268,7 +268,7 @@ var errContextTooLarge = errors.New("build context too large")
 // content packs to the same bytes and hash. It returns the repo-relative file list too.
 func contextTar(dir string, maxBytes int64) ([]byte, []string, []byte, error) {
 	var patterns []string
-	ignore, err := readNoFollow(filepath.Join(dir, ".dockerignore"), 1<<20)
+	ignore, err := readSubmissionFile(dir, ".dockerignore", 1<<20)
 	switch {
 	case err == nil:
 		if patterns, err = ignorefile.ReadAll(bytes.NewReader(ignore)); err != nil {
@@ -390,31 +390,20 @@ func (t *tail) String() string {
 }
 
 // readDockerfile reads at most 1 MiB (and a byte, so that checkDockerfile sees it is too long)
-// of a learner's Dockerfile: the context's cap is checked later, and a huge file must not be
-// read whole first.
-func readDockerfile(path string) ([]byte, error) {
-	return readNoFollow(path, maxDockerfileLength+1)
+// of a learner's Dockerfile in dir: the context's cap is checked later, and a huge file must not
+// be read whole first.
+func readDockerfile(dir string) ([]byte, error) {
+	return readSubmissionFile(dir, "Dockerfile", maxDockerfileLength+1)
 }
 
-// errSymlink means a file the runner itself reads from the submission is a symbolic link: it
-// could point anywhere on the grading host, so it is not followed.
-var errSymlink = errors.New("is a symbolic link")
-
-// readNoFollow reads at most max bytes of a regular file, refusing symbolic links (O_NOFOLLOW,
-// so a link swapped in after a check is refused too) and anything that is not a regular file.
-func readNoFollow(path string, max int64) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
-	if errors.Is(err, syscall.ELOOP) {
-		return nil, fmt.Errorf("%s %w", filepath.Base(path), errSymlink)
-	}
+// readSubmissionFile reads at most max bytes of a file the runner itself reads from the
+// submission in dir, by untrusted.Open's rule (a regular file inside dir; a symbolic link's
+// error matches untrusted.ErrSymlink).
+func readSubmissionFile(dir, name string, max int64) ([]byte, error) {
+	f, _, err := untrusted.Open(dir, name)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	if info, err := f.Stat(); err != nil {
-		return nil, err
-	} else if !info.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", filepath.Base(path))
-	}
 	return io.ReadAll(io.LimitReader(f, max))
 }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/holdfast-ci/holdfast/internal/untrusted"
 )
 
 func TestCheckDockerfile(t *testing.T) {
@@ -75,8 +77,8 @@ func TestSymlinkedDockerignoreIsNotFollowed(t *testing.T) {
 	if err := os.Symlink(secret, filepath.Join(dir, ".dockerignore")); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, _, err := contextTar(dir, 1<<20); !errors.Is(err, errSymlink) {
-		t.Fatalf("contextTar with a symlinked .dockerignore: got %v, want errSymlink", err)
+	if _, _, _, err := contextTar(dir, 1<<20); !errors.Is(err, untrusted.ErrSymlink) {
+		t.Fatalf("contextTar with a symlinked .dockerignore: got %v, want untrusted.ErrSymlink", err)
 	}
 	if err := os.Remove(filepath.Join(dir, "Dockerfile")); err != nil {
 		t.Fatal(err)
@@ -84,7 +86,7 @@ func TestSymlinkedDockerignoreIsNotFollowed(t *testing.T) {
 	if err := os.Symlink(secret, filepath.Join(dir, "Dockerfile")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := readDockerfile(filepath.Join(dir, "Dockerfile")); !errors.Is(err, errSymlink) {
-		t.Fatalf("readDockerfile of a symlink: got %v, want errSymlink", err)
+	if _, err := readDockerfile(dir); !errors.Is(err, untrusted.ErrSymlink) {
+		t.Fatalf("readDockerfile of a symlink: got %v, want untrusted.ErrSymlink", err)
 	}
 }
