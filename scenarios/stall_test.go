@@ -37,3 +37,37 @@ func TestWatchStallSeesAStalledApp(t *testing.T) {
 		t.Errorf("a /healthz unanswered for 400 ms: %s; want the app's at least 400ms", s)
 	}
 }
+
+// Explains: a time over its bound by no more than the longest pause; Slowed: only on a machine
+// that gave less than half a CPU, and only by as much as it withheld.
+func TestStallExplains(t *testing.T) {
+	ms := time.Millisecond
+	s := scenarios.Stall{App: 60 * ms, Agent: 20 * ms, Harness: 5 * ms, CPU: 0.9}
+	for _, c := range []struct {
+		got, want time.Duration
+		explains  bool
+	}{
+		{800 * ms, 800 * ms, true},
+		{860 * ms, 800 * ms, true},
+		{861 * ms, 800 * ms, false},
+		{1600 * ms, 800 * ms, false}, // a CPU to spare: the stretch is the app's
+	} {
+		if got := s.Explains(c.got, c.want); got != c.explains {
+			t.Errorf("%s: Explains(%s, %s) = %v; want %v", s, c.got, c.want, got, c.explains)
+		}
+	}
+	for _, c := range []struct {
+		cpu, factor float64
+		slowed      bool
+	}{
+		{0.9, 1.05, false}, // a CPU to spare
+		{0.6, 1.5, false},  // short of CPU, not starved
+		{0.4, 2.5, true},
+		{0.4, 2.6, false},
+		{0, 1.5, false}, // not measured
+	} {
+		if got := (scenarios.Stall{CPU: c.cpu}).Slowed(c.factor); got != c.slowed {
+			t.Errorf("CPU %.2f: Slowed(%.2f) = %v; want %v", c.cpu, c.factor, got, c.slowed)
+		}
+	}
+}

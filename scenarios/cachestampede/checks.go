@@ -194,9 +194,9 @@ func judgeLatency(durations []time.Duration, stall scenarios.Stall) error {
 	if p95 <= latencyP95 {
 		return nil
 	}
-	if over := p95 - latencyP95; over <= stall.Max() {
+	if stall.Explains(p95, latencyP95) {
 		return scenarios.Inconclusivef("stampede_latency: 95th percentile %s, %s over %s, but the machine stalled for as long during the reads (%s)",
-			ms(p95), ms(over), ms(latencyP95), stall)
+			ms(p95), ms(p95-latencyP95), ms(latencyP95), stall)
 	}
 	return scenarios.Failf(fmt.Sprintf("95%% of %d reads after a flush answered within %s (origin latency %s)", len(durations), ms(latencyP95), ms(OriginLatency)),
 		"A request waiting for another's fill should see the value soon after it is stored: check every 10–50 ms (or wake up on a signal), not every second.",

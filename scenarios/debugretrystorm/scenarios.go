@@ -460,7 +460,7 @@ func judgeHang(r scenarios.Response, reads []agent.Call, stall scenarios.Stall) 
 	late := longest - AttemptTimeout - attemptSlack
 	over := r.Duration - PageBudget
 	switch {
-	case late > 0 && late > stall.Max():
+	case late > 0 && !stall.Explains(longest, AttemptTimeout+attemptSlack):
 		return scenarios.Failf(expected,
 			"Give each attempt 300 ms (a context timeout per attempt): 3 attempts and the backoff fit in 1.5 s. A longer timeout keeps the page waiting on a catalog that will not answer.",
 			"an attempt was given up only after %s; %s", longest.Round(10*time.Millisecond), actual)
@@ -470,7 +470,7 @@ func judgeHang(r scenarios.Response, reads []agent.Call, stall scenarios.Stall) 
 			"%s", actual)
 	case len(reads) > ReadAttempts:
 		return scenarios.Failf(expected, "Make at most 3 attempts: every extra one is load on a catalog that is already failing.", "%s", actual)
-	case slow && over > stall.Max():
+	case slow && !stall.Explains(r.Duration, PageBudget):
 		return scenarios.Failf(expected,
 			"Give each attempt 300 ms and wait 50 ms, then 100 ms, between them: the page's answer then comes within 1.5 s, whatever the catalog does.",
 			"%s", actual)
@@ -572,7 +572,7 @@ func judgeFailing(r scenarios.Response, reads []agent.Call, stall scenarios.Stal
 		return scenarios.Failf(expected, "Retry a failed attempt — a 5xx answer or a failed connection — until 3 attempts were made: one failure is often a blip.", "%s", actual)
 	}
 	if n, gap, short := shortestGap(reads); short > backoffSlack {
-		if short-backoffSlack <= stall.Max() {
+		if stall.Explains(short, backoffSlack) {
 			return inconclusive(fmt.Sprintf("the catalog saw attempt %d %s after the previous one, %s short of the backoff,", n, ms(gap), ms(short)))
 		}
 		return scenarios.Failf(expected, "Wait 50 ms before the second attempt and 100 ms before the third: retries without backoff are how a blip becomes a storm.",

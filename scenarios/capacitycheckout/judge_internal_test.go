@@ -1,0 +1,64 @@
+package capacitycheckout
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/holdfast-ci/holdfast/scenarios"
+	"github.com/holdfast-ci/holdfast/scenarios/load"
+)
+
+// TestJudgeClaimOnAStarvedMachine: a knee lower than claimed by no more than the CPU the
+// machine withheld is Inconclusive (six gradings on two cores measured the reference's honest
+// claim of 70/s at a knee of 28/s); a claim further over, a claim the starved machine cannot
+// explain (under the knee, the wrong resource), or the same knee on a machine with a CPU to
+// spare, fails.
+func TestJudgeClaimOnAStarvedMachine(t *testing.T) {
+	t.Parallel()
+	broke := func(knee float64) *load.Result {
+		return &load.Result{Knee: knee, BrokeAt: knee * 1.2, Steps: []load.Step{
+			{Report: load.Report{Rate: knee}, Held: true},
+			{Report: load.Report{Rate: knee * 1.2}},
+		}}
+	}
+	claim := func(rps float64, resource string) Claim {
+		return Claim{SustainedRPS: rps, SaturatesFirst: resource}
+	}
+	idle := scenarios.Stall{App: 40 * time.Millisecond, Agent: 3 * time.Millisecond, Harness: 2 * time.Millisecond, CPU: 0.95}
+	starved := scenarios.Stall{App: 90 * time.Millisecond, Agent: 20 * time.Millisecond, Harness: 12 * time.Millisecond, CPU: 0.25}
+	notMeasured := scenarios.Stall{Agent: 3 * time.Millisecond, Harness: 2 * time.Millisecond}
+	for _, c := range []struct {
+		name     string
+		claim    Claim
+		res      *load.Result
+		stall    scenarios.Stall
+		resource string
+		want     string
+	}{
+		{"honest claim, responsive machine", claim(70, ResourcePostgres), broke(65), idle, ResourcePostgres, "pass"},
+		{"honest claim, starved machine: knee 28", claim(70, ResourcePostgres), broke(28), starved, ResourcePostgres, "inconclusive"},
+		{"the same knee with a CPU to spare", claim(70, ResourcePostgres), broke(28), idle, ResourcePostgres, "fail"},
+		{"the same knee, CPU not measured", claim(70, ResourcePostgres), broke(28), notMeasured, ResourcePostgres, "fail"},
+		{"claim 10x the knee, starved", claim(280, ResourcePostgres), broke(28), starved, ResourcePostgres, "fail"},
+		{"claim under the knee, starved", claim(20, ResourcePostgres), broke(70), starved, ResourcePostgres, "fail"},
+		{"knee explained, wrong resource", claim(70, ResourceAppCPU), broke(28), starved, ResourcePostgres, "fail"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			err := judgeClaim(c.claim, c.res, c.stall, c.resource, "evidence")
+			got := "fail"
+			var inc *scenarios.Inconclusive
+			switch _, failed := scenarios.AsFailure(err); {
+			case err == nil:
+				got = "pass"
+			case errors.As(err, &inc):
+				got = "inconclusive"
+			case !failed:
+				t.Fatalf("grader error: %v", err)
+			}
+			if got != c.want {
+				t.Fatalf("%s: %v; want %s", got, err, c.want)
+			}
+		})
+	}
+}
