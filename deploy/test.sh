@@ -5,8 +5,9 @@
 # It keeps both cores busy: set-up steps that wait on different things (Debian's mirror, the Go
 # module proxy, the CPU) run side by side, the challenges' submissions build while the platform's
 # packages run two at a time (their sandboxes are told apart by namespace, docker.Config.Namespace),
-# then the challenges' kill matrices run four gradings at a time, with the many-hosts and chaos tests
-# (grading/chaos, on a second Docker engine) beside them. Background logs are in $logs.
+# with the many-hosts and chaos tests (grading/chaos, on a second Docker engine) beside them once
+# the builds are done, then the challenges' kill matrices run four gradings at a time. Background
+# logs are in $logs.
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 logs=${TMPDIR:-/tmp}/holdfast-test
 mkdir -p "$logs"
@@ -156,7 +157,12 @@ go test -p 2 -count=1 -timeout 25m "$@" $(longest_first "grading/docker grading/
 platform=$!
 pids+=("$platform")
 
-# 4. The scenarios and every challenge's kill matrix, four gradings at a time (two packages,
+# 4. The many-hosts and chaos tests (grading/chaos, ~6 min, two gradings at a time at most,
+# mostly waiting on faults, rescues and janitors), beside the platform once every submission is
+# built: the platform left the CPU 17–71 % busy (cpu.log), and the kill matrices, which they ran
+# beside before, were CPU-bound for their first seven minutes.
+#
+# 5. The scenarios and every challenge's kill matrix, four gradings at a time (two packages,
 # each grading two of its rows side by side, HOLDFAST_GRADINGS), once every submission is built
 # and the platform is done (on a new machine the builds take longer than the platform; later
 # they take seconds): a grading mostly waits on purpose (windows, leases, cooldowns; the CPU was
@@ -164,18 +170,17 @@ pids+=("$platform")
 # the stability tests repeat those scenarios under this load. Two rows of a package at a time,
 # not one row of four packages: the longest package (distributed-lock, ~10 min alone) no
 # longer finishes last, alone on an idle machine.
-# Beside them, outside those four, grading/chaos (~6 min, two gradings at a time at most, mostly
-# waiting on faults, rescues and janitors) uses the CPU they leave idle.
 waitfor "$prebuild" "$logs/prebuild.log" "building the challenges' submissions"
 say "built every challenge's submission: $(grep -c ' built in ' "$logs/prebuild.log") built, $(grep -c 'already built' "$logs/prebuild.log") already built"
-status=0
-if ! wait "$platform"; then status=1; fi
-cat "$logs/platform.log"
 waitfor "$engine2" "$logs/second-engine.log" "starting the second Docker engine"
-say "the platform's tests ended (exit $status); go test, the scenarios and every challenge's kill matrix, and beside them the many-hosts and chaos tests (log: $logs/chaos.log)"
+say "go test, the many-hosts and chaos tests, beside the platform (log: $logs/chaos.log)"
 go test -count=1 -timeout 25m "$@" ./grading/chaos >"$logs/chaos.log" 2>&1 &
 chaos=$!
 pids+=("$chaos")
+status=0
+if ! wait "$platform"; then status=1; fi
+cat "$logs/platform.log"
+say "the platform's tests ended (exit $status); go test, the scenarios and every challenge's kill matrix"
 # shellcheck disable=SC2046 # one argument per package
 HOLDFAST_GRADINGS=${HOLDFAST_GRADINGS:-2} go test -p 2 -count=1 -timeout 25m "$@" $(longest_first "scenarios/distributedlock scenarios/gracefulshutdown scenarios/circuitbreaker scenarios/ratelimiter scenarios/cachestampede scenarios/idempotentpayments scenarios/capacitycheckout scenarios/flashsale scenarios/debugretrystorm scenarios/refactororderpricing scenarios/loadshedding" $(go list ./scenarios/...)) || status=1
 if ! wait "$chaos"; then status=1; fi
