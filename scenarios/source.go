@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/holdfast-ci/holdfast/internal/untrusted"
+	"github.com/holdfast-ci/holdfast/scenarios/untrusted"
 )
 
 // MaxSourceFile bounds what ReadSource reads of one file of the submission.

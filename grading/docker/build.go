@@ -23,7 +23,7 @@ import (
 	"github.com/moby/patternmatcher/ignorefile"
 
 	"github.com/holdfast-ci/holdfast/grading"
-	"github.com/holdfast-ci/holdfast/internal/untrusted"
+	"github.com/holdfast-ci/holdfast/scenarios/untrusted"
 )
 
 // submissionRepo is the repository name of built learner images; the tag is the context hash

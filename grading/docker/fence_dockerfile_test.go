@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/holdfast-ci/holdfast/internal/untrusted"
+	"github.com/holdfast-ci/holdfast/scenarios/untrusted"
 )
 
 func TestCheckDockerfile(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/holdfast-ci/holdfast/internal/untrusted"
+	"github.com/holdfast-ci/holdfast/scenarios/untrusted"
 )
 
 // TestOpen: a regular file opens; a symbolic link (to the host or to a file beside it), a
