@@ -412,7 +412,7 @@ func releaseOnlyByOwner(ctx context.Context, h *scenarios.Harness) error {
 	}
 	defer settle(ctx, h, holder)
 	// Replica 1's lease has surely run out before replica 2 is asked.
-	if err := sleepUntil(ctx, holder.seen.Add(Lease+200*time.Millisecond)); err != nil {
+	if err := scenarios.SleepUntil(ctx, holder.seen.Add(Lease+200*time.Millisecond)); err != nil {
 		return err
 	}
 	taker, err := takeOver(ctx, h, holder, 2, "a trigger on replica 2 after replica 1's lease ran out")

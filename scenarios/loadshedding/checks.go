@@ -32,15 +32,6 @@ func downstream(ctx context.Context, h *scenarios.Harness, b agent.DownstreamBeh
 	return h.SetDownstream(ctx, workPath, b)
 }
 
-// callsSince and sleepUntil are the harness's (DownstreamCalls, SleepUntil) under the names
-// this package's scenarios call them by; healthWhileSaturated and recoversWhenLoadDrops use
-// them too, which the stall work is changing at the same time, so the names stay until it lands.
-func callsSince(ctx context.Context, h *scenarios.Harness, seq int) ([]agent.Call, error) {
-	return h.DownstreamCalls(ctx, seq)
-}
-
-func sleepUntil(ctx context.Context, t time.Time) error { return scenarios.SleepUntil(ctx, t) }
-
 // idOf reads the id a call carried in its JSON body ("" if it carried none).
 func idOf(c agent.Call) string {
 	var body struct {
@@ -70,7 +61,7 @@ func settle(ctx context.Context, h *scenarios.Harness) (int, error) {
 				"%s", last.DescribeTook())
 		}
 		if i < attempts {
-			if err := sleepUntil(ctx, time.Now().Add(settleGap)); err != nil {
+			if err := scenarios.SleepUntil(ctx, time.Now().Add(settleGap)); err != nil {
 				return 0, err
 			}
 		}

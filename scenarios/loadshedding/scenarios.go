@@ -93,7 +93,7 @@ func servesWithinLimit(ctx context.Context, h *scenarios.Harness) error {
 	// One request, then Limit at once: each admitted, served, one call each.
 	for _, batch := range [][]string{{"serve-1"}, ids("together", Limit)} {
 		answers := burst(ctx, h, batch, false)
-		calls, err := callsSince(ctx, h, since)
+		calls, err := h.DownstreamCalls(ctx, since)
 		if err != nil {
 			return err
 		}
@@ -134,7 +134,7 @@ func servesWithinLimit(ctx context.Context, h *scenarios.Harness) error {
 			return scenarios.Failf(fmt.Sprintf("400 Bad Request for a request %s", bad.what),
 				fmt.Sprintf("Check the body before anything else: JSON with an id of 1 to %d characters.", MaxID), "%s", r.Describe())
 		}
-		if calls, err := callsSince(ctx, h, since); err != nil {
+		if calls, err := h.DownstreamCalls(ctx, since); err != nil {
 			return err
 		} else if len(calls) > 0 {
 			return scenarios.Failf(fmt.Sprintf("no downstream call for a request %s", bad.what), "Answer 400 before calling the downstream.", "%s", describeCalls(calls))
@@ -173,7 +173,7 @@ func shedsBeyondLimit(ctx context.Context, h *scenarios.Harness) error {
 	// reach the app long after their controls on a loaded machine, and look queued.
 	h.Concurrent(ctx, 2*overload, func(int) scenarios.Request { return scenarios.Request{Path: "/healthz", Replica: 1} })
 	answers := burst(ctx, h, ids("burst", overload), true)
-	calls, err := callsSince(ctx, h, since)
+	calls, err := h.DownstreamCalls(ctx, since)
 	if err != nil {
 		return err
 	}
@@ -246,7 +246,7 @@ func healthWhileSaturated(ctx context.Context, h *scenarios.Harness) error {
 	// Wait until the downstream has Limit calls in flight: every permit is held.
 	var held []agent.Call
 	full := h.WaitFor(ctx, 2*saturateLatency*time.Millisecond, 10*time.Millisecond, func(ctx context.Context) bool {
-		calls, err := callsSince(ctx, h, since)
+		calls, err := h.DownstreamCalls(ctx, since)
 		if err != nil {
 			return false
 		}
@@ -281,7 +281,7 @@ func healthWhileSaturated(ctx context.Context, h *scenarios.Harness) error {
 	}
 	stall := watch()
 	wg.Wait()
-	calls, err := callsSince(ctx, h, since)
+	calls, err := h.DownstreamCalls(ctx, since)
 	if err != nil {
 		return err
 	}
@@ -354,7 +354,7 @@ func recoversWhenLoadDrops(ctx context.Context, h *scenarios.Harness) error {
 		watch()
 		return err
 	}
-	if err := sleepUntil(ctx, last.Add(RecoverAfter)); err != nil {
+	if err := scenarios.SleepUntil(ctx, last.Add(RecoverAfter)); err != nil {
 		watch()
 		return err
 	}
@@ -372,7 +372,7 @@ func recoversWhenLoadDrops(ctx context.Context, h *scenarios.Harness) error {
 	if err != nil {
 		return err
 	}
-	if err := sleepUntil(ctx, time.Now().Add(RecoverAfter)); err != nil {
+	if err := scenarios.SleepUntil(ctx, time.Now().Add(RecoverAfter)); err != nil {
 		return err
 	}
 	again := burst(ctx, h, ids("again", Limit), false)
@@ -383,7 +383,7 @@ func recoversWhenLoadDrops(ctx context.Context, h *scenarios.Harness) error {
 				"for id %s: %s (answers: %s)", a.ID, a.DescribeTook(), statuses(again))
 		}
 	}
-	calls, err := callsSince(ctx, h, since)
+	calls, err := h.DownstreamCalls(ctx, since)
 	if err != nil {
 		return err
 	}
@@ -391,7 +391,7 @@ func recoversWhenLoadDrops(ctx context.Context, h *scenarios.Harness) error {
 	if err := expectOnceEach(all, calls, fmt.Sprintf("%d requests at once, then 1, then %d", recoverLoad, Limit)); err != nil {
 		return err
 	}
-	after, err := callsSince(ctx, h, since2)
+	after, err := h.DownstreamCalls(ctx, since2)
 	if err != nil {
 		return err
 	}
@@ -467,7 +467,7 @@ func permitsReleasedOnFailures(ctx context.Context, h *scenarios.Harness) error 
 					"Give every downstream call a 1 s deadline, answer 504 when it passes and 502 when the connection fails.", "for id %s: %s", a.ID, a.DescribeTook())
 			}
 		}
-		calls, err := callsSince(ctx, h, since)
+		calls, err := h.DownstreamCalls(ctx, since)
 		if err != nil {
 			return err
 		}
@@ -485,7 +485,7 @@ func permitsReleasedOnFailures(ctx context.Context, h *scenarios.Harness) error 
 	// A call the service gave up at its deadline must end there: one only abandoned (a timer
 	// raced against it, its connection left open) still runs at the downstream, without a
 	// permit, beside the next requests' calls.
-	calls, err := callsSince(ctx, h, start)
+	calls, err := h.DownstreamCalls(ctx, start)
 	if err != nil {
 		return err
 	}
@@ -507,7 +507,7 @@ func stageAnswers(ctx context.Context, h *scenarios.Harness, s stage) (last, eve
 		if try > 1 {
 			wait = settleGap
 		}
-		if err := sleepUntil(ctx, time.Now().Add(wait)); err != nil {
+		if err := scenarios.SleepUntil(ctx, time.Now().Add(wait)); err != nil {
 			return nil, nil, err
 		}
 		last = burst(ctx, h, ids(fmt.Sprintf("%s%d", s.prefix, try), Limit), false)
