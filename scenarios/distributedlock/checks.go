@@ -306,8 +306,9 @@ func pausedHolder(ctx context.Context, h *scenarios.Harness) error {
 	if err != nil {
 		return err
 	}
-	if err := h.Target.Pause(ctx, scenarios.Replica(1)); err != nil {
-		return fmt.Errorf("pause replica 1: %w", err)
+	froze, err := freeze(ctx, h)
+	if err != nil {
+		return err
 	}
 	defer settle(ctx, h, holder)
 
@@ -338,6 +339,34 @@ func pausedHolder(ctx context.Context, h *scenarios.Harness) error {
 		return scenarios.Failf("the store to refuse replica 1's writes once replica 2 took over with a newer token",
 			"Take a new, greater fencing token with every acquisition (INCR in the same atomic step as SET NX PX) and send it with every write: the store refuses tokens lower than the highest it has seen.",
 			"%s", describeWrites(after, 5))
+	}
+	return expectRefusedAfterFreeze(late, ws, holder, froze)
+}
+
+// freeze pauses replica 1 and returns when that began and ended: the moment it froze is between.
+func freeze(ctx context.Context, h *scenarios.Harness) (froze [2]time.Time, err error) {
+	froze[0] = time.Now()
+	if err := h.Target.Pause(ctx, scenarios.Replica(1)); err != nil {
+		return froze, fmt.Errorf("pause replica 1: %w", err)
+	}
+	froze[1] = time.Now()
+	return froze, nil
+}
+
+// expectRefusedAfterFreeze holds the frozen and replaced holder's answer to 409. A 502 from a
+// holder frozen while one of its store writes was in flight (sent before the freeze ended,
+// answered after it began) is no verdict: its own deadline ran on while it was frozen, and
+// whether it reads the store's answer or its timer first on waking is the scheduler's choice
+// (broken-redis-error-as-busy answered 502 so, its write timed out, at load 5-10). The round is
+// Inconclusive; a holder frozen between writes is judged.
+func expectRefusedAfterFreeze(late scenarios.Response, ws []write, holder started, froze [2]time.Time) error {
+	if late.Err == nil && late.Status == http.StatusBadGateway {
+		for _, w := range runWrites(ws, holder.first.Token) {
+			if w.Start.Before(froze[1]) && (w.End.IsZero() || w.End.After(froze[0])) {
+				return scenarios.Inconclusivef("replica 1 was frozen with a store write in flight (%s, sent %s, answered %s; frozen between %s and %s) and answered %s: its deadline ran while it was frozen",
+					w.describe(), w.Start.Format("15:04:05.000"), w.End.Format("15:04:05.000"), froze[0].Format("15:04:05.000"), froze[1].Format("15:04:05.000"), late.Describe())
+			}
+		}
 	}
 	return expectFailed(late, http.StatusConflict, holder.first.Token, "replica 1's run, frozen past its lease and replaced",
 		`A holder woken after its lease ran out finds its next write refused: stop there and answer 409 {"ran": false, "token": n}.`)
@@ -407,8 +436,9 @@ func releaseOnlyByOwner(ctx context.Context, h *scenarios.Harness) error {
 	if err != nil {
 		return err
 	}
-	if err := h.Target.Pause(ctx, scenarios.Replica(1)); err != nil {
-		return fmt.Errorf("pause replica 1: %w", err)
+	froze, err := freeze(ctx, h)
+	if err != nil {
+		return err
 	}
 	defer settle(ctx, h, holder)
 	// Replica 1's lease has surely run out before replica 2 is asked.
@@ -471,8 +501,7 @@ func releaseOnlyByOwner(ctx context.Context, h *scenarios.Harness) error {
 			return scenarios.Failf("409 for triggers on replica 1 while replica 2 holds the lock", hintFor(r), "%s", r.Describe())
 		}
 	}
-	if err := expectFailed(late, http.StatusConflict, holder.first.Token, "replica 1's run, frozen past its lease and replaced",
-		`A holder woken after its lease ran out finds its next write refused: stop there and answer 409 {"ran": false, "token": n}.`); err != nil {
+	if err := expectRefusedAfterFreeze(late, ws, holder, froze); err != nil {
 		return err
 	}
 	return thawedInTime(ws, holder, taker)

@@ -161,3 +161,34 @@ func TestThawedInTime(t *testing.T) {
 		})
 	}
 }
+
+// TestExpectRefusedAfterFreeze: the frozen holder's 502 is Inconclusive only when one of its
+// writes was in flight across the freeze (its deadline ran while frozen); frozen between writes,
+// a 502 fails; a 409 with its token passes; a 200 fails however it was frozen.
+func TestExpectRefusedAfterFreeze(t *testing.T) {
+	t.Parallel()
+	ws := calls(t, "app-1 5 200", "app-1 5 200") // sent at t0 and t0+300ms, each answered in 1 ms
+	t0 := ws[0].Start
+	ms := time.Millisecond
+	mid := [2]time.Time{t0.Add(250 * ms), t0.Add(320 * ms)}     // the second write sent while freezing
+	between := [2]time.Time{t0.Add(100 * ms), t0.Add(150 * ms)} // no write in flight
+	refused := scenarios.Response{Status: http.StatusConflict, Body: []byte(`{"ran":false,"token":5}`)}
+	storeFailed := scenarios.Response{Status: http.StatusBadGateway, Body: []byte(`{"ran":false,"token":5}`)}
+	ran := scenarios.Response{Status: http.StatusOK, Body: []byte(`{"ran":true,"token":5}`)}
+	for _, c := range []struct {
+		name  string
+		late  scenarios.Response
+		froze [2]time.Time
+		want  scenarios.Verdict
+	}{
+		{"502, a write in flight across the freeze", storeFailed, mid, scenarios.VerdictInconclusive},
+		{"502, frozen between writes", storeFailed, between, scenarios.VerdictFail},
+		{"409 with its token", refused, mid, scenarios.VerdictPass},
+		{"200, a write in flight across the freeze", ran, mid, scenarios.VerdictFail},
+	} {
+		err := expectRefusedAfterFreeze(c.late, ws, started{first: ws[0]}, c.froze)
+		if got := scenarios.VerdictOf(err); got != c.want {
+			t.Errorf("%s: %v (%s); want %s", c.name, err, got, c.want)
+		}
+	}
+}
