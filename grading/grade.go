@@ -577,14 +577,11 @@ func healthy(ctx context.Context, base string) bool {
 }
 
 func (g *Grader) logTail(ctx context.Context, sb Sandbox, since time.Time, lines int) string {
-	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
 	n := len(sb.AppURLs())
 	if n <= 1 {
-		logs, err := sb.Logs(tctx, scenarios.App, since, lines)
+		logs, err := g.readLogs(ctx, sb, scenarios.App, since, lines)
 		if err != nil {
-			g.log().Warn("read app logs", "err", err)
-			return ""
+			return couldNotRead(err)
 		}
 		return PlainText(logs) // no colour codes: for the reports, and for annotations' parsing
 	}
@@ -592,10 +589,9 @@ func (g *Grader) logTail(ctx context.Context, sb Sandbox, since time.Time, lines
 	// "── replica 1 ──" heading.
 	var b strings.Builder
 	for i := range n {
-		logs, err := sb.Logs(tctx, scenarios.Replica(i+1), since, lines)
+		logs, err := g.readLogs(ctx, sb, scenarios.Replica(i+1), since, lines)
 		if err != nil {
-			g.log().Warn("read app logs", "replica", i+1, "err", err)
-			continue
+			logs = couldNotRead(err)
 		}
 		logs = strings.TrimRight(PlainText(logs), "\n")
 		if strings.TrimSpace(logs) == "" {
@@ -604,6 +600,40 @@ func (g *Grader) logTail(ctx context.Context, sb Sandbox, since time.Time, lines
 		fmt.Fprintf(&b, "── replica %d ──\n%s\n", i+1, logs)
 	}
 	return b.String()
+}
+
+// logReads is how many times readLogs asks the engine, each within logReadTimeout, logReadPause
+// apart: a full test run at load 10-20 once got no app output at all for a grading whose app
+// had logged a panic on every payment, and the annotation went with it.
+const (
+	logReads       = 3
+	logReadTimeout = 10 * time.Second
+	logReadPause   = time.Second
+)
+
+// readLogs reads a service's output, asking again after a failed read (logReads in all).
+func (g *Grader) readLogs(ctx context.Context, sb Sandbox, svc scenarios.Service, since time.Time, lines int) (string, error) {
+	var err error
+	for attempt := 1; attempt <= logReads; attempt++ {
+		if attempt > 1 {
+			time.Sleep(logReadPause) // as the reads, not cut short by ctx: the verdict needs them
+		}
+		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), logReadTimeout)
+		var logs string
+		logs, err = sb.Logs(tctx, svc, since, lines)
+		cancel()
+		if err == nil {
+			return logs, nil
+		}
+		g.log().Warn("read app logs", "service", svc, "attempt", attempt, "err", err)
+	}
+	return "", err
+}
+
+// couldNotRead is what a log tail says when the app's output could not be read: the reader of
+// the report learns the output is missing, not that the app said nothing.
+func couldNotRead(err error) string {
+	return fmt.Sprintf("(Holdfast could not read the app's output: %v)\n", err)
 }
 
 func (g *Grader) log() *slog.Logger {

@@ -411,3 +411,17 @@ func TestGradeTimesTheAppsStart(t *testing.T) {
 		t.Fatalf("timings %+v: want start ≥ %s, and build + provision + start + scenarios within the total", tm, d)
 	}
 }
+
+// A failed read of the app's output is asked again; one that keeps failing says so in the log
+// tail instead of leaving it empty, as if the app had said nothing.
+func TestGradeLogTailSurvivesAFailedRead(t *testing.T) {
+	t.Parallel()
+	v := grade(t, engine(gradingtest.Script{AppLog: "panic: boom\n", LogErrors: 1}), 0, scenario("a", scenarios.Public, 1, fail))
+	if !strings.Contains(v.Scenarios[0].LogTail, "panic: boom") || !strings.Contains(v.LogTail, "panic: boom") {
+		t.Fatalf("one failed read: scenario log %q, verdict log %q; want the app's panic in both", v.Scenarios[0].LogTail, v.LogTail)
+	}
+	v = grade(t, engine(gradingtest.Script{AppLog: "panic: boom\n", LogErrors: 100}), 0, scenario("a", scenarios.Public, 1, fail))
+	if !strings.Contains(v.LogTail, "could not read the app's output") || !strings.Contains(v.LogTail, "scripted 100 that fail") {
+		t.Fatalf("every read failed: verdict log %q; want it to say the output could not be read, and why", v.LogTail)
+	}
+}

@@ -83,7 +83,7 @@ func TestGradeRuntimeAnnotationsAndResults(t *testing.T) {
 				t.Fatalf("--json output: %v\n%s", err, stdout)
 			}
 			if v.Status != c.status || !reflect.DeepEqual(v.Annotations, []grading.Annotation{c.want}) {
-				t.Fatalf("status %s, annotations %+v; want %s and %+v\nlog tail:\n%s", v.Status, v.Annotations, c.status, c.want, v.LogTail)
+				t.Fatalf("status %s, annotations %+v; want %s and %+v\nscenarios: %+v\nlog tail:\n%s\nstderr:\n%s", v.Status, v.Annotations, c.status, c.want, v.Scenarios, v.LogTail, stderr)
 			}
 
 			b, err := os.ReadFile(ctrf)

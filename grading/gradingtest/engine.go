@@ -53,6 +53,9 @@ type Script struct {
 	Fail []string `json:"fail,omitempty"`
 	// AppLog is the app's output, as the sandbox's logs return it.
 	AppLog string `json:"app_log,omitempty"`
+	// LogErrors makes the sandbox's first n reads of the logs fail, as an engine too busy to
+	// answer in time does.
+	LogErrors int `json:"log_errors,omitempty"`
 	// Broken, when set, is what the sandbox's Intact reports: a sandbox that did not survive the
 	// grading (an engine restart), so a failing verdict is Holdfast's failure, not the learner's.
 	Broken string `json:"broken,omitempty"`
@@ -319,6 +322,7 @@ type Sandbox struct {
 	starts     int
 	generation int
 	tornDown   bool
+	logReads   int
 }
 
 // serve is the scripted app: /healthz, /generation (how many times it started), and one
@@ -374,6 +378,12 @@ func (s *Sandbox) Start(_ context.Context, svc scenarios.Service) error {
 }
 
 func (s *Sandbox) Logs(context.Context, scenarios.Service, time.Time, int) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.logReads++
+	if s.logReads <= s.script.LogErrors {
+		return "", fmt.Errorf("logs of app: read %d of the scripted %d that fail", s.logReads, s.script.LogErrors)
+	}
 	return s.script.AppLog, nil
 }
 
