@@ -253,34 +253,55 @@ func (e *Engine) Provision(ctx context.Context, image string, limits grading.Lim
 	e.mu.Lock()
 	e.sandboxes = append(e.sandboxes, sb)
 	e.mu.Unlock()
+	// The agent's three ports are found free, closed, then bound by the agent: a test running
+	// beside may take one in between (the agent then stops at once, "address already in use",
+	// seen in a full run at load 10-20). Such a start is tried again on other ports.
+	var runErr error
+	for attempt := 1; attempt <= agentStarts; attempt++ {
+		ok, err := sb.startAgent(ctx)
+		if ok || err != nil {
+			return sb, err
+		}
+		runErr = sb.agentErr
+	}
+	return sb, fmt.Errorf("the agent stopped before it answered, %d times: %w", agentStarts, runErr)
+}
+
+// agentStarts bounds how many times Provision starts the agent on other ports.
+const agentStarts = 5
+
+// startAgent starts a real agent on three free loopback ports and waits until it answers: ok
+// when it does; false with no error when it stopped first (sb.agentErr says why).
+func (sb *Sandbox) startAgent(ctx context.Context) (ok bool, err error) {
 	var addrs [3]string
 	for i := range addrs {
 		a, err := freeAddr()
 		if err != nil {
-			return sb, err
+			return false, err
 		}
 		addrs[i] = a
 	}
 	srv, err := agent.NewServer(agent.Config{Token: agentToken, ControlAddr: addrs[0], ProviderAddr: addrs[1], DownstreamAddr: addrs[2]},
 		slog.New(slog.DiscardHandler))
 	if err != nil {
-		return sb, fmt.Errorf("agent: %w", err)
+		return false, fmt.Errorf("agent: %w", err)
 	}
 	actx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
-	go func() { _ = srv.Run(actx); close(done) }()
+	go func() { sb.agentErr = srv.Run(actx); close(done) }()
 	sb.stopAgent = func() { cancel(); <-done }
 	sb.agentURL, sb.provider, sb.downstream = "http://"+addrs[0], "http://"+addrs[1], "http://"+addrs[2]
 	for agent.NewClient(sb.agentURL, agentToken).Healthy(ctx) != nil {
 		select {
 		case <-ctx.Done():
-			return sb, fmt.Errorf("the agent did not answer: %w", ctx.Err())
+			return false, fmt.Errorf("the agent did not answer: %w", ctx.Err())
 		case <-done:
-			return sb, errors.New("the agent stopped before it answered")
+			sb.stopAgent = func() {}
+			return false, nil
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	return sb, nil
+	return true, nil
 }
 
 func freeAddr() (string, error) {
@@ -323,6 +344,7 @@ type Sandbox struct {
 	generation int
 	tornDown   bool
 	logReads   int
+	agentErr   error // why the agent's Run returned, once it has
 }
 
 // serve is the scripted app: /healthz, /generation (how many times it started), and one
