@@ -7,7 +7,7 @@
 # packages run two at a time (their sandboxes are told apart by namespace, docker.Config.Namespace),
 # with the two CPU-heaviest kill matrices beside them once the builds are done, then the other
 # kill matrices, four gradings at a time, with the many-hosts and chaos tests (grading/chaos, on
-# a second Docker engine) beside them once the platform is done. Background logs are in $logs.
+# a second Docker engine) beside them. Background logs are in $logs.
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 logs=${TMPDIR:-/tmp}/holdfast-test
 mkdir -p "$logs"
@@ -159,9 +159,9 @@ pids+=("$platform")
 
 # 4. The scenarios and every challenge's kill matrix, four gradings at a time (two packages,
 # each grading two of its rows side by side, HOLDFAST_GRADINGS), once every submission is built
-# (on a new machine the builds take longer than the platform; later they take seconds): a
-# grading mostly waits on purpose (windows, leases, cooldowns; the CPU was ~60 % busy at three
-# gradings), its timing-sensitive scenarios share the CPU with no build, and
+# and the platform is done (on a new machine the builds take longer than the platform; later
+# they take seconds): a grading mostly waits on purpose (windows, leases, cooldowns; the CPU was
+# ~60 % busy at three gradings), its timing-sensitive scenarios share the CPU with no build, and
 # the stability tests repeat those scenarios under this load. Two rows of a package at a time,
 # not one row of four packages: the longest package (distributed-lock, ~10 min alone) no
 # longer finishes last, alone on an idle machine.
@@ -171,10 +171,8 @@ pids+=("$platform")
 # replica restarts) keep it 95–99 % busy; the other matrices, waiting on purpose, 56–79 %.
 # (grading/chaos beside the platform instead made it 7.3 → 10.1 min and saved the first two
 # matrices ~60 s each: no gain.) So the two CPU-heavy matrices run beside the platform once every
-# submission is built; the other matrices start when those end (the platform's last ~2.5 min,
-# its longest packages ending one by one, left the CPU 25–70 % busy), and grading/chaos (~6 min,
-# two gradings at most, mostly waiting on faults, rescues and janitors) beside them once the
-# platform is done.
+# submission is built, and grading/chaos (~6 min, two gradings at most, mostly waiting on faults,
+# rescues and janitors) beside the other matrices.
 heavy="scenarios/distributedlock scenarios/gracefulshutdown"
 waitfor "$prebuild" "$logs/prebuild.log" "building the challenges' submissions"
 say "built every challenge's submission: $(grep -c ' built in ' "$logs/prebuild.log") built, $(grep -c 'already built' "$logs/prebuild.log") already built; go test, the kill matrices of $heavy beside the platform (log: $logs/heavy.log)"
@@ -183,22 +181,18 @@ HOLDFAST_GRADINGS=${HOLDFAST_GRADINGS:-2} go test -p 2 -count=1 -timeout 25m "$@
 matrices=$!
 pids+=("$matrices")
 status=0
-if ! wait "$matrices"; then status=1; fi
-cat "$logs/heavy.log"
-say "the kill matrices of $heavy ended; go test, the other scenarios and kill matrices (log: $logs/scenarios.log)"
-# shellcheck disable=SC2046 # one argument per package
-HOLDFAST_GRADINGS=${HOLDFAST_GRADINGS:-2} go test -p 2 -count=1 -timeout 25m "$@" $(longest_first "scenarios/circuitbreaker scenarios/ratelimiter scenarios/cachestampede scenarios/idempotentpayments scenarios/capacitycheckout scenarios/flashsale scenarios/debugretrystorm scenarios/refactororderpricing scenarios/loadshedding" $(go list ./scenarios/... | grep -vxF -f <(printf 'github.com/holdfast-ci/holdfast/%s\n' $heavy))) >"$logs/scenarios.log" 2>&1 &
-rest=$!
-pids+=("$rest")
 if ! wait "$platform"; then status=1; fi
 cat "$logs/platform.log"
+say "the platform's tests ended (exit $status)"
+if ! wait "$matrices"; then status=1; fi
+cat "$logs/heavy.log"
 waitfor "$engine2" "$logs/second-engine.log" "starting the second Docker engine"
-say "the platform's tests ended; go test, the many-hosts and chaos tests beside the kill matrices (log: $logs/chaos.log)"
+say "the first kill matrices ended; go test, the other scenarios and kill matrices, and beside them the many-hosts and chaos tests (log: $logs/chaos.log)"
 go test -count=1 -timeout 25m "$@" ./grading/chaos >"$logs/chaos.log" 2>&1 &
 chaos=$!
 pids+=("$chaos")
-if ! wait "$rest"; then status=1; fi
-cat "$logs/scenarios.log"
+# shellcheck disable=SC2046 # one argument per package
+HOLDFAST_GRADINGS=${HOLDFAST_GRADINGS:-2} go test -p 2 -count=1 -timeout 25m "$@" $(longest_first "scenarios/circuitbreaker scenarios/ratelimiter scenarios/cachestampede scenarios/idempotentpayments scenarios/capacitycheckout scenarios/flashsale scenarios/debugretrystorm scenarios/refactororderpricing scenarios/loadshedding" $(go list ./scenarios/... | grep -vxF -f <(printf 'github.com/holdfast-ci/holdfast/%s\n' $heavy))) || status=1
 if ! wait "$chaos"; then status=1; fi
 cat "$logs/chaos.log"
 if wait "$vet"; then
