@@ -121,9 +121,10 @@ const (
 // several runners at once: what exists is reused, a create that loses a race is retried as an
 // inspect.
 func (e *Engine) ensureFence(ctx context.Context, bc BuildConfig) (string, error) {
-	if err := e.ensureNetwork(ctx, egressNetwork, client.NetworkCreateOptions{
+	netID, err := e.ensureNetwork(ctx, egressNetwork, client.NetworkCreateOptions{
 		Driver: "bridge", Labels: map[string]string{LabelFence: "network"},
-	}); err != nil {
+	})
+	if err != nil {
 		return "", err
 	}
 	img, err := e.cli.ImageInspect(ctx, e.cfg.AgentImage)
@@ -148,7 +149,7 @@ func (e *Engine) ensureFence(ctx context.Context, bc BuildConfig) (string, error
 		switch {
 		case isNotFound(err):
 			e.removeStaleProxies(ctx, name, img.ID)
-			err = e.createProxy(ctx, name, sum, bc, deny)
+			err = e.createProxy(ctx, name, sum, netID, bc, deny)
 			if isConflict(err) {
 				err = nil // another runner created it: inspect again
 			}
@@ -233,21 +234,57 @@ func (e *Engine) sweepBuildNetworks(ctx context.Context, proxy string) {
 	}
 }
 
-func (e *Engine) ensureNetwork(ctx context.Context, name string, opts client.NetworkCreateOptions) error {
-	_, err := e.cli.NetworkInspect(ctx, name, client.NetworkInspectOptions{})
-	if err == nil {
-		return nil
+// ensureNetwork makes sure a network named name exists and returns its ID. Idempotent, and safe
+// to call from several runners on one engine at once. An engine older than API 1.44 (Docker
+// 20.10, here) does not refuse a second network with a name already taken, so runners that
+// start at the same moment each create one: a fresh engine with two test packages grading at
+// once made four holdfast-egress networks, and every build after that failed ("network
+// holdfast-egress is ambiguous"). So, after creating, it lists the networks of that name, keeps
+// the oldest (then the lowest ID), the one every runner picks, and removes the others; one that
+// a runner has attached something to is left (the engine refuses) and harms nothing, since
+// every runner uses the network by ID.
+func (e *Engine) ensureNetwork(ctx context.Context, name string, opts client.NetworkCreateOptions) (string, error) {
+	nets, err := e.networksNamed(ctx, name)
+	if err != nil {
+		return "", err
 	}
-	if !isNotFound(err) {
-		return fmt.Errorf("inspect network %s: %w", name, err)
+	if len(nets) == 0 {
+		if _, err := e.cli.NetworkCreate(ctx, name, opts); err != nil && !isAlreadyExists(err) {
+			return "", fmt.Errorf("create network %s: %w", name, err)
+		}
+		if nets, err = e.networksNamed(ctx, name); err != nil {
+			return "", err
+		}
+		if len(nets) == 0 {
+			return "", fmt.Errorf("create network %s: the engine does not list it after creating it", name)
+		}
 	}
-	if _, err := e.cli.NetworkCreate(ctx, name, opts); err != nil && !isAlreadyExists(err) {
-		return fmt.Errorf("create network %s: %w", name, err)
+	for _, n := range nets[1:] {
+		if _, err := e.cli.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err == nil {
+			e.log.Warn("removed a duplicate network: runners created it at the same moment", "network", name, "id", n.ID, "kept", nets[0].ID)
+		}
 	}
-	return nil
+	return nets[0].ID, nil
 }
 
-func (e *Engine) createProxy(ctx context.Context, name, sum string, bc BuildConfig, deny []string) error {
+// networksNamed lists the networks named exactly name, the oldest first (then by ID): the
+// engine's name filter matches parts of names too.
+func (e *Engine) networksNamed(ctx context.Context, name string) ([]network.Summary, error) {
+	res, err := e.cli.NetworkList(ctx, client.NetworkListOptions{Filters: make(client.Filters).Add("name", name)})
+	if err != nil {
+		return nil, fmt.Errorf("list networks named %s: %w", name, err)
+	}
+	nets := slices.DeleteFunc(res.Items, func(n network.Summary) bool { return n.Name != name })
+	slices.SortFunc(nets, func(a, b network.Summary) int {
+		if c := a.Created.Compare(b.Created); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return nets, nil
+}
+
+func (e *Engine) createProxy(ctx context.Context, name, sum, netID string, bc BuildConfig, deny []string) error {
 	cctx, cancel := creating(ctx)
 	defer cancel()
 	pids := int64(256)
@@ -270,7 +307,7 @@ func (e *Engine) createProxy(ctx context.Context, name, sum string, bc BuildConf
 			SecurityOpt:    []string{"no-new-privileges"},
 			LogConfig:      container.LogConfig{Type: "json-file", Config: map[string]string{"max-size": "10m", "max-file": "2"}},
 		},
-		NetworkingConfig: &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{egressNetwork: {}}},
+		NetworkingConfig: &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{netID: {}}},
 	})
 	if err != nil {
 		return err
