@@ -12,7 +12,8 @@ import (
 // machine withheld is Inconclusive (six gradings on two cores measured the reference's honest
 // claim of 70/s at a knee of 28/s); a claim further over, a claim the starved machine cannot
 // explain (under the knee, the wrong resource), or the same knee on a machine with a CPU to
-// spare, fails.
+// spare, fails. With such a knee, app-cpu saturating first is explained too; any other
+// resource is not.
 func TestJudgeClaimOnAStarvedMachine(t *testing.T) {
 	t.Parallel()
 	broke := func(knee float64) *load.Result {
@@ -42,6 +43,13 @@ func TestJudgeClaimOnAStarvedMachine(t *testing.T) {
 		{"claim 10x the knee, starved", claim(280, ResourcePostgres), broke(28), starved, ResourcePostgres, "fail"},
 		{"claim under the knee, starved", claim(20, ResourcePostgres), broke(70), starved, ResourcePostgres, "fail"},
 		{"knee explained, wrong resource", claim(70, ResourceAppCPU), broke(28), starved, ResourcePostgres, "fail"},
+		// CI, two kill matrices and the chaos test beside: an honest postgres-connections claim
+		// of 75 measured a knee of 28 where the app's CPU ran out first.
+		{"honest claim, starved machine: app-cpu first", claim(75, ResourcePostgres), broke(28), starved, ResourceAppCPU, "inconclusive"},
+		{"app-cpu first with a CPU to spare", claim(75, ResourcePostgres), broke(28), idle, ResourceAppCPU, "fail"},
+		{"app-cpu first at the claimed knee, starved", claim(70, ResourcePostgres), broke(70), starved, ResourceAppCPU, "fail"},
+		{"app-cpu first, claim 10x the knee, starved", claim(280, ResourceAppLimit), broke(28), starved, ResourceAppCPU, "fail"},
+		{"the app's 503s first, starved", claim(75, ResourcePostgres), broke(28), starved, ResourceAppLimit, "fail"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			err := judgeClaim(c.claim, c.res, c.stall, c.resource, "evidence")
