@@ -1,0 +1,50 @@
+package ratelimiter
+
+import (
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/holdfast-ci/holdfast/scenarios"
+)
+
+// TestLoaded503s: a burst's 503s are the machine's only when every other answer is a 200 or a
+// 429, the round admitted no more than the limit, and the machine stood still at least as long
+// as the slowest 503 took or gave less than half a CPU.
+func TestLoaded503s(t *testing.T) {
+	t.Parallel()
+	answers := func(last scenarios.Response) []scenarios.Response {
+		rs := []scenarios.Response{{Status: http.StatusOK, Duration: 20 * time.Millisecond}, {Status: http.StatusTooManyRequests, Duration: 30 * time.Millisecond}}
+		return append(rs, last)
+	}
+	slow503 := scenarios.Response{Status: http.StatusServiceUnavailable, Duration: 520 * time.Millisecond}
+	stood := scenarios.Stall{App: 600 * time.Millisecond, Agent: 40 * time.Millisecond, Harness: 30 * time.Millisecond, CPU: 0.8}
+	starved := scenarios.Stall{App: 90 * time.Millisecond, Agent: 20 * time.Millisecond, Harness: 12 * time.Millisecond, CPU: 0.3}
+	idle := scenarios.Stall{App: 8 * time.Millisecond, Agent: 3 * time.Millisecond, Harness: 2 * time.Millisecond, CPU: 0.95}
+	for _, c := range []struct {
+		name  string
+		rs    []scenarios.Response
+		calls int
+		fits  bool
+		stall scenarios.Stall
+		want  bool
+	}{
+		{"503 no later than the machine stood still", answers(slow503), Limit, true, stood, true},
+		{"503 on a starved machine", answers(slow503), Limit, true, starved, true},
+		{"503 on a responsive machine", answers(slow503), Limit, true, idle, false},
+		{"503 later than the stall, CPU to spare", answers(scenarios.Response{Status: http.StatusServiceUnavailable, Duration: 900 * time.Millisecond}), Limit, true, stood, false},
+		{"a 500 on a starved machine", answers(scenarios.Response{Status: http.StatusInternalServerError}), Limit, true, starved, false},
+		{"no answer on a starved machine", answers(scenarios.Response{Err: errors.New("connection refused")}), Limit, true, starved, false},
+		{"503s and too many admitted", answers(slow503), Limit + 1, true, starved, false},
+		{"503s, two windows, within their bound", answers(slow503), Limit + 1, false, starved, true},
+		{"503s, two windows, over their bound", answers(slow503), 2*Limit + 1, false, starved, false},
+		{"no 503", answers(scenarios.Response{Status: http.StatusOK}), Limit, true, starved, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := loaded503s(c.rs, c.calls, c.fits, c.stall) != ""; got != c.want {
+				t.Fatalf("explained by the machine: %v; want %v", got, c.want)
+			}
+		})
+	}
+}
