@@ -40,9 +40,13 @@ say() {
 longest_first() {
 	local p
 	for p in $1; do
-		printf '%s\n' "${@:2}" | grep -x "github.com/holdfast-ci/holdfast/$p" || :
+		printf '%s\n' "${@:2}" | grep -x "$(import_paths "$p")" || :
 	done
-	printf '%s\n' "${@:2}" | grep -vxF -f <(printf 'github.com/holdfast-ci/holdfast/%s\n' $1)
+	printf '%s\n' "${@:2}" | grep -vxF -f <(import_paths $1)
+}
+# import_paths DIR... — the packages in those directories of the module, one import path a line.
+import_paths() {
+	printf 'github.com/holdfast-ci/holdfast/%s\n' "$@"
 }
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || :' EXIT # a failing step stops what runs beside it
@@ -177,7 +181,7 @@ heavy="scenarios/distributedlock scenarios/gracefulshutdown"
 waitfor "$prebuild" "$logs/prebuild.log" "building the challenges' submissions"
 say "built every challenge's submission: $(grep -c ' built in ' "$logs/prebuild.log") built, $(grep -c 'already built' "$logs/prebuild.log") already built; go test, the kill matrices of $heavy beside the platform (log: $logs/heavy.log)"
 # shellcheck disable=SC2046,SC2086 # one argument per package
-HOLDFAST_GRADINGS=${HOLDFAST_GRADINGS:-2} go test -p 2 -count=1 -timeout 25m "$@" $(printf 'github.com/holdfast-ci/holdfast/%s\n' $heavy) >"$logs/heavy.log" 2>&1 &
+HOLDFAST_GRADINGS=${HOLDFAST_GRADINGS:-2} go test -p 2 -count=1 -timeout 25m "$@" $(import_paths $heavy) >"$logs/heavy.log" 2>&1 &
 matrices=$!
 pids+=("$matrices")
 status=0
@@ -192,7 +196,7 @@ go test -count=1 -timeout 25m "$@" ./grading/chaos >"$logs/chaos.log" 2>&1 &
 chaos=$!
 pids+=("$chaos")
 # shellcheck disable=SC2046 # one argument per package
-HOLDFAST_GRADINGS=${HOLDFAST_GRADINGS:-2} go test -p 2 -count=1 -timeout 25m "$@" $(longest_first "scenarios/circuitbreaker scenarios/ratelimiter scenarios/cachestampede scenarios/idempotentpayments scenarios/capacitycheckout scenarios/flashsale scenarios/debugretrystorm scenarios/refactororderpricing scenarios/loadshedding" $(go list ./scenarios/... | grep -vxF -f <(printf 'github.com/holdfast-ci/holdfast/%s\n' $heavy))) || status=1
+HOLDFAST_GRADINGS=${HOLDFAST_GRADINGS:-2} go test -p 2 -count=1 -timeout 25m "$@" $(longest_first "scenarios/circuitbreaker scenarios/ratelimiter scenarios/cachestampede scenarios/idempotentpayments scenarios/capacitycheckout scenarios/flashsale scenarios/debugretrystorm scenarios/refactororderpricing scenarios/loadshedding" $(go list ./scenarios/... | grep -vxF -f <(import_paths $heavy))) || status=1
 if ! wait "$chaos"; then status=1; fi
 cat "$logs/chaos.log"
 if wait "$vet"; then
