@@ -10,8 +10,13 @@ import (
 	"github.com/holdfast-ci/holdfast/scenarios/scenariotest"
 )
 
-// starter is the shipped service: the planted bug is a row of the matrix like any variant.
-const starter = "../../../templates/debug-retry-storm/starter/go"
+// The shipped services, one per language: the planted bug is a row of the matrix like any
+// variant, and each starter fails exactly what the Go one fails.
+const (
+	starter   = "../../../templates/debug-retry-storm/starter/go"
+	starterTS = "../../../templates/debug-retry-storm/starter/ts"
+	starterPy = "../../../templates/debug-retry-storm/starter/python"
+)
 
 // killMatrix says which scenarios each submission must fail. The starter (the planted bug)
 // fails the incident scenarios; the reference fix passes everything; symptom-only fixes (a longer
@@ -41,6 +46,10 @@ var killMatrix = []scenariotest.Row{
 	// measured 258 ms once, its connection set up after the catalog's clock started).
 	{Dir: "fix-blind-product-versions"},
 	{Dir: "fix-blind-eur-only", Fails: []string{"fresh_after_update"}},
+	// The TypeScript and Python starters are the Go one, behaviour for behaviour (the same
+	// planted bug), and fail what it fails.
+	{Dir: starterTS, Fails: []string{"update_refetches_only_that_product", "slow_catalog_price_import"}},
+	{Dir: starterPy, Fails: []string{"update_refetches_only_that_product", "slow_catalog_price_import"}},
 }
 
 // properties maps each property the brief numbers (**P1**, …) to the scenarios that check it.
