@@ -47,9 +47,14 @@ var killMatrix = []scenariotest.Row{
 	{Dir: "fix-blind-product-versions"},
 	{Dir: "fix-blind-eur-only", Fails: []string{"fresh_after_update"}},
 	// The TypeScript and Python starters are the Go one, behaviour for behaviour (the same
-	// planted bug), and fail what it fails.
+	// planted bug), and fail what it fails; their references pass everything, and each honest
+	// mistake fails what its Go row fails (fix-no-retry-on-timeout, fix-raise-timeout).
 	{Dir: starterTS, Fails: []string{"update_refetches_only_that_product", "slow_catalog_price_import"}},
 	{Dir: starterPy, Fails: []string{"update_refetches_only_that_product", "slow_catalog_price_import"}},
+	{Dir: "reference-ts"},
+	{Dir: "reference-py"},
+	{Dir: "fix-ts-no-retry-on-timeout", Fails: []string{"catalog_hang_budget"}},
+	{Dir: "fix-py-raise-timeout", Fails: []string{"update_refetches_only_that_product", "slow_catalog_price_import", "catalog_hang_budget"}},
 }
 
 // properties maps each property the brief numbers (**P1**, …) to the scenarios that check it.
@@ -86,9 +91,9 @@ func TestEveryPropertyIsChecked(t *testing.T) {
 	scenariotest.Properties(t, scenariotest.ReadBrief(t, debugretrystorm.Slug), debugretrystorm.Scenarios(), properties)
 }
 
-// TestVerdictsAreStable repeats the load- and time-sensitive scenarios: the reference passes
-// every time; the planted bug, the timeout fix and the variants only a time bound catches fail
-// every time.
+// TestVerdictsAreStable repeats the load- and time-sensitive scenarios: the references (Go,
+// TypeScript, Python) pass every time; the planted bug, the timeout fix and the variants only a
+// time bound catches fail every time.
 func TestVerdictsAreStable(t *testing.T) {
 	scenariotest.Stable(t, challenge(t), []scenariotest.Repeat{
 		{Dir: "reference", Scenario: "slow_catalog_price_import", Runs: 4, Pass: true},
@@ -101,6 +106,11 @@ func TestVerdictsAreStable(t *testing.T) {
 		{Dir: "fix-no-retry-on-timeout", Scenario: "catalog_hang_budget", Runs: 2, Pass: false},
 		{Dir: "fix-no-backoff", Scenario: "catalog_errors_backoff", Runs: 2, Pass: false},
 		{Dir: "fix-write-no-timeout", Scenario: "catalog_write_failures", Runs: 2, Pass: false},
+		{Dir: "reference-ts", Scenario: "slow_catalog_price_import", Runs: 2, Pass: true},
+		{Dir: "reference-ts", Scenario: "catalog_hang_budget", Runs: 2, Pass: true},
+		{Dir: "reference-py", Scenario: "slow_catalog_price_import", Runs: 2, Pass: true},
+		{Dir: "reference-py", Scenario: "catalog_hang_budget", Runs: 2, Pass: true},
+		{Dir: "fix-ts-no-retry-on-timeout", Scenario: "catalog_hang_budget", Runs: 2, Pass: false},
 	})
 }
 
