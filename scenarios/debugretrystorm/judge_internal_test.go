@@ -29,7 +29,9 @@ func answer(status int, took time.Duration) scenarios.Response {
 var (
 	idle    = scenarios.Stall{App: 2 * time.Millisecond, Agent: 3 * time.Millisecond, Harness: time.Millisecond}
 	stalled = scenarios.Stall{App: 430 * time.Millisecond, Agent: 460 * time.Millisecond, Harness: 40 * time.Millisecond}
-	blip    = scenarios.Stall{App: 30 * time.Millisecond, Agent: 25 * time.Millisecond, Harness: 5 * time.Millisecond}
+	blip    = scenarios.Stall{App: 30 * time.Millisecond, Agent: 25 * time.Millisecond, Harness: 5 * time.Millisecond, CPU: 0.9}
+	// starved: no pause long, but less than half a CPU all along.
+	starved = scenarios.Stall{App: 40 * time.Millisecond, Agent: 30 * time.Millisecond, Harness: 20 * time.Millisecond, CPU: 0.3}
 )
 
 // judgeCase is one judgement: the app's answer, the catalog's record of its attempts, the stall
@@ -81,6 +83,13 @@ func TestJudgeHangUnderStall(t *testing.T) {
 		{"page late in a stall", answer(http.StatusGatewayTimeout, 1700*ms), attempts(450*ms, 0, 50*ms, 100*ms), stalled, "inconclusive"},
 		{"page late, a small stall", answer(http.StatusGatewayTimeout, 1700*ms), attempts(450*ms, 0, 50*ms, 100*ms), blip, "fail"},
 		{"502 for a hang, a stall", answer(http.StatusBadGateway, 1060*ms), attempts(302*ms, 0, 51*ms, 101*ms), stalled, "fail"},
+		// reference-py at load 14: about 0.6 s of the page outside three right attempts.
+		{"page late outside the attempts, starved", answer(http.StatusGatewayTimeout, 1700*ms), attempts(300*ms, 0, 55*ms, 102*ms), starved, "inconclusive"},
+		{"page late outside the attempts, a CPU to spare", answer(http.StatusGatewayTimeout, 1700*ms), attempts(300*ms, 0, 55*ms, 102*ms), blip, "fail"},
+		{"page later than what is outside the attempts, starved", answer(http.StatusGatewayTimeout, 1700*ms), attempts(300*ms, 0, 350*ms, 350*ms), starved, "fail"},
+		{"page late, long attempts account for it, starved", answer(http.StatusGatewayTimeout, 1700*ms), attempts(470*ms, 0, 50*ms, 100*ms), starved, "fail"},
+		{"no answer after three right attempts, starved", timedOut, attempts(300*ms, 0, 55*ms, 102*ms), starved, "fail"},
+		{"page late after 2 attempts, starved", answer(http.StatusGatewayTimeout, 1700*ms), attempts(300*ms, 0, 55*ms), starved, "fail"},
 	} {
 		err := judgeHang(c.r, c.reads, c.stall)
 		if got := scenarios.VerdictOf(err).String(); got != c.want {

@@ -470,7 +470,7 @@ func judgeHang(r scenarios.Response, reads []agent.Call, stall scenarios.Stall) 
 			"%s", actual)
 	case len(reads) > ReadAttempts:
 		return scenarios.Failf(expected, "Make at most 3 attempts: every extra one is load on a catalog that is already failing.", "%s", actual)
-	case slow && !stall.Explains(r.Duration, PageBudget):
+	case slow && !stall.Explains(r.Duration, PageBudget) && !(r.Err == nil && over <= outsideAttempts(r, reads) && stall.Slowed(1)):
 		return scenarios.Failf(expected,
 			"Give each attempt 300 ms and wait 50 ms, then 100 ms, between them: the page's answer then comes within 1.5 s, whatever the catalog does.",
 			"%s", actual)
@@ -482,6 +482,20 @@ func judgeHang(r scenarios.Response, reads []agent.Call, stall scenarios.Stall) 
 	}
 	return scenarios.Inconclusivef("catalog_hang_budget: the page was answered %s past its %s, but the machine stalled for as long during the read (%s): %s",
 		ms(over), PageBudget, stall, actual)
+}
+
+// outsideAttempts is how much of the page's answer time the app spent before its first catalog
+// attempt or after its last one: on a responsive machine a few milliseconds. A page late by no
+// more than that, on a machine that gave less than half a CPU (Stall.Slowed), is late for the
+// machine (the cases before it in judgeHang have held the attempts' number and length): reference-py answered 1.7 s after
+// attempts of 301, 298 and 300 ms, 55 and 102 ms apart, with about 0.6 s outside them, at load
+// 14 (no single pause long enough for Stall.Explains). judgeHang calls such a round
+// Inconclusive; on a machine with a CPU to spare the same page fails.
+func outsideAttempts(r scenarios.Response, reads []agent.Call) time.Duration {
+	if len(reads) == 0 || reads[len(reads)-1].End.IsZero() {
+		return 0
+	}
+	return r.Duration - reads[len(reads)-1].End.Sub(reads[0].Start)
 }
 
 // describeTimed is the response and, when it came, how long it took.
