@@ -121,12 +121,6 @@ const (
 // several runners at once: what exists is reused, a create that loses a race is retried as an
 // inspect.
 func (e *Engine) ensureFence(ctx context.Context, bc BuildConfig) (string, error) {
-	netID, err := e.ensureNetwork(ctx, egressNetwork, client.NetworkCreateOptions{
-		Driver: "bridge", Labels: map[string]string{LabelFence: "network"},
-	})
-	if err != nil {
-		return "", err
-	}
 	img, err := e.cli.ImageInspect(ctx, e.cfg.AgentImage)
 	if err != nil {
 		return "", fmt.Errorf("inspect agent image %s (the egress proxy runs from it): %w", e.cfg.AgentImage, err)
@@ -149,7 +143,9 @@ func (e *Engine) ensureFence(ctx context.Context, bc BuildConfig) (string, error
 		switch {
 		case isNotFound(err):
 			e.removeStaleProxies(ctx, name, img.ID)
-			err = e.createProxy(ctx, name, sum, netID, bc, deny)
+			err = e.withNetwork(ctx, egressNetwork, client.NetworkCreateOptions{
+				Driver: "bridge", Labels: map[string]string{LabelFence: "network"},
+			}, func(netID string) error { return e.createProxy(ctx, name, sum, netID, bc, deny) })
 			if isConflict(err) {
 				err = nil // another runner created it: inspect again
 			}
@@ -234,15 +230,41 @@ func (e *Engine) sweepBuildNetworks(ctx context.Context, proxy string) {
 	}
 }
 
+// networkAttempts bounds how often withNetwork runs its use of a network that was gone by then.
+const networkAttempts = 3
+
+// withNetwork runs use with the ID of the network named name (ensureNetwork), and again with
+// the network's ID as listed then when it was gone by the time use ran: a runner that listed the
+// networks only after a duplicate of it appeared kept the other and removed this one. Once use
+// has attached something, the engine refuses to remove the network.
+func (e *Engine) withNetwork(ctx context.Context, name string, opts client.NetworkCreateOptions, use func(id string) error) error {
+	for attempt := 1; ; attempt++ {
+		id, err := e.ensureNetwork(ctx, name, opts)
+		if err != nil {
+			return err
+		}
+		err = use(id)
+		if err == nil || attempt == networkAttempts {
+			return err
+		}
+		nets, lerr := e.networksNamed(ctx, name)
+		if lerr != nil || slices.ContainsFunc(nets, func(n network.Summary) bool { return n.ID == id }) {
+			return err // the network is there: use failed for another reason
+		}
+		e.log.Info("the network was removed as a duplicate before it was used; using the one kept", "network", name, "id", id, "err", err)
+	}
+}
+
 // ensureNetwork makes sure a network named name exists and returns its ID. Idempotent, and safe
 // to call from several runners on one engine at once. An engine older than API 1.44 (Docker
 // 20.10, here) does not refuse a second network with a name already taken, so runners that
 // start at the same moment each create one: a fresh engine with two test packages grading at
 // once made four holdfast-egress networks, and every build after that failed ("network
 // holdfast-egress is ambiguous"). So, after creating, it lists the networks of that name, keeps
-// the oldest (then the lowest ID), the one every runner picks, and removes the others; one that
-// a runner has attached something to is left (the engine refuses) and harms nothing, since
-// every runner uses the network by ID.
+// the oldest (then the lowest ID) and removes the others. A runner that listed before a
+// duplicate appeared may have returned the one removed: withNetwork runs its use again with the
+// one kept. One that a runner has attached something to is left (the engine refuses) and harms
+// nothing: every runner uses the network by ID.
 func (e *Engine) ensureNetwork(ctx context.Context, name string, opts client.NetworkCreateOptions) (string, error) {
 	nets, err := e.networksNamed(ctx, name)
 	if err != nil {
@@ -312,7 +334,13 @@ func (e *Engine) createProxy(ctx context.Context, name, sum, netID string, bc Bu
 	if err != nil {
 		return err
 	}
-	_, err = e.cli.ContainerStart(cctx, name, client.ContainerStartOptions{})
+	if _, err = e.cli.ContainerStart(cctx, name, client.ContainerStartOptions{}); err != nil {
+		// Not left behind created: its network may be gone (withNetwork tries again, and the
+		// name must be free for that), or it would be started as it is by the next ensureFence.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		e.cli.ContainerRemove(rctx, name, client.ContainerRemoveOptions{Force: true})
+	}
 	return err
 }
 

@@ -8,13 +8,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 )
 
 // TestEnsureNetworkFromManyRunnersAtOnce: runners that make the shared egress network at the same
-// moment end with one network, and each uses that one. Docker 20.10 lets a second network take a
-// name already in use; before ensureNetwork cleaned up, two test packages starting on a fresh
-// engine made four holdfast-egress networks and every build after failed as "ambiguous".
+// moment each get a network to attach to, and once they are done one network is left. Docker
+// 20.10 lets a second network take a name already in use; before ensureNetwork cleaned up, two
+// test packages starting on a fresh engine made four holdfast-egress networks and every build
+// after failed as "ambiguous". A runner that listed before a duplicate appeared can be handed the
+// one another runner then removes (a full run saw 3 of 8 runners so): withNetwork attaches it to
+// the one kept instead.
 func TestEnsureNetworkFromManyRunnersAtOnce(t *testing.T) {
 	t.Parallel()
 	const runners = 8
@@ -34,25 +39,71 @@ func TestEnsureNetworkFromManyRunnersAtOnce(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			start.Wait()
-			ids[i], errs[i] = e.ensureNetwork(ctx, name, client.NetworkCreateOptions{Driver: "bridge"})
+			errs[i] = e.withNetwork(ctx, name, client.NetworkCreateOptions{Driver: "bridge"}, func(id string) error {
+				ids[i] = id
+				return attachForTest(t, e, id) // as the egress proxy is attached
+			})
 		}()
 	}
 	start.Done()
 	wg.Wait()
+	used := map[string]bool{}
 	for i, err := range errs {
 		if err != nil {
 			t.Fatalf("runner %d: %v", i, err)
 		}
-		if ids[i] != ids[0] {
-			t.Errorf("runner %d uses network %.12s, runner 0 %.12s: want one network for all", i, ids[i], ids[0])
-		}
+		used[ids[i]] = true
+	}
+	t.Logf("%d runners attached to %d network(s)", runners, len(used))
+	for _, e := range engines {
+		detachForTest(t, e)
+	}
+	id, err := engines[0].ensureNetwork(ctx, name, client.NetworkCreateOptions{Driver: "bridge"})
+	if err != nil {
+		t.Fatal(err)
 	}
 	nets, err := engines[0].networksNamed(ctx, name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(nets) != 1 || nets[0].ID != ids[0] {
-		t.Fatalf("%d networks named %s after the runners made it; want exactly the one they use (%.12s)", len(nets), name, ids[0])
+	if len(nets) != 1 || nets[0].ID != id || !used[id] {
+		t.Fatalf("%d networks named %s once the runners were done; want exactly one, which a runner used", len(nets), name)
+	}
+}
+
+// attachForTest runs a container of the agent image (an egress proxy, as ensureFence does)
+// attached to network id, removed by detachForTest. Docker creates a container for a network
+// that is gone; it is starting it that fails.
+func attachForTest(t *testing.T, e *Engine, id string) error {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := e.cli.ContainerCreate(ctx, client.ContainerCreateOptions{
+		Name: "holdfast-test-attach-" + hex.EncodeToString(b),
+		Config: &container.Config{Image: e.cfg.AgentImage, Cmd: []string{"egress"}, Env: []string{"HOLDFAST_EGRESS_LISTEN=:" + egressPort},
+			Labels: map[string]string{"holdfast.test": e.Namespace()}},
+		NetworkingConfig: &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{id: {}}},
+	})
+	if err != nil {
+		return err
+	}
+	_, err = e.cli.ContainerStart(ctx, res.ID, client.ContainerStartOptions{})
+	return err
+}
+
+func detachForTest(t *testing.T, e *Engine) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := e.cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: make(client.Filters).Add("label", "holdfast.test="+e.Namespace())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range res.Items {
+		if _, err := e.cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true}); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -111,4 +162,37 @@ func networkForTest(t *testing.T, e *Engine) string {
 		}
 	})
 	return name
+}
+
+// TestWithNetworkUsesTheOneKept: a runner handed a network that another runner then removed as a
+// duplicate (it listed only after an older one appeared) attaches to the one kept.
+func TestWithNetworkUsesTheOneKept(t *testing.T) {
+	t.Parallel()
+	e := testEngine(t)
+	name := networkForTest(t, e)
+	t.Cleanup(func() { detachForTest(t, e) })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var given []string
+	kept := ""
+	err := e.withNetwork(ctx, name, client.NetworkCreateOptions{Driver: "bridge"}, func(id string) error {
+		given = append(given, id)
+		if len(given) == 1 { // the other runner: removes this one, keeps its own
+			if _, err := e.cli.NetworkRemove(ctx, id, client.NetworkRemoveOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			res, err := e.cli.NetworkCreate(ctx, name, client.NetworkCreateOptions{Driver: "bridge"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			kept = res.ID
+		}
+		return attachForTest(t, e, id)
+	})
+	if err != nil {
+		t.Fatalf("withNetwork: %v (given %d networks)", err, len(given))
+	}
+	if len(given) != 2 || given[1] != kept {
+		t.Fatalf("given %v; want the removed network, then the one kept (%.12s)", given, kept)
+	}
 }
