@@ -156,7 +156,7 @@ func breaks(r *load.Report, stall time.Duration) (bool, string) {
 	case r.Latency.P99 > SLOP99+stall:
 		return true, fmt.Sprintf("p99 %s > %s", r.Latency.P99.Round(time.Millisecond), SLOP99)
 	case r.ErrorRate() > ErrorBudget:
-		return true, fmt.Sprintf("%d of %d failed (%s)", r.Errors.Total(), r.Sent+r.Errors.Dropped, r.Errors)
+		return true, fmt.Sprintf("%d of %d failed (%s: %s)", r.Errors.Total(), r.Sent+r.Errors.Dropped, r.Errors, statusesOf(r))
 	}
 	return false, ""
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/holdfast-ci/holdfast/scenarios"
 	"github.com/holdfast-ci/holdfast/scenarios/load"
 )
 
@@ -71,6 +72,42 @@ func TestRecovery(t *testing.T) {
 			took, back, _ := recovery(tc.reps, window, tc.stall)
 			if took != tc.took || back != tc.back {
 				t.Fatalf("recovery = %s, %v; want %s, %v", took, back, tc.took, tc.back)
+			}
+		})
+	}
+}
+
+// TestShedOnStarvedMachine: recovery windows broken only by 503s are the machine's when it gave
+// less than half a CPU; latency, timeouts, other statuses, or a machine with a CPU to spare, are
+// the service's.
+func TestShedOnStarvedMachine(t *testing.T) {
+	t.Parallel()
+	ms := time.Millisecond
+	ok := &load.Report{Sent: 18, OK: 18, Statuses: map[int]int{http.StatusCreated: 18}, Latency: load.Summary{P99: 200 * ms}}
+	// CI, reference-blind: 2 of 18 shed in the last window.
+	shed := &load.Report{Sent: 18, OK: 16, Errors: load.Errors{Status: 2}, Statuses: map[int]int{http.StatusCreated: 16, http.StatusServiceUnavailable: 2}, Latency: load.Summary{P99: 300 * ms}}
+	bad := &load.Report{Sent: 18, OK: 16, Errors: load.Errors{Status: 2}, Statuses: map[int]int{http.StatusCreated: 16, http.StatusBadGateway: 2}, Latency: load.Summary{P99: 300 * ms}}
+	hung := &load.Report{Sent: 18, OK: 16, Errors: load.Errors{Timeout: 2}, Statuses: map[int]int{http.StatusCreated: 16}, Latency: load.Summary{P99: 2 * time.Second}}
+	slowShed := &load.Report{Sent: 18, OK: 16, Errors: load.Errors{Status: 2}, Statuses: map[int]int{http.StatusCreated: 16, http.StatusServiceUnavailable: 2}, Latency: load.Summary{P99: SLOP99 + 300*ms}}
+	starved := scenarios.Stall{App: 60 * ms, Agent: 30 * ms, Harness: 20 * ms, CPU: 0.3}
+	spare := scenarios.Stall{App: 60 * ms, Agent: 30 * ms, Harness: 20 * ms, CPU: 0.9}
+	for name, tc := range map[string]struct {
+		reps  []*load.Report
+		stall scenarios.Stall
+		want  bool
+	}{
+		"503s, starved":                 {[]*load.Report{ok, ok, ok, ok, ok, shed}, starved, true},
+		"503s, a CPU to spare":          {[]*load.Report{ok, ok, ok, ok, ok, shed}, spare, false},
+		"502s, starved":                 {[]*load.Report{ok, ok, ok, ok, ok, bad}, starved, false},
+		"timeouts, starved":             {[]*load.Report{hung, ok, ok, ok, ok, ok}, starved, false},
+		"503s late, starved":            {[]*load.Report{ok, ok, ok, ok, ok, slowShed}, starved, false},
+		"503s, then 502s, starved":      {[]*load.Report{shed, ok, ok, ok, ok, bad}, starved, false},
+		"503s in every window, starved": {[]*load.Report{shed, shed, shed, shed, shed, shed}, starved, true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			if got := shedOnStarvedMachine(tc.reps, tc.stall); got != tc.want {
+				t.Fatalf("shedOnStarvedMachine = %v; want %v", got, tc.want)
 			}
 		})
 	}

@@ -321,6 +321,9 @@ func overloadAt2x(ctx context.Context, h *scenarios.Harness) error {
 			"at %.0f checkouts/s for %s: p99 %s; answers: %s", rate, overloadFor, over.Latency.P99.Round(time.Millisecond), statusesOf(over))
 	}
 	took, ok, worst := recovery(after, window, stall.Max())
+	if (!ok || took > RecoveryBound) && shedOnStarvedMachine(after, stall) {
+		return scenarios.Inconclusivef("provider_fault_under_load: still broken %s (the worst: %s), but only by 503s the app shed while the machine was short of CPU (%s)", tookString(took, ok), worst, stall)
+	}
 	if !ok || took > RecoveryBound {
 		return scenarios.Failf(fmt.Sprintf("back under the SLO (p99 ≤ %s, errors ≤ %.0f%%) within %s of the load dropping to %.0f/s", SLOP99, 100*ErrorBudget, RecoveryBound, low),
 			"A backlog built during the overload is still being served: bound the queue so that what the service cannot do is refused at once.",
@@ -418,12 +421,37 @@ func providerFaultUnderLoad(ctx context.Context, h *scenarios.Harness) error {
 			"%d checkouts were answered 201, but only %d orders became paid: %d acknowledged orders are missing", acked, paidAfter-paidBefore, lost)
 	}
 	took, ok, worst := recovery(after, window, stall.Max())
+	if (!ok || took > RecoveryBound) && shedOnStarvedMachine(after, stall) {
+		return scenarios.Inconclusivef("provider_fault_under_load: still broken %s (the worst: %s), but only by 503s the app shed while the machine was short of CPU (%s)", tookString(took, ok), worst, stall)
+	}
 	if !ok || took > RecoveryBound {
 		return scenarios.Failf(fmt.Sprintf("back under the SLO within %s of the provider recovering", RecoveryBound),
 			"Failed charges must not leave work behind (held connections, a backlog of retries) once the provider answers again.",
 			"still broken %s; the worst: %s", tookString(took, ok), worst)
 	}
 	return nil
+}
+
+// shedOnStarvedMachine says whether every recovery window that broke the SLO broke it only by
+// 503s (its p99 held, allowing the stall), on a machine that gave less than half a CPU
+// (Stall.Slowed): a service that sheds what waited too long sheds more when the machine gives
+// it too little CPU. CI once failed reference-blind so (its mailbox sheds what waited 350 ms):
+// 2 of 18 checkouts in the last window, beside two other kill matrices and the chaos test. A
+// service left with a backlog, held connections or retries after the fault still fails: its
+// windows break by latency, timeouts or other statuses.
+func shedOnStarvedMachine(after []*load.Report, stall scenarios.Stall) bool {
+	if !stall.Slowed(1) {
+		return false
+	}
+	for _, r := range after {
+		if broken, _ := breaks(r, stall.Max()); !broken {
+			continue
+		}
+		if r.Latency.P99 > SLOP99+stall.Max() || r.Errors.Total() != r.Statuses[http.StatusServiceUnavailable] {
+			return false
+		}
+	}
+	return true
 }
 
 // paidOrders counts the paid rows of the brief's orders table on the Postgres sidecar.
