@@ -55,6 +55,18 @@ var killMatrix = []scenariotest.Row{
 	{Dir: "reference-py"},
 	{Dir: "fix-ts-no-retry-on-timeout", Fails: []string{"catalog_hang_budget"}},
 	{Dir: "fix-py-raise-timeout", Fails: []string{"update_refetches_only_that_product", "slow_catalog_price_import", "catalog_hang_budget"}},
+	// Written blind in TypeScript and Python, from the brief and those starters only: two
+	// correct fixes in unusual styles (asyncio with a generation per product; a cache keyed
+	// product → currency with concurrent misses sharing one catalog read) and honest mistakes.
+	// A write dropping every key that starts with the product's id scored 100 until the hot
+	// products' ids stopped being of one width (hot). Not rows: random jitter in the backoff
+	// (fails the hidden catalog_errors_backoff in about 9 gradings of 10: each of its 4 gaps
+	// falls short half the time), and a lock held across the catalog read, which no scenario
+	// catches (slow_catalog_price_import never reads the changed product beside the others).
+	{Dir: "fix-blind-py-asyncio"},
+	{Dir: "fix-blind-ts-singleflight"},
+	{Dir: "fix-blind-ts-no-timeout-retry", Fails: []string{"catalog_hang_budget"}},
+	{Dir: "fix-blind-py-prefix", Fails: []string{"update_refetches_only_that_product"}},
 }
 
 // properties maps each property the brief numbers (**P1**, …) to the scenarios that check it.

@@ -1,0 +1,329 @@
+// Prices service: answers product prices for the shop's pages from the catalog service, with a
+// cache in front. Owned by the storefront team; see README.md for the open incident.
+import { createServer, IncomingMessage, ServerResponse } from "node:http";
+
+// Catalog calls. Reads are retried (they are idempotent); writes are not.
+const ATTEMPT_TIMEOUT_MS = 300; // per catalog read attempt (SLO: p99 page < 1.5 s)
+const READ_ATTEMPTS = 3;
+const WRITE_TIMEOUT_MS = 2000;
+const CACHE_TTL_MS = 60_000;
+const MAX_BODY = 64 << 10;
+
+// BACKOFF_MS is the wait before the 2nd and the 3rd read attempt.
+const BACKOFF_MS = [50, 100];
+
+// CURRENCIES are the currencies a price is served in; the catalog converts.
+const CURRENCIES = ["EUR", "USD", "GBP"];
+
+type Entry = { version: number; expires: number };
+
+// PriceCache holds catalog answers per product, then per currency. One event loop runs every
+// request, so it needs no lock.
+//
+// INC-2291: v2.14 invalidated with ONE cache-wide epoch, so each price update turned every
+// product into a miss; during the import the catalog got the whole page traffic, slowed past the
+// 300 ms attempt budget, and every miss made 3 attempts. Here a price update drops only its own
+// product (all its currencies at once: they live under one key), and bumps that product's
+// generation so a read that was in flight across the write does not cache the old answer.
+class PriceCache {
+  private products = new Map<string, Map<string, Entry>>();
+  private generations = new Map<string, number>();
+
+  generation(id: string): number {
+    return this.generations.get(id) ?? 0;
+  }
+
+  get(id: string, currency: string): number | undefined {
+    const e = this.products.get(id)?.get(currency);
+    if (!e || Date.now() > e.expires) return undefined;
+    return e.version;
+  }
+
+  // put caches an answer read under generation, unless a write was accepted since.
+  put(id: string, currency: string, version: number, generation: number): void {
+    if (generation !== this.generation(id)) return;
+    let currencies = this.products.get(id);
+    if (!currencies) this.products.set(id, (currencies = new Map()));
+    currencies.set(currency, { version, expires: Date.now() + CACHE_TTL_MS });
+  }
+
+  invalidate(id: string): number {
+    this.products.delete(id);
+    const g = this.generation(id) + 1;
+    this.generations.set(id, g);
+    return g;
+  }
+
+  sweep(): void {
+    const now = Date.now();
+    for (const [id, currencies] of this.products) {
+      for (const [c, e] of currencies) if (now > e.expires) currencies.delete(c);
+      if (currencies.size === 0) this.products.delete(id);
+    }
+  }
+}
+
+// CatalogTimeout marks a catalog read whose every attempt ran out of time.
+class CatalogTimeout extends Error {
+  constructor() {
+    super("catalog did not answer in time");
+  }
+}
+
+type RetryPolicy = { attemptTimeoutMs: number; backoffMs: readonly number[] };
+
+// READ_POLICY: 3 attempts of 300 ms each, 50 ms before the 2nd and 100 ms before the 3rd.
+const READ_POLICY: RetryPolicy = { attemptTimeoutMs: ATTEMPT_TIMEOUT_MS, backoffMs: BACKOFF_MS };
+
+// retrying runs op up to 1 + backoffMs.length times, each under its own deadline; every failure
+// (a timeout, a failed connection, a 5xx) is retried after its backoff. It throws the last
+// failure, an attempt that ran out of time as CatalogTimeout.
+async function retrying<T>(
+  policy: RetryPolicy,
+  op: (signal: AbortSignal) => Promise<T>,
+  onRetry: (attempt: number, err: unknown) => void,
+): Promise<T> {
+  let err: unknown;
+  for (let attempt = 1; attempt <= policy.backoffMs.length + 1; attempt++) {
+    if (attempt > 1) {
+      onRetry(attempt, err);
+      await new Promise((r) => setTimeout(r, policy.backoffMs[attempt - 2]));
+    }
+    const { signal, clear } = deadline(NEVER, policy.attemptTimeoutMs);
+    try {
+      return await op(signal);
+    } catch (e) {
+      err = signal.aborted ? new CatalogTimeout() : e;
+    } finally {
+      clear();
+    }
+  }
+  throw err;
+}
+
+const NEVER = new AbortController().signal;
+
+class Server {
+  // inflight coalesces concurrent misses of one product, currency and generation into one read.
+  private inflight = new Map<string, Promise<number>>();
+
+  constructor(
+    private catalog: string,
+    private cache: PriceCache,
+  ) {}
+
+  async readOnce(signal: AbortSignal, id: string, currency: string): Promise<number> {
+    const resp = await fetch(`${this.catalog}/catalog/products/${encodeURIComponent(id)}?currency=${currency}`, { signal });
+    const body = await resp.text(); // the body counts against the attempt's time too
+    if (resp.status !== 200) throw new Error(`catalog answered ${resp.status}`);
+    let rec: { version?: unknown };
+    try {
+      rec = JSON.parse(body.slice(0, MAX_BODY));
+    } catch (err) {
+      throw new Error(`catalog record: ${errorText(err)}`);
+    }
+    if (rec === null || typeof rec !== "object") throw new Error("catalog record: not an object");
+    const version = rec.version ?? 0;
+    if (typeof version !== "number" || !Number.isInteger(version)) throw new Error("catalog record: version is not an integer");
+    return version;
+  }
+
+  // load reads a product through the cache: a hit, a read already under way, or a new read.
+  load(id: string, currency: string): Promise<number> {
+    const generation = this.cache.generation(id);
+    const key = JSON.stringify([id, currency, generation]);
+    const pending = this.inflight.get(key);
+    if (pending) return pending;
+    log("INFO", "cache miss", { product: id, currency, generation });
+    const read = retrying(READ_POLICY, (signal) => this.readOnce(signal, id, currency), (attempt, err) =>
+      log("WARN", "catalog read failed, retrying", { product: id, currency, attempt, err: errorText(err) }),
+    ).then((version) => {
+      this.cache.put(id, currency, version, generation);
+      return version;
+    });
+    this.inflight.set(key, read);
+    const forget = () => {
+      if (this.inflight.get(key) === read) this.inflight.delete(key);
+    };
+    read.then(forget, forget);
+    return read;
+  }
+
+  async getProduct(res: ServerResponse, id: string, query: URLSearchParams): Promise<void> {
+    const currency = query.get("currency") || "EUR";
+    if (!CURRENCIES.includes(currency)) return sendJSON(res, 400, { error: "unsupported currency" });
+    const cached = this.cache.get(id, currency);
+    if (cached !== undefined) return sendJSON(res, 200, { id, currency, version: cached });
+    const start = Date.now();
+    let version: number;
+    try {
+      version = await this.load(id, currency);
+    } catch (err) {
+      log("ERROR", "catalog read gave up", { product: id, currency, after: duration(Date.now() - start), err: errorText(err) });
+      if (err instanceof CatalogTimeout) return sendJSON(res, 504, { error: "catalog timeout" });
+      return sendJSON(res, 502, { error: "catalog unavailable" });
+    }
+    sendJSON(res, 200, { id, currency, version });
+  }
+
+  async updatePrice(req: IncomingMessage, res: ServerResponse, id: string): Promise<void> {
+    const body = await readBody(req);
+    const price = priceOf(body);
+    if (price === undefined) return sendJSON(res, 400, { error: "price must be a positive integer (cents)" });
+    const { signal, clear } = deadline(pageSignal(req, res), WRITE_TIMEOUT_MS);
+    let status: number;
+    try {
+      const resp = await fetch(`${this.catalog}/catalog/products/${encodeURIComponent(id)}`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body,
+        signal,
+      });
+      status = resp.status;
+      await resp.arrayBuffer();
+    } catch (err) {
+      log("ERROR", "catalog write failed", { product: id, err: errorText(err) });
+      return sendJSON(res, 502, { error: "catalog unavailable" });
+    } finally {
+      clear();
+    }
+    if (Math.floor(status / 100) !== 2) {
+      log("ERROR", "catalog write refused", { product: id, status });
+      return sendJSON(res, 502, { error: "catalog unavailable" });
+    }
+    const generation = this.cache.invalidate(id);
+    log("INFO", "price updated", { product: id, price, generation });
+    res.writeHead(204).end();
+  }
+}
+
+// priceOf returns the body's price when it is a positive integer, else undefined.
+function priceOf(body: Buffer): number | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(body.toString("utf8"));
+  } catch {
+    return undefined;
+  }
+  if (v === null || typeof v !== "object" || Array.isArray(v)) return undefined;
+  // As in Go's encoding/json, the key matches without regard to case, and the last one counts.
+  let price: unknown;
+  for (const [k, x] of Object.entries(v)) {
+    if (k.toLowerCase() === "price") price = x;
+  }
+  return typeof price === "number" && Number.isSafeInteger(price) && price > 0 ? price : undefined;
+}
+
+// deadline returns a signal aborted after ms, or as soon as page is, and clear, which stops its
+// timer. Not AbortSignal.any([page, AbortSignal.timeout(ms)]): in Node 20 a garbage collection can
+// take the timeout signal inside it before it fires, and the call then never gives up
+// (nodejs/node#57736). A plain timer keeps its controller alive until it fires.
+function deadline(page: AbortSignal, ms: number): { signal: AbortSignal; clear: () => void } {
+  const ctl = new AbortController();
+  const timer = setTimeout(() => ctl.abort(), ms);
+  const onPage = () => ctl.abort();
+  if (page.aborted) ctl.abort();
+  else page.addEventListener("abort", onPage, { once: true });
+  return {
+    signal: ctl.signal,
+    clear: () => {
+      clearTimeout(timer);
+      page.removeEventListener("abort", onPage);
+    },
+  };
+}
+
+// pageSignal is aborted when the page's client goes away before it was answered.
+function pageSignal(req: IncomingMessage, res: ServerResponse): AbortSignal {
+  const ctl = new AbortController();
+  res.once("close", () => {
+    if (!res.writableFinished) ctl.abort();
+  });
+  return ctl.signal;
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    if (size < MAX_BODY) chunks.push(chunk as Buffer);
+    size += (chunk as Buffer).length;
+  }
+  return Buffer.concat(chunks).subarray(0, MAX_BODY);
+}
+
+function sendJSON(res: ServerResponse, code: number, value: unknown): void {
+  const body = JSON.stringify(value) + "\n";
+  res.writeHead(code, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) });
+  res.end(body);
+}
+
+function errorText(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const cause = (err as { cause?: unknown }).cause;
+  return cause instanceof Error ? `${err.message}: ${cause.message}` : err.message;
+}
+
+// duration formats milliseconds as the logs do: 350ms, 1.062s.
+function duration(ms: number): string {
+  return ms < 1000 ? `${ms}ms` : `${ms / 1000}s`;
+}
+
+// log writes one line in the logfmt the dashboards parse: time=… level=… msg=… key=value….
+function log(level: "INFO" | "WARN" | "ERROR", msg: string, attrs: Record<string, string | number> = {}): void {
+  const quote = (v: string | number) => {
+    const s = String(v);
+    return s === "" || /[\s="\\]/.test(s) ? JSON.stringify(s) : s;
+  };
+  const parts = [`time=${new Date().toISOString()}`, `level=${level}`, `msg=${quote(msg)}`];
+  for (const [k, v] of Object.entries(attrs)) parts.push(`${k}=${quote(v)}`);
+  console.log(parts.join(" "));
+}
+
+function main(): void {
+  const catalog = (process.env.DOWNSTREAM_URL ?? "").replace(/\/+$/, "");
+  if (!catalog) {
+    log("ERROR", "DOWNSTREAM_URL is not set: the catalog service's base URL");
+    process.exit(1);
+  }
+  const port = process.env.PORT || "3000";
+  const cache = new PriceCache();
+  const s = new Server(catalog, cache);
+  setInterval(() => cache.sweep(), 30_000).unref();
+
+  const server = createServer((req, res) => {
+    route(req, res).catch((err) => {
+      log("ERROR", "request failed", { method: req.method ?? "", path: req.url ?? "", err: errorText(err) });
+      if (!res.headersSent) sendJSON(res, 500, { error: "internal error" });
+      else res.destroy();
+    });
+  });
+
+  async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? "/", "http://localhost");
+    if (url.pathname === "/healthz") {
+      if (req.method !== "GET") return sendJSON(res, 405, { error: "method not allowed" });
+      res.writeHead(200, { "Content-Type": "text/plain; charset=utf-8" });
+      return void res.end("ok");
+    }
+    const m = /^\/api\/products\/([^/]+)$/.exec(url.pathname);
+    if (!m) return sendJSON(res, 404, { error: "not found" });
+    const id = decodeURIComponent(m[1]);
+    if (req.method === "GET") return s.getProduct(res, id, url.searchParams);
+    if (req.method === "PUT") return s.updatePrice(req, res, id);
+    sendJSON(res, 405, { error: "method not allowed" });
+  }
+
+  server.listen(Number(port), () => log("INFO", "prices listening", { port, catalog }));
+
+  // As PID 1 in a container, node ignores SIGTERM unless it handles it.
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    process.on(signal, () => {
+      server.close();
+      server.closeAllConnections?.();
+      process.exit(0);
+    });
+  }
+}
+
+main();
