@@ -322,7 +322,7 @@ func overloadAt2x(ctx context.Context, h *scenarios.Harness) error {
 	}
 	took, ok, worst := recovery(after, window, stall.Max())
 	if (!ok || took > RecoveryBound) && shedOnStarvedMachine(after, stall) {
-		return scenarios.Inconclusivef("provider_fault_under_load: still broken %s (the worst: %s), but only by 503s the app shed while the machine was short of CPU (%s)", tookString(took, ok), worst, stall)
+		return scenarios.Inconclusivef("still broken %s (the worst: %s), but only by 503s the app shed while the machine was short of CPU (%s)", tookString(took, ok), worst, stall)
 	}
 	if !ok || took > RecoveryBound {
 		return scenarios.Failf(fmt.Sprintf("back under the SLO (p99 ≤ %s, errors ≤ %.0f%%) within %s of the load dropping to %.0f/s", SLOP99, 100*ErrorBudget, RecoveryBound, low),
@@ -422,7 +422,7 @@ func providerFaultUnderLoad(ctx context.Context, h *scenarios.Harness) error {
 	}
 	took, ok, worst := recovery(after, window, stall.Max())
 	if (!ok || took > RecoveryBound) && shedOnStarvedMachine(after, stall) {
-		return scenarios.Inconclusivef("provider_fault_under_load: still broken %s (the worst: %s), but only by 503s the app shed while the machine was short of CPU (%s)", tookString(took, ok), worst, stall)
+		return scenarios.Inconclusivef("still broken %s (the worst: %s), but only by 503s the app shed while the machine was short of CPU (%s)", tookString(took, ok), worst, stall)
 	}
 	if !ok || took > RecoveryBound {
 		return scenarios.Failf(fmt.Sprintf("back under the SLO within %s of the provider recovering", RecoveryBound),
@@ -432,7 +432,8 @@ func providerFaultUnderLoad(ctx context.Context, h *scenarios.Harness) error {
 	return nil
 }
 
-// shedOnStarvedMachine says whether every recovery window that broke the SLO broke it only by
+// shedOnStarvedMachine says whether every recovery window that broke the SLO (after the overload
+// of overload_at_2x, after the fault of provider_fault_under_load) broke it only by
 // 503s (its p99 held, allowing the stall), on a machine that gave less than half a CPU
 // (Stall.Slowed): a service that sheds what waited too long sheds more when the machine gives
 // it too little CPU. CI once failed reference-blind so (its mailbox sheds what waited 350 ms):
