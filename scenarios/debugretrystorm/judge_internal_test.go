@@ -3,6 +3,7 @@ package debugretrystorm
 import (
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -95,5 +96,76 @@ func TestJudgeHangUnderStall(t *testing.T) {
 		if got := scenarios.VerdictOf(err).String(); got != c.want {
 			t.Errorf("%s: %s (%v), want %s", c.name, got, err, c.want)
 		}
+	}
+}
+
+// importReads builds the catalog's reads of an import: n reads of each of the products named.
+func importReads(n int, products ...string) []agent.Call {
+	var cs []agent.Call
+	for _, p := range products {
+		for range n {
+			cs = append(cs, agent.Call{Method: http.MethodGet, Path: "/catalog/products/" + p})
+		}
+	}
+	return cs
+}
+
+// importRounds builds 3 rounds of hits, the first miss answered missed after the hits were
+// sent; took gives each hit's answer time, in order, the rest answered in 5 ms.
+func importRounds(missed time.Duration, took ...time.Duration) []importRound {
+	rounds := make([]importRound, 3)
+	for i := range rounds {
+		rounds[i].missed = missed
+		for j := range 19 {
+			d := 5 * time.Millisecond
+			if k := i*19 + j; k < len(took) {
+				d = took[k]
+			}
+			rounds[i].hits = append(rounds[i].hits, answer(http.StatusOK, d))
+		}
+	}
+	return rounds
+}
+
+// The import's verdict and its hint come from the catalog's record and the hits' timing: a
+// hit that waited for the changed product's read is named as such, and only then.
+func TestJudgeImport(t *testing.T) {
+	others := []string{"p-0", "p-1", "p-2", "p-3", "p-4", "p-5", "p-6", "p-8", "p-9", "p-10", "p-11", "p-12", "p-13", "p-14", "p-15", "p-16", "p-17", "p-18", "p-19"}
+	for _, c := range []struct {
+		name   string
+		reads  []agent.Call
+		rounds []importRound
+		want   string // "" passes; otherwise a phrase of the hint
+	}{
+		{"hits from the cache, the changed product's reads at the catalog", importReads(9, "p-7"), importRounds(time.Second), ""},
+		{"one stray catalog read of an unchanged product", append(importReads(9, "p-7"), importReads(1, "p-3")...), importRounds(time.Second), ""},
+		{"hits waiting behind the misses (a lock across the catalog read)", importReads(9, "p-7"),
+			importRounds(980*time.Millisecond, 2100*time.Millisecond, 3150*time.Millisecond, 970*time.Millisecond), "Do not hold the cache's lock"},
+		{"a hit slow but answered well before the misses", importReads(9, "p-7"), importRounds(1500*time.Millisecond, 1010*time.Millisecond, 1200*time.Millisecond), "what a cached read waits on"},
+		{"a hit with no answer", importReads(9, "p-7"), func() []importRound {
+			r := importRounds(time.Second)
+			r[1].hits[4] = scenarios.Response{Err: errors.New("deadline exceeded"), Duration: 5 * time.Second}
+			return r
+		}(), "what a cached read waits on"},
+		{"every unchanged product read again once a round (the epoch bug)", append(importReads(9, "p-7"), importReads(3, others...)...), importRounds(time.Second), "find why a price update makes products it did not change miss"},
+		{"every unchanged product read three times a round (the storm)", append(importReads(9, "p-7"), importReads(9, others...)...),
+			importRounds(time.Second, 1200*time.Millisecond), "INC-2291's retry storm"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			err := judgeImport("p-7", 19, c.reads, c.rounds)
+			if c.want == "" {
+				if err != nil {
+					t.Fatalf("want a pass, got %v", err)
+				}
+				return
+			}
+			var f *scenarios.Failure
+			if !errors.As(err, &f) {
+				t.Fatalf("want a failure, got %v", err)
+			}
+			if !strings.Contains(f.Hint, c.want) {
+				t.Errorf("hint %q; want it to say %q", f.Hint, c.want)
+			}
+		})
 	}
 }

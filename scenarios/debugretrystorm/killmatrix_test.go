@@ -21,6 +21,10 @@ const (
 // killMatrix says which scenarios each submission must fail. The starter (the planted bug)
 // fails the incident scenarios; the reference fix passes everything; symptom-only fixes (a longer
 // timeout, more retries) and wrong fixes are each caught.
+//
+// A service that does not retry a timed-out attempt answers 504 whenever one attempt at a healthy
+// catalog takes over 300 ms, which a loaded machine makes happen in any scenario (seen: the first
+// read of cached_reads, beside helpers' builds): noRetryMayAlsoFail, its own defect showing.
 var killMatrix = []scenariotest.Row{
 	{Dir: "reference"},
 	{Dir: starter, Fails: []string{"update_refetches_only_that_product", "slow_catalog_price_import"}},
@@ -30,7 +34,7 @@ var killMatrix = []scenariotest.Row{
 	{Dir: "fix-no-cache", Fails: []string{"cached_reads", "update_refetches_only_that_product", "slow_catalog_price_import"}},
 	{Dir: "fix-no-invalidation", Fails: []string{"fresh_after_update"}},
 	{Dir: "fix-default-currency-only", Fails: []string{"fresh_after_update"}},
-	{Dir: "fix-no-retry-on-timeout", Fails: []string{"catalog_hang_budget"}},
+	{Dir: "fix-no-retry-on-timeout", Fails: []string{"catalog_hang_budget"}, MayAlsoFail: noRetryMayAlsoFail},
 	{Dir: "fix-no-backoff", Fails: []string{"catalog_errors_backoff"}},
 	{Dir: "fix-validate-before-default", Fails: []string{"bad_requests"}},
 	{Dir: "fix-zero-price", Fails: []string{"bad_requests"}},
@@ -53,21 +57,26 @@ var killMatrix = []scenariotest.Row{
 	{Dir: starterPy, Fails: []string{"update_refetches_only_that_product", "slow_catalog_price_import"}},
 	{Dir: "reference-ts"},
 	{Dir: "reference-py"},
-	{Dir: "fix-ts-no-retry-on-timeout", Fails: []string{"catalog_hang_budget"}},
+	{Dir: "fix-ts-no-retry-on-timeout", Fails: []string{"catalog_hang_budget"}, MayAlsoFail: noRetryMayAlsoFail},
 	{Dir: "fix-py-raise-timeout", Fails: []string{"update_refetches_only_that_product", "slow_catalog_price_import", "catalog_hang_budget"}},
 	// Written blind in TypeScript and Python, from the brief and those starters only: two
 	// correct fixes in unusual styles (asyncio with a generation per product; a cache keyed
 	// product → currency with concurrent misses sharing one catalog read) and honest mistakes.
 	// A write dropping every key that starts with the product's id scored 100 until the hot
-	// products' ids stopped being of one width (hot). Not rows: random jitter in the backoff
-	// (fails the hidden catalog_errors_backoff in about 9 gradings of 10: each of its 4 gaps
-	// falls short half the time), and a lock held across the catalog read, which no scenario
-	// catches (slow_catalog_price_import never reads the changed product beside the others).
+	// products' ids stopped being of one width (hot), and a lock held across the catalog read
+	// scored 100 until slow_catalog_price_import read the changed product beside the others.
+	// Not a row: random jitter in the backoff (fails the hidden catalog_errors_backoff in about
+	// 9 gradings of 10: each of its 4 gaps falls short half the time).
 	{Dir: "fix-blind-py-asyncio"},
 	{Dir: "fix-blind-ts-singleflight"},
-	{Dir: "fix-blind-ts-no-timeout-retry", Fails: []string{"catalog_hang_budget"}},
+	{Dir: "fix-blind-ts-no-timeout-retry", Fails: []string{"catalog_hang_budget"}, MayAlsoFail: noRetryMayAlsoFail},
 	{Dir: "fix-blind-py-prefix", Fails: []string{"update_refetches_only_that_product"}},
+	{Dir: "fix-blind-py-global-lock", Fails: []string{"slow_catalog_price_import"}},
 }
+
+// noRetryMayAlsoFail: every scenario whose reads the catalog answers, for the rows that do not
+// retry a timed-out attempt.
+var noRetryMayAlsoFail = []string{"cached_reads", "fresh_after_update", "update_refetches_only_that_product", "slow_catalog_price_import", "bad_requests"}
 
 // properties maps each property the brief numbers (**P1**, …) to the scenarios that check it.
 var properties = map[string][]string{
@@ -123,6 +132,7 @@ func TestVerdictsAreStable(t *testing.T) {
 		{Dir: "reference-py", Scenario: "slow_catalog_price_import", Runs: 2, Pass: true},
 		{Dir: "reference-py", Scenario: "catalog_hang_budget", Runs: 2, Pass: true},
 		{Dir: "fix-ts-no-retry-on-timeout", Scenario: "catalog_hang_budget", Runs: 2, Pass: false},
+		{Dir: "fix-blind-py-global-lock", Scenario: "slow_catalog_price_import", Runs: 2, Pass: false},
 	})
 }
 
