@@ -1,9 +1,12 @@
 package refactororderpricing
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -226,6 +229,17 @@ func TestGenerateAimsAtTheBoundaries(t *testing.T) {
 				count["a quantity out of range before a wrong-typed item"]++
 			}
 		}
+		for _, it := range p.Cart.Items {
+			if slices.Contains(ObjectKeys, it.SKU) {
+				count["an object key as a product"]++
+			}
+		}
+		if slices.Contains(ObjectKeys, p.Cart.Region) {
+			count["an object key as a region"]++
+		}
+		if slices.Contains(ObjectKeys, p.Cart.Tier) {
+			count["an object key as a tier"]++
+		}
 		status, body := p.Want()
 		if status != 200 {
 			msg := body.(map[string]any)["error"].(string)
@@ -267,6 +281,12 @@ func TestGenerateAimsAtTheBoundaries(t *testing.T) {
 	}
 	for f := range nulls {
 		want["fault "+f] = 15
+	}
+	for f := range empties {
+		want["fault "+f] = 15
+	}
+	for _, k := range []string{"product", "region", "tier"} {
+		want["an object key as a "+k] = 10
 	}
 	want["a quantity out of range before a wrong-typed item"] = 30
 	for k, n := range want {
@@ -368,6 +388,79 @@ func TestBoundaryHintNamesTheMistake(t *testing.T) {
 			}
 			if !strings.Contains(f.Hint, c.hint) {
 				t.Errorf("actual %s\nhint %q; want it to say %q", f.Actual, f.Hint, c.hint)
+			}
+		})
+	}
+}
+
+// jsObjectKeys are names every plain JavaScript object answers to.
+var jsObjectKeys = []string{"constructor", "__proto__", "toString", "hasOwnProperty", "valueOf"}
+
+// TestBoundaryFindsJavaScriptSlips: two behaviour changes an honest TypeScript refactor makes,
+// which a Go handler decoding a Cart cannot show, so each is a handler of its own on the raw
+// body: a default taken with ?? (an optional field sent as "" is then a value, not left out,
+// P4), and a lookup in a plain object (a product, region or tier named like one of its keys
+// is then known, P24–P26). Each must be found, and the reported request must show it.
+func TestBoundaryFindsJavaScriptSlips(t *testing.T) {
+	brief := app(asBrief)
+	for _, c := range []struct {
+		name  string
+		slips func(body map[string]any) (int, any, bool) // the changed answer, if the body shows the slip
+		shows []string                                   // the reported request holds one of these
+	}{
+		{"region ?? \"EU\"", func(b map[string]any) (int, any, bool) {
+			if r, ok := b["region"]; ok && r == "" {
+				return 422, map[string]string{"error": "unsupported region: "}, true
+			}
+			return 0, nil, false
+		}, []string{`"region":""`}},
+		{"tier ?? \"standard\"", func(b map[string]any) (int, any, bool) {
+			if r, ok := b["tier"]; ok && r == "" {
+				return 400, map[string]string{"error": "tier must be standard or gold"}, true
+			}
+			return 0, nil, false
+		}, []string{`"tier":""`}},
+		{"sku in CATALOG", func(b map[string]any) (int, any, bool) {
+			items, _ := b["items"].([]any)
+			for _, it := range items {
+				if m, ok := it.(map[string]any); ok && slices.Contains(jsObjectKeys, fmt.Sprint(m["sku"])) {
+					return 500, map[string]string{"error": "internal error"}, true // price of undefined
+				}
+			}
+			return 0, nil, false
+		}, jsObjectKeys},
+		{"REGIONS[region]", func(b map[string]any) (int, any, bool) {
+			if r, ok := b["region"].(string); ok && slices.Contains(jsObjectKeys, r) {
+				return 500, map[string]string{"error": "internal error"}, true
+			}
+			return 0, nil, false
+		}, jsObjectKeys},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				raw, _ := io.ReadAll(r.Body)
+				var b map[string]any
+				if json.Unmarshal(raw, &b) == nil {
+					if status, body, ok := c.slips(b); ok {
+						w.Header().Set("Content-Type", "application/json")
+						w.WriteHeader(status)
+						_ = json.NewEncoder(w).Encode(body)
+						return
+					}
+				}
+				r.Body = io.NopCloser(bytes.NewReader(raw))
+				brief.ServeHTTP(w, r)
+			}))
+			defer srv.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			f, ok := scenarios.AsFailure(boundary(ctx, scenarios.NewHarness(target{srv.URL}, nil, "", "")))
+			if !ok {
+				t.Fatal("boundary passed; want a failure naming a request that shows the slip")
+			}
+			t.Logf("expected %s\nactual %s\nhint %s", f.Expected, f.Actual, f.Hint)
+			if !slices.ContainsFunc(c.shows, func(s string) bool { return strings.Contains(f.Actual, s) }) {
+				t.Errorf("the reported request does not show the slip (any of %q): %s", c.shows, f.Actual)
 			}
 		})
 	}
