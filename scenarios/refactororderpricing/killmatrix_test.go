@@ -49,18 +49,30 @@ var killMatrix = []scenariotest.Row{
 	{Dir: "changed-py-one-pass-checks", Fails: []string{"boundary_carts"}},
 	{Dir: "changed-py-null-coupon", Fails: []string{"boundary_carts"}},
 	{Dir: "changed-py-welcome10-after-gold", Fails: []string{"boundary_carts"}},
+	// Issue 17, TypeScript: a refactor into modules, and what JavaScript makes easy to change.
+	{Dir: "faithful-ts"},
+	{Dir: "changed-ts-math-round", Fails: []string{"rounding", "coupons", "seeded_carts", "boundary_carts"}},
+	{Dir: "changed-ts-sort-comparator", Fails: []string{"line_order", "coupons", "boundary_carts"}},
+	{Dir: "changed-ts-plain-json-parse", Fails: []string{"boundary_carts"}},
+	// These two passed every scenario until boundary_carts sent an optional field as "" and a
+	// product named "constructor" (found by the blind check below).
+	{Dir: "changed-ts-nullish-region", Fails: []string{"boundary_carts"}},
+	{Dir: "changed-ts-object-catalog", Fails: []string{"boundary_carts"}},
+	// Written blind, from the brief and the TypeScript starter only, before generate.go was
+	// read: a class-based pipeline with a rule table, its own JSON reader and BigInt rounding.
+	{Dir: "faithful-ts-blind"},
 }
 
 // base is the starter each head is compared with: the one in the head's language, told by the
 // file its build starts from.
 func base(t *testing.T, row string) string {
 	t.Helper()
-	for _, s := range []struct{ file, lang string }{{"go.mod", "go"}, {"app.py", "python"}} {
+	for _, s := range []struct{ file, lang string }{{"go.mod", "go"}, {"app.py", "python"}, {"package.json", "ts"}} {
 		if _, err := os.Stat(filepath.Join("testdata", row, s.file)); err == nil {
 			return filepath.Join("..", "..", "templates", refactor.Slug, "starter", s.lang)
 		}
 	}
-	t.Fatalf("testdata/%s has neither go.mod nor app.py: add the head's language to base", row)
+	t.Fatalf("testdata/%s has no go.mod, app.py or package.json: add the head's language to base", row)
 	return ""
 }
 
@@ -205,7 +217,7 @@ func TestKillMatrix(t *testing.T) {
 // TestFaithfulRefactorsReadBetter: the starters are tangled and the faithful refactors are not,
 // as the quality report measures it (no Docker needed).
 func TestFaithfulRefactorsReadBetter(t *testing.T) {
-	for _, dir := range []string{"faithful-go", "faithful-py"} {
+	for _, dir := range []string{"faithful-go", "faithful-py", "faithful-ts"} {
 		q, err := compare.MeasureBoth(base(t, dir), filepath.Join("testdata", dir))
 		if err != nil {
 			t.Fatal(err)
