@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -240,6 +241,13 @@ func TestGenerateAimsAtTheBoundaries(t *testing.T) {
 		if slices.Contains(ObjectKeys, p.Cart.Tier) {
 			count["an object key as a tier"]++
 		}
+		if n := len(p.Cart.Items); n >= 2 {
+			if _, err := strconv.Atoi(p.Cart.Items[n-1].SKU); err == nil {
+				if _, known := product(p.Cart.Items[n-2].SKU); !known {
+					count["an unknown product, then one named by digits"]++
+				}
+			}
+		}
 		status, body := p.Want()
 		if status != 200 {
 			msg := body.(map[string]any)["error"].(string)
@@ -288,6 +296,7 @@ func TestGenerateAimsAtTheBoundaries(t *testing.T) {
 	for _, k := range []string{"product", "region", "tier"} {
 		want["an object key as a "+k] = 10
 	}
+	want["an unknown product, then one named by digits"] = 10
 	want["a quantity out of range before a wrong-typed item"] = 30
 	for k, n := range want {
 		if count[k] < n {
@@ -396,6 +405,14 @@ func TestBoundaryHintNamesTheMistake(t *testing.T) {
 // jsObjectKeys are names every plain JavaScript object answers to.
 var jsObjectKeys = []string{"constructor", "__proto__", "toString", "hasOwnProperty", "valueOf"}
 
+// cartOf reads a body back into a Cart, as the Go starter decodes it.
+func cartOf(b map[string]any) Cart {
+	var c Cart
+	raw, _ := json.Marshal(b)
+	_ = json.Unmarshal(raw, &c)
+	return c
+}
+
 // TestBoundaryFindsJavaScriptSlips: two behaviour changes an honest TypeScript refactor makes,
 // which a Go handler decoding a Cart cannot show, so each is a handler of its own on the raw
 // body: a default taken with ?? (an optional field sent as "" is then a value, not left out,
@@ -429,6 +446,29 @@ func TestBoundaryFindsJavaScriptSlips(t *testing.T) {
 			}
 			return 0, nil, false
 		}, jsObjectKeys},
+		{"lines merged in an object literal", func(b map[string]any) (int, any, bool) {
+			// Object.keys lists integer-like keys first, ascending: the first unknown product
+			// reported is then one named by digits.
+			items, _ := b["items"].([]any)
+			var digits []int
+			hasUnknown := false
+			for _, it := range items {
+				m, ok := it.(map[string]any)
+				if !ok {
+					return 0, nil, false
+				}
+				sku, _ := m["sku"].(string)
+				if n, err := strconv.Atoi(sku); err == nil && n >= 0 && strconv.Itoa(n) == sku {
+					digits = append(digits, n)
+				} else if _, known := product(sku); !known {
+					hasUnknown = true
+				}
+			}
+			if status, _ := asBrief(cartOf(b)); len(digits) == 0 || !hasUnknown || status != 422 {
+				return 0, nil, false
+			}
+			return 422, map[string]string{"error": "unknown sku: " + strconv.Itoa(slices.Min(digits))}, true
+		}, []string{`"sku":"1`, `"sku":"2`, `"sku":"3`, `"sku":"4`, `"sku":"5`, `"sku":"6`, `"sku":"7`, `"sku":"8`, `"sku":"9`}},
 		{"REGIONS[region]", func(b map[string]any) (int, any, bool) {
 			if r, ok := b["region"].(string); ok && slices.Contains(jsObjectKeys, r) {
 				return 500, map[string]string{"error": "internal error"}, true

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/holdfast-ci/holdfast/scenarios"
@@ -217,9 +218,10 @@ func Generate(seed uint64) []Probe {
 
 // withJavaScriptSlips adds the probes for what TypeScript refactors slip on (issue 17): 45
 // carts with an optional field sent as "" and 30 with a product, region or tier named like a
-// key of every JavaScript object (ObjectKeys). They are drawn from a stream of their own and
-// put at random places among probes, so that the probes drawn before them stay the same, in
-// the same order.
+// key of every JavaScript object (ObjectKeys), and 10 with two unknown products, the second
+// named by digits (an object literal lists such keys first, so lines merged in one report the
+// second). They are drawn from a stream of their own and put at random places among probes,
+// so that the probes drawn before them stay the same, in the same order.
 func withJavaScriptSlips(seed uint64, probes []Probe) []Probe {
 	r := rand.New(rand.NewPCG(seed, 0x7eb))
 	g := gen{r: r}
@@ -238,6 +240,11 @@ func withJavaScriptSlips(seed uint64, probes []Probe) []Probe {
 		default:
 			c.Tier = key
 		}
+		slips = append(slips, Probe{Cart: c})
+	}
+	for range 10 {
+		c := g.random()
+		c.Items = append(c.Items, Item{g.pick([]string{"COFFEE", "GIFT-50", "tea-green"}), 1 + r.IntN(3)}, Item{strconv.Itoa(100 + r.IntN(900)), 1})
 		slips = append(slips, Probe{Cart: c})
 	}
 	for _, p := range slips {

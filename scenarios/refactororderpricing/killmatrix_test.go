@@ -58,6 +58,9 @@ var killMatrix = []scenariotest.Row{
 	// product named "constructor" (found by the blind check below).
 	{Dir: "changed-ts-nullish-region", Fails: []string{"boundary_carts"}},
 	{Dir: "changed-ts-object-catalog", Fails: []string{"boundary_carts"}},
+	// Lines merged in an Object.create(null): integer-like keys come first, so the first
+	// unknown product reported is one named by digits. It passed until boundary_carts sent two.
+	{Dir: "changed-ts-object-merge", Fails: []string{"boundary_carts"}},
 	// Written blind, from the brief and the TypeScript starter only, before generate.go was
 	// read: a class-based pipeline with a rule table, its own JSON reader and BigInt rounding.
 	{Dir: "faithful-ts-blind"},
