@@ -82,8 +82,8 @@ func TestLearnerInitWritesWhatLearnersGet(t *testing.T) {
 			}
 		}
 	}
-	if n != 31 {
-		t.Errorf("%d starters initialised, want 31", n)
+	if n != 32 {
+		t.Errorf("%d starters initialised, want 32", n)
 	}
 }
 
@@ -128,7 +128,7 @@ func TestLearnerBadInput(t *testing.T) {
 		{"unknown command", nil, []string{"grade"}, `unknown command "grade"`},
 		{"init without challenge", nil, []string{"init"}, "want a challenge"},
 		{"unknown challenge", nil, []string{"init", "payments"}, "known challenges: cache-stampede, capacity-checkout, circuit-breaker"},
-		{"unknown language", nil, []string{"init", "refactor-order-pricing", "--lang", "ts", t.TempDir()}, `no "ts" starter; its languages: go, python`},
+		{"unknown language", nil, []string{"init", "capacity-checkout", "--lang", "python", t.TempDir()}, `no "python" starter; its languages: go, ts`},
 		{"non-empty directory", nil, []string{"init", "idempotent-payments", full}, "is not empty"},
 		{"no detection file", nil, []string{"test", noDetect}, "no .holdfast.yaml in"},
 		{"a challenge this tool does not have", nil, []string{"test", packChallenge}, `names challenge "acme-ledger", which this holdfast does not have`},

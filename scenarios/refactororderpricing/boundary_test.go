@@ -1,12 +1,16 @@
 package refactororderpricing
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -226,6 +230,24 @@ func TestGenerateAimsAtTheBoundaries(t *testing.T) {
 				count["a quantity out of range before a wrong-typed item"]++
 			}
 		}
+		for _, it := range p.Cart.Items {
+			if slices.Contains(ObjectKeys, it.SKU) {
+				count["an object key as a product"]++
+			}
+		}
+		if slices.Contains(ObjectKeys, p.Cart.Region) {
+			count["an object key as a region"]++
+		}
+		if slices.Contains(ObjectKeys, p.Cart.Tier) {
+			count["an object key as a tier"]++
+		}
+		if n := len(p.Cart.Items); n >= 2 {
+			if _, err := strconv.Atoi(p.Cart.Items[n-1].SKU); err == nil {
+				if _, known := product(p.Cart.Items[n-2].SKU); !known {
+					count["an unknown product, then one named by digits"]++
+				}
+			}
+		}
 		status, body := p.Want()
 		if status != 200 {
 			msg := body.(map[string]any)["error"].(string)
@@ -268,6 +290,13 @@ func TestGenerateAimsAtTheBoundaries(t *testing.T) {
 	for f := range nulls {
 		want["fault "+f] = 15
 	}
+	for f := range empties {
+		want["fault "+f] = 15
+	}
+	for _, k := range []string{"product", "region", "tier"} {
+		want["an object key as a "+k] = 10
+	}
+	want["an unknown product, then one named by digits"] = 10
 	want["a quantity out of range before a wrong-typed item"] = 30
 	for k, n := range want {
 		if count[k] < n {
@@ -368,6 +397,110 @@ func TestBoundaryHintNamesTheMistake(t *testing.T) {
 			}
 			if !strings.Contains(f.Hint, c.hint) {
 				t.Errorf("actual %s\nhint %q; want it to say %q", f.Actual, f.Hint, c.hint)
+			}
+		})
+	}
+}
+
+// jsObjectKeys are names every plain JavaScript object answers to.
+var jsObjectKeys = []string{"constructor", "__proto__", "toString", "hasOwnProperty", "valueOf"}
+
+// cartOf reads a body back into a Cart, as the Go starter decodes it.
+func cartOf(b map[string]any) Cart {
+	var c Cart
+	raw, _ := json.Marshal(b)
+	_ = json.Unmarshal(raw, &c)
+	return c
+}
+
+// TestBoundaryFindsJavaScriptSlips: two behaviour changes an honest TypeScript refactor makes,
+// which a Go handler decoding a Cart cannot show, so each is a handler of its own on the raw
+// body: a default taken with ?? (an optional field sent as "" is then a value, not left out,
+// P4), and a lookup in a plain object (a product, region or tier named like one of its keys
+// is then known, P24–P26). Each must be found, and the reported request must show it.
+func TestBoundaryFindsJavaScriptSlips(t *testing.T) {
+	brief := app(asBrief)
+	for _, c := range []struct {
+		name  string
+		slips func(body map[string]any) (int, any, bool) // the changed answer, if the body shows the slip
+		shows []string                                   // the reported request holds one of these
+	}{
+		{"region ?? \"EU\"", func(b map[string]any) (int, any, bool) {
+			if r, ok := b["region"]; ok && r == "" {
+				return 422, map[string]string{"error": "unsupported region: "}, true
+			}
+			return 0, nil, false
+		}, []string{`"region":""`}},
+		{"tier ?? \"standard\"", func(b map[string]any) (int, any, bool) {
+			if r, ok := b["tier"]; ok && r == "" {
+				return 400, map[string]string{"error": "tier must be standard or gold"}, true
+			}
+			return 0, nil, false
+		}, []string{`"tier":""`}},
+		{"sku in CATALOG", func(b map[string]any) (int, any, bool) {
+			items, _ := b["items"].([]any)
+			for _, it := range items {
+				if m, ok := it.(map[string]any); ok && slices.Contains(jsObjectKeys, fmt.Sprint(m["sku"])) {
+					return 500, map[string]string{"error": "internal error"}, true // price of undefined
+				}
+			}
+			return 0, nil, false
+		}, jsObjectKeys},
+		{"lines merged in an object literal", func(b map[string]any) (int, any, bool) {
+			// Object.keys lists integer-like keys first, ascending: the first unknown product
+			// reported is then one named by digits.
+			items, _ := b["items"].([]any)
+			var digits []int
+			hasUnknown := false
+			for _, it := range items {
+				m, ok := it.(map[string]any)
+				if !ok {
+					return 0, nil, false
+				}
+				sku, _ := m["sku"].(string)
+				if n, err := strconv.Atoi(sku); err == nil && n >= 0 && strconv.Itoa(n) == sku {
+					digits = append(digits, n)
+				} else if _, known := product(sku); !known {
+					hasUnknown = true
+				}
+			}
+			if status, _ := asBrief(cartOf(b)); len(digits) == 0 || !hasUnknown || status != 422 {
+				return 0, nil, false
+			}
+			return 422, map[string]string{"error": "unknown sku: " + strconv.Itoa(slices.Min(digits))}, true
+		}, []string{`"sku":"1`, `"sku":"2`, `"sku":"3`, `"sku":"4`, `"sku":"5`, `"sku":"6`, `"sku":"7`, `"sku":"8`, `"sku":"9`}},
+		{"REGIONS[region]", func(b map[string]any) (int, any, bool) {
+			if r, ok := b["region"].(string); ok && slices.Contains(jsObjectKeys, r) {
+				return 500, map[string]string{"error": "internal error"}, true
+			}
+			return 0, nil, false
+		}, jsObjectKeys},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				raw, _ := io.ReadAll(r.Body)
+				var b map[string]any
+				if json.Unmarshal(raw, &b) == nil {
+					if status, body, ok := c.slips(b); ok {
+						w.Header().Set("Content-Type", "application/json")
+						w.WriteHeader(status)
+						_ = json.NewEncoder(w).Encode(body)
+						return
+					}
+				}
+				r.Body = io.NopCloser(bytes.NewReader(raw))
+				brief.ServeHTTP(w, r)
+			}))
+			defer srv.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			f, ok := scenarios.AsFailure(boundary(ctx, scenarios.NewHarness(target{srv.URL}, nil, "", "")))
+			if !ok {
+				t.Fatal("boundary passed; want a failure naming a request that shows the slip")
+			}
+			t.Logf("expected %s\nactual %s\nhint %s", f.Expected, f.Actual, f.Hint)
+			if !slices.ContainsFunc(c.shows, func(s string) bool { return strings.Contains(f.Actual, s) }) {
+				t.Errorf("the reported request does not show the slip (any of %q): %s", c.shows, f.Actual)
 			}
 		})
 	}

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/holdfast-ci/holdfast/scenarios"
@@ -24,7 +25,7 @@ type Probe struct {
 }
 
 // faults are the wrong-typed bodies of the brief's first error row. Each keeps the rest of the
-// cart, so a shrunk probe still shows which field was wrong. Every one is a body both starters
+// cart, so a shrunk probe still shows which field was wrong. Every one is a body the starters
 // refuse with 400 "invalid body"; bodies the starters disagree on (a null item, a null body, an
 // integer too large for 64 bits, keys in another case) are left out: the brief does not say.
 var faults = map[string]func(body map[string]any) any{
@@ -53,6 +54,27 @@ var faults = map[string]func(body map[string]any) any{
 // every starter quotes them as if absent, and a refactor that calls a method on the value
 // does not.
 var nulls = map[string]string{"coupon null": "coupon", "region null": "region", "tier null": "tier"}
+
+// empties are the optional fields sent as "", which the brief counts as left out too (P4). A
+// Cart never sends them (its fields are omitempty), so they are faults of their own: a
+// TypeScript refactor that defaults with ?? instead of || takes "" for a region or a tier.
+var empties = map[string]string{`coupon ""`: "coupon", `region ""`: "region", `tier ""`: "tier"}
+
+// leftOut is the optional field a null or empty fault sends, and the value it sends.
+func leftOut(fault string) (field string, value any, ok bool) {
+	if f, ok := nulls[fault]; ok {
+		return f, nil, true
+	}
+	if f, ok := empties[fault]; ok {
+		return f, "", true
+	}
+	return "", nil, false
+}
+
+// ObjectKeys are names every plain JavaScript object answers to. A TypeScript refactor that
+// looks a product, region or tier up in an object literal (`sku in CATALOG`, `REGIONS[r]`)
+// finds them, where the brief refuses them as unknown (P24–P26).
+var ObjectKeys = []string{"constructor", "__proto__", "toString", "hasOwnProperty", "valueOf"}
 
 // itemFaults are the faults that sit in the last item, for the precedence probes.
 var itemFaults = []string{"qty 2.5", `qty "2"`, "qty true", "sku 5", "item 5"}
@@ -83,8 +105,8 @@ func (p Probe) Body() []byte {
 	}
 	var m map[string]any
 	_ = json.Unmarshal(cart, &m)
-	if field, ok := nulls[p.Fault]; ok {
-		m[field] = nil
+	if field, value, ok := leftOut(p.Fault); ok {
+		m[field] = value
 		return scenarios.JSON(m)
 	}
 	return scenarios.JSON(faults[p.Fault](m)) // faults only build plain JSON values
@@ -93,7 +115,8 @@ func (p Probe) Body() []byte {
 // Want is the answer the brief gives for a probe: its status and its JSON body.
 func (p Probe) Want() (int, any) {
 	c := p.Cart
-	switch nulls[p.Fault] {
+	field, _, _ := leftOut(p.Fault)
+	switch field {
 	case "coupon":
 		c.Coupon = ""
 	case "region":
@@ -190,7 +213,44 @@ func Generate(seed uint64) []Probe {
 	}
 	// Mixed, so that each batch the scenario sends holds every kind of probe.
 	r.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
-	return out
+	return withJavaScriptSlips(seed, out)
+}
+
+// withJavaScriptSlips adds the probes for what TypeScript refactors slip on (issue 17): 45
+// carts with an optional field sent as "" and 30 with a product, region or tier named like a
+// key of every JavaScript object (ObjectKeys), and 10 with two unknown products, the second
+// named by digits (an object literal lists such keys first, so lines merged in one report the
+// second). They are drawn from a stream of their own and put at random places among probes,
+// so that the probes drawn before them stay the same, in the same order.
+func withJavaScriptSlips(seed uint64, probes []Probe) []Probe {
+	r := rand.New(rand.NewPCG(seed, 0x7eb))
+	g := gen{r: r}
+	emptyNames := slices.Sorted(maps.Keys(empties))
+	var slips []Probe
+	for i := range 45 {
+		slips = append(slips, Probe{Cart: g.random(), Fault: emptyNames[i%len(emptyNames)]})
+	}
+	for i := range 30 {
+		c, key := g.random(), ObjectKeys[i%len(ObjectKeys)]
+		switch i % 3 {
+		case 0:
+			c = g.insert(c, Item{key, 1 + r.IntN(3)})
+		case 1:
+			c.Region = key
+		default:
+			c.Tier = key
+		}
+		slips = append(slips, Probe{Cart: c})
+	}
+	for range 10 {
+		c := g.random()
+		c.Items = append(c.Items, Item{g.pick([]string{"COFFEE", "GIFT-50", "tea-green"}), 1 + r.IntN(3)}, Item{strconv.Itoa(100 + r.IntN(900)), 1})
+		slips = append(slips, Probe{Cart: c})
+	}
+	for _, p := range slips {
+		probes = slices.Insert(probes, r.IntN(len(probes)+1), p)
+	}
+	return probes
 }
 
 // faultNames are the faults in a fixed order, for drawing one.
