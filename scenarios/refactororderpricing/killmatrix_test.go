@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -79,20 +78,6 @@ func base(t *testing.T, row string) string {
 	return ""
 }
 
-// gradingsAtOnce is how many gradings the kill matrix runs side by side: GradingsEnv, as
-// scenariotest reads it for every other challenge.
-func gradingsAtOnce(t *testing.T) int {
-	v := os.Getenv(scenariotest.GradingsEnv)
-	if v == "" {
-		return scenariotest.DefaultGradings
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
-		t.Fatalf("%s=%q: want a whole number of gradings at once, 1 or more", scenariotest.GradingsEnv, v)
-	}
-	return n
-}
-
 func challenge(t *testing.T) grading.Challenge {
 	return scenariotest.Challenge(t, refactor.Slug, refactor.Scenarios())
 }
@@ -109,10 +94,12 @@ func TestEveryScenarioHasAKiller(t *testing.T) {
 func TestKillMatrix(t *testing.T) {
 	ch := challenge(t)
 	g := &grading.Grader{Engine: dockertest.Engine(t), HardCap: 300 * time.Second}
-	slots := make(chan struct{}, gradingsAtOnce(t))
 	grade := func(dir string) (grading.Verdict, error) {
-		slots <- struct{}{}
-		defer func() { <-slots }()
+		release, err := scenariotest.Acquire()
+		if err != nil {
+			return grading.Verdict{}, err
+		}
+		defer release()
 		ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 		defer cancel()
 		v, err := g.Grade(ctx, ch, dir, nil)

@@ -32,13 +32,24 @@ var gradings = sync.OnceValues(func() (chan struct{}, error) {
 	return make(chan struct{}, n), nil
 })
 
-// hold waits for one of the binary's GradingsEnv sandboxes and returns its release.
+// Acquire waits for one of the test binary's GradingsEnv sandboxes and returns its release: for
+// a kill matrix of its own (refactor's, which compares heads with starters), so that its
+// gradings keep to the same bound as KillMatrix's. Safe to call from any goroutine.
+func Acquire() (release func(), err error) {
+	slots, err := gradings()
+	if err != nil {
+		return nil, err
+	}
+	slots <- struct{}{}
+	return func() { <-slots }, nil
+}
+
+// hold is Acquire for a test's own goroutine: a bad GradingsEnv fails the test.
 func hold(t *testing.T) (release func()) {
 	t.Helper()
-	slots, err := gradings()
+	release, err := Acquire()
 	if err != nil {
 		t.Fatal(err)
 	}
-	slots <- struct{}{}
-	return func() { <-slots }
+	return release
 }
