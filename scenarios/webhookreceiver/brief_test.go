@@ -38,7 +38,7 @@ func TestBriefStatesTheContract(t *testing.T) {
 		"signed 4 minutes ago",                                      // recentBy
 		"4 credits each delivered 6 times at once",                  // dupEvents, copies
 		"4 credits acknowledged while the downstream never answers", // restartEvents
-		"waits 400 ms past the last application",                    // settle
+		"waits 250 ms past the last application",                    // settle
 		"**Two replicas**",                                          // challenge.yaml replicas: 2
 	} {
 		if !strings.Contains(brief, want) {

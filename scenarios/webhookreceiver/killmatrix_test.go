@@ -13,6 +13,8 @@ import (
 // must pass. The references fail none.
 var killMatrix = []scenariotest.Row{
 	{Dir: "reference"},
+	// Python: the same design with psycopg2 and worker threads.
+	{Dir: "reference-py"},
 	// The signature checked over the body decoded and encoded again: the scenarios' compact
 	// bodies come out the same bytes, the one formatted otherwise does not.
 	{Dir: "broken-reencode-before-verify", Fails: []string{"signature_checked"}},

@@ -50,7 +50,7 @@ const (
 	// pollEvery is how often the downstream's record is read while waiting; settle is how long
 	// after the last awaited application the record is read again, for a second one to show.
 	pollEvery = 50 * time.Millisecond
-	settle    = 400 * time.Millisecond
+	settle    = 250 * time.Millisecond
 	// staleBy and recentBy are how far from now the timestamps of replay_rejected are: outside
 	// Tolerance, and inside it.
 	staleBy  = 6 * time.Minute
@@ -65,8 +65,8 @@ const (
 	failEvents    = 3
 	restartEvents = 4
 	// failFor and downFor are how long the downstream answers 503, then refuses connections.
-	failFor = 1500 * time.Millisecond
-	downFor = time.Second
+	failFor = 700 * time.Millisecond
+	downFor = 500 * time.Millisecond
 )
 
 // Scenarios returns the challenge's scenario table in the order it runs.
