@@ -65,8 +65,13 @@ const (
 	failEvents    = 3
 	restartEvents = 4
 	// failFor and downFor are how long the downstream answers 503, then refuses connections.
-	failFor = 700 * time.Millisecond
-	downFor = 500 * time.Millisecond
+	failFor = 500 * time.Millisecond
+	downFor = 400 * time.Millisecond
+	// burstVersions is how many versions of one account concurrent_versions_keep_newest delivers
+	// back to back, newest first, while each call takes burstLatency: long enough that they are
+	// all in the app together, and that two applied side by side overlap at the downstream.
+	burstVersions = 5
+	burstLatency  = 200 * time.Millisecond
 )
 
 // Scenarios returns the challenge's scenario table in the order it runs.
@@ -75,10 +80,11 @@ func Scenarios() []scenarios.Scenario {
 		{Slug: "signature_checked", Title: "A delivery is accepted only with a valid signature over its raw body", Weight: 15, Visibility: scenarios.Public, Run: signatureChecked},
 		{Slug: "replay_rejected", Title: "A correctly signed delivery whose timestamp is more than five minutes off is rejected", Weight: 10, Visibility: scenarios.Public, Run: replayRejected},
 		{Slug: "duplicates_applied_once", Title: "An event delivered again, at once, and to the other replica is acknowledged every time and applied once", Weight: 20, Visibility: scenarios.Public, Run: duplicatesAppliedOnce},
-		{Slug: "out_of_order_keeps_newest", Title: "An older version delivered after a newer one is acknowledged and never applied", Weight: 15, Visibility: scenarios.Public, Run: outOfOrderKeepsNewest},
+		{Slug: "out_of_order_keeps_newest", Title: "An older version delivered after a newer one is acknowledged and never applied", Weight: 10, Visibility: scenarios.Public, Run: outOfOrderKeepsNewest},
 		{Slug: "acks_fast_while_downstream_slow", Title: "Deliveries are acknowledged within 500 ms while the downstream takes 1.2 s, and applied after", Weight: 15, Visibility: scenarios.Public, Run: acksFastWhileDownstreamSlow},
-		{Slug: "acked_events_survive_restart", Title: "Events acknowledged just before both replicas are killed are applied after they restart", Weight: 15, Visibility: scenarios.Public, Disruptive: true, Run: ackedEventsSurviveRestart},
+		{Slug: "acked_events_survive_restart", Title: "Events acknowledged just before both replicas are killed are applied after they restart", Weight: 10, Visibility: scenarios.Public, Disruptive: true, Run: ackedEventsSurviveRestart},
 		{Slug: "retries_until_downstream_recovers", Title: "Events acknowledged while the downstream fails are retried and applied once it recovers", Weight: 10, Visibility: scenarios.Hidden, Run: retriesUntilDownstreamRecovers},
+		{Slug: "concurrent_versions_keep_newest", Title: "Five versions of one account delivered back to back, newest first, to both replicas: the versions applied only grow, and the newest is applied", Weight: 10, Visibility: scenarios.Hidden, Run: concurrentVersionsKeepNewest},
 	}
 }
 
@@ -263,23 +269,8 @@ func outOfOrderKeepsNewest(ctx context.Context, h *scenarios.Harness) error {
 	if l, err = waitApplied(ctx, h, since, []Event{v3}, AppliedWithin); err != nil {
 		return err
 	}
-	var order []applyCall
-	for _, c := range l.all {
-		if c.Account == account && c.Type == balanceUpdated && c.applied() {
-			order = append(order, c)
-		}
-	}
-	slices.SortStableFunc(order, func(a, b applyCall) int { return a.Start.Compare(b.Start) })
-	for i := 1; i < len(order); i++ {
-		if order[i].Version <= order[i-1].Version {
-			var each []string
-			for _, c := range order {
-				each = append(each, c.describe(base))
-			}
-			return scenarios.Failf(fmt.Sprintf("account %s's versions applied in increasing order only: version 2, then version 3; version 1, delivered after version 2 was applied, skipped", account),
-				"Keep each account's highest applied version in Postgres and compare before applying, in the same transaction that locks the account's row: an event whose version is not higher than the one applied is acknowledged and skipped. Delivery order is not event order.",
-				"version %d (event %s) applied after version %d: %s", order[i].Version, order[i].EventID, order[i-1].Version, strings.Join(each, "; "))
-		}
+	if err := expectIncreasing(l, account, base, fmt.Sprintf("account %s's versions applied in increasing order only: version 2, then version 3; version 1, delivered after version 2 was applied, skipped", account)); err != nil {
+		return err
 	}
 	return expectOnce(l, []Event{v2, v3}, base, AppliedWithin, "after versions 2 and 1",
 		"Apply an event whose version is higher than the account's highest applied one: version 3 follows version 2.")
@@ -446,4 +437,73 @@ func each(n int, f func(replica int) error) error {
 		}
 	}
 	return nil
+}
+
+// expectIncreasing fails unless the versions applied to account, in the order their calls
+// started, only grow.
+func expectIncreasing(l ledger, account string, base time.Time, expected string) error {
+	var order []applyCall
+	for _, c := range l.all {
+		if c.Account == account && c.Type == balanceUpdated && c.applied() {
+			order = append(order, c)
+		}
+	}
+	slices.SortStableFunc(order, func(a, b applyCall) int { return a.Start.Compare(b.Start) })
+	for i := 1; i < len(order); i++ {
+		if order[i].Version <= order[i-1].Version {
+			var each []string
+			for _, c := range order {
+				each = append(each, c.describe(base))
+			}
+			return scenarios.Failf(expected,
+				"Keep each account's highest applied version in Postgres and compare before applying, in the same transaction that locks the account's row (SELECT … FOR UPDATE) until the call is done: an event whose version is not higher than the one applied is acknowledged and skipped. Delivery order is not event order, and two workers that read the version side by side both think theirs is newer.",
+				"version %d (event %s) applied after version %d: %s", order[i].Version, order[i].EventID, order[i-1].Version, strings.Join(each, "; "))
+		}
+	}
+	return nil
+}
+
+func concurrentVersionsKeepNewest(ctx context.Context, h *scenarios.Harness) error {
+	since, err := h.Agent.LastCall(ctx)
+	if err != nil {
+		return err
+	}
+	base := time.Now()
+	account := newID("acc")
+	// The account exists (version 1 applied) before the burst.
+	first := newBalance(account, 1, 100)
+	if err := expectAck(deliver(ctx, h, signed(first, time.Now())), first, "version 1 of an account", ""); err != nil {
+		return err
+	}
+	l, err := waitApplied(ctx, h, since, []Event{first}, AppliedWithin)
+	if err != nil {
+		return err
+	}
+	if err := expectOnce(l, []Event{first}, base, AppliedWithin, "while the downstream was healthy",
+		"Apply each accepted event by calling the downstream soon after acknowledging it."); err != nil {
+		return err
+	}
+	if err := h.SetDownstream(ctx, accountsPath, agent.DownstreamBehaviour{LatencyMS: burstLatency.Milliseconds()}); err != nil {
+		return err
+	}
+	// Versions burstVersions+1…2 back to back, the newest first, alternating replicas: all in
+	// the app before the first call is answered.
+	burst := make([]Event, burstVersions)
+	for i := range burst {
+		burst[i] = newBalance(account, burstVersions+1-i, 1000+i)
+		d := signed(burst[i], time.Now())
+		d.replica = i%h.Replicas() + 1
+		if err := expectAck(deliver(ctx, h, d), burst[i], fmt.Sprintf("version %d of %d delivered back to back, newest first", burst[i].Version, burstVersions+1), ""); err != nil {
+			return err
+		}
+	}
+	newest := burst[0]
+	if l, err = waitApplied(ctx, h, since, []Event{newest}, AppliedWithin+burstLatency*burstVersions); err != nil {
+		return err
+	}
+	if err := expectIncreasing(l, account, base, fmt.Sprintf("account %s's versions applied in increasing order only, with versions %d down to 2 delivered back to back", account, burstVersions+1)); err != nil {
+		return err
+	}
+	return expectOnce(l, []Event{first, newest}, base, AppliedWithin+burstLatency*burstVersions, "with the others delivered back to back",
+		fmt.Sprintf("The newest version, %d, must be applied: compare with the account's applied version, not with the versions you have received.", newest.Version))
 }
