@@ -29,6 +29,7 @@ func TestBriefStatesTheContract(t *testing.T) {
 		"answered within\n  **500 ms**",                             // AckWithin
 		"applied within **3 s**",                                    // AppliedWithin
 		"takes 1.2 s to answer",                                     // SlowLatency
+		"takes 200 ms or 1.2 s to answer",                           // burstLatency, SlowLatency
 		"all 3 applied once within 6 s",                             // SlowAppliedWithin, slowEvents
 		"at most **2 s** between two attempts",                      // MaxBackoff
 		"applied within **5 s**",                                    // RecoverWithin after recovery
