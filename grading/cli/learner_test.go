@@ -82,8 +82,8 @@ func TestLearnerInitWritesWhatLearnersGet(t *testing.T) {
 			}
 		}
 	}
-	if n != 32 {
-		t.Errorf("%d starters initialised, want 32", n)
+	if n != 35 {
+		t.Errorf("%d starters initialised, want 35", n)
 	}
 }
 

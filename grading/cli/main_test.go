@@ -33,7 +33,7 @@ func TestBadInputWithoutDocker(t *testing.T) {
 		{"no arguments", nil, exitUsage, "usage"},
 		{"unknown command", []string{"frobnicate"}, exitUsage, `unknown command "frobnicate"`},
 		{"no challenge", []string{"grade", "testdata/exits"}, exitUsage, "want --challenge SLUG"},
-		{"unknown challenge", []string{"grade", "--challenge", "nope", "testdata/exits"}, exitUsage, "known challenges: cache-stampede, capacity-checkout, circuit-breaker, debug-retry-storm, distributed-lock, flash-sale, graceful-shutdown, idempotent-payments, load-shedding, rate-limiter, refactor-order-pricing"},
+		{"unknown challenge", []string{"grade", "--challenge", "nope", "testdata/exits"}, exitUsage, "known challenges: cache-stampede, capacity-checkout, circuit-breaker, debug-retry-storm, distributed-lock, flash-sale, graceful-shutdown, idempotent-payments, load-shedding, rate-limiter, refactor-order-pricing, webhook-receiver"},
 		{"missing directory", []string{"grade", "--challenge", "idempotent-payments", "testdata/does-not-exist"}, exitUsage, "cannot read testdata/does-not-exist"},
 		{"a file, not a directory", []string{"grade", "--challenge", "idempotent-payments", "testdata/no-dockerfile/README"}, exitUsage, "is a file"},
 		{"no Dockerfile", []string{"grade", "--challenge", "idempotent-payments", "testdata/no-dockerfile"}, exitUsage, "has no Dockerfile"},
@@ -48,9 +48,9 @@ func TestBadInputWithoutDocker(t *testing.T) {
 			rows[f[0]] = strings.Join(f, " ")
 		}
 	}
-	if code != exitPass || len(rows) != 12 || rows["idempotent-payments"] != "idempotent-payments Idempotent payments API intermediate go,ts,python practice,take-home 10" ||
+	if code != exitPass || len(rows) != 13 || rows["idempotent-payments"] != "idempotent-payments Idempotent payments API intermediate go,ts,python practice,take-home 10" ||
 		rows["refactor-order-pricing"] == "" || !strings.Contains(rows["rate-limiter"], "practice,take-home") {
-		t.Fatalf("runner challenges: exit %d, want a header and eleven challenges\n%s", code, out)
+		t.Fatalf("runner challenges: exit %d, want a header and twelve challenges\n%s", code, out)
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -1,6 +1,6 @@
 // Package catalog lists the challenges Holdfast can grade. Challenges come in packs: a pack
 // holds its challenges' files (<slug>/challenge.yaml, the brief, the starters) and their
-// scenario tables. Holdfast's eleven challenges are one pack (Builtin), built from templates/ and
+// scenario tables. Holdfast's twelve challenges are one pack (Builtin), built from templates/ and
 // scenarios/<slug>/; an operator adds private challenges with a pack of their own, a Go module
 // outside this repository whose root package has a Pack function, compiled into the runner and
 // the App by `runner pack build` (README, "Challenge packs"). The commands' wiring passes the
@@ -30,6 +30,7 @@ import (
 	"github.com/holdfast-ci/holdfast/scenarios/loadshedding"
 	"github.com/holdfast-ci/holdfast/scenarios/ratelimiter"
 	"github.com/holdfast-ci/holdfast/scenarios/refactororderpricing"
+	"github.com/holdfast-ci/holdfast/scenarios/webhookreceiver"
 	"github.com/holdfast-ci/holdfast/templates"
 )
 
@@ -74,6 +75,7 @@ func Builtin() Pack {
 		refactororderpricing.Slug: refactororderpricing.Scenarios,
 		idempotentpayments.Slug:   idempotentpayments.Scenarios,
 		loadshedding.Slug:         loadshedding.Scenarios,
+		webhookreceiver.Slug:      webhookreceiver.Scenarios,
 	}}
 }
 

@@ -97,8 +97,8 @@ func TestPacks(t *testing.T) {
 		})
 	}
 	es, err := load([]Pack{Builtin(), pack("example.com/p", "mine")})
-	if err != nil || len(es) != 12 {
-		t.Fatalf("built-in and one pack: %d entries, %v; want 12", len(es), err)
+	if err != nil || len(es) != 13 {
+		t.Fatalf("built-in and one pack: %d entries, %v; want 13", len(es), err)
 	}
 }
 
@@ -116,8 +116,8 @@ func TestNew(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := cat.Slugs(); len(got) != 12 || got[0] != "cache-stampede" || got[7] != "idempotent-payments" || got[9] != "mine" {
-		t.Fatalf("slugs %v; want the eleven and mine, sorted", got)
+	if got := cat.Slugs(); len(got) != 13 || got[0] != "cache-stampede" || got[7] != "idempotent-payments" || got[9] != "mine" {
+		t.Fatalf("slugs %v; want the twelve and mine, sorted", got)
 	}
 	for slug, pack := range map[string]string{"mine": "example.com/p", "idempotent-payments": BuiltinName} {
 		if c, err := cat.Lookup(slug); err != nil || c.Pack != pack || c.Title == "" || len(c.Scenarios) == 0 {
@@ -147,8 +147,8 @@ func TestTemplatesServesEachSlugFromItsPack(t *testing.T) {
 			t.Errorf("%s: %q, %v; want %q", name, b, err, want)
 		}
 	}
-	if dirs, err := fs.ReadDir(fsys, "."); err != nil || len(dirs) != 12 {
-		t.Errorf("root: %d entries, %v; want 12 slugs", len(dirs), err)
+	if dirs, err := fs.ReadDir(fsys, "."); err != nil || len(dirs) != 13 {
+		t.Errorf("root: %d entries, %v; want 13 slugs", len(dirs), err)
 	}
 	// Without a directory, the built-in pack serves its own files, the same as the one on disk.
 	embedded := cat.Templates(nil)

@@ -53,5 +53,5 @@ func ExampleNew() {
 		panic(err)
 	}
 	fmt.Println(len(cat.Slugs()), c.Title, c.Pack, c.Formats, c.Limits.StartTimeout)
-	// Output: 12 Greeting service example.com/holdfastpack [practice take-home] 10s
+	// Output: 13 Greeting service example.com/holdfastpack [practice take-home] 10s
 }
