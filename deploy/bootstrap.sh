@@ -445,14 +445,21 @@ build_golang() {
 	tag=holdfast/golang:$minor
 	# The Go starters' go.mod and go.sum: the image comes with their modules downloaded and
 	# compiled, so a learner's first build (and every kill-matrix row) compiles only its own code.
+	# Each distinct set of requirements once, named by its content, the module's own name left
+	# out: a new challenge whose starter needs what another's does changes neither the image nor
+	# (its ID being every Go submission's base) the ~120 Go submissions built on it.
 	local gomod
+	rm -rf "$warm/warm"
 	mkdir -p "$warm/warm"
 	for gomod in "$REPO_ROOT"/templates/*/starter/go/go.mod; do
-		local slug
-		slug=$(basename "$(dirname "$(dirname "$(dirname "$gomod")")")")
-		mkdir -p "$warm/warm/$slug"
-		cp "$gomod" "$warm/warm/$slug/"
-		[ ! -f "${gomod%.mod}.sum" ] || cp "${gomod%.mod}.sum" "$warm/warm/$slug/"
+		local reqs key
+		reqs=$WORK/gowarm.mod
+		sed 's/^module .*/module warm/' "$gomod" >"$reqs"
+		key=$(cat "$reqs" "${gomod%.mod}.sum" 2>/dev/null | sha256sum | cut -c1-16)
+		[ ! -d "$warm/warm/$key" ] || continue
+		mkdir -p "$warm/warm/$key"
+		mv "$reqs" "$warm/warm/$key/go.mod"
+		[ ! -f "${gomod%.mod}.sum" ] || cp "${gomod%.mod}.sum" "$warm/warm/$key/"
 	done
 	hash=$(inputs_hash "$IMAGES_DIR/golang" "go=$version" \
 		"goenv=$(sha256sum <"$goroot/go.env" 2>/dev/null | cut -d' ' -f1)" \
