@@ -35,6 +35,22 @@ var killMatrix = []scenariotest.Row{
 	{Dir: "broken-memory-queue", Fails: []string{"acked_events_survive_restart"}},
 	// A failed call marks its event done: nothing is tried again once the downstream recovers.
 	{Dir: "broken-no-retry", Fails: []string{"retries_until_downstream_recovers"}},
+	// Written blind, from the brief and the starters only (never scenarios/): two correct
+	// services in unusual styles and three honest mistakes, each predicted before grading.
+	// TypeScript: one INSERT … ON CONFLICT + pg_notify per delivery, workers woken by LISTEN that
+	// hold a FOR UPDATE SKIP LOCKED transaction across the downstream call, the account's version
+	// moved forward by an upsert … WHERE … RETURNING. Python: leases instead of open
+	// transactions, strict version order per account.
+	{Dir: "reference-blind-ts"},
+	{Dir: "reference-blind-py"},
+	// A signed delivery of an event already stored answered 200 before its timestamp was checked:
+	// a replay of a known event scored 100 until replay_rejected sent one, stale.
+	{Dir: "broken-blind-py-replay-fastpath", Fails: []string{"replay_rejected"}},
+	// The version read unlocked, the downstream called, the version written after: caught by the
+	// hidden scenario that sends versions back to back (it scored 100 before that existed). Not a
+	// row: retries backing off up to 30 s, past P6's 2 s between attempts, scored 100 — no
+	// scenario keeps the downstream failing longer than the backoff takes to pass 2 s.
+	{Dir: "broken-blind-ts-version-race", Fails: []string{"concurrent_versions_keep_newest"}},
 }
 
 func challenge(t *testing.T) grading.Challenge {

@@ -191,6 +191,13 @@ func replayRejected(ctx context.Context, h *scenarios.Harness) error {
 		"A timestamp up to 5 minutes from your clock is accepted: providers retry deliveries late."); err != nil {
 		return err
 	}
+	// The same event again, signed 6 minutes ago: a replay of a delivery already accepted is a
+	// replay all the same, whatever the id says.
+	if r := deliver(ctx, h, signed(recent, time.Now().Add(-staleBy))); r.Err != nil || r.Status != http.StatusUnauthorized {
+		return scenarios.Failf(fmt.Sprintf("401 for a delivery of event %s, accepted a moment before, signed correctly 6 minutes ago (a captured delivery replayed)", recent.ID),
+			"Check Webhook-Timestamp on every delivery, before looking its Webhook-Id up: an id you have already seen does not make a stale delivery recent.",
+			"%s", r.DescribeTook())
+	}
 	l, err := waitApplied(ctx, h, since, []Event{recent}, AppliedWithin)
 	if err != nil {
 		return err
