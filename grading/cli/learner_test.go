@@ -82,8 +82,8 @@ func TestLearnerInitWritesWhatLearnersGet(t *testing.T) {
 			}
 		}
 	}
-	if n != 31 {
-		t.Errorf("%d starters initialised, want 31", n)
+	if n != 32 {
+		t.Errorf("%d starters initialised, want 32", n)
 	}
 }
 
