@@ -33,6 +33,9 @@ var killMatrix = []scenariotest.Row{
 	// waiting at most 300 ms for a connection (connectionTimeoutMillis), then 503. One event
 	// loop reaches the Go reference's knee (76/s measured): the pool sets it, not the runtime.
 	{Dir: "reference-ts"},
+	// The same mistake as broken-unbounded-queue, as TypeScript makes it: connectionTimeoutMillis
+	// left out of the Pool, whose default (0) waits for a connection forever.
+	{Dir: "broken-ts-pool-waits-forever", Fails: []string{"overload_at_2x"}},
 	// Python, from the Python starter: ThreadingHTTPServer, 8 psycopg2 connections opened at
 	// start in a queue.Queue, get(timeout=0.3) then 503. The pool sets its knee too (84/s
 	// measured); it claims 60, for more CPU per checkout than Go or TypeScript.
@@ -61,6 +64,7 @@ func TestVerdictsAreStable(t *testing.T) {
 		{Dir: "broken-retry-no-budget", Scenario: "provider_fault_under_load", Runs: 1, Pass: false},
 		{Dir: "reference-ts", Scenario: "claim_is_honest", Runs: 2, Pass: true},
 		{Dir: "reference-ts", Scenario: "overload_at_2x", Runs: 2, Pass: true},
+		{Dir: "broken-ts-pool-waits-forever", Scenario: "overload_at_2x", Runs: 2, Pass: false},
 		{Dir: "reference-py", Scenario: "claim_is_honest", Runs: 2, Pass: true},
 		{Dir: "reference-py", Scenario: "overload_at_2x", Runs: 2, Pass: true},
 	})
