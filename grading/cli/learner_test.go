@@ -82,8 +82,8 @@ func TestLearnerInitWritesWhatLearnersGet(t *testing.T) {
 			}
 		}
 	}
-	if n != 35 {
-		t.Errorf("%d starters initialised, want 35", n)
+	if n != 36 {
+		t.Errorf("%d starters initialised, want 36", n)
 	}
 }
 
@@ -128,7 +128,7 @@ func TestLearnerBadInput(t *testing.T) {
 		{"unknown command", nil, []string{"grade"}, `unknown command "grade"`},
 		{"init without challenge", nil, []string{"init"}, "want a challenge"},
 		{"unknown challenge", nil, []string{"init", "payments"}, "known challenges: cache-stampede, capacity-checkout, circuit-breaker"},
-		{"unknown language", nil, []string{"init", "capacity-checkout", "--lang", "python", t.TempDir()}, `no "python" starter; its languages: go, ts`},
+		{"unknown language", nil, []string{"init", "capacity-checkout", "--lang", "rust", t.TempDir()}, `no "rust" starter; its languages: go, ts, python`},
 		{"non-empty directory", nil, []string{"init", "idempotent-payments", full}, "is not empty"},
 		{"no detection file", nil, []string{"test", noDetect}, "no .holdfast.yaml in"},
 		{"a challenge this tool does not have", nil, []string{"test", packChallenge}, `names challenge "acme-ledger", which this holdfast does not have`},

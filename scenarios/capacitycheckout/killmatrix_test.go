@@ -29,6 +29,21 @@ var killMatrix = []scenariotest.Row{
 	{Dir: "reference-blind"},
 	{Dir: "broken-blind-big-mailbox", Fails: []string{"overload_at_2x"}},
 	{Dir: "broken-blind-health-connection", Fails: []string{"claim_is_honest", "overload_at_2x"}},
+	// TypeScript, from the TS starter: pg's Pool capped at 8 and opened at start, a checkout
+	// waiting at most 300 ms for a connection (connectionTimeoutMillis), then 503. One event
+	// loop reaches the Go reference's knee (76/s measured): the pool sets it, not the runtime.
+	{Dir: "reference-ts"},
+	// The same mistake as broken-unbounded-queue, as TypeScript makes it: connectionTimeoutMillis
+	// left out of the Pool, whose default (0) waits for a connection forever.
+	{Dir: "broken-ts-pool-waits-forever", Fails: []string{"overload_at_2x"}},
+	// Python, from the Python starter, testdata/reference-py: ThreadingHTTPServer, 8 psycopg2
+	// connections opened at start in a queue.Queue, get(timeout=0.3) then 503. The pool sets its
+	// knee too (84/s measured); it claims 60, for more CPU per checkout than Go or TypeScript.
+	// Not a row yet: at load 9-18 on 2 cores it failed overload_at_2x 2 times in ~21 (9 of 360
+	// requests unanswered at 2 s; one 503 after the overload) and claim_is_honest once in ~14
+	// (the first 20/s step broke, p50 367 ms). The judge gives a starved machine no allowance in
+	// those two places (the first step breaking; requests unanswered at 2x), and a correct
+	// Python service, with more CPU per checkout, is the most exposed: issue 12, left.
 }
 
 func challenge(t *testing.T) grading.Challenge {
@@ -51,6 +66,9 @@ func TestVerdictsAreStable(t *testing.T) {
 		{Dir: "broken-unbounded-queue", Scenario: "overload_at_2x", Runs: 2, Pass: false},
 		{Dir: "broken-no-pool-limit", Scenario: "overload_at_2x", Runs: 1, Pass: false},
 		{Dir: "broken-retry-no-budget", Scenario: "provider_fault_under_load", Runs: 1, Pass: false},
+		{Dir: "reference-ts", Scenario: "claim_is_honest", Runs: 1, Pass: true},
+		{Dir: "reference-ts", Scenario: "overload_at_2x", Runs: 1, Pass: true},
+		{Dir: "broken-ts-pool-waits-forever", Scenario: "overload_at_2x", Runs: 1, Pass: false},
 	})
 }
 

@@ -305,7 +305,7 @@ func overloadAt2x(ctx context.Context, h *scenarios.Harness) error {
 	}
 	if m := maxOpen(samples); m > PoolCap {
 		return scenarios.Failf(fmt.Sprintf("at most %d Postgres connections at any time", PoolCap),
-			fmt.Sprintf("Cap your pool at %d connections (pgxpool MaxConns, database/sql SetMaxOpenConns, node-postgres max, psycopg's max_size); with no cap, overload turns into connection exhaustion on the database.", PoolCap),
+			fmt.Sprintf("Cap your pool at %d connections (pgxpool MaxConns, database/sql SetMaxOpenConns, node-postgres max, in Python a queue.Queue holding that many psycopg2 connections); with no cap, overload turns into connection exhaustion on the database.", PoolCap),
 			"pg_stat_activity showed %d connections of the app at %.0f checkouts/s", m, rate)
 	}
 	answered := over.Sent - over.Errors.Timeout - over.Errors.Connection - over.Errors.Invalid
