@@ -1,6 +1,7 @@
 package distributedlock
 
 import (
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -189,6 +190,63 @@ func TestExpectRefusedAfterFreeze(t *testing.T) {
 		err := expectRefusedAfterFreeze(c.late, ws, started{first: ws[0]}, c.froze)
 		if got := scenarios.VerdictOf(err); got != c.want {
 			t.Errorf("%s: %v (%s); want %s", c.name, err, got, c.want)
+		}
+	}
+}
+
+// TestIntrusionOutlivedLease: a run under a newer token that began once replica 2's lease had
+// surely run out (2 s after its first write) is the machine stretching replica 2's steps,
+// Inconclusive; one that began within the lease fails, whatever Redis showed.
+func TestIntrusionOutlivedLease(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name         string
+		lines        []string
+		leased       bool
+		inconclusive bool
+	}{
+		{"began 2.1 s after replica 2's first write", []string{"app-1 5 200", "app-2 6 200", "app-1 5 409", "app-2 6 200", "app-2 6 200", "app-2 6 200", "app-2 6 200", "app-2 6 200", "app-1 7 200", "app-2 6 409"}, false, true},
+		{"began 1.8 s after", []string{"app-1 5 200", "app-2 6 200", "app-1 5 409", "app-2 6 200", "app-2 6 200", "app-2 6 200", "app-2 6 200", "app-1 7 200", "app-2 6 409"}, false, false},
+		{"began 0.6 s after, no lease in Redis", []string{"app-1 5 200", "app-2 6 200", "app-1 5 409", "app-1 7 200", "app-2 6 409"}, false, false},
+		{"began 0.6 s after, a lease in Redis", []string{"app-1 5 200", "app-2 6 200", "app-1 5 409", "app-1 7 200", "app-2 6 409"}, true, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ws := calls(t, tt.lines...)
+			err := intrusion(ws, started{first: ws[0]}, started{first: ws[1]}, ws[len(ws)-1], tt.leased)
+			want := scenarios.VerdictFail
+			if tt.inconclusive {
+				want = scenarios.VerdictInconclusive
+			}
+			if got := scenarios.VerdictOf(err); got != want {
+				t.Fatalf("intrusion: %v (%s); want %s", err, got, want)
+			}
+		})
+	}
+}
+
+// TestRanToTheEnd: only a holder whose trigger already answered 200 ran its whole run (and
+// released); one still running, refused or cut off did not.
+func TestRanToTheEnd(t *testing.T) {
+	t.Parallel()
+	answered := func(r scenarios.Response) started {
+		p := &pending{done: make(chan struct{}), resp: r}
+		close(p.done)
+		return started{pending: p}
+	}
+	running := started{pending: &pending{done: make(chan struct{})}}
+	for _, tt := range []struct {
+		name   string
+		holder started
+		want   bool
+	}{
+		{"answered 200", answered(scenarios.Response{Status: http.StatusOK}), true},
+		{"still running", running, false},
+		{"answered 409", answered(scenarios.Response{Status: http.StatusConflict}), false},
+		{"no answer (killed)", answered(scenarios.Response{Err: io.ErrUnexpectedEOF}), false},
+	} {
+		if _, got := ranToTheEnd(tt.holder); got != tt.want {
+			t.Errorf("%s: ranToTheEnd = %v; want %v", tt.name, got, tt.want)
 		}
 	}
 }
