@@ -16,10 +16,6 @@ import (
 	"github.com/holdfast-ci/holdfast/grading/docker"
 )
 
-// shutdownGrace is how long a stopping runner lets in-flight gradings finish before it cancels
-// them; cancelled ones are handed back to the queue and their sandboxes torn down.
-const shutdownGrace = 30 * time.Second
-
 // runnerReporters is how many GitHub-queue jobs (publications, the reconciler) a runner works
 // beside its gradings.
 const runnerReporters = 2
@@ -92,8 +88,8 @@ func runWorker(ctx context.Context, cfg config.Config, lookup func(string) (grad
 	go sweep(ctx, eng, jobs.GradeTimeout(cfg.HardCap), log)
 	go sweepImages(ctx, images, log)
 	<-ctx.Done()
-	log.Info("runner stopping: no new gradings; waiting for the ones in flight", "grace", shutdownGrace)
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+	log.Info("runner stopping: no new gradings; waiting for the ones in flight", "grace", cfg.ShutdownGrace)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownGrace)
 	defer cancel()
 	if err := rc.Stop(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return err

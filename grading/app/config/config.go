@@ -72,6 +72,12 @@ type Config struct {
 	//
 	// Defaults to DefaultHardCap.
 	HardCap time.Duration
+	// ShutdownGrace is HOLDFAST_SHUTDOWN_GRACE, how long a stopping `runner work` lets the
+	// gradings in flight finish before it cancels them and hands them back to the queue; at
+	// least MinShutdownGrace. A grace at least the hard cap finishes every one it has.
+	//
+	// Defaults to DefaultShutdownGrace.
+	ShutdownGrace time.Duration
 	// HealthListen is RUNNER_HEALTH_LISTEN, where `runner work` serves GET /healthz, /readyz and
 	// /metrics (HOST:PORT or :PORT); Off serves none. Loopback by default because the runner
 	// shares the host's network; ":9090" lets a Prometheus on another machine scrape it.
@@ -216,6 +222,8 @@ const (
 	MaxPoolSize              = 16 // each waiting sandbox holds two of the engine's networks
 	DefaultHardCap           = grading.DefaultHardCap
 	MinHardCap               = 10 * time.Second
+	DefaultShutdownGrace     = 30 * time.Second
+	MinShutdownGrace         = time.Second
 	DefaultHealthListen      = "127.0.0.1:9090"
 	DefaultReconcile         = jobs.DefaultReconcile
 	DefaultRecoverDeliveries = jobs.DefaultRecoverDeliveries
@@ -389,6 +397,7 @@ func FromEnv(getenv func(string) string, role Role) (Config, error) {
 			c.PoolSize = n
 		}
 		c.HardCap = duration("HOLDFAST_HARD_CAP", MinHardCap, "120s", false)
+		c.ShutdownGrace = duration("HOLDFAST_SHUTDOWN_GRACE", MinShutdownGrace, "30s", false)
 		c.ImageMaxAge = duration("HOLDFAST_IMAGE_MAX_AGE", MinImageMaxAge, "24h", false)
 		if v := get("HOLDFAST_DISK_FLOOR"); v != "" {
 			var err error
@@ -469,6 +478,7 @@ func (c Config) WithDefaults() Config {
 		c.Graders = orZero(c.Graders, DefaultGraders)
 		c.PoolSize = orZero(c.PoolSize, DefaultPoolSize)
 		c.HardCap = orZero(c.HardCap, DefaultHardCap)
+		c.ShutdownGrace = orZero(c.ShutdownGrace, DefaultShutdownGrace)
 		c.ImageMaxAge = orZero(c.ImageMaxAge, DefaultImageMaxAge)
 		if c.DiskFloorBytes == 0 && c.DiskFloorPercent == 0 {
 			c.DiskFloorBytes = DefaultDiskFloorBytes

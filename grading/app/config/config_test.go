@@ -324,7 +324,7 @@ func TestREADMEConfigurationTable(t *testing.T) {
 		"GITHUB_API_URL": DefaultGitHubURL, "HOLDFAST_PUBLIC_URL": DefaultPublicURL, "HOLDFAST_LISTEN": DefaultListen,
 		"RUNNER_CONCURRENCY": strconv.Itoa(DefaultGraders), "RUNNER_HEALTH_LISTEN": DefaultHealthListen,
 		"HOLDFAST_POOL_SIZE": strconv.Itoa(DefaultPoolSize),
-		"HOLDFAST_HARD_CAP":  sameDuration(DefaultHardCap), "HOLDFAST_RECONCILE_EVERY": sameDuration(DefaultReconcile),
+		"HOLDFAST_HARD_CAP":  sameDuration(DefaultHardCap), "HOLDFAST_SHUTDOWN_GRACE": sameDuration(DefaultShutdownGrace), "HOLDFAST_RECONCILE_EVERY": sameDuration(DefaultReconcile),
 		"HOLDFAST_RECOVER_DELIVERIES_EVERY": sameDuration(DefaultRecoverDeliveries), "HOLDFAST_IMAGE_MAX_AGE": sameDuration(DefaultImageMaxAge),
 		"HOLDFAST_DISK_FLOOR":     func(v string) bool { n, _, err := parseDiskFloor(v); return err == nil && n == DefaultDiskFloorBytes },
 		"HOLDFAST_POSTGRES_IMAGE": DefaultPostgresImage, "HOLDFAST_REDIS_IMAGE": DefaultRedisImage, "HOLDFAST_AGENT_IMAGE": DefaultAgentImage,
