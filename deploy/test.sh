@@ -5,10 +5,9 @@
 # It keeps both cores busy: set-up steps that wait on different things (Debian's mirror, the Go
 # module proxy, the CPU) run side by side, the challenges' submissions build while the platform's
 # packages run two at a time (their sandboxes are told apart by namespace, docker.Config.Namespace),
-# with the two CPU-heaviest kill matrices beside them once the builds are done, then, as those
-# two end, the other kill matrices, four gradings at a time, with the many-hosts and chaos tests
-# (grading/chaos, on a second Docker engine) beside them once the platform is done. Background
-# logs are in $logs.
+# with the two CPU-heaviest kill matrices beside them once the builds are done, then the other
+# kill matrices, four gradings at a time, with the many-hosts and chaos tests (grading/chaos, on
+# a second Docker engine) beside them. Background logs are in $logs.
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 logs=${TMPDIR:-/tmp}/holdfast-test
 mkdir -p "$logs"
@@ -163,28 +162,23 @@ platform=$!
 pids+=("$platform")
 
 # 4. The scenarios and every challenge's kill matrix, four gradings at a time (two packages,
-# each grading two of its rows side by side, HOLDFAST_GRADINGS): a grading mostly waits on
-# purpose (windows, leases, cooldowns; the CPU was ~60 % busy at three gradings), its
-# timing-sensitive scenarios share the CPU with no build, and the stability tests repeat those
-# scenarios under this load. Two rows of a package at a time, not one row of four packages: the
-# longest package (distributed-lock, ~10 min alone) no longer finishes last, alone on an idle
-# machine.
+# each grading two of its rows side by side, HOLDFAST_GRADINGS), once every submission is built,
+# and the other ten once the platform and the two heavy ones below are done (on a new machine
+# the builds take longer than the platform; later they take seconds): a grading mostly waits on purpose (windows, leases, cooldowns; the CPU was
+# ~60 % busy at three gradings), its timing-sensitive scenarios share the CPU with no build, and
+# the stability tests repeat those scenarios under this load. Two rows of a package at a time,
+# not one row of four packages: the longest package (distributed-lock, ~10 min alone) no
+# longer finishes last, alone on an idle machine.
 #
-# Where the CPU goes decides what runs beside what (cpu.log, 30 s samples): the platform alone
-# leaves the CPU 17–71 % busy; distributed-lock and graceful-shutdown (many replica restarts)
-# keep it 95–99 % busy; the other matrices, waiting on purpose, 56–79 %. So, once every
-# submission is built (on a new machine the builds take longer than the platform; later they
-# take seconds):
-#   - the two CPU-heavy matrices run beside the platform;
-#   - the other ten start when those two end, beside the platform's last minutes (it ran ~3 min
-#     alone after them, the CPU 38–85 % busy);
-#   - grading/chaos (~7 min, two gradings at most, mostly waiting on faults, rescues and
-#     janitors) starts when the platform and the two heavy matrices have both ended, beside
-#     the ten: never beside the heavy two, which leave it no CPU.
+# Where the CPU goes decides what runs beside what (cpu.log, 30 s samples, two runs): the
+# platform alone leaves the CPU 17–71 % busy; distributed-lock and graceful-shutdown (many
+# replica restarts) keep it 95–99 % busy; the other matrices, waiting on purpose, 56–79 %.
 # (grading/chaos beside the platform instead made it 7.3 → 10.1 min and saved the first two
-# matrices ~60 s each: no gain. The nine beside the platform once before, c37e4dc, failed
-# rate-limiter's reference, its Redis deadline run out at that load; burst_across_replicas now
-# calls such a round Inconclusive and runs it again, 62df84d.)
+# matrices ~60 s each: no gain. The ten started as the heavy two ended, beside the platform's
+# last minutes (a4a9aba, reverted): the platform then took 15.9 min instead of ~10, chaos
+# started that much later, and a runner's 30 s shutdown grace ran out in grading/cli.) So the two CPU-heavy matrices run beside the platform once every
+# submission is built, and grading/chaos (~6 min, two gradings at most, mostly waiting on faults,
+# rescues and janitors) beside the other matrices.
 heavy="scenarios/distributedlock scenarios/gracefulshutdown"
 waitfor "$prebuild" "$logs/prebuild.log" "building the challenges' submissions"
 say "built every challenge's submission: $(grep -c ' built in ' "$logs/prebuild.log") built, $(grep -c 'already built' "$logs/prebuild.log") already built; go test, the kill matrices of $heavy beside the platform (log: $logs/heavy.log)"
@@ -193,24 +187,18 @@ HOLDFAST_GRADINGS=${HOLDFAST_GRADINGS:-2} go test -p 2 -count=1 -timeout 25m "$@
 matrices=$!
 pids+=("$matrices")
 status=0
-if ! wait "$matrices"; then status=1; fi
-cat "$logs/heavy.log"
-say "the first kill matrices ended; go test, the other scenarios and kill matrices beside the platform's end (log: $logs/matrices.log)"
-# shellcheck disable=SC2046 # one argument per package
-HOLDFAST_GRADINGS=${HOLDFAST_GRADINGS:-2} go test -p 2 -count=1 -timeout 25m "$@" $(longest_first "scenarios/capacitycheckout scenarios/ratelimiter scenarios/circuitbreaker scenarios/cachestampede scenarios/debugretrystorm scenarios/webhookreceiver scenarios/refactororderpricing scenarios/idempotentpayments scenarios/flashsale scenarios/loadshedding" $(go list ./scenarios/... | grep -vxF -f <(import_paths $heavy))) >"$logs/matrices.log" 2>&1 &
-others=$!
-pids+=("$others")
 if ! wait "$platform"; then status=1; fi
 cat "$logs/platform.log"
-say "the platform's tests ended"
+say "the platform's tests ended (exit $status)"
+if ! wait "$matrices"; then status=1; fi
+cat "$logs/heavy.log"
 waitfor "$engine2" "$logs/second-engine.log" "starting the second Docker engine"
-say "go test, the many-hosts and chaos tests beside the kill matrices (log: $logs/chaos.log)"
+say "the first kill matrices ended; go test, the other scenarios and kill matrices, and beside them the many-hosts and chaos tests (log: $logs/chaos.log)"
 go test -count=1 -timeout 25m "$@" ./grading/chaos >"$logs/chaos.log" 2>&1 &
 chaos=$!
 pids+=("$chaos")
-if ! wait "$others"; then status=1; fi
-cat "$logs/matrices.log"
-say "the other kill matrices ended"
+# shellcheck disable=SC2046 # one argument per package
+HOLDFAST_GRADINGS=${HOLDFAST_GRADINGS:-2} go test -p 2 -count=1 -timeout 25m "$@" $(longest_first "scenarios/capacitycheckout scenarios/ratelimiter scenarios/circuitbreaker scenarios/cachestampede scenarios/debugretrystorm scenarios/webhookreceiver scenarios/refactororderpricing scenarios/idempotentpayments scenarios/flashsale scenarios/loadshedding" $(go list ./scenarios/... | grep -vxF -f <(import_paths $heavy))) || status=1
 if ! wait "$chaos"; then status=1; fi
 cat "$logs/chaos.log"
 if wait "$vet"; then
