@@ -141,12 +141,12 @@ func TestJudgeImport(t *testing.T) {
 		{"one stray catalog read of an unchanged product", append(importReads(9, "p-7"), importReads(1, "p-3")...), importRounds(time.Second), ""},
 		{"hits waiting behind the misses (a lock across the catalog read)", importReads(9, "p-7"),
 			importRounds(980*time.Millisecond, 2100*time.Millisecond, 3150*time.Millisecond, 970*time.Millisecond), "Do not hold the cache's lock"},
-		{"a hit slow but answered well before the misses", importReads(9, "p-7"), importRounds(1500*time.Millisecond, 1010*time.Millisecond, 1200*time.Millisecond), "what a cached read waits on"},
+		{"a hit slow but answered well before the misses", importReads(9, "p-7"), importRounds(1500*time.Millisecond, 1010*time.Millisecond, 1200*time.Millisecond), "without waiting on a lock"},
 		{"a hit with no answer", importReads(9, "p-7"), func() []importRound {
 			r := importRounds(time.Second)
 			r[1].hits[4] = scenarios.Response{Err: errors.New("deadline exceeded"), Duration: 5 * time.Second}
 			return r
-		}(), "what a cached read waits on"},
+		}(), "without waiting on a lock"},
 		{"every unchanged product read again once a round (the epoch bug)", append(importReads(9, "p-7"), importReads(3, others...)...), importRounds(time.Second), "find why a price update makes products it did not change miss"},
 		{"every unchanged product read three times a round (the storm)", append(importReads(9, "p-7"), importReads(9, others...)...),
 			importRounds(time.Second, 1200*time.Millisecond), "INC-2291's retry storm"},
