@@ -402,9 +402,6 @@ func TestBoundaryHintNamesTheMistake(t *testing.T) {
 	}
 }
 
-// jsObjectKeys are names every plain JavaScript object answers to.
-var jsObjectKeys = []string{"constructor", "__proto__", "toString", "hasOwnProperty", "valueOf"}
-
 // cartOf reads a body back into a Cart, as the Go starter decodes it.
 func cartOf(b map[string]any) Cart {
 	var c Cart
@@ -440,12 +437,12 @@ func TestBoundaryFindsJavaScriptSlips(t *testing.T) {
 		{"sku in CATALOG", func(b map[string]any) (int, any, bool) {
 			items, _ := b["items"].([]any)
 			for _, it := range items {
-				if m, ok := it.(map[string]any); ok && slices.Contains(jsObjectKeys, fmt.Sprint(m["sku"])) {
+				if m, ok := it.(map[string]any); ok && slices.Contains(ObjectKeys, fmt.Sprint(m["sku"])) {
 					return 500, map[string]string{"error": "internal error"}, true // price of undefined
 				}
 			}
 			return 0, nil, false
-		}, jsObjectKeys},
+		}, ObjectKeys},
 		{"lines merged in an object literal", func(b map[string]any) (int, any, bool) {
 			// Object.keys lists integer-like keys first, ascending: the first unknown product
 			// reported is then one named by digits.
@@ -470,11 +467,11 @@ func TestBoundaryFindsJavaScriptSlips(t *testing.T) {
 			return 422, map[string]string{"error": "unknown sku: " + strconv.Itoa(slices.Min(digits))}, true
 		}, []string{`"sku":"1`, `"sku":"2`, `"sku":"3`, `"sku":"4`, `"sku":"5`, `"sku":"6`, `"sku":"7`, `"sku":"8`, `"sku":"9`}},
 		{"REGIONS[region]", func(b map[string]any) (int, any, bool) {
-			if r, ok := b["region"].(string); ok && slices.Contains(jsObjectKeys, r) {
+			if r, ok := b["region"].(string); ok && slices.Contains(ObjectKeys, r) {
 				return 500, map[string]string{"error": "internal error"}, true
 			}
 			return 0, nil, false
-		}, jsObjectKeys},
+		}, ObjectKeys},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
