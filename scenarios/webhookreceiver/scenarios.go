@@ -7,11 +7,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/holdfast-ci/holdfast/scenarios"
 	"github.com/holdfast-ci/holdfast/scenarios/agent"
+	"golang.org/x/sync/errgroup"
 )
 
 // Slug names the challenge in the catalog and in templates/.
@@ -73,6 +73,9 @@ const (
 	burstVersions = 5
 	burstLatency  = 200 * time.Millisecond
 )
+
+// hintApply is the hint for an accepted event never applied while the downstream was healthy.
+const hintApply = "Apply each accepted event by calling the downstream soon after acknowledging it."
 
 // Scenarios returns the challenge's scenario table in the order it runs.
 func Scenarios() []scenarios.Scenario {
@@ -203,7 +206,7 @@ func replayRejected(ctx context.Context, h *scenarios.Harness) error {
 		return err
 	}
 	if err := expectOnce(l, []Event{recent}, base, AppliedWithin, "while the downstream was healthy",
-		"Apply each accepted event by calling the downstream soon after acknowledging it."); err != nil {
+		hintApply); err != nil {
 		return err
 	}
 	return expectNotApplied(l, rejected, base)
@@ -246,7 +249,7 @@ func duplicatesAppliedOnce(ctx context.Context, h *scenarios.Harness) error {
 		return err
 	}
 	return expectOnce(l, all, base, AppliedWithin, "while the downstream was healthy",
-		"Apply each accepted event by calling the downstream soon after acknowledging it.")
+		hintApply)
 }
 
 func outOfOrderKeepsNewest(ctx context.Context, h *scenarios.Harness) error {
@@ -265,7 +268,7 @@ func outOfOrderKeepsNewest(ctx context.Context, h *scenarios.Harness) error {
 		return err
 	}
 	if err := expectOnce(l, []Event{v2}, base, AppliedWithin, "while the downstream was healthy",
-		"Apply each accepted event by calling the downstream soon after acknowledging it."); err != nil {
+		hintApply); err != nil {
 		return err
 	}
 	// Version 1 arrives late (a provider's retry), then version 3.
@@ -313,15 +316,17 @@ func acksFastWhileDownstreamSlow(ctx context.Context, h *scenarios.Harness) erro
 		}
 	}
 	hint := "Acknowledge first, process after: store the event in Postgres, answer 2xx, and let a worker call the downstream. A provider that waits on your downstream times out and retries, and its retries pile up on the slow service."
+	var l ledger // read once, at the first late answer
 	for i, r := range answers {
 		if r.Duration <= AckWithin {
 			continue
 		}
 		// An answer sent after the downstream answered its event's call waited for that call,
 		// however loaded the machine was.
-		l, err := readLedger(ctx, h, since)
-		if err != nil {
-			return err
+		if l.byEvent == nil {
+			if l, err = readLedger(ctx, h, since); err != nil {
+				return err
+			}
 		}
 		for _, c := range l.byEvent[events[i].ID] {
 			if !c.End.IsZero() && c.End.Before(answered[i]) {
@@ -335,8 +340,7 @@ func acksFastWhileDownstreamSlow(ctx context.Context, h *scenarios.Harness) erro
 		return scenarios.Failf(fmt.Sprintf("every delivery acknowledged within %s while the downstream takes %s to answer", AckWithin, SlowLatency),
 			hint, "event %s: %s", events[i].ID, r.DescribeTook())
 	}
-	l, err := waitApplied(ctx, h, since, events, SlowAppliedWithin)
-	if err != nil {
+	if l, err = waitApplied(ctx, h, since, events, SlowAppliedWithin); err != nil {
 		return err
 	}
 	return expectOnce(l, events, base, SlowAppliedWithin, fmt.Sprintf("while the downstream took %s to answer", SlowLatency),
@@ -368,19 +372,26 @@ func ackedEventsSurviveRestart(ctx context.Context, h *scenarios.Harness) error 
 		l, err := readLedger(ctx, h, since)
 		return err != nil || len(l.all) > 0
 	})
-	replicas := h.Replicas()
-	if err := each(replicas, func(n int) error {
-		if err := h.Target.Kill(ctx, scenarios.Replica(n), "SIGKILL"); err != nil {
-			return fmt.Errorf("kill replica %d: %w", n, err)
-		}
-		return nil
-	}); err != nil {
+	var kill errgroup.Group
+	for n := 1; n <= h.Replicas(); n++ {
+		kill.Go(func() error {
+			if err := h.Target.Kill(ctx, scenarios.Replica(n), "SIGKILL"); err != nil {
+				return fmt.Errorf("kill replica %d: %w", n, err)
+			}
+			return nil
+		})
+	}
+	if err := kill.Wait(); err != nil {
 		return err
 	}
 	if err := h.SetDownstream(ctx, accountsPath, agent.DownstreamBehaviour{}); err != nil {
 		return err
 	}
-	if err := each(replicas, func(n int) error { return h.Target.Start(ctx, scenarios.Replica(n)) }); err != nil {
+	var start errgroup.Group
+	for n := 1; n <= h.Replicas(); n++ {
+		start.Go(func() error { return h.Target.Start(ctx, scenarios.Replica(n)) })
+	}
+	if err := start.Wait(); err != nil {
 		return err // Start reports a crash as a learner failure itself
 	}
 	l, err := waitApplied(ctx, h, since, events, RecoverWithin)
@@ -433,22 +444,6 @@ func retriesUntilDownstreamRecovers(ctx context.Context, h *scenarios.Harness) e
 		fmt.Sprintf("A failed call (5xx, refused, timed out) is not the end of an event: keep it and try again with backoff, at most %s apart, until the downstream answers 2xx.", MaxBackoff))
 }
 
-// each runs f for replicas 1…n side by side and returns the first error.
-func each(n int, f func(replica int) error) error {
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() { errs[i] = f(i + 1) })
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // expectIncreasing fails unless the versions applied to account, in the order their calls
 // started, only grow.
 func expectIncreasing(l ledger, account string, base time.Time, expected string) error {
@@ -490,7 +485,7 @@ func concurrentVersionsKeepNewest(ctx context.Context, h *scenarios.Harness) err
 		return err
 	}
 	if err := expectOnce(l, []Event{first}, base, AppliedWithin, "while the downstream was healthy",
-		"Apply each accepted event by calling the downstream soon after acknowledging it."); err != nil {
+		hintApply); err != nil {
 		return err
 	}
 	if err := h.SetDownstream(ctx, accountsPath, agent.DownstreamBehaviour{LatencyMS: burstLatency.Milliseconds()}); err != nil {
