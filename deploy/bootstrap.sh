@@ -449,7 +449,6 @@ build_golang() {
 	# out: a new challenge whose starter needs what another's does changes neither the image nor
 	# (its ID being every Go submission's base) the ~120 Go submissions built on it.
 	local gomod
-	rm -rf "$warm/warm"
 	mkdir -p "$warm/warm"
 	for gomod in "$REPO_ROOT"/templates/*/starter/go/go.mod; do
 		local reqs key
