@@ -162,13 +162,14 @@ platform=$!
 pids+=("$platform")
 
 # 4. The scenarios and every challenge's kill matrix, four gradings at a time (two packages,
-# each grading two of its rows side by side, HOLDFAST_GRADINGS), once every submission is built,
-# and the other ten once the platform and the two heavy ones below are done (on a new machine
-# the builds take longer than the platform; later they take seconds): a grading mostly waits on purpose (windows, leases, cooldowns; the CPU was
-# ~60 % busy at three gradings), its timing-sensitive scenarios share the CPU with no build, and
-# the stability tests repeat those scenarios under this load. Two rows of a package at a time,
-# not one row of four packages: the longest package (distributed-lock, ~10 min alone) no
-# longer finishes last, alone on an idle machine.
+# each grading two of its rows side by side, HOLDFAST_GRADINGS): the two heavy ones below once
+# every submission is built, the other ten once the platform and those two are done (on a new
+# machine the builds take longer than the platform; later they take seconds). A grading mostly
+# waits on purpose (windows, leases, cooldowns; the CPU was ~60 % busy at three gradings), its
+# timing-sensitive scenarios share the CPU with no build, and the stability tests repeat those
+# scenarios under this load. Two rows of a package at a time, not one row of four packages: the
+# longest package (distributed-lock, ~10 min alone) no longer finishes last, alone on an idle
+# machine.
 #
 # Where the CPU goes decides what runs beside what (cpu.log, 30 s samples, two runs): the
 # platform alone leaves the CPU 17–71 % busy; distributed-lock and graceful-shutdown (many
@@ -176,9 +177,10 @@ pids+=("$platform")
 # (grading/chaos beside the platform instead made it 7.3 → 10.1 min and saved the first two
 # matrices ~60 s each: no gain. The ten started as the heavy two ended, beside the platform's
 # last minutes (a4a9aba, reverted): the platform then took 15.9 min instead of ~10, chaos
-# started that much later, and a runner's 30 s shutdown grace ran out in grading/cli.) So the two CPU-heavy matrices run beside the platform once every
-# submission is built, and grading/chaos (~6 min, two gradings at most, mostly waiting on faults,
-# rescues and janitors) beside the other matrices.
+# started that much later, and a runner's 30 s shutdown grace ran out in grading/cli.) So the
+# two CPU-heavy matrices run beside the platform once every submission is built, and
+# grading/chaos (~6 min, two gradings at most, mostly waiting on faults, rescues and janitors)
+# beside the other matrices. The ten start longest first, as measured in the run at 64e63ff.
 heavy="scenarios/distributedlock scenarios/gracefulshutdown"
 waitfor "$prebuild" "$logs/prebuild.log" "building the challenges' submissions"
 say "built every challenge's submission: $(grep -c ' built in ' "$logs/prebuild.log") built, $(grep -c 'already built' "$logs/prebuild.log") already built; go test, the kill matrices of $heavy beside the platform (log: $logs/heavy.log)"
@@ -198,7 +200,7 @@ go test -count=1 -timeout 25m "$@" ./grading/chaos >"$logs/chaos.log" 2>&1 &
 chaos=$!
 pids+=("$chaos")
 # shellcheck disable=SC2046 # one argument per package
-HOLDFAST_GRADINGS=${HOLDFAST_GRADINGS:-2} go test -p 2 -count=1 -timeout 25m "$@" $(longest_first "scenarios/capacitycheckout scenarios/ratelimiter scenarios/circuitbreaker scenarios/cachestampede scenarios/debugretrystorm scenarios/webhookreceiver scenarios/refactororderpricing scenarios/idempotentpayments scenarios/flashsale scenarios/loadshedding" $(go list ./scenarios/... | grep -vxF -f <(import_paths $heavy))) || status=1
+HOLDFAST_GRADINGS=${HOLDFAST_GRADINGS:-2} go test -p 2 -count=1 -timeout 25m "$@" $(longest_first "scenarios/ratelimiter scenarios/debugretrystorm scenarios/circuitbreaker scenarios/cachestampede scenarios/idempotentpayments scenarios/capacitycheckout scenarios/webhookreceiver scenarios/flashsale scenarios/refactororderpricing scenarios/loadshedding" $(go list ./scenarios/... | grep -vxF -f <(import_paths $heavy))) || status=1
 if ! wait "$chaos"; then status=1; fi
 cat "$logs/chaos.log"
 if wait "$vet"; then
