@@ -15,6 +15,23 @@ import (
 	"github.com/holdfast-ci/holdfast/scenarios"
 )
 
+// startCallTimeout bounds one start call to the engine; see startNoted.
+const startCallTimeout = 2 * time.Minute
+
+// startNoted starts container id and notes the start. The engine finishes a start it was asked
+// for even when the caller stops waiting (a scenario that ends while a slow engine is still
+// starting the app): the call and the note therefore outlive ctx, bounded by startCallTimeout,
+// or Intact would later blame "someone else" for the harness's own start. The caller's next call
+// with ctx says whether ctx ended meanwhile.
+func (s *sandbox) startNoted(ctx context.Context, role, id string) error {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), startCallTimeout)
+	defer cancel()
+	if _, err := s.e.cli.ContainerStart(sctx, id, client.ContainerStartOptions{}); err != nil {
+		return err
+	}
+	return s.noteStart(sctx, role, id)
+}
+
 // noteStart records what the engine says of a container the harness has just started, for
 // Intact to compare with later.
 func (s *sandbox) noteStart(ctx context.Context, role, id string) error {

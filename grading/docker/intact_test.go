@@ -2,6 +2,7 @@ package docker_test
 
 import (
 	"context"
+	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
@@ -60,6 +61,26 @@ func TestIntactTellsTheHarnessFromOthers(t *testing.T) {
 	if err := sb.Intact(ctx); err != nil {
 		t.Fatalf("after the harness restarted postgres: %v", err)
 	}
+	// A start whose caller stops waiting while the engine is still at it (a scenario that ends
+	// on a loaded machine): the engine finishes it, and it is still the harness's.
+	if err := sb.Kill(ctx, scenarios.App, "SIGKILL"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sb.Wait(ctx, scenarios.App); err != nil {
+		t.Fatal(err)
+	}
+	sctx, scancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	startErr := sb.Start(sctx, scenarios.App)
+	scancel()
+	if startErr == nil {
+		t.Log("the start finished within 20ms: this run did not cancel it midway")
+	}
+	if err := waitRunning(ctx, eng.Namespace(), "app"); err != nil {
+		t.Fatalf("after a start whose caller gave up (%v): %v", startErr, err)
+	}
+	if err := sb.Intact(ctx); err != nil {
+		t.Fatalf("after a start whose caller gave up (%v): %v", startErr, err)
+	}
 	// Someone else's.
 	name := func(role string) string {
 		out, err := exec.Command("docker", "ps", "-aq", "--filter", "label="+docker.LabelNamespace+"="+eng.Namespace(),
@@ -81,6 +102,21 @@ func TestIntactTellsTheHarnessFromOthers(t *testing.T) {
 	if err := sb.Intact(ctx); err == nil || !strings.Contains(err.Error(), "agent container stopped") {
 		t.Fatalf("after the agent was stopped from outside: %v", err)
 	}
+}
+
+// waitRunning waits up to 30s for the namespace's container of role to run.
+func waitRunning(ctx context.Context, namespace, role string) error {
+	var out []byte
+	for range 300 {
+		var err error
+		out, err = exec.CommandContext(ctx, "docker", "ps", "-q", "--filter", "label="+docker.LabelNamespace+"="+namespace,
+			"--filter", "label="+docker.LabelRole+"="+role, "--filter", "status=running").Output()
+		if err == nil && strings.TrimSpace(string(out)) != "" {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("the %s container is not running after 30s", role)
 }
 
 // TestOOMDuringAScenarioIsSaid: an app killed for its memory mid-scenario is reported as such,

@@ -346,11 +346,8 @@ func (s *sandbox) startAndWait(ctx context.Context, role string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.e.cli.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
+	if err := s.startNoted(ctx, role, id); err != nil {
 		return startError(scenarios.Service(role), fmt.Errorf("start %s: %w", role, err))
-	}
-	if err := s.noteStart(ctx, role, id); err != nil {
-		return err
 	}
 	net := s.backNet
 	if role == roleAgent {
@@ -543,11 +540,8 @@ func (s *sandbox) Start(ctx context.Context, svc scenarios.Service) error {
 		return err
 	}
 	started := time.Now()
-	if _, err := s.e.cli.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
+	if err := s.startNoted(ctx, string(svc), id); err != nil {
 		return startError(svc, fmt.Errorf("start app: %w", err))
-	}
-	if err := s.noteStart(ctx, string(svc), id); err != nil {
-		return err
 	}
 	deadline := started.Add(s.limits.StartTimeout)
 	// No keep-alive: an idle probe connection would hold up a graceful shutdown the scenarios judge.
