@@ -23,6 +23,18 @@ func attempts(took time.Duration, status int, gaps ...time.Duration) []agent.Cal
 	return cs
 }
 
+// arrivedLate builds the catalog's record of attempts that each reached it late and lasted
+// took, 50 ms apart.
+func arrivedLate(took ...time.Duration) []agent.Call {
+	at := time.Unix(1_700_000_000, 0)
+	var cs []agent.Call
+	for _, d := range took {
+		cs = append(cs, agent.Call{Start: at, End: at.Add(d)})
+		at = at.Add(d + 50*time.Millisecond)
+	}
+	return cs
+}
+
 func answer(status int, took time.Duration) scenarios.Response {
 	return scenarios.Response{Status: status, Duration: took}
 }
@@ -91,6 +103,11 @@ func TestJudgeHangUnderStall(t *testing.T) {
 		{"page late, long attempts account for it, starved", answer(http.StatusGatewayTimeout, 1700*ms), attempts(470*ms, 0, 50*ms, 100*ms), starved, "fail"},
 		{"no answer after three right attempts, starved", timedOut, attempts(300*ms, 0, 55*ms, 102*ms), starved, "fail"},
 		{"page late after 2 attempts, starved", answer(http.StatusGatewayTimeout, 1700*ms), attempts(300*ms, 0, 55*ms), starved, "fail"},
+		// CI on eef2756, fix-blind-py-global-lock: the app logged 3 attempts, the catalog saw 2.
+		{"third attempt never arrived, late arrivals", answer(http.StatusGatewayTimeout, 1090*ms), arrivedLate(120*ms, 287*ms), blip, "inconclusive"},
+		{"third attempt never arrived, a stall", answer(http.StatusGatewayTimeout, 1090*ms), attempts(300*ms, 0, 55*ms), stalled, "inconclusive"},
+		{"2 attempts, responsive", answer(http.StatusGatewayTimeout, 1090*ms), attempts(300*ms, 0, 55*ms), idle, "fail"},
+		{"2 attempts answered early, a stall", answer(http.StatusGatewayTimeout, 660*ms), attempts(300*ms, 0, 55*ms), stalled, "fail"},
 	} {
 		err := judgeHang(c.r, c.reads, c.stall)
 		if got := scenarios.VerdictOf(err).String(); got != c.want {
