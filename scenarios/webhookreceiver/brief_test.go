@@ -38,6 +38,7 @@ func TestBriefStatesTheContract(t *testing.T) {
 		"signed 6 minutes ago, or 6 minutes ahead",                  // staleBy
 		"signed 4 minutes ago",                                      // recentBy
 		"4 credits each delivered 6 times at once",                  // dupEvents, copies
+		"the Postgres link is slowed by 15 ms each way",             // DBLatency
 		"4 credits acknowledged while the downstream never answers", // restartEvents
 		"waits 250 ms past the last application",                    // settle
 		"**Two replicas**",                                          // challenge.yaml replicas: 2
@@ -49,7 +50,8 @@ func TestBriefStatesTheContract(t *testing.T) {
 	if webhookreceiver.Secret != "holdfast-webhook-secret" || webhookreceiver.Tolerance.String() != "5m0s" ||
 		webhookreceiver.AckWithin.String() != "500ms" || webhookreceiver.AppliedWithin.String() != "3s" ||
 		webhookreceiver.SlowLatency.String() != "1.2s" || webhookreceiver.SlowAppliedWithin.String() != "6s" ||
-		webhookreceiver.MaxBackoff.String() != "2s" || webhookreceiver.RecoverWithin.String() != "5s" {
+		webhookreceiver.MaxBackoff.String() != "2s" || webhookreceiver.RecoverWithin.String() != "5s" ||
+		webhookreceiver.DBLatency.String() != "15ms" {
 		t.Error("a contract number changed: update README.md and this test together")
 	}
 }
