@@ -34,7 +34,7 @@ var killMatrix = []scenariotest.Row{
 	// Stored for dedupe, queued in memory: what was queued dies with the process.
 	{Dir: "broken-memory-queue", Fails: []string{"acked_events_survive_restart"}},
 	// A failed call marks its event done: nothing is tried again once the downstream recovers.
-	{Dir: "broken-no-retry", Fails: []string{"retries_until_downstream_recovers"}},
+	{Dir: "broken-no-retry", Fails: []string{"retries_until_downstream_recovers", "long_outage_retried_within_2s"}},
 	// Written blind, from the brief and the starters only (never scenarios/): two correct
 	// services in unusual styles and three honest mistakes, each predicted before grading.
 	// TypeScript: one INSERT … ON CONFLICT + pg_notify per delivery, workers woken by LISTEN that
@@ -47,10 +47,12 @@ var killMatrix = []scenariotest.Row{
 	// a replay of a known event scored 100 until replay_rejected sent one, stale.
 	{Dir: "broken-blind-py-replay-fastpath", Fails: []string{"replay_rejected"}},
 	// The version read unlocked, the downstream called, the version written after: caught by the
-	// hidden scenario that sends versions back to back (it scored 100 before that existed). Not a
-	// row: retries backing off up to 30 s, past P6's 2 s between attempts, scored 100 — no
-	// scenario keeps the downstream failing longer than the backoff takes to pass 2 s.
+	// hidden scenario that sends versions back to back (it scored 100 before that existed).
 	{Dir: "broken-blind-ts-version-race", Fails: []string{"concurrent_versions_keep_newest"}},
+	// Retries backing off from 0.25 s, doubling up to 30 s: past P6's 2 s between attempts after
+	// 3.75 s of failures. It scored 100 until long_outage_retried_within_2s kept the downstream
+	// failing for 6 s.
+	{Dir: "broken-blind-py-backoff-cap30", Fails: []string{"long_outage_retried_within_2s"}},
 }
 
 func challenge(t *testing.T) grading.Challenge {
@@ -74,6 +76,7 @@ func TestVerdictsAreStable(t *testing.T) {
 		{Dir: "reference", Scenario: "acked_events_survive_restart", Runs: 2, Pass: true},
 		{Dir: "broken-check-then-insert", Scenario: "duplicates_applied_once", Runs: 3, Pass: false},
 		{Dir: "broken-compare-without-lock", Scenario: "concurrent_versions_keep_newest", Runs: 3, Pass: false},
+		{Dir: "reference-py", Scenario: "long_outage_retried_within_2s", Runs: 2, Pass: true},
 	})
 }
 

@@ -73,6 +73,14 @@ const (
 	// failFor and downFor are how long the downstream answers 503, then refuses connections.
 	failFor = 500 * time.Millisecond
 	downFor = 400 * time.Millisecond
+	// outageFor is how long long_outage_retried_within_2s keeps the downstream answering 503:
+	// long enough for a backoff that keeps doubling past MaxBackoff to leave a longer gap (from
+	// 250 ms, a 4 s wait by then). outageEvents is how many events it delivers meanwhile.
+	outageFor    = 6 * time.Second
+	outageEvents = 2
+	// gapSlack is what the harness allows on top of MaxBackoff between two attempts: the app's
+	// timer and its query for due events on a loaded machine.
+	gapSlack = 500 * time.Millisecond
 	// burstVersions is how many versions of one account concurrent_versions_keep_newest delivers
 	// back to back, newest first, while each call takes burstLatency: long enough that they are
 	// all in the app together, and that two applied side by side overlap at the downstream.
@@ -95,7 +103,8 @@ func Scenarios() []scenarios.Scenario {
 		// fresh, so the grader's Recover (which restarts a replica that does not answer /healthz
 		// whatever the scenario) need not restart them a second time.
 		{Slug: "acked_events_survive_restart", Title: "Events acknowledged just before both replicas are killed are applied after they restart", Weight: 10, Visibility: scenarios.Public, Run: ackedEventsSurviveRestart},
-		{Slug: "retries_until_downstream_recovers", Title: "Events acknowledged while the downstream fails are retried and applied once it recovers", Weight: 10, Visibility: scenarios.Hidden, Run: retriesUntilDownstreamRecovers},
+		{Slug: "retries_until_downstream_recovers", Title: "Events acknowledged while the downstream fails are retried and applied once it recovers", Weight: 5, Visibility: scenarios.Hidden, Run: retriesUntilDownstreamRecovers},
+		{Slug: "long_outage_retried_within_2s", Title: "Events acknowledged during a 6 s outage of the downstream are tried again at most 2 s apart, and applied once it ends", Weight: 5, Visibility: scenarios.Hidden, Run: longOutageRetried},
 		{Slug: "concurrent_versions_keep_newest", Title: "Five versions of one account delivered back to back, newest first, to both replicas: the versions applied only grow, and the newest is applied", Weight: 10, Visibility: scenarios.Hidden, Run: concurrentVersionsKeepNewest},
 	}
 }
@@ -457,6 +466,76 @@ func retriesUntilDownstreamRecovers(ctx context.Context, h *scenarios.Harness) e
 	}
 	return expectOnce(l, events, base, RecoverWithin, "while the downstream answered 503 and then refused connections, counted from its recovery",
 		fmt.Sprintf("A failed call (5xx, refused, timed out) is not the end of an event: keep it and try again with backoff, at most %s apart, until the downstream answers 2xx.", MaxBackoff))
+}
+
+// longOutageRetried holds P6's bound between two attempts, which a short outage cannot: a backoff
+// that keeps doubling stays under 2 s for the first few seconds. The blind test's
+// mistake-py-backoff-cap30 (0.25 s doubling to 30 s) scored 100 before this scenario.
+func longOutageRetried(ctx context.Context, h *scenarios.Harness) error {
+	since, err := h.Agent.LastCall(ctx)
+	if err != nil {
+		return err
+	}
+	if err := h.SetDownstream(ctx, accountsPath, agent.DownstreamBehaviour{Status: http.StatusServiceUnavailable}); err != nil {
+		return err
+	}
+	base := time.Now()
+	watch := h.WatchStall(ctx)
+	events := make([]Event, outageEvents)
+	for i := range events {
+		events[i] = newCredit(700 + i)
+		d := signed(events[i], time.Now())
+		d.replica = i%h.Replicas() + 1
+		if err := expectAck(deliver(ctx, h, d), events[i], "a delivery while the downstream answers 503", ""); err != nil {
+			return err
+		}
+	}
+	if err := scenarios.SleepUntil(ctx, base.Add(outageFor)); err != nil {
+		return err
+	}
+	if err := h.SetDownstream(ctx, accountsPath, agent.DownstreamBehaviour{}); err != nil {
+		return err
+	}
+	l, err := waitApplied(ctx, h, since, events, RecoverWithin)
+	stall := watch()
+	if err != nil {
+		return err
+	}
+	if err := expectRetriedWithin(l, events, base, stall); err != nil {
+		return err
+	}
+	return expectOnce(l, events, base, RecoverWithin, fmt.Sprintf("while the downstream answered 503 for %s, counted from its recovery", outageFor),
+		fmt.Sprintf("A failed call is not the end of an event: keep it and try again with backoff, at most %s apart, until the downstream answers 2xx.", MaxBackoff))
+}
+
+// expectRetriedWithin fails when two attempts of one event, in the order they began, are further
+// apart than MaxBackoff (and gapSlack): from the end of one to the start of the next. A gap a
+// stall of the machine explains makes the round Inconclusive.
+func expectRetriedWithin(l ledger, events []Event, base time.Time, stall scenarios.Stall) error {
+	for _, e := range events {
+		calls := slices.SortedStableFunc(slices.Values(l.byEvent[e.ID]), func(a, b applyCall) int { return a.Start.Compare(b.Start) })
+		for i := 1; i < len(calls); i++ {
+			prev := calls[i-1].End
+			if prev.IsZero() {
+				prev = calls[i-1].Start
+			}
+			gap := calls[i].Start.Sub(prev)
+			if gap <= MaxBackoff+gapSlack {
+				continue
+			}
+			var each []string
+			for _, c := range calls {
+				each = append(each, c.describe(base))
+			}
+			if stall.Explains(gap, MaxBackoff+gapSlack) {
+				return scenarios.Inconclusivef("event %s: %s between two attempts, but the machine stood still as long: %s; %s", e.ID, gap.Round(time.Millisecond), stall, strings.Join(each, "; "))
+			}
+			return scenarios.Failf(fmt.Sprintf("event %s, acknowledged while the downstream answered 503 for %s, tried again at most %s after each failed attempt", e.ID, outageFor, MaxBackoff),
+				fmt.Sprintf("Cap the backoff: double the wait after each failure if you like, but never wait more than %s between two attempts of one event. A downstream that was down for a while is back as soon as it is back, and events wait on your longest sleep.", MaxBackoff),
+				"%s between attempt %d and attempt %d: %s", gap.Round(time.Millisecond), i, i+1, strings.Join(each, "; "))
+		}
+	}
+	return nil
 }
 
 // expectIncreasing fails unless the versions applied to account, in the order their calls
