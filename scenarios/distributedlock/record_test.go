@@ -250,3 +250,25 @@ func TestRanToTheEnd(t *testing.T) {
 		}
 	}
 }
+
+func TestNoTriggerDuringLease(t *testing.T) {
+	t.Parallel()
+	at := time.Unix(1_700_000_000, 0)
+	holder := started{pending: &pending{sent: at}}
+	for _, tt := range []struct {
+		name string
+		sent time.Duration // the taker's trigger, after the holder's
+		busy int
+		want bool
+	}{
+		{"first trigger within the lease", 300 * time.Millisecond, 0, false},
+		{"first trigger after the lease", Lease + 100*time.Millisecond, 0, true},
+		{"first trigger as the lease ends", Lease, 0, true},
+		{"409s before, then after the lease", Lease + 100*time.Millisecond, 3, false},
+	} {
+		taker := started{pending: &pending{sent: at.Add(tt.sent)}, busy: tt.busy}
+		if _, got := noTriggerDuringLease(holder, taker); got != tt.want {
+			t.Errorf("%s: noTriggerDuringLease = %v; want %v", tt.name, got, tt.want)
+		}
+	}
+}
