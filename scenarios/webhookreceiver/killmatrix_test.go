@@ -52,7 +52,12 @@ var killMatrix = []scenariotest.Row{
 	// Retries backing off from 0.25 s, doubling up to 30 s: past P6's 2 s between attempts after
 	// 3.75 s of failures. It scored 100 until long_outage_retried_within_2s kept the downstream
 	// failing for 6 s.
-	{Dir: "broken-blind-py-backoff-cap30", Fails: []string{"long_outage_retried_within_2s"}},
+	// In final10 it also failed concurrent_versions_keep_newest once (version 3 applied after
+	// version 5, at load ~20): the blind design sends the lowest pending version after a call it
+	// saw fail, and a call the app gave up on may still have reached the downstream. The design is
+	// reference-blind-py's, which has not shown it in the 3 full runs since it was added or in
+	// the blind test's 4 gradings; see the session note.
+	{Dir: "broken-blind-py-backoff-cap30", Fails: []string{"long_outage_retried_within_2s"}, MayAlsoFail: []string{"concurrent_versions_keep_newest"}},
 }
 
 func challenge(t *testing.T) grading.Challenge {

@@ -336,18 +336,39 @@ func acksFastWhileDownstreamSlow(ctx context.Context, h *scenarios.Harness) erro
 			return err
 		}
 	}
-	hint := "Acknowledge first, process after: store the event in Postgres, answer 2xx, and let a worker call the downstream. A provider that waits on your downstream times out and retries, and its retries pile up on the slow service."
-	var l ledger // read once, at the first late answer
+	var l ledger // read only when an answer was late
+	if slices.ContainsFunc(answers, func(r scenarios.Response) bool { return r.Duration > AckWithin }) {
+		if l, err = readLedger(ctx, h, since); err != nil {
+			return err
+		}
+		if err := judgeAcks(events, answers, answered, l, stall, base); err != nil {
+			return err
+		}
+	}
+	if l, err = waitApplied(ctx, h, since, events, SlowAppliedWithin); err != nil {
+		return err
+	}
+	return expectOnce(l, events, base, SlowAppliedWithin, fmt.Sprintf("while the downstream took %s to answer", SlowLatency),
+		fmt.Sprintf("The downstream answers, only slowly: give each call a deadline longer than %s, and process events in the background after acknowledging them.", SlowLatency))
+}
+
+// judgeAcks judges the deliveries answered later than AckWithin while the downstream took
+// SlowLatency, from the downstream's record l. An answer sent after the downstream answered its
+// event's call waited for that call, however loaded the machine was: that fails, whichever late
+// answer shows it. Otherwise no answer waited on the downstream, and one sooner than SlowLatency
+// could not have: what made it late is the app's own work (an HMAC, an insert and its commit)
+// on a loaded machine, with Postgres beside it — broken-blind-py-replay-fastpath answered a 202
+// after 1.09 s (final8) and after 654 ms (final10) at load ~20, never on an idle machine. Such a
+// round cannot judge; an answer later than SlowLatency fails unless a stall excuses it.
+func judgeAcks(events []Event, answers []scenarios.Response, answered []time.Time, l ledger, stall scenarios.Stall, base time.Time) error {
+	const hint = "Acknowledge first, process after: store the event in Postgres, answer 2xx, and let a worker call the downstream. A provider that waits on your downstream times out and retries, and its retries pile up on the slow service."
+	first := -1 // the first late answer
 	for i, r := range answers {
 		if r.Duration <= AckWithin {
 			continue
 		}
-		// An answer sent after the downstream answered its event's call waited for that call,
-		// however loaded the machine was.
-		if l.byEvent == nil {
-			if l, err = readLedger(ctx, h, since); err != nil {
-				return err
-			}
+		if first < 0 {
+			first = i
 		}
 		for _, c := range l.byEvent[events[i].ID] {
 			if !c.End.IsZero() && c.End.Before(answered[i]) {
@@ -355,20 +376,16 @@ func acksFastWhileDownstreamSlow(ctx context.Context, h *scenarios.Harness) erro
 					hint, "event %s: %s, after the downstream's answer to its call (%s)", events[i].ID, r.DescribeTook(), c.describe(base))
 			}
 		}
-		// Not the downstream's wait: a pause of the machine, or a machine so short of CPU that
-		// the app's own work (an HMAC, an insert) took that long, may have made the answer
-		// late. final8: broken-blind-py-replay-fastpath answered a 202 after 1.09 s at load 20.
-		if stall.Explains(r.Duration, AckWithin) || stall.Slowed(float64(r.Duration)/float64(AckWithin)) {
-			return scenarios.Inconclusivef("event %s acknowledged after %s, with no downstream answer for it before; the machine stood still or was short of CPU: %s", events[i].ID, r.Duration.Round(time.Millisecond), stall)
-		}
-		return scenarios.Failf(fmt.Sprintf("every delivery acknowledged within %s while the downstream takes %s to answer", AckWithin, SlowLatency),
-			hint, "event %s: %s", events[i].ID, r.DescribeTook())
 	}
-	if l, err = waitApplied(ctx, h, since, events, SlowAppliedWithin); err != nil {
-		return err
+	if first < 0 {
+		return nil
 	}
-	return expectOnce(l, events, base, SlowAppliedWithin, fmt.Sprintf("while the downstream took %s to answer", SlowLatency),
-		fmt.Sprintf("The downstream answers, only slowly: give each call a deadline longer than %s, and process events in the background after acknowledging them.", SlowLatency))
+	r := answers[first]
+	if r.Duration < SlowLatency || stall.Explains(r.Duration, AckWithin) || stall.Slowed(float64(r.Duration)/float64(AckWithin)) {
+		return scenarios.Inconclusivef("event %s acknowledged after %s, with no downstream answer for it before: not the downstream's wait (%s)", events[first].ID, r.Duration.Round(time.Millisecond), stall)
+	}
+	return scenarios.Failf(fmt.Sprintf("every delivery acknowledged within %s while the downstream takes %s to answer", AckWithin, SlowLatency),
+		hint, "event %s: %s", events[first].ID, r.DescribeTook())
 }
 
 func ackedEventsSurviveRestart(ctx context.Context, h *scenarios.Harness) error {
