@@ -225,13 +225,14 @@ class Handler(BaseHTTPRequestHandler):
 def call_downstream(method, path, body):
     conn_cls = http.client.HTTPSConnection if DOWNSTREAM.scheme == "https" else http.client.HTTPConnection
     conn = conn_cls(DOWNSTREAM.hostname, DOWNSTREAM.port, timeout=CALL_DEADLINE_S)
-    deadline = time.monotonic() + CALL_DEADLINE_S
     try:
         conn.request(method, DOWNSTREAM.path + path, body=body.encode(), headers={"Content-Type": "application/json"})
         resp = conn.getresponse()
         resp.read()
-        if time.monotonic() > deadline + 0.5:
-            return "too slow"
+        # The blind solution returned "too slow" here for an answer read 0.5 s past its deadline,
+        # 2xx or not. A 2xx the downstream gave is applied, however late: counted as a failure,
+        # the cursor stayed behind and a lower version went out after it (P4), seen once at load
+        # ~20 in the full run final10. Removed; the deadline is the connection's timeout.
         return None if 200 <= resp.status < 300 else f"status {resp.status}"
     except Exception as e:
         return f"{type(e).__name__}: {e}"
