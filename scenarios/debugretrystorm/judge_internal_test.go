@@ -186,3 +186,40 @@ func TestJudgeImport(t *testing.T) {
 		})
 	}
 }
+
+// TestJudgeCached: one catalog read for two page reads passes; more pass only as the first
+// page's retries, each a whole attempt and its backoff after the previous, the page showing the
+// last one's answer and the second page the same.
+func TestJudgeCached(t *testing.T) {
+	ms := time.Millisecond
+	reads := func(gaps ...time.Duration) []agent.Call {
+		at := time.Unix(1_700_000_000, 0)
+		cs := []agent.Call{{Start: at, End: at.Add(5 * ms), Status: http.StatusOK}}
+		for _, g := range gaps {
+			at = at.Add(g)
+			cs = append(cs, agent.Call{Start: at, End: at.Add(5 * ms), Status: http.StatusOK})
+		}
+		return cs
+	}
+	p := func(v int64) product { return product{Version: v} }
+	for _, c := range []struct {
+		name          string
+		first, second product
+		reads         []agent.Call
+		want          string
+	}{
+		{"one read", p(1), p(1), reads(), "pass"},
+		{"a second read for the second page", p(1), p(2), reads(2 * ms), "fail"},
+		// final11, reference-ts: the first attempt's answer came late, the retry's was cached.
+		{"the first page retried", p(2), p(2), reads(351 * ms), "pass"},
+		{"the first page retried twice", p(3), p(3), reads(352*ms, 402*ms), "pass"},
+		{"two reads at once", p(2), p(2), reads(3 * ms), "fail"},
+		{"the first page shows the first read", p(1), p(1), reads(351 * ms), "fail"},
+		{"four reads", p(4), p(4), reads(351*ms, 401*ms, 401*ms), "fail"},
+	} {
+		err := judgeCached(c.first, c.second, c.reads)
+		if got := scenarios.VerdictOf(err).String(); got != c.want {
+			t.Errorf("%s: %s (%v), want %s", c.name, got, err, c.want)
+		}
+	}
+}

@@ -158,15 +158,39 @@ func cachedReads(ctx context.Context, h *scenarios.Harness) error {
 	if err != nil {
 		return err
 	}
-	if len(reads) != 1 || second.Version != first.Version {
-		return scenarios.Failf("exactly 1 catalog read for two page reads of one product within the 60 s TTL", "Cache the catalog's answer per product and currency for 60 s; the cache is what keeps the catalog's load flat.",
-			"%d catalog read(s); versions %d then %d", len(reads), first.Version, second.Version)
+	if err := judgeCached(first, second, reads); err != nil {
+		return err
 	}
 	if cur := currencyOf(reads[0]); cur != "EUR" {
 		return scenarios.Failf("the catalog read of "+id+" in EUR to ask for ?currency=EUR", "Read GET $DOWNSTREAM_URL/catalog/products/{id}?currency=<the page's currency>: the catalog converts.",
 			"GET %s?%s", reads[0].Path, reads[0].Query)
 	}
 	return nil
+}
+
+// judgeCached holds two page reads of one product to one catalog answer. The catalog numbers
+// its answers per path (version n is its n-th call), so a second page that shows the first's
+// version was served from the cache. More than one read is then the first page's own retries
+// when each came after a whole attempt and its backoff, and the page shows the last read's
+// answer: on a loaded machine an attempt's answer can reach the app after its 300 ms (final11:
+// reference-ts, 2 reads, versions 2 then 2). Reads closer together than that are not retries.
+func judgeCached(first, second product, reads []agent.Call) error {
+	if len(reads) == 1 && second.Version == first.Version {
+		return nil
+	}
+	retried := len(reads) > 1 && second.Version == first.Version && first.Version == int64(len(reads))
+	for i := 1; retried && i < len(reads); i++ {
+		wait := AttemptTimeout - backoffSlack
+		if i-1 < len(Backoff) {
+			wait += Backoff[i-1]
+		}
+		retried = reads[i].Start.Sub(reads[i-1].Start) >= wait
+	}
+	if retried && len(reads) <= ReadAttempts {
+		return nil
+	}
+	return scenarios.Failf("exactly 1 catalog read for two page reads of one product within the 60 s TTL", "Cache the catalog's answer per product and currency for 60 s; the cache is what keeps the catalog's load flat.",
+		"%d catalog read(s); versions %d then %d", len(reads), first.Version, second.Version)
 }
 
 func freshAfterUpdate(ctx context.Context, h *scenarios.Harness) error {
