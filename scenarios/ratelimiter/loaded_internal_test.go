@@ -48,3 +48,32 @@ func TestLoaded503s(t *testing.T) {
 		})
 	}
 }
+
+// TestOnly503s: a round is the Redis step's to explain only when 503s are its only wrong answers
+// and it admitted no more than its window(s) allow; allAdmitted only when every answer is a 200.
+func TestOnly503s(t *testing.T) {
+	t.Parallel()
+	ok := scenarios.Response{Status: http.StatusOK}
+	limited := scenarios.Response{Status: http.StatusTooManyRequests}
+	unavailable := scenarios.Response{Status: http.StatusServiceUnavailable}
+	for _, c := range []struct {
+		name  string
+		rs    []scenarios.Response
+		calls int
+		fits  bool
+		want  bool
+	}{
+		{"503s within the limit", []scenarios.Response{ok, limited, unavailable}, Limit, true, true},
+		{"no 503", []scenarios.Response{ok, limited}, Limit, true, false},
+		{"a 500 beside", []scenarios.Response{ok, unavailable, {Status: http.StatusInternalServerError}}, Limit, true, false},
+		{"too many admitted", []scenarios.Response{ok, unavailable}, Limit + 1, true, false},
+		{"two windows, within them", []scenarios.Response{ok, unavailable}, Limit + 1, false, true},
+	} {
+		if got := only503s(c.rs, c.calls, c.fits); got != c.want {
+			t.Errorf("%s: only503s = %v; want %v", c.name, got, c.want)
+		}
+	}
+	if !allAdmitted([]scenarios.Response{ok, ok}) || allAdmitted([]scenarios.Response{ok, unavailable}) || allAdmitted([]scenarios.Response{ok, {Err: errors.New("reset")}}) {
+		t.Error("allAdmitted: want true for 200s only")
+	}
+}
