@@ -172,7 +172,9 @@ func shedsBeyondLimit(ctx context.Context, h *scenarios.Harness) error {
 	// Open the connections the burst will use now: dialled during the burst, some of its requests
 	// reach the app long after their controls on a loaded machine, and look queued.
 	h.Concurrent(ctx, 2*overload, func(int) scenarios.Request { return scenarios.Request{Path: "/healthz", Replica: 1} })
+	watch := h.WatchStall(ctx)
 	answers := burst(ctx, h, ids("burst", overload), true)
+	stall := watch()
 	calls, err := h.DownstreamCalls(ctx, since)
 	if err != nil {
 		return err
@@ -200,7 +202,7 @@ func shedsBeyondLimit(ctx context.Context, h *scenarios.Harness) error {
 		return err
 	}
 	if len(shed) > 0 {
-		if err := slowSheds(shed, "of "+what); err != nil {
+		if err := slowSheds(shed, "of "+what, saturateLatency*time.Millisecond, stall); err != nil {
 			return err
 		}
 	}
