@@ -399,14 +399,9 @@ func ackedEventsSurviveRestart(ctx context.Context, h *scenarios.Harness) error 
 		return err
 	}
 	base := time.Now()
-	events := make([]Event, restartEvents)
-	for i := range events {
-		events[i] = newCredit(400 + i)
-		d := signed(events[i], time.Now())
-		d.replica = i%h.Replicas() + 1
-		if err := expectAck(deliver(ctx, h, d), events[i], "a delivery while the downstream does not answer", ""); err != nil {
-			return err
-		}
+	events, err := deliverCredits(ctx, h, restartEvents, 400, "a delivery while the downstream does not answer")
+	if err != nil {
+		return err
 	}
 	// Give the workers a moment to take the events on, as they would before a crash.
 	h.WaitFor(ctx, time.Second, pollEvery, func(ctx context.Context) bool {
@@ -452,14 +447,9 @@ func retriesUntilDownstreamRecovers(ctx context.Context, h *scenarios.Harness) e
 		return err
 	}
 	base := time.Now()
-	events := make([]Event, failEvents)
-	for i := range events {
-		events[i] = newCredit(500 + i)
-		d := signed(events[i], time.Now())
-		d.replica = i%h.Replicas() + 1
-		if err := expectAck(deliver(ctx, h, d), events[i], "a delivery while the downstream answers 503", ""); err != nil {
-			return err
-		}
+	events, err := deliverCredits(ctx, h, failEvents, 500, "a delivery while the downstream answers 503")
+	if err != nil {
+		return err
 	}
 	// The downstream answers 503, then refuses connections, then recovers.
 	if err := scenarios.SleepUntil(ctx, base.Add(failFor)); err != nil {
@@ -485,6 +475,21 @@ func retriesUntilDownstreamRecovers(ctx context.Context, h *scenarios.Harness) e
 		fmt.Sprintf("A failed call (5xx, refused, timed out) is not the end of an event: keep it and try again with backoff, at most %s apart, until the downstream answers 2xx.", MaxBackoff))
 }
 
+// deliverCredits delivers n new credits, of amounts from amount on, one after another to each
+// replica in turn, and fails unless each is acknowledged; what says when, for the failure.
+func deliverCredits(ctx context.Context, h *scenarios.Harness, n, amount int, what string) ([]Event, error) {
+	events := make([]Event, n)
+	for i := range events {
+		events[i] = newCredit(amount + i)
+		d := signed(events[i], time.Now())
+		d.replica = i%h.Replicas() + 1
+		if err := expectAck(deliver(ctx, h, d), events[i], what, ""); err != nil {
+			return nil, err
+		}
+	}
+	return events, nil
+}
+
 // longOutageRetried holds P6's bound between two attempts, which a short outage cannot: a backoff
 // that keeps doubling stays under 2 s for the first few seconds. The blind test's
 // mistake-py-backoff-cap30 (0.25 s doubling to 30 s) scored 100 before this scenario.
@@ -498,14 +503,9 @@ func longOutageRetried(ctx context.Context, h *scenarios.Harness) error {
 	}
 	base := time.Now()
 	watch := h.WatchStall(ctx)
-	events := make([]Event, outageEvents)
-	for i := range events {
-		events[i] = newCredit(700 + i)
-		d := signed(events[i], time.Now())
-		d.replica = i%h.Replicas() + 1
-		if err := expectAck(deliver(ctx, h, d), events[i], "a delivery while the downstream answers 503", ""); err != nil {
-			return err
-		}
+	events, err := deliverCredits(ctx, h, outageEvents, 700, "a delivery while the downstream answers 503")
+	if err != nil {
+		return err
 	}
 	if err := scenarios.SleepUntil(ctx, base.Add(outageFor)); err != nil {
 		return err
