@@ -213,6 +213,8 @@ func TestJudgeCached(t *testing.T) {
 		// final11, reference-ts: the first attempt's answer came late, the retry's was cached.
 		{"the first page retried", p(2), p(2), reads(351 * ms), "pass"},
 		{"the first page retried twice", p(3), p(3), reads(352*ms, 402*ms), "pass"},
+		// final13: the first attempt reached the catalog late, the retry on time.
+		{"the first page retried, the first read late", p(2), p(2), reads(230 * ms), "pass"},
 		{"two reads at once", p(2), p(2), reads(3 * ms), "fail"},
 		{"the first page shows the first read", p(1), p(1), reads(351 * ms), "fail"},
 		{"four reads", p(4), p(4), reads(351*ms, 401*ms, 401*ms), "fail"},
