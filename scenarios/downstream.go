@@ -34,6 +34,20 @@ func (h *Harness) DownstreamLink(ctx context.Context, up bool) error {
 	return nil
 }
 
+// WithLinkLatency runs f while the app's link named link ("postgres", "redis", "downstream")
+// is slowed by d each way, and clears the link's faults after, also when ctx has ended: f's
+// error first, then the clearing's.
+func (h *Harness) WithLinkLatency(ctx context.Context, link string, d time.Duration, f func() error) error {
+	if err := h.Agent.Fault(ctx, link, agent.Fault{Kind: agent.FaultLatency, LatencyMS: d.Milliseconds()}); err != nil {
+		return fmt.Errorf("slow the %s link: %w", link, err)
+	}
+	ferr := f()
+	if err := h.Agent.Fault(context.WithoutCancel(ctx), link, agent.Fault{Kind: agent.FaultClear}); err != nil && ferr == nil {
+		return fmt.Errorf("clear the %s link: %w", link, err)
+	}
+	return ferr
+}
+
 // DownstreamCalls returns the calls the downstream fake received after the one numbered since
 // (0: all), in arrival order.
 func (h *Harness) DownstreamCalls(ctx context.Context, since int) ([]agent.Call, error) {

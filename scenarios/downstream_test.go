@@ -96,3 +96,39 @@ func TestSleepUntil(t *testing.T) {
 		t.Fatalf("an hour ahead, 50ms left: %v after %s; want the context's error", err, time.Since(start))
 	}
 }
+
+// TestWithLinkLatency: the link is slowed before f runs and cleared after, also when f failed
+// with its context ended; f's error comes first.
+func TestWithLinkLatency(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]any
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		b, _ := json.Marshal(body)
+		mu.Lock()
+		got = append(got, r.URL.Path+" "+string(b))
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	h := scenarios.NewHarness(urlTarget{srv.URL}, agent.NewClient(srv.URL, ""), "", "")
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := errors.New("f failed")
+	err := h.WithLinkLatency(ctx, "postgres", 15*time.Millisecond, func() error {
+		mu.Lock()
+		got = append(got, "f")
+		mu.Unlock()
+		cancel()
+		return ran
+	})
+	if !errors.Is(err, ran) {
+		t.Fatalf("WithLinkLatency = %v; want f's error", err)
+	}
+	want := []string{`/links/postgres {"kind":"latency","latency_ms":15}`, "f", `/links/postgres {"kind":"clear"}`}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("the agent got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

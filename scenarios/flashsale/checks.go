@@ -317,7 +317,7 @@ func concurrentCopies(ctx context.Context, h *scenarios.Harness, prefix string, 
 			return err
 		}
 		var rs []scenarios.Response
-		err := withDBLatency(ctx, h, func() error {
+		err := h.WithLinkLatency(ctx, "postgres", DBLatency, func() error {
 			rs = h.Concurrent(ctx, copies, func(int) scenarios.Request {
 				return scenarios.Request{Method: http.MethodPost, Path: "/api/orders", Timeout: RequestTimeout,
 					Body: scenarios.JSON(map[string]any{"order_id": o.OrderID, "sku": sku, "quantity": 1})}

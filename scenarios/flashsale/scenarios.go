@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/holdfast-ci/holdfast/scenarios"
-	"github.com/holdfast-ci/holdfast/scenarios/agent"
 )
 
 // Slug names the challenge in the catalog and in templates/.
@@ -177,18 +176,6 @@ func hintFor(r scenarios.Response) string {
 	return "Compare your status codes with the API contract in the brief."
 }
 
-// withDBLatency runs f while the Postgres link is slowed by DBLatency each way.
-func withDBLatency(ctx context.Context, h *scenarios.Harness, f func() error) error {
-	if err := h.Agent.Fault(ctx, "postgres", agent.Fault{Kind: agent.FaultLatency, LatencyMS: DBLatency.Milliseconds()}); err != nil {
-		return fmt.Errorf("slow the postgres link: %w", err)
-	}
-	ferr := f()
-	if err := h.Agent.Fault(context.WithoutCancel(ctx), "postgres", agent.Fault{Kind: agent.FaultClear}); err != nil && ferr == nil {
-		return fmt.Errorf("clear the postgres link: %w", err)
-	}
-	return ferr
-}
-
 // sale records the history of one item's sale for checkSale.
 type sale struct {
 	h     *scenarios.Harness
@@ -309,7 +296,7 @@ func burstSale(ctx context.Context, h *scenarios.Harness, prefix string, stock i
 	if err := s.readAll(ctx); err != nil {
 		return nil, err
 	}
-	if err := withDBLatency(ctx, h, func() error { return s.run(ctx, clients(sku)) }); err != nil {
+	if err := h.WithLinkLatency(ctx, "postgres", DBLatency, func() error { return s.run(ctx, clients(sku)) }); err != nil {
 		return nil, err
 	}
 	if err := s.readAll(ctx); err != nil {

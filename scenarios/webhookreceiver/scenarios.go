@@ -251,12 +251,12 @@ func duplicatesAppliedOnce(ctx context.Context, h *scenarios.Harness) error {
 		events[i] = newCredit(200 + i)
 		ds[i] = signed(events[i], time.Now())
 	}
-	if err := h.Agent.Fault(ctx, "postgres", agent.Fault{Kind: agent.FaultLatency, LatencyMS: DBLatency.Milliseconds()}); err != nil {
-		return fmt.Errorf("slow the postgres link: %w", err)
-	}
-	answers := h.Concurrent(ctx, dupEvents*copies, func(i int) scenarios.Request { return ds[i/copies].request() })
-	if err := h.Agent.Fault(context.WithoutCancel(ctx), "postgres", agent.Fault{Kind: agent.FaultClear}); err != nil {
-		return fmt.Errorf("clear the postgres link: %w", err)
+	var answers []scenarios.Response
+	if err := h.WithLinkLatency(ctx, "postgres", DBLatency, func() error {
+		answers = h.Concurrent(ctx, dupEvents*copies, func(i int) scenarios.Request { return ds[i/copies].request() })
+		return nil
+	}); err != nil {
+		return err
 	}
 	for i, r := range answers {
 		what := fmt.Sprintf("each of %d copies of one delivery sent at once, spread over the replicas", copies)
