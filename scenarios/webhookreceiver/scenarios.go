@@ -88,8 +88,12 @@ const (
 	burstLatency  = 200 * time.Millisecond
 )
 
-// hintApply is the hint for an accepted event never applied while the downstream was healthy.
-const hintApply = "Apply each accepted event by calling the downstream soon after acknowledging it."
+// hintApply is the hint for an accepted event never applied while the downstream was healthy;
+// hintRetry for one never applied after the downstream recovered.
+var (
+	hintApply = "Apply each accepted event by calling the downstream soon after acknowledging it."
+	hintRetry = fmt.Sprintf("A failed call (5xx, refused, timed out) is not the end of an event: keep it and try again with backoff, at most %s apart, until the downstream answers 2xx.", MaxBackoff)
+)
 
 // Scenarios returns the challenge's scenario table in the order it runs.
 func Scenarios() []scenarios.Scenario {
@@ -472,7 +476,7 @@ func retriesUntilDownstreamRecovers(ctx context.Context, h *scenarios.Harness) e
 		return err
 	}
 	return expectOnce(l, events, base, RecoverWithin, "while the downstream answered 503 and then refused connections, counted from its recovery",
-		fmt.Sprintf("A failed call (5xx, refused, timed out) is not the end of an event: keep it and try again with backoff, at most %s apart, until the downstream answers 2xx.", MaxBackoff))
+		hintRetry)
 }
 
 // deliverCredits delivers n new credits, of amounts from amount on, one after another to each
@@ -522,7 +526,7 @@ func longOutageRetried(ctx context.Context, h *scenarios.Harness) error {
 		return err
 	}
 	return expectOnce(l, events, base, RecoverWithin, fmt.Sprintf("while the downstream answered 503 for %s, counted from its recovery", outageFor),
-		fmt.Sprintf("A failed call is not the end of an event: keep it and try again with backoff, at most %s apart, until the downstream answers 2xx.", MaxBackoff))
+		hintRetry)
 }
 
 // expectRetriedWithin fails when two attempts of one event, in the order they began, are further
