@@ -404,23 +404,17 @@ func takeOver(ctx context.Context, h *scenarios.Harness, holder started, replica
 	return taker, nil
 }
 
-// untested is Inconclusive when noTriggerDuringLease: for the scenarios that trigger the taker
-// while the holder's lease runs (not release_only_by_owner, which waits for it to end).
+// untested is Inconclusive when the taker's first trigger, the one that took the lock (no 409
+// before it), went out only after the holder's lease ran out: not one trigger tested the lease
+// (the machine delayed the harness past it), so whatever the lock, the taker may take it. For
+// the scenarios that trigger the taker while the lease runs (not release_only_by_owner, which
+// waits for it to end).
 func untested(holder, taker started) error {
-	if late, ok := noTriggerDuringLease(holder, taker); ok {
+	if late := taker.sent.Sub(holder.sent.Add(Lease)); taker.busy == 0 && late >= 0 {
 		return scenarios.Inconclusivef("replica %d's first trigger went out only %s after replica %d's %s lease ran out: no trigger tested the lease",
 			taker.replica, late.Round(10*time.Millisecond), holder.replica, Lease)
 	}
 	return nil
-}
-
-// noTriggerDuringLease reports how late after the holder's lease ran out the taker's first
-// trigger went out, when it was the one that took the lock (no 409 before it): not one trigger
-// tested the lease (the machine delayed the harness past it), so whatever the lock, the taker may
-// take it, and the round judges nothing.
-func noTriggerDuringLease(holder, taker started) (time.Duration, bool) {
-	late := taker.sent.Sub(holder.sent.Add(Lease))
-	return late, taker.busy == 0 && late >= 0
 }
 
 // ranToTheEnd reports the holder's answer when its run answered 200: it ran every step and

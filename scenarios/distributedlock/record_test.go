@@ -251,10 +251,10 @@ func TestRanToTheEnd(t *testing.T) {
 	}
 }
 
-func TestNoTriggerDuringLease(t *testing.T) {
+func TestUntested(t *testing.T) {
 	t.Parallel()
 	at := time.Unix(1_700_000_000, 0)
-	holder := started{pending: &pending{sent: at}}
+	holder := started{pending: &pending{replica: 1, sent: at}}
 	for _, tt := range []struct {
 		name string
 		sent time.Duration // the taker's trigger, after the holder's
@@ -266,9 +266,9 @@ func TestNoTriggerDuringLease(t *testing.T) {
 		{"first trigger as the lease ends", Lease, 0, true},
 		{"409s before, then after the lease", Lease + 100*time.Millisecond, 3, false},
 	} {
-		taker := started{pending: &pending{sent: at.Add(tt.sent)}, busy: tt.busy}
-		if _, got := noTriggerDuringLease(holder, taker); got != tt.want {
-			t.Errorf("%s: noTriggerDuringLease = %v; want %v", tt.name, got, tt.want)
+		taker := started{pending: &pending{replica: 2, sent: at.Add(tt.sent)}, busy: tt.busy}
+		if got := scenarios.VerdictOf(untested(holder, taker)) == scenarios.VerdictInconclusive; got != tt.want {
+			t.Errorf("%s: untested is Inconclusive: %v; want %v", tt.name, got, tt.want)
 		}
 	}
 }
