@@ -103,9 +103,11 @@ func hotKeyFlush(ctx context.Context, h *scenarios.Harness) error {
 		if err := flush(ctx, h); err != nil {
 			return err
 		}
+		watch := h.WatchStall(ctx)
 		rs := h.Concurrent(ctx, stampedeRequests, func(int) scenarios.Request {
 			return scenarios.Request{Path: productPath(id)}
 		})
+		stall := watch()
 		what := fmt.Sprintf("%d concurrent reads of one product after the cache was flushed (round %d of %d)", stampedeRequests, round, stampedeRounds)
 		versions := map[int64]int{}
 		for _, r := range rs {
@@ -138,12 +140,34 @@ func hotKeyFlush(ctx context.Context, h *scenarios.Harness) error {
 				stampede = append(stampede, c)
 			}
 		}
-		if len(stampede) != 1 {
-			return scenarios.Failf("exactly 1 origin call for "+what, stampedeHint(len(stampede), h.Replicas()),
-				"%d origin calls for the product, up to %d of them in flight at the same time", len(stampede), maxInFlight(stampede))
+		if err := judgeStampede(what, stampede, stall, h.Replicas()); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// redisStallMin is how long a pause of the machine excuses origin calls of one flush that never
+// overlapped: a replica whose read of Redis timed out meanwhile may serve from the origin, as
+// the brief allows when Redis is unreachable (the reference gives Redis 500 ms; CI's run of
+// e8b0e63 saw it time out once, and a second call after the fill had ended).
+const redisStallMin = 100 * time.Millisecond
+
+// judgeStampede holds one flush's origin calls to exactly one. Calls in flight at the same time
+// are a stampede whatever the machine did. Calls one after the other are a fill that did not
+// look at the cache again, or a Redis read that timed out on a stalled machine: on a
+// responsive machine they fail, during a stall of redisStallMin or more they are Inconclusive.
+func judgeStampede(what string, calls []agent.Call, stall scenarios.Stall, replicas int) error {
+	if len(calls) == 1 {
+		return nil
+	}
+	at := maxInFlight(calls)
+	if at == 1 && stall.Max() >= redisStallMin {
+		return scenarios.Inconclusivef("%d origin calls for %s, never two at once, while the machine stalled (%s): a read of Redis that timed out may have fallen back to the origin",
+			len(calls), what, stall)
+	}
+	return scenarios.Failf("exactly 1 origin call for "+what, stampedeHint(len(calls), replicas),
+		"%d origin calls for the product, up to %d of them in flight at the same time", len(calls), at)
 }
 
 func stampedeLatency(ctx context.Context, h *scenarios.Harness) error {

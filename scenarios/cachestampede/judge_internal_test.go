@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/holdfast-ci/holdfast/scenarios"
+	"github.com/holdfast-ci/holdfast/scenarios/agent"
 )
 
 // TestJudgeLatencyUnderStall: stampede_latency's 95th percentile over 800 ms by no more than
@@ -37,6 +38,38 @@ func TestJudgeLatencyUnderStall(t *testing.T) {
 		{"one-second polls in a 60 ms stall", reads(1310 * ms), stalled, "fail"},
 	} {
 		err := judgeLatency(c.reads, c.stall)
+		if got := scenarios.VerdictOf(err).String(); got != c.want {
+			t.Errorf("%s: %s (%v), want %s", c.name, got, err, c.want)
+		}
+	}
+}
+
+// TestJudgeStampede: one flush, one origin call. Two calls at once fail however the machine
+// stalled; two one after the other fail on a responsive machine and are Inconclusive during a
+// stall that can time out a Redis read (CI, e8b0e63: broken-no-id-validation, the reference's
+// code, read Redis past its 500 ms and served the second call from the origin).
+func TestJudgeStampede(t *testing.T) {
+	ms := time.Millisecond
+	t0 := time.Date(2026, 12, 7, 18, 0, 21, 0, time.UTC)
+	call := func(start, end int) agent.Call {
+		return agent.Call{Start: t0.Add(time.Duration(start) * ms), End: t0.Add(time.Duration(end) * ms)}
+	}
+	idle := scenarios.Stall{App: 4 * ms, Agent: 3 * ms, Harness: 2 * ms}
+	stalled := scenarios.Stall{App: 620 * ms, Agent: 80 * ms, Harness: 40 * ms}
+	for _, c := range []struct {
+		name  string
+		calls []agent.Call
+		stall scenarios.Stall
+		want  string
+	}{
+		{"one fill", []agent.Call{call(0, 300)}, stalled, "pass"},
+		{"one per replica, at once", []agent.Call{call(0, 300), call(20, 320)}, stalled, "fail"},
+		{"one after the other, responsive", []agent.Call{call(0, 300), call(310, 610)}, idle, "fail"},
+		{"one after the other, stalled", []agent.Call{call(0, 300), call(700, 1000)}, stalled, "inconclusive"},
+		{"three, two at once, stalled", []agent.Call{call(0, 300), call(100, 400), call(700, 1000)}, stalled, "fail"},
+		{"none", nil, idle, "fail"},
+	} {
+		err := judgeStampede("60 concurrent reads", c.calls, c.stall, 2)
 		if got := scenarios.VerdictOf(err).String(); got != c.want {
 			t.Errorf("%s: %s (%v), want %s", c.name, got, err, c.want)
 		}
