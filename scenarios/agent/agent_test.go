@@ -52,9 +52,12 @@ func TestProviderIdempotency(t *testing.T) {
 	if code, _ := charge(t, srv.URL, "", 100, "pay_1"); code != http.StatusOK {
 		t.Fatalf("no key: got %d, want 200", code)
 	}
+	if code, _ := charge(t, srv.URL, "", 100, "pay_2"); code != http.StatusOK {
+		t.Fatalf("no key, another payment: got %d, want 200", code)
+	}
 	l := p.Ledger()
-	if len(l.Charges) != 2 || l.Requests != 4 {
-		t.Fatalf("ledger: got %d charges and %d requests, want 2 and 4: %+v", len(l.Charges), l.Requests, l)
+	if len(l.Charges) != 3 || l.Requests != 5 || l.Payments != 2 {
+		t.Fatalf("ledger: got %d charges, %d requests for %d payments, want 3, 5 and 2: %+v", len(l.Charges), l.Requests, l.Payments, l)
 	}
 }
 
@@ -97,8 +100,8 @@ func TestProviderModes(t *testing.T) {
 			}
 			// The mode applied once; the retry under the same key yields exactly one charge.
 			waitFor(t, func() bool { c, _ := charge(t, srv.URL, "k", 100, "pay_1"); return c == http.StatusOK })
-			if n := len(p.Ledger().Charges); n != 1 {
-				t.Fatalf("after the retry: %d charges, want exactly 1", n)
+			if l := p.Ledger(); len(l.Charges) != 1 || l.Payments != 1 {
+				t.Fatalf("after the retry: %d charges for %d payments, want exactly 1 for 1", len(l.Charges), l.Payments)
 			}
 		})
 	}

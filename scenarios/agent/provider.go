@@ -49,6 +49,9 @@ type ProviderBehaviour struct {
 type LedgerSnapshot struct {
 	Charges  []Charge `json:"charges"`
 	Requests int      `json:"requests"` // charge requests received, answered or not
+	// Payments is how many distinct payment_ids those requests asked for (at most MaxCharges):
+	// Requests beyond them are the app's retries, with or without an Idempotency-Key.
+	Payments int `json:"payments"`
 }
 
 // maxHang bounds a hang even when the caller never gives up.
@@ -62,6 +65,7 @@ type Provider struct {
 	ledger    []Charge
 	byKey     map[string]*keyState
 	requests  int
+	payments  map[string]struct{} // the distinct payment_ids asked for, up to MaxCharges
 	behaviour ProviderBehaviour
 	stop      chan struct{}
 	// refused counts charges refused because the ledger was full.
@@ -85,7 +89,7 @@ type chargeRequest struct {
 
 // NewProvider returns an empty provider. Close releases hanging requests.
 func NewProvider() *Provider {
-	return &Provider{byKey: map[string]*keyState{}, stop: make(chan struct{})}
+	return &Provider{byKey: map[string]*keyState{}, payments: map[string]struct{}{}, stop: make(chan struct{})}
 }
 
 // Close ends every hang at once, so that shutdown does not wait for them.
@@ -110,11 +114,11 @@ func (p *Provider) Behave(b ProviderBehaviour) error {
 	return nil
 }
 
-// Ledger returns a copy of every charge so far and the number of requests.
+// Ledger returns a copy of every charge so far and the numbers of requests and payments.
 func (p *Provider) Ledger() LedgerSnapshot {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return LedgerSnapshot{Charges: append([]Charge(nil), p.ledger...), Requests: p.requests}
+	return LedgerSnapshot{Charges: append([]Charge(nil), p.ledger...), Requests: p.requests, Payments: len(p.payments)}
 }
 
 // Overflows are the bounds the app went beyond since the last ClearOverflows.
@@ -165,6 +169,9 @@ func (p *Provider) serve(w http.ResponseWriter, r *http.Request) (note string) {
 
 	p.mu.Lock()
 	p.requests++
+	if _, seen := p.payments[req.PaymentID]; !seen && len(p.payments) < MaxCharges {
+		p.payments[req.PaymentID] = struct{}{}
+	}
 	b := p.behaviour
 	mode := b.Mode
 	if mode != ModeNormal {

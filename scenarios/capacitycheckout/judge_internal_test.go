@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/holdfast-ci/holdfast/scenarios"
+	"github.com/holdfast-ci/holdfast/scenarios/agent"
 	"github.com/holdfast-ci/holdfast/scenarios/load"
 )
 
@@ -57,5 +58,33 @@ func TestJudgeClaimOnAStarvedMachine(t *testing.T) {
 				t.Fatalf("%s: %v; want %s", got, err, c.want)
 			}
 		})
+	}
+}
+
+// TestJudgeRetries: while the provider fails, charge requests are counted per checkout that
+// reached it. An app that retried each charge five times and shed most checkouts stayed under
+// 1.5 per checkout sent (final11, broken-retry-no-budget on a loaded machine); per checkout that
+// asked it is 5 and fails.
+func TestJudgeRetries(t *testing.T) {
+	t.Parallel()
+	l0 := agent.LedgerSnapshot{Requests: 100, Payments: 90}
+	after := func(requests, payments int) agent.LedgerSnapshot {
+		return agent.LedgerSnapshot{Requests: l0.Requests + requests, Payments: l0.Payments + payments}
+	}
+	for _, c := range []struct {
+		name string
+		l1   agent.LedgerSnapshot
+		sent int
+		want string
+	}{
+		{"no retries", after(40, 40), 40, "pass"},
+		{"one budgeted retry each, plus the slack", after(65, 40), 40, "pass"},
+		{"five tries each, every checkout asked", after(200, 40), 40, "fail"},
+		{"five tries each, most checkouts shed", after(50, 10), 40, "fail"},
+	} {
+		err := judgeRetries(l0, c.l1, c.sent)
+		if got := scenarios.VerdictOf(err).String(); got != c.want {
+			t.Errorf("%s: %s (%v), want %s", c.name, got, err, c.want)
+		}
 	}
 }
