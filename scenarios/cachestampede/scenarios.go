@@ -2,8 +2,6 @@ package cachestampede
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -69,9 +67,7 @@ func Scenarios() []scenarios.Scenario {
 }
 
 func newID(prefix string) string {
-	b := make([]byte, 5)
-	_, _ = rand.Read(b)
-	return "hf-" + prefix + "-" + hex.EncodeToString(b)
+	return "hf-" + prefix + "-" + scenarios.RandomHex(5)
 }
 
 func productPath(id string) string { return "/api/products/" + id }

@@ -2,8 +2,6 @@ package debugretrystorm
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"maps"
 	"net/http"
@@ -65,9 +63,7 @@ func Scenarios() []scenarios.Scenario {
 // newID returns a product id no other scenario run uses, so that the downstream's per-path
 // versions and the app's cache start fresh for it.
 func newID(prefix string) string {
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	return prefix + "-" + hex.EncodeToString(b)
+	return prefix + "-" + scenarios.RandomHex(4)
 }
 
 // hot returns HotProducts product ids that share a base, the base-0, base-1, … base-19: not of

@@ -2,8 +2,6 @@ package flashsale
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -56,9 +54,7 @@ func (o order) String() string {
 }
 
 func newID(prefix string) string {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	return "hf-" + prefix + "-" + hex.EncodeToString(b)
+	return "hf-" + prefix + "-" + scenarios.RandomHex(6)
 }
 
 func itemPath(sku string) string { return "/api/items/" + url.PathEscape(sku) }

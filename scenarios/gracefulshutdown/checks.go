@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -43,9 +41,7 @@ func (t transfer) body() []byte {
 }
 
 func newID(tag string) string {
-	b := make([]byte, 5)
-	_, _ = rand.Read(b)
-	return "gs-" + tag + "-" + hex.EncodeToString(b)
+	return "gs-" + tag + "-" + scenarios.RandomHex(5)
 }
 
 // newTransfers returns n transfers between accounts of their own, so that two scenarios never

@@ -3,8 +3,6 @@ package idempotentpayments
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -52,9 +50,7 @@ type payment struct {
 }
 
 func newKey(prefix string) string {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	return "hf-" + prefix + "-" + hex.EncodeToString(b)
+	return "hf-" + prefix + "-" + scenarios.RandomHex(6)
 }
 
 func pay(ctx context.Context, h *scenarios.Harness, key string, body any, timeout time.Duration) scenarios.Response {

@@ -2,8 +2,6 @@ package ratelimiter
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -43,9 +41,7 @@ const (
 
 // newClient returns a client id no earlier request used, so its count starts at zero.
 func newClient(prefix string) string {
-	b := make([]byte, 5)
-	_, _ = rand.Read(b)
-	return "hf-" + prefix + "-" + hex.EncodeToString(b)
+	return "hf-" + prefix + "-" + scenarios.RandomHex(5)
 }
 
 // hit is one request of client to the limited route; replica 0 spreads requests round-robin.
