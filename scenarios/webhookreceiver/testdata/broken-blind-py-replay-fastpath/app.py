@@ -321,11 +321,16 @@ def balance_step(owner):
                 WHERE account = %s AND NOT done AND event_type = 'account.balance_updated' AND version <= %s""",
             (account, applied),
         )
+        # The blind solution had no "version > applied" here: under READ COMMITTED each
+        # statement sees what committed before it, so a lower version whose INSERT committed
+        # between the UPDATE above and this SELECT was picked and applied after a higher one
+        # (P4; the full run final15 saw version 2 after 6, at load ~10). Added.
         cur.execute(
             """SELECT event_id, version, call_body, tries, not_before <= now() FROM inbox
                 WHERE account = %s AND NOT done AND event_type = 'account.balance_updated'
+                  AND version > %s
                 ORDER BY version LIMIT 1""",
-            (account,),
+            (account, applied),
         )
         ev = cur.fetchone()
     if ev is None or not ev[4]:  # nothing left, or the lowest version is waiting out its backoff
