@@ -408,6 +408,31 @@ func learnersFault(ctx context.Context, sb Sandbox, h *scenarios.Harness, err er
 	return nil
 }
 
+// tooLoaded ends the error of a scenario none of whose rounds could judge (ScenarioResult.TooLoaded).
+const tooLoaded = "the machine is too loaded for this scenario; grade again when it is less busy"
+
+// TooLoaded reports whether the scenario ended in a grader error because none of its rounds
+// could judge on a machine too busy for it: the runner grades again (worker.go, GradeAttempts),
+// and so may a test.
+func (r ScenarioResult) TooLoaded() bool {
+	return r.Outcome == OutcomeError && strings.HasSuffix(r.Error, tooLoaded)
+}
+
+// TooLoaded reports whether the grading ended in a grader error only because some scenarios
+// were too loaded to judge (ScenarioResult.TooLoaded) and no other scenario erred.
+func (v Verdict) TooLoaded() bool {
+	loaded := false
+	for _, r := range v.Scenarios {
+		switch {
+		case r.TooLoaded():
+			loaded = true
+		case r.Outcome == OutcomeError || r.Outcome == OutcomeNotRun:
+			return false
+		}
+	}
+	return loaded && v.Status == GraderError
+}
+
 // DefaultHardCap bounds build and run together when Grader.HardCap is zero.
 const DefaultHardCap = 120 * time.Second
 
@@ -441,7 +466,7 @@ func (g *Grader) RunScenario(ctx context.Context, sb Sandbox, h *scenarios.Harne
 		}
 		if round == scenarios.Rounds {
 			inc, _ := scenarios.AsInconclusive(runErr)
-			r.Outcome, r.Error = OutcomeError, fmt.Sprintf("none of %d rounds could judge (the last: %s): the machine is too loaded for this scenario; grade again when it is less busy", round, inc.Reason)
+			r.Outcome, r.Error = OutcomeError, fmt.Sprintf("none of %d rounds could judge (the last: %s): %s", round, inc.Reason, tooLoaded)
 			g.log().Error("scenario could not judge", "scenario", s.Slug, "rounds", round, "err", runErr)
 			break
 		}

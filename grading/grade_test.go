@@ -200,6 +200,15 @@ func TestGradeRepeatsAnInconclusiveRound(t *testing.T) {
 	if r := v.Scenarios[0]; r.Failure != nil || !strings.Contains(r.Error, "the signal came 3 s late") {
 		t.Fatalf("an inconclusive scenario must be Holdfast's error naming the last round's reason: %+v", r)
 	}
+	if !v.Scenarios[0].TooLoaded() || v.Scenarios[1].TooLoaded() || !v.TooLoaded() {
+		t.Fatalf("a grading whose only error is a scenario no round could judge is too loaded, and only that scenario: %+v", v.Scenarios)
+	}
+	// Beside another kind of grader error it is not: grading again is for a busy machine only.
+	ours := scenario("ours", scenarios.Public, 1, func(context.Context, *scenarios.Harness) error { return errors.New("read ledger: refused") })
+	v = grade(t, engine(gradingtest.Script{}), 0, scenario("late", scenarios.Public, 1, late(scenarios.Rounds+1)), ours)
+	if v.Status != grading.GraderError || !v.Scenarios[0].TooLoaded() || v.Scenarios[1].TooLoaded() || v.TooLoaded() {
+		t.Fatalf("got %s (%s); want a grader error that is not only too loaded", v.Status, outcomes(v))
+	}
 }
 
 func TestGradeAppThatDoesNotComeBack(t *testing.T) {
@@ -228,6 +237,9 @@ func TestGradeGraderErrorIsNotTheLearners(t *testing.T) {
 	}
 	if v.Scenarios[1].Failure != nil || !strings.Contains(v.Scenarios[2].Error, "nil map") {
 		t.Fatalf("grader errors must not read as learner failures: %+v", v.Scenarios[1:])
+	}
+	if v.TooLoaded() || v.Scenarios[1].TooLoaded() || v.Scenarios[2].TooLoaded() {
+		t.Fatalf("a grader error of Holdfast's own is not the machine's load: %+v", v.Scenarios[1:])
 	}
 }
 
