@@ -27,6 +27,7 @@ var killMatrix = []scenariotest.Row{
 	{Dir: "broken-redis-retry", Fails: []string{"redis_unresponsive"}},
 	{Dir: "broken-healthz-pings-redis", Fails: []string{"redis_outage", "redis_unresponsive"}},
 	{Dir: "broken-ready-before-redis", Fails: []string{"ready_only_with_redis"}},
+	{Dir: "broken-listen-after-redis", Fails: []string{"ready_only_with_redis"}},
 	{Dir: "broken-client-id-length-only", Fails: []string{"basic_limit"}},
 	// Written blind, from the brief and the Python starter only (never scenarios/): a correct
 	// solution in an unusual style and three honest mistakes. Retry-After rounded to the nearest

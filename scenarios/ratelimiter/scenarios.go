@@ -74,20 +74,28 @@ func basicLimit(ctx context.Context, h *scenarios.Harness) error {
 	if err := judgeRound(what, n, rs, calls, fits, statusList); err != nil {
 		return err
 	}
-	if fits {
-		for i, r := range rs {
-			want := http.StatusOK
-			if i >= Limit {
-				want = http.StatusTooManyRequests
-			}
-			if r.Status != want {
-				return scenarios.Failf(fmt.Sprintf("the first %d of %s answered 200 and the rest 429", Limit, what),
-					"Admit while the client's count in this window is at most the limit, reject after.",
-					"answers in order: %s", statusList(rs))
-			}
+	if !fits {
+		return unfitted(what, "how many were admitted")
+	}
+	for i, r := range rs {
+		want := http.StatusOK
+		if i >= Limit {
+			want = http.StatusTooManyRequests
+		}
+		if r.Status != want {
+			return scenarios.Failf(fmt.Sprintf("the first %d of %s answered 200 and the rest 429", Limit, what),
+				"Admit while the client's count in this window is at most the limit, reject after.",
+				"answers in order: %s", statusList(rs))
 		}
 	}
 	return nil
+}
+
+// unfitted is the round of a scenario whose requests (what) never fitted in one window in
+// fitAttempts tries: judgeRound could hold them only to two windows' worth, so what the round
+// is there to judge was not judged, and it must not pass.
+func unfitted(what, unjudged string) error {
+	return scenarios.Inconclusivef("%s never fitted in one %s window in %d tries, so %s was not judged", what, Window, fitAttempts, unjudged)
 }
 
 func rejectionHeaders(ctx context.Context, h *scenarios.Harness) error {
@@ -153,7 +161,7 @@ func rejectionHeaders(ctx context.Context, h *scenarios.Harness) error {
 		return scenarios.Failf(fmt.Sprintf("a 429 once a client passed %d requests", Limit), "Reject requests beyond the limit.", "answers: %s", statusList(rs))
 	}
 	if !fits {
-		return scenarios.Inconclusivef("the first %d requests of a client never fitted in one %s window in %d tries, so the rounding of Retry-After was not judged", n, Window, fitAttempts)
+		return unfitted(what, "the rounding of Retry-After")
 	}
 	return roundedUp(ctx, h, client, w)
 }
@@ -293,6 +301,7 @@ func burstAcrossReplicas(ctx context.Context, h *scenarios.Harness) error {
 	if err != nil {
 		return err
 	}
+	fitted := 0
 	for round := 1; round <= burstRounds; round++ {
 		h.BeginTimeline() // a failure shows its own round: two would not fit in MaxTimeline
 		var client string
@@ -317,6 +326,9 @@ func burstAcrossReplicas(ctx context.Context, h *scenarios.Harness) error {
 		what := fmt.Sprintf("%d simultaneous requests of one client, spread over the replicas (round %d of %d)", burstSize, round, burstRounds)
 		err = judgeRound(what, burstSize, rs, calls, fits, statusCounts)
 		if err == nil {
+			if fits {
+				fitted++
+			}
 			continue
 		}
 		// A round that admitted more than the limit, or answered anything but 200, 429 and
@@ -336,6 +348,9 @@ func burstAcrossReplicas(ctx context.Context, h *scenarios.Harness) error {
 				statusCounts(after), stall, err)
 		}
 		return err
+	}
+	if fitted == 0 {
+		return unfitted(fmt.Sprintf("none of %d rounds of %d simultaneous requests", burstRounds, burstSize), "whether more than the limit was admitted")
 	}
 	return nil
 }
@@ -368,7 +383,7 @@ func clientIsolation(ctx context.Context, h *scenarios.Harness) error {
 	if err := judgeRound(fmt.Sprintf("%d requests of client A, one after another", Limit+2), Limit+2, ra, callsA, fits, statusList); err != nil {
 		return err
 	}
-	if ok, _, _ := tally(rb); fits && ok != Limit {
+	if ok, _, _ := tally(rb); fits && ok != Limit { // !fits: Inconclusive below, once B's answers are held to the contract
 		return scenarios.Failf(fmt.Sprintf("all %d requests of client B admitted, right after client A used up its own limit", Limit),
 			"Count each client separately: put the X-Client-Id in the Redis key.",
 			"client B got %s", statusList(rb))
@@ -376,7 +391,10 @@ func clientIsolation(ctx context.Context, h *scenarios.Harness) error {
 	if err := judgeRound(fmt.Sprintf("%d requests of client B, one after another", Limit), Limit, rb, callsB, fits, statusList); err != nil {
 		return err
 	}
-	if fits && (againA.Err != nil || againA.Status != http.StatusTooManyRequests) {
+	if !fits {
+		return unfitted(fmt.Sprintf("%d requests of client A then %d of client B", Limit+2, Limit), "whether one client's count holds back the other")
+	}
+	if againA.Err != nil || againA.Status != http.StatusTooManyRequests {
 		return scenarios.Failf("429 for client A again after client B's requests", "Client B's requests must not change client A's count.", "%s", againA.Describe())
 	}
 	return nil
@@ -471,7 +489,30 @@ func recoveryAfterWindow(ctx context.Context, h *scenarios.Harness) error {
 	if err != nil {
 		return err
 	}
-	return spanBound(calls, client)
+	if err := spanBound(calls, client); err != nil {
+		return err
+	}
+	if !fits {
+		return unfitted(fmt.Sprintf("%d requests of one client from %s into a window", Limit+1, recoverOffset), "whether Retry-After counts to the end of the Unix-aligned window")
+	}
+	return nil
+}
+
+// judgeNeverAnswered judges a replica restarted while Redis refused connections that had not
+// answered /healthz at all (firstAnswer zero) after waited: it must keep running and answer
+// 503, so one that waits for Redis before it listens fails, unless the machine was too slowed
+// to tell: the probe got a fifth of a CPU or less (a start that takes ~1.5 s with a CPU to
+// spare would then take 7.5 s or more), or the machine stood still for a second.
+func judgeNeverAnswered(firstAnswer time.Time, waited time.Duration, stall scenarios.Stall, replica int) error {
+	switch {
+	case !firstAnswer.IsZero():
+		return nil
+	case stall.Slowed(5) || stall.Max() >= time.Second:
+		return scenarios.Inconclusivef("replica %d, restarted while Redis refused connections, answered no GET /healthz in %s, but the machine was too slow to tell (%s)", replica, waited.Round(100*time.Millisecond), stall)
+	}
+	return scenarios.Failf(fmt.Sprintf("replica %d, restarted while Redis refuses connections, to answer GET /healthz 503 until it reaches Redis", replica),
+		"Start listening at once and answer /healthz 503 while Redis is not reachable: connect to Redis lazily or retry in the background, never before serving.",
+		"no answer to GET /healthz for %s after the restart", waited.Round(100*time.Millisecond))
 }
 
 // clock renders a moment for a learner, to the millisecond.
@@ -655,6 +696,7 @@ func readyOnlyWithRedis(ctx context.Context, h *scenarios.Harness) error {
 	const watch, watchCap = 500 * time.Millisecond, 10 * time.Second
 	var firstAnswer time.Time
 	var seen []string
+	stalled := h.WatchStall(ctx)
 	for time.Since(startedAt) < watchCap && (firstAnswer.IsZero() || time.Since(firstAnswer) < watch) {
 		r := h.Do(ctx, scenarios.Request{Path: "/healthz", Replica: replica, Timeout: time.Second})
 		if r.Err == nil {
@@ -684,6 +726,9 @@ func readyOnlyWithRedis(ctx context.Context, h *scenarios.Harness) error {
 			}
 		case <-time.After(100 * time.Millisecond):
 		}
+	}
+	if err := judgeNeverAnswered(firstAnswer, time.Since(startedAt), stalled(), replica); err != nil {
+		return err
 	}
 	if err := h.Agent.Fault(ctx, "redis", agent.Fault{Kind: agent.FaultUp}); err != nil {
 		return fmt.Errorf("redis restore: %w", err)

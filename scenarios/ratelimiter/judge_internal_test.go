@@ -54,3 +54,35 @@ func TestJudgeRoundedUp(t *testing.T) {
 		})
 	}
 }
+
+// TestJudgeNeverAnswered: a replica restarted while Redis refused connections that answered
+// no /healthz at all fails on a machine with CPU to spare, and is Inconclusive when the
+// machine was starved or stood still.
+func TestJudgeNeverAnswered(t *testing.T) {
+	t.Parallel()
+	idle := scenarios.Stall{App: 8 * time.Millisecond, Agent: 3 * time.Millisecond, Harness: 2 * time.Millisecond, CPU: 0.9}
+	busy := scenarios.Stall{App: 90 * time.Millisecond, Agent: 40 * time.Millisecond, Harness: 20 * time.Millisecond, CPU: 0.3}
+	starved := scenarios.Stall{App: 300 * time.Millisecond, Agent: 100 * time.Millisecond, Harness: 30 * time.Millisecond, CPU: 0.15}
+	stood := scenarios.Stall{App: 1200 * time.Millisecond, Agent: 40 * time.Millisecond, Harness: 20 * time.Millisecond, CPU: 0.8}
+	answered := time.Unix(1_800_000_000, 0)
+	for _, c := range []struct {
+		name  string
+		first time.Time
+		stall scenarios.Stall
+		want  scenarios.Verdict
+	}{
+		{"answered", answered, idle, scenarios.VerdictPass},
+		{"answered on a starved machine", answered, starved, scenarios.VerdictPass},
+		{"never answered, CPU to spare", time.Time{}, idle, scenarios.VerdictFail},
+		{"never answered, a third of a CPU", time.Time{}, busy, scenarios.VerdictFail},
+		{"never answered, starved", time.Time{}, starved, scenarios.VerdictInconclusive},
+		{"never answered, the machine stood still", time.Time{}, stood, scenarios.VerdictInconclusive},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			err := judgeNeverAnswered(c.first, 10*time.Second, c.stall, 2)
+			if got := scenarios.VerdictOf(err); got != c.want {
+				t.Fatalf("verdict %v (%v); want %v", got, err, c.want)
+			}
+		})
+	}
+}
