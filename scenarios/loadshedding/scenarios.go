@@ -333,6 +333,8 @@ func recoversWhenLoadDrops(ctx context.Context, h *scenarios.Harness) error {
 	if err := downstream(ctx, h, agent.DownstreamBehaviour{LatencyMS: recoverLatency}); err != nil {
 		return err
 	}
+	// As in sheds_beyond_limit: connections dialled during the burst spread it on a busy machine.
+	h.Concurrent(ctx, recoverLoad, func(int) scenarios.Request { return scenarios.Request{Path: "/healthz", Replica: 1} })
 	load := burst(ctx, h, ids("load", recoverLoad), false)
 	watch := h.WatchStall(ctx)
 	var last time.Time
@@ -351,6 +353,17 @@ func recoversWhenLoadDrops(ctx context.Context, h *scenarios.Harness) error {
 		watch()
 		return scenarios.Failf(fmt.Sprintf("%d of %d requests at once to be admitted (the downstream takes %d ms)", Limit, recoverLoad, recoverLatency),
 			fmt.Sprintf("Admit up to %d requests at once.", Limit), "answers: %s", statuses(load))
+	}
+	if shed == 0 {
+		calls, err := h.DownstreamCalls(ctx, since)
+		if err != nil {
+			watch()
+			return err
+		}
+		if err := judgeNothingShed(calls, fmt.Sprintf("%d requests at once while the downstream takes %d ms", recoverLoad, recoverLatency)); err != nil {
+			watch()
+			return err
+		}
 	}
 	if err := downstream(ctx, h, agent.DownstreamBehaviour{LatencyMS: serveLatency}); err != nil {
 		watch()
@@ -398,6 +411,19 @@ func recoversWhenLoadDrops(ctx context.Context, h *scenarios.Harness) error {
 		return err
 	}
 	return expectLimit(after, fmt.Sprintf("%d requests at once", Limit))
+}
+
+// judgeNothingShed judges the load of recovers_when_load_drops when none of it was shed, from
+// the downstream's calls for it. Fewer than Limit in flight together means its requests never
+// took every permit at once (the machine spread them), so nothing was shed that a cool-down
+// could follow, and the round is Inconclusive rather than a pass. Every permit taken and nothing
+// shed is an app that queues the rest or has no limit (sheds_beyond_limit fails both), or a
+// fifth request that came once a permit was free: the scenario judges on.
+func judgeNothingShed(calls []agent.Call, what string) error {
+	if most, _ := inFlight(calls, time.Now()); most < Limit {
+		return scenarios.Inconclusivef("none of %s was shed, and at most %d of them were in flight at the downstream together: the machine spread them, so no cool-down after shedding was tested", what, most)
+	}
+	return nil
 }
 
 // stage is one step of permits_released_on_failures: Limit requests at once against a
