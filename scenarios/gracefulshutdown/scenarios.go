@@ -256,14 +256,20 @@ func readinessFails(ctx context.Context, h *scenarios.Harness) error {
 			return err
 		}
 	}
-	drained := collect(pending)[0]
-	if !judged && drained.Err == nil && drained.Status == http.StatusCreated {
-		// The transfer drained to its 201 before any probe landed from ReadyWithin on: nothing
-		// was tested (broken-readyz-static passed so, once, in a full run). A transfer cut short
-		// had no drain to be ready or not during: the scenarios on the drain judge that app.
-		return scenarios.Inconclusivef("no /readyz poll landed %s or more after SIGTERM while the transfer drained to its 201 (polls: %s)", ReadyWithin, lastN(seen, 6))
+	// broken-readyz-static passed so, once, in a full run.
+	return untested(judged, collect(pending)[0], "no /readyz poll landed %s or more after SIGTERM while the transfer drained to its 201 (polls: %s)", ReadyWithin, lastN(seen, 6))
+}
+
+// untested is the end of a scenario that probes the app while a transfer sent before SIGTERM
+// drains: when the transfer drained to its 201 but no probe was judged while it drained (judged
+// false: the signal came late, the probes landed after), nothing was tested and the round is
+// Inconclusive, never a pass. A transfer cut short had no drain to probe during: the scenarios
+// on the drain judge that app, and this one passes.
+func untested(judged bool, drained answer, format string, args ...any) error {
+	if judged || drained.Err != nil || drained.Status != http.StatusCreated {
+		return nil
 	}
-	return nil
+	return scenarios.Inconclusivef(format, args...)
 }
 
 func newRequestsRefused(ctx context.Context, h *scenarios.Harness) error {
@@ -274,12 +280,16 @@ func newRequestsRefused(ctx context.Context, h *scenarios.Harness) error {
 		return err
 	}
 	late := newTransfers("late", 3, 0)
+	judged := false // a late transfer refused while the one in flight still drained
+	var seen []string
 	for i, t := range late {
 		at := LateAfter + time.Duration(i)*250*time.Millisecond
 		if err := pause(ctx, time.Until(sig.delivered.Add(at))); err != nil {
 			return err
 		}
 		r := post(ctx, h, t, 2*time.Second)
+		draining := !done(pending[0])
+		seen = append(seen, fmt.Sprintf("%s at +%dms", statusWord(r), time.Since(sig.delivered).Milliseconds()))
 		if r.TimedOut() && exited(ctx, h) {
 			// The process is gone (early, which other scenarios judge): a connection to an
 			// address nobody holds hangs instead of being refused. Nothing more to send to.
@@ -287,8 +297,10 @@ func newRequestsRefused(ctx context.Context, h *scenarios.Harness) error {
 		}
 		switch {
 		case r.Err == nil && r.Status == http.StatusServiceUnavailable:
+			judged = judged || draining
 		case r.Err != nil && !r.TimedOut():
 			// Refused (or closed): the client retries elsewhere.
+			judged = judged || draining
 		case r.Err == nil && r.Status == http.StatusCreated:
 			return scenarios.Failf(fmt.Sprintf("a transfer sent %s after SIGTERM to be refused (503, or no connection), not started", at),
 				"From SIGTERM on, take no new work: answer 503 to new requests or stop accepting connections (close the listener), while the requests already in flight finish.",
@@ -298,11 +310,16 @@ func newRequestsRefused(ctx context.Context, h *scenarios.Harness) error {
 				"Answer 503 to new work while draining, or stop accepting connections.", "%s", r.Describe())
 		}
 	}
-	collect(pending)
+	drained := collect(pending)[0]
 	if ex := waitExit(ctx, h, sig); ex.err != nil {
 		return ex.err
 	}
-	return expectAbsent(ctx, h, late, "transfers sent after SIGTERM and refused")
+	if err := expectAbsent(ctx, h, late, "transfers sent after SIGTERM and refused"); err != nil {
+		return err
+	}
+	// A late transfer that reached an app done draining tests nothing: one that takes new work
+	// while it drains and exits once idle (broken-drain-accepts-new-work) refuses it too.
+	return untested(judged, drained, "no transfer sent after SIGTERM was refused while the one in flight still drained (late transfers: %s)", strings.Join(seen, ", "))
 }
 
 func exitsWithinGrace(ctx context.Context, h *scenarios.Harness) error {
@@ -443,10 +460,14 @@ func livenessHolds(ctx context.Context, h *scenarios.Harness) error {
 	}
 	// Probe liveness on new connections, as a kubelet does, for as long as the transfer drains.
 	var seen []string
+	judged := false // a probe from ReadyWithin on, answered while the transfer still drained
 	for !done(pending[0]) && time.Since(sig.delivered) < 3*time.Second {
 		at := time.Since(sig.delivered)
 		r := fresh(ctx, h, scenarios.Request{Path: "/healthz", Timeout: time.Second})
 		seen = append(seen, fmt.Sprintf("%s at +%dms", statusWord(r), at.Milliseconds()))
+		if at >= ReadyWithin && !done(pending[0]) && ((r.Err == nil && r.Status == http.StatusOK) || (r.Err != nil && !r.TimedOut())) {
+			judged = true
+		}
 		if r.Err == nil && r.Status != http.StatusOK {
 			return scenarios.Failf("GET /healthz to answer 200 (or the connection to be refused, once the listener is closed) while the service drains",
 				"Liveness says the process is alive, not that it takes new work: keep /healthz at 200 until the process exits, and turn only /readyz to 503 on SIGTERM. "+
@@ -460,14 +481,16 @@ func livenessHolds(ctx context.Context, h *scenarios.Harness) error {
 			return err
 		}
 	}
-	collect(pending)
-	return nil
+	// A probe before ReadyWithin may precede the app's reading the signal: an app that turns
+	// liveness off with readiness (broken-healthz-follows-readiness) still says 200 there.
+	return untested(judged, collect(pending)[0], "no /healthz probe sent %s or more after SIGTERM was answered while the transfer drained to its 201 (probes: %s)", ReadyWithin, lastN(seen, 6))
 }
 
 func sigkillAllOrNothing(ctx context.Context, h *scenarios.Harness) error {
 	ts := newTransfers("killed", 3, MaxWorkMS)
 	answers := postAll(ctx, h, ts)
-	if _, err := signalAfter(ctx, h, 2*signalDelay, "SIGKILL"); err != nil {
+	sig, err := signalAfter(ctx, h, 2*signalDelay, "SIGKILL")
+	if err != nil {
 		return err
 	}
 	rs := collect(answers)
@@ -503,7 +526,24 @@ func sigkillAllOrNothing(ctx context.Context, h *scenarios.Harness) error {
 			"Write the transfer row and both ledger lines in ONE transaction (BEGIN … COMMIT): when the process dies, Postgres rolls back whatever was not committed.",
 			"transfer %s (answered: %s): %s", t.ID, statusWord(rs[i].Response), st.describe())
 	}
-	return expectConsistent(ctx, h)
+	if err := expectConsistent(ctx, h); err != nil {
+		return err
+	}
+	return killedNothing(rs, sig)
+}
+
+// killedNothing is the end of sigkill_leaves_no_half_transfer when SIGKILL may have reached the
+// app only after every transfer had been answered 201 (each answer came before the kill's
+// delivery was confirmed): no transfer was cut short, so nothing was tested of what a kill
+// leaves behind, and the round is Inconclusive (a kill slower than the transfers' work_ms,
+// seen on a loaded machine).
+func killedNothing(rs []answer, sig sent) error {
+	for _, r := range rs {
+		if r.Err != nil || r.Status != http.StatusCreated || r.end.After(sig.delivered) {
+			return nil
+		}
+	}
+	return scenarios.Inconclusivef("all %d transfers were answered 201 before SIGKILL's delivery was confirmed (%s after it was sent): none was cut short", len(rs), sig.delivered.Sub(sig.sent).Round(10*time.Millisecond))
 }
 
 // drainHint says what to look at for an in-flight transfer t that did not get its 201, from
