@@ -359,6 +359,8 @@ func expectOpen(ctx context.Context, h *scenarios.Harness, o openCheck) error {
 		return quoteTimed(ctx, h, symbol), symbol
 	}
 	var answers []timed
+	lateJudged := !o.late // the late request was refused, or let through with an early call
+	lateWhy := "it could not be sent in time: the requests before it ran past its moment"
 	for i := 0; i < 6 && (i == 0 || time.Now().Before(end)); i++ {
 		r, symbol := ask()
 		if err := expectRefused(r.Response, symbol, o); err != nil {
@@ -376,8 +378,11 @@ func expectOpen(ctx context.Context, h *scenarios.Harness, o openCheck) error {
 				return withCalls(ctx, h, err, o.since)
 			}
 			answers = append(answers, r)
+			lateJudged = true
 		} else if err := lateLetThrough(ctx, h, o, r.Response, symbol, lateAt); err != nil {
 			return err
+		} else {
+			lateWhy = "it was let through, but its call reached the downstream only after the cooldown could have ended (a slow hop)"
 		}
 	}
 	calls, err := h.DownstreamCalls(ctx, o.since)
@@ -397,6 +402,11 @@ func expectOpen(ctx context.Context, h *scenarios.Harness, o openCheck) error {
 	}
 	if f := slowRefusals(answers, fmt.Sprintf("503 answers %s within 50 ms", o.what), "Decide from the breaker's state alone, before any network call or wait."); f != nil {
 		return f
+	}
+	if !lateJudged {
+		// A breaker whose cooldown starts late (broken-cooldown-from-arrival) is caught only by
+		// this request: a round without it must not pass.
+		return scenarios.Inconclusivef("the request meant for %s before the cooldown could end was not judged: %s", LateInCooldown, lateWhy)
 	}
 	return nil
 }
@@ -459,7 +469,8 @@ func withCalls(ctx context.Context, h *scenarios.Harness, err error, since int) 
 // lateLetThrough judges a request sent LateInCooldown before the cooldown could end that was
 // not refused. The downstream's record decides: a call that started before the cooldown could
 // end shows the breaker reopened early; a request that reached the app only after it could
-// have ended (a slow hop on a loaded machine) proves nothing.
+// have ended (a slow hop on a loaded machine) proves nothing: nil, and expectOpen's round is
+// then Inconclusive.
 func lateLetThrough(ctx context.Context, h *scenarios.Harness, o openCheck, r scenarios.Response, symbol string, sent time.Time) error {
 	calls, err := h.DownstreamCalls(ctx, o.since)
 	if err != nil {
