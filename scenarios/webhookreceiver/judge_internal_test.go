@@ -62,3 +62,42 @@ func TestJudgeAcks(t *testing.T) {
 		}
 	}
 }
+
+// TestVersionsOverlapped: concurrent_versions_keep_newest tested a race only if a lower version
+// was acknowledged while the newest's first call was still in flight; an app that acknowledges
+// after applying is judged as it is (it cannot race on deliveries sent one after another).
+func TestVersionsOverlapped(t *testing.T) {
+	ms := time.Millisecond
+	base := time.Unix(1_700_000_000, 0)
+	at := func(offsets ...int) []time.Time {
+		var ts []time.Time
+		for _, o := range offsets {
+			ts = append(ts, base.Add(time.Duration(o)*ms))
+		}
+		return ts
+	}
+	call := func(version, start, end int) applyCall {
+		return applyCall{Call: agent.Call{Start: base.Add(time.Duration(start) * ms), End: base.Add(time.Duration(end) * ms), Status: http.StatusOK},
+			Account: "acc-1", Type: balanceUpdated, Version: version}
+	}
+	newestApplied := ledger{all: []applyCall{call(6, 20, 230)}}
+	for _, c := range []struct {
+		name  string
+		l     ledger
+		acked []time.Time
+		want  scenarios.Verdict
+	}{
+		{"fast acks, side by side", newestApplied, at(10, 25, 40, 55, 70), scenarios.VerdictPass},
+		{"one lower version in time", newestApplied, at(10, 200, 700, 1400, 2100), scenarios.VerdictPass},
+		{"acks slower than the call", newestApplied, at(10, 700, 1400, 2100, 2800), scenarios.VerdictInconclusive},
+		{"applied before acknowledging", newestApplied, at(240, 480, 720, 960, 1200), scenarios.VerdictPass},
+		{"newest never called", ledger{}, at(10, 700, 1400, 2100, 2800), scenarios.VerdictPass},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			err := versionsOverlapped(c.l, "acc-1", 6, c.acked)
+			if got := scenarios.VerdictOf(err); got != c.want {
+				t.Fatalf("verdict %v (%v); want %v", got, err, c.want)
+			}
+		})
+	}
+}
