@@ -307,13 +307,9 @@ func burstAcrossReplicas(ctx context.Context, h *scenarios.Harness) error {
 		var client string
 		var rs []scenarios.Response
 		watch := h.WatchStall(ctx)
-		var fits bool
-		err := h.WithLinkLatency(ctx, "redis", BurstRedisLatency, func() (err error) {
-			fits, err = fitWindow(ctx, func(ctx context.Context) {
-				client = newClient("burst")
-				rs = burst(ctx, h, client, burstSize)
-			})
-			return err
+		fits, err := fitWindow(ctx, func(ctx context.Context) {
+			client = newClient("burst")
+			rs = burst(ctx, h, client, burstSize)
 		})
 		stall := watch()
 		if err != nil {
