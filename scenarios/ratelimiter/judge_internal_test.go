@@ -63,7 +63,8 @@ func TestJudgeNeverAnswered(t *testing.T) {
 	idle := scenarios.Stall{App: 8 * time.Millisecond, Agent: 3 * time.Millisecond, Harness: 2 * time.Millisecond, CPU: 0.9}
 	busy := scenarios.Stall{App: 90 * time.Millisecond, Agent: 40 * time.Millisecond, Harness: 20 * time.Millisecond, CPU: 0.3}
 	starved := scenarios.Stall{App: 300 * time.Millisecond, Agent: 100 * time.Millisecond, Harness: 30 * time.Millisecond, CPU: 0.15}
-	stood := scenarios.Stall{App: 1200 * time.Millisecond, Agent: 40 * time.Millisecond, Harness: 20 * time.Millisecond, CPU: 0.8}
+	paused := scenarios.Stall{App: 1200 * time.Millisecond, Agent: 40 * time.Millisecond, Harness: 20 * time.Millisecond, CPU: 0.8}
+	stood := scenarios.Stall{App: 3500 * time.Millisecond, Agent: 40 * time.Millisecond, Harness: 20 * time.Millisecond, CPU: 0.8}
 	answered := time.Unix(1_800_000_000, 0)
 	for _, c := range []struct {
 		name  string
@@ -76,6 +77,7 @@ func TestJudgeNeverAnswered(t *testing.T) {
 		{"never answered, CPU to spare", time.Time{}, idle, scenarios.VerdictFail},
 		{"never answered, a third of a CPU", time.Time{}, busy, scenarios.VerdictFail},
 		{"never answered, starved", time.Time{}, starved, scenarios.VerdictInconclusive},
+		{"never answered, a pause of a second", time.Time{}, paused, scenarios.VerdictFail},
 		{"never answered, the machine stood still", time.Time{}, stood, scenarios.VerdictInconclusive},
 	} {
 		t.Run(c.name, func(t *testing.T) {

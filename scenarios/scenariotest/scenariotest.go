@@ -139,7 +139,7 @@ func KillMatrix(t *testing.T, ch grading.Challenge, rows []Row) {
 				if regrade == LoadedRegrades || !v.TooLoaded() {
 					break
 				}
-				t.Logf("grading again: the machine was too loaded to judge %v, and the runner would grade again too", tooLoaded(v))
+				t.Logf("grading again: the machine was too loaded to judge %s, and the runner would grade again too", strings.Join(tooLoaded(v), "; "))
 			}
 			var failed []string
 			for _, r := range v.Scenarios {
@@ -202,15 +202,15 @@ func KillMatrix(t *testing.T, ch grading.Challenge, rows []Row) {
 // one such row (rate-limiter broken-ready-before-redis: the CPU probe got 14 % of a CPU).
 const LoadedRegrades = 1
 
-// tooLoaded names the scenarios of v that were too loaded to judge.
+// tooLoaded says which scenarios of v were too loaded to judge, and why.
 func tooLoaded(v grading.Verdict) []string {
-	var slugs []string
+	var each []string
 	for _, r := range v.Scenarios {
 		if r.TooLoaded() {
-			slugs = append(slugs, r.Slug)
+			each = append(each, r.Slug+": "+r.Error)
 		}
 	}
-	return slugs
+	return each
 }
 
 // Repeat is one flaky-prone scenario run Runs times against testdata/<Dir>; it must pass every
