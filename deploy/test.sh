@@ -152,6 +152,10 @@ say "building every challenge's submissions (log: $logs/prebuild.log)"
 waitfor "$chromium" "$logs/chromium.log" "installing Chromium"
 export HOLDFAST_REQUIRE_DOCKER=1 HOLDFAST_REQUIRE_SERVICES=1 HOLDFAST_REQUIRE_BROWSER=1
 export HOLDFAST_ARTIFACTS=${HOLDFAST_ARTIFACTS:-$PWD/artifacts} # browser screenshots
+# Rows graded again because the machine was too loaded to judge them (scenariotest.LoadedRegrades):
+# printed at the end, passing or not.
+export HOLDFAST_REGRADES_LOG=$logs/regrades.log
+: >"$HOLDFAST_REGRADES_LOG"
 
 # 3. The platform (real Docker, Postgres and Chromium), two packages at a time beside the
 # builds; its output is printed when it ends. grading/chaos runs in step 4.
@@ -209,6 +213,12 @@ else
 	cat "$logs/vet.log"
 	say "go vet failed (above)"
 	status=1
+fi
+if [ -s "$HOLDFAST_REGRADES_LOG" ]; then
+	cat "$HOLDFAST_REGRADES_LOG"
+	say "$(wc -l <"$HOLDFAST_REGRADES_LOG") kill-matrix row(s) or repeat(s) were judged only when graded again: the machine was too loaded for them (above)"
+else
+	say "no kill-matrix row needed grading again"
 fi
 say "done (exit $status)"
 exit $status
